@@ -1,0 +1,66 @@
+/** Every error code the application raises; a closed union. */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'BAD_REQUEST'
+  | 'ALERT_INVALID'
+  | 'LABELS_INVALID'
+  | 'UNAUTHORIZED'
+  | 'BODY_TOO_LARGE'
+  | 'FUNCTION_UNKNOWN'
+  | 'FUNCTION_NOT_ENABLED'
+  | 'PROVIDER_UNAVAILABLE'
+  | 'PROVIDER_CONFLICT'
+  | 'PROVIDER_FORBIDDEN'
+  | 'PROVIDER_FAILED'
+  | 'NO_READY_REPLICA'
+  | 'UPSTREAM_FAILED'
+  | 'WAKE_TIMEOUT'
+  | 'WAKE_FAILED'
+  | 'QUEUE_FULL'
+  | 'SHUTTING_DOWN';
+
+/** The one table from error code to HTTP status. */
+export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
+  CONFIG_INVALID: 500,
+  BAD_REQUEST: 400,
+  ALERT_INVALID: 400,
+  LABELS_INVALID: 400,
+  UNAUTHORIZED: 401,
+  BODY_TOO_LARGE: 413,
+  FUNCTION_UNKNOWN: 404,
+  FUNCTION_NOT_ENABLED: 404,
+  PROVIDER_UNAVAILABLE: 503,
+  PROVIDER_CONFLICT: 409,
+  PROVIDER_FORBIDDEN: 503,
+  PROVIDER_FAILED: 502,
+  NO_READY_REPLICA: 503,
+  UPSTREAM_FAILED: 502,
+  WAKE_TIMEOUT: 504,
+  WAKE_FAILED: 502,
+  QUEUE_FULL: 503,
+  SHUTTING_DOWN: 503,
+};
+
+/** The application's only error type: a code from the closed union, a message, an optional cause. */
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ErrorCode;
+  /** Extra fields that go into the JSON error body (bounded, safe to show). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+
+  /** HTTP status for this error, from the one table. */
+  get status(): number {
+    return httpStatusOf[this.code];
+  }
+}
+
+/** True when `err` is an AppError, optionally with one of the given codes. */
+export function isAppError(err: unknown, ...codes: ErrorCode[]): err is AppError {
+  return err instanceof AppError && (codes.length === 0 || codes.includes(err.code));
+}

@@ -1,0 +1,102 @@
+import { parseDurationMs } from './duration.js';
+
+/** Scaling policy of one function, read from its labels and annotations. */
+export interface ScalingPolicy {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  /** Percent of maxReplicas added per firing alert; 0 disables alert scale-up. */
+  readonly factorPercent: number;
+  /** Quiet time after the last resolved alert before returning to min. */
+  readonly scaleDownWindowMs: number;
+  /** Opt-in to idle scale-to-zero. */
+  readonly scaleToZero: boolean;
+  /** Time without invocations before the idler scales to zero. */
+  readonly zeroDurationMs: number;
+  /** How long the waker holds requests for this function. */
+  readonly wakeTimeoutMs: number;
+}
+
+/** Defaults that apply when a label is absent (from config). */
+export type PolicyDefaults = ScalingPolicy;
+
+export type PolicyResult =
+  | { readonly ok: true; readonly policy: ScalingPolicy }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+const LONG = 'com.openfaas.scale.';
+const SHORT = 'scale.';
+
+/** Reads `com.openfaas.scale.<key>`, else `scale.<key>`, from labels then annotations. */
+function lookup(key: string, labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): [string, string] | undefined {
+  for (const source of [labels, annotations]) {
+    for (const name of [LONG + key, SHORT + key]) {
+      const value = source[name];
+      if (value !== undefined) return [name, value];
+    }
+  }
+  return undefined;
+}
+
+function readInt(key: string, fallback: number, labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>, problems: string[]): number {
+  const found = lookup(key, labels, annotations);
+  if (found === undefined) return fallback;
+  const [name, raw] = found;
+  if (!/^\d+$/.test(raw.trim())) {
+    problems.push(`${name}=${JSON.stringify(raw)} is not a non-negative integer`);
+    return fallback;
+  }
+  return Number(raw.trim());
+}
+
+function readDuration(key: string, fallback: number, labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>, problems: string[]): number {
+  const found = lookup(key, labels, annotations);
+  if (found === undefined) return fallback;
+  const [name, raw] = found;
+  const ms = parseDurationMs(raw);
+  if (ms === null) {
+    problems.push(`${name}=${JSON.stringify(raw)} is not a duration like 30s or 15m`);
+    return fallback;
+  }
+  return ms;
+}
+
+function readBool(key: string, fallback: boolean, labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>, problems: string[]): boolean {
+  const found = lookup(key, labels, annotations);
+  if (found === undefined) return fallback;
+  const [name, raw] = found;
+  const value = raw.trim().toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  problems.push(`${name}=${JSON.stringify(raw)} is not true or false`);
+  return fallback;
+}
+
+/**
+ * Parses a function's scaling policy. Long labels (`com.openfaas.scale.min`) win over short
+ * ones (`scale.min`); labels win over annotations. Every problem is listed; none is guessed.
+ */
+export function parseScalingPolicy(
+  labels: Readonly<Record<string, string>>,
+  annotations: Readonly<Record<string, string>>,
+  defaults: PolicyDefaults,
+): PolicyResult {
+  const problems: string[] = [];
+  const minReplicas = readInt('min', defaults.minReplicas, labels, annotations, problems);
+  const maxReplicas = readInt('max', defaults.maxReplicas, labels, annotations, problems);
+  const factorPercent = readInt('factor', defaults.factorPercent, labels, annotations, problems);
+  const scaleDownWindowMs = readDuration('down.window', defaults.scaleDownWindowMs, labels, annotations, problems);
+  const scaleToZero = readBool('zero', defaults.scaleToZero, labels, annotations, problems);
+  const zeroDurationMs = readDuration('zero-duration', defaults.zeroDurationMs, labels, annotations, problems);
+  const wakeTimeoutMs = readDuration('wake-timeout', defaults.wakeTimeoutMs, labels, annotations, problems);
+  if (problems.length === 0) {
+    if (minReplicas > maxReplicas) problems.push(`min (${minReplicas}) is greater than max (${maxReplicas})`);
+    if (maxReplicas < 1) problems.push('max must be at least 1');
+    if (factorPercent > 100) problems.push(`factor (${factorPercent}) is greater than 100`);
+    if (wakeTimeoutMs <= 0) problems.push('wake-timeout must be greater than 0');
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    policy: { minReplicas, maxReplicas, factorPercent, scaleDownWindowMs, scaleToZero, zeroDurationMs, wakeTimeoutMs },
+  };
+}

@@ -1,0 +1,73 @@
+/** Identifies one function: its name and namespace. */
+export interface FunctionRef {
+  readonly name: string;
+  readonly namespace: string;
+}
+
+/** Facts a provider reports about one function. */
+export interface ReplicaState {
+  /** Replicas the provider has been asked to run. */
+  readonly desired: number;
+  /** Replicas that currently pass their readiness check (and are not being removed). */
+  readonly ready: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** One function as listed by a provider. */
+export interface FunctionInfo extends ReplicaState {
+  readonly ref: FunctionRef;
+}
+
+/** Called whenever a function's desired or ready count changes. */
+export type ReplicaListener = (ref: FunctionRef, state: ReplicaState) => void;
+
+/**
+ * Where the gateway sends one request. `release()` must be called exactly once when the
+ * request is finished, so providers that balance by in-flight count stay accurate.
+ */
+export interface Upstream {
+  readonly url: URL;
+  release(): void;
+}
+
+/**
+ * The one provider interface. A provider reports facts and does one thing: set the replica
+ * count. Policy (min, max, steps, delays) never travels inside a provider.
+ *
+ * Errors are AppErrors: FUNCTION_UNKNOWN, FUNCTION_NOT_ENABLED, PROVIDER_UNAVAILABLE,
+ * PROVIDER_FORBIDDEN, PROVIDER_CONFLICT; the vendor error is kept as `cause`.
+ */
+export interface ReplicaProvider {
+  /** Provider name, used in logs and metrics (`local`, `kubernetes`). */
+  readonly kind: string;
+  getReplicas(ref: FunctionRef): Promise<ReplicaState>;
+  /** Sets the desired replica count; resolves once the provider has accepted it (not when ready). */
+  setReplicas(ref: FunctionRef, replicas: number): Promise<void>;
+  listFunctions(): Promise<FunctionInfo[]>;
+  /** Picks a ready replica (or service) for one request; null when none is ready. */
+  pickUpstream(ref: FunctionRef): Upstream | null;
+  /** Subscribes to desired/ready changes; returns the unsubscribe function. */
+  subscribe(listener: ReplicaListener): () => void;
+  /** Starts background work (processes, watches). */
+  start(): Promise<void>;
+  /** Stops background work; the local provider also stops its replicas. */
+  close(): Promise<void>;
+}
+
+/** `name` or `name.namespace`, as OpenFaaS writes `function_name`. */
+export function parseFunctionRef(value: string, defaultNamespace: string): FunctionRef {
+  const dot = value.indexOf('.');
+  if (dot === -1) return { name: value, namespace: defaultNamespace };
+  return { name: value.slice(0, dot), namespace: value.slice(dot + 1) };
+}
+
+/** The `function_name` label value for a ref: bare name in the default namespace. */
+export function functionLabel(ref: FunctionRef, defaultNamespace: string): string {
+  return ref.namespace === defaultNamespace ? ref.name : `${ref.name}.${ref.namespace}`;
+}
+
+/** Stable map key for a ref. */
+export function refKey(ref: FunctionRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}
