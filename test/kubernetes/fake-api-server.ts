@@ -1,0 +1,747 @@
+/**
+ * An in-repo fake Kubernetes API server: plain node:http on 127.0.0.1, speaking the real
+ * JSON wire format for the parts alert-scaler uses (discovery, Deployments with list/watch
+ * and the scale subresource, Events, Leases). It is checked against the real kubectl in
+ * kubectl.test.ts so it cannot drift from what a real client accepts.
+ *
+ * Every write bumps one global resourceVersion and is delivered to open watches. A tiny
+ * "controller" makes status follow spec.replicas. Faults (500s, 409s, dropped watches,
+ * latency, compaction) are injected through methods on the server object.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+type Json = Record<string, unknown>;
+type K8sObject = Json & { metadata: Json & { name: string; namespace?: string | undefined; resourceVersion?: string | undefined } };
+
+/** One kind of resource the fake serves. */
+interface ResourceType {
+  readonly group: string; // '' for core
+  readonly version: string;
+  readonly resource: string;
+  readonly kind: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly verbs: readonly string[];
+  readonly categories?: readonly string[];
+  /** Cluster-scoped when false (namespaces). */
+  readonly namespaced?: false;
+}
+
+const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
+
+const TYPES: readonly ResourceType[] = [
+  { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', singular: 'deployment', shortNames: ['deploy'], verbs: ALL_VERBS, categories: ['all'] },
+  { group: '', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', shortNames: ['ev'], verbs: ALL_VERBS },
+  { group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', shortNames: ['ev'], verbs: ALL_VERBS },
+  { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', singular: 'lease', shortNames: [], verbs: ALL_VERBS },
+  // kubectl looks up the namespace after a namespaced 404 to word its error.
+  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', singular: 'namespace', shortNames: ['ns'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], namespaced: false },
+];
+
+function typeKey(t: Pick<ResourceType, 'group' | 'resource'>): string {
+  return `${t.group}/${t.resource}`;
+}
+function apiVersionOf(t: ResourceType): string {
+  return t.group === '' ? t.version : `${t.group}/${t.version}`;
+}
+
+/** A request as the fake saw it; `verb` is the RBAC verb Kubernetes would authorize. */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly contentType: string | undefined;
+  readonly accept: string | undefined;
+  readonly body: unknown;
+  readonly verb: string | null;
+  readonly group: string | null;
+  readonly resource: string | null;
+  readonly subresource: string | null;
+  readonly namespace: string | null;
+}
+
+/** A fault: the next `count` requests matching method and path answer `status`. */
+export interface FaultRule {
+  readonly method?: string;
+  readonly path?: string | RegExp;
+  readonly status: number;
+  count: number;
+}
+
+interface WatchStream {
+  readonly type: ResourceType;
+  readonly namespace: string | null;
+  readonly filter: (o: K8sObject) => boolean;
+  readonly res: ServerResponse;
+  readonly timer: NodeJS.Timeout | undefined;
+}
+
+interface HistoryEntry {
+  readonly rv: number;
+  readonly typeKey: string;
+  readonly eventType: 'ADDED' | 'MODIFIED' | 'DELETED';
+  readonly object: K8sObject;
+}
+
+export interface FakeDeploymentInit {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly replicas?: number;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  /** Ready replicas at creation; defaults to `replicas`. */
+  readonly ready?: number;
+}
+
+export interface FakeApiServerOptions {
+  /**
+   * Delay before status follows a spec.replicas change. null: in the same write; 0 or more:
+   * a separate status write after that many milliseconds (as a real controller does).
+   */
+  readonly readyDelayMs?: number | null;
+  /** How a watch resume from a compacted resourceVersion fails: a 410 ERROR event (as a real apiserver with the watch cache) or an HTTP 410. */
+  readonly expiredAs?: 'event' | 'http';
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed',
+  409: 'Conflict', 410: 'Expired', 415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests',
+  500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+};
+
+/** A `kind: Status` failure object as the apiserver writes it. */
+export function statusObject(code: number, message: string, details?: Json): Json {
+  return {
+    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message,
+    reason: REASONS[code] ?? 'Unknown', ...(details === undefined ? {} : { details }), code,
+  };
+}
+
+class HttpError extends Error {
+  constructor(readonly code: number, message: string, readonly details?: Json) {
+    super(message);
+  }
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+/** RFC 7386 JSON merge patch; strategic merge patch is the same for the maps and scalars we serve. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return clone(patch);
+  const out: Json = target !== null && typeof target === 'object' && !Array.isArray(target) ? clone(target as Json) : {};
+  for (const [k, v] of Object.entries(patch as Json)) {
+    if (k.startsWith('$')) continue; // strategic-merge directives
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+function labelsOf(o: K8sObject): Record<string, string> {
+  return (o.metadata['labels'] as Record<string, string> | undefined) ?? {};
+}
+
+/** Label selector subset: `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated (ANDed). */
+function parseLabelSelector(sel: string | undefined): (o: K8sObject) => boolean {
+  if (sel === undefined || sel === '') return () => true;
+  const terms = sel.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  return (o) => {
+    const labels = labelsOf(o);
+    return terms.every((t) => {
+      const ne = t.indexOf('!=');
+      if (ne > 0) return labels[t.slice(0, ne)] !== t.slice(ne + 2);
+      const eq = t.indexOf('=');
+      if (eq > 0) return labels[t.slice(0, eq)] === t.slice(t[eq + 1] === '=' ? eq + 2 : eq + 1);
+      if (t.startsWith('!')) return labels[t.slice(1)] === undefined;
+      return labels[t] !== undefined;
+    });
+  };
+}
+
+function parseFieldSelector(sel: string | undefined): (o: K8sObject) => boolean {
+  if (sel === undefined || sel === '') return () => true;
+  const terms = sel.split(',').map((t) => t.split('='));
+  return (o) => terms.every(([k, v]) => {
+    if (k === 'metadata.name') return o.metadata.name === v;
+    if (k === 'metadata.namespace') return o.metadata.namespace === v;
+    return true;
+  });
+}
+
+function formatSelector(matchLabels: Record<string, string> | undefined): string {
+  return Object.entries(matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+interface ParsedPath {
+  readonly type: ResourceType;
+  readonly namespace: string | null;
+  readonly name: string | null;
+  readonly subresource: string | null;
+}
+
+function parsePath(path: string): ParsedPath | null {
+  const parts = path.split('/').filter((p) => p !== '');
+  let group: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts[1] === 'v1') {
+    group = '';
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis' && parts.length >= 3) {
+    group = parts[1] ?? '';
+    rest = parts.slice(3);
+  } else return null;
+  let namespace: string | null = null;
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    namespace = rest[1] ?? null;
+    rest = rest.slice(2);
+  }
+  const type = TYPES.find((t) => t.group === group && t.resource === rest[0] && (group === '' || path.split('/')[3] === t.version));
+  if (type === undefined || rest.length > 3) return null;
+  return { type, namespace, name: rest[1] ?? null, subresource: rest[2] ?? null };
+}
+
+function rbacVerb(method: string, p: ParsedPath, watch: boolean): string {
+  switch (method) {
+    case 'GET': return watch ? 'watch' : p.name === null ? 'list' : 'get';
+    case 'POST': return 'create';
+    case 'PUT': return 'update';
+    case 'PATCH': return 'patch';
+    case 'DELETE': return p.name === null ? 'deletecollection' : 'delete';
+    default: return method.toLowerCase();
+  }
+}
+
+/** The fake API server. Create with `FakeApiServer.start()`. */
+export class FakeApiServer {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Every request received, in order (discovery included). */
+  readonly requests: RecordedRequest[] = [];
+  /** Added latency in ms before any request is answered (watch streams included). */
+  latencyMs = 0;
+  private rv = 1;
+  private compactedRv = 0;
+  private readonly stores = new Map<string, Map<string, K8sObject>>();
+  private readonly history: HistoryEntry[] = [];
+  private readonly watches = new Set<WatchStream>();
+  private readonly faults: FaultRule[] = [];
+  private scaleConflicts = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly options: Required<FakeApiServerOptions>;
+
+  private constructor(private readonly server: Server, options: FakeApiServerOptions) {
+    const { port } = server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}`;
+    this.options = { readyDelayMs: options.readyDelayMs === undefined ? 0 : options.readyDelayMs, expiredAs: options.expiredAs ?? 'event' };
+    for (const t of TYPES) this.stores.set(typeKey(t), new Map());
+    for (const ns of ['default', 'openfaas', 'openfaas-fn']) this.ensureNamespace(ns);
+  }
+
+  /** Creates a Namespace object unless it exists. */
+  ensureNamespace(name: string): void {
+    if (this.store('', 'namespaces').has(`/${name}`)) return;
+    this.create(this.type('', 'namespaces'), '', { metadata: { name }, status: { phase: 'Active' } });
+  }
+
+  static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
+    let fake: FakeApiServer | undefined;
+    const server = createServer((req, res) => {
+      if (fake === undefined) throw new Error('request before start');
+      fake.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) fake?.sendStatus(res, 500, String(err));
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    fake = new FakeApiServer(server, options);
+    return fake;
+  }
+
+  /** Stops timers, closes watches and the listener. */
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.dropWatches(true);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Writes a kubeconfig pointing at the fake (http + `insecure-skip-tls-verify: true`) and returns its path. */
+  async writeKubeconfig(dir: string, namespace = 'openfaas-fn'): Promise<string> {
+    const file = join(dir, 'kubeconfig.yaml');
+    const text = [
+      'apiVersion: v1', 'kind: Config', 'preferences: {}', 'current-context: fake',
+      'clusters:', '- name: fake', '  cluster:', `    server: ${this.url}`, '    insecure-skip-tls-verify: true',
+      'users:', '- name: fake', '  user: {}',
+      'contexts:', '- name: fake', '  context:', '    cluster: fake', '    user: fake', `    namespace: ${namespace}`, '',
+    ].join('\n');
+    await writeFile(file, text, 'utf8');
+    return file;
+  }
+
+  // ---- seeding and inspection ------------------------------------------------------------
+
+  /** Creates a Deployment (with the selector and template a real one needs). */
+  addDeployment(init: FakeDeploymentInit): K8sObject {
+    const namespace = init.namespace ?? 'openfaas-fn';
+    const replicas = init.replicas ?? 1;
+    const ready = init.ready ?? replicas;
+    const labels = init.labels ?? { faas_function: init.name };
+    this.ensureNamespace(namespace);
+    const obj: K8sObject = {
+      apiVersion: 'apps/v1', kind: 'Deployment',
+      metadata: { name: init.name, namespace, labels, annotations: init.annotations ?? {}, generation: 1 },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: init.name } },
+        template: { metadata: { labels: { app: init.name } }, spec: { containers: [{ name: init.name, image: `ghcr.io/example/${init.name}:latest` }] } },
+      },
+      status: this.statusFor(replicas, ready, 1),
+    };
+    return this.create(this.type('apps', 'deployments'), namespace, obj);
+  }
+
+  /** The stored Deployment (a copy), or undefined. */
+  deployment(name: string, namespace = 'openfaas-fn'): K8sObject | undefined {
+    const o = this.store('apps', 'deployments').get(`${namespace}/${name}`);
+    return o === undefined ? undefined : clone(o);
+  }
+
+  /** spec.replicas of a stored Deployment. */
+  replicasOf(name: string, namespace = 'openfaas-fn'): number | undefined {
+    return (this.deployment(name, namespace)?.['spec'] as Json | undefined)?.['replicas'] as number | undefined;
+  }
+
+  /** Objects of one resource (copies), e.g. `objects('', 'events')`. */
+  objects(group: string, resource: string, namespace?: string): K8sObject[] {
+    return [...this.store(group, resource).values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map(clone);
+  }
+
+  /** Changes a Deployment as another actor would (kubectl, a controller); bumps resourceVersion and notifies watches. */
+  mutateDeployment(name: string, namespace: string, mutate: (d: K8sObject) => void): K8sObject {
+    const t = this.type('apps', 'deployments');
+    const current = this.store('apps', 'deployments').get(`${namespace}/${name}`);
+    if (current === undefined) throw new Error(`no deployment ${namespace}/${name}`);
+    const next = clone(current);
+    mutate(next);
+    return this.update(t, next, current);
+  }
+
+  /** Deletes an object and notifies watches. */
+  deleteObject(group: string, resource: string, namespace: string, name: string): void {
+    const store = this.store(group, resource);
+    const current = store.get(`${namespace}/${name}`);
+    if (current === undefined) return;
+    store.delete(`${namespace}/${name}`);
+    const rv = this.bump();
+    const gone = clone(current);
+    gone.metadata.resourceVersion = String(rv);
+    this.publish(this.type(group, resource), 'DELETED', gone, rv);
+  }
+
+  /** Current global resourceVersion. */
+  get resourceVersion(): string {
+    return String(this.rv);
+  }
+
+  // ---- fault injection -------------------------------------------------------------------
+
+  /** The next `count` requests matching method (any if omitted) and path (substring or RegExp) answer `status` with a Status body. */
+  failNext(rule: { method?: string; path?: string | RegExp; status: number; count?: number }): void {
+    this.faults.push({ ...rule, count: rule.count ?? 1 });
+  }
+
+  /** The next `count` scale writes (PUT or PATCH) answer 409 Conflict without applying. */
+  conflictNextScaleWrites(count: number): void {
+    this.scaleConflicts += count;
+  }
+
+  /** Ends every open watch: cleanly (the apiserver's timeout) or abruptly (a connection reset). */
+  dropWatches(abrupt = false): void {
+    for (const w of this.watches) {
+      if (w.timer !== undefined) clearTimeout(w.timer);
+      if (abrupt) w.res.destroy();
+      else w.res.end();
+    }
+    this.watches.clear();
+  }
+
+  /** Number of open watch streams. */
+  get openWatches(): number {
+    return this.watches.size;
+  }
+
+  /** Forgets history up to now: a watch resumed from an older resourceVersion gets 410 Expired. */
+  compact(): void {
+    this.compactedRv = this.rv;
+    this.history.length = 0;
+  }
+
+  /** Requests the fake received whose RBAC verb is known (API calls, not discovery). */
+  apiCalls(): RecordedRequest[] {
+    return this.requests.filter((r) => r.verb !== null);
+  }
+
+  // ---- internals: storage ----------------------------------------------------------------
+
+  private type(group: string, resource: string): ResourceType {
+    const t = TYPES.find((x) => x.group === group && x.resource === resource);
+    if (t === undefined) throw new Error(`unknown type ${group}/${resource}`);
+    return t;
+  }
+
+  private store(group: string, resource: string): Map<string, K8sObject> {
+    const s = this.stores.get(`${group}/${resource}`);
+    if (s === undefined) throw new Error(`unknown store ${group}/${resource}`);
+    return s;
+  }
+
+  private bump(): number {
+    this.rv += 1;
+    return this.rv;
+  }
+
+  private statusFor(replicas: number, ready: number, generation: number): Json {
+    return {
+      observedGeneration: generation, replicas, updatedReplicas: replicas, readyReplicas: ready, availableReplicas: ready,
+      ...(replicas - ready > 0 ? { unavailableReplicas: replicas - ready } : {}),
+      conditions: [{ type: 'Available', status: ready >= replicas ? 'True' : 'False', reason: 'MinimumReplicasAvailable' }],
+    };
+  }
+
+  private create(t: ResourceType, namespace: string, obj: K8sObject): K8sObject {
+    const store = this.stores.get(typeKey(t));
+    if (store === undefined) throw new HttpError(404, 'the server could not find the requested resource');
+    let name = obj.metadata.name as string | undefined;
+    if ((name === undefined || name === '') && typeof obj.metadata['generateName'] === 'string') {
+      name = `${obj.metadata['generateName']}${randomUUID().slice(0, 5)}`;
+    }
+    if (name === undefined || name === '') throw new HttpError(422, `${t.kind} "" is invalid: metadata.name: Required value: name or generateName is required`);
+    if (store.has(`${namespace}/${name}`)) {
+      throw new HttpError(409, `${t.resource}${t.group === '' ? '' : `.${t.group}`} "${name}" already exists`, { name, group: t.group, kind: t.resource });
+    }
+    const rv = this.bump();
+    const stored: K8sObject = {
+      ...clone(obj),
+      apiVersion: apiVersionOf(t),
+      kind: t.kind,
+      metadata: {
+        ...clone(obj.metadata), name, ...(t.namespaced === false ? {} : { namespace }), uid: randomUUID(), resourceVersion: String(rv),
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        ...(t.resource === 'deployments' ? { generation: 1 } : {}),
+      },
+    };
+    store.set(`${namespace}/${name}`, stored);
+    this.publish(t, 'ADDED', stored, rv);
+    return clone(stored);
+  }
+
+  private update(t: ResourceType, next: K8sObject, current: K8sObject): K8sObject {
+    const store = this.stores.get(typeKey(t));
+    if (store === undefined) throw new Error('no store');
+    const rv = this.bump();
+    next.metadata = { ...next.metadata, name: current.metadata.name, namespace: current.metadata.namespace, uid: current.metadata['uid'], creationTimestamp: current.metadata['creationTimestamp'], resourceVersion: String(rv) };
+    next['apiVersion'] = apiVersionOf(t);
+    next['kind'] = t.kind;
+    let specChanged = false;
+    if (t.resource === 'deployments') {
+      specChanged = JSON.stringify(next['spec']) !== JSON.stringify(current['spec']);
+      const generation = (current.metadata['generation'] as number) + (specChanged ? 1 : 0);
+      next.metadata['generation'] = generation;
+    }
+    store.set(`${current.metadata.namespace ?? ''}/${current.metadata.name}`, next);
+    if (specChanged) this.controllerFollow(next);
+    this.publish(t, 'MODIFIED', next, rv);
+    return clone(next);
+  }
+
+  /** The simulated Deployment controller: status follows spec.replicas. */
+  private controllerFollow(d: K8sObject): void {
+    const spec = d['spec'] as Json;
+    const generation = d.metadata['generation'] as number;
+    const replicas = spec['replicas'] as number;
+    if (this.options.readyDelayMs === null) {
+      d['status'] = this.statusFor(replicas, replicas, generation);
+      return;
+    }
+    const { name, namespace } = d.metadata;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const current = this.store('apps', 'deployments').get(`${namespace}/${name}`);
+      if (current === undefined || current.metadata['generation'] !== generation) return;
+      const next = clone(current);
+      next['status'] = this.statusFor(replicas, replicas, generation);
+      this.update(this.type('apps', 'deployments'), next, current);
+    }, this.options.readyDelayMs);
+    this.timers.add(timer);
+  }
+
+  private publish(t: ResourceType, eventType: HistoryEntry['eventType'], object: K8sObject, rv: number): void {
+    const snapshot = clone(object);
+    this.history.push({ rv, typeKey: typeKey(t), eventType, object: snapshot });
+    for (const w of this.watches) {
+      if (w.type !== t) continue;
+      if (w.namespace !== null && w.namespace !== object.metadata.namespace) continue;
+      if (!w.filter(object)) continue;
+      w.res.write(`${JSON.stringify({ type: eventType, object: snapshot })}\n`);
+    }
+  }
+
+  // ---- internals: HTTP -------------------------------------------------------------------
+
+  private sendJson(res: ServerResponse, code: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+    res.end(text);
+  }
+
+  private sendStatus(res: ServerResponse, code: number, message: string, details?: Json): void {
+    this.sendJson(res, code, statusObject(code, message, details));
+  }
+
+  private async readBody(req: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (chunks.length === 0) return undefined;
+    const text = Buffer.concat(chunks).toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new HttpError(400, `the body of the request was in an unknown format: ${text.slice(0, 40)}`);
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const query = Object.fromEntries(url.searchParams);
+    const method = req.method ?? 'GET';
+    const body = method === 'GET' ? undefined : await this.readBody(req).catch((e: unknown) => e);
+    const parsed = parsePath(url.pathname);
+    const watch = query['watch'] === 'true' || query['watch'] === '1';
+    this.requests.push({
+      method, path: url.pathname, query, contentType: req.headers['content-type'], accept: req.headers.accept,
+      body: body instanceof Error ? undefined : body,
+      verb: parsed === null ? null : rbacVerb(method, parsed, watch),
+      group: parsed?.type.group ?? null, resource: parsed?.type.resource ?? null,
+      subresource: parsed?.subresource ?? null, namespace: parsed?.namespace ?? null,
+    });
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    if (res.destroyed) return;
+    const fault = this.faults.find((f) => f.count > 0 && (f.method === undefined || f.method === method)
+      && (f.path === undefined || (typeof f.path === 'string' ? url.pathname.includes(f.path) : f.path.test(url.pathname))));
+    if (fault !== undefined) {
+      fault.count -= 1;
+      const what = parsed === null ? url.pathname : `${parsed.type.resource}${parsed.subresource === null ? '' : `/${parsed.subresource}`}`;
+      const message = fault.status === 403
+        ? `${what} is forbidden: User "system:serviceaccount:openfaas:alert-scaler" cannot ${parsed === null ? method.toLowerCase() : rbacVerb(method, parsed, watch)} resource "${what}" in API group "${parsed?.type.group ?? ''}" in the namespace "${parsed?.namespace ?? ''}"`
+        : `injected fault ${fault.status}`;
+      this.sendStatus(res, fault.status, message);
+      return;
+    }
+    try {
+      if (body instanceof Error) throw body;
+      if (parsed === null) return this.discovery(url.pathname, res);
+      await this.resource(method, parsed, query, body, req, res, watch);
+    } catch (err) {
+      if (err instanceof HttpError) this.sendStatus(res, err.code, err.message, err.details);
+      else throw err;
+    }
+  }
+
+  private discovery(path: string, res: ServerResponse): void {
+    const groups = [...new Set(TYPES.filter((t) => t.group !== '').map((t) => t.group))];
+    const groupVersion = (g: string): Json => {
+      const v = TYPES.find((t) => t.group === g)?.version ?? 'v1';
+      return { groupVersion: `${g}/${v}`, version: v };
+    };
+    if (path === '/version') {
+      return this.sendJson(res, 200, {
+        major: '1', minor: '32', gitVersion: 'v1.32.0-fake', gitCommit: '0000000000000000000000000000000000000000',
+        gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23.0', compiler: 'gc', platform: 'linux/amd64',
+      });
+    }
+    if (path === '/api') {
+      return this.sendJson(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: new URL(this.url).host }] });
+    }
+    if (path === '/apis') {
+      return this.sendJson(res, 200, {
+        kind: 'APIGroupList', apiVersion: 'v1',
+        groups: groups.map((name) => ({ name, versions: [groupVersion(name)], preferredVersion: groupVersion(name) })),
+      });
+    }
+    if (path === '/healthz' || path === '/readyz' || path === '/livez') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/?$/.exec(path);
+    if (m !== null) {
+      const group = m[2] ?? '';
+      const version = m[1] ?? m[3] ?? '';
+      const types = TYPES.filter((t) => t.group === group && t.version === version);
+      if (types.length > 0) {
+        const resources: Json[] = [];
+        for (const t of types) {
+          resources.push({
+            name: t.resource, singularName: t.singular, namespaced: t.namespaced !== false, kind: t.kind, verbs: t.verbs,
+            ...(t.shortNames.length > 0 ? { shortNames: t.shortNames } : {}),
+            ...(t.categories === undefined ? {} : { categories: t.categories }),
+          });
+          if (t.resource === 'deployments') {
+            resources.push({ name: 'deployments/scale', singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
+            resources.push({ name: 'deployments/status', singularName: '', namespaced: true, kind: 'Deployment', verbs: ['get', 'patch', 'update'] });
+          }
+        }
+        return this.sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources });
+      }
+    }
+    this.sendStatus(res, 404, 'the server could not find the requested resource');
+  }
+
+  private notFound(t: ResourceType, name: string): HttpError {
+    return new HttpError(404, `${t.resource}${t.group === '' ? '' : `.${t.group}`} "${name}" not found`, { name, group: t.group, kind: t.resource });
+  }
+
+  private conflict(t: ResourceType, name: string): HttpError {
+    return new HttpError(409,
+      `Operation cannot be fulfilled on ${t.resource}${t.group === '' ? '' : `.${t.group}`} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      { name, group: t.group, kind: t.resource });
+  }
+
+  private async resource(method: string, p: ParsedPath, query: Record<string, string>, body: unknown, req: IncomingMessage, res: ServerResponse, watch: boolean): Promise<void> {
+    const store = this.stores.get(typeKey(p.type));
+    if (store === undefined) throw new HttpError(404, 'the server could not find the requested resource');
+    if (p.name === null) {
+      if (method === 'GET' && watch) return this.openWatch(p, query, req, res);
+      if (method === 'GET') return this.list(p, query, res);
+      if (method === 'POST') {
+        if (p.namespace === null && p.type.namespaced !== false) throw new HttpError(405, 'the server does not allow this method on the requested resource');
+        const obj = body as K8sObject | undefined;
+        if (obj?.metadata === undefined) throw new HttpError(400, 'metadata is required');
+        return this.sendJson(res, 201, this.create(p.type, p.namespace ?? '', obj));
+      }
+      throw new HttpError(405, 'the server does not allow this method on the requested resource');
+    }
+    const key = `${p.namespace ?? ''}/${p.name}`;
+    const current = store.get(key);
+    if (current === undefined) throw this.notFound(p.type, p.name);
+    if (p.subresource === 'scale' && p.type.resource === 'deployments') return this.scale(method, p.type, current, body, req, res);
+    if (p.subresource !== null) throw new HttpError(404, 'the server could not find the requested resource');
+    switch (method) {
+      case 'GET': return this.sendJson(res, 200, clone(current));
+      case 'PUT': {
+        const obj = body as K8sObject | undefined;
+        if (obj?.metadata === undefined) throw new HttpError(400, 'metadata is required');
+        const expected = obj.metadata.resourceVersion;
+        if (expected !== undefined && expected !== '' && expected !== current.metadata.resourceVersion) throw this.conflict(p.type, p.name);
+        return this.sendJson(res, 200, this.update(p.type, clone(obj), current));
+      }
+      case 'PATCH': {
+        const patch = this.patchBody(req, body);
+        const expected = ((patch['metadata'] as Json | undefined)?.['resourceVersion']) as string | undefined;
+        if (expected !== undefined && expected !== current.metadata.resourceVersion) throw this.conflict(p.type, p.name);
+        const next = mergePatch(current, patch) as K8sObject;
+        return this.sendJson(res, 200, this.update(p.type, next, current));
+      }
+      case 'DELETE':
+        this.deleteObject(p.type.group, p.type.resource, p.namespace ?? '', p.name);
+        return this.sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: p.name, group: p.type.group, kind: p.type.resource, uid: current.metadata['uid'] } });
+      default: throw new HttpError(405, 'the server does not allow this method on the requested resource');
+    }
+  }
+
+  private patchBody(req: IncomingMessage, body: unknown): Json {
+    const ct = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
+    if (ct !== 'application/merge-patch+json' && ct !== 'application/strategic-merge-patch+json') {
+      throw new HttpError(415, `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got ${ct ?? ''})`);
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'patch body must be a JSON object');
+    return body as Json;
+  }
+
+  private scaleOf(d: K8sObject): Json {
+    const spec = d['spec'] as Json;
+    const status = (d['status'] as Json | undefined) ?? {};
+    return {
+      kind: 'Scale', apiVersion: 'autoscaling/v1',
+      metadata: { name: d.metadata.name, namespace: d.metadata.namespace, uid: d.metadata['uid'], resourceVersion: d.metadata.resourceVersion, creationTimestamp: d.metadata['creationTimestamp'] },
+      spec: { replicas: spec['replicas'] },
+      status: { replicas: status['replicas'] ?? 0, selector: formatSelector((spec['selector'] as Json | undefined)?.['matchLabels'] as Record<string, string> | undefined) },
+    };
+  }
+
+  private scale(method: string, t: ResourceType, current: K8sObject, body: unknown, req: IncomingMessage, res: ServerResponse): void {
+    if (method === 'GET') return this.sendJson(res, 200, this.scaleOf(current));
+    let desired: Json;
+    if (method === 'PUT') {
+      desired = body as Json;
+      if (desired?.['spec'] === undefined) throw new HttpError(422, 'Scale.autoscaling "x" is invalid: spec: Required value');
+    } else if (method === 'PATCH') {
+      desired = mergePatch(this.scaleOf(current), this.patchBody(req, body)) as Json;
+    } else throw new HttpError(405, 'the server does not allow this method on the requested resource');
+    if (this.scaleConflicts > 0) {
+      this.scaleConflicts -= 1;
+      throw this.conflict(t, current.metadata.name);
+    }
+    const expected = (desired['metadata'] as Json | undefined)?.['resourceVersion'] as string | undefined;
+    if (expected !== undefined && expected !== '' && expected !== current.metadata.resourceVersion) throw this.conflict(t, current.metadata.name);
+    const replicas = (desired['spec'] as Json)['replicas'];
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+      throw new HttpError(422, `Scale.autoscaling "${current.metadata.name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`);
+    }
+    const next = clone(current);
+    (next['spec'] as Json)['replicas'] = replicas;
+    const updated = this.update(t, next, current);
+    this.sendJson(res, 200, this.scaleOf(updated));
+  }
+
+  private list(p: ParsedPath, query: Record<string, string>, res: ServerResponse): void {
+    const store = this.stores.get(typeKey(p.type));
+    const match = this.matcher(query);
+    const items = [...(store?.values() ?? [])]
+      .filter((o) => (p.namespace === null || o.metadata.namespace === p.namespace) && match(o))
+      .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))
+      .map(clone);
+    this.sendJson(res, 200, { kind: `${p.type.kind}List`, apiVersion: apiVersionOf(p.type), metadata: { resourceVersion: String(this.rv) }, items });
+  }
+
+  private matcher(query: Record<string, string>): (o: K8sObject) => boolean {
+    const byLabel = parseLabelSelector(query['labelSelector']);
+    const byField = parseFieldSelector(query['fieldSelector']);
+    return (o) => byLabel(o) && byField(o);
+  }
+
+  private openWatch(p: ParsedPath, query: Record<string, string>, req: IncomingMessage, res: ServerResponse): void {
+    const filter = this.matcher(query);
+    const from = query['resourceVersion'];
+    const inScope = (o: K8sObject): boolean => (p.namespace === null || o.metadata.namespace === p.namespace) && filter(o);
+    if (from !== undefined && from !== '' && from !== '0' && Number(from) < this.compactedRv) {
+      const message = `too old resource version: ${from} (${this.compactedRv})`;
+      if (this.options.expiredAs === 'http') return this.sendStatus(res, 410, message);
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      res.end(`${JSON.stringify({ type: 'ERROR', object: statusObject(410, message) })}\n`);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.flushHeaders();
+    if (from === undefined || from === '' || from === '0') {
+      const store = this.stores.get(typeKey(p.type));
+      for (const o of store?.values() ?? []) if (inScope(o)) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+    } else {
+      for (const h of this.history) {
+        if (h.rv > Number(from) && h.typeKey === typeKey(p.type) && inScope(h.object)) res.write(`${JSON.stringify({ type: h.eventType, object: h.object })}\n`);
+      }
+    }
+    const timeoutSeconds = Number(query['timeoutSeconds'] ?? '0');
+    const timer = timeoutSeconds > 0 ? setTimeout(() => { this.watches.delete(stream); res.end(); }, timeoutSeconds * 1000) : undefined;
+    const stream: WatchStream = { type: p.type, namespace: p.namespace, filter, res, timer };
+    this.watches.add(stream);
+    req.on('close', () => {
+      if (timer !== undefined) clearTimeout(timer);
+      this.watches.delete(stream);
+    });
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Checks the fake API server with the real kubectl, so the fake cannot drift from what a
+ * real Kubernetes client sends and accepts (discovery, list, scale subresource, watch).
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { FakeApiServer } from './fake-api-server.js';
+
+function findKubectl(): string | null {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    const file = join(dir, 'kubectl');
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+}
+
+const kubectlPath = findKubectl();
+if (kubectlPath === null && process.env['CI'] !== 'true') {
+  // Loud on purpose: this suite is what keeps the fake honest.
+  process.stderr.write('\n*** kubectl not found on PATH: SKIPPING test/kubernetes/kubectl.test.ts (the fake API server is unchecked) ***\n\n');
+}
+const describeKubectl = kubectlPath === null && process.env['CI'] !== 'true' ? describe.skip : describe;
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Splits kubectl's `-o json` watch output (pretty-printed objects back to back) into objects. */
+function splitJsonStream(text: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i += 1;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '{') {
+      if (depth === 0) start = i;
+      depth += 1;
+    } else if (c === '}') {
+      depth -= 1;
+      if (depth === 0) out.push(JSON.parse(text.slice(start, i + 1)) as Record<string, unknown>);
+    }
+  }
+  return out;
+}
+
+describeKubectl('the fake API server, checked with the real kubectl', () => {
+  let fake: FakeApiServer;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    fake = await FakeApiServer.start({ readyDelayMs: 0 });
+    dir = await mkdtemp(join(tmpdir(), 'kubectl-fake-'));
+    env = { PATH: process.env['PATH'] ?? '', HOME: dir, KUBECONFIG: await fake.writeKubeconfig(dir) };
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo' } });
+    fake.addDeployment({ name: 'other', replicas: 2, labels: { app: 'other' } });
+  });
+
+  afterAll(async () => {
+    await fake.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs kubectl asynchronously (the fake lives in this process), bounded in time. */
+  function kubectl(args: string[], timeoutMs = 10_000): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), ...args], { env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  it('kubectl get deploy -o json lists the Deployments of the namespace', async () => {
+    const run = await kubectl(['get', 'deploy', '-n', 'openfaas-fn', '-o', 'json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const list = JSON.parse(run.stdout) as { kind: string; items: Array<{ metadata: { name: string }; spec: { replicas: number } }> };
+    expect(list.kind).toBe('List');
+    expect(list.items.map((d) => [d.metadata.name, d.spec.replicas])).toEqual([['echo', 1], ['other', 2]]);
+  });
+
+  it('kubectl discovery uses the legacy endpoints the fake serves', () => {
+    const paths = new Set(fake.requests.filter((r) => r.verb === null).map((r) => r.path));
+    // No aggregated discovery (the fake answers plain application/json, so kubectl falls back
+    // to one request per group version) and no OpenAPI for get/scale/watch.
+    expect([...paths].sort()).toEqual(['/api', '/api/v1', '/apis', '/apis/apps/v1', '/apis/coordination.k8s.io/v1', '/apis/events.k8s.io/v1', '/version']);
+    const aggregated = fake.requests.find((r) => r.path === '/apis');
+    expect(aggregated?.accept).toContain('as=APIGroupDiscoveryList');
+  });
+
+  it('kubectl scale goes through the scale subresource and the fake shows 3', async () => {
+    const run = await kubectl(['scale', 'deployment/echo', '--replicas=3', '-n', 'openfaas-fn']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('deployment.apps/echo scaled');
+    expect(fake.replicasOf('echo')).toBe(3);
+    const patch = fake.requests.find((r) => r.method === 'PATCH' && r.subresource === 'scale');
+    expect(patch?.contentType).toBe('application/merge-patch+json');
+    expect(patch?.body).toEqual({ spec: { replicas: 3 } });
+    const get = await kubectl(['get', 'deploy', 'echo', '-n', 'openfaas-fn', '-o', 'json']);
+    const d = JSON.parse(get.stdout) as { status: { readyReplicas: number } };
+    expect(d.status.readyReplicas).toBe(3);
+  });
+
+  it('kubectl scale --current-replicas reads the scale and writes it back with PUT', async () => {
+    const run = await kubectl(['scale', 'deployment/echo', '--replicas=4', '--current-replicas=3', '-n', 'openfaas-fn']);
+    expect(run.code).toBe(0);
+    expect(fake.replicasOf('echo')).toBe(4);
+    const put = fake.requests.filter((r) => r.method === 'PUT' && r.subresource === 'scale').at(-1);
+    expect(put?.body).toMatchObject({ kind: 'Scale', apiVersion: 'autoscaling/v1', spec: { replicas: 4 } });
+  });
+
+  it('kubectl scale retries the 409 Conflict the fake returns, then succeeds', async () => {
+    const before = fake.requests.filter((r) => r.method === 'PATCH' && r.subresource === 'scale').length;
+    fake.conflictNextScaleWrites(1);
+    const run = await kubectl(['scale', 'deployment/echo', '--replicas=5', '-n', 'openfaas-fn']);
+    expect(run.code).toBe(0);
+    expect(fake.replicasOf('echo')).toBe(5);
+    expect(fake.requests.filter((r) => r.method === 'PATCH' && r.subresource === 'scale').length - before).toBe(2);
+  });
+
+  it('kubectl get of a missing Deployment reads the NotFound Status object', async () => {
+    const run = await kubectl(['get', 'deploy', 'nope', '-n', 'openfaas-fn', '-o', 'json']);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('deployments.apps "nope" not found');
+  });
+
+  it('kubectl surfaces an injected 403 as Forbidden', async () => {
+    fake.failNext({ method: 'GET', path: '/deployments/echo', status: 403 });
+    const run = await kubectl(['get', 'deploy', 'echo', '-n', 'openfaas-fn', '-o', 'json']);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('forbidden');
+  });
+
+  it('kubectl get --watch -o json receives an update made while watching', async () => {
+    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', 'deploy', '-n', 'openfaas-fn', '--watch', '-o', 'json'], { env });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const waitFor = async (predicate: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 8000;
+      while (!predicate()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kubectl wrote: ${stdout}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await waitFor(() => splitJsonStream(stdout).length >= 2 && fake.openWatches > 0, 'the initial list and an open watch');
+      fake.mutateDeployment('other', 'openfaas-fn', (d) => { (d['spec'] as { replicas: number }).replicas = 7; });
+      await waitFor(() => splitJsonStream(stdout).some((o) => (o['metadata'] as { name: string }).name === 'other'
+        && (o['spec'] as { replicas: number }).replicas === 7), 'the update');
+      const watch = fake.requests.find((r) => r.query['watch'] === 'true');
+      expect(Number(watch?.query['resourceVersion'])).toBeGreaterThan(0);
+    } finally {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+      await closed;
+    }
+  });
+});
