@@ -1,0 +1,114 @@
+import { describe, expect, it } from '@jest/globals';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { repoRoot, runTool, toolsOrSkip } from '../../demo/tools.js';
+
+const root = repoRoot();
+
+async function yamlOf(path: string): Promise<Record<string, unknown>> {
+  return load(await readFile(join(root, path), 'utf8')) as Record<string, unknown>;
+}
+
+interface RuleGroup {
+  name: string;
+  rules: Array<Record<string, unknown>>;
+}
+
+/** The `groups` of a rule file or of a PrometheusRule's spec. */
+function groupsOf(doc: Record<string, unknown>): RuleGroup[] {
+  const spec = doc['spec'] as Record<string, unknown> | undefined;
+  return ((spec ?? doc)['groups'] ?? []) as RuleGroup[];
+}
+
+function ruleNamed(groups: RuleGroup[], alert: string): Record<string, unknown> | undefined {
+  return groups.flatMap((group) => group.rules).find((rule) => rule['alert'] === alert);
+}
+
+const tools = toolsOrSkip(['promtool', 'amtool'], 'deploy config checks');
+const describeWithTools = tools === null ? describe.skip : describe;
+
+describeWithTools('deploy configs checked by amtool and promtool', () => {
+  it('amtool accepts deploy/alertmanager.yml', async () => {
+    const run = await runTool(tools?.amtool ?? 'amtool', ['check-config', 'deploy/alertmanager.yml'], 20_000, root);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/SUCCESS/);
+    expect(run.stdout).toMatch(/1 receivers/);
+  });
+
+  it('promtool accepts deploy/prometheus/prometheus.yml and finds the rules relative to it', async () => {
+    const run = await runTool(tools?.promtool ?? 'promtool', ['check', 'config', 'deploy/prometheus/prometheus.yml'], 20_000, root);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/SUCCESS: 1 rule files found/);
+    expect(run.stdout).toMatch(/gateway\.rules\.yml\s+SUCCESS: 1 rules found/);
+  });
+
+  it('both checks fail on a broken copy, so they can fail', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'deploy-configs-'));
+    try {
+      const alertmanager = await readFile(join(root, 'deploy/alertmanager.yml'), 'utf8');
+      await writeFile(join(dir, 'alertmanager.yml'), alertmanager.replace('receiver: scale', 'receiver: nobody'));
+      const amtool = await runTool(tools?.amtool ?? 'amtool', ['check-config', join(dir, 'alertmanager.yml')], 20_000);
+      expect(amtool.code).not.toBe(0);
+
+      // The config resolves rule_files relative to itself: a broken rule file there must fail it.
+      await mkdir(join(dir, 'alert-rules'));
+      await mkdir(join(dir, 'deploy/prometheus'), { recursive: true });
+      await writeFile(join(dir, 'alert-rules/broken.rules.yml'), 'groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: rate(\n');
+      await copyFile(join(root, 'deploy/prometheus/prometheus.yml'), join(dir, 'deploy/prometheus/prometheus.yml'));
+      const promtool = await runTool(tools?.promtool ?? 'promtool', ['check', 'config', join(dir, 'deploy/prometheus/prometheus.yml')], 20_000);
+      expect(promtool.code).not.toBe(0);
+      expect(promtool.stdout + promtool.stderr).toMatch(/broken\.rules\.yml/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('deploy configs agree with each other', () => {
+  it('the PrometheusRule carries exactly the rules of alert-rules/gateway.rules.yml', async () => {
+    const file = groupsOf(await yamlOf('alert-rules/gateway.rules.yml'));
+    const operator = groupsOf(await yamlOf('deploy/monitoring/prometheus-rule.yaml'));
+    const fileRule = ruleNamed(file, 'APIHighInvocationRate');
+    const operatorRule = ruleNamed(operator, 'APIHighInvocationRate');
+    expect(fileRule?.['expr']).toBe('sum by (function_name) (rate(gateway_function_invocation_total{code="200"}[20s])) > 5');
+    expect(operatorRule?.['expr']).toBe(fileRule?.['expr']);
+    expect(operator).toEqual(file);
+  });
+
+  it('the AlertmanagerConfig routes like deploy/alertmanager.yml', async () => {
+    const plain = await yamlOf('deploy/alertmanager.yml');
+    const operator = (await yamlOf('deploy/monitoring/alertmanager-config.yaml'))['spec'] as Record<string, unknown>;
+    const route = plain['route'] as Record<string, unknown>;
+    const operatorRoute = operator['route'] as Record<string, unknown>;
+    expect(route).toEqual({ receiver: 'scale', group_by: ['alertname', 'function_name'], group_wait: '1s', group_interval: '5s', repeat_interval: '1m' });
+    expect(operatorRoute).toEqual({
+      receiver: route['receiver'],
+      groupBy: route['group_by'],
+      groupWait: route['group_wait'],
+      groupInterval: route['group_interval'],
+      repeatInterval: route['repeat_interval'],
+    });
+    const [receiver] = plain['receivers'] as Array<{ name: string; webhook_configs: Array<Record<string, unknown>> }>;
+    const [operatorReceiver] = operator['receivers'] as Array<{ name: string; webhookConfigs: Array<Record<string, unknown>> }>;
+    expect(operatorReceiver?.name).toBe(receiver?.name);
+    const webhook = receiver?.webhook_configs[0];
+    const operatorWebhook = operatorReceiver?.webhookConfigs[0];
+    expect(webhook?.['send_resolved']).toBe(true);
+    expect(operatorWebhook?.['sendResolved']).toBe(true);
+    expect(new URL(String(webhook?.['url'])).pathname).toBe('/system/alert');
+    expect(new URL(String(operatorWebhook?.['url'])).pathname).toBe('/system/alert');
+    const basicAuth = (operatorWebhook?.['httpConfig'] as { basicAuth: Record<string, { name: string; key: string }> }).basicAuth;
+    expect(Object.keys(basicAuth).sort()).toEqual(['password', 'username']);
+  });
+
+  it('the ServiceMonitor scrapes /metrics at the interval of the plain Prometheus config', async () => {
+    const prometheus = await yamlOf('deploy/prometheus/prometheus.yml');
+    const monitor = (await yamlOf('deploy/monitoring/service-monitor.yaml'))['spec'] as { endpoints: Array<Record<string, unknown>> };
+    const [job] = prometheus['scrape_configs'] as Array<Record<string, unknown>>;
+    expect(monitor.endpoints[0]?.['path']).toBe(job?.['metrics_path']);
+    expect(monitor.endpoints[0]?.['interval']).toBe(job?.['scrape_interval']);
+    expect(prometheus['rule_files']).toEqual(['../../alert-rules/*.rules.yml']);
+  });
+});
