@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'WAKE_TIMEOUT'
   | 'WAKE_FAILED'
   | 'QUEUE_FULL'
-  | 'SHUTTING_DOWN';
+  | 'SHUTTING_DOWN'
+  | 'NOT_FOUND';
 
 /** The one table from error code to HTTP status. */
 export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
@@ -39,6 +40,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   WAKE_FAILED: 502,
   QUEUE_FULL: 503,
   SHUTTING_DOWN: 503,
+  NOT_FOUND: 404,
 };
 
 /** The application's only error type: a code from the closed union, a message, an optional cause. */

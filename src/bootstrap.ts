@@ -1,0 +1,188 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import http from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
+import { AlertScaler } from './alerts/alert-scaler.js';
+import { MemoryAlertStateStore, type AlertStateStore } from './alerts/state-store.js';
+import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js';
+import { AppError } from './errors.js';
+import { Idler, LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
+import { InvocationLog } from './gateway/invocations.js';
+import { Waker } from './gateway/waker.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { createMetrics, type Metrics } from './metrics/registry.js';
+import { parseScalingPolicy, type PolicyDefaults } from './policy/labels.js';
+import { LocalProvider } from './providers/local/index.js';
+import { parseStack } from './providers/local/stack.js';
+import type { ReplicaProvider } from './providers/types.js';
+import { Scaler } from './scaling/scaler.js';
+import { createApp } from './server.js';
+
+/** The folder holding package.json (works from src/ under ts-jest and from dist/src/). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Policy defaults from the config. */
+export function policyDefaults(config: Config): PolicyDefaults {
+  return {
+    minReplicas: config.defaultMinReplicas,
+    maxReplicas: config.defaultMaxReplicas,
+    factorPercent: config.defaultFactorPercent,
+    scaleDownWindowMs: config.scaleDownWindowSeconds * 1000,
+    scaleToZero: false,
+    zeroDurationMs: config.zeroDurationSeconds * 1000,
+    wakeTimeoutMs: config.wakeTimeoutMs,
+  };
+}
+
+/** Parts that tests and the e2e suite may supply instead of the defaults. */
+export interface ScalerOverrides {
+  readonly provider?: ReplicaProvider;
+  readonly logger?: Logger;
+  readonly registry?: Registry;
+  readonly store?: AlertStateStore;
+  readonly readFile?: ReadFile;
+  /** Leader check for the idler; always leader by default. */
+  readonly isLeader?: () => boolean;
+}
+
+/** A running scaler. */
+export interface RunningScaler {
+  readonly url: string;
+  readonly port: number;
+  readonly provider: ReplicaProvider;
+  readonly metrics: Metrics;
+  readonly idler: Idler;
+  readonly alertScaler: AlertScaler;
+  readonly waker: Waker;
+  readonly server: http.Server;
+  /** Graceful stop: no new connections, in-flight requests finish, replicas stop. */
+  close(): Promise<void>;
+}
+
+/** Builds the local provider from the stack file. */
+export function createLocalProvider(config: Config, logger: Logger, readFile: ReadFile): LocalProvider {
+  const stackPath = config.stackPath === '' ? join(packageRoot(), 'examples', 'stack.yml') : config.stackPath;
+  let text: string;
+  try {
+    text = readFile(stackPath);
+  } catch (err) {
+    throw new AppError('CONFIG_INVALID', `ALERT_SCALER_STACK: cannot read ${stackPath}: ${(err as Error).message}`, { cause: err });
+  }
+  const functions = parseStack(text, stackPath, config.defaultNamespace);
+  const defaults = policyDefaults(config);
+  return new LocalProvider({
+    functions,
+    logger: logger.child({ component: 'local-provider' }),
+    initialReplicas: (fn) => {
+      const policy = parseScalingPolicy(fn.labels, fn.annotations, defaults);
+      return policy.ok ? policy.policy.minReplicas : defaults.minReplicas;
+    },
+    healthPath: config.healthPath,
+    healthIntervalMs: config.healthIntervalMs,
+    startTimeoutMs: config.startTimeoutMs,
+    drainGraceMs: config.drainGraceMs,
+  });
+}
+
+async function createProvider(config: Config, logger: Logger, readFile: ReadFile): Promise<ReplicaProvider> {
+  if (config.provider === 'local') return createLocalProvider(config, logger, readFile);
+  const { createKubernetesProviderFromConfig } = await import('./providers/kubernetes-factory.js');
+  return createKubernetesProviderFromConfig(config, logger.child({ component: 'kubernetes-provider' }));
+}
+
+/** Wires everything (config → logger → metrics → provider → app) and listens. */
+export async function startScaler(config: Config, overrides: ScalerOverrides = {}): Promise<RunningScaler> {
+  const readFile = overrides.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const metrics = createMetrics(overrides.registry);
+  const auth = resolveBasicAuth(config, readFile);
+  if (auth === undefined) logger.warn('basic auth is off: /system/* is open to anyone who can reach this port', { hint: 'set ALERT_SCALER_BASIC_AUTH_USER and ALERT_SCALER_BASIC_AUTH_PASSWORD' });
+  const provider = overrides.provider ?? (await createProvider(config, logger, readFile));
+  const scaler = new Scaler(provider, { logger: logger.child({ component: 'scaler' }), metrics, defaults: policyDefaults(config), defaultNamespace: config.defaultNamespace });
+  const alertScaler = new AlertScaler({
+    scaler,
+    store: overrides.store ?? new MemoryAlertStateStore(),
+    logger: logger.child({ component: 'alerts' }),
+    metrics,
+    timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
+    defaultNamespace: config.defaultNamespace,
+  });
+  const waker = new Waker({ scaler, logger: logger.child({ component: 'waker' }), metrics, maxHeld: config.maxHeldRequests });
+  const invocations = new InvocationLog();
+  const localIdle = new LocalIdleSource(invocations);
+  const idler = new Idler({
+    scaler,
+    invocations,
+    logger: logger.child({ component: 'idler' }),
+    intervalMs: config.idlerIntervalSeconds * 1000,
+    isLeader: overrides.isLeader ?? (() => true),
+    source: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
+  });
+  let ready = false;
+  const app = createApp({
+    scaler,
+    alertScaler,
+    waker,
+    invocations,
+    metrics,
+    logger,
+    defaultNamespace: config.defaultNamespace,
+    bodyLimitBytes: config.bodyLimitBytes,
+    auth,
+    isReady: () => ready,
+  });
+
+  const unsubscribe = provider.subscribe((ref, state) => {
+    metrics.serviceCount.set({ function_name: scaler.label(ref) }, state.desired);
+    metrics.availableReplicas.set({ function_name: scaler.label(ref) }, state.ready);
+  });
+  await provider.start();
+  for (const info of await provider.listFunctions()) {
+    const fn = scaler.label(info.ref);
+    metrics.invocationStarted.inc({ function_name: fn }, 0);
+    metrics.serviceCount.set({ function_name: fn }, info.desired);
+    metrics.availableReplicas.set({ function_name: fn }, info.ready);
+  }
+  await alertScaler.start();
+
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  idler.start();
+  ready = true;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  logger.info('listening', { port, host: config.host, provider: provider.kind });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      ready = false;
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+      await Promise.race([drained, timeout]);
+      server.closeAllConnections();
+      await idler.stop();
+      alertScaler.stop();
+      waker.close();
+      unsubscribe();
+      await provider.close();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, waker, server, close };
+}

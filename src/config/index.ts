@@ -1,0 +1,95 @@
+import { load as loadYaml } from 'js-yaml';
+import { AppError } from '../errors.js';
+import { configSchema, ENV_KEYS, type Config } from './schema.js';
+
+export type { Config } from './schema.js';
+export { ENV_KEYS } from './schema.js';
+
+/** Reads a file as UTF-8; injected so tests need no files. */
+export type ReadFile = (path: string) => string;
+
+function fail(problems: string[]): never {
+  throw new AppError('CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, {
+    details: { problems },
+  });
+}
+
+function readConfigFile(path: string, readFile: ReadFile): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (err) {
+    fail([`ALERT_SCALER_CONFIG: cannot read ${path}: ${(err as Error).message}`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = loadYaml(text);
+  } catch (err) {
+    fail([`ALERT_SCALER_CONFIG: ${path} is not valid YAML: ${(err as Error).message}`]);
+  }
+  if (parsed === undefined || parsed === null) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) fail([`ALERT_SCALER_CONFIG: ${path} must be a YAML mapping`]);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Builds the configuration from an optional YAML file (`ALERT_SCALER_CONFIG`) and the
+ * environment (which wins). Every problem is listed in one CONFIG_INVALID error; nothing
+ * falls back silently. The result is frozen.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, readFile: ReadFile): Config {
+  const input: Record<string, unknown> = {};
+  const sourceOf = new Map<string, string>();
+  const configPath = env['ALERT_SCALER_CONFIG'];
+  if (configPath !== undefined && configPath !== '') {
+    for (const [key, value] of Object.entries(readConfigFile(configPath, readFile))) {
+      input[key] = value;
+      sourceOf.set(key, `${configPath}: ${key}`);
+    }
+  }
+  for (const [envName, key] of Object.entries(ENV_KEYS)) {
+    const value = env[envName];
+    if (value !== undefined && value !== '') {
+      input[key] = value;
+      sourceOf.set(key, envName);
+    }
+  }
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    fail(
+      result.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '');
+        if (issue.code === 'unrecognized_keys') return `${configPath ?? 'config'}: unknown keys ${issue.keys.join(', ')}`;
+        return `${sourceOf.get(key) ?? key}: ${issue.message}`;
+      }),
+    );
+  }
+  const config = result.data;
+  const problems: string[] = [];
+  if ((config.basicAuthPassword !== undefined || config.basicAuthPasswordFile !== undefined) && config.basicAuthUser === undefined) {
+    problems.push('ALERT_SCALER_BASIC_AUTH_USER: required when a basic auth password is set');
+  }
+  if (config.basicAuthUser !== undefined && config.basicAuthPassword === undefined && config.basicAuthPasswordFile === undefined) {
+    problems.push('ALERT_SCALER_BASIC_AUTH_PASSWORD: required (or ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE) when a user is set');
+  }
+  if (config.defaultMinReplicas > config.defaultMaxReplicas) {
+    problems.push(`defaultMinReplicas (${config.defaultMinReplicas}) is greater than defaultMaxReplicas (${config.defaultMaxReplicas})`);
+  }
+  if (problems.length > 0) fail(problems);
+  return Object.freeze(config);
+}
+
+/** Reads the basic-auth password from the config or its file; undefined when auth is off. */
+export function resolveBasicAuth(config: Config, readFile: ReadFile): { user: string; password: string } | undefined {
+  if (config.basicAuthUser === undefined) return undefined;
+  if (config.basicAuthPassword !== undefined) return { user: config.basicAuthUser, password: config.basicAuthPassword };
+  const file = config.basicAuthPasswordFile ?? '';
+  let password: string;
+  try {
+    password = readFile(file).trim();
+  } catch (err) {
+    fail([`ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: cannot read ${file}: ${(err as Error).message}`]);
+  }
+  if (password === '') fail([`ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: ${file} is empty`]);
+  return { user: config.basicAuthUser, password };
+}

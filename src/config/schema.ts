@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const stringList = z.preprocess(
+  (value) => (typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : value),
+  z.array(z.string().min(1)).min(1),
+);
+
+/**
+ * The whole configuration, flat. Keys are the YAML file keys; each has an environment
+ * variable (see ENV_KEYS). Defaults live here and nowhere else.
+ */
+export const configSchema = z.strictObject({
+  /** HTTP port of the gateway. */
+  port: port.default(8080),
+  /** Interface to listen on. */
+  host: z.string().min(1).default('0.0.0.0'),
+  /** `local` runs functions as child processes; `kubernetes` scales Deployments. */
+  provider: z.enum(['local', 'kubernetes']).default('local'),
+  /** Stack file of the local provider; empty means the example stack shipped in the repo. */
+  stackPath: z.string().default(''),
+  /** Namespace that a bare `function_name` refers to. */
+  defaultNamespace: z.string().min(1).default('openfaas-fn'),
+  logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  logFormat: z.enum(['json', 'text']).default('json'),
+  /** Largest accepted request body on every route, in bytes. */
+  bodyLimitBytes: positiveInt.default(1_048_576),
+  basicAuthUser: z.string().min(1).optional(),
+  basicAuthPassword: z.string().min(1).optional(),
+  basicAuthPasswordFile: z.string().min(1).optional(),
+
+  /** Policy defaults for functions without scale labels. */
+  defaultMinReplicas: nonNegativeInt.default(1),
+  defaultMaxReplicas: positiveInt.default(20),
+  defaultFactorPercent: z.coerce.number().int().min(0).max(100).default(20),
+  /** Quiet time after the last resolved alert before returning to min (label `com.openfaas.scale.down.window`). */
+  scaleDownWindowSeconds: z.coerce.number().min(0).default(30),
+  /** One alert occurrence (fingerprint + startsAt) steps at most once per cooldown. */
+  cooldownSeconds: z.coerce.number().min(0).default(10),
+  /** A firing alert not re-sent for this long no longer blocks a scale-down. */
+  firingStaleSeconds: z.coerce.number().positive().default(21_600),
+
+  /** Idle time before scale to zero, for functions with `com.openfaas.scale.zero=true`. */
+  zeroDurationSeconds: z.coerce.number().positive().default(900),
+  /** How often the idler looks for idle functions. */
+  idlerIntervalSeconds: z.coerce.number().positive().default(5),
+  /** When set, idle time comes from this Prometheus (shared by all gateway replicas). */
+  prometheusUrl: z.url().optional(),
+  /** How long the waker holds requests for a function at zero. */
+  wakeTimeoutMs: positiveInt.default(30_000),
+  /** Held requests per function before new ones get 503. */
+  maxHeldRequests: positiveInt.default(1000),
+
+  /** Local provider: path of the readiness check on each replica. */
+  healthPath: z.string().startsWith('/').default('/_/health'),
+  /** Local provider: interval between readiness probes of a starting replica. */
+  healthIntervalMs: positiveInt.default(5),
+  /** Local provider: a replica not ready after this long is restarted. */
+  startTimeoutMs: positiveInt.default(60_000),
+  /** Local provider: time a removed replica gets to finish in-flight requests before SIGKILL. */
+  drainGraceMs: positiveInt.default(10_000),
+
+  /** Kubernetes provider: namespaces searched for functions (comma-separated in env). */
+  namespaces: stringList.default(['openfaas-fn']),
+  /** Kubernetes provider: URL of a function's Service; `{name}` and `{namespace}` are filled in. */
+  functionUrlTemplate: z.string().min(1).default('http://{name}.{namespace}.svc.cluster.local:8080'),
+  /** Kubernetes provider: Lease that elects the idler leader. */
+  leaseName: z.string().min(1).default('alert-scaler-leader'),
+  leaseNamespace: z.string().min(1).default('openfaas'),
+
+  /** On SIGTERM: how long in-flight requests get before the process exits anyway. */
+  shutdownTimeoutMs: positiveInt.default(15_000),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = Readonly<z.output<typeof configSchema>>;
+
+/** Environment variable → config key. PORT keeps its conventional name. */
+export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
+  PORT: 'port',
+  ALERT_SCALER_HOST: 'host',
+  ALERT_SCALER_PROVIDER: 'provider',
+  ALERT_SCALER_STACK: 'stackPath',
+  ALERT_SCALER_DEFAULT_NAMESPACE: 'defaultNamespace',
+  ALERT_SCALER_LOG_LEVEL: 'logLevel',
+  ALERT_SCALER_LOG_FORMAT: 'logFormat',
+  ALERT_SCALER_BODY_LIMIT_BYTES: 'bodyLimitBytes',
+  ALERT_SCALER_BASIC_AUTH_USER: 'basicAuthUser',
+  ALERT_SCALER_BASIC_AUTH_PASSWORD: 'basicAuthPassword',
+  ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: 'basicAuthPasswordFile',
+  ALERT_SCALER_DEFAULT_MIN_REPLICAS: 'defaultMinReplicas',
+  ALERT_SCALER_DEFAULT_MAX_REPLICAS: 'defaultMaxReplicas',
+  ALERT_SCALER_DEFAULT_FACTOR_PERCENT: 'defaultFactorPercent',
+  ALERT_SCALER_SCALE_DOWN_WINDOW_SECONDS: 'scaleDownWindowSeconds',
+  ALERT_SCALER_COOLDOWN_SECONDS: 'cooldownSeconds',
+  ALERT_SCALER_FIRING_STALE_SECONDS: 'firingStaleSeconds',
+  ALERT_SCALER_ZERO_DURATION_SECONDS: 'zeroDurationSeconds',
+  ALERT_SCALER_IDLER_INTERVAL_SECONDS: 'idlerIntervalSeconds',
+  ALERT_SCALER_PROMETHEUS_URL: 'prometheusUrl',
+  ALERT_SCALER_WAKE_TIMEOUT_MS: 'wakeTimeoutMs',
+  ALERT_SCALER_MAX_HELD_REQUESTS: 'maxHeldRequests',
+  ALERT_SCALER_HEALTH_PATH: 'healthPath',
+  ALERT_SCALER_HEALTH_INTERVAL_MS: 'healthIntervalMs',
+  ALERT_SCALER_START_TIMEOUT_MS: 'startTimeoutMs',
+  ALERT_SCALER_DRAIN_GRACE_MS: 'drainGraceMs',
+  ALERT_SCALER_NAMESPACES: 'namespaces',
+  ALERT_SCALER_FUNCTION_URL_TEMPLATE: 'functionUrlTemplate',
+  ALERT_SCALER_LEASE_NAME: 'leaseName',
+  ALERT_SCALER_LEASE_NAMESPACE: 'leaseNamespace',
+  ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+};

@@ -1,0 +1,140 @@
+import http from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import { AppError, isAppError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { parseFunctionRef } from '../providers/types.js';
+import type { Scaler } from '../scaling/scaler.js';
+import type { InvocationLog } from './invocations.js';
+import type { Waker } from './waker.js';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+function forwardable(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+export interface ProxyDeps {
+  readonly scaler: Scaler;
+  readonly waker: Waker;
+  readonly invocations: InvocationLog;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly defaultNamespace: string;
+  readonly bodyLimitBytes: number;
+}
+
+/**
+ * `ALL /function/<name>[/<path>]`: streams the request to a ready replica (held by the waker
+ * when there is none) and the answer back, counting it in the OpenFaaS gateway metrics.
+ */
+export function createFunctionProxy(deps: ProxyDeps) {
+  // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
+  // so a reused socket is never one the replica is closing.
+  const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
+
+  return async function functionProxy(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const ref = parseFunctionRef(String(req.params['name']), deps.defaultNamespace);
+    let state;
+    try {
+      state = await deps.scaler.provider.getReplicas(ref);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > deps.bodyLimitBytes) {
+      next(new AppError('BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${deps.bodyLimitBytes} byte limit`));
+      return;
+    }
+
+    const fn = deps.scaler.label(ref);
+    const started = performance.now();
+    const endInvocation = deps.invocations.begin(ref);
+    deps.metrics.invocationStarted.inc({ function_name: fn });
+    deps.metrics.inflight.inc({ function_name: fn });
+    const clientGone = new AbortController();
+    let releaseUpstream: () => void = () => undefined;
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+      releaseUpstream();
+      endInvocation();
+      const code = String(res.writableFinished ? res.statusCode : 499);
+      deps.metrics.inflight.dec({ function_name: fn });
+      deps.metrics.invocationTotal.inc({ function_name: fn, code });
+      deps.metrics.invocationSeconds.observe({ function_name: fn, code }, (performance.now() - started) / 1000);
+    });
+
+    let acquired;
+    try {
+      acquired = await deps.waker.acquire(ref, state, clientGone.signal);
+    } catch (err) {
+      if (!clientGone.signal.aborted) next(err);
+      return;
+    }
+    releaseUpstream = acquired.upstream.release;
+    if (clientGone.signal.aborted) {
+      releaseUpstream();
+      return;
+    }
+
+    const rest = req.params['path'];
+    const subPath = Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '';
+    const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+    const target = acquired.upstream.url;
+    const headers = forwardable(req.headers);
+    headers['x-forwarded-host'] = req.headers.host ?? '';
+    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    headers['host'] = target.host;
+
+    const upstreamReq = http.request({
+      host: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: `${target.pathname.replace(/\/$/, '')}/${subPath}${query}`,
+      headers,
+      agent,
+    });
+    upstreamReq.on('response', (upstreamRes) => {
+      const out = forwardable(upstreamRes.headers);
+      if (acquired.waitedMs !== null) out['x-scale-from-zero'] = String(Math.round(acquired.waitedMs));
+      res.writeHead(upstreamRes.statusCode ?? 502, out);
+      upstreamRes.pipe(res);
+      upstreamRes.once('error', () => res.destroy());
+    });
+    upstreamReq.on('error', (err) => {
+      if (res.headersSent || clientGone.signal.aborted) {
+        res.destroy();
+        return;
+      }
+      const failure = isAppError(err) ? err : new AppError('UPSTREAM_FAILED', `function ${ref.name} failed: ${err.message}`, { cause: err });
+      deps.logger.warn('upstream failed', { function: fn, upstream: target.host, error: err.message });
+      next(failure);
+    });
+    clientGone.signal.addEventListener('abort', () => upstreamReq.destroy(), { once: true });
+
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > deps.bodyLimitBytes) {
+        req.unpipe(upstreamReq);
+        upstreamReq.destroy(new AppError('BODY_TOO_LARGE', `request body is over the ${deps.bodyLimitBytes} byte limit`));
+      }
+    });
+    req.pipe(upstreamReq);
+  };
+}

@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { startScaler } from './bootstrap.js';
+import { loadConfig } from './config/index.js';
+import { isAppError } from './errors.js';
+
+const readFile = (path: string) => readFileSync(path, 'utf8');
+
+try {
+  const config = loadConfig(process.env, readFile);
+  const running = await startScaler(config, { readFile });
+  let signals = 0;
+  const shutdown = () => {
+    signals += 1;
+    if (signals > 1) process.exit(1);
+    void running.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+} catch (err) {
+  if (isAppError(err, 'CONFIG_INVALID')) {
+    process.stderr.write(`alert-scaler: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`alert-scaler: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,102 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric alert-scaler exports, on a Registry of its own. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** OpenFaaS-compatible gateway metrics (names kept so existing rules and dashboards work). */
+  readonly invocationTotal: Counter<'function_name' | 'code'>;
+  readonly invocationStarted: Counter<'function_name'>;
+  readonly invocationSeconds: Histogram<'function_name' | 'code'>;
+  readonly serviceCount: Gauge<'function_name'>;
+  readonly inflight: Gauge<'function_name'>;
+  readonly availableReplicas: Gauge<'function_name'>;
+  readonly scaleChanges: Counter<'function_name' | 'reason' | 'source'>;
+  readonly webhookAlerts: Counter<'outcome'>;
+  readonly webhookRequests: Counter<'code'>;
+  readonly coldStarts: Counter<'function_name' | 'outcome'>;
+  readonly coldStartSeconds: Histogram<'function_name'>;
+  readonly heldRequests: Gauge<'function_name'>;
+}
+
+/** Creates all metrics on `registry` (a fresh one by default), with default process metrics. */
+export function createMetrics(registry: Registry = new Registry()): Metrics {
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    invocationTotal: new Counter({
+      name: 'gateway_function_invocation_total',
+      help: 'Function invocations by response code',
+      labelNames: ['function_name', 'code'],
+      registers,
+    }),
+    invocationStarted: new Counter({
+      name: 'gateway_function_invocation_started',
+      help: 'Function invocations started',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    invocationSeconds: new Histogram({
+      name: 'gateway_functions_seconds',
+      help: 'Function invocation duration in seconds',
+      labelNames: ['function_name', 'code'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    serviceCount: new Gauge({
+      name: 'gateway_service_count',
+      help: 'Desired replicas of the function',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    inflight: new Gauge({
+      name: 'gateway_function_invocation_inflight',
+      help: 'Function invocations in flight',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    availableReplicas: new Gauge({
+      name: 'alert_scaler_available_replicas',
+      help: 'Replicas of the function that pass their readiness check',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    scaleChanges: new Counter({
+      name: 'alert_scaler_scale_changes_total',
+      help: 'Replica count changes applied, by reason and source (alert, manual, idler, waker)',
+      labelNames: ['function_name', 'reason', 'source'],
+      registers,
+    }),
+    webhookAlerts: new Counter({
+      name: 'alert_scaler_webhook_alerts_total',
+      help: 'Alerts received on the webhook, by outcome (applied, unchanged, skipped, failed)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    webhookRequests: new Counter({
+      name: 'alert_scaler_webhook_requests_total',
+      help: 'Webhook notifications by HTTP status code',
+      labelNames: ['code'],
+      registers,
+    }),
+    coldStarts: new Counter({
+      name: 'alert_scaler_cold_starts_total',
+      help: 'Wakes of functions at zero replicas, by outcome',
+      labelNames: ['function_name', 'outcome'],
+      registers,
+    }),
+    coldStartSeconds: new Histogram({
+      name: 'alert_scaler_cold_start_seconds',
+      help: 'Time from wake to first ready replica in seconds',
+      labelNames: ['function_name'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    }),
+    heldRequests: new Gauge({
+      name: 'alert_scaler_held_requests',
+      help: 'Requests held while their function wakes from zero',
+      labelNames: ['function_name'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * The thin boundary around @kubernetes/client-node: typed calls for exactly the verbs and
+ * resources alert-scaler uses (and that deploy/kubernetes RBAC grants), each bounded by a
+ * timeout and translated into an AppError. Nothing outside src/providers/kubernetes*
+ * imports client-node.
+ */
+import {
+  ApiException,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type CoreV1Event,
+  type V1Deployment,
+  type V1Lease,
+  type V1Scale,
+} from '@kubernetes/client-node';
+import { translateKubeError, type KubeAction } from './errors.js';
+
+export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
+export { V1MicroTime } from '@kubernetes/client-node';
+
+/** The fields of a Deployment alert-scaler reads; matches both typed and raw watch objects. */
+export interface DeploymentLike {
+  readonly metadata?: {
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly uid?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Record<string, string>;
+    readonly annotations?: Record<string, string>;
+  };
+  readonly spec?: { readonly replicas?: number };
+  readonly status?: { readonly readyReplicas?: number; readonly availableReplicas?: number };
+}
+
+/** One event of a Deployment watch, as the apiserver sends it. */
+export interface WatchEvent {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  readonly object: DeploymentLike & { readonly code?: number; readonly reason?: string; readonly message?: string };
+}
+
+/**
+ * Loads a kubeconfig: a KubeConfig object as is, a path to a file, or (undefined) the
+ * default: in-cluster service account when running in a pod, else $KUBECONFIG / ~/.kube/config.
+ */
+export function loadKubeConfig(source?: KubeConfig | string): KubeConfig {
+  if (source instanceof KubeConfig) return source;
+  const kc = new KubeConfig();
+  if (source === undefined) kc.loadFromDefault();
+  else kc.loadFromFile(source);
+  return kc;
+}
+
+/** Typed Kubernetes calls with a per-request timeout and error translation. */
+export class KubeApi {
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+  private readonly coordination: CoordinationV1Api;
+  private readonly watcher: Watch;
+
+  /** @param requestTimeoutMs upper bound for one request (watches excluded); 0 disables it. */
+  constructor(readonly kubeConfig: KubeConfig, private readonly requestTimeoutMs: number) {
+    this.apps = kubeConfig.makeApiClient(AppsV1Api);
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.watcher = new Watch(kubeConfig);
+  }
+
+  getDeployment(namespace: string, name: string): Promise<V1Deployment> {
+    return this.call({ verb: 'get', resource: 'deployments', namespace, name }, () => this.apps.readNamespacedDeployment({ name, namespace }));
+  }
+
+  async listDeployments(namespace: string): Promise<{ items: V1Deployment[]; resourceVersion: string }> {
+    const list = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace }));
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /**
+   * Opens a watch on the Deployments of a namespace from `resourceVersion`. `onDone` is called
+   * once when the stream ends: null for a clean close, else the error (HTTP status in `statusCode`).
+   */
+  watchDeployments(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, onDone: (err: unknown) => void): Promise<AbortController> {
+    return this.watcher.watch(
+      `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`,
+      // The apiserver ends a watch after timeoutSeconds; jitter spreads the re-lists.
+      { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 240 + Math.floor(Math.random() * 60) },
+      (type, object) => onEvent({ type: type as WatchEvent['type'], object: object as WatchEvent['object'] }),
+      onDone,
+    );
+  }
+
+  readScale(namespace: string, name: string): Promise<V1Scale> {
+    return this.call({ verb: 'get', resource: 'deployments/scale', namespace, name }, () => this.apps.readNamespacedDeploymentScale({ name, namespace }));
+  }
+
+  /** Writes spec.replicas with `resourceVersion` as precondition (409 when stale). */
+  replaceScale(namespace: string, name: string, resourceVersion: string, replicas: number): Promise<V1Scale> {
+    const body: V1Scale = { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name, namespace, resourceVersion }, spec: { replicas } };
+    return this.call({ verb: 'update', resource: 'deployments/scale', namespace, name }, () => this.apps.replaceNamespacedDeploymentScale({ name, namespace, body }));
+  }
+
+  /** JSON merge patch of metadata only; a `resourceVersion` in it is a precondition. */
+  patchDeploymentMetadata(namespace: string, name: string, metadata: Record<string, unknown>): Promise<V1Deployment> {
+    return this.call({ verb: 'patch', resource: 'deployments', namespace, name }, () =>
+      this.apps.patchNamespacedDeployment({ name, namespace, body: { metadata } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+  }
+
+  createEvent(namespace: string, body: CoreV1Event): Promise<CoreV1Event> {
+    return this.call({ verb: 'create', resource: 'events', namespace }, () => this.core.createNamespacedEvent({ namespace, body }));
+  }
+
+  /** The Lease, or null when it does not exist. */
+  async getLease(namespace: string, name: string): Promise<V1Lease | null> {
+    try {
+      return await this.call({ verb: 'get', resource: 'leases', namespace, name }, () => this.coordination.readNamespacedLease({ name, namespace }));
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  createLease(namespace: string, body: V1Lease): Promise<V1Lease> {
+    return this.call({ verb: 'create', resource: 'leases', namespace }, () => this.coordination.createNamespacedLease({ namespace, body }));
+  }
+
+  /** Replaces a Lease; its metadata.resourceVersion is the precondition. */
+  replaceLease(namespace: string, name: string, body: V1Lease): Promise<V1Lease> {
+    return this.call({ verb: 'update', resource: 'leases', namespace, name }, () => this.coordination.replaceNamespacedLease({ name, namespace, body }));
+  }
+
+  private async call<T>(action: KubeAction, request: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const pending = request();
+      if (this.requestTimeoutMs <= 0) return await pending;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`request timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+      });
+      return await Promise.race([pending, timeout]);
+    } catch (err) {
+      throw translateKubeError(err, action);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+}
+
+/** The HTTP status behind an error from KubeApi (translated or not), if there was one. */
+export function statusOf(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  if (err instanceof Error && err.cause instanceof ApiException) return err.cause.code;
+  const code = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}

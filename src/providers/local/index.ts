@@ -1,0 +1,199 @@
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { refKey, type FunctionInfo, type FunctionRef, type ReplicaListener, type ReplicaProvider, type ReplicaState, type Upstream } from '../types.js';
+import { freePort, Replica } from './replica.js';
+import type { StackFunction } from './stack.js';
+
+export interface LocalProviderOptions {
+  readonly functions: readonly StackFunction[];
+  readonly logger: Logger;
+  /** Desired replicas at start per function (its min); functions not listed start at 1. */
+  readonly initialReplicas: (fn: StackFunction) => number;
+  readonly healthPath: string;
+  readonly healthIntervalMs: number;
+  readonly startTimeoutMs: number;
+  readonly drainGraceMs: number;
+}
+
+interface LocalFunction {
+  readonly spec: StackFunction;
+  desired: number;
+  /** Replicas counted toward desired (starting or ready). */
+  live: Replica[];
+  /** Replicas being removed; still finishing in-flight requests. */
+  draining: Set<Replica>;
+  roundRobin: number;
+  crashes: number;
+  restartTimer: NodeJS.Timeout | undefined;
+  /** Replicas whose port is being allocated (counted so concurrent reconciles do not overshoot). */
+  pendingStarts: number;
+}
+
+const MAX_RESTART_DELAY_MS = 10_000;
+
+/**
+ * The embedded provider: each replica is a child process on its own port (env PORT), ready
+ * when its health path answers 200. Keeps the running count equal to the desired count,
+ * restarting replicas that die (with backoff), and drains replicas it removes.
+ */
+export class LocalProvider implements ReplicaProvider {
+  readonly kind = 'local';
+  private readonly functions = new Map<string, LocalFunction>();
+  private readonly listeners = new Set<ReplicaListener>();
+  private closed = false;
+
+  constructor(private readonly options: LocalProviderOptions) {
+    for (const spec of options.functions) {
+      this.functions.set(refKey(spec), {
+        spec,
+        desired: Math.max(0, options.initialReplicas(spec)),
+        live: [],
+        draining: new Set(),
+        roundRobin: 0,
+        crashes: 0,
+        restartTimer: undefined,
+        pendingStarts: 0,
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    for (const fn of this.functions.values()) this.reconcile(fn);
+  }
+
+  private find(ref: FunctionRef): LocalFunction {
+    const fn = this.functions.get(refKey(ref));
+    if (fn === undefined) throw new AppError('FUNCTION_UNKNOWN', `function ${ref.name} not found in namespace ${ref.namespace}`);
+    return fn;
+  }
+
+  private stateOf(fn: LocalFunction): ReplicaState {
+    return {
+      desired: fn.desired,
+      ready: fn.live.filter((r) => r.phase === 'ready').length,
+      labels: fn.spec.labels,
+      annotations: fn.spec.annotations,
+    };
+  }
+
+  async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
+    return this.stateOf(this.find(ref));
+  }
+
+  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+    if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
+    if (this.closed) throw new AppError('SHUTTING_DOWN', 'provider is shutting down');
+    const fn = this.find(ref);
+    if (fn.desired === replicas) return;
+    fn.desired = replicas;
+    this.reconcile(fn);
+    this.emit(fn);
+  }
+
+  async listFunctions(): Promise<FunctionInfo[]> {
+    return [...this.functions.values()].map((fn) => ({ ref: { name: fn.spec.name, namespace: fn.spec.namespace }, ...this.stateOf(fn) }));
+  }
+
+  pickUpstream(ref: FunctionRef): Upstream | null {
+    const fn = this.functions.get(refKey(ref));
+    if (fn === undefined) return null;
+    const ready = fn.live.filter((r) => r.phase === 'ready');
+    if (ready.length === 0) return null;
+    // Least in-flight; round robin among equals.
+    const least = Math.min(...ready.map((r) => r.inflight));
+    const candidates = ready.filter((r) => r.inflight === least);
+    const chosen = candidates[fn.roundRobin++ % candidates.length] as Replica;
+    return { url: chosen.url, release: chosen.acquire() };
+  }
+
+  subscribe(listener: ReplicaListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Replica processes of a function (tests use this to kill one). */
+  replicasOf(ref: FunctionRef): readonly Replica[] {
+    return [...this.find(ref).live];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const stops: Array<Promise<void>> = [];
+    for (const fn of this.functions.values()) {
+      clearTimeout(fn.restartTimer);
+      fn.desired = 0;
+      for (const replica of [...fn.live, ...fn.draining]) stops.push(replica.stop(this.options.drainGraceMs));
+      fn.live = [];
+    }
+    await Promise.all(stops);
+  }
+
+  private emit(fn: LocalFunction): void {
+    const state = this.stateOf(fn);
+    const ref = { name: fn.spec.name, namespace: fn.spec.namespace };
+    for (const listener of this.listeners) listener(ref, state);
+  }
+
+  private reconcile(fn: LocalFunction): void {
+    if (this.closed) return;
+    while (fn.live.length + fn.pendingStarts > fn.desired && fn.live.length > 0) {
+      // Remove the least useful replica first: not ready, then fewest in-flight.
+      const victim = [...fn.live].sort((a, b) => rank(a) - rank(b))[0] as Replica;
+      fn.live = fn.live.filter((r) => r !== victim);
+      fn.draining.add(victim);
+      void victim.stop(this.options.drainGraceMs).finally(() => fn.draining.delete(victim));
+    }
+    const missing = fn.desired - fn.live.length - fn.pendingStarts;
+    if (missing <= 0 || fn.restartTimer !== undefined) return;
+    for (let i = 0; i < missing; i++) void this.startReplica(fn);
+  }
+
+  private async startReplica(fn: LocalFunction): Promise<void> {
+    fn.pendingStarts += 1;
+    let port: number;
+    try {
+      port = await freePort();
+    } finally {
+      fn.pendingStarts -= 1;
+    }
+    if (this.closed || fn.live.length >= fn.desired) return;
+    const replica = new Replica({
+      fn: fn.spec,
+      port,
+      healthPath: this.options.healthPath,
+      healthIntervalMs: this.options.healthIntervalMs,
+      startTimeoutMs: this.options.startTimeoutMs,
+      logger: this.options.logger,
+      onChange: (r) => this.onReplicaChange(fn, r),
+    });
+    fn.live.push(replica);
+    this.options.logger.debug('replica starting', { function: fn.spec.name, port, pid: replica.pid });
+  }
+
+  private onReplicaChange(fn: LocalFunction, replica: Replica): void {
+    if (replica.phase === 'ready') {
+      fn.crashes = 0;
+      this.options.logger.debug('replica ready', { function: fn.spec.name, port: replica.port, startMs: Date.now() - replica.startedAt });
+    }
+    if (replica.phase === 'exited' && fn.live.includes(replica)) {
+      fn.live = fn.live.filter((r) => r !== replica);
+      if (replica.crashed && !this.closed) {
+        fn.crashes += 1;
+        const delay = Math.min(50 * 2 ** (fn.crashes - 1), MAX_RESTART_DELAY_MS);
+        this.options.logger.warn('replica died, restarting', { function: fn.spec.name, port: replica.port, delayMs: delay, crashes: fn.crashes });
+        if (fn.restartTimer === undefined) {
+          fn.restartTimer = setTimeout(() => {
+            fn.restartTimer = undefined;
+            this.reconcile(fn);
+          }, delay);
+          fn.restartTimer.unref();
+        }
+      }
+    }
+    this.emit(fn);
+  }
+}
+
+function rank(replica: Replica): number {
+  return (replica.phase === 'ready' ? 1_000_000 : 0) + replica.inflight;
+}

@@ -1,0 +1,153 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import type { Logger } from '../../log/logger.js';
+import type { StackFunction } from './stack.js';
+
+/** Finds a free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function probe(port: number, path: string): Promise<boolean> {
+  return new Promise((resolveProbe) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolveProbe(res.statusCode === 200);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolveProbe(false));
+  });
+}
+
+export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'exited';
+
+export interface ReplicaOptions {
+  readonly fn: StackFunction;
+  readonly port: number;
+  readonly healthPath: string;
+  readonly healthIntervalMs: number;
+  readonly startTimeoutMs: number;
+  readonly logger: Logger;
+  /** Called when the phase changes. */
+  readonly onChange: (replica: Replica) => void;
+}
+
+/** One child process serving one replica of a local function. */
+export class Replica {
+  readonly port: number;
+  readonly url: URL;
+  readonly startedAt = Date.now();
+  phase: ReplicaPhase = 'starting';
+  inflight = 0;
+  /** True when the process ended without being asked to. */
+  crashed = false;
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<void>;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: ReplicaOptions) {
+    this.port = options.port;
+    this.url = new URL(`http://127.0.0.1:${options.port}`);
+    const [file, ...args] = options.fn.argv;
+    this.child = spawn(file ?? '', args, {
+      cwd: options.fn.cwd,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...options.fn.environment, PORT: String(options.port) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      options.logger.debug('replica stderr', { function: options.fn.name, port: this.port, text: chunk.toString().slice(0, 500) });
+    });
+    this.exited = new Promise((resolveExit) => {
+      const onEnd = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
+        if (this.phase === 'exited') return;
+        if (this.phase !== 'draining') this.crashed = true;
+        this.phase = 'exited';
+        options.logger.info('replica exited', { function: options.fn.name, port: this.port, code, signal, crashed: this.crashed, error: error?.message });
+        this.releaseIdleWaiters();
+        options.onChange(this);
+        resolveExit();
+      };
+      this.child.once('exit', (code, signal) => onEnd(code, signal));
+      this.child.once('error', (err) => onEnd(null, null, err));
+    });
+    void this.waitReady();
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Probes the health path until it answers 200, the process exits, or the start deadline passes. */
+  private async waitReady(): Promise<void> {
+    const deadline = this.startedAt + this.options.startTimeoutMs;
+    while (this.phase === 'starting') {
+      if (await probe(this.port, this.options.healthPath)) {
+        if (this.phase !== 'starting') return;
+        this.phase = 'ready';
+        this.options.onChange(this);
+        return;
+      }
+      if (Date.now() > deadline) {
+        this.options.logger.warn('replica not ready in time', { function: this.options.fn.name, port: this.port, startTimeoutMs: this.options.startTimeoutMs });
+        this.crashed = true;
+        this.child.kill('SIGKILL');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, this.options.healthIntervalMs));
+    }
+  }
+
+  /** Counts one request in; the returned function counts it out. */
+  acquire(): () => void {
+    this.inflight += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inflight -= 1;
+      if (this.inflight === 0) this.releaseIdleWaiters();
+    };
+  }
+
+  private releaseIdleWaiters(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Removes the replica: no new requests, wait for in-flight ones (up to graceMs), SIGTERM,
+   * then SIGKILL if it has not exited after another graceMs.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (this.phase === 'exited') return;
+    this.phase = 'draining';
+    this.options.onChange(this);
+    if (this.inflight > 0) {
+      await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), sleep(graceMs)]);
+    }
+    if ((this.phase as ReplicaPhase) === 'exited') return;
+    this.child.kill('SIGTERM');
+    const killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(killTimer);
+  }
+
+  /** Kills the process at once (tests use this to simulate a crash). */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child.kill(signal);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

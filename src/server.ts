@@ -1,0 +1,116 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { AlertScaler } from './alerts/alert-scaler.js';
+import { alertRouter } from './alerts/route.js';
+import { AppError, isAppError } from './errors.js';
+import { basicAuth } from './gateway/auth.js';
+import type { InvocationLog } from './gateway/invocations.js';
+import { createFunctionProxy } from './gateway/proxy.js';
+import { systemRouter } from './gateway/system.js';
+import type { Waker } from './gateway/waker.js';
+import type { Logger } from './log/logger.js';
+import type { Metrics } from './metrics/registry.js';
+import type { Scaler } from './scaling/scaler.js';
+
+export interface AppDeps {
+  readonly scaler: Scaler;
+  readonly alertScaler: AlertScaler;
+  readonly waker: Waker;
+  readonly invocations: InvocationLog;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly defaultNamespace: string;
+  readonly bodyLimitBytes: number;
+  /** Basic auth for /system/*; undefined leaves it open. */
+  readonly auth: { user: string; password: string } | undefined;
+  /** False while starting or shutting down; /readyz answers 503 then. */
+  readonly isReady: () => boolean;
+}
+
+const RETRY_LATER = new Set(['QUEUE_FULL', 'NO_READY_REPLICA', 'PROVIDER_UNAVAILABLE', 'SHUTTING_DOWN']);
+
+/** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
+function toAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e.type === 'entity.too.large') return new AppError('BODY_TOO_LARGE', 'request body is over the size limit', { cause: err });
+  if (e.type === 'entity.parse.failed') return new AppError('BAD_REQUEST', 'request body is not valid JSON', { cause: err });
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new AppError('BAD_REQUEST', e.message ?? 'bad request', { cause: err });
+  }
+  return new AppError('PROVIDER_FAILED', 'internal error', { cause: err });
+}
+
+/** Builds the HTTP application: routes and one error middleware. Never listens. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const log = deps.logger.child({ component: 'http' });
+
+  // Body limit on every route, before anything reads a body.
+  app.use((req, _res, next) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > deps.bodyLimitBytes) {
+      next(new AppError('BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${deps.bodyLimitBytes} byte limit`));
+      return;
+    }
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.isReady();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+
+  if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
+  app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
+  app.use('/system', systemRouter({ scaler: deps.scaler, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace }));
+  app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
+
+  const proxy = createFunctionProxy({
+    scaler: deps.scaler,
+    waker: deps.waker,
+    invocations: deps.invocations,
+    metrics: deps.metrics,
+    logger: deps.logger.child({ component: 'gateway' }),
+    defaultNamespace: deps.defaultNamespace,
+    bodyLimitBytes: deps.bodyLimitBytes,
+  });
+  app.all('/function/:name', proxy);
+  app.all('/function/:name/{*path}', proxy);
+
+  app.use((req, _res, next) => {
+    next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
+  });
+
+  // The one error middleware: AppError code → status, JSON body; logged once, here.
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    const appError = toAppError(err);
+    if (req.path === '/system/alert' && appError.code !== 'ALERT_INVALID') {
+      deps.metrics.webhookRequests.inc({ code: String(appError.status) });
+    }
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const level = appError.status >= 500 ? 'error' : 'warn';
+    log.log(level, 'request failed', {
+      method: req.method,
+      path: req.path,
+      status: appError.status,
+      code: appError.code,
+      error: appError.message,
+      cause: appError.cause instanceof Error ? appError.cause.message : undefined,
+    });
+    if (RETRY_LATER.has(appError.code)) res.setHeader('Retry-After', '1');
+    res.status(appError.status).json({ error: { code: appError.code, message: appError.message, ...appError.details } });
+  });
+  return app;
+}
