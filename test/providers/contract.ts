@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { AppError } from '../../src/errors.js';
+import type { FunctionRef, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
+
+/** What a provider under test must supply. */
+export interface ContractSetup {
+  readonly provider: ReplicaProvider;
+  /** A function that starts at 1 desired replica with labels com.openfaas.scale.min=1 and .max=5. */
+  readonly ref: FunctionRef;
+  /** A function that does not exist. */
+  readonly unknownRef: FunctionRef;
+  close(): Promise<void>;
+}
+
+function waitFor(provider: ReplicaProvider, ref: FunctionRef, check: (s: ReplicaState) => boolean, timeoutMs = 10_000): Promise<ReplicaState> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      void provider.getReplicas(ref).then((s) => reject(new Error(`state not reached in ${timeoutMs} ms: ${JSON.stringify(s)}`)));
+    }, timeoutMs);
+    const done = (s: ReplicaState) => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(s);
+    };
+    const unsubscribe = provider.subscribe((changed, state) => {
+      if (changed.name === ref.name && changed.namespace === ref.namespace && check(state)) done(state);
+    });
+    void provider.getReplicas(ref).then((s) => {
+      if (check(s)) done(s);
+    });
+  });
+}
+
+/**
+ * The shared contract every ReplicaProvider must pass: facts in, one action out, errors as
+ * AppError codes, readiness pushed to subscribers.
+ */
+export function runProviderContract(name: string, setup: () => Promise<ContractSetup>): void {
+  describe(`ReplicaProvider contract: ${name}`, () => {
+    let s: ContractSetup;
+    beforeAll(async () => {
+      s = await setup();
+      await s.provider.start();
+    });
+    afterAll(async () => {
+      await s.close();
+    });
+
+    it('reports desired replicas and the labels', async () => {
+      const state = await s.provider.getReplicas(s.ref);
+      expect(state.desired).toBe(1);
+      expect(state.labels['com.openfaas.scale.max']).toBe('5');
+    });
+
+    it('becomes ready and then offers an upstream', async () => {
+      await waitFor(s.provider, s.ref, (st) => st.ready >= 1);
+      const upstream = s.provider.pickUpstream(s.ref);
+      expect(upstream).not.toBeNull();
+      expect(upstream?.url.protocol).toBe('http:');
+      upstream?.release();
+    });
+
+    it('lists the function', async () => {
+      const list = await s.provider.listFunctions();
+      const found = list.find((f) => f.ref.name === s.ref.name && f.ref.namespace === s.ref.namespace);
+      expect(found?.desired).toBe(1);
+    });
+
+    it('setReplicas changes desired, and subscribers see ready follow', async () => {
+      const seen: number[] = [];
+      const unsubscribe = s.provider.subscribe((ref, st) => {
+        if (ref.name === s.ref.name) seen.push(st.desired);
+      });
+      await s.provider.setReplicas(s.ref, 3);
+      expect((await s.provider.getReplicas(s.ref)).desired).toBe(3);
+      await waitFor(s.provider, s.ref, (st) => st.ready === 3);
+      unsubscribe();
+      expect(seen).toContain(3);
+    });
+
+    it('scales back down and ready follows', async () => {
+      await s.provider.setReplicas(s.ref, 1);
+      const state = await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
+      expect(state.desired).toBe(1);
+    });
+
+    it('scales to zero: no upstream is offered', async () => {
+      await s.provider.setReplicas(s.ref, 0);
+      await waitFor(s.provider, s.ref, (st) => st.ready === 0);
+      expect(s.provider.pickUpstream(s.ref)).toBeNull();
+      await s.provider.setReplicas(s.ref, 1);
+      await waitFor(s.provider, s.ref, (st) => st.ready === 1);
+    });
+
+    it('an unknown function is FUNCTION_UNKNOWN for get and set, and nothing is offered', async () => {
+      await expect(s.provider.getReplicas(s.unknownRef)).rejects.toMatchObject({ code: 'FUNCTION_UNKNOWN' });
+      await expect(s.provider.setReplicas(s.unknownRef, 2)).rejects.toBeInstanceOf(AppError);
+      await expect(s.provider.setReplicas(s.unknownRef, 2)).rejects.toMatchObject({ code: 'FUNCTION_UNKNOWN' });
+      expect(s.provider.pickUpstream(s.unknownRef)).toBeNull();
+    });
+
+    it('unsubscribe stops notifications', async () => {
+      let calls = 0;
+      const unsubscribe = s.provider.subscribe(() => {
+        calls += 1;
+      });
+      unsubscribe();
+      await s.provider.setReplicas(s.ref, 2);
+      await s.provider.setReplicas(s.ref, 1);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(calls).toBe(0);
+    });
+  });
+}
