@@ -221,6 +221,8 @@ export class FakeApiServer {
   readonly url: string;
   /** Every request received, in order (discovery included). */
   readonly requests: RecordedRequest[] = [];
+  /** Called with each request right after it is recorded, before it is answered (to act as another client). */
+  onRequest: ((request: RecordedRequest) => void) | undefined;
   /** Added latency in ms before any request is answered (watch streams included). */
   latencyMs = 0;
   private rv = 1;
@@ -367,6 +369,24 @@ export class FakeApiServer {
       else w.res.end();
     }
     this.watches.clear();
+  }
+
+  /** Ends every open watch with a 410 Expired ERROR event, as the apiserver does when its watch cache moved on. */
+  expireWatches(): void {
+    const event = `${JSON.stringify({ type: 'ERROR', object: statusObject(410, 'The resourceVersion for the provided watch is too old.') })}\n`;
+    for (const w of this.watches) {
+      if (w.timer !== undefined) clearTimeout(w.timer);
+      w.res.end(event);
+    }
+    this.watches.clear();
+  }
+
+  /** Forgets pending faults (failNext, conflictNextScaleWrites) and latency. */
+  clearFaults(): void {
+    this.faults.length = 0;
+    this.scaleConflicts = 0;
+    this.latencyMs = 0;
+    this.onRequest = undefined;
   }
 
   /** Number of open watch streams. */
@@ -528,6 +548,8 @@ export class FakeApiServer {
       group: parsed?.type.group ?? null, resource: parsed?.type.resource ?? null,
       subresource: parsed?.subresource ?? null, namespace: parsed?.namespace ?? null,
     });
+    const recorded = this.requests.at(-1);
+    if (this.onRequest !== undefined && recorded !== undefined) this.onRequest(recorded);
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     if (res.destroyed) return;
     const fault = this.faults.find((f) => f.count > 0 && (f.method === undefined || f.method === method)

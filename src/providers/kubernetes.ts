@@ -1,0 +1,73 @@
+/**
+ * The Kubernetes provider: functions are Deployments that opted in (label
+ * `faas_function=<name>` or `alert-scaler.io/enabled=true`). See createKubernetesProvider.
+ * This folder (src/providers/kubernetes*) is the only importer of @kubernetes/client-node.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { AppError } from '../errors.js';
+import { KubeApi, loadKubeConfig } from './kubernetes/client.js';
+import { KubernetesProvider } from './kubernetes/provider.js';
+
+export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL } from './kubernetes/provider.js';
+export { KubeApi, loadKubeConfig } from './kubernetes/client.js';
+
+/** Default Service URL of a function; `{name}` and `{namespace}` are replaced. */
+export const DEFAULT_FUNCTION_URL_TEMPLATE = 'http://{name}.{namespace}.svc.cluster.local:8080';
+
+/** Options of createKubernetesProvider. Only `logger` is required. */
+export interface KubernetesProviderOptions {
+  /**
+   * Where the cluster is: a KubeConfig, a kubeconfig file path, or undefined for the default
+   * (the in-cluster service account in a pod, else $KUBECONFIG or ~/.kube/config).
+   */
+  readonly kubeconfig?: KubeConfig | string;
+  /** Namespaces whose Deployments are functions; default `['openfaas-fn']`. Never empty. */
+  readonly namespaces?: readonly string[];
+  /** Namespace of a bare function name; default the first of `namespaces`. */
+  readonly defaultNamespace?: string;
+  /** URL of a function's Service; `{name}` and `{namespace}` are replaced. Default DEFAULT_FUNCTION_URL_TEMPLATE. */
+  readonly functionUrlTemplate?: string;
+  readonly logger: Logger;
+  /** Upper bound of one API request in ms (watches excluded); default 10000; 0 disables it. */
+  readonly requestTimeoutMs?: number;
+  /** Attempts of a scale write that meets 409 Conflict before PROVIDER_CONFLICT; default 5. */
+  readonly conflictRetries?: number;
+  /** First delay after a failed list or watch in ms (doubles up to maxBackoffMs); default 200. */
+  readonly minBackoffMs?: number;
+  /** Longest delay between list/watch retries in ms; default 10000. */
+  readonly maxBackoffMs?: number;
+}
+
+/** The provider plus what the composition root needs next to it. */
+export interface KubernetesProviderBundle {
+  readonly provider: KubernetesProvider;
+  /** The API client, for KubernetesAlertStateStore and LeaderElector. */
+  readonly api: KubeApi;
+  readonly defaultNamespace: string;
+}
+
+/**
+ * Creates the Kubernetes provider (not started: call `provider.start()`, which lists the
+ * namespaces and fails with PROVIDER_FORBIDDEN / PROVIDER_UNAVAILABLE when it cannot).
+ */
+export function createKubernetesProvider(options: KubernetesProviderOptions): KubernetesProvider {
+  return createKubernetesProviderBundle(options).provider;
+}
+
+/** As createKubernetesProvider, also returning the API client to share with the state store and the leader elector. */
+export function createKubernetesProviderBundle(options: KubernetesProviderOptions): KubernetesProviderBundle {
+  const namespaces = options.namespaces ?? ['openfaas-fn'];
+  if (namespaces.length === 0) throw new AppError('CONFIG_INVALID', 'the Kubernetes provider needs at least one namespace');
+  const api = new KubeApi(loadKubeConfig(options.kubeconfig), options.requestTimeoutMs ?? 10_000);
+  const provider = new KubernetesProvider({
+    api,
+    namespaces,
+    functionUrlTemplate: options.functionUrlTemplate ?? DEFAULT_FUNCTION_URL_TEMPLATE,
+    logger: options.logger,
+    conflictRetries: options.conflictRetries ?? 5,
+    minBackoffMs: options.minBackoffMs ?? 200,
+    maxBackoffMs: options.maxBackoffMs ?? 10_000,
+  });
+  return { provider, api, defaultNamespace: options.defaultNamespace ?? namespaces[0] ?? 'openfaas-fn' };
+}

@@ -1,0 +1,226 @@
+/**
+ * KubernetesProvider against the fake API server, through the real client-node over HTTP.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { AppError } from '../../src/errors.js';
+import { createKubernetesProvider, type KubernetesProvider } from '../../src/providers/kubernetes.js';
+import type { FunctionRef, ReplicaState } from '../../src/providers/types.js';
+import type { FakeApiServer } from './fake-api-server.js';
+import { codeOf, quietLogger, startFake, waitFor } from './helpers.js';
+
+const NS = 'openfaas-fn';
+const echo: FunctionRef = { name: 'echo', namespace: NS };
+
+describe('KubernetesProvider against the fake API server', () => {
+  let fake: FakeApiServer;
+  let kubeconfig: string;
+  let closeFake: () => Promise<void>;
+  let provider: KubernetesProvider;
+  const seen: Array<{ ref: FunctionRef; state: ReplicaState }> = [];
+
+  beforeAll(async () => {
+    ({ fake, kubeconfig, close: closeFake } = await startFake({ readyDelayMs: 20 }));
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '5' }, annotations: { 'com.openfaas.scale.zero': 'true' } });
+    fake.addDeployment({ name: 'web', replicas: 2, labels: { app: 'web', 'alert-scaler.io/enabled': 'true' } });
+    fake.addDeployment({ name: 'database', replicas: 1, labels: { app: 'database' } });
+    fake.addDeployment({ name: 'off', replicas: 1, labels: { app: 'off', 'alert-scaler.io/enabled': 'false' } });
+    fake.addDeployment({ name: 'elsewhere', namespace: 'other', replicas: 1 });
+    provider = createKubernetesProvider({ kubeconfig, logger: quietLogger(), requestTimeoutMs: 400, minBackoffMs: 20, maxBackoffMs: 100 });
+    provider.subscribe((ref, state) => seen.push({ ref, state }));
+    await provider.start();
+  });
+
+  afterEach(() => fake.clearFaults());
+
+  afterAll(async () => {
+    await provider.close();
+    await closeFake();
+  });
+
+  const writesTo = (name: string): number =>
+    fake.apiCalls().filter((r) => r.method !== 'GET' && r.path.includes(`/deployments/${name}`)).length;
+
+  it('lists only opted-in Deployments of the watched namespaces', async () => {
+    const functions = await provider.listFunctions();
+    expect(functions.map((f) => f.ref)).toEqual([{ name: 'echo', namespace: NS }, { name: 'web', namespace: NS }]);
+    expect(functions[0]).toMatchObject({ desired: 1, ready: 1 });
+  });
+
+  it('reports desired, ready, labels and annotations of a function', async () => {
+    const state = await provider.getReplicas(echo);
+    expect(state).toEqual({
+      desired: 1, ready: 1,
+      labels: { faas_function: 'echo', 'com.openfaas.scale.max': '5' },
+      annotations: { 'com.openfaas.scale.zero': 'true' },
+    });
+  });
+
+  it('sets replicas through the scale subresource with the read resourceVersion as precondition', async () => {
+    const before = fake.requests.length;
+    await provider.setReplicas(echo, 3);
+    expect(fake.replicasOf('echo')).toBe(3);
+    const calls = fake.requests.slice(before).filter((r) => r.verb !== null);
+    expect(calls.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`}`)).toEqual([
+      'get deployments', 'get deployments/scale', 'update deployments/scale',
+    ]);
+    const put = calls.at(-1)?.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
+    expect(put.spec.replicas).toBe(3);
+    expect(put.metadata.resourceVersion).toMatch(/^\d+$/);
+  });
+
+  it('tells subscribers about the new desired count, then about readiness from the watch', async () => {
+    seen.length = 0;
+    await provider.setReplicas(echo, 4);
+    await waitFor(() => seen.some((s) => s.ref.name === 'echo' && s.state.desired === 4 && s.state.ready === 4), 'ready 4');
+    // The controller makes pods ready later: the first notification has the old ready count.
+    expect(seen.find((s) => s.state.desired === 4)?.state.ready).toBeLessThan(4);
+    expect(provider.pickUpstream(echo)?.url.href).toBe('http://echo.openfaas-fn.svc.cluster.local:8080/');
+  });
+
+  it('setting the current count writes nothing', async () => {
+    const writes = writesTo('echo');
+    await provider.setReplicas(echo, 4);
+    expect(writesTo('echo')).toBe(writes);
+  });
+
+  it('retries a 409 Conflict with a fresh read, then succeeds', async () => {
+    const puts = (): number => fake.apiCalls().filter((r) => r.verb === 'update' && r.subresource === 'scale').length;
+    const before = puts();
+    fake.conflictNextScaleWrites(2);
+    await provider.setReplicas(echo, 2);
+    expect(fake.replicasOf('echo')).toBe(2);
+    expect(puts() - before).toBe(3);
+  });
+
+  it('a Conflict on every attempt ends as PROVIDER_CONFLICT after 5 attempts, replicas unchanged', async () => {
+    const puts = (): number => fake.apiCalls().filter((r) => r.verb === 'update' && r.subresource === 'scale').length;
+    const before = puts();
+    fake.conflictNextScaleWrites(1000);
+    expect(await codeOf(provider.setReplicas(echo, 5))).toBe('PROVIDER_CONFLICT');
+    expect(puts() - before).toBe(5);
+    expect(fake.replicasOf('echo')).toBe(2);
+  });
+
+  it('a change by someone else between reading the Deployment and its scale is retried', async () => {
+    let mutated = false;
+    fake.onRequest = (r) => {
+      if (!mutated && r.method === 'GET' && r.subresource === 'scale') {
+        mutated = true;
+        fake.mutateDeployment('echo', NS, (d) => { (d.metadata['annotations'] as Record<string, string>)['touched'] = 'yes'; });
+      }
+    };
+    const scaleReads = (): number => fake.apiCalls().filter((r) => r.verb === 'get' && r.subresource === 'scale').length;
+    const before = scaleReads();
+    await provider.setReplicas(echo, 3);
+    expect(mutated).toBe(true);
+    expect(scaleReads() - before).toBe(2);
+    expect(fake.replicasOf('echo')).toBe(3);
+  });
+
+  it('a 500 from the API server is PROVIDER_UNAVAILABLE with the original error as cause', async () => {
+    fake.failNext({ method: 'PUT', path: '/deployments/echo/scale', status: 500 });
+    const err = await provider.setReplicas(echo, 1).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('PROVIDER_UNAVAILABLE');
+    expect((err as AppError).cause).toBeDefined();
+    expect(fake.replicasOf('echo')).toBe(3);
+  });
+
+  it('a 403 is PROVIDER_FORBIDDEN naming the missing permission', async () => {
+    fake.failNext({ method: 'PUT', path: '/deployments/echo/scale', status: 403 });
+    const err = (await provider.setReplicas(echo, 1).catch((e: unknown) => e)) as AppError;
+    expect(err.code).toBe('PROVIDER_FORBIDDEN');
+    expect(err.message).toContain('update deployments/scale in namespace openfaas-fn');
+  });
+
+  it('a missing Deployment is FUNCTION_UNKNOWN', async () => {
+    expect(await codeOf(provider.getReplicas({ name: 'nope', namespace: NS }))).toBe('FUNCTION_UNKNOWN');
+    expect(await codeOf(provider.setReplicas({ name: 'nope', namespace: NS }, 1))).toBe('FUNCTION_UNKNOWN');
+    expect(await codeOf(provider.getReplicas({ name: 'elsewhere', namespace: 'other' }))).toBe('FUNCTION_UNKNOWN');
+  });
+
+  it('a Deployment that did not opt in is refused and never written', async () => {
+    expect(await codeOf(provider.getReplicas({ name: 'database', namespace: NS }))).toBe('FUNCTION_NOT_ENABLED');
+    expect(await codeOf(provider.setReplicas({ name: 'database', namespace: NS }, 5))).toBe('FUNCTION_NOT_ENABLED');
+    expect(await codeOf(provider.setReplicas({ name: 'off', namespace: NS }, 5))).toBe('FUNCTION_NOT_ENABLED');
+    expect(fake.replicasOf('database')).toBe(1);
+    expect(writesTo('database') + writesTo('off')).toBe(0);
+    expect(provider.pickUpstream({ name: 'database', namespace: NS })).toBeNull();
+  });
+
+  it('a slow API within the timeout still works; beyond it is PROVIDER_UNAVAILABLE', async () => {
+    fake.latencyMs = 100;
+    await provider.setReplicas(echo, 2);
+    expect(fake.replicasOf('echo')).toBe(2);
+    fake.latencyMs = 600;
+    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_UNAVAILABLE');
+  });
+
+  it.each([
+    ['closed cleanly', (f: FakeApiServer) => f.dropWatches(false)],
+    ['reset', (f: FakeApiServer) => f.dropWatches(true)],
+    ['expired (410)', (f: FakeApiServer) => f.expireWatches()],
+  ])('after a watch is %s the provider re-lists and still sees later changes', async (_how, drop) => {
+    await waitFor(() => fake.openWatches > 0, 'an open watch');
+    const lists = (): number => fake.apiCalls().filter((r) => r.verb === 'list').length;
+    const before = lists();
+    const missed = (fake.replicasOf('web') ?? 0) + 1;
+    drop(fake);
+    // Changed while no watch is open: only the re-list can reveal it.
+    fake.mutateDeployment('web', NS, (d) => { (d['spec'] as { replicas: number }).replicas = missed; });
+    await waitFor(() => lists() > before && fake.openWatches > 0, 're-list and a new watch');
+    await waitFor(async () => (await provider.listFunctions()).some((f) => f.ref.name === 'web' && f.desired === missed), 'the missed change');
+    seen.length = 0;
+    fake.mutateDeployment('web', NS, (d) => { (d['spec'] as { replicas: number }).replicas = missed + 1; });
+    await waitFor(() => seen.some((s) => s.ref.name === 'web' && s.state.desired === missed + 1), 'a later change');
+  });
+
+  it('pickUpstream is null once no replica is ready', async () => {
+    fake.mutateDeployment('echo', NS, (d) => { d['status'] = { replicas: 2, readyReplicas: 0, availableReplicas: 0 }; });
+    await waitFor(() => provider.pickUpstream(echo) === null, 'not ready');
+    fake.mutateDeployment('echo', NS, (d) => { d['status'] = { replicas: 2, readyReplicas: 1, availableReplicas: 1 }; });
+    await waitFor(() => provider.pickUpstream(echo) !== null, 'ready again');
+  });
+
+  it('records a Scaled event on the Deployment, as the HPA does', async () => {
+    await provider.recordScaleEvent(echo, 1, 3, 'alert APIHighInvocationRate firing');
+    const events = fake.objects('', 'events', NS);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      reason: 'Scaled', type: 'Normal',
+      involvedObject: { kind: 'Deployment', apiVersion: 'apps/v1', name: 'echo', namespace: NS },
+      source: { component: 'alert-scaler' },
+    });
+    expect(events[0]?.['message']).toContain('3');
+    expect(events[0]?.['message']).toContain('APIHighInvocationRate');
+    expect((events[0]?.['involvedObject'] as { uid: string }).uid).toBe(fake.deployment('echo')?.metadata['uid']);
+  });
+});
+
+describe('KubernetesProvider start-up failures', () => {
+  it('cannot list because RBAC forbids it: start() rejects with PROVIDER_FORBIDDEN naming list deployments', async () => {
+    const { fake, kubeconfig, close } = await startFake();
+    try {
+      fake.failNext({ method: 'GET', path: '/deployments', status: 403 });
+      const provider = createKubernetesProvider({ kubeconfig, logger: quietLogger() });
+      const err = (await provider.start().catch((e: unknown) => e)) as AppError;
+      expect(err.code).toBe('PROVIDER_FORBIDDEN');
+      expect(err.message).toContain('list deployments in namespace openfaas-fn');
+      await provider.close();
+    } finally {
+      await close();
+    }
+  });
+
+  it('nothing listening: start() rejects with PROVIDER_UNAVAILABLE', async () => {
+    const { fake, kubeconfig, close } = await startFake();
+    await fake.close();
+    try {
+      const provider = createKubernetesProvider({ kubeconfig, logger: quietLogger() });
+      expect(await codeOf(provider.start())).toBe('PROVIDER_UNAVAILABLE');
+      await provider.close();
+    } finally {
+      await close().catch(() => undefined);
+    }
+  });
+});
