@@ -1,0 +1,152 @@
+/** KubernetesAlertStateStore against the fake API server: the state lives in a Deployment annotation. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { isAppError } from '../../src/errors.js';
+import type { AlertState } from '../../src/policy/alert-step.js';
+import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes.js';
+import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes-state-store.js';
+import type { FakeApiServer } from './fake-api-server.js';
+import { codeOf, quietLogger, startFake } from './helpers.js';
+
+const NS = 'openfaas-fn';
+const firing = (at: number): AlertState => ({ firing: { abc: at }, scaleDownAt: null, steps: { [`abc@${at}`]: at } });
+
+describe('KubernetesAlertStateStore', () => {
+  let fake: FakeApiServer;
+  let close: () => Promise<void>;
+  let storeA: KubernetesAlertStateStore;
+  let storeB: KubernetesAlertStateStore;
+
+  beforeAll(async () => {
+    const started = await startFake({ readyDelayMs: null });
+    fake = started.fake;
+    close = started.close;
+    // Two scaler instances: two clients, two stores.
+    const make = (): KubernetesAlertStateStore =>
+      new KubernetesAlertStateStore({ api: new KubeApi(loadKubeConfig(started.kubeconfig), 2000), namespaces: [NS], logger: quietLogger() });
+    storeA = make();
+    storeB = make();
+  });
+
+  afterEach(() => fake.clearFaults());
+  afterAll(async () => close());
+
+  let n = 0;
+  const newFunction = (): { name: string; namespace: string } => {
+    n += 1;
+    fake.addDeployment({ name: `fn${n}`, replicas: 1 });
+    return { name: `fn${n}`, namespace: NS };
+  };
+
+  it('nothing stored reads as empty state with a null version', async () => {
+    const ref = newFunction();
+    expect(await storeA.load(ref)).toEqual({ state: { firing: {}, scaleDownAt: null, steps: {} }, version: null });
+  });
+
+  it('a saved state is read back, from the annotation, by the other instance', async () => {
+    const ref = newFunction();
+    await storeA.save(ref, firing(1000), null);
+    const loaded = await storeB.load(ref);
+    expect(loaded.state).toEqual(firing(1000));
+    expect(loaded.version).not.toBeNull();
+    const annotations = fake.deployment(ref.name)?.metadata['annotations'] as Record<string, string>;
+    expect(JSON.parse(annotations[STATE_ANNOTATION] ?? '')).toEqual(firing(1000));
+  });
+
+  it('two stores racing from the same read: exactly one save wins, the other is PROVIDER_CONFLICT', async () => {
+    for (let round = 0; round < 10; round += 1) {
+      const ref = newFunction();
+      await storeA.save(ref, firing(1), null);
+      const [a, b] = await Promise.all([storeA.load(ref), storeB.load(ref)]);
+      expect(a.version).toBe(b.version);
+      const results = await Promise.allSettled([storeA.save(ref, firing(2), a.version), storeB.save(ref, firing(3), b.version)]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect(isAppError(lost[0]?.reason, 'PROVIDER_CONFLICT')).toBe(true);
+      const winner = results[0]?.status === 'fulfilled' ? firing(2) : firing(3);
+      expect((await storeA.load(ref)).state).toEqual(winner);
+    }
+  });
+
+  it('two first saves (nothing stored yet) race: exactly one wins', async () => {
+    const ref = newFunction();
+    const results = await Promise.allSettled([storeA.save(ref, firing(5), null), storeB.save(ref, firing(6), null)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('another instance writing between our read and our patch: the resourceVersion precondition refuses ours', async () => {
+    const ref = newFunction();
+    await storeA.save(ref, firing(1), null);
+    const loaded = await storeA.load(ref);
+    fake.onRequest = (r) => {
+      if (r.method !== 'PATCH') return;
+      fake.onRequest = undefined;
+      fake.mutateDeployment(ref.name, NS, (d) => { (d.metadata['annotations'] as Record<string, string>)[STATE_ANNOTATION] = JSON.stringify(firing(7)); });
+    };
+    expect(await codeOf(storeA.save(ref, firing(2), loaded.version))).toBe('PROVIDER_CONFLICT');
+    expect((await storeB.load(ref)).state).toEqual(firing(7));
+  });
+
+  it('a save with a stale version is PROVIDER_CONFLICT', async () => {
+    const ref = newFunction();
+    await storeA.save(ref, firing(1), null);
+    const stale = await storeA.load(ref);
+    await storeB.save(ref, firing(2), (await storeB.load(ref)).version);
+    expect(await codeOf(storeA.save(ref, firing(3), stale.version))).toBe('PROVIDER_CONFLICT');
+    expect(await codeOf(storeA.save(ref, firing(3), null))).toBe('PROVIDER_CONFLICT');
+  });
+
+  it('a change elsewhere in the Deployment (a scale, a status update) is not a conflict', async () => {
+    const ref = newFunction();
+    await storeA.save(ref, firing(1), null);
+    const loaded = await storeA.load(ref);
+    fake.mutateDeployment(ref.name, NS, (d) => { (d['spec'] as { replicas: number }).replicas = 4; });
+    await storeA.save(ref, firing(2), loaded.version);
+    expect((await storeB.load(ref)).state).toEqual(firing(2));
+    expect(fake.replicasOf(ref.name)).toBe(4);
+  });
+
+  it('writes only metadata, with the resourceVersion as precondition, never the spec', async () => {
+    const patches = fake.apiCalls().filter((r) => r.verb === 'patch' || r.verb === 'update');
+    expect(patches.length).toBeGreaterThan(0);
+    for (const p of patches) {
+      expect(p.resource).toBe('deployments');
+      expect(p.subresource).toBeNull();
+      expect(p.contentType).toBe('application/merge-patch+json');
+      expect(Object.keys(p.body as object)).toEqual(['metadata']);
+      expect((p.body as { metadata: { resourceVersion?: string } }).metadata.resourceVersion).toMatch(/^\d+$/);
+    }
+  });
+
+  it('a Deployment that did not opt in is refused and not written', async () => {
+    fake.addDeployment({ name: 'db', replicas: 1, labels: { app: 'db' } });
+    const ref = { name: 'db', namespace: NS };
+    expect(await codeOf(storeA.load(ref))).toBe('FUNCTION_NOT_ENABLED');
+    expect(await codeOf(storeA.save(ref, firing(1), null))).toBe('FUNCTION_NOT_ENABLED');
+    expect(fake.apiCalls().filter((r) => r.method === 'PATCH' && r.path.endsWith('/db'))).toHaveLength(0);
+  });
+
+  it('lists functions with a pending scale-down', async () => {
+    const ref = newFunction();
+    await storeA.save(ref, { firing: {}, scaleDownAt: 123_000, steps: {} }, null);
+    expect(await storeB.listPending()).toEqual([{ ref, scaleDownAt: 123_000 }]);
+  });
+
+  it('an unreadable annotation reads as empty and is replaced by the next save', async () => {
+    const ref = newFunction();
+    fake.mutateDeployment(ref.name, NS, (d) => { (d.metadata['annotations'] as Record<string, string>)[STATE_ANNOTATION] = '{not json'; });
+    const loaded = await storeA.load(ref);
+    expect(loaded.state).toEqual({ firing: {}, scaleDownAt: null, steps: {} });
+    await storeA.save(ref, firing(9), loaded.version);
+    expect((await storeB.load(ref)).state).toEqual(firing(9));
+  });
+
+  it('API failures keep their codes: 500 is PROVIDER_UNAVAILABLE, 403 PROVIDER_FORBIDDEN', async () => {
+    const ref = newFunction();
+    fake.failNext({ method: 'PATCH', status: 500 });
+    expect(await codeOf(storeA.save(ref, firing(1), null))).toBe('PROVIDER_UNAVAILABLE');
+    fake.failNext({ method: 'PATCH', status: 403 });
+    expect(await codeOf(storeA.save(ref, firing(1), null))).toBe('PROVIDER_FORBIDDEN');
+  });
+});
