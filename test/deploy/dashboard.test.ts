@@ -1,8 +1,9 @@
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
+import { startGateway, type RunningScaler } from '../../demo/gateway.js';
 import { repoRoot, runTool, toolsOrSkip } from '../../demo/tools.js';
 
 const root = repoRoot();
@@ -115,5 +116,68 @@ describeWithTools('every dashboard expression is PromQL that promtool parses', (
     const result = await checkAsRecordingRules([...exprs, ['broken', 'sum by (function_name) (rate(gateway_function_invocation_total[1m])']]);
     expect(result.code).toBe(1);
     expect(result.output).toMatch(/parse error/);
+  });
+});
+
+/** Metric family names and types from the `# TYPE` lines of an exposition. */
+function exportedTypes(exposition: string): Map<string, string> {
+  const types = new Map<string, string>();
+  for (const match of exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(String(match[1]), String(match[2]));
+  return types;
+}
+
+/** The family a series name belongs to: itself, or a histogram/summary for `_bucket`, `_sum`, `_count`. */
+function familyOf(series: string, types: Map<string, string>): string | undefined {
+  if (types.has(series)) return series;
+  const suffix = /^(.*)_(bucket|sum|count)$/.exec(series);
+  const base = suffix?.[1];
+  if (base === undefined) return undefined;
+  const type = types.get(base);
+  if (type === 'histogram' || (type === 'summary' && suffix?.[2] !== 'bucket')) return base;
+  return undefined;
+}
+
+describe('every metric the dashboard reads is exported by a running gateway', () => {
+  let gateway: RunningScaler;
+  let types: Map<string, string>;
+
+  beforeAll(async () => {
+    gateway = await startGateway({
+      stackPath: join(root, 'test/e2e/fixtures/stack.yml'),
+      basicAuth: { user: 'admin', password: 'dashboard-test' },
+    });
+    const response = await fetch(`${gateway.url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    expect(response.status).toBe(200);
+    types = exportedTypes(await response.text());
+  }, 20_000);
+
+  afterAll(async () => {
+    await gateway?.close();
+  }, 20_000);
+
+  it('the gateway exports the OpenFaaS and alert-scaler metric families', () => {
+    expect(types.get('gateway_function_invocation_total')).toBe('counter');
+    expect(types.get('gateway_functions_seconds')).toBe('histogram');
+    expect(types.get('alert_scaler_cold_start_seconds')).toBe('histogram');
+  });
+
+  it.each(exprs)('%s: %s reads only exported metrics (or Prometheus ALERTS)', (_title, expr) => {
+    const names = metricNames(expr);
+    expect(names.length).toBeGreaterThan(0);
+    const unknown = names.filter((name) => name !== 'ALERTS' && familyOf(name, types) === undefined);
+    expect(unknown).toEqual([]);
+  });
+
+  it('the function_name variable lists values of an exported metric', () => {
+    const variable = dashboard.templating.list.find((v) => v.name === 'function_name');
+    const metric = /label_values\((\w+),\s*function_name\)/.exec(variable?.definition ?? '')?.[1];
+    expect(metric !== undefined && types.has(metric)).toBe(true);
+  });
+
+  it('a made-up metric name is caught, so the check can fail', () => {
+    const unknown = metricNames('sum(rate(gateway_function_invocations_total[1m])) + gateway_service_count_bucket').filter(
+      (name) => familyOf(name, types) === undefined,
+    );
+    expect(unknown).toEqual(['gateway_function_invocations_total', 'gateway_service_count_bucket']);
   });
 });
