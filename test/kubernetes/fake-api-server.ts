@@ -324,12 +324,16 @@ export class FakeApiServer {
 
   /** Changes a Deployment as another actor would (kubectl, a controller); bumps resourceVersion and notifies watches. */
   mutateDeployment(name: string, namespace: string, mutate: (d: K8sObject) => void): K8sObject {
-    const t = this.type('apps', 'deployments');
-    const current = this.store('apps', 'deployments').get(`${namespace}/${name}`);
-    if (current === undefined) throw new Error(`no deployment ${namespace}/${name}`);
+    return this.mutateObject('apps', 'deployments', namespace, name, mutate);
+  }
+
+  /** Changes any stored object as another actor would; bumps resourceVersion and notifies watches. */
+  mutateObject(group: string, resource: string, namespace: string, name: string, mutate: (o: K8sObject) => void): K8sObject {
+    const current = this.store(group, resource).get(`${namespace}/${name}`);
+    if (current === undefined) throw new Error(`no ${resource} ${namespace}/${name}`);
     const next = clone(current);
     mutate(next);
-    return this.update(t, next, current);
+    return this.update(this.type(group, resource), next, current);
   }
 
   /** Deletes an object and notifies watches. */
