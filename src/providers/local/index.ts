@@ -167,7 +167,7 @@ export class LocalProvider implements ReplicaProvider {
       onChange: (r) => this.onReplicaChange(fn, r),
     });
     fn.live.push(replica);
-    this.options.logger.debug('replica starting', { function: fn.spec.name, port, pid: replica.pid });
+    this.options.logger.info('replica starting', { function: fn.spec.name, port, pid: replica.pid });
   }
 
   private onReplicaChange(fn: LocalFunction, replica: Replica): void {
