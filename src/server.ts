@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AlertScaler } from './alerts/alert-scaler.js';
+import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
 import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
