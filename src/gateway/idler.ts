@@ -24,8 +24,10 @@ export class LocalIdleSource implements IdleSource {
 
 /**
  * Asks Prometheus for invocations started across every gateway replica in the window.
- * Errors, timeouts and empty answers are `unknown`. Requests held or in flight on this
- * gateway still count as busy.
+ * Errors, timeouts and empty answers are `unknown`. Traffic this gateway saw inside the
+ * window (held, in flight or finished) counts as busy without asking: Prometheus lags by up
+ * to a scrape interval, and a function woken by one request would otherwise look idle and
+ * be scaled to zero right after answering it.
  */
 export class PrometheusIdleSource implements IdleSource {
   constructor(
@@ -37,7 +39,7 @@ export class PrometheusIdleSource implements IdleSource {
   ) {}
 
   async idleness(ref: FunctionRef, windowMs: number): Promise<Idleness> {
-    if ((await this.local.idleness(ref, 0)) === 'busy') return 'busy';
+    if ((await this.local.idleness(ref, windowMs)) === 'busy') return 'busy';
     const label = functionLabel(ref, this.defaultNamespace).replace(/["\\]/g, '\\$&');
     const seconds = Math.max(1, Math.round(windowMs / 1000));
     const query = `sum(increase(gateway_function_invocation_started{function_name="${label}"}[${seconds}s]))`;

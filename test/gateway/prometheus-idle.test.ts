@@ -1,0 +1,151 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { LocalIdleSource, PrometheusIdleSource } from '../../src/gateway/idler.js';
+import { InvocationLog } from '../../src/gateway/invocations.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { fnRef, replicasOf, send, startZeroScaler, type ZeroScaler } from '../support/zero-harness.js';
+
+/** How the fake Prometheus answers for one function_name. */
+type Answer = { value: string } | 'empty' | 'error' | 'hang';
+
+/** A fake Prometheus: GET /api/v1/query answers per the function_name in the query. */
+class FakePrometheus {
+  readonly queries: string[] = [];
+  readonly answers = new Map<string, Answer>();
+  private readonly server = http.createServer((req, res) => this.handle(req, res));
+  url = '';
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    if (url.pathname !== '/api/v1/query') {
+      res.writeHead(404).end();
+      return;
+    }
+    const query = url.searchParams.get('query') ?? '';
+    this.queries.push(query);
+    const name = /function_name="([^"]*)"/.exec(query)?.[1] ?? '';
+    const answer = this.answers.get(name) ?? 'empty';
+    if (answer === 'hang') return;
+    if (answer === 'error') {
+      res.writeHead(500, { 'content-type': 'application/json' }).end('{"status":"error","error":"boom"}');
+      return;
+    }
+    const result = answer === 'empty' ? [] : [{ metric: {}, value: [Date.now() / 1000, answer.value] }];
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
+  }
+}
+
+const prometheus = new FakePrometheus();
+beforeAll(() => prometheus.start());
+afterAll(() => prometheus.stop());
+afterEach(() => {
+  prometheus.queries.length = 0;
+  prometheus.answers.clear();
+});
+
+const WINDOW_MS = 90_000;
+
+/** A source whose local record saw no traffic for an hour. */
+function sourceAt(options: { timeoutMs?: number } = {}) {
+  let now = 3_600_000;
+  const invocations = new InvocationLog(() => now, 0);
+  const source = new PrometheusIdleSource(prometheus.url, new LocalIdleSource(invocations), 'openfaas-fn', silentLogger(), options.timeoutMs ?? 2000);
+  return { source, invocations, advance: (ms: number) => (now += ms) };
+}
+
+describe('PrometheusIdleSource', () => {
+  it.each<[string, Answer, string]>([
+    ['no invocation in the window is idle', { value: '0' }, 'idle'],
+    ['three invocations in the window is busy', { value: '3' }, 'busy'],
+    ['a fractional increase is busy', { value: '0.4' }, 'busy'],
+    ['an empty result is unknown', 'empty', 'unknown'],
+    ['a value that is not a number is unknown', { value: 'NaN' }, 'unknown'],
+    ['a 500 answer is unknown', 'error', 'unknown'],
+  ])('%s', async (_name, answer, expected) => {
+    prometheus.answers.set('fn', answer);
+    const { source } = sourceAt();
+
+    expect(await source.idleness(fnRef('fn'), WINDOW_MS)).toBe(expected);
+
+    expect(prometheus.queries).toHaveLength(1);
+    expect(prometheus.queries[0]).toContain('function_name="fn"');
+    expect(prometheus.queries[0]).toContain('[90s]');
+    expect(prometheus.queries[0]).toContain('gateway_function_invocation_started');
+  });
+
+  it('an answer slower than the timeout is unknown', async () => {
+    prometheus.answers.set('fn', 'hang');
+    const { source } = sourceAt({ timeoutMs: 200 });
+
+    expect(await source.idleness(fnRef('fn'), WINDOW_MS)).toBe('unknown');
+  });
+
+  it('a function in another namespace is queried as name.namespace, with the window in whole seconds', async () => {
+    prometheus.answers.set('fn.team-a', { value: '0' });
+    const { source } = sourceAt();
+
+    expect(await source.idleness({ name: 'fn', namespace: 'team-a' }, 1500)).toBe('idle');
+
+    expect(prometheus.queries[0]).toContain('function_name="fn.team-a"');
+    expect(prometheus.queries[0]).toContain('[2s]');
+  });
+
+  it('a request in flight on this gateway is busy without asking Prometheus', async () => {
+    prometheus.answers.set('fn', { value: '0' });
+    const { source, invocations } = sourceAt();
+    const end = invocations.begin(fnRef('fn'));
+
+    expect(await source.idleness(fnRef('fn'), WINDOW_MS)).toBe('busy');
+    expect(prometheus.queries).toEqual([]);
+    end();
+  });
+
+  it('a request this gateway finished inside the window is busy even when Prometheus has not scraped it yet', async () => {
+    prometheus.answers.set('fn', { value: '0' });
+    const { source, invocations, advance } = sourceAt();
+    invocations.begin(fnRef('fn'))();
+    advance(5_000);
+
+    expect(await source.idleness(fnRef('fn'), WINDOW_MS)).toBe('busy');
+
+    advance(WINDOW_MS);
+    expect(await source.idleness(fnRef('fn'), WINDOW_MS)).toBe('idle');
+  });
+});
+
+describe('idler with Prometheus', () => {
+  let scaler: ZeroScaler | undefined;
+  afterEach(async () => {
+    await scaler?.close();
+    scaler = undefined;
+  });
+
+  it('scales to zero the function Prometheus reports idle and keeps the busy and unknown ones', async () => {
+    const labels = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero-duration': '200ms' };
+    scaler = await startZeroScaler({ quiet: { labels }, loud: { labels }, mute: { labels } }, { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ALERT_SCALER_PROMETHEUS_URL: prometheus.url });
+    const { running } = scaler;
+    for (const name of ['quiet', 'loud', 'mute']) expect((await send(`${running.url}/function/${name}`, { body: name })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    prometheus.answers.set('quiet', { value: '0' });
+    prometheus.answers.set('loud', { value: '3' });
+    prometheus.answers.set('mute', 'error');
+
+    expect(await running.idler.tick()).toEqual([fnRef('quiet')]);
+
+    expect((await replicasOf(running, 'quiet')).replicas).toBe(0);
+    expect((await replicasOf(running, 'loud')).replicas).toBe(1);
+    expect((await replicasOf(running, 'mute')).replicas).toBe(1);
+    expect(prometheus.queries.filter((q) => q.includes('function_name="quiet"') && q.includes('[1s]'))).toHaveLength(1);
+  });
+});
