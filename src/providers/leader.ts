@@ -14,7 +14,7 @@ export interface LeaderElectorOptions {
   readonly api: KubeApi;
   /** Namespace of the Lease; default `openfaas`. */
   readonly namespace?: string;
-  /** Name of the Lease; default `alert-scaler`. */
+  /** Name of the Lease; default `alert-scaler-leader` (as ALERT_SCALER_LEASE_NAME). */
   readonly name?: string;
   /** This instance's holderIdentity; default the hostname (the pod name in a cluster). */
   readonly identity?: string;
@@ -56,7 +56,7 @@ export class LeaderElector {
 
   constructor(private readonly options: LeaderElectorOptions) {
     this.namespace = options.namespace ?? 'openfaas';
-    this.name = options.name ?? 'alert-scaler';
+    this.name = options.name ?? 'alert-scaler-leader';
     this.identity = options.identity ?? hostname();
     this.leaseDurationSeconds = options.leaseDurationSeconds ?? 15;
     this.renewDeadlineMs = options.renewDeadlineMs ?? Math.floor((this.leaseDurationSeconds * 1000 * 2) / 3);

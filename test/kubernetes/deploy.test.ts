@@ -1,0 +1,234 @@
+/**
+ * deploy/ renders with `kubectl kustomize`, its RBAC is exactly the least-privilege set, and
+ * that set is both sufficient for and fully used by the calls the Kubernetes provider, the
+ * alert state store and the leader elector really make (recorded by the fake API server).
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadAll } from 'js-yaml';
+import { createKubernetesProviderBundle } from '../../src/providers/kubernetes.js';
+import { KubernetesAlertStateStore } from '../../src/providers/kubernetes-state-store.js';
+import { LeaderElector } from '../../src/providers/leader.js';
+import type { RecordedRequest } from './fake-api-server.js';
+import { quietLogger, startFake, waitFor } from './helpers.js';
+
+type Doc = { kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
+interface Rule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
+
+const root = join(import.meta.dirname, '..', '..');
+
+function onPath(tool: string): boolean {
+  return (process.env['PATH'] ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const haveKubectl = onPath('kubectl');
+if (!haveKubectl && process.env['CI'] !== 'true') {
+  process.stderr.write('\n*** kubectl not found on PATH: SKIPPING test/kubernetes/deploy.test.ts (kustomize rendering unchecked) ***\n\n');
+}
+const describeKubectl = !haveKubectl && process.env['CI'] !== 'true' ? describe.skip : describe;
+
+function kustomize(dir: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kubectl', ['kustomize', dir], { env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir() } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`kubectl kustomize ${dir} exited ${code}: ${err}`));
+    });
+  });
+}
+
+/** `namespace group resource verb [name]` for every permission a rule grants. */
+function grants(namespace: string, rules: Rule[]): string[] {
+  const out: string[] = [];
+  for (const r of rules) {
+    for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) {
+      if (r.resourceNames === undefined) out.push(`${namespace} ${g} ${res} ${v}`);
+      else for (const n of r.resourceNames) out.push(`${namespace} ${g} ${res} ${v} ${n}`);
+    }
+  }
+  return out.sort();
+}
+
+/** The permission a recorded request needs, in the same words. */
+function needed(r: RecordedRequest): { any: string; named: string | null } {
+  const resource = r.subresource === null ? r.resource : `${r.resource}/${r.subresource}`;
+  const base = `${r.namespace} ${r.group} ${resource} ${r.verb}`;
+  const parts = r.path.split('/');
+  const resIndex = parts.indexOf(r.resource ?? '');
+  const name = parts[resIndex + 1];
+  return { any: base, named: name === undefined ? null : `${base} ${name}` };
+}
+
+describeKubectl('deploy/ manifests', () => {
+  let docs: Doc[];
+  let rendered: string;
+
+  beforeAll(async () => {
+    rendered = await kustomize(join(root, 'deploy'));
+    docs = (loadAll(rendered) as Doc[]).filter((d) => d !== null);
+  });
+
+  const one = (kind: string, name: string): Doc => {
+    const found = docs.find((d) => d.kind === kind && d.metadata.name === name);
+    if (found === undefined) throw new Error(`${kind}/${name} not rendered`);
+    return found;
+  };
+
+  it('renders the expected objects', () => {
+    expect(docs.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`).sort()).toEqual([
+      'Deployment/openfaas/alert-scaler',
+      'Namespace//openfaas',
+      'PodDisruptionBudget/openfaas/alert-scaler',
+      'Role/openfaas-fn/alert-scaler-functions',
+      'Role/openfaas/alert-scaler-leader',
+      'RoleBinding/openfaas-fn/alert-scaler-functions',
+      'RoleBinding/openfaas/alert-scaler-leader',
+      'Secret/openfaas/alert-scaler-basic-auth',
+      'Service/openfaas/alert-scaler',
+      'ServiceAccount/openfaas/alert-scaler',
+    ]);
+  });
+
+  it('RBAC is exactly the least-privilege set: namespaced Roles, no wildcards, nothing else', () => {
+    expect(docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding')).toEqual([]);
+    const all = docs.filter((d) => d.kind === 'Role').flatMap((d) => grants(d.metadata.namespace ?? '', d['rules'] as Rule[])).sort();
+    expect(all.some((g) => g.includes('*'))).toBe(false);
+    expect(all).toEqual([
+      'openfaas coordination.k8s.io leases create',
+      'openfaas coordination.k8s.io leases get alert-scaler-leader',
+      'openfaas coordination.k8s.io leases update alert-scaler-leader',
+      'openfaas-fn  events create',
+      'openfaas-fn apps deployments get',
+      'openfaas-fn apps deployments list',
+      'openfaas-fn apps deployments patch',
+      'openfaas-fn apps deployments watch',
+      'openfaas-fn apps deployments/scale get',
+      'openfaas-fn apps deployments/scale update',
+    ].sort());
+    for (const b of docs.filter((d) => d.kind === 'RoleBinding')) {
+      expect(b['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'alert-scaler', namespace: 'openfaas' }]);
+      expect(b['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: b.metadata.name });
+    }
+  });
+
+  it('the RBAC covers every call the provider, state store and elector make, and grants nothing they do not use', async () => {
+    const { fake, kubeconfig, close } = await startFake({ readyDelayMs: 0 });
+    try {
+      fake.addDeployment({ name: 'fn', replicas: 1 });
+      const { provider, api } = createKubernetesProviderBundle({ kubeconfig, logger: quietLogger(), minBackoffMs: 10 });
+      await provider.start();
+      await provider.listFunctions();
+      await provider.getReplicas({ name: 'fn', namespace: 'openfaas-fn' });
+      await provider.setReplicas({ name: 'fn', namespace: 'openfaas-fn' }, 2);
+      await provider.recordScaleEvent({ name: 'fn', namespace: 'openfaas-fn' }, 1, 2, 'alert test');
+      await waitFor(() => fake.openWatches > 0, 'a watch');
+      const store = new KubernetesAlertStateStore({ api, namespaces: ['openfaas-fn'], logger: quietLogger() });
+      const loaded = await store.load({ name: 'fn', namespace: 'openfaas-fn' });
+      await store.save({ name: 'fn', namespace: 'openfaas-fn' }, { firing: {}, scaleDownAt: 1, steps: {} }, loaded.version);
+      await store.listPending();
+      const elector = new LeaderElector({ api, namespace: 'openfaas', name: 'alert-scaler-leader', identity: 'a', logger: quietLogger(), retryPeriodMs: 10 });
+      await elector.start(); // creates the Lease
+      await elector.tryAcquireOrRenew(); // gets and updates it
+      await elector.stop();
+      await provider.close();
+
+      const allowed = new Set(docs.filter((d) => d.kind === 'Role').flatMap((d) => grants(d.metadata.namespace ?? '', d['rules'] as Rule[])));
+      const used = new Set<string>();
+      for (const call of fake.apiCalls()) {
+        const { any, named } = needed(call);
+        const grant = allowed.has(any) ? any : named !== null && allowed.has(named) ? named : null;
+        expect([call.method, call.path, grant]).toEqual([call.method, call.path, expect.any(String)]);
+        if (grant !== null) used.add(grant);
+      }
+      expect([...allowed].filter((g) => !used.has(g))).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('the Deployment runs 2 hardened replicas of the kubernetes provider with probes and requests', () => {
+    const d = one('Deployment', 'alert-scaler') as Doc & { spec: { replicas: number; template: { spec: Record<string, unknown> } } };
+    expect(d.spec.replicas).toBe(2);
+    const pod = d.spec.template.spec as {
+      serviceAccountName: string; securityContext: { runAsNonRoot: boolean };
+      containers: Array<{
+        env: Array<{ name: string; value?: string; valueFrom?: unknown }>; ports: Array<{ name: string; containerPort: number }>;
+        readinessProbe: { httpGet: { path: string; port: string } }; livenessProbe: { httpGet: { path: string; port: string } };
+        resources: { requests: Record<string, string> };
+        securityContext: { allowPrivilegeEscalation: boolean; readOnlyRootFilesystem: boolean; runAsNonRoot: boolean };
+      }>;
+    };
+    expect(pod.serviceAccountName).toBe('alert-scaler');
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    const [c] = pod.containers;
+    if (c === undefined) throw new Error('no container');
+    const env = Object.fromEntries(c.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env['ALERT_SCALER_PROVIDER']).toBe('kubernetes');
+    expect(env['ALERT_SCALER_NAMESPACES']).toBe('openfaas-fn');
+    expect(env['ALERT_SCALER_LEASE_NAME']).toBe('alert-scaler-leader');
+    expect(env['ALERT_SCALER_BASIC_AUTH_USER']).toEqual({ secretKeyRef: { name: 'alert-scaler-basic-auth', key: 'basic-auth-user' } });
+    expect(env['ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE']).toBe('/var/secrets/alert-scaler/basic-auth-password');
+    expect(env['ALERT_SCALER_BASIC_AUTH_PASSWORD']).toBeUndefined();
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
+    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true });
+  });
+
+  it('the Service and the PodDisruptionBudget select the Deployment pods', () => {
+    const labels = ((one('Deployment', 'alert-scaler')['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels);
+    const matches = (selector: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    expect(matches((one('Service', 'alert-scaler')['spec'] as { selector: Record<string, string> }).selector)).toBe(true);
+    const pdb = one('PodDisruptionBudget', 'alert-scaler')['spec'] as { minAvailable: number; selector: { matchLabels: Record<string, string> } };
+    expect(matches(pdb.selector.matchLabels)).toBe(true);
+    expect(pdb.minAvailable).toBe(1);
+  });
+
+  it('rendering ignores other files under deploy/ (those belong to Alertmanager, Prometheus, Grafana)', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'deploy-copy-'));
+    try {
+      await cp(join(root, 'deploy'), copy, { recursive: true });
+      await writeFile(join(copy, 'stray.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n');
+      await writeFile(join(copy, 'kubernetes-notes.yml'), 'not: [valid');
+      expect(await kustomize(copy)).toBe(rendered);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  let text: string;
+  beforeAll(async () => {
+    text = await readFile(join(root, 'Dockerfile'), 'utf8');
+  });
+
+  it('is multi-stage on node:20, builds with npm ci + npm run build, runs as non-root', () => {
+    const froms = text.split('\n').filter((l) => l.startsWith('FROM '));
+    expect(froms).toHaveLength(2);
+    for (const f of froms) expect(f).toMatch(/^FROM node:20[\w.-]* AS \w+$/);
+    expect(text).toContain('RUN npm ci');
+    expect(text).toContain('RUN npm run build');
+    expect(text).toMatch(/^USER 1000(:1000)?$/m);
+    expect(text).toContain('CMD ["node", "dist/src/main.js"]');
+  });
+});
