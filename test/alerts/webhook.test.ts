@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { packageRoot, type RunningScaler } from '../../src/bootstrap.js';
-import { eventually, startTestScaler, type TestFunction } from '../support/harness.js';
+import { capturingLogger, eventually, startTestScaler, type TestFunction } from '../support/harness.js';
 
 interface Alert {
   status: string;
@@ -201,6 +201,16 @@ describe('bad input changes nothing', () => {
     expect(retry.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3 });
     const duplicate = await post(s, fixture('firing-single'));
     expect(duplicate.body.results[0]).toMatchObject({ reason: 'duplicate' });
+  });
+
+  it('each replica change is one log line with function, from, to and reason; no auth logs a warning', async () => {
+    const { logger, lines } = await capturingLogger();
+    running = await startTestScaler({ echo: {} }, {}, { logger });
+    const s = running;
+    await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    const applied = lines.filter((l) => l['message'] === 'scale applied');
+    expect(applied).toEqual([expect.objectContaining({ function: 'echo', from: 1, to: 5, reason: 'step-up', source: 'alert' })]);
+    expect(lines.some((l) => l['level'] === 'warn' && /basic auth is off/.test(String(l['message'])))).toBe(true);
   });
 
   it('webhook outcomes are counted in metrics', async () => {

@@ -67,3 +67,18 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** A JSON logger whose lines are collected in `lines` (parsed). */
+export async function capturingLogger(): Promise<{ logger: import('../../src/log/logger.js').Logger; lines: Array<Record<string, unknown>> }> {
+  const { Writable } = await import('node:stream');
+  const winston = (await import('winston')).default;
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+  return { logger, lines };
+}
