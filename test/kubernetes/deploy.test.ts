@@ -8,7 +8,7 @@ import { accessSync, constants } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
 import { createKubernetesProviderBundle } from '../../src/providers/kubernetes.js';
 import { KubernetesAlertStateStore } from '../../src/providers/kubernetes-state-store.js';

@@ -250,17 +250,18 @@ export class FakeApiServer {
   }
 
   static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
-    let fake: FakeApiServer | undefined;
+    const holder: { fake?: FakeApiServer } = {};
     const server = createServer((req, res) => {
+      const { fake } = holder;
       if (fake === undefined) throw new Error('request before start');
       fake.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) fake?.sendStatus(res, 500, String(err));
+        if (!res.headersSent) fake.sendStatus(res, 500, String(err));
         else res.destroy();
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    fake = new FakeApiServer(server, options);
-    return fake;
+    holder.fake = new FakeApiServer(server, options);
+    return holder.fake;
   }
 
   /** Stops timers, closes watches and the listener. */

@@ -157,6 +157,34 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
     expect(run.stderr).toContain('forbidden');
   });
 
+  it('a raw watch resumed from a compacted resourceVersion ends with a 410 Expired ERROR event', async () => {
+    fake.compact();
+    fake.mutateDeployment('other', 'openfaas-fn', (d) => { d.metadata['annotations'] = { note: 'after compaction' }; });
+    const run = await kubectl(['get', '--raw', '/apis/apps/v1/namespaces/openfaas-fn/deployments?watch=true&resourceVersion=1']);
+    expect(run.code).toBe(0);
+    const events = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { kind: string; code: number; reason: string } });
+    expect(events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) }]);
+  });
+
+  it('a raw watch from a recent resourceVersion replays the changes since, as JSON lines', async () => {
+    const from = Number(fake.resourceVersion);
+    fake.mutateDeployment('other', 'openfaas-fn', (d) => { d.metadata['annotations'] = { note: 'replayed' }; });
+    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', '--raw', `/apis/apps/v1/namespaces/openfaas-fn/deployments?watch=true&resourceVersion=${from}`], { env });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    try {
+      const deadline = Date.now() + 8000;
+      while (!stdout.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      const first = JSON.parse(stdout.split('\n')[0] ?? '') as { type: string; object: { metadata: { name: string; annotations: Record<string, string> } } };
+      expect(first.type).toBe('MODIFIED');
+      expect(first.object.metadata.annotations).toEqual({ note: 'replayed' });
+    } finally {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+      await closed;
+    }
+  });
+
   it('kubectl get --watch -o json receives an update made while watching', async () => {
     const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', 'deploy', '-n', 'openfaas-fn', '--watch', '-o', 'json'], { env });
     let stdout = '';
