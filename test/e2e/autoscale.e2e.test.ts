@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { repoRoot } from '../../demo/tools.js';
 import {
   SCALE_DOWN_WINDOW_SECONDS,
   e2eTools,
@@ -42,6 +46,18 @@ describeWithTools('alert-driven autoscaling end to end', () => {
     timings['suite (s)'] = secondsSince(suiteStart);
     console.info(`e2e timings: ${JSON.stringify(timings)}`);
   }, 30_000);
+
+  it("runs the repo's own rule and routes, with only the test intervals substituted", async () => {
+    const [ruleFile] = stack.monitoring.files.ruleFiles;
+    const copied = load(await readFile(String(ruleFile), 'utf8')) as { groups: Array<{ rules: Array<Record<string, unknown>> }> };
+    const original = load(await readFile(join(repoRoot(), 'alert-rules/gateway.rules.yml'), 'utf8')) as typeof copied;
+    const [rule] = copied.groups[0]?.rules ?? [];
+    const [originalRule] = original.groups[0]?.rules ?? [];
+    expect(rule?.['expr']).toBe(String(originalRule?.['expr']).replace('[20s]', '[10s]'));
+    expect(rule).toEqual({ ...originalRule, expr: rule?.['expr'], for: '2s' });
+    const routes = load(await readFile(stack.monitoring.files.alertmanagerConfig, 'utf8')) as { route: Record<string, unknown> };
+    expect(routes.route).toMatchObject({ receiver: 'scale', group_by: ['alertname', 'function_name'], repeat_interval: '1h' });
+  });
 
   const webhookAlerts = (): Promise<number> => metricValue(stack, 'alert_scaler_webhook_alerts_total');
 
