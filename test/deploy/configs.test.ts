@@ -111,4 +111,29 @@ describe('deploy configs agree with each other', () => {
     expect(monitor.endpoints[0]?.['interval']).toBe(job?.['scrape_interval']);
     expect(prometheus['rule_files']).toEqual(['../../alert-rules/*.rules.yml']);
   });
+
+  it('the monitoring objects point at the Service and Secret of deploy/kubernetes/', async () => {
+    const service = await yamlOf('deploy/kubernetes/service.yaml');
+    const secret = await yamlOf('deploy/kubernetes/basic-auth-secret.yaml');
+    const serviceMeta = service['metadata'] as { name: string; namespace: string; labels: Record<string, string> };
+    const servicePorts = (service['spec'] as { ports: Array<{ name: string; port: number }> }).ports;
+    const monitor = await yamlOf('deploy/monitoring/service-monitor.yaml');
+    const monitorSpec = monitor['spec'] as { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string }>; namespaceSelector: { matchNames: string[] } };
+    expect(serviceMeta.labels).toMatchObject(monitorSpec.selector.matchLabels);
+    expect(monitorSpec.namespaceSelector.matchNames).toEqual([serviceMeta.namespace]);
+    expect(servicePorts.map((port) => port.name)).toContain(monitorSpec.endpoints[0]?.port);
+
+    const config = await yamlOf('deploy/monitoring/alertmanager-config.yaml');
+    const [receiver] = (config['spec'] as { receivers: Array<{ webhookConfigs: Array<{ url: string; httpConfig: { basicAuth: Record<string, { name: string; key: string }> } }> }> }).receivers;
+    const webhook = receiver?.webhookConfigs[0];
+    const port = servicePorts.find((p) => p.name === 'http')?.port;
+    expect(webhook?.url).toBe(`http://${serviceMeta.name}.${serviceMeta.namespace}.svc.cluster.local:${port}/system/alert`);
+    const secretMeta = secret['metadata'] as { name: string; namespace: string };
+    const secretKeys = Object.keys((secret['stringData'] ?? secret['data']) as Record<string, string>);
+    for (const ref of Object.values(webhook?.httpConfig.basicAuth ?? {})) {
+      expect(ref.name).toBe(secretMeta.name);
+      expect(secretKeys).toContain(ref.key);
+    }
+    expect((config['metadata'] as { namespace: string }).namespace).toBe(secretMeta.namespace);
+  });
 });
