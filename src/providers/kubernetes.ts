@@ -19,7 +19,8 @@ export const DEFAULT_FUNCTION_URL_TEMPLATE = 'http://{name}.{namespace}.svc.clus
 export interface KubernetesProviderOptions {
   /**
    * Where the cluster is: a KubeConfig, a kubeconfig file path, or undefined for the default
-   * (the in-cluster service account in a pod, else $KUBECONFIG or ~/.kube/config).
+   * ($KUBECONFIG, else ~/.kube/config, else the in-cluster service account of the pod).
+   * Nothing found is CONFIG_INVALID.
    */
   readonly kubeconfig?: KubeConfig | string;
   /** Namespaces whose Deployments are functions; default `['openfaas-fn']`. Never empty. */
@@ -37,6 +38,8 @@ export interface KubernetesProviderOptions {
   readonly minBackoffMs?: number;
   /** Longest delay between list/watch retries in ms; default 10000. */
   readonly maxBackoffMs?: number;
+  /** A watch open longer than this (ms) is presumed dead and replaced by a re-list; default 360000. */
+  readonly watchDeadlineMs?: number;
 }
 
 /** The provider plus what the composition root needs next to it. */
@@ -68,6 +71,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
     conflictRetries: options.conflictRetries ?? 5,
     minBackoffMs: options.minBackoffMs ?? 200,
     maxBackoffMs: options.maxBackoffMs ?? 10_000,
+    watchDeadlineMs: options.watchDeadlineMs ?? 360_000,
   });
   return { provider, api, defaultNamespace: options.defaultNamespace ?? namespaces[0] ?? 'openfaas-fn' };
 }

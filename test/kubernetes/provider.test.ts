@@ -212,6 +212,31 @@ describe('KubernetesProvider start-up failures', () => {
     }
   });
 
+  it('a watch open past its deadline (a silently dead connection) is replaced by a re-list', async () => {
+    const { fake, kubeconfig, close } = await startFake();
+    const provider = createKubernetesProvider({ kubeconfig, logger: quietLogger(), watchDeadlineMs: 150, minBackoffMs: 10 });
+    try {
+      fake.addDeployment({ name: 'fn', replicas: 1 });
+      await provider.start();
+      // Watches stay open but deliver nothing, as over a half-open TCP connection.
+      const lists = (): number => fake.apiCalls().filter((r) => r.verb === 'list').length;
+      await waitFor(() => lists() >= 3, 'two re-lists after watch deadlines', 2000);
+    } finally {
+      await provider.close();
+      await close();
+    }
+  });
+
+  it('an unreadable kubeconfig is CONFIG_INVALID', () => {
+    let code: string | undefined;
+    try {
+      createKubernetesProvider({ kubeconfig: '/nonexistent/kubeconfig.yaml', logger: quietLogger() });
+    } catch (err) {
+      code = (err as AppError).code;
+    }
+    expect(code).toBe('CONFIG_INVALID');
+  });
+
   it('nothing listening: start() rejects with PROVIDER_UNAVAILABLE', async () => {
     const { fake, kubeconfig, close } = await startFake();
     await fake.close();

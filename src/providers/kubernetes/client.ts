@@ -18,6 +18,7 @@ import {
   type V1Lease,
   type V1Scale,
 } from '@kubernetes/client-node';
+import { AppError } from '../../errors.js';
 import { translateKubeError, type KubeAction } from './errors.js';
 
 export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
@@ -45,13 +46,22 @@ export interface WatchEvent {
 
 /**
  * Loads a kubeconfig: a KubeConfig object as is, a path to a file, or (undefined) the
- * default: in-cluster service account when running in a pod, else $KUBECONFIG / ~/.kube/config.
+ * default as client-node orders it: $KUBECONFIG, else ~/.kube/config, else the in-cluster
+ * service account. When none exists client-node would silently use http://localhost:8080;
+ * that is refused here with CONFIG_INVALID.
  */
 export function loadKubeConfig(source?: KubeConfig | string): KubeConfig {
   if (source instanceof KubeConfig) return source;
   const kc = new KubeConfig();
-  if (source === undefined) kc.loadFromDefault();
-  else kc.loadFromFile(source);
+  try {
+    if (source === undefined) kc.loadFromDefault();
+    else kc.loadFromFile(source);
+  } catch (err) {
+    throw new AppError('CONFIG_INVALID', `cannot load kubeconfig${source === undefined ? '' : ` ${source}`}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (source === undefined && kc.getCurrentContext() === 'loaded-context' && kc.getCurrentCluster()?.server === 'http://localhost:8080') {
+    throw new AppError('CONFIG_INVALID', 'no Kubernetes credentials found: set KUBECONFIG, provide ~/.kube/config, or run in a pod with a service account');
+  }
   return kc;
 }
 
@@ -132,6 +142,7 @@ export class KubeApi {
     return this.call({ verb: 'update', resource: 'leases', namespace, name }, () => this.coordination.replaceNamespacedLease({ name, namespace, body }));
   }
 
+  /** Bounds a request in time; client-node 1.x cannot cancel it, so a late answer is ignored. */
   private async call<T>(action: KubeAction, request: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {

@@ -36,6 +36,11 @@ export interface InformerOptions {
   /** First delay after a failed list or watch; doubles up to `maxBackoffMs`. */
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
+  /**
+   * A watch open longer than this is abandoned and the cache re-listed: the apiserver ends
+   * watches after timeoutSeconds (at most 300 s here), so a longer one sits on a dead connection.
+   */
+  readonly watchDeadlineMs: number;
 }
 
 type WatchOutcome = 'closed' | 'expired';
@@ -64,6 +69,7 @@ export class DeploymentInformer {
 
   /** Lists every namespace (rejects with the translated error if that fails), then watches in the background. */
   async start(): Promise<void> {
+    this.stopped = false;
     const versions = await Promise.all(this.namespaces.map((ns) => this.relist(ns)));
     this.namespaces.forEach((ns, i) => this.loops.push(this.run(ns, versions[i] ?? '')));
   }
@@ -165,6 +171,7 @@ export class DeploymentInformer {
       const finish = (outcome: WatchOutcome | Error): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(deadline);
         this.finishers.delete(stopNow);
         if (controller !== undefined) {
           this.controllers.delete(controller);
@@ -189,6 +196,10 @@ export class DeploymentInformer {
       };
       const stopNow = (): void => finish('closed');
       this.finishers.add(stopNow);
+      const deadline = setTimeout(() => {
+        this.logger.warn('watch deadline passed', { namespace });
+        finish('closed');
+      }, this.options.watchDeadlineMs);
       const onDone = (err: unknown): void => {
         if (err === null || err === undefined) finish('closed');
         else if (statusOf(err) === 410) finish('expired');

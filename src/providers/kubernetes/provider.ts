@@ -23,6 +23,7 @@ export interface KubernetesProviderSettings {
   readonly conflictRetries: number;
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
+  readonly watchDeadlineMs: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,6 +44,7 @@ export class KubernetesProvider implements ReplicaProvider {
     this.informer = new DeploymentInformer(settings.api, settings.namespaces, (prev, next) => this.changed(prev, next), this.logger, {
       minBackoffMs: settings.minBackoffMs,
       maxBackoffMs: settings.maxBackoffMs,
+      watchDeadlineMs: settings.watchDeadlineMs,
     });
   }
 
