@@ -13,41 +13,13 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { discoveryResponse } from './fake-api/discovery.js';
+import {
+  HttpError, TYPES, apiVersionOf, clone, formatSelector, mergePatch, parseFieldSelector, parseLabelSelector, parsePath, rbacVerb, statusObject, typeKey,
+  type Json, type K8sObject, type ParsedPath, type ResourceType,
+} from './fake-api/wire.js';
 
-type Json = Record<string, unknown>;
-type K8sObject = Json & { metadata: Json & { name: string; namespace?: string | undefined; resourceVersion?: string | undefined } };
-
-/** One kind of resource the fake serves. */
-interface ResourceType {
-  readonly group: string; // '' for core
-  readonly version: string;
-  readonly resource: string;
-  readonly kind: string;
-  readonly singular: string;
-  readonly shortNames: readonly string[];
-  readonly verbs: readonly string[];
-  readonly categories?: readonly string[];
-  /** Cluster-scoped when false (namespaces). */
-  readonly namespaced?: false;
-}
-
-const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
-
-const TYPES: readonly ResourceType[] = [
-  { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', singular: 'deployment', shortNames: ['deploy'], verbs: ALL_VERBS, categories: ['all'] },
-  { group: '', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', shortNames: ['ev'], verbs: ALL_VERBS },
-  { group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', shortNames: ['ev'], verbs: ALL_VERBS },
-  { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', singular: 'lease', shortNames: [], verbs: ALL_VERBS },
-  // kubectl looks up the namespace after a namespaced 404 to word its error.
-  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', singular: 'namespace', shortNames: ['ns'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], namespaced: false },
-];
-
-function typeKey(t: Pick<ResourceType, 'group' | 'resource'>): string {
-  return `${t.group}/${t.resource}`;
-}
-function apiVersionOf(t: ResourceType): string {
-  return t.group === '' ? t.version : `${t.group}/${t.version}`;
-}
+export { statusObject } from './fake-api/wire.js';
 
 /** A request as the fake saw it; `verb` is the RBAC verb Kubernetes would authorize. */
 export interface RecordedRequest {
@@ -105,114 +77,6 @@ export interface FakeApiServerOptions {
   readonly readyDelayMs?: number | null;
   /** How a watch resume from a compacted resourceVersion fails: a 410 ERROR event (as a real apiserver with the watch cache) or an HTTP 410. */
   readonly expiredAs?: 'event' | 'http';
-}
-
-const REASONS: Readonly<Record<number, string>> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed',
-  409: 'Conflict', 410: 'Expired', 415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests',
-  500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
-};
-
-/** A `kind: Status` failure object as the apiserver writes it. */
-export function statusObject(code: number, message: string, details?: Json): Json {
-  return {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message,
-    reason: REASONS[code] ?? 'Unknown', ...(details === undefined ? {} : { details }), code,
-  };
-}
-
-class HttpError extends Error {
-  constructor(readonly code: number, message: string, readonly details?: Json) {
-    super(message);
-  }
-}
-
-const clone = <T>(v: T): T => structuredClone(v);
-
-/** RFC 7386 JSON merge patch; strategic merge patch is the same for the maps and scalars we serve. */
-function mergePatch(target: unknown, patch: unknown): unknown {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return clone(patch);
-  const out: Json = target !== null && typeof target === 'object' && !Array.isArray(target) ? clone(target as Json) : {};
-  for (const [k, v] of Object.entries(patch as Json)) {
-    if (k.startsWith('$')) continue; // strategic-merge directives
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
-  }
-  return out;
-}
-
-function labelsOf(o: K8sObject): Record<string, string> {
-  return (o.metadata['labels'] as Record<string, string> | undefined) ?? {};
-}
-
-/** Label selector subset: `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated (ANDed). */
-function parseLabelSelector(sel: string | undefined): (o: K8sObject) => boolean {
-  if (sel === undefined || sel === '') return () => true;
-  const terms = sel.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  return (o) => {
-    const labels = labelsOf(o);
-    return terms.every((t) => {
-      const ne = t.indexOf('!=');
-      if (ne > 0) return labels[t.slice(0, ne)] !== t.slice(ne + 2);
-      const eq = t.indexOf('=');
-      if (eq > 0) return labels[t.slice(0, eq)] === t.slice(t[eq + 1] === '=' ? eq + 2 : eq + 1);
-      if (t.startsWith('!')) return labels[t.slice(1)] === undefined;
-      return labels[t] !== undefined;
-    });
-  };
-}
-
-function parseFieldSelector(sel: string | undefined): (o: K8sObject) => boolean {
-  if (sel === undefined || sel === '') return () => true;
-  const terms = sel.split(',').map((t) => t.split('='));
-  return (o) => terms.every(([k, v]) => {
-    if (k === 'metadata.name') return o.metadata.name === v;
-    if (k === 'metadata.namespace') return o.metadata.namespace === v;
-    return true;
-  });
-}
-
-function formatSelector(matchLabels: Record<string, string> | undefined): string {
-  return Object.entries(matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-}
-
-interface ParsedPath {
-  readonly type: ResourceType;
-  readonly namespace: string | null;
-  readonly name: string | null;
-  readonly subresource: string | null;
-}
-
-function parsePath(path: string): ParsedPath | null {
-  const parts = path.split('/').filter((p) => p !== '');
-  let group: string;
-  let rest: string[];
-  if (parts[0] === 'api' && parts[1] === 'v1') {
-    group = '';
-    rest = parts.slice(2);
-  } else if (parts[0] === 'apis' && parts.length >= 3) {
-    group = parts[1] ?? '';
-    rest = parts.slice(3);
-  } else return null;
-  let namespace: string | null = null;
-  if (rest[0] === 'namespaces' && rest.length >= 3) {
-    namespace = rest[1] ?? null;
-    rest = rest.slice(2);
-  }
-  const type = TYPES.find((t) => t.group === group && t.resource === rest[0] && (group === '' || path.split('/')[3] === t.version));
-  if (type === undefined || rest.length > 3) return null;
-  return { type, namespace, name: rest[1] ?? null, subresource: rest[2] ?? null };
-}
-
-function rbacVerb(method: string, p: ParsedPath, watch: boolean): string {
-  switch (method) {
-    case 'GET': return watch ? 'watch' : p.name === null ? 'list' : 'get';
-    case 'POST': return 'create';
-    case 'PUT': return 'update';
-    case 'PATCH': return 'patch';
-    case 'DELETE': return p.name === null ? 'deletecollection' : 'delete';
-    default: return method.toLowerCase();
-  }
 }
 
 /** The fake API server. Create with `FakeApiServer.start()`. */
@@ -579,53 +443,14 @@ export class FakeApiServer {
   }
 
   private discovery(path: string, res: ServerResponse): void {
-    const groups = [...new Set(TYPES.filter((t) => t.group !== '').map((t) => t.group))];
-    const groupVersion = (g: string): Json => {
-      const v = TYPES.find((t) => t.group === g)?.version ?? 'v1';
-      return { groupVersion: `${g}/${v}`, version: v };
-    };
-    if (path === '/version') {
-      return this.sendJson(res, 200, {
-        major: '1', minor: '32', gitVersion: 'v1.32.0-fake', gitCommit: '0000000000000000000000000000000000000000',
-        gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23.0', compiler: 'gc', platform: 'linux/amd64',
-      });
-    }
-    if (path === '/api') {
-      return this.sendJson(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: new URL(this.url).host }] });
-    }
-    if (path === '/apis') {
-      return this.sendJson(res, 200, {
-        kind: 'APIGroupList', apiVersion: 'v1',
-        groups: groups.map((name) => ({ name, versions: [groupVersion(name)], preferredVersion: groupVersion(name) })),
-      });
-    }
-    if (path === '/healthz' || path === '/readyz' || path === '/livez') {
-      res.writeHead(200, { 'Content-Type': 'text/plain' });
-      res.end('ok');
+    const found = discoveryResponse(path, new URL(this.url).host);
+    if (found === null) return this.sendStatus(res, 404, 'the server could not find the requested resource');
+    if (found.text === true) {
+      res.writeHead(found.code, { 'Content-Type': 'text/plain' });
+      res.end(String(found.body));
       return;
     }
-    const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/?$/.exec(path);
-    if (m !== null) {
-      const group = m[2] ?? '';
-      const version = m[1] ?? m[3] ?? '';
-      const types = TYPES.filter((t) => t.group === group && t.version === version);
-      if (types.length > 0) {
-        const resources: Json[] = [];
-        for (const t of types) {
-          resources.push({
-            name: t.resource, singularName: t.singular, namespaced: t.namespaced !== false, kind: t.kind, verbs: t.verbs,
-            ...(t.shortNames.length > 0 ? { shortNames: t.shortNames } : {}),
-            ...(t.categories === undefined ? {} : { categories: t.categories }),
-          });
-          if (t.resource === 'deployments') {
-            resources.push({ name: 'deployments/scale', singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
-            resources.push({ name: 'deployments/status', singularName: '', namespaced: true, kind: 'Deployment', verbs: ['get', 'patch', 'update'] });
-          }
-        }
-        return this.sendJson(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources });
-      }
-    }
-    this.sendStatus(res, 404, 'the server could not find the requested resource');
+    this.sendJson(res, found.code, found.body);
   }
 
   private notFound(t: ResourceType, name: string): HttpError {
