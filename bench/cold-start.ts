@@ -1,0 +1,230 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { startScaler, type RunningScaler } from '../src/bootstrap.js';
+import { loadConfig } from '../src/config/index.js';
+import { silentLogger } from '../src/log/logger.js';
+import { freePort } from '../src/providers/local/replica.js';
+
+/*
+ * Cold-start overhead: what the gateway adds on top of the time the function itself needs
+ * to start.
+ *
+ * Each wake: scale the function to 0 (POST /system/scale-function), wait until it reports no
+ * replicas and the old process has exited, then send one request over a fresh connection.
+ * `total` is the client's time from sending that request to the end of its answer.
+ *
+ * The replica's own start-to-ready time is measured by the replica itself, on its own clock:
+ * it answers with `x-process-start-ms` (performance.timeOrigin, the moment Node began
+ * starting this process) and `x-listening-ms` (when its listen callback ran). Both come from
+ * the same process, so no clock is compared across processes.
+ *   overhead = total − (listening − processStart)
+ * Overhead therefore holds everything that is not the function's own start: the waker
+ * holding the request, the scale call, port allocation, fork/exec up to Node's time origin,
+ * the gap between listening and the first passing health probe (probe interval 5 ms),
+ * dispatch and the proxied round trip.
+ *
+ * As an independent cross-check, the same script is also spawned directly (no gateway),
+ * once before each wake while the function is at zero: spawn → the `listening` line it
+ * prints on stdout from its listen callback is `directSpawnToReadyMs` (no probe loop, so no
+ * probe load and no probe-interval rounding). `p50(total) − p50(directSpawnToReady)` is then
+ * the gateway's cost over a bare spawn, exec and Node start-up included.
+ */
+
+const FUNCTION_SOURCE = `
+import http from 'node:http';
+const processStartMs = performance.timeOrigin;
+let listeningMs = 0;
+const server = http.createServer((req, res) => {
+  if (req.url === '/_/health') { res.writeHead(200); res.end('OK'); return; }
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, {
+      'x-process-start-ms': String(processStartMs),
+      'x-listening-ms': String(listeningMs),
+      'x-echo-pid': String(process.pid),
+    });
+    res.end('ok');
+  });
+});
+server.listen(Number(process.env.PORT), '127.0.0.1', () => {
+  listeningMs = performance.timeOrigin + performance.now();
+  process.stdout.write('listening\\n');
+});
+process.on('SIGTERM', () => { server.close(() => process.exit(0)); server.closeIdleConnections(); });
+`;
+
+export interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export interface ColdStartResult {
+  readonly name: 'cold-start';
+  readonly wakes: number;
+  readonly totalMs: Percentiles;
+  readonly replicaStartToReadyMs: Percentiles;
+  readonly overheadMs: Percentiles;
+  readonly directSpawnToReadyMs: Percentiles;
+  /** p50(total) − p50(directSpawnToReady). */
+  readonly overheadOverDirectSpawnP50Ms: number;
+  /** A request to the already-running replica, right after each wake. */
+  readonly warmMs: Percentiles;
+  readonly durationMs: number;
+}
+
+export interface ColdStartOptions {
+  /** Measured wakes (two more run first as warm-up). */
+  readonly wakes?: number;
+}
+
+/** Nearest-rank percentiles, rounded to 0.01 ms. */
+export function percentiles(values: readonly number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
+  const round = (v: number) => Math.round(v * 100) / 100;
+  return { p50: round(at(50)), p99: round(at(99)), min: round(sorted[0] ?? Number.NaN), max: round(sorted[sorted.length - 1] ?? Number.NaN) };
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+  readonly ms: number;
+}
+
+function request(url: string, method = 'GET', body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, ms: performance.now() - started }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${url}`)));
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`cold-start bench: ${what} not reached within ${timeoutMs} ms`);
+    await sleep(2);
+  }
+}
+
+async function scaleToZero(running: RunningScaler, lastPid: number | undefined): Promise<void> {
+  const scaled = await request(`${running.url}/system/scale-function/bench`, 'POST', JSON.stringify({ replicas: 0 }));
+  if (scaled.status !== 202) throw new Error(`cold-start bench: scale to 0 answered ${scaled.status}: ${scaled.body}`);
+  await until(async () => {
+    const info = JSON.parse((await request(`${running.url}/system/function/bench`)).body) as { replicas: number; availableReplicas: number };
+    return info.replicas === 0 && info.availableReplicas === 0;
+  }, 'zero replicas');
+  if (lastPid !== undefined) await until(() => !alive(lastPid), `exit of pid ${lastPid}`);
+}
+
+/** One wake through the gateway: the first answer's time and the replica's own start-to-ready. */
+async function wakeOnce(running: RunningScaler): Promise<{ total: number; replica: number; warm: number; pid: number }> {
+  const first = await request(`${running.url}/function/bench`, 'POST', '{}');
+  if (first.status !== 200 || first.headers['x-scale-from-zero'] === undefined) {
+    throw new Error(`cold-start bench: first request answered ${first.status} (from zero: ${String(first.headers['x-scale-from-zero'])})`);
+  }
+  const replica = Number(first.headers['x-listening-ms']) - Number(first.headers['x-process-start-ms']);
+  const warm = await request(`${running.url}/function/bench`, 'POST', '{}');
+  if (warm.status !== 200) throw new Error(`cold-start bench: warm request answered ${warm.status}`);
+  return { total: first.ms, replica, warm: warm.ms, pid: Number(first.headers['x-echo-pid']) };
+}
+
+/** Spawns the function directly: spawn → the `listening` line on its stdout. */
+async function directSpawn(script: string): Promise<number> {
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(process.execPath, [script], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port) }, stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('listening')) resolve(performance.now() - started);
+      });
+      child.once('exit', () => reject(new Error('cold-start bench: direct spawn exited before listening')));
+      setTimeout(() => reject(new Error('cold-start bench: direct spawn not listening within 10 s')), 10_000).unref();
+    });
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** Runs the cold-start benchmark against a real gateway on 127.0.0.1 with the local provider. */
+export async function coldStartBenchmark(options: ColdStartOptions = {}): Promise<ColdStartResult> {
+  const wakes = options.wakes ?? 100;
+  const began = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'alert-scaler-bench-'));
+  const script = join(dir, 'bench-function.mjs');
+  const stack = join(dir, 'stack.yml');
+  writeFileSync(script, FUNCTION_SOURCE);
+  writeFileSync(stack, `functions:\n  bench:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]\n    labels:\n      com.openfaas.scale.min: "0"\n`);
+  const env = { PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' };
+  const readFile = (p: string) => readFileSync(p, 'utf8');
+  const config = loadConfig(env, readFile);
+  const running = await startScaler(config, { logger: silentLogger(), registry: new Registry(), readFile });
+
+  const totals: number[] = [];
+  const replicas: number[] = [];
+  const overheads: number[] = [];
+  const warms: number[] = [];
+  const direct: number[] = [];
+  try {
+    let lastPid: number | undefined;
+    for (let i = -2; i < wakes; i++) {
+      if (i > -2) await scaleToZero(running, lastPid);
+      if (i >= 0) direct.push(await directSpawn(script));
+      const wake = await wakeOnce(running);
+      lastPid = wake.pid;
+      if (i < 0) continue;
+      totals.push(wake.total);
+      replicas.push(wake.replica);
+      overheads.push(wake.total - wake.replica);
+      warms.push(wake.warm);
+    }
+  } finally {
+    await running.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const totalMs = percentiles(totals);
+  const directSpawnToReadyMs = percentiles(direct);
+  return {
+    name: 'cold-start',
+    wakes,
+    totalMs,
+    replicaStartToReadyMs: percentiles(replicas),
+    overheadMs: percentiles(overheads),
+    directSpawnToReadyMs,
+    overheadOverDirectSpawnP50Ms: Math.round((totalMs.p50 - directSpawnToReadyMs.p50) * 100) / 100,
+    warmMs: percentiles(warms),
+    durationMs: Math.round(performance.now() - began),
+  };
+}

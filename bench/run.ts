@@ -1,0 +1,31 @@
+// Runs every benchmark, prints one JSON document, then a short summary for humans.
+// `npm run bench` builds first and runs dist/bench/run.js. Not a test: nothing is asserted.
+import os from 'node:os';
+import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
+
+const fmt = (p: Percentiles) => `p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (min ${p.min.toFixed(1)}, max ${p.max.toFixed(1)})`;
+
+function summary(result: ColdStartResult): string {
+  return [
+    `cold start, ${result.wakes} wakes from zero (${(result.durationMs / 1000).toFixed(1)} s):`,
+    `  first response (total)       ${fmt(result.totalMs)}`,
+    `  replica's own start-to-ready ${fmt(result.replicaStartToReadyMs)}`,
+    `  overhead (total - replica)   ${fmt(result.overheadMs)}`,
+    `  direct spawn-to-ready        ${fmt(result.directSpawnToReadyMs)}`,
+    `  total p50 - direct p50       ${result.overheadOverDirectSpawnP50Ms.toFixed(1)} ms`,
+    `  warm request via gateway     ${fmt(result.warmMs)}`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const wakes = process.env['BENCH_WAKES'] === undefined ? undefined : Number(process.env['BENCH_WAKES']);
+  const coldStart = await coldStartBenchmark(wakes === undefined ? {} : { wakes });
+  const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown' };
+  process.stdout.write(JSON.stringify({ environment, results: [coldStart] }, null, 2) + '\n\n');
+  process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summary(coldStart)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
