@@ -133,6 +133,16 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(err.message).toContain('update deployments/scale in namespace openfaas-fn');
   });
 
+  it('a 401 (credentials rejected) is PROVIDER_FORBIDDEN too', async () => {
+    fake.failNext({ method: 'GET', path: '/deployments/echo', status: 401 });
+    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_FORBIDDEN');
+  });
+
+  it('a 429 (throttled) is PROVIDER_UNAVAILABLE: worth retrying', async () => {
+    fake.failNext({ method: 'GET', path: '/deployments/echo', status: 429 });
+    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_UNAVAILABLE');
+  });
+
   it('a missing Deployment is FUNCTION_UNKNOWN', async () => {
     expect(await codeOf(provider.getReplicas({ name: 'nope', namespace: NS }))).toBe('FUNCTION_UNKNOWN');
     expect(await codeOf(provider.setReplicas({ name: 'nope', namespace: NS }, 1))).toBe('FUNCTION_UNKNOWN');
