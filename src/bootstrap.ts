@@ -16,7 +16,7 @@ import { createMetrics, type Metrics } from './metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults } from './policy/labels.js';
 import { LocalProvider } from './providers/local/index.js';
 import { parseStack } from './providers/local/stack.js';
-import type { ReplicaProvider } from './providers/types.js';
+import type { ProviderSetup, ReplicaProvider } from './providers/types.js';
 import { Scaler } from './scaling/scaler.js';
 import { createApp } from './server.js';
 
@@ -94,10 +94,16 @@ export function createLocalProvider(config: Config, logger: Logger, readFile: Re
   });
 }
 
-async function createProvider(config: Config, logger: Logger, readFile: ReadFile): Promise<ReplicaProvider> {
-  if (config.provider === 'local') return createLocalProvider(config, logger, readFile);
-  const { createKubernetesProviderFromConfig } = await import('./providers/kubernetes-factory.js');
-  return createKubernetesProviderFromConfig(config, logger.child({ component: 'kubernetes-provider' }));
+/** One case per provider; the Kubernetes module (and client-node) loads only when chosen. */
+async function createProviderSetup(config: Config, logger: Logger, readFile: ReadFile): Promise<ProviderSetup> {
+  switch (config.provider) {
+    case 'local':
+      return { provider: createLocalProvider(config, logger, readFile) };
+    case 'kubernetes': {
+      const { createKubernetesSetup } = await import('./providers/kubernetes-factory.js');
+      return createKubernetesSetup(config, logger);
+    }
+  }
 }
 
 /** Wires everything (config → logger → metrics → provider → app) and listens. */
@@ -107,11 +113,18 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const metrics = createMetrics(overrides.registry);
   const auth = resolveBasicAuth(config, readFile);
   if (auth === undefined) logger.warn('basic auth is off: /system/* is open to anyone who can reach this port', { hint: 'set ALERT_SCALER_BASIC_AUTH_USER and ALERT_SCALER_BASIC_AUTH_PASSWORD' });
-  const provider = overrides.provider ?? (await createProvider(config, logger, readFile));
-  const scaler = new Scaler(provider, { logger: logger.child({ component: 'scaler' }), metrics, defaults: policyDefaults(config), defaultNamespace: config.defaultNamespace });
+  const setup: ProviderSetup = overrides.provider !== undefined ? { provider: overrides.provider } : await createProviderSetup(config, logger, readFile);
+  const provider = setup.provider;
+  const scaler = new Scaler(provider, {
+    logger: logger.child({ component: 'scaler' }),
+    metrics,
+    defaults: policyDefaults(config),
+    defaultNamespace: config.defaultNamespace,
+    onScaled: setup.onScaled,
+  });
   const alertScaler = new AlertScaler({
     scaler,
-    store: overrides.store ?? new MemoryAlertStateStore(),
+    store: overrides.store ?? setup.store ?? new MemoryAlertStateStore(),
     logger: logger.child({ component: 'alerts' }),
     metrics,
     timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
@@ -125,7 +138,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     invocations,
     logger: logger.child({ component: 'idler' }),
     intervalMs: config.idlerIntervalSeconds * 1000,
-    isLeader: overrides.isLeader ?? (() => true),
+    isLeader: overrides.isLeader ?? setup.isLeader ?? (() => true),
     source: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
   });
   let ready = false;
@@ -147,6 +160,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     metrics.availableReplicas.set({ function_name: scaler.label(ref) }, state.ready);
   });
   await provider.start();
+  await setup.start?.();
   for (const info of await provider.listFunctions()) {
     const fn = scaler.label(info.ref);
     metrics.invocationStarted.inc({ function_name: fn }, 0);
@@ -179,6 +193,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       alertScaler.stop();
       waker.close();
       unsubscribe();
+      await setup.stop?.();
       await provider.close();
       logger.info('stopped');
     })();

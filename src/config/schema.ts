@@ -62,6 +62,8 @@ export const configSchema = z.strictObject({
   /** Local provider: time a removed replica gets to finish in-flight requests before SIGKILL. */
   drainGraceMs: positiveInt.default(10_000),
 
+  /** Kubernetes provider: kubeconfig file; unset means in-cluster (or ~/.kube/config). */
+  kubeconfig: z.string().min(1).optional(),
   /** Kubernetes provider: namespaces searched for functions (comma-separated in env). */
   namespaces: stringList.default(['openfaas-fn']),
   /** Kubernetes provider: URL of a function's Service; `{name}` and `{namespace}` are filled in. */
@@ -69,6 +71,8 @@ export const configSchema = z.strictObject({
   /** Kubernetes provider: Lease that elects the idler leader. */
   leaseName: z.string().min(1).default('alert-scaler-leader'),
   leaseNamespace: z.string().min(1).default('openfaas'),
+  /** Kubernetes provider: a leader that stops renewing loses the Lease after this long. */
+  leaseDurationSeconds: z.coerce.number().int().min(1).default(15),
 
   /** On SIGTERM: how long in-flight requests get before the process exits anyway. */
   shutdownTimeoutMs: positiveInt.default(15_000),
@@ -105,9 +109,11 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_HEALTH_INTERVAL_MS: 'healthIntervalMs',
   ALERT_SCALER_START_TIMEOUT_MS: 'startTimeoutMs',
   ALERT_SCALER_DRAIN_GRACE_MS: 'drainGraceMs',
+  KUBECONFIG: 'kubeconfig',
   ALERT_SCALER_NAMESPACES: 'namespaces',
   ALERT_SCALER_FUNCTION_URL_TEMPLATE: 'functionUrlTemplate',
   ALERT_SCALER_LEASE_NAME: 'leaseName',
   ALERT_SCALER_LEASE_NAMESPACE: 'leaseNamespace',
+  ALERT_SCALER_LEASE_DURATION_SECONDS: 'leaseDurationSeconds',
   ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
 };

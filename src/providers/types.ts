@@ -1,3 +1,5 @@
+import type { AlertStateStore } from '../alerts/state-store.js';
+
 /** Identifies one function: its name and namespace. */
 export interface FunctionRef {
   readonly name: string;
@@ -70,4 +72,17 @@ export function functionLabel(ref: FunctionRef, defaultNamespace: string): strin
 /** Stable map key for a ref. */
 export function refKey(ref: FunctionRef): string {
   return `${ref.namespace}/${ref.name}`;
+}
+
+/** A provider plus the parts that make several scaler replicas act as one. */
+export interface ProviderSetup {
+  readonly provider: ReplicaProvider;
+  /** Shared alert state; the in-memory store when absent. */
+  readonly store?: AlertStateStore;
+  /** Whether this replica runs the idler; always true when absent. */
+  readonly isLeader?: () => boolean;
+  /** Records a replica change where operators look for it (a Kubernetes Event). */
+  readonly onScaled?: (ref: FunctionRef, from: number, to: number, message: string) => Promise<void>;
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
 }

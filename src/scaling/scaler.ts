@@ -31,7 +31,14 @@ export class Scaler {
 
   constructor(
     readonly provider: ReplicaProvider,
-    private readonly deps: { logger: Logger; metrics: Metrics; defaults: PolicyDefaults; defaultNamespace: string },
+    private readonly deps: {
+      logger: Logger;
+      metrics: Metrics;
+      defaults: PolicyDefaults;
+      defaultNamespace: string;
+      /** Called after each applied change (a Kubernetes Event); its failure is logged, not raised. */
+      onScaled?: ((ref: FunctionRef, from: number, to: number, message: string) => Promise<void>) | undefined;
+    },
   ) {}
 
   /** Policy of a function from its labels and annotations. */
@@ -69,6 +76,13 @@ export class Scaler {
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       ...extra,
     });
+    if (this.deps.onScaled !== undefined) {
+      const detail = typeof extra['alertname'] === 'string' ? ` (alert ${extra['alertname']})` : '';
+      const message = `Scaled from ${from} to ${plan.replicas}: ${plan.reason} by ${source}${detail}`;
+      await this.deps.onScaled(ref, from, plan.replicas, message).catch((err: unknown) => {
+        this.deps.logger.warn('scale event not recorded', { function: fn, error: (err as Error).message });
+      });
+    }
     return { from, to: plan.replicas, reason: plan.reason, changed: true };
   }
 }

@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Registry } from 'prom-client';
+import request from 'supertest';
+import { packageRoot, startScaler, type RunningScaler } from '../../src/bootstrap.js';
+import { loadConfig } from '../../src/config/index.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { startFake, waitFor } from './helpers.js';
+
+/*
+ * The whole scaler (webhook, scaler, idler) on the Kubernetes provider, through the real
+ * client-node, against the fake API server: the same fixtures as the local provider tests.
+ */
+
+type Payload = { alerts: Array<Record<string, unknown>> } & Record<string, unknown>;
+const fixture = (name: string): Payload => JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', `${name}.json`), 'utf8')) as Payload;
+const forFunction = (payload: Payload, fn: string): Payload => ({
+  ...payload,
+  alerts: payload.alerts.map((a) => ({ ...a, labels: { ...(a['labels'] as Record<string, string>), function_name: fn } })),
+});
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function cluster() {
+  const env = await startFake({ readyDelayMs: 20 });
+  cleanups.push(() => env.close());
+  return env;
+}
+
+async function scaler(kubeconfig: string, extra: Record<string, string> = {}): Promise<RunningScaler> {
+  const config = loadConfig(
+    {
+      PORT: '0',
+      ALERT_SCALER_HOST: '127.0.0.1',
+      ALERT_SCALER_PROVIDER: 'kubernetes',
+      KUBECONFIG: kubeconfig,
+      ALERT_SCALER_LOG_LEVEL: 'silent',
+      ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600',
+      ...extra,
+    },
+    () => '',
+  );
+  const running = await startScaler(config, { logger: silentLogger(), registry: new Registry() });
+  cleanups.push(() => running.close());
+  return running;
+}
+
+describe('the scaler on the Kubernetes provider', () => {
+  it('firing and resolved fixtures scale a Deployment exactly as they scale a local function', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10', 'com.openfaas.scale.down.window': '500ms' } });
+    const s = await scaler(kubeconfig);
+
+    const up = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    expect(up.status).toBe(200);
+    expect(up.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3, reason: 'step-up' });
+    expect(fake.replicasOf('echo')).toBe(3);
+
+    const again = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    expect(again.body.results[0]).toMatchObject({ reason: 'duplicate', to: 3 });
+
+    const down = await request(s.server).post('/system/alert').send(fixture('resolved-single'));
+    expect(down.body.results[0]).toMatchObject({ outcome: 'unchanged', reason: 'scale-down-scheduled' });
+    expect(fake.replicasOf('echo')).toBe(3);
+    await waitFor(() => fake.replicasOf('echo') === 1, 'scale-down to min after the window', 5000);
+
+    // The alert state lives on the Deployment (metadata only) and each change left an Event.
+    expect(fake.deployment('echo')?.metadata?.annotations?.['alert-scaler.io/state']).toBeDefined();
+    const events = fake.objects('', 'events', 'openfaas-fn').concat(fake.objects('events.k8s.io', 'events', 'openfaas-fn'));
+    const messages = events.map((e) => String((e as { message?: string; note?: string }).message ?? (e as { note?: string }).note));
+    expect(messages.some((m) => /from 1 to 3/.test(m))).toBe(true);
+    expect(messages.some((m) => /from 3 to 1/.test(m))).toBe(true);
+  });
+
+  it('a Deployment without the opt-in label is refused with a reason and never written', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { app: 'echo' } });
+    const s = await scaler(kubeconfig);
+    const writesBefore = fake.apiCalls().filter((c) => c.method !== 'GET').length;
+    const res = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    expect(res.status).toBe(200);
+    expect(res.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'not-enabled' });
+    expect(res.body.results[0].error).toMatch(/echo/);
+    expect(fake.replicasOf('echo')).toBe(1);
+    expect(fake.apiCalls().filter((c) => c.method !== 'GET').length).toBe(writesBefore);
+  });
+
+  it('two scaler instances receiving the same notification (an Alertmanager HA pair) step once', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10' } });
+    const a = await scaler(kubeconfig);
+    const b = await scaler(kubeconfig);
+    for (let round = 0; round < 3; round++) {
+      const payload = forFunction({ ...fixture('firing-single'), alerts: fixture('firing-single').alerts.map((x) => ({ ...x, startsAt: `2026-11-23T19:0${round}:00Z` })) }, 'echo');
+      const before = fake.replicasOf('echo') ?? 0;
+      const [ra, rb] = await Promise.all([request(a.server).post('/system/alert').send(payload), request(b.server).post('/system/alert').send(payload)]);
+      expect([ra.status, rb.status]).toEqual([200, 200]);
+      const outcomes = [ra.body.results[0].outcome, rb.body.results[0].outcome].sort();
+      expect(outcomes).toEqual(['applied', 'unchanged']);
+      expect(fake.replicasOf('echo')).toBe(Math.min(before + 2, 10));
+    }
+  });
+
+  it('leader loss: the second instance takes over idling within the lease duration', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.ensureNamespace('openfaas');
+    fake.addDeployment({
+      name: 'sleepy',
+      replicas: 1,
+      labels: { faas_function: 'sleepy', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' },
+    });
+    const env = { ALERT_SCALER_LEASE_DURATION_SECONDS: '2' };
+    const a = await scaler(kubeconfig, env);
+    await new Promise((r) => setTimeout(r, 300));
+    const b = await scaler(kubeconfig, env);
+    await new Promise((r) => setTimeout(r, 1200));
+    // Exactly one of them idles: the leader.
+    const [scaledA, scaledB] = [await a.idler.tick(), await b.idler.tick()];
+    expect(scaledA.length + scaledB.length).toBe(1);
+    const [leader, follower] = scaledA.length === 1 ? [a, b] : [b, a];
+    expect(fake.replicasOf('sleepy')).toBe(0);
+
+    // The leader goes away; the function is woken again; the follower must idle it.
+    fake.mutateDeployment('sleepy', 'openfaas-fn', (d) => {
+      (d['spec'] as { replicas: number }).replicas = 1;
+    });
+    expect(await follower.idler.tick()).toEqual([]);
+    const lostAt = Date.now();
+    await leader.close();
+    await waitFor(async () => (await follower.idler.tick()).length === 1, 'the follower to idle the function', 4000);
+    expect(Date.now() - lostAt).toBeLessThan(2000 + 1500);
+    expect(fake.replicasOf('sleepy')).toBe(0);
+  });
+});
