@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
+import { packageRoot } from '../../src/bootstrap.js';
 import { createKubernetesProviderBundle } from '../../src/providers/kubernetes.js';
 import { KubernetesAlertStateStore } from '../../src/providers/kubernetes-state-store.js';
 import { LeaderElector } from '../../src/providers/leader.js';
@@ -19,7 +20,7 @@ import { quietLogger, startFake, waitFor } from './helpers.js';
 type Doc = { kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
 
-const root = join(import.meta.dirname, '..', '..');
+const root = packageRoot();
 
 function onPath(tool: string): boolean {
   return (process.env['PATH'] ?? '').split(delimiter).some((dir) => {

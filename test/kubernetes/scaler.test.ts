@@ -69,7 +69,8 @@ describe('the scaler on the Kubernetes provider', () => {
     await waitFor(() => fake.replicasOf('echo') === 1, 'scale-down to min after the window', 5000);
 
     // The alert state lives on the Deployment (metadata only) and each change left an Event.
-    expect(fake.deployment('echo')?.metadata?.annotations?.['alert-scaler.io/state']).toBeDefined();
+    const annotations = fake.deployment('echo')?.metadata['annotations'] as Record<string, string> | undefined;
+    expect(JSON.parse(annotations?.['alert-scaler.io/state'] ?? 'null')).toMatchObject({ scaleDownAt: null });
     const events = fake.objects('', 'events', 'openfaas-fn').concat(fake.objects('events.k8s.io', 'events', 'openfaas-fn'));
     const messages = events.map((e) => String((e as { message?: string; note?: string }).message ?? (e as { note?: string }).note));
     expect(messages.some((m) => /from 1 to 3/.test(m))).toBe(true);
