@@ -94,6 +94,10 @@ describe('KubernetesProvider against the fake API server', () => {
 
   it('a Conflict on every attempt ends as PROVIDER_CONFLICT after 5 attempts, replicas unchanged', async () => {
     const puts = (): number => fake.apiCalls().filter((r) => r.verb === 'update' && r.subresource === 'scale').length;
+    // Let the fake controller's delayed status write of the previous test land first: a status
+    // change between our two reads is itself a (PUT-less) conflict attempt.
+    await waitFor(async () => (await provider.getReplicas(echo)).ready === 2, 'status to settle');
+    await new Promise((r) => setTimeout(r, 50));
     const before = puts();
     fake.conflictNextScaleWrites(1000);
     expect(await codeOf(provider.setReplicas(echo, 5))).toBe('PROVIDER_CONFLICT');
