@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { startScaler, type RunningScaler } from '../src/bootstrap.js';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log/logger.js';
+import type { LocalProvider } from '../src/providers/local/index.js';
 import { freePort } from '../src/providers/local/replica.js';
 
 /*
@@ -19,12 +20,14 @@ import { freePort } from '../src/providers/local/replica.js';
  *
  * The replica's own start-to-ready time is measured by the replica itself, on its own clock:
  * it answers with `x-process-start-ms` (performance.timeOrigin, the moment Node began
- * starting this process) and `x-listening-ms` (when its listen callback ran). Both come from
+ * starting this process) and `x-ready-ms`: the moment it finished its first health answer.
+ * Right after listening it probes itself, so `x-ready-ms` is when a perfect prober (zero
+ * interval, zero distance) would have seen 200, whoever asked first. Both times come from
  * the same process, so no clock is compared across processes.
- *   overhead = total − (listening − processStart)
+ *   overhead = total − (ready − processStart)
  * Overhead therefore holds everything that is not the function's own start: the waker
  * holding the request, the scale call, port allocation, fork/exec up to Node's time origin,
- * the gap between listening and the first passing health probe (probe interval 5 ms),
+ * the gap between readiness and the gateway's first passing health probe (probe interval),
  * dispatch and the proxied round trip.
  *
  * As an independent cross-check, the same script is also spawned directly (no gateway),
@@ -37,22 +40,31 @@ import { freePort } from '../src/providers/local/replica.js';
 const FUNCTION_SOURCE = `
 import http from 'node:http';
 const processStartMs = performance.timeOrigin;
+const nowMs = () => performance.timeOrigin + performance.now();
 let listeningMs = 0;
+let readyMs = 0;
 const server = http.createServer((req, res) => {
-  if (req.url === '/_/health') { res.writeHead(200); res.end('OK'); return; }
+  if (req.url === '/_/health') {
+    res.once('finish', () => { if (readyMs === 0) readyMs = nowMs(); });
+    res.writeHead(200); res.end('OK'); return;
+  }
   req.resume();
   req.on('end', () => {
     res.writeHead(200, {
       'x-process-start-ms': String(processStartMs),
       'x-listening-ms': String(listeningMs),
+      'x-ready-ms': String(readyMs),
       'x-echo-pid': String(process.pid),
     });
     res.end('ok');
   });
 });
 server.listen(Number(process.env.PORT), '127.0.0.1', () => {
-  listeningMs = performance.timeOrigin + performance.now();
+  listeningMs = nowMs();
   process.stdout.write('listening\\n');
+  // Probe itself at once, as a perfect prober would: the first answer of a fresh Node server
+  // costs a few ms of lazy start-up that belongs to the replica, not to the gateway.
+  http.get({ host: '127.0.0.1', port: Number(process.env.PORT), path: '/_/health', agent: false }, (r) => r.resume());
 });
 process.on('SIGTERM', () => { server.close(() => process.exit(0)); server.closeIdleConnections(); });
 `;
@@ -70,6 +82,10 @@ export interface ColdStartResult {
   readonly totalMs: Percentiles;
   readonly replicaStartToReadyMs: Percentiles;
   readonly overheadMs: Percentiles;
+  /** fork/exec: the gateway's spawn call to the replica's Node time origin. */
+  readonly spawnToProcessStartMs: Percentiles;
+  /** overhead − spawnToProcessStart: what the gateway itself adds (hold, scale, probe, proxy). */
+  readonly overheadWithoutExecMs: Percentiles;
   readonly directSpawnToReadyMs: Percentiles;
   /** p50(total) − p50(directSpawnToReady). */
   readonly overheadOverDirectSpawnP50Ms: number;
@@ -81,6 +97,8 @@ export interface ColdStartResult {
 export interface ColdStartOptions {
   /** Measured wakes (two more run first as warm-up). */
   readonly wakes?: number;
+  /** Extra gateway environment, e.g. ALERT_SCALER_HEALTH_INTERVAL_MS to compare probe intervals. */
+  readonly env?: Record<string, string>;
 }
 
 /** Nearest-rank percentiles, rounded to 0.01 ms. */
@@ -144,15 +162,19 @@ async function scaleToZero(running: RunningScaler, lastPid: number | undefined):
 }
 
 /** One wake through the gateway: the first answer's time and the replica's own start-to-ready. */
-async function wakeOnce(running: RunningScaler): Promise<{ total: number; replica: number; warm: number; pid: number }> {
+async function wakeOnce(running: RunningScaler): Promise<{ total: number; replica: number; exec: number; warm: number; pid: number }> {
   const first = await request(`${running.url}/function/bench`, 'POST', '{}');
   if (first.status !== 200 || first.headers['x-scale-from-zero'] === undefined) {
     throw new Error(`cold-start bench: first request answered ${first.status} (from zero: ${String(first.headers['x-scale-from-zero'])})`);
   }
-  const replica = Number(first.headers['x-listening-ms']) - Number(first.headers['x-process-start-ms']);
+  const replica = Number(first.headers['x-ready-ms']) - Number(first.headers['x-process-start-ms']);
+  // Spawn call (gateway clock) → Node's time origin (replica clock): both are this machine's
+  // wall clock in high resolution; this is fork/exec and Node's own loading.
+  const spawned = (running.provider as LocalProvider).replicasOf({ name: 'bench', namespace: 'openfaas-fn' })[0]?.startedAt ?? Number.NaN;
+  const exec = Number(first.headers['x-process-start-ms']) - spawned;
   const warm = await request(`${running.url}/function/bench`, 'POST', '{}');
   if (warm.status !== 200) throw new Error(`cold-start bench: warm request answered ${warm.status}`);
-  return { total: first.ms, replica, warm: warm.ms, pid: Number(first.headers['x-echo-pid']) };
+  return { total: first.ms, replica, exec, warm: warm.ms, pid: Number(first.headers['x-echo-pid']) };
 }
 
 /** Spawns the function directly: spawn → the `listening` line on its stdout. */
@@ -186,7 +208,7 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
   const stack = join(dir, 'stack.yml');
   writeFileSync(script, FUNCTION_SOURCE);
   writeFileSync(stack, `functions:\n  bench:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]\n    labels:\n      com.openfaas.scale.min: "0"\n`);
-  const env = { PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' };
+  const env = { PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ...options.env };
   const readFile = (p: string) => readFileSync(p, 'utf8');
   const config = loadConfig(env, readFile);
   const running = await startScaler(config, { logger: silentLogger(), registry: new Registry(), readFile });
@@ -194,6 +216,8 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
   const totals: number[] = [];
   const replicas: number[] = [];
   const overheads: number[] = [];
+  const execs: number[] = [];
+  const withoutExec: number[] = [];
   const warms: number[] = [];
   const direct: number[] = [];
   try {
@@ -207,6 +231,8 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
       totals.push(wake.total);
       replicas.push(wake.replica);
       overheads.push(wake.total - wake.replica);
+      execs.push(wake.exec);
+      withoutExec.push(wake.total - wake.replica - wake.exec);
       warms.push(wake.warm);
     }
   } finally {
@@ -222,6 +248,8 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
     totalMs,
     replicaStartToReadyMs: percentiles(replicas),
     overheadMs: percentiles(overheads),
+    spawnToProcessStartMs: percentiles(execs),
+    overheadWithoutExecMs: percentiles(withoutExec),
     directSpawnToReadyMs,
     overheadOverDirectSpawnP50Ms: Math.round((totalMs.p50 - directSpawnToReadyMs.p50) * 100) / 100,
     warmMs: percentiles(warms),

@@ -11,6 +11,8 @@ function summary(result: ColdStartResult): string {
     `  first response (total)       ${fmt(result.totalMs)}`,
     `  replica's own start-to-ready ${fmt(result.replicaStartToReadyMs)}`,
     `  overhead (total - replica)   ${fmt(result.overheadMs)}`,
+    `    of which spawn → Node start ${fmt(result.spawnToProcessStartMs)}`,
+    `    the rest (hold, scale, probe, proxy) ${fmt(result.overheadWithoutExecMs)}`,
     `  direct spawn-to-ready        ${fmt(result.directSpawnToReadyMs)}`,
     `  total p50 - direct p50       ${result.overheadOverDirectSpawnP50Ms.toFixed(1)} ms`,
     `  warm request via gateway     ${fmt(result.warmMs)}`,
@@ -19,7 +21,11 @@ function summary(result: ColdStartResult): string {
 
 async function main(): Promise<void> {
   const wakes = process.env['BENCH_WAKES'] === undefined ? undefined : Number(process.env['BENCH_WAKES']);
-  const coldStart = await coldStartBenchmark(wakes === undefined ? {} : { wakes });
+  const interval = process.env['BENCH_HEALTH_INTERVAL_MS'];
+  const coldStart = await coldStartBenchmark({
+    ...(wakes === undefined ? {} : { wakes }),
+    ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }),
+  });
   const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown' };
   process.stdout.write(JSON.stringify({ environment, results: [coldStart] }, null, 2) + '\n\n');
   process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summary(coldStart)}\n`);

@@ -45,7 +45,8 @@ export interface ReplicaOptions {
 export class Replica {
   readonly port: number;
   readonly url: URL;
-  readonly startedAt = Date.now();
+  /** Wall-clock ms (high resolution) when the process was spawned. */
+  readonly startedAt = performance.timeOrigin + performance.now();
   phase: ReplicaPhase = 'starting';
   inflight = 0;
   /** True when the process ended without being asked to. */
