@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../../src/errors.js';
-import type { FunctionInfo, FunctionRef, ReplicaListener, ReplicaProvider, ReplicaState, Upstream } from '../../src/providers/types.js';
+import type { FunctionRef } from '../../src/providers/types.js';
+import { DelegatingProvider } from '../support/delegating-provider.js';
 import { FAST_TIMING, functionStatus, getJson, startStack, toolsOrSkip, type Stack } from '../../demo/stack.js';
 
 export { startLoad, waitFor, type Load, type Stack } from '../../demo/stack.js';
@@ -32,26 +33,19 @@ export interface SetCall {
  * fails the next ones with PROVIDER_UNAVAILABLE (a transient provider outage) before they
  * reach the provider.
  */
-export class FlakyProvider implements ReplicaProvider {
+export class FlakyProvider extends DelegatingProvider {
   readonly calls: SetCall[] = [];
   private failures = 0;
 
-  constructor(private readonly inner: ReplicaProvider) {}
 
-  get kind(): string {
-    return this.inner.kind;
-  }
 
   /** The next `count` setReplicas calls throw PROVIDER_UNAVAILABLE. */
   failNext(count = 1): void {
     this.failures = count;
   }
 
-  getReplicas(ref: FunctionRef): Promise<ReplicaState> {
-    return this.inner.getReplicas(ref);
-  }
 
-  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+  override async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
     if (this.failures > 0) {
       this.failures -= 1;
       this.calls.push({ name: ref.name, replicas, ok: false, at: Date.now() });
@@ -61,25 +55,10 @@ export class FlakyProvider implements ReplicaProvider {
     this.calls.push({ name: ref.name, replicas, ok: true, at: Date.now() });
   }
 
-  listFunctions(): Promise<FunctionInfo[]> {
-    return this.inner.listFunctions();
-  }
 
-  pickUpstream(ref: FunctionRef): Upstream | null {
-    return this.inner.pickUpstream(ref);
-  }
 
-  subscribe(listener: ReplicaListener): () => void {
-    return this.inner.subscribe(listener);
-  }
 
-  start(): Promise<void> {
-    return this.inner.start();
-  }
 
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 /** The running e2e stack with its fault-injecting provider. */

@@ -6,7 +6,8 @@ import { Registry } from 'prom-client';
 import { createLocalProvider, startScaler, type RunningScaler } from '../../src/bootstrap.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { LocalProvider } from '../../src/providers/local/index.js';
-import type { FunctionInfo, FunctionRef, ReplicaListener, ReplicaProvider, ReplicaState, Upstream } from '../../src/providers/types.js';
+import type { FunctionRef } from '../../src/providers/types.js';
+import { DelegatingProvider } from './delegating-provider.js';
 import { testConfig, writeStack, type TestFunction } from './harness.js';
 
 /**
@@ -14,52 +15,30 @@ import { testConfig, writeStack, type TestFunction } from './harness.js';
  * reject with that error instead (the inner provider is then not asked), after
  * `setReplicasDelayMs`.
  */
-export class CountingProvider implements ReplicaProvider {
-  readonly kind: string;
+export class CountingProvider extends DelegatingProvider<LocalProvider> {
   readonly calls: Array<{ readonly ref: FunctionRef; readonly replicas: number }> = [];
   failSetReplicas: Error | undefined;
   /** Delay before each setReplicas call takes effect (or fails), in milliseconds. */
   setReplicasDelayMs = 0;
 
-  constructor(readonly inner: LocalProvider) {
-    this.kind = inner.kind;
-  }
 
   /** setReplicas calls for `name` asking for at least one replica. */
   scaleUps(name: string): number {
     return this.calls.filter((c) => c.ref.name === name && c.replicas > 0).length;
   }
 
-  getReplicas(ref: FunctionRef): Promise<ReplicaState> {
-    return this.inner.getReplicas(ref);
-  }
 
-  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+  override async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
     this.calls.push({ ref, replicas });
     if (this.setReplicasDelayMs > 0) await new Promise((r) => setTimeout(r, this.setReplicasDelayMs));
     if (this.failSetReplicas !== undefined) throw this.failSetReplicas;
     await this.inner.setReplicas(ref, replicas);
   }
 
-  listFunctions(): Promise<FunctionInfo[]> {
-    return this.inner.listFunctions();
-  }
 
-  pickUpstream(ref: FunctionRef): Upstream | null {
-    return this.inner.pickUpstream(ref);
-  }
 
-  subscribe(listener: ReplicaListener): () => void {
-    return this.inner.subscribe(listener);
-  }
 
-  start(): Promise<void> {
-    return this.inner.start();
-  }
 
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 export interface ZeroScaler {

@@ -1,0 +1,38 @@
+import type { FunctionInfo, FunctionRef, ReplicaListener, ReplicaProvider, ReplicaState, Upstream } from '../../src/providers/types.js';
+
+/** A provider that forwards every call to `inner`; test decorators override what they observe. */
+export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> implements ReplicaProvider {
+  constructor(readonly inner: P) {}
+
+  get kind(): string {
+    return this.inner.kind;
+  }
+
+  getReplicas(ref: FunctionRef): Promise<ReplicaState> {
+    return this.inner.getReplicas(ref);
+  }
+
+  setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+    return this.inner.setReplicas(ref, replicas);
+  }
+
+  listFunctions(): Promise<FunctionInfo[]> {
+    return this.inner.listFunctions();
+  }
+
+  pickUpstream(ref: FunctionRef): Upstream | null {
+    return this.inner.pickUpstream(ref);
+  }
+
+  subscribe(listener: ReplicaListener): () => void {
+    return this.inner.subscribe(listener);
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
