@@ -3,10 +3,10 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { parseFunctionRef } from '../providers/types.js';
+import { parseFunctionRef, type ReplicaState, type Upstream } from '../providers/types.js';
 import type { Scaler } from '../scaling/scaler.js';
 import type { InvocationLog } from './invocations.js';
-import type { Waker } from './waker.js';
+import type { Acquired, Waker } from './waker.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -49,17 +49,25 @@ export function createFunctionProxy(deps: ProxyDeps) {
 
   return async function functionProxy(req: Request, res: Response, next: NextFunction): Promise<void> {
     const ref = parseFunctionRef(String(req.params['name']), deps.defaultNamespace);
-    let state;
-    try {
-      state = await deps.scaler.provider.getReplicas(ref);
-    } catch (err) {
-      next(err);
-      return;
-    }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > deps.bodyLimitBytes) {
       next(new AppError('BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${deps.bodyLimitBytes} byte limit`));
       return;
+    }
+    // Fast path: a ready replica and nobody held before us. No provider call per request
+    // (on Kubernetes, getReplicas is a live API read). Otherwise the function's state decides:
+    // unknown → 404, else the waker holds the request until a replica is ready.
+    const direct = deps.waker.heldCount(ref) === 0 ? deps.scaler.provider.pickUpstream(ref) : null;
+    let route: { ready: Upstream } | { wake: ReplicaState };
+    if (direct !== null) {
+      route = { ready: direct };
+    } else {
+      try {
+        route = { wake: await deps.scaler.provider.getReplicas(ref) };
+      } catch (err) {
+        next(err);
+        return;
+      }
     }
 
     const fn = deps.scaler.label(ref);
@@ -79,12 +87,16 @@ export function createFunctionProxy(deps: ProxyDeps) {
       deps.metrics.invocationSeconds.observe({ function_name: fn, code }, (performance.now() - started) / 1000);
     });
 
-    let acquired;
-    try {
-      acquired = await deps.waker.acquire(ref, state, clientGone.signal);
-    } catch (err) {
-      if (!clientGone.signal.aborted) next(err);
-      return;
+    let acquired: Acquired;
+    if ('ready' in route) {
+      acquired = { upstream: route.ready, waitedMs: null };
+    } else {
+      try {
+        acquired = await deps.waker.acquire(ref, route.wake, clientGone.signal);
+      } catch (err) {
+        if (!clientGone.signal.aborted) next(err);
+        return;
+      }
     }
     releaseUpstream = acquired.upstream.release;
     if (clientGone.signal.aborted) {

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
@@ -49,7 +51,43 @@ async function scaler(kubeconfig: string, extra: Record<string, string> = {}): P
   return running;
 }
 
+/** A stand-in for a function's Service: an HTTP server on 127.0.0.1 that echoes the body. */
+async function fakeService(): Promise<{ url: string; hits: () => number }> {
+  let hits = 0;
+  const server = http.createServer((req, res) => {
+    hits += 1;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => res.end(Buffer.concat(chunks)));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits: () => hits };
+}
+
 describe('the scaler on the Kubernetes provider', () => {
+  it('the gateway proxies to the templated Service URL, wakes a Deployment at zero, and reads no API per warm request', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 0, labels: { faas_function: 'echo', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero': 'true' } });
+    const service = await fakeService();
+    const s = await scaler(kubeconfig, { ALERT_SCALER_FUNCTION_URL_TEMPLATE: service.url });
+
+    const cold = await request(s.server).post('/function/echo').send('wake me');
+    expect(cold.status).toBe(200);
+    expect(cold.text).toBe('wake me');
+    expect(cold.headers['x-scale-from-zero']).toMatch(/^\d+$/);
+    expect(fake.replicasOf('echo')).toBe(1);
+
+    const readsBefore = fake.apiCalls().filter((c) => c.verb === 'get').length;
+    for (let i = 0; i < 20; i++) expect((await request(s.server).post('/function/echo').send(`warm ${i}`)).text).toBe(`warm ${i}`);
+    expect(fake.apiCalls().filter((c) => c.verb === 'get').length).toBe(readsBefore);
+    expect(service.hits()).toBe(21);
+
+    const unknown = await request(s.server).get('/function/nope');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('FUNCTION_UNKNOWN');
+  });
+
   it('firing and resolved fixtures scale a Deployment exactly as they scale a local function', async () => {
     const { fake, kubeconfig } = await cluster();
     fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10', 'com.openfaas.scale.down.window': '500ms' } });
