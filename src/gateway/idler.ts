@@ -110,7 +110,8 @@ export class Idler {
     }
     for (const info of functions) {
       const policy = scaler.policyOf(info);
-      if (!policy.ok || !policy.policy.scaleToZero || policy.policy.minReplicas > 0 || info.desired === 0) continue;
+      // As OpenFaaS Pro: `scale.zero=true` idles the function whatever its min; min is where a wake starts.
+      if (!policy.ok || !policy.policy.scaleToZero || info.desired === 0) continue;
       const windowMs = policy.policy.zeroDurationMs;
       const activityBefore = invocations.lastActivity(info.ref);
       if ((await source.idleness(info.ref, windowMs)) !== 'idle') continue;

@@ -28,7 +28,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe('idler', () => {
-  it('scales an opted-in idle function to zero and leaves the unlabelled, the min-1 and the recently called ones alone', async () => {
+  it('scales opted-in idle functions to zero (min 1 too, as OpenFaaS Pro) and leaves the unlabelled and the recently called ones alone', async () => {
     scaler = await startZeroScaler(
       {
         sleepy: { labels: OPT_IN },
@@ -47,17 +47,23 @@ describe('idler', () => {
 
     const scaled = await running.idler.tick();
 
-    expect(scaled).toEqual([fnRef('sleepy')]);
+    expect(scaled).toEqual([fnRef('sleepy'), fnRef('floor')]);
     expect(await replicasOf(running, 'sleepy')).toMatchObject({ replicas: 0, availableReplicas: 0 });
     expect((await replicasOf(running, 'plain')).replicas).toBe(1);
-    expect((await replicasOf(running, 'floor')).replicas).toBe(1);
+    expect((await replicasOf(running, 'floor')).replicas).toBe(0);
     expect((await replicasOf(running, 'busy')).replicas).toBe(1);
-    expect(provider.calls.filter((c) => c.replicas === 0)).toEqual([{ ref: fnRef('sleepy'), replicas: 0 }]);
+    expect(provider.calls.filter((c) => c.replicas === 0)).toEqual([
+      { ref: fnRef('sleepy'), replicas: 0 },
+      { ref: fnRef('floor'), replicas: 0 },
+    ]);
     await eventually(() => provider.inner.replicasOf(fnRef('sleepy')).length === 0, 2000);
     // A second pass finds nothing new, and the function at zero still answers.
     expect(await running.idler.tick()).toEqual([]);
     const again = await send(`${running.url}/function/sleepy`, { body: 'back' });
     expect([again.status, again.body.toString(), again.headers['x-scale-from-zero'] !== undefined]).toEqual([200, 'back', true]);
+    // A wake goes back to max(min, 1).
+    await send(`${running.url}/function/floor`, { body: 'back' });
+    expect((await replicasOf(running, 'floor')).replicas).toBe(1);
   });
 
   it('leaves a function alone while a request is in flight, and idles it once that request is done', async () => {
