@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { parseFunctionRef, type ReplicaState, type Upstream } from '../providers/types.js';
+import { parseFunctionRef, type FunctionRef, type ReplicaState, type Upstream } from '../providers/types.js';
 import type { Scaler } from '../scaling/scaler.js';
 import type { InvocationLog } from './invocations.js';
 import type { Acquired, Waker } from './waker.js';
@@ -38,6 +38,38 @@ export interface ProxyDeps {
   readonly bodyLimitBytes: number;
 }
 
+/** The upstream path: the part after `/function/<name>`, with the query string. */
+function upstreamPath(req: Request, base: URL): string {
+  const rest = req.params['path'];
+  const subPath = Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '';
+  const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+  return `${base.pathname.replace(/\/$/, '')}/${subPath}${query}`;
+}
+
+/**
+ * Counts one invocation in the gateway metrics and the invocation log when the response
+ * closes (499 when the client went away first). Returns the signal that fires when the client
+ * goes away and a setter for the upstream release, which runs at close too.
+ */
+function trackInvocation(deps: ProxyDeps, ref: FunctionRef, fn: string, res: Response): { clientGone: AbortSignal; onClose: (release: () => void) => void } {
+  const started = performance.now();
+  const endInvocation = deps.invocations.begin(ref);
+  deps.metrics.invocationStarted.inc({ function_name: fn });
+  deps.metrics.inflight.inc({ function_name: fn });
+  const gone = new AbortController();
+  let release: () => void = () => undefined;
+  res.once('close', () => {
+    if (!res.writableFinished) gone.abort();
+    release();
+    endInvocation();
+    const code = String(res.writableFinished ? res.statusCode : 499);
+    deps.metrics.inflight.dec({ function_name: fn });
+    deps.metrics.invocationTotal.inc({ function_name: fn, code });
+    deps.metrics.invocationSeconds.observe({ function_name: fn, code }, (performance.now() - started) / 1000);
+  });
+  return { clientGone: gone.signal, onClose: (r) => (release = r) };
+}
+
 /**
  * `ALL /function/<name>[/<path>]`: streams the request to a ready replica (held by the waker
  * when there is none) and the answer back, counting it in the OpenFaaS gateway metrics.
@@ -46,6 +78,42 @@ export function createFunctionProxy(deps: ProxyDeps) {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
+
+  /** Streams the request to the upstream and its answer back; errors before headers go to `next`. */
+  function forward(req: Request, res: Response, next: NextFunction, acquired: Acquired, fn: string, clientGone: AbortSignal): void {
+    const target = acquired.upstream.url;
+    const headers = forwardable(req.headers);
+    headers['x-forwarded-host'] = req.headers.host ?? '';
+    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    headers['host'] = target.host;
+    const upstreamReq = http.request({ host: target.hostname, port: target.port, method: req.method, path: upstreamPath(req, target), headers, agent });
+    upstreamReq.on('response', (upstreamRes) => {
+      const out = forwardable(upstreamRes.headers);
+      if (acquired.waitedMs !== null) out['x-scale-from-zero'] = String(Math.round(acquired.waitedMs));
+      res.writeHead(upstreamRes.statusCode ?? 502, out);
+      upstreamRes.pipe(res);
+      upstreamRes.once('error', () => res.destroy());
+    });
+    upstreamReq.on('error', (err) => {
+      if (res.headersSent || clientGone.aborted) {
+        res.destroy();
+        return;
+      }
+      deps.logger.warn('upstream failed', { function: fn, upstream: target.host, error: err.message });
+      next(isAppError(err) ? err : new AppError('UPSTREAM_FAILED', `function ${fn} failed: ${err.message}`, { cause: err }));
+    });
+    clientGone.addEventListener('abort', () => upstreamReq.destroy(), { once: true });
+
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > deps.bodyLimitBytes) {
+        req.unpipe(upstreamReq);
+        upstreamReq.destroy(new AppError('BODY_TOO_LARGE', `request body is over the ${deps.bodyLimitBytes} byte limit`));
+      }
+    });
+    req.pipe(upstreamReq);
+  }
 
   return async function functionProxy(req: Request, res: Response, next: NextFunction): Promise<void> {
     const ref = parseFunctionRef(String(req.params['name']), deps.defaultNamespace);
@@ -59,94 +127,31 @@ export function createFunctionProxy(deps: ProxyDeps) {
     // unknown → 404, else the waker holds the request until a replica is ready.
     const direct = deps.waker.heldCount(ref) === 0 ? deps.scaler.provider.pickUpstream(ref) : null;
     let route: { ready: Upstream } | { wake: ReplicaState };
-    if (direct !== null) {
-      route = { ready: direct };
-    } else {
-      try {
-        route = { wake: await deps.scaler.provider.getReplicas(ref) };
-      } catch (err) {
-        next(err);
-        return;
-      }
+    try {
+      route = direct !== null ? { ready: direct } : { wake: await deps.scaler.provider.getReplicas(ref) };
+    } catch (err) {
+      next(err);
+      return;
     }
 
     const fn = deps.scaler.label(ref);
-    const started = performance.now();
-    const endInvocation = deps.invocations.begin(ref);
-    deps.metrics.invocationStarted.inc({ function_name: fn });
-    deps.metrics.inflight.inc({ function_name: fn });
-    const clientGone = new AbortController();
-    let releaseUpstream: () => void = () => undefined;
-    res.once('close', () => {
-      if (!res.writableFinished) clientGone.abort();
-      releaseUpstream();
-      endInvocation();
-      const code = String(res.writableFinished ? res.statusCode : 499);
-      deps.metrics.inflight.dec({ function_name: fn });
-      deps.metrics.invocationTotal.inc({ function_name: fn, code });
-      deps.metrics.invocationSeconds.observe({ function_name: fn, code }, (performance.now() - started) / 1000);
-    });
-
+    const { clientGone, onClose } = trackInvocation(deps, ref, fn, res);
     let acquired: Acquired;
     if ('ready' in route) {
       acquired = { upstream: route.ready, waitedMs: null };
     } else {
       try {
-        acquired = await deps.waker.acquire(ref, route.wake, clientGone.signal);
+        acquired = await deps.waker.acquire(ref, route.wake, clientGone);
       } catch (err) {
-        if (!clientGone.signal.aborted) next(err);
+        if (!clientGone.aborted) next(err);
         return;
       }
     }
-    releaseUpstream = acquired.upstream.release;
-    if (clientGone.signal.aborted) {
-      releaseUpstream();
+    onClose(acquired.upstream.release);
+    if (clientGone.aborted) {
+      acquired.upstream.release();
       return;
     }
-
-    const rest = req.params['path'];
-    const subPath = Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '';
-    const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-    const target = acquired.upstream.url;
-    const headers = forwardable(req.headers);
-    headers['x-forwarded-host'] = req.headers.host ?? '';
-    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
-    headers['host'] = target.host;
-
-    const upstreamReq = http.request({
-      host: target.hostname,
-      port: target.port,
-      method: req.method,
-      path: `${target.pathname.replace(/\/$/, '')}/${subPath}${query}`,
-      headers,
-      agent,
-    });
-    upstreamReq.on('response', (upstreamRes) => {
-      const out = forwardable(upstreamRes.headers);
-      if (acquired.waitedMs !== null) out['x-scale-from-zero'] = String(Math.round(acquired.waitedMs));
-      res.writeHead(upstreamRes.statusCode ?? 502, out);
-      upstreamRes.pipe(res);
-      upstreamRes.once('error', () => res.destroy());
-    });
-    upstreamReq.on('error', (err) => {
-      if (res.headersSent || clientGone.signal.aborted) {
-        res.destroy();
-        return;
-      }
-      const failure = isAppError(err) ? err : new AppError('UPSTREAM_FAILED', `function ${ref.name} failed: ${err.message}`, { cause: err });
-      deps.logger.warn('upstream failed', { function: fn, upstream: target.host, error: err.message });
-      next(failure);
-    });
-    clientGone.signal.addEventListener('abort', () => upstreamReq.destroy(), { once: true });
-
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > deps.bodyLimitBytes) {
-        req.unpipe(upstreamReq);
-        upstreamReq.destroy(new AppError('BODY_TOO_LARGE', `request body is over the ${deps.bodyLimitBytes} byte limit`));
-      }
-    });
-    req.pipe(upstreamReq);
+    forward(req, res, next, acquired, fn, clientGone);
   };
 }
