@@ -115,6 +115,11 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   if (auth === undefined) logger.warn('basic auth is off: /system/* is open to anyone who can reach this port', { hint: 'set ALERT_SCALER_BASIC_AUTH_USER and ALERT_SCALER_BASIC_AUTH_PASSWORD' });
   const setup: ProviderSetup = overrides.provider !== undefined ? { provider: overrides.provider } : await createProviderSetup(config, logger, readFile);
   const provider = setup.provider;
+  if (setup.isLeader !== undefined && config.prometheusUrl === undefined) {
+    logger.warn('the idler sees only this replica\'s traffic', {
+      hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so idle time counts every replica',
+    });
+  }
   const scaler = new Scaler(provider, {
     logger: logger.child({ component: 'scaler' }),
     metrics,
