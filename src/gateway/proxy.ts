@@ -140,10 +140,14 @@ export function createFunctionProxy(deps: ProxyDeps) {
     if ('ready' in route) {
       acquired = { upstream: route.ready, waitedMs: null };
     } else {
+      const heldSince = performance.now();
       try {
         acquired = await deps.waker.acquire(ref, route.wake, clientGone);
       } catch (err) {
-        if (!clientGone.aborted) next(err);
+        if (clientGone.aborted) return;
+        // A request that waited says so even when the wake failed (504, 502).
+        if (isAppError(err, 'WAKE_TIMEOUT', 'WAKE_FAILED', 'SHUTTING_DOWN')) res.setHeader('x-scale-from-zero', String(Math.round(performance.now() - heldSince)));
+        next(err);
         return;
       }
     }

@@ -97,6 +97,8 @@ describe('zero-scale waker', () => {
       expect(reply.status).toBe(504);
       expect(errorCode(reply)).toBe('WAKE_TIMEOUT');
       expect(reply.headers['x-echo-pid']).toBeUndefined();
+      // It waited, so it says how long.
+      expect(Number(reply.headers['x-scale-from-zero'])).toBeGreaterThanOrEqual(950);
     }
     expect(await scrape(running, 'alert_scaler_cold_starts_total', { function_name: 'fn', outcome: 'timeout' })).toBe(1);
     // The wake carried on: the replica becomes ready and serves later requests, and its log
