@@ -3,23 +3,12 @@ import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
 import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
-import type { InvocationLog } from './gateway/invocations.js';
-import { createFunctionProxy } from './gateway/proxy.js';
+import { createFunctionProxy, type ProxyDeps } from './gateway/proxy.js';
 import { systemRouter } from './gateway/system.js';
-import type { Waker } from './gateway/waker.js';
-import type { Logger } from './log/logger.js';
-import type { Metrics } from './metrics/registry.js';
-import type { Scaler } from './scaling/scaler.js';
 
-export interface AppDeps {
-  readonly scaler: Scaler;
+/** What the app needs: the proxy's parts plus the alert scaler, auth and readiness. */
+export interface AppDeps extends ProxyDeps {
   readonly alertScaler: AlertScaler;
-  readonly waker: Waker;
-  readonly invocations: InvocationLog;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly defaultNamespace: string;
-  readonly bodyLimitBytes: number;
   /** Basic auth for /system/*; undefined leaves it open. */
   readonly auth: { user: string; password: string } | undefined;
   /** False while starting or shutting down; /readyz answers 503 then. */
@@ -74,15 +63,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/system', systemRouter({ scaler: deps.scaler, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
-  const proxy = createFunctionProxy({
-    scaler: deps.scaler,
-    waker: deps.waker,
-    invocations: deps.invocations,
-    metrics: deps.metrics,
-    logger: deps.logger.child({ component: 'gateway' }),
-    defaultNamespace: deps.defaultNamespace,
-    bodyLimitBytes: deps.bodyLimitBytes,
-  });
+  const proxy = createFunctionProxy({ ...deps, logger: deps.logger.child({ component: 'gateway' }) });
   app.all('/function/:name', proxy);
   app.all('/function/:name/{*path}', proxy);
 

@@ -1,16 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { decideAlert, decideScaleDown, EMPTY_ALERT_STATE, stepSize, type AlertState } from '../../src/policy/alert-step.js';
 import type { ScalingPolicy } from '../../src/policy/labels.js';
+import { DEFAULT_POLICY } from '../support/policy.js';
 
-const DEFAULTS: ScalingPolicy = {
-  minReplicas: 1,
-  maxReplicas: 20,
-  factorPercent: 20,
-  scaleDownWindowMs: 30_000,
-  scaleToZero: false,
-  zeroDurationMs: 900_000,
-  wakeTimeoutMs: 30_000,
-};
+const DEFAULTS = DEFAULT_POLICY;
 const timing = { cooldownMs: 10_000, firingStaleMs: 3_600_000 };
 const firing = (fingerprint = 'fp1', startsAt = 't0') => ({ status: 'firing' as const, fingerprint, startsAt });
 const resolved = (fingerprint = 'fp1', startsAt = 't0') => ({ status: 'resolved' as const, fingerprint, startsAt });

@@ -1,16 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseDurationMs } from '../../src/policy/duration.js';
-import { parseScalingPolicy, type PolicyDefaults } from '../../src/policy/labels.js';
+import { parseScalingPolicy } from '../../src/policy/labels.js';
+import { DEFAULT_POLICY } from '../support/policy.js';
 
-const defaults: PolicyDefaults = {
-  minReplicas: 1,
-  maxReplicas: 20,
-  factorPercent: 20,
-  scaleDownWindowMs: 30_000,
-  scaleToZero: false,
-  zeroDurationMs: 900_000,
-  wakeTimeoutMs: 30_000,
-};
+const defaults = DEFAULT_POLICY;
 
 describe('scale labels', () => {
   it('no labels gives the defaults', () => {

@@ -1,0 +1,10 @@
+import { policyDefaults } from '../../src/bootstrap.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { ScalingPolicy } from '../../src/policy/labels.js';
+
+/** The policy of a function without scale labels, from the shipped config defaults (min 1, max 20, factor 20). */
+export const DEFAULT_POLICY: ScalingPolicy = policyDefaults(
+  loadConfig({}, () => {
+    throw new Error('no config file');
+  }),
+);
