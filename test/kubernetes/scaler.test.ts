@@ -109,10 +109,14 @@ describe('the scaler on the Kubernetes provider', () => {
     // The alert state lives on the Deployment (metadata only) and each change left an Event.
     const annotations = fake.deployment('echo')?.metadata['annotations'] as Record<string, string> | undefined;
     expect(JSON.parse(annotations?.['alert-scaler.io/state'] ?? 'null')).toMatchObject({ scaleDownAt: null });
-    const events = fake.objects('', 'events', 'openfaas-fn').concat(fake.objects('events.k8s.io', 'events', 'openfaas-fn'));
-    const messages = events.map((e) => String((e as { message?: string; note?: string }).message ?? (e as { note?: string }).note));
-    expect(messages.some((m) => /from 1 to 3/.test(m))).toBe(true);
-    expect(messages.some((m) => /from 3 to 1/.test(m))).toBe(true);
+    const messages = () =>
+      fake
+        .objects('', 'events', 'openfaas-fn')
+        .concat(fake.objects('events.k8s.io', 'events', 'openfaas-fn'))
+        .map((e) => String((e as { message?: string; note?: string }).message ?? (e as { note?: string }).note));
+    expect(messages().some((m) => /from 1 to 3/.test(m))).toBe(true);
+    // The Event is created right after the scale write lands.
+    await waitFor(() => messages().some((m) => /from 3 to 1/.test(m)), 'the Scaled event of the scale-down');
   });
 
   it('a Deployment without the opt-in label is refused with a reason and never written', async () => {
