@@ -18,9 +18,9 @@ describe('alert-scaler list', () => {
   });
 
   it('reads --gateway in both forms and falls back to OPENFAAS_URL', () => {
-    expect(parseArgs(['list', '--gateway', 'http://a:1'], {}).gateway).toBe('http://a:1');
-    expect(parseArgs(['list', '--gateway=http://b:2'], {}).gateway).toBe('http://b:2');
-    expect(parseArgs(['list'], { OPENFAAS_URL: 'http://c:3' }).gateway).toBe('http://c:3');
+    expect(parseArgs(['list', '--gateway', 'http://127.0.0.1:1'], {}).gateway).toBe('http://127.0.0.1:1');
+    expect(parseArgs(['list', '--gateway=http://127.0.0.1:2'], {}).gateway).toBe('http://127.0.0.1:2');
+    expect(parseArgs(['list'], { OPENFAAS_URL: 'http://127.0.0.1:3' }).gateway).toBe('http://127.0.0.1:3');
     expect(() => parseArgs(['list', '--bogus'], {})).toThrow(/bogus/);
   });
 

@@ -27,7 +27,7 @@ class FakePrometheus {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://fake');
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/api/v1/query') {
       res.writeHead(404).end();
       return;
