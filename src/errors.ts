@@ -12,13 +12,13 @@ export type ErrorCode =
   | 'PROVIDER_CONFLICT'
   | 'PROVIDER_FORBIDDEN'
   | 'PROVIDER_FAILED'
-  | 'NO_READY_REPLICA'
   | 'UPSTREAM_FAILED'
   | 'WAKE_TIMEOUT'
   | 'WAKE_FAILED'
   | 'QUEUE_FULL'
   | 'SHUTTING_DOWN'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'INTERNAL';
 
 /** The one table from error code to HTTP status. */
 export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
@@ -34,13 +34,13 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   PROVIDER_CONFLICT: 409,
   PROVIDER_FORBIDDEN: 503,
   PROVIDER_FAILED: 502,
-  NO_READY_REPLICA: 503,
   UPSTREAM_FAILED: 502,
   WAKE_TIMEOUT: 504,
   WAKE_FAILED: 502,
   QUEUE_FULL: 503,
   SHUTTING_DOWN: 503,
   NOT_FOUND: 404,
+  INTERNAL: 500,
 };
 
 /** The application's only error type: a code from the closed union, a message, an optional cause. */

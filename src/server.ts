@@ -15,7 +15,7 @@ export interface AppDeps extends ProxyDeps {
   readonly isReady: () => boolean;
 }
 
-const RETRY_LATER = new Set(['QUEUE_FULL', 'NO_READY_REPLICA', 'PROVIDER_UNAVAILABLE', 'SHUTTING_DOWN']);
+const RETRY_LATER = new Set(['QUEUE_FULL', 'PROVIDER_UNAVAILABLE', 'SHUTTING_DOWN']);
 
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
 function toAppError(err: unknown): AppError {
@@ -26,7 +26,7 @@ function toAppError(err: unknown): AppError {
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     return new AppError('BAD_REQUEST', e.message ?? 'bad request', { cause: err });
   }
-  return new AppError('PROVIDER_FAILED', 'internal error', { cause: err });
+  return new AppError('INTERNAL', 'internal error', { cause: err });
 }
 
 /** Builds the HTTP application: routes and one error middleware. Never listens. */
