@@ -117,11 +117,8 @@ export function createFunctionProxy(deps: ProxyDeps) {
 
   return async function functionProxy(req: Request, res: Response, next: NextFunction): Promise<void> {
     const ref = parseFunctionRef(String(req.params['name']), deps.defaultNamespace);
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > deps.bodyLimitBytes) {
-      next(new AppError('BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${deps.bodyLimitBytes} byte limit`));
-      return;
-    }
+    // A declared Content-Length over the limit was refused app-wide (server.ts); chunked
+    // bodies are counted as they stream (forward).
     // Fast path: a ready replica and nobody held before us. No provider call per request
     // (on Kubernetes, getReplicas is a live API read). Otherwise the function's state decides:
     // unknown → 404, else the waker holds the request until a replica is ready.

@@ -66,7 +66,6 @@ export class Scaler {
     await this.provider.setReplicas(ref, plan.replicas);
     const fn = this.label(ref);
     this.deps.metrics.scaleChanges.inc({ function_name: fn, reason: plan.reason, source });
-    this.deps.metrics.serviceCount.set({ function_name: fn }, plan.replicas);
     this.deps.logger.info('scale applied', {
       function: fn,
       from,

@@ -222,5 +222,7 @@ describe('bad input changes nothing', () => {
     expect(text).toMatch(/alert_scaler_webhook_requests_total\{code="400"\} 1/);
     expect(text).toMatch(/alert_scaler_webhook_alerts_total\{outcome="applied"\} 1/);
     expect(text).toMatch(/alert_scaler_scale_changes_total\{function_name="echo",reason="step-up",source="alert"\} 1/);
+    // Desired replicas follow the provider's change notification.
+    expect(text).toMatch(/^gateway_service_count\{function_name="echo"\} 5$/m);
   });
 });
