@@ -1,9 +1,10 @@
-import { AppError, isAppError } from '../errors.js';
+import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { decideAlert, decideScaleDown, type AlertDecision, type AlertTiming } from '../policy/alert-step.js';
+import { decideAlert, decideScaleDown, type AlertDecision, type AlertReason, type AlertState, type AlertTiming } from '../policy/alert-step.js';
+import type { ScalingPolicy } from '../policy/labels.js';
 import { parseFunctionRef, refKey, type FunctionRef } from '../providers/types.js';
-import type { Scaler } from '../scaling/scaler.js';
+import type { ChangeResult, Scaler } from '../scaling/scaler.js';
 import type { AlertStateStore } from './state-store.js';
 import type { WebhookAlert } from './payload.js';
 
@@ -96,46 +97,64 @@ export class AlertScaler {
 
   private async applyLocked(ref: FunctionRef, alert: WebhookAlert): Promise<Omit<AlertOutcome, 'alertname' | 'fingerprint' | 'status' | 'function'>> {
     const signal = { status: alert.status, fingerprint: alert.fingerprint, startsAt: alert.startsAt };
+    const done = await this.decideAndApply(
+      ref,
+      (current, policy, state) => decideAlert({ current, policy, state, signal, now: this.now(), timing: this.options.timing }),
+      // A step recorded but not applied is forgotten, so Alertmanager's retry can step.
+      (previous, latest) => ({ ...latest, steps: previous.steps }),
+      (decision) => ({ alertname: alert.labels['alertname'], fingerprint: alert.fingerprint, cancelledScaleDown: decision.cancelledScaleDown }),
+    );
+    if ('problems' in done) return { outcome: 'skipped', reason: 'invalid-labels', problems: done.problems };
+    const outcome = done.result.changed ? ('applied' as const) : ('unchanged' as const);
+    return { outcome, from: done.result.from, to: done.result.to, reason: done.reason };
+  }
+
+  /**
+   * The one read-decide-record-apply cycle, under the function's lock: read the function and
+   * its alert state, decide, save the new state (a conflicting save is re-read and decided
+   * again), then apply the count. When applying fails, `restore` writes back what the retry
+   * needs to find. A `not-due` decision records and applies nothing.
+   */
+  private async decideAndApply(
+    ref: FunctionRef,
+    decide: (current: number, policy: ScalingPolicy, state: AlertState) => AlertDecision,
+    restore: (previous: AlertState, latest: AlertState) => AlertState,
+    logFields: (decision: AlertDecision) => Record<string, unknown> = () => ({}),
+  ): Promise<{ readonly problems: readonly string[] } | { readonly reason: AlertReason; readonly result: ChangeResult }> {
+    const { scaler, store } = this.options;
     for (let attempt = 1; ; attempt++) {
-      const current = await this.options.scaler.provider.getReplicas(ref);
-      const policy = this.options.scaler.policyOf(current);
-      if (!policy.ok) return { outcome: 'skipped', reason: 'invalid-labels', problems: policy.problems };
-      const stored = await this.options.store.load(ref);
-      const now = this.now();
-      const decision = decideAlert({ current: current.desired, policy: policy.policy, state: stored.state, signal, now, timing: this.options.timing });
+      const current = await scaler.provider.getReplicas(ref);
+      const policy = scaler.policyOf(current);
+      if (!policy.ok) return { problems: policy.problems };
+      const stored = await store.load(ref);
+      const decision = decide(current.desired, policy.policy, stored.state);
+      if (decision.reason === 'not-due') {
+        if (stored.state.scaleDownAt !== null) this.schedule(ref, stored.state.scaleDownAt);
+        return { reason: decision.reason, result: { from: current.desired, to: current.desired, reason: decision.reason, changed: false } };
+      }
       try {
-        await this.options.store.save(ref, decision.state, stored.version);
+        await store.save(ref, decision.state, stored.version);
       } catch (err) {
         if (isAppError(err, 'PROVIDER_CONFLICT') && attempt < MAX_CONFLICT_RETRIES) continue;
         throw err;
       }
-      return this.enact(ref, current.desired, decision, alert, stored.state);
+      if (decision.state.scaleDownAt !== null) this.schedule(ref, decision.state.scaleDownAt);
+      else this.cancel(ref);
+      try {
+        return { reason: decision.reason, result: await scaler.apply(ref, current.desired, decision, 'alert', logFields(decision)) };
+      } catch (err) {
+        await this.restore(ref, (latest) => restore(stored.state, latest));
+        throw err;
+      }
     }
   }
 
-  private async enact(ref: FunctionRef, from: number, decision: AlertDecision, alert: WebhookAlert, previous: AlertDecision['state']) {
-    if (decision.state.scaleDownAt !== null) this.schedule(ref, decision.state.scaleDownAt);
-    else this.cancel(ref);
+  private async restore(ref: FunctionRef, update: (latest: AlertState) => AlertState): Promise<void> {
     try {
-      const result = await this.options.scaler.apply(ref, from, decision, 'alert', {
-        alertname: alert.labels['alertname'],
-        fingerprint: alert.fingerprint,
-        cancelledScaleDown: decision.cancelledScaleDown,
-      });
-      return { outcome: result.changed ? ('applied' as const) : ('unchanged' as const), from, to: result.to, reason: decision.reason };
+      const latest = await this.options.store.load(ref);
+      await this.options.store.save(ref, update(latest.state), latest.version);
     } catch (err) {
-      // The step was recorded but not applied: forget it so Alertmanager's retry can step.
-      await this.revert(ref, previous);
-      throw err;
-    }
-  }
-
-  private async revert(ref: FunctionRef, previous: AlertDecision['state']): Promise<void> {
-    try {
-      const stored = await this.options.store.load(ref);
-      await this.options.store.save(ref, { ...stored.state, steps: previous.steps }, stored.version);
-    } catch (err) {
-      this.options.logger.error('alert state revert failed', { function: refKey(ref), error: (err as Error).message });
+      this.options.logger.error('alert state restore failed', { function: refKey(ref), error: (err as Error).message });
     }
   }
 
@@ -156,39 +175,20 @@ export class AlertScaler {
     this.timers.set(refKey(ref), timer);
   }
 
-  /** Runs a pending scale-down whose window has passed. */
+  /** Runs a pending scale-down whose window has passed; a provider failure retries it later. */
   async scaleDownDue(ref: FunctionRef): Promise<void> {
     try {
-      await this.options.scaler.locked(ref, async () => {
-        for (let attempt = 1; ; attempt++) {
-          const current = await this.options.scaler.provider.getReplicas(ref);
-          const policy = this.options.scaler.policyOf(current);
-          if (!policy.ok) throw new AppError('LABELS_INVALID', policy.problems.join('; '));
-          const stored = await this.options.store.load(ref);
-          const decision = decideScaleDown({ current: current.desired, policy: policy.policy, state: stored.state, now: this.now(), timing: this.options.timing });
-          if (decision.reason === 'not-due') {
-            if (decision.state.scaleDownAt !== null) this.schedule(ref, decision.state.scaleDownAt);
-            return;
-          }
-          try {
-            await this.options.store.save(ref, decision.state, stored.version);
-          } catch (err) {
-            if (isAppError(err, 'PROVIDER_CONFLICT') && attempt < MAX_CONFLICT_RETRIES) continue;
-            throw err;
-          }
-          try {
-            await this.options.scaler.apply(ref, current.desired, decision, 'alert');
-          } catch (err) {
-            // Keep the scale-down pending so the retry still finds it.
-            const again = await this.options.store.load(ref);
-            await this.options.store.save(ref, { ...again.state, scaleDownAt: stored.state.scaleDownAt }, again.version);
-            throw err;
-          }
-          return;
-        }
-      });
+      const done = await this.options.scaler.locked(ref, () =>
+        this.decideAndApply(
+          ref,
+          (current, policy, state) => decideScaleDown({ current, policy, state, now: this.now(), timing: this.options.timing }),
+          // Keep the scale-down pending so the retry still finds it.
+          (previous, latest) => ({ ...latest, scaleDownAt: previous.scaleDownAt }),
+        ),
+      );
+      if ('problems' in done) this.options.logger.warn('scale-down dropped', { function: refKey(ref), problems: done.problems });
     } catch (err) {
-      if (isAppError(err, 'FUNCTION_UNKNOWN', 'FUNCTION_NOT_ENABLED', 'LABELS_INVALID')) {
+      if (isAppError(err, 'FUNCTION_UNKNOWN', 'FUNCTION_NOT_ENABLED')) {
         this.options.logger.warn('scale-down dropped', { function: refKey(ref), error: (err as Error).message });
         return;
       }

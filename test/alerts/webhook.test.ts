@@ -213,6 +213,27 @@ describe('bad input changes nothing', () => {
     expect(lines.some((l) => l['level'] === 'warn' && /basic auth is off/.test(String(l['message'])))).toBe(true);
   });
 
+  it('a scale-down whose provider call fails stays pending and the next attempt applies it', async () => {
+    const s = await start({ echo: { labels: { 'com.openfaas.scale.max': '10', 'com.openfaas.scale.down.window': '100ms' } } });
+    await post(s, fixture('firing-single'));
+    const provider = s.provider;
+    const original = provider.setReplicas.bind(provider);
+    let failures = 1;
+    provider.setReplicas = async (ref, n) => {
+      if (failures-- > 0) {
+        const { AppError } = await import('../../src/errors.js');
+        throw new AppError('PROVIDER_UNAVAILABLE', 'injected');
+      }
+      return original(ref, n);
+    };
+    await post(s, fixture('resolved-single'));
+    // The window's timer fires and fails once (retry scheduled in 5 s); drive the retry now.
+    await eventually(() => failures === 0, 3000);
+    expect((await fn(s, 'echo')).replicas).toBe(3);
+    await s.alertScaler.scaleDownDue({ name: 'echo', namespace: 'openfaas-fn' });
+    expect((await fn(s, 'echo')).replicas).toBe(1);
+  });
+
   it('webhook outcomes are counted in metrics', async () => {
     const s = await start({ echo: {} });
     await post(s, fixture('firing-single'));
