@@ -104,7 +104,7 @@ export class Waker {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       entry.queue.push(waiter);
-      this.options.metrics.heldRequests.set({ function_name: entry.label }, entry.queue.length);
+      this.reportHeld(entry);
     });
     if (entry.wakeStartedAt === null) {
       entry.wakeStartedAt = this.now();
@@ -119,10 +119,15 @@ export class Waker {
     return sleeper;
   }
 
+  /** The held-requests gauge always shows the queue's length. */
+  private reportHeld(sleeper: Sleeper): void {
+    this.options.metrics.heldRequests.set({ function_name: sleeper.label }, sleeper.queue.length);
+  }
+
   private remove(sleeper: Sleeper, waiter: Waiter): void {
     waiter.cleanup();
     sleeper.queue = sleeper.queue.filter((w) => w !== waiter);
-    this.options.metrics.heldRequests.set({ function_name: sleeper.label }, sleeper.queue.length);
+    this.reportHeld(sleeper);
   }
 
   /** One scale call per wake, under the function's lock, only when it wants 0 replicas. */
@@ -169,7 +174,7 @@ export class Waker {
       if (sleeper.wakeStartedAt !== null) this.endWake(sleeper, 'ready');
       waiter.resolve({ upstream, waitedMs: now - waiter.arrivedAt });
     }
-    this.options.metrics.heldRequests.set({ function_name: sleeper.label }, sleeper.queue.length);
+    this.reportHeld(sleeper);
   }
 
   private rejectAll(sleeper: Sleeper, err: AppError): void {
@@ -179,6 +184,6 @@ export class Waker {
       waiter.cleanup();
       waiter.reject(err);
     }
-    this.options.metrics.heldRequests.set({ function_name: sleeper.label }, 0);
+    this.reportHeld(sleeper);
   }
 }
