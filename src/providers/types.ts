@@ -1,10 +1,7 @@
 import type { AlertStateStore } from '../alerts/state-store.js';
 
-/** Identifies one function: its name and namespace. */
-export interface FunctionRef {
-  readonly name: string;
-  readonly namespace: string;
-}
+export { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../core/ref.js';
+import type { FunctionRef } from '../core/ref.js';
 
 /** Facts a provider reports about one function. */
 export interface ReplicaState {
@@ -55,23 +52,6 @@ export interface ReplicaProvider {
   start(): Promise<void>;
   /** Stops background work; the local provider also stops its replicas. */
   close(): Promise<void>;
-}
-
-/** `name` or `name.namespace`, as OpenFaaS writes `function_name`. */
-export function parseFunctionRef(value: string, defaultNamespace: string): FunctionRef {
-  const dot = value.indexOf('.');
-  if (dot === -1) return { name: value, namespace: defaultNamespace };
-  return { name: value.slice(0, dot), namespace: value.slice(dot + 1) };
-}
-
-/** The `function_name` label value for a ref: bare name in the default namespace. */
-export function functionLabel(ref: FunctionRef, defaultNamespace: string): string {
-  return ref.namespace === defaultNamespace ? ref.name : `${ref.name}.${ref.namespace}`;
-}
-
-/** Stable map key for a ref. */
-export function refKey(ref: FunctionRef): string {
-  return `${ref.namespace}/${ref.name}`;
 }
 
 /** A provider plus the parts that make several scaler replicas act as one. */
