@@ -5,11 +5,46 @@ import type { Metrics } from '../metrics/registry.js';
 import { parseFunctionRef, type FunctionInfo, type FunctionRef } from '../providers/types.js';
 import type { Scaler } from '../scaling/scaler.js';
 
+// Any non-negative safe integer: above the function's max is clamped, not refused.
 const scaleBody = z.strictObject({
   serviceName: z.string().min(1).optional(),
   namespace: z.string().min(1).optional(),
-  replicas: z.number().int().min(0).max(10_000),
+  replicas: z.number().int().min(0),
 });
+
+/** Where a request named a namespace: `path` (`name.ns`), `query`, `body`, `serviceName`. */
+type NamespaceSource = readonly [where: string, namespace: string | undefined];
+
+/**
+ * The one namespace a request names, or `fallback` when it names none. Two places that name
+ * different namespaces are a 400 that names both: never one silently preferred.
+ */
+export function agreedNamespace(sources: readonly NamespaceSource[], fallback: string): string {
+  let agreed: readonly [string, string] | undefined;
+  for (const [where, namespace] of sources) {
+    if (namespace === undefined) continue;
+    if (agreed !== undefined && agreed[1] !== namespace) {
+      throw new AppError('BAD_REQUEST', `namespace conflict: ${agreed[0]} says ${agreed[1]}, ${where} says ${namespace}`, {
+        details: { namespaces: { [agreed[0]]: agreed[1], [where]: namespace } },
+      });
+    }
+    agreed ??= [where, namespace];
+  }
+  return agreed?.[1] ?? fallback;
+}
+
+/** The namespace of `name.namespace`, undefined for a bare name. */
+function namespaceIn(value: string): string | undefined {
+  const dot = value.indexOf('.');
+  return dot === -1 ? undefined : value.slice(dot + 1);
+}
+
+function queryNamespace(req: Request): string | undefined {
+  const value = req.query['namespace'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new AppError('BAD_REQUEST', 'query parameter namespace must be one non-empty string');
+  return value;
+}
 
 async function invocationCounts(metrics: Metrics): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
@@ -35,16 +70,40 @@ export function systemRouter(deps: { scaler: Scaler; metrics: Metrics; defaultNa
     annotations: info.annotations,
   });
 
-  const refFrom = (req: Request): FunctionRef => {
-    const namespace = typeof req.query['namespace'] === 'string' ? req.query['namespace'] : undefined;
-    const ref = parseFunctionRef(String(req.params['name']), deps.defaultNamespace);
-    return namespace === undefined ? ref : { name: ref.name, namespace };
+  /** The function a request names: path `name[.namespace]`, `?namespace=`, and the scale body. */
+  const refFrom = (req: Request, body: { serviceName?: string | undefined; namespace?: string | undefined } = {}): FunctionRef => {
+    const path = String(req.params['name']);
+    const { name } = parseFunctionRef(path, deps.defaultNamespace);
+    if (body.serviceName !== undefined && parseFunctionRef(body.serviceName, deps.defaultNamespace).name !== name) {
+      throw new AppError('BAD_REQUEST', `serviceName ${body.serviceName} does not match the path (${name})`);
+    }
+    const namespace = agreedNamespace(
+      [
+        ['the path', namespaceIn(path)],
+        ['?namespace', queryNamespace(req)],
+        ['the body namespace', body.namespace],
+        ['the body serviceName', body.serviceName === undefined ? undefined : namespaceIn(body.serviceName)],
+      ],
+      deps.defaultNamespace,
+    );
+    return { name, namespace };
   };
 
-  router.get('/functions', async (_req, res) => {
+  // As in OpenFaaS: ?namespace= lists that namespace only; one this gateway does not manage
+  // (no function in it, not the default) is a 400, not an empty list.
+  router.get('/functions', async (req, res) => {
+    const namespace = queryNamespace(req);
     const counts = await invocationCounts(metrics);
     const functions = await scaler.provider.listFunctions();
-    res.json(functions.map((info) => describe(info, counts)));
+    if (namespace === undefined) {
+      res.json(functions.map((info) => describe(info, counts)));
+      return;
+    }
+    const managed = new Set([deps.defaultNamespace, ...functions.map((info) => info.ref.namespace)]);
+    if (!managed.has(namespace)) {
+      throw new AppError('BAD_REQUEST', `namespace ${namespace} is not managed by this gateway`, { details: { namespaces: [...managed].sort() } });
+    }
+    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => describe(info, counts)));
   });
 
   router.get('/function/:name', async (req, res) => {
@@ -56,14 +115,11 @@ export function systemRouter(deps: { scaler: Scaler; metrics: Metrics; defaultNa
   router.post('/scale-function/:name', async (req, res) => {
     const parsed = scaleBody.safeParse(req.body);
     if (!parsed.success) {
-      throw new AppError('BAD_REQUEST', 'body must be {"serviceName": string, "replicas": integer >= 0}', {
+      throw new AppError('BAD_REQUEST', 'body must be {"serviceName": string, "namespace"?: string, "replicas": integer >= 0}', {
         details: { problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) },
       });
     }
-    const ref = refFrom(req);
-    if (parsed.data.serviceName !== undefined && parseFunctionRef(parsed.data.serviceName, ref.namespace).name !== ref.name) {
-      throw new AppError('BAD_REQUEST', `serviceName ${parsed.data.serviceName} does not match the path (${ref.name})`);
-    }
+    const ref = refFrom(req, parsed.data);
     const requested = parsed.data.replicas;
     const result = await scaler.locked(ref, async () => {
       const state = await scaler.provider.getReplicas(ref);
