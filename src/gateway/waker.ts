@@ -23,6 +23,10 @@ interface Sleeper {
   queue: Waiter[];
   /** When the current wake began; null when no wake is in progress. */
   wakeStartedAt: number | null;
+  /** A scale call of this sleeper is running (single flight). */
+  scaling: boolean;
+  /** The provider reported desired 0 during that call: check again when it ends. */
+  recheck: boolean;
 }
 
 export interface WakerOptions {
@@ -39,21 +43,26 @@ export interface WakerOptions {
  * Holds requests for a function with no ready replica, wakes it once (single flight) to
  * max(min, 1) replicas, and hands the held requests, in arrival order, to the first ready
  * replica the moment the provider reports it. Readiness is pushed by the provider's
- * subscription, never polled here.
+ * subscription, never polled here. When the provider reports desired 0 while requests are
+ * held (a manual scale to 0, or the idler racing the wake), the function is woken again.
  */
 export class Waker {
   private readonly sleepers = new Map<string, Sleeper>();
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
+  private closed = false;
 
   constructor(private readonly options: WakerOptions) {
     this.now = options.now ?? (() => performance.now());
     this.unsubscribe = options.scaler.provider.subscribe((ref, state) => {
       if (state.ready > 0) this.dispatch(refKey(ref));
+      else if (state.desired === 0) this.rewake(refKey(ref));
     });
   }
 
+  /** Answers every held request with SHUTTING_DOWN; later requests get it at once. */
   close(): void {
+    this.closed = true;
     this.unsubscribe();
     for (const sleeper of this.sleepers.values()) this.rejectAll(sleeper, new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
   }
@@ -69,6 +78,7 @@ export class Waker {
    * an aborted `signal` (client gone) removes the request from the queue.
    */
   acquire(ref: FunctionRef, state: ReplicaState, signal: AbortSignal): Promise<Acquired> {
+    if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
     const key = refKey(ref);
     const sleeper = this.sleepers.get(key);
     if (sleeper === undefined || sleeper.queue.length === 0) {
@@ -113,8 +123,21 @@ export class Waker {
     return promise;
   }
 
+  /** Desired 0 with requests held: wake again, once, unless a scale call is running. */
+  private rewake(key: string): void {
+    const sleeper = this.sleepers.get(key);
+    if (this.closed || sleeper === undefined || sleeper.queue.length === 0) return;
+    if (sleeper.scaling) {
+      sleeper.recheck = true;
+      return;
+    }
+    this.options.logger.info('woken function scaled to zero, waking again', { function: sleeper.label, held: sleeper.queue.length });
+    sleeper.wakeStartedAt ??= this.now();
+    void this.wake(sleeper);
+  }
+
   private createSleeper(ref: FunctionRef): Sleeper {
-    const sleeper: Sleeper = { ref, label: this.options.scaler.label(ref), queue: [], wakeStartedAt: null };
+    const sleeper: Sleeper = { ref, label: this.options.scaler.label(ref), queue: [], wakeStartedAt: null, scaling: false, recheck: false };
     this.sleepers.set(refKey(ref), sleeper);
     return sleeper;
   }
@@ -133,6 +156,8 @@ export class Waker {
   /** One scale call per wake, under the function's lock, only when it wants 0 replicas. */
   private async wake(sleeper: Sleeper): Promise<void> {
     const { scaler, logger } = this.options;
+    sleeper.scaling = true;
+    sleeper.recheck = false;
     try {
       await scaler.locked(sleeper.ref, async () => {
         const state = await scaler.provider.getReplicas(sleeper.ref);
@@ -143,13 +168,17 @@ export class Waker {
       });
       logger.info('wake requested', { function: sleeper.label, held: sleeper.queue.length });
     } catch (err) {
+      sleeper.scaling = false;
       const cause = err instanceof Error ? err : new Error(String(err));
       logger.error('wake failed', { function: sleeper.label, error: cause.message });
       this.endWake(sleeper, 'failed');
       this.rejectAll(sleeper, new AppError('WAKE_FAILED', `function ${sleeper.ref.name} could not be woken: ${cause.message}`, { cause }));
       return;
     }
+    sleeper.scaling = false;
     this.dispatch(refKey(sleeper.ref));
+    // Scaled to 0 while this call ran: wake() reads the state again under the lock.
+    if (sleeper.recheck) this.rewake(refKey(sleeper.ref));
   }
 
   private endWake(sleeper: Sleeper, outcome: 'ready' | 'timeout' | 'failed'): void {

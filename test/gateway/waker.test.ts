@@ -164,4 +164,21 @@ describe('zero-scale waker', () => {
     const recovered = await send(`${running.url}/function/fn`, { body: 'recovered' });
     expect([recovered.status, recovered.body.toString()]).toEqual([200, 'recovered']);
   });
+
+  it('a manual scale to 0 while a call is held wakes the function again and the call is answered', async () => {
+    // The replica takes 1.5 s to listen, so the call is still held when the scale to 0 lands.
+    const { running, provider } = await start({ fn: { labels: { ...MIN_ZERO, 'com.openfaas.scale.wake-timeout': '20s' }, environment: { START_DELAY_MS: '1500' } } });
+    const held = send(`${running.url}/function/fn`, { body: 'held across a scale to 0', timeoutMs: 10_000 });
+    await eventually(() => running.waker.heldCount(fnRef('fn')) === 1 && provider.calls.length === 1, 5000, 5);
+
+    const scaled = await send(`${running.url}/system/scale-function/fn`, { body: JSON.stringify({ serviceName: 'fn', replicas: 0 }) });
+    expect(scaled.status).toBe(202);
+
+    // Answered by a replica of the second wake, well before the 20 s wake timeout.
+    const reply = await held;
+    expect([reply.status, reply.body.toString()]).toEqual([200, 'held across a scale to 0']);
+    expect(provider.calls.map((c) => c.replicas)).toEqual([1, 0, 1]);
+    expect(await replicasOf(running, 'fn')).toMatchObject({ replicas: 1, availableReplicas: 1 });
+    expect(await scrape(running, 'alert_scaler_cold_starts_total', { function_name: 'fn', outcome: 'ready' })).toBe(1);
+  });
 });
