@@ -20,6 +20,13 @@ import type { ProviderSetup, ReplicaProvider } from './providers/types.js';
 import { Scaler } from './scaling/scaler.js';
 import { createApp } from './server.js';
 
+/** How long held calls' 503 answers get to reach their clients before the sockets close. */
+const HELD_ANSWER_FLUSH_MS = 500;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 /** The folder holding package.json (works from src/ under ts-jest and from dist/src/). */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -65,7 +72,11 @@ export interface RunningScaler {
   readonly alertScaler: AlertScaler;
   readonly waker: Waker;
   readonly server: http.Server;
-  /** Graceful stop: no new connections, in-flight requests finish, replicas stop. */
+  /**
+   * Graceful stop: no new connections; in-flight requests get `shutdownTimeoutMs` to finish,
+   * then calls still held by the waker are answered 503 SHUTTING_DOWN and the remaining
+   * connections close; replicas stop.
+   */
   close(): Promise<void>;
 }
 
@@ -191,12 +202,14 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       ready = false;
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
-      await Promise.race([drained, timeout]);
+      await Promise.race([drained, delay(config.shutdownTimeoutMs)]);
+      // Calls still held for a waking function get their 503 SHUTTING_DOWN (with
+      // Retry-After) before their sockets close, not a reset; the answers get a moment to flush.
+      waker.close();
+      await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
       server.closeAllConnections();
       await idler.stop();
       alertScaler.stop();
-      waker.close();
       unsubscribe();
       await setup.stop?.();
       await provider.close();

@@ -9,9 +9,14 @@ try {
   const config = loadConfig(process.env, readFile);
   const running = await startScaler(config, { readFile });
   let signals = 0;
-  const shutdown = () => {
+  const shutdown = (signal: NodeJS.Signals) => {
     signals += 1;
-    if (signals > 1) process.exit(1);
+    if (signals > 1) {
+      // No drain this time. process.exit runs the local provider's 'exit' hook, which
+      // SIGKILLs every replica's process group before the process is gone.
+      process.stderr.write(`alert-scaler: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
     void running.close().then(() => process.exit(0));
   };
   process.on('SIGTERM', shutdown);

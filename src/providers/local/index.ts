@@ -41,6 +41,10 @@ export class LocalProvider implements ReplicaProvider {
   private readonly functions = new Map<string, LocalFunction>();
   private readonly listeners = new Set<ReplicaListener>();
   private closed = false;
+  /** Every replica whose process has not exited yet, whatever its phase or function. */
+  private readonly processes = new Set<Replica>();
+  /** Kills every replica group synchronously when the process exits by any path. */
+  private readonly onProcessExit = () => this.killAll();
 
   constructor(private readonly options: LocalProviderOptions) {
     for (const spec of options.functions) {
@@ -58,6 +62,7 @@ export class LocalProvider implements ReplicaProvider {
   }
 
   async start(): Promise<void> {
+    process.once('exit', this.onProcessExit);
     for (const fn of this.functions.values()) this.reconcile(fn);
   }
 
@@ -126,6 +131,16 @@ export class LocalProvider implements ReplicaProvider {
       fn.live = [];
     }
     await Promise.all(stops);
+    process.removeListener('exit', this.onProcessExit);
+  }
+
+  /**
+   * SIGKILLs every replica's process group now, synchronously (no drain): the last resort
+   * when the process exits (a second signal, `process.exit`, an uncaught error).
+   */
+  killAll(): void {
+    for (const fn of this.functions.values()) clearTimeout(fn.restartTimer);
+    for (const replica of this.processes) replica.killGroup();
   }
 
   private emit(fn: LocalFunction): void {
@@ -167,10 +182,12 @@ export class LocalProvider implements ReplicaProvider {
       onChange: (r) => this.onReplicaChange(fn, r),
     });
     fn.live.push(replica);
+    this.processes.add(replica);
     this.options.logger.info('replica starting', { function: fn.spec.name, port, pid: replica.pid });
   }
 
   private onReplicaChange(fn: LocalFunction, replica: Replica): void {
+    if (replica.phase === 'exited') this.processes.delete(replica);
     if (replica.phase === 'ready') {
       fn.crashes = 0;
       this.options.logger.debug('replica ready', { function: fn.spec.name, port: replica.port, startMs: Date.now() - replica.startedAt });

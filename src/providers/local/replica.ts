@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
@@ -26,6 +27,57 @@ function probe(port: number, path: string): Promise<boolean> {
     req.once('timeout', () => req.destroy());
     req.once('error', () => resolveProbe(false));
   });
+}
+
+/** util-linux setpriv, which sets the parent-death signal and then execs the replica. */
+const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];
+let setprivPath: string | null | undefined;
+let warnedNoSetpriv = false;
+
+/**
+ * The setpriv binary, looked up once; null off Linux or when it is missing (then a replica
+ * outlives a SIGKILLed gateway: nothing else tells it that its parent is gone).
+ */
+function findSetpriv(): string | null {
+  if (setprivPath !== undefined) return setprivPath;
+  setprivPath = null;
+  if (process.platform === 'linux') {
+    for (const candidate of SETPRIV_PATHS) {
+      try {
+        accessSync(candidate, constants.X_OK);
+        setprivPath = candidate;
+        break;
+      } catch {
+        // not here; try the next one
+      }
+    }
+  }
+  return setprivPath;
+}
+
+/**
+ * The command that runs one replica: through `setpriv --pdeathsig KILL` when available, so
+ * the kernel kills the replica when the gateway dies, even by SIGKILL. (The signal fires when
+ * the forking thread exits; libuv forks from the main thread, so that is the process's end.)
+ */
+function replicaCommand(argv: readonly string[], logger: Logger): { file: string; args: string[] } {
+  const [file = '', ...args] = argv;
+  const setpriv = findSetpriv();
+  if (setpriv !== null) return { file: setpriv, args: ['--pdeathsig', 'KILL', '--', file, ...args] };
+  if (!warnedNoSetpriv) {
+    warnedNoSetpriv = true;
+    logger.warn('replicas will outlive a killed gateway', { hint: 'install util-linux setpriv (Linux) so replicas get SIGKILL when the gateway dies' });
+  }
+  return { file, args };
+}
+
+/** Signals a whole process group; a group that is already gone is not an error. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
 }
 
 export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'exited';
@@ -58,11 +110,13 @@ export class Replica {
   constructor(private readonly options: ReplicaOptions) {
     this.port = options.port;
     this.url = new URL(`http://127.0.0.1:${options.port}`);
-    const [file, ...args] = options.fn.argv;
-    this.child = spawn(file ?? '', args, {
+    const { file, args } = replicaCommand(options.fn.argv, options.logger);
+    this.child = spawn(file, args, {
       cwd: options.fn.cwd,
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...options.fn.environment, PORT: String(options.port) },
       stdio: ['ignore', 'ignore', 'pipe'],
+      // Its own process group (pgid = pid): the replica's children are signalled with it.
+      detached: process.platform !== 'win32',
     });
     this.child.stderr?.on('data', (chunk: Buffer) => {
       options.logger.debug('replica stderr', { function: options.fn.name, port: this.port, text: chunk.toString().slice(0, 500) });
@@ -70,6 +124,8 @@ export class Replica {
     this.exited = new Promise((resolveExit) => {
       const onEnd = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
         if (this.phase === 'exited') return;
+        // Whatever the replica started dies with it (a shell's child, a worker it forked).
+        this.killGroup();
         if (this.phase !== 'draining') this.crashed = true;
         this.phase = 'exited';
         options.logger.info('replica exited', { function: options.fn.name, port: this.port, code, signal, crashed: this.crashed, error: error?.message });
@@ -100,7 +156,7 @@ export class Replica {
       if (Date.now() > deadline) {
         this.options.logger.warn('replica not ready in time', { function: this.options.fn.name, port: this.port, startTimeoutMs: this.options.startTimeoutMs });
         this.crashed = true;
-        this.child.kill('SIGKILL');
+        this.signal('SIGKILL');
         return;
       }
       await new Promise((r) => setTimeout(r, this.options.healthIntervalMs));
@@ -137,10 +193,26 @@ export class Replica {
       await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), sleep(graceMs)]);
     }
     if ((this.phase as ReplicaPhase) === 'exited') return;
-    this.child.kill('SIGTERM');
-    const killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    this.signal('SIGTERM');
+    const killTimer = setTimeout(() => this.signal('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(killTimer);
+  }
+
+  /**
+   * SIGKILLs the replica's process group at once, synchronously: for `process.on('exit')`
+   * and a second signal, when there is no time left to drain.
+   */
+  killGroup(): void {
+    this.signal('SIGKILL');
+  }
+
+  /** Signals the replica's process group (its own group: spawned detached). */
+  private signal(signal: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    if (process.platform === 'win32') this.child.kill(signal);
+    else signalGroup(pid, signal);
   }
 
   /** Kills the process at once (tests use this to simulate a crash). */
