@@ -1,6 +1,16 @@
 import { z } from 'zod';
+import { yieldToLoop } from './yield-to-loop.js';
 
 const labelMap = z.record(z.string(), z.string());
+
+/** Most alerts in one notification. */
+export const MAX_ALERTS = 10_000;
+
+/**
+ * Alertmanager fingerprints are 16 hex digits; up to 32 visible ASCII characters (no quote
+ * or backslash) are accepted, which bounds the size of the stored alert state.
+ */
+const fingerprint = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,32}$/, { message: 'must be 1 to 32 visible ASCII characters, no quote or backslash' });
 
 /** One alert of an Alertmanager webhook notification (version 4). */
 export const alertSchema = z.looseObject({
@@ -10,17 +20,58 @@ export const alertSchema = z.looseObject({
   startsAt: z.string().min(1),
   endsAt: z.string().optional(),
   generatorURL: z.string().optional(),
-  fingerprint: z.string().min(1),
+  fingerprint,
 });
 
-/** The Alertmanager webhook payload, version 4. */
-export const webhookSchema = z.looseObject({
+const envelope = {
   version: z.literal('4'),
   status: z.enum(['firing', 'resolved']),
   receiver: z.string().optional(),
   groupKey: z.string().optional(),
-  alerts: z.array(alertSchema).max(10_000),
-});
+};
+
+/** The Alertmanager webhook payload, version 4. */
+export const webhookSchema = z.looseObject({ ...envelope, alerts: z.array(alertSchema).max(MAX_ALERTS) });
+
+/** The payload with its alerts not yet checked, so they can be checked in slices. */
+const envelopeSchema = z.looseObject({ ...envelope, alerts: z.array(z.unknown()).max(MAX_ALERTS) });
 
 export type WebhookAlert = z.output<typeof alertSchema>;
 export type WebhookPayload = z.output<typeof webhookSchema>;
+
+/** Most problems listed in a 400 answer. */
+const MAX_PROBLEMS = 20;
+/** Alerts checked between two turns of the event loop. */
+const SLICE = 500;
+
+function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string, into: string[]): void {
+  for (const issue of issues) {
+    if (into.length >= MAX_PROBLEMS) return;
+    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
+    into.push(`${path || '(body)'}: ${issue.message}`);
+  }
+}
+
+/**
+ * Checks a webhook body against `webhookSchema`, letting the event loop turn every few
+ * hundred alerts so a large notification never blocks it. Problems name the field path
+ * (`alerts.3.startsAt: ...`); at most 20 are listed.
+ */
+export async function parseWebhook(body: unknown): Promise<{ ok: true; payload: WebhookPayload } | { ok: false; problems: string[] }> {
+  const problems: string[] = [];
+  const head = envelopeSchema.safeParse(body);
+  if (!head.success) {
+    describeIssues(head.error.issues, '', problems);
+    return { ok: false, problems };
+  }
+  const alerts: WebhookAlert[] = [];
+  const raw = head.data.alerts;
+  for (let i = 0; i < raw.length; i++) {
+    if (i > 0 && i % SLICE === 0) await yieldToLoop();
+    const alert = alertSchema.safeParse(raw[i]);
+    if (alert.success) alerts.push(alert.data);
+    else describeIssues(alert.error.issues, `alerts.${i}`, problems);
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, payload: { ...head.data, alerts } };
+}
