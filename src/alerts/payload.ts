@@ -6,6 +6,27 @@ const labelMap = z.record(z.string(), z.string());
 /** Most alerts in one notification. */
 export const MAX_ALERTS = 10_000;
 
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * True when `text` is an RFC 3339 date-time (`2023-03-01T10:00:00.123456789Z`, offsets
+ * such as `+05:30`, Alertmanager's `0001-01-01T00:00:00Z` for "no end"). At most 9 digits of
+ * fractional seconds (what Go writes), so the text is at most 35 characters.
+ */
+export function isRfc3339(text: string): boolean {
+  const match = RFC3339.exec(text);
+  if (match === null) return false;
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.slice(1).map((part) => (part === undefined ? 0 : Number(part)));
+  if (month === undefined || month < 1 || month > 12 || day === undefined || year === undefined) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
+  // Second 60 is a leap second, which RFC 3339 allows.
+  return day >= 1 && day <= days && (hour ?? 0) <= 23 && (minute ?? 0) <= 59 && (second ?? 0) <= 60 && (offsetHour ?? 0) <= 23 && (offsetMinute ?? 0) <= 59;
+}
+
+const dateTime = z.string().refine(isRfc3339, { message: 'must be an RFC 3339 date-time, e.g. 2023-03-01T10:00:00.123Z' });
+
 /**
  * Alertmanager fingerprints are 16 hex digits; up to 32 visible ASCII characters (no quote
  * or backslash) are accepted, which bounds the size of the stored alert state.
@@ -17,8 +38,8 @@ export const alertSchema = z.looseObject({
   status: z.enum(['firing', 'resolved']),
   labels: labelMap,
   annotations: labelMap.default({}),
-  startsAt: z.string().min(1),
-  endsAt: z.string().optional(),
+  startsAt: dateTime,
+  endsAt: dateTime.optional(),
   generatorURL: z.string().optional(),
   fingerprint,
 });
@@ -28,6 +49,7 @@ const envelope = {
   status: z.enum(['firing', 'resolved']),
   receiver: z.string().optional(),
   groupKey: z.string().optional(),
+  externalURL: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }).optional(),
 };
 
 /** The Alertmanager webhook payload, version 4. */
