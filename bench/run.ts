@@ -2,6 +2,7 @@
 // `npm run bench` builds first and runs dist/bench/run.js. Not a test: nothing is asserted.
 import os from 'node:os';
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
+import { webhookFloodBenchmark, writeFloodResults, type WebhookFloodResult } from './webhook-flood.js';
 
 const fmt = (p: Percentiles) => `p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (min ${p.min.toFixed(1)}, max ${p.max.toFixed(1)})`;
 
@@ -19,6 +20,17 @@ function summary(result: ColdStartResult): string {
   ].join('\n');
 }
 
+function floodSummary(result: WebhookFloodResult): string {
+  const lines = result.rounds.map(
+    (r, i) => `  round ${i + 1}: answered ${r.status} in ${r.webhookMs.toFixed(0)} ms; /healthz x${r.healthz.count} p50 ${r.healthz.p50.toFixed(1)} ms, max ${r.healthz.max.toFixed(1)} ms`,
+  );
+  return [
+    `webhook flood, ${result.alerts} distinct alerts for one function (max ${result.maxReplicas}) in one notification (${(result.bodyBytes / 1024).toFixed(0)} KiB):`,
+    ...lines,
+    `  slowest answer ${result.maxWebhookMs.toFixed(0)} ms (goal < 1000), slowest /healthz ${result.maxHealthzMs.toFixed(1)} ms (goal < 100)`,
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const wakes = process.env['BENCH_WAKES'] === undefined ? undefined : Number(process.env['BENCH_WAKES']);
   const interval = process.env['BENCH_HEALTH_INTERVAL_MS'];
@@ -26,9 +38,12 @@ async function main(): Promise<void> {
     ...(wakes === undefined ? {} : { wakes }),
     ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }),
   });
-  const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown' };
-  process.stdout.write(JSON.stringify({ environment, results: [coldStart] }, null, 2) + '\n\n');
-  process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summary(coldStart)}\n`);
+  // Max 2: the webhook alone (one replica started); max 10: plus nine local replicas started.
+  const floods = [await webhookFloodBenchmark({ maxReplicas: 2 }), await webhookFloodBenchmark({ maxReplicas: 10 })];
+  const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() };
+  writeFloodResults(environment, floods);
+  process.stdout.write(JSON.stringify({ environment, results: [coldStart, ...floods] }, null, 2) + '\n\n');
+  process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summary(coldStart)}\n${floods.map(floodSummary).join('\n')}\n`);
 }
 
 main().catch((err: unknown) => {

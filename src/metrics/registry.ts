@@ -16,6 +16,8 @@ export interface Metrics {
   readonly coldStarts: Counter<'function_name' | 'outcome'>;
   readonly coldStartSeconds: Histogram<'function_name'>;
   readonly heldRequests: Gauge<'function_name'>;
+  /** Alert state entries dropped because a function's state was over its cap; kind is `firing` or `steps`. */
+  readonly alertStateEvictions: Counter<'function_name' | 'kind'>;
 }
 
 /** Creates all metrics on `registry` (a fresh one by default), with default process metrics. */
@@ -96,6 +98,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_held_requests',
       help: 'Requests held while their function wakes from zero',
       labelNames: ['function_name'],
+      registers,
+    }),
+    alertStateEvictions: new Counter({
+      name: 'alert_scaler_alert_state_evictions_total',
+      help: 'Alert state entries evicted (oldest first) because the function was over the cap, by kind (firing, steps)',
+      labelNames: ['function_name', 'kind'],
       registers,
     }),
   };

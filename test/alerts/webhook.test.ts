@@ -156,6 +156,9 @@ describe('bad input changes nothing', () => {
     ['wrong types', (s) => post(s, { ...fixture('firing-single'), alerts: [{ status: 'firing', labels: { function_name: 'echo' }, fingerprint: 7 }] }), 400, 'ALERT_INVALID'],
     ['wrong version', (s) => post(s, { ...fixture('firing-single'), version: '3' }), 400, 'ALERT_INVALID'],
     ['not an object', (s) => post(s, [1, 2, 3]), 400, 'ALERT_INVALID'],
+    ['a startsAt that is not a date', (s) => post(s, withFunction(fixture('firing-single'), 'echo', { startsAt: 'not-a-date' })), 400, 'ALERT_INVALID'],
+    ['an endsAt that is not a date', (s) => post(s, withFunction(fixture('firing-single'), 'echo', { endsAt: '2026-02-30T00:00:00Z' })), 400, 'ALERT_INVALID'],
+    ['a relative externalURL', (s) => post(s, { ...fixture('firing-single'), externalURL: '/alertmanager' }), 400, 'ALERT_INVALID'],
     [
       'a 2 MiB body',
       (s) => {
@@ -176,6 +179,16 @@ describe('bad input changes nothing', () => {
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
     if (status === 401) expect(res.headers['www-authenticate']).toMatch(/^Basic/);
+    expect((await fn(s, 'echo')).replicas).toBe(1);
+  });
+
+  it('a bad date is refused with a problem naming its field, so made-up startsAt values cannot step again and again', async () => {
+    const s = await start({ echo: { labels: { 'com.openfaas.scale.max': '10' } } });
+    for (const startsAt of ['not-a-date', 'not-a-date-2']) {
+      const res = await post(s, withFunction(fixture('firing-single'), 'echo', { startsAt }));
+      expect(res.status).toBe(400);
+      expect(res.body.error.problems).toEqual([expect.stringMatching(/^alerts\.0\.startsAt: /)]);
+    }
     expect((await fn(s, 'echo')).replicas).toBe(1);
   });
 
