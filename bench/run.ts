@@ -1,7 +1,11 @@
 // Runs every benchmark, prints one JSON document, then a short summary for humans.
 // `npm run bench` builds first and runs dist/bench/run.js. Not a test: nothing is asserted.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../src/bootstrap.js';
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
+import { proxyBenchmark, proxyTable, type ProxyResult } from './proxy.js';
 import { webhookFloodBenchmark, writeFloodResults, type WebhookFloodResult } from './webhook-flood.js';
 
 const fmt = (p: Percentiles) => `p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (min ${p.min.toFixed(1)}, max ${p.max.toFixed(1)})`;
@@ -31,19 +35,50 @@ function floodSummary(result: WebhookFloodResult): string {
   ].join('\n');
 }
 
+const numberEnv = (name: string): number | undefined => (process.env[name] === undefined ? undefined : Number(process.env[name]));
+
+/** BENCH_ONLY=cold-start, proxy or webhook-flood runs one benchmark; all by default. */
 async function main(): Promise<void> {
-  const wakes = process.env['BENCH_WAKES'] === undefined ? undefined : Number(process.env['BENCH_WAKES']);
-  const interval = process.env['BENCH_HEALTH_INTERVAL_MS'];
-  const coldStart = await coldStartBenchmark({
-    ...(wakes === undefined ? {} : { wakes }),
-    ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }),
-  });
-  // Max 2: the webhook alone (one replica started); max 10: plus nine local replicas started.
-  const floods = [await webhookFloodBenchmark({ maxReplicas: 2 }), await webhookFloodBenchmark({ maxReplicas: 10 })];
+  const only = process.env['BENCH_ONLY'];
   const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() };
-  writeFloodResults(environment, floods);
-  process.stdout.write(JSON.stringify({ environment, results: [coldStart, ...floods] }, null, 2) + '\n\n');
-  process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summary(coldStart)}\n${floods.map(floodSummary).join('\n')}\n`);
+  const results: Array<ColdStartResult | ProxyResult | WebhookFloodResult> = [];
+  const summaries: string[] = [];
+  if (only === undefined || only === 'cold-start') {
+    const wakes = numberEnv('BENCH_WAKES');
+    const interval = process.env['BENCH_HEALTH_INTERVAL_MS'];
+    const coldStart = await coldStartBenchmark({
+      ...(wakes === undefined ? {} : { wakes }),
+      ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }),
+    });
+    results.push(coldStart);
+    summaries.push(summary(coldStart));
+  }
+  if (only === undefined || only === 'proxy') {
+    const seconds = numberEnv('BENCH_PROXY_SECONDS');
+    const pacedSeconds = numberEnv('BENCH_PROXY_PACED_SECONDS');
+    const baseline = process.env['BENCH_PROXY_BASELINE'];
+    const cpuProf = process.env['BENCH_PROXY_CPU_PROF_DIR'];
+    const proxy = await proxyBenchmark({
+      ...(seconds === undefined ? {} : { seconds }),
+      ...(pacedSeconds === undefined ? {} : { pacedSeconds }),
+      ...(baseline === undefined ? {} : { baselineMain: baseline }),
+      ...(cpuProf === undefined ? {} : { cpuProfDir: cpuProf }),
+    });
+    const dir = join(packageRoot(), 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'proxy.json'), JSON.stringify({ environment, result: proxy }, null, 2) + '\n');
+    results.push(proxy);
+    summaries.push(proxyTable(proxy));
+  }
+  if (only === undefined || only === 'webhook-flood') {
+    // Max 2: the webhook alone (one replica started); max 10: plus nine local replicas started.
+    const floods = [await webhookFloodBenchmark({ maxReplicas: 2 }), await webhookFloodBenchmark({ maxReplicas: 10 })];
+    writeFloodResults(environment, floods);
+    results.push(...floods);
+    summaries.push(floods.map(floodSummary).join('\n'));
+  }
+  process.stdout.write(JSON.stringify({ environment, results }, null, 2) + '\n\n');
+  process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summaries.join('\n\n')}\n`);
 }
 
 main().catch((err: unknown) => {

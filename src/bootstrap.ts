@@ -167,6 +167,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     logger,
     defaultNamespace: config.defaultNamespace,
     bodyLimitBytes: config.bodyLimitBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,
   });

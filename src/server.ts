@@ -3,7 +3,9 @@ import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
 import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
-import { createFunctionProxy, type ProxyDeps } from './gateway/proxy.js';
+import { logRequestFailure, writeError } from './gateway/error-response.js';
+import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
+import { isFunctionRoute } from './gateway/proxy-path.js';
 import { systemRouter } from './gateway/system.js';
 
 /** What the app needs: the proxy's parts plus the alert scaler, auth and readiness. */
@@ -14,8 +16,6 @@ export interface AppDeps extends ProxyDeps {
   /** False while starting or shutting down; /readyz answers 503 then. */
   readonly isReady: () => boolean;
 }
-
-const RETRY_LATER = new Set(['QUEUE_FULL', 'PROVIDER_UNAVAILABLE', 'SHUTTING_DOWN']);
 
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
 function toAppError(err: unknown): AppError {
@@ -29,8 +29,12 @@ function toAppError(err: unknown): AppError {
   return new AppError('INTERNAL', 'internal error', { cause: err });
 }
 
-/** Builds the HTTP application: routes and one error middleware. Never listens. */
-export function createApp(deps: AppDeps): express.Express {
+/**
+ * Builds the HTTP application, a plain Node request handler: `/function/` goes straight to
+ * the proxy on the raw request (no framework on the hot path); everything else to the
+ * express app (routes and one error middleware). Never listens.
+ */
+export function createApp(deps: AppDeps): RequestHandler {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -63,10 +67,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/system', systemRouter({ scaler: deps.scaler, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
-  const proxy = createFunctionProxy({ ...deps, logger: deps.logger.child({ component: 'gateway' }) });
-  app.all('/function/:name', proxy);
-  app.all('/function/:name/{*path}', proxy);
-
   app.use((req, _res, next) => {
     next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
   });
@@ -81,17 +81,13 @@ export function createApp(deps: AppDeps): express.Express {
       next(err);
       return;
     }
-    const level = appError.status >= 500 ? 'error' : 'warn';
-    log.log(level, 'request failed', {
-      method: req.method,
-      path: req.path,
-      status: appError.status,
-      code: appError.code,
-      error: appError.message,
-      cause: appError.cause instanceof Error ? appError.cause.message : undefined,
-    });
-    if (RETRY_LATER.has(appError.code)) res.setHeader('Retry-After', '1');
-    res.status(appError.status).json({ error: { code: appError.code, message: appError.message, ...appError.details } });
+    logRequestFailure(log, appError, { method: req.method, path: req.path });
+    writeError(res, appError);
   });
-  return app;
+
+  const proxy = createFunctionProxy({ ...deps, logger: deps.logger.child({ component: 'gateway' }) });
+  return function route(req, res): void {
+    if (isFunctionRoute(req.url ?? '')) proxy(req, res);
+    else app(req, res);
+  };
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -6,6 +7,17 @@ const nonNegativeInt = z.coerce.number().int().min(0);
 const stringList = z.preprocess(
   (value) => (typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : value),
   z.array(z.string().min(1)).min(1),
+);
+/** An IP address or a CIDR subnet (`10.0.0.0/8`, `fd00::/8`). */
+const addressOrSubnet = z.string().refine((value) => {
+  const [address = '', bits, extra] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}, 'not an IP address or CIDR subnet');
+const addressList = z.preprocess(
+  (value) => (typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : value),
+  z.array(addressOrSubnet).min(1),
 );
 
 /**
@@ -52,6 +64,10 @@ export const configSchema = z.strictObject({
   wakeTimeoutMs: positiveInt.default(30_000),
   /** Held requests per function before new ones get 503. */
   maxHeldRequests: positiveInt.default(1000),
+  /** Upper bound of one proxied call, from sending it to a replica to the end of the answer (504 past it). */
+  requestTimeoutMs: positiveInt.default(300_000),
+  /** Peers (addresses or CIDR subnets) whose X-Forwarded-Host/-Proto/-Port, Forwarded and X-Real-IP are kept; unset trusts none. */
+  trustedProxies: addressList.optional(),
 
   /** Local provider: path of the readiness check on each replica. */
   healthPath: z.string().startsWith('/').default('/_/health'),
@@ -105,6 +121,8 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_PROMETHEUS_URL: 'prometheusUrl',
   ALERT_SCALER_WAKE_TIMEOUT_MS: 'wakeTimeoutMs',
   ALERT_SCALER_MAX_HELD_REQUESTS: 'maxHeldRequests',
+  ALERT_SCALER_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
+  ALERT_SCALER_TRUSTED_PROXIES: 'trustedProxies',
   ALERT_SCALER_HEALTH_PATH: 'healthPath',
   ALERT_SCALER_HEALTH_INTERVAL_MS: 'healthIntervalMs',
   ALERT_SCALER_START_TIMEOUT_MS: 'startTimeoutMs',

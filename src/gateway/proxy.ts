@@ -1,32 +1,17 @@
 import http from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
+import type { TLSSocket } from 'node:tls';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { parseFunctionRef, type FunctionRef, type ReplicaState, type Upstream } from '../providers/types.js';
+import { parseFunctionRef, type FunctionRef, type ReplicaState } from '../providers/types.js';
 import type { Scaler } from '../scaling/scaler.js';
+import { asAppError, logRequestFailure, writeError } from './error-response.js';
+import { FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from './invocations.js';
-import type { Acquired, Waker } from './waker.js';
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);
-
-function forwardable(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-  }
-  return out;
-}
+import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
+import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
+import { parseFunctionTarget, type FunctionTarget } from './proxy-path.js';
+import type { Waker } from './waker.js';
 
 export interface ProxyDeps {
   readonly scaler: Scaler;
@@ -36,123 +21,113 @@ export interface ProxyDeps {
   readonly logger: Logger;
   readonly defaultNamespace: string;
   readonly bodyLimitBytes: number;
+  /** Upper bound of one call once it is sent to a replica, in ms (see requestTimeoutOf). */
+  readonly requestTimeoutMs: number;
+  /** Peers (addresses or CIDR subnets) whose forwarding headers are kept; undefined trusts none. */
+  readonly trustedProxies: readonly string[] | undefined;
 }
 
-/** The upstream path: the part after `/function/<name>`, with the query string. */
-function upstreamPath(req: Request, base: URL): string {
-  const rest = req.params['path'];
-  const subPath = Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '';
-  const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-  return `${base.pathname.replace(/\/$/, '')}/${subPath}${query}`;
+/** A plain Node request handler (what `http.createServer` takes). */
+export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/**
+ * The request timeout of a call to `ref`, in ms: from sending it to a replica to the end of
+ * the answer. One value for every function for now; a per-function label plugs in here.
+ */
+export function requestTimeoutOf(deps: Pick<ProxyDeps, 'requestTimeoutMs'>, _ref: FunctionRef): number {
+  return deps.requestTimeoutMs;
 }
 
 /**
- * Counts one invocation in the gateway metrics and the invocation log when the response
- * closes (499 when the client went away first). Returns the signal that fires when the client
- * goes away and a setter for the upstream release, which runs at close too.
+ * `ALL /function/<name>[/<path>]` on the raw Node request: streams the request to a ready
+ * replica (held by the waker when there is none) and the answer back, counting it in the
+ * OpenFaaS gateway metrics. The sub-path and query go upstream byte for byte. Nothing a
+ * client or a replica sends can throw out of here: every failure is an answer to that call.
  */
-function trackInvocation(deps: ProxyDeps, ref: FunctionRef, fn: string, res: Response): { clientGone: AbortSignal; onClose: (release: () => void) => void } {
-  const started = performance.now();
-  const endInvocation = deps.invocations.begin(ref);
-  deps.metrics.invocationStarted.inc({ function_name: fn });
-  deps.metrics.inflight.inc({ function_name: fn });
-  const gone = new AbortController();
-  let release: () => void = () => undefined;
-  res.once('close', () => {
-    if (!res.writableFinished) gone.abort();
-    release();
-    endInvocation();
-    const code = String(res.writableFinished ? res.statusCode : 499);
-    deps.metrics.inflight.dec({ function_name: fn });
-    deps.metrics.invocationTotal.inc({ function_name: fn, code });
-    deps.metrics.invocationSeconds.observe({ function_name: fn, code }, (performance.now() - started) / 1000);
-  });
-  return { clientGone: gone.signal, onClose: (r) => (release = r) };
-}
-
-/**
- * `ALL /function/<name>[/<path>]`: streams the request to a ready replica (held by the waker
- * when there is none) and the answer back, counting it in the OpenFaaS gateway metrics.
- */
-export function createFunctionProxy(deps: ProxyDeps) {
+export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
+  const context: CallContext = { agent, logger: deps.logger, bodyLimitBytes: deps.bodyLimitBytes, invocations: deps.invocations };
+  const isTrusted = trustedProxyCheck(deps.trustedProxies);
+  /** Functions that exist, by name as requested: bounded by the functions ever served. */
+  const known = new Map<string, KnownFunction>();
 
-  /** Streams the request to the upstream and its answer back; errors before headers go to `next`. */
-  function forward(req: Request, res: Response, next: NextFunction, acquired: Acquired, fn: string, clientGone: AbortSignal): void {
-    const target = acquired.upstream.url;
-    const headers = forwardable(req.headers);
-    headers['x-forwarded-host'] = req.headers.host ?? '';
-    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
-    headers['host'] = target.host;
-    const upstreamReq = http.request({ host: target.hostname, port: target.port, method: req.method, path: upstreamPath(req, target), headers, agent });
-    upstreamReq.on('response', (upstreamRes) => {
-      const out = forwardable(upstreamRes.headers);
-      if (acquired.waitedMs !== null) out['x-scale-from-zero'] = String(Math.round(acquired.waitedMs));
-      res.writeHead(upstreamRes.statusCode ?? 502, out);
-      upstreamRes.pipe(res);
-      upstreamRes.once('error', () => res.destroy());
-    });
-    upstreamReq.on('error', (err) => {
-      if (res.headersSent || clientGone.aborted) {
-        res.destroy();
-        return;
-      }
-      deps.logger.warn('upstream failed', { function: fn, upstream: target.host, error: err.message });
-      next(isAppError(err) ? err : new AppError('UPSTREAM_FAILED', `function ${fn} failed: ${err.message}`, { cause: err }));
-    });
-    clientGone.addEventListener('abort', () => upstreamReq.destroy(), { once: true });
+  const remember = (name: string, ref: FunctionRef): KnownFunction => {
+    let fn = known.get(name);
+    if (fn === undefined) {
+      fn = { ref, metrics: new FunctionMetrics(deps.metrics, deps.scaler.label(ref)) };
+      known.set(name, fn);
+    }
+    return fn;
+  };
 
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > deps.bodyLimitBytes) {
-        req.unpipe(upstreamReq);
-        upstreamReq.destroy(new AppError('BODY_TOO_LARGE', `request body is over the ${deps.bodyLimitBytes} byte limit`));
-      }
-    });
-    req.pipe(upstreamReq);
+  /** An error before the call is counted (bad target, unknown function): answered and logged once. */
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void => {
+    const error = asAppError(err);
+    logRequestFailure(deps.logger, error, { method: req.method, path: (req.url ?? '').split('?')[0] });
+    writeError(res, error);
+  };
+
+  /** No ready replica at once (or others are held): the function's state decides (unknown → 404, else the waker holds the call). */
+  async function held(req: http.IncomingMessage, res: http.ServerResponse, target: FunctionTarget, headers: RequestHeaders, ref: FunctionRef): Promise<void> {
+    let state: ReplicaState;
+    try {
+      state = await deps.scaler.provider.getReplicas(ref);
+    } catch (err) {
+      refuse(req, res, err);
+      return;
+    }
+    const call = new ProxyCall(req, res, remember(target.name, ref), context);
+    const gone = new AbortController();
+    call.onGone = () => gone.abort();
+    const heldSince = performance.now();
+    let acquired;
+    try {
+      acquired = await deps.waker.acquire(ref, state, gone.signal);
+    } catch (err) {
+      if (call.closed) return;
+      // A request that waited says so even when the wake failed (504, 502).
+      if (isAppError(err, 'WAKE_TIMEOUT', 'WAKE_FAILED', 'SHUTTING_DOWN')) res.setHeader('X-Scale-From-Zero', String(Math.round(performance.now() - heldSince)));
+      call.fail(err);
+      return;
+    }
+    call.hold(acquired.upstream.release);
+    if (call.closed) return;
+    try {
+      call.forward(target, headers, acquired, requestTimeoutOf(deps, ref));
+    } catch (err) {
+      call.fail(err);
+    }
   }
 
-  return async function functionProxy(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const ref = parseFunctionRef(String(req.params['name']), deps.defaultNamespace);
-    // A declared Content-Length over the limit was refused app-wide (server.ts); chunked
-    // bodies are counted as they stream (forward).
-    // Fast path: a ready replica and nobody held before us. No provider call per request
-    // (on Kubernetes, getReplicas is a live API read). Otherwise the function's state decides:
-    // unknown → 404, else the waker holds the request until a replica is ready.
-    const direct = deps.waker.heldCount(ref) === 0 ? deps.scaler.provider.pickUpstream(ref) : null;
-    let route: { ready: Upstream } | { wake: ReplicaState };
+  return function functionProxy(req, res): void {
     try {
-      route = direct !== null ? { ready: direct } : { wake: await deps.scaler.provider.getReplicas(ref) };
-    } catch (err) {
-      next(err);
-      return;
-    }
-
-    const fn = deps.scaler.label(ref);
-    const { clientGone, onClose } = trackInvocation(deps, ref, fn, res);
-    let acquired: Acquired;
-    if ('ready' in route) {
-      acquired = { upstream: route.ready, waitedMs: null };
-    } else {
-      const heldSince = performance.now();
-      try {
-        acquired = await deps.waker.acquire(ref, route.wake, clientGone);
-      } catch (err) {
-        if (clientGone.aborted) return;
-        // A request that waited says so even when the wake failed (504, 502).
-        if (isAppError(err, 'WAKE_TIMEOUT', 'WAKE_FAILED', 'SHUTTING_DOWN')) res.setHeader('x-scale-from-zero', String(Math.round(performance.now() - heldSince)));
-        next(err);
+      const target = parseFunctionTarget(req.url ?? '/');
+      const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, isTrusted);
+      // A declared body over the limit is refused before any replica is used; a body without
+      // Content-Length is counted as it streams (ProxyCall).
+      if (headers.contentLength > deps.bodyLimitBytes) {
+        throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${deps.bodyLimitBytes} byte limit`);
+      }
+      const fn = known.get(target.name);
+      const ref = fn?.ref ?? parseFunctionRef(target.name, deps.defaultNamespace);
+      // Fast path: a ready replica and nobody held before us; no provider read per request
+      // (on Kubernetes, getReplicas is a live API read).
+      const upstream = deps.waker.heldCount(ref) === 0 ? deps.scaler.provider.pickUpstream(ref) : null;
+      if (upstream === null) {
+        held(req, res, target, headers, ref).catch((err: unknown) => refuse(req, res, err));
         return;
       }
+      const call = new ProxyCall(req, res, fn ?? remember(target.name, ref), context);
+      call.hold(upstream.release);
+      try {
+        call.forward(target, headers, { upstream, waitedMs: null }, requestTimeoutOf(deps, ref));
+      } catch (err) {
+        call.fail(err);
+      }
+    } catch (err) {
+      refuse(req, res, err);
     }
-    onClose(acquired.upstream.release);
-    if (clientGone.aborted) {
-      acquired.upstream.release();
-      return;
-    }
-    forward(req, res, next, acquired, fn, clientGone);
   };
 }

@@ -188,7 +188,7 @@ describe('webhook fuzz', () => {
   const scaler = new Scaler(provider, { logger, metrics, defaults: policyDefaults(config), defaultNamespace: NS });
   const alertScaler = new AlertScaler({ scaler, store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS, now: () => clock });
   const waker = new Waker({ scaler, logger, metrics, maxHeld: 10 });
-  const app = createApp({ scaler, waker, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, alertScaler, auth: undefined, isReady: () => true });
+  const app = createApp({ scaler, waker, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, requestTimeoutMs: config.requestTimeoutMs, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true });
   const server = http.createServer(app);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let port = 0;

@@ -1,0 +1,217 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../src/bootstrap.js';
+import { freePort } from '../src/providers/local/replica.js';
+import { pacedRun, type PacedResult } from './paced.js';
+import { clockTicks, cpuSeconds, findTool, runWrk, startNginx, wrkScript, type Nginx, type WrkResult } from './proxy-tools.js';
+
+/*
+ * Proxy overhead: one echo replica (examples/functions/echo.mjs, started by the gateway's
+ * local provider), reached three ways on 127.0.0.1: directly, through nginx (a plain reverse
+ * proxy with a keep-alive upstream) and through the gateway (built dist/, its own process).
+ *   - max throughput: wrk, closed loop, -c 8 and -c 64, small and 64 KiB POST bodies; the
+ *     gateway's CPU per call from /proc/<pid>/stat over the run;
+ *   - latency at a fixed rate: an open-loop paced client (paced.ts), direct and gateway.
+ * BENCH_PROXY_BASELINE=<path to another build's dist/src/main.js> adds a second gateway
+ * (e.g. the previous commit) to the same run, side by side.
+ */
+
+/** The targets compared. */
+export type Target = 'direct' | 'nginx' | 'gateway' | 'baseline';
+
+export interface ThroughputRow {
+  readonly target: Target;
+  readonly connections: number;
+  readonly bodyBytes: number;
+  readonly wrk: WrkResult;
+  /** Gateway targets: CPU time of the gateway process per call (µs) and cores used. */
+  readonly cpuUsPerCall?: number;
+  readonly cores?: number;
+}
+
+export interface PacedRow {
+  readonly target: Target;
+  readonly bodyBytes: number;
+  readonly result: PacedResult;
+}
+
+export interface ProxyResult {
+  readonly name: 'proxy';
+  readonly seconds: number;
+  readonly pacedRate: number;
+  readonly throughput: ThroughputRow[];
+  readonly paced: PacedRow[];
+  /** Gateway ÷ nginx req/s per (connections, body); gateway p99 − direct p99 per body at the fixed rate. */
+  readonly summary: { readonly throughputVsNginx: Record<string, number>; readonly addedP99Ms: Record<string, number> };
+  readonly skipped: string[];
+}
+
+export interface ProxyBenchOptions {
+  /** wrk seconds per run (default 5). */
+  readonly seconds?: number;
+  /** Paced client: seconds and calls per second (default 10 s at 500/s). */
+  readonly pacedSeconds?: number;
+  readonly pacedRate?: number;
+  /** dist/src/main.js of another build, measured as `baseline`. */
+  readonly baselineMain?: string;
+  /** When set, the gateway runs under `node --cpu-prof` and writes its profile here. */
+  readonly cpuProfDir?: string;
+}
+
+const BODIES = [64, 64 * 1024];
+const CONNECTIONS = [8, 64];
+
+interface Gateway {
+  readonly port: number;
+  readonly pid: number;
+  readonly replicaPort: number;
+  stop(): Promise<void>;
+}
+
+function get(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+/** Starts a gateway process on the local provider with one `bench` function (the echo example). */
+async function startGateway(main: string, dir: string, cpuProfDir: string | undefined): Promise<Gateway> {
+  const echo = join(packageRoot(), 'examples', 'functions', 'echo.mjs');
+  const stack = join(dir, `stack-${Math.random().toString(36).slice(2)}.yml`);
+  writeFileSync(stack, `functions:\n  bench:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(echo)}]\n    labels:\n      com.openfaas.scale.min: "1"\n      com.openfaas.scale.max: "1"\n`);
+  const port = await freePort();
+  const flags = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`];
+  const child: ChildProcess = spawn(process.execPath, [...flags, main], {
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'info', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let logs = '';
+  child.stderr?.on('data', (c: Buffer) => (logs = (logs + c.toString()).slice(-20_000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const replicaPort = Number(/"message":"replica starting"[^\n]*"port":(\d+)/.exec(logs)?.[1] ?? /"port":(\d+)[^\n]*"message":"replica starting"/.exec(logs)?.[1] ?? Number.NaN);
+    if (Number.isFinite(replicaPort) && (await get(port, '/function/bench')) === 200) return { port, pid: child.pid ?? -1, replicaPort, stop };
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`proxy bench: gateway ${main} not serving within 20 s: ${logs}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const key = (connections: number, bodyBytes: number) => `c${connections}/${bodyBytes === 64 ? 'small' : '64KiB'}`;
+
+/** Runs the proxy benchmark; every process it starts is stopped before it returns. */
+export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<ProxyResult> {
+  const seconds = options.seconds ?? 5;
+  const pacedSeconds = options.pacedSeconds ?? 10;
+  const pacedRate = options.pacedRate ?? 500;
+  const skipped: string[] = [];
+  const wrk = findTool(['/usr/bin/wrk', '/usr/local/bin/wrk']);
+  const nginxBin = findTool(['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx']);
+  if (wrk === null) skipped.push('wrk not found (/usr/bin/wrk): NO THROUGHPUT RUNS');
+  if (nginxBin === null) skipped.push('nginx not found (/usr/sbin/nginx): NO NGINX COMPARISON');
+  for (const s of skipped) process.stderr.write(`proxy bench: SKIPPING: ${s}\n`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'alert-scaler-proxy-bench-'));
+  const ticks = clockTicks();
+  const main = join(packageRoot(), 'dist', 'src', 'main.js');
+  const stops: Array<() => Promise<void>> = [];
+  const throughput: ThroughputRow[] = [];
+  const paced: PacedRow[] = [];
+  try {
+    if (options.cpuProfDir !== undefined) mkdirSync(options.cpuProfDir, { recursive: true });
+    const gateway = await startGateway(main, dir, options.cpuProfDir);
+    stops.push(gateway.stop);
+    const baseline = options.baselineMain === undefined ? null : await startGateway(options.baselineMain, dir, undefined);
+    if (baseline !== null) stops.push(baseline.stop);
+    let nginx: Nginx | null = null;
+    if (nginxBin !== null) {
+      nginx = await startNginx(nginxBin, dir, { port: await freePort(), upstreamPort: gateway.replicaPort, lifetimeMs: 30 * 60_000 });
+      stops.push(nginx.stop);
+    }
+    const targets: Array<{ target: Target; url: string; pid: number | null }> = [
+      { target: 'direct', url: `http://127.0.0.1:${gateway.replicaPort}/function/bench`, pid: null },
+      ...(nginx === null ? [] : [{ target: 'nginx' as const, url: `http://127.0.0.1:${nginx.port}/function/bench`, pid: null }]),
+      { target: 'gateway', url: `http://127.0.0.1:${gateway.port}/function/bench`, pid: gateway.pid },
+      ...(baseline === null ? [] : [{ target: 'baseline' as const, url: `http://127.0.0.1:${baseline.port}/function/bench`, pid: baseline.pid }]),
+    ];
+
+    if (wrk !== null) {
+      for (const bodyBytes of BODIES) {
+        const script = wrkScript(dir, bodyBytes);
+        for (const t of targets) {
+          runWrk(wrk, t.url, { connections: 64, seconds: 2, script }); // warm-up (JIT, keep-alive pools)
+          for (const connections of CONNECTIONS) {
+            const cpuBefore = t.pid === null ? Number.NaN : cpuSeconds(t.pid, ticks);
+            const result = runWrk(wrk, t.url, { connections, seconds, script });
+            const cpu = t.pid === null ? Number.NaN : cpuSeconds(t.pid, ticks) - cpuBefore;
+            throughput.push({
+              target: t.target,
+              connections,
+              bodyBytes,
+              wrk: result,
+              ...(Number.isFinite(cpu) ? { cpuUsPerCall: Math.round((cpu / result.requests) * 1e6 * 10) / 10, cores: Math.round((cpu / seconds) * 100) / 100 } : {}),
+            });
+          }
+        }
+      }
+    }
+    for (const bodyBytes of BODIES) {
+      for (const t of targets.filter((x) => x.target !== 'nginx')) {
+        paced.push({ target: t.target, bodyBytes, result: await pacedRun(t.url, { rate: pacedRate, seconds: pacedSeconds, body: Buffer.alloc(bodyBytes, 97) }) });
+      }
+    }
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const throughputVsNginx: Record<string, number> = {};
+  for (const row of throughput.filter((r) => r.target === 'gateway')) {
+    const nginx = throughput.find((r) => r.target === 'nginx' && r.connections === row.connections && r.bodyBytes === row.bodyBytes);
+    if (nginx !== undefined) throughputVsNginx[key(row.connections, row.bodyBytes)] = Math.round((row.wrk.requestsPerSec / nginx.wrk.requestsPerSec) * 100) / 100;
+  }
+  const addedP99Ms: Record<string, number> = {};
+  for (const bodyBytes of BODIES) {
+    const direct = paced.find((r) => r.target === 'direct' && r.bodyBytes === bodyBytes);
+    const gateway = paced.find((r) => r.target === 'gateway' && r.bodyBytes === bodyBytes);
+    if (direct !== undefined && gateway !== undefined) addedP99Ms[bodyBytes === 64 ? 'small' : '64KiB'] = Math.round((gateway.result.latencyMs.p99 - direct.result.latencyMs.p99) * 100) / 100;
+  }
+  return { name: 'proxy', seconds, pacedRate, throughput, paced, summary: { throughputVsNginx, addedP99Ms }, skipped };
+}
+
+/** The result as a table for humans. */
+export function proxyTable(result: ProxyResult): string {
+  const body = (b: number) => (b === 64 ? '64 B' : '64 KiB');
+  const lines = [`proxy overhead (wrk ${result.seconds} s per run; paced ${result.pacedRate}/s):`, '  target    conns  body     req/s    p50 ms   p99 ms  errors  gw µs CPU/call  gw cores'];
+  for (const r of result.throughput) {
+    lines.push(
+      `  ${r.target.padEnd(9)} ${String(r.connections).padStart(5)}  ${body(r.bodyBytes).padEnd(6)} ${r.wrk.requestsPerSec.toFixed(0).padStart(7)}  ${r.wrk.latencyP50Ms.toFixed(2).padStart(7)}  ${r.wrk.latencyP99Ms.toFixed(2).padStart(7)}  ${String(r.wrk.errors).padStart(6)}  ${(r.cpuUsPerCall?.toFixed(1) ?? '-').padStart(14)}  ${(r.cores?.toFixed(2) ?? '-').padStart(8)}`,
+    );
+  }
+  lines.push(`  at ${result.pacedRate} req/s (open loop):`, '  target    body     p50 ms   p99 ms   max ms  errors  client late max ms');
+  for (const r of result.paced) {
+    const l = r.result.latencyMs;
+    lines.push(`  ${r.target.padEnd(9)} ${body(r.bodyBytes).padEnd(6)} ${l.p50.toFixed(2).padStart(8)} ${l.p99.toFixed(2).padStart(8)} ${l.max.toFixed(2).padStart(8)}  ${String(r.result.errors).padStart(6)}  ${r.result.maxSendLateMs.toFixed(2).padStart(8)}`);
+  }
+  lines.push(`  gateway / nginx req/s: ${JSON.stringify(result.summary.throughputVsNginx)}`, `  gateway p99 − direct p99 at ${result.pacedRate}/s (ms): ${JSON.stringify(result.summary.addedP99Ms)}`);
+  for (const s of result.skipped) lines.push(`  SKIPPED: ${s}`);
+  return lines.join('\n');
+}
