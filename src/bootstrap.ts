@@ -171,6 +171,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,
+    namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
   });
 
   const unsubscribe = provider.subscribe((ref, state) => {

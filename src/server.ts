@@ -15,6 +15,8 @@ export interface AppDeps extends ProxyDeps {
   readonly auth: { user: string; password: string } | undefined;
   /** False while starting or shutting down; /readyz answers 503 then. */
   readonly isReady: () => boolean;
+  /** Namespaces the provider manages (Kubernetes); a configured empty one lists as []. */
+  readonly namespaces?: readonly string[] | undefined;
 }
 
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
@@ -64,7 +66,7 @@ export function createApp(deps: AppDeps): RequestHandler {
 
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
-  app.use('/system', systemRouter({ scaler: deps.scaler, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace }));
+  app.use('/system', systemRouter({ scaler: deps.scaler, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
   app.use((req, _res, next) => {

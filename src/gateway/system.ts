@@ -56,7 +56,13 @@ async function invocationCounts(metrics: Metrics): Promise<Map<string, number>> 
 }
 
 /** The OpenFaaS-compatible system API: list, get and scale functions. */
-export function systemRouter(deps: { scaler: Scaler; metrics: Metrics; defaultNamespace: string }): Router {
+export function systemRouter(deps: {
+  scaler: Scaler;
+  metrics: Metrics;
+  defaultNamespace: string;
+  /** Namespaces the provider is configured to manage (Kubernetes); listed even when empty. */
+  namespaces?: readonly string[] | undefined;
+}): Router {
   const { scaler, metrics } = deps;
   const router = Router();
 
@@ -99,7 +105,7 @@ export function systemRouter(deps: { scaler: Scaler; metrics: Metrics; defaultNa
       res.json(functions.map((info) => describe(info, counts)));
       return;
     }
-    const managed = new Set([deps.defaultNamespace, ...functions.map((info) => info.ref.namespace)]);
+    const managed = new Set([deps.defaultNamespace, ...(deps.namespaces ?? []), ...functions.map((info) => info.ref.namespace)]);
     if (!managed.has(namespace)) {
       throw new AppError('BAD_REQUEST', `namespace ${namespace} is not managed by this gateway`, { details: { namespaces: [...managed].sort() } });
     }

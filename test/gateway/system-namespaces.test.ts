@@ -117,3 +117,25 @@ describe('the system API and namespaces', () => {
     expect(await desired(echoRef)).toBe(1);
   });
 });
+
+describe('a configured namespace with no functions', () => {
+  it('lists as an empty array, not as unmanaged', async () => {
+    const { default: express } = await import('express');
+    const { LocalProvider } = await import('../../src/providers/local/index.js');
+    const { Scaler } = await import('../../src/scaling/scaler.js');
+    const { systemRouter } = await import('../../src/gateway/system.js');
+    const { createMetrics } = await import('../../src/metrics/registry.js');
+    const { policyDefaults } = await import('../../src/bootstrap.js');
+    const logger = silentLogger();
+    const provider = new LocalProvider({ functions: [], logger, initialReplicas: () => 0, healthPath: '/_/health', healthIntervalMs: 5, startTimeoutMs: 1000, drainGraceMs: 100 });
+    const metrics = createMetrics(new Registry());
+    const scaler = new Scaler(provider, { logger, metrics, defaults: policyDefaults(testConfig('unused.yml')), defaultNamespace: 'openfaas-fn' });
+    const app = express().use('/system', systemRouter({ scaler, metrics, defaultNamespace: 'openfaas-fn', namespaces: ['openfaas-fn', 'team-empty'] }));
+    const empty = await request(app).get('/system/functions?namespace=team-empty');
+    expect(empty.status).toBe(200);
+    expect(empty.body).toEqual([]);
+    const other = await request(app).get('/system/functions?namespace=kube-system');
+    expect(other.status).toBe(400);
+    await provider.close();
+  });
+});
