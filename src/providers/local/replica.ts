@@ -28,9 +28,15 @@ function probe(port: number, path: string): Promise<boolean> {
   });
 }
 
-export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'exited';
+/**
+ * Phase of a local replica process: `draining` while it finishes in-flight requests before
+ * removal, `stopping` once SIGTERM is sent, `exited` when the process is gone.
+ */
+export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'stopping' | 'exited';
 
 export interface ReplicaOptions {
+  /** `<fn>-<n>`: stable for the replica's life, n counts up per function. */
+  readonly id: string;
   readonly fn: StackFunction;
   readonly port: number;
   readonly healthPath: string;
@@ -43,6 +49,7 @@ export interface ReplicaOptions {
 
 /** One child process serving one replica of a local function. */
 export class Replica {
+  readonly id: string;
   readonly port: number;
   readonly url: URL;
   /** Wall-clock ms (high resolution) when the process was spawned. */
@@ -56,6 +63,7 @@ export class Replica {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: ReplicaOptions) {
+    this.id = options.id;
     this.port = options.port;
     this.url = new URL(`http://127.0.0.1:${options.port}`);
     const [file, ...args] = options.fn.argv;
@@ -70,7 +78,7 @@ export class Replica {
     this.exited = new Promise((resolveExit) => {
       const onEnd = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
         if (this.phase === 'exited') return;
-        if (this.phase !== 'draining') this.crashed = true;
+        if (this.phase !== 'draining' && this.phase !== 'stopping') this.crashed = true;
         this.phase = 'exited';
         options.logger.info('replica exited', { function: options.fn.name, port: this.port, code, signal, crashed: this.crashed, error: error?.message });
         this.releaseIdleWaiters();
@@ -137,6 +145,8 @@ export class Replica {
       await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), sleep(graceMs)]);
     }
     if ((this.phase as ReplicaPhase) === 'exited') return;
+    this.phase = 'stopping';
+    this.options.onChange(this);
     this.child.kill('SIGTERM');
     const killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
