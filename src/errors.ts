@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'WAKE_TIMEOUT'
   | 'WAKE_FAILED'
   | 'QUEUE_FULL'
+  | 'QUEUE_TIMEOUT'
+  | 'REQUEST_TIMEOUT'
   | 'SHUTTING_DOWN'
   | 'NOT_FOUND'
   | 'INTERNAL';
@@ -40,6 +42,8 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   WAKE_TIMEOUT: 504,
   WAKE_FAILED: 502,
   QUEUE_FULL: 503,
+  QUEUE_TIMEOUT: 504,
+  REQUEST_TIMEOUT: 504,
   SHUTTING_DOWN: 503,
   NOT_FOUND: 404,
   INTERNAL: 500,

@@ -18,13 +18,21 @@ export interface Metrics {
   readonly heldRequests: Gauge<'function_name'>;
   /** Alert state entries dropped because a function's state was over its cap; kind is `firing` or `steps`. */
   readonly alertStateEvictions: Counter<'function_name' | 'kind'>;
+  /** Requests waiting in a function's dispatch queue, by reason (`no_replica`, `busy`). */
+  readonly queueLength: Gauge<'function_name' | 'reason'>;
+  /** Age of the oldest waiting request per function, set at scrape time by `beforeCollect` hooks. */
+  readonly queueOldestWaitSeconds: Gauge<'function_name'>;
+  /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
+  readonly beforeCollect: Set<() => void>;
 }
 
 /** Creates all metrics on `registry` (a fresh one by default), with default process metrics. */
 export function createMetrics(registry: Registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const beforeCollect = new Set<() => void>();
   return {
+    beforeCollect,
     registry,
     invocationTotal: new Counter({
       name: 'gateway_function_invocation_total',
@@ -105,6 +113,21 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       help: 'Alert state entries evicted (oldest first) because the function was over the cap, by kind (firing, steps)',
       labelNames: ['function_name', 'kind'],
       registers,
+    }),
+    queueLength: new Gauge({
+      name: 'gateway_function_queue_length',
+      help: 'Requests waiting for a replica slot, by reason (no_replica, busy)',
+      labelNames: ['function_name', 'reason'],
+      registers,
+    }),
+    queueOldestWaitSeconds: new Gauge({
+      name: 'gateway_function_queue_oldest_wait_seconds',
+      help: 'How long the oldest waiting request has waited for a replica slot, in seconds',
+      labelNames: ['function_name'],
+      registers,
+      collect() {
+        for (const hook of beforeCollect) hook();
+      },
     }),
   };
 }

@@ -26,10 +26,14 @@ export type PolicyResult =
 const LONG = 'com.openfaas.scale.';
 const SHORT = 'scale.';
 
-/** Reads `com.openfaas.scale.<key>`, else `scale.<key>`, from labels then annotations. */
+/**
+ * Reads `com.openfaas.scale.<key>`, else `scale.<key>`, from labels then annotations. A key
+ * starting with `com.openfaas.` is a full label name, read as is.
+ */
 function lookup(key: string, labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): [string, string] | undefined {
+  const names = key.startsWith('com.openfaas.') ? [key] : [LONG + key, SHORT + key];
   for (const source of [labels, annotations]) {
-    for (const name of [LONG + key, SHORT + key]) {
+    for (const name of names) {
       const value = source[name];
       if (value !== undefined) return [name, value];
     }
@@ -99,4 +103,38 @@ export function parseScalingPolicy(
     ok: true,
     policy: { minReplicas, maxReplicas, factorPercent, scaleDownWindowMs, scaleToZero, zeroDurationMs, wakeTimeoutMs },
   };
+}
+
+/** How requests to one function are admitted; the dispatcher applies these. */
+export interface RequestLimits {
+  /** Hard limit of requests in flight per replica, across all gateways; 0 = unlimited. */
+  readonly concurrency: number;
+  /** Requests that may wait in the function's queue; 0 = none waits (503 at once). */
+  readonly maxQueued: number;
+  /** How long one request may run on a replica before it is cut with 504, ms. */
+  readonly requestTimeoutMs: number;
+}
+
+export type RequestLimitsResult =
+  | { readonly ok: true; readonly limits: RequestLimits }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+/**
+ * Parses a function's request limits: `com.openfaas.scale.concurrency` (integer),
+ * `com.openfaas.scale.max-queued` (integer; short forms `scale.<key>` too) and
+ * `com.openfaas.request-timeout` (a Go duration; not under the scale prefix). Same rules as
+ * `parseScalingPolicy`: labels win over annotations, every problem is listed.
+ */
+export function parseRequestLimits(
+  labels: Readonly<Record<string, string>>,
+  annotations: Readonly<Record<string, string>>,
+  defaults: RequestLimits,
+): RequestLimitsResult {
+  const problems: string[] = [];
+  const concurrency = readInt('concurrency', defaults.concurrency, labels, annotations, problems);
+  const maxQueued = readInt('max-queued', defaults.maxQueued, labels, annotations, problems);
+  const requestTimeoutMs = readDuration('com.openfaas.request-timeout', defaults.requestTimeoutMs, labels, annotations, problems);
+  if (problems.length === 0 && requestTimeoutMs <= 0) problems.push('com.openfaas.request-timeout must be greater than 0');
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs } };
 }

@@ -18,6 +18,24 @@ export interface FunctionInfo extends ReplicaState {
   readonly ref: FunctionRef;
 }
 
+/**
+ * Lifecycle phase of one replica. `starting`: created, not yet passing its readiness check;
+ * `ready`: may take requests; `draining`: takes no new requests, finishing in-flight ones
+ * (chosen for removal); `stopping`: being terminated (a signal sent, a pod terminating).
+ */
+export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'stopping';
+
+/** One replica as its provider knows it. The engine adds in-flight and request times. */
+export interface ReplicaInfo {
+  /** Stable for the replica's life: a pod name, `<fn>-<n>` for a local process. */
+  readonly id: string;
+  /** Where a request for this replica goes; null while it has no address yet. */
+  readonly address: URL | null;
+  readonly phase: ReplicaPhase;
+  /** When the replica was created, epoch milliseconds. */
+  readonly createdAt: number;
+}
+
 /** Called whenever a function's desired or ready count changes. */
 export type ReplicaListener = (ref: FunctionRef, state: ReplicaState) => void;
 
@@ -46,7 +64,18 @@ export interface ReplicaProvider {
   listFunctions(): Promise<FunctionInfo[]>;
   /** Picks a ready replica (or service) for one request; null when none is ready. */
   pickUpstream(ref: FunctionRef): Upstream | null;
-  /** Subscribes to desired/ready changes; returns the unsubscribe function. */
+  /**
+   * The function's replicas, from the provider's own cache (no I/O): every replica that
+   * exists, whatever its phase; empty for an unknown function. Listeners are called on every
+   * change of this list (a phase, an address, a replica added or gone).
+   */
+  listReplicas(ref: FunctionRef): readonly ReplicaInfo[];
+  /**
+   * Removes exactly these replicas (the engine drained them first) and lowers the desired
+   * count by the number removed. Ids that no longer exist are ignored.
+   */
+  removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void>;
+  /** Subscribes to desired/ready/replica-list changes; returns the unsubscribe function. */
   subscribe(listener: ReplicaListener): () => void;
   /** Starts background work (processes, watches). */
   start(): Promise<void>;

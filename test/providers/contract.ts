@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppError } from '../../src/errors.js';
-import type { FunctionRef, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
+import type { FunctionRef, ReplicaInfo, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
 
 /** What a provider under test must supply. */
 export interface ContractSetup {
@@ -31,6 +31,29 @@ function waitFor(provider: ReplicaProvider, ref: FunctionRef, check: (s: Replica
     });
   });
 }
+
+/** Waits (bounded) until the function's replica list passes `check`; pushed by subscribe. */
+function waitForReplicas(provider: ReplicaProvider, ref: FunctionRef, check: (list: readonly ReplicaInfo[]) => boolean, timeoutMs = 10_000): Promise<readonly ReplicaInfo[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`replicas not reached in ${timeoutMs} ms: ${JSON.stringify(provider.listReplicas(ref))}`));
+    }, timeoutMs);
+    const test = () => {
+      const list = provider.listReplicas(ref);
+      if (!check(list)) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(list);
+    };
+    const unsubscribe = provider.subscribe((changed) => {
+      if (changed.name === ref.name && changed.namespace === ref.namespace) test();
+    });
+    test();
+  });
+}
+
+const PHASES = ['starting', 'ready', 'draining', 'stopping'];
 
 /**
  * The shared contract every ReplicaProvider must pass: facts in, one action out, errors as
@@ -91,6 +114,35 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
       expect(s.provider.pickUpstream(s.ref)).toBeNull();
       await s.provider.setReplicas(s.ref, 1);
       await waitFor(s.provider, s.ref, (st) => st.ready === 1);
+    });
+
+    it('lists every replica with a phase, and a ready replica has an address', async () => {
+      const list = await waitForReplicas(s.provider, s.ref, (l) => l.some((r) => r.phase === 'ready'));
+      expect(list.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(list.map((r) => r.id)).size).toBe(list.length);
+      for (const replica of list) {
+        expect(PHASES).toContain(replica.phase);
+        expect(typeof replica.createdAt).toBe('number');
+        if (replica.phase === 'ready') expect(replica.address?.protocol).toBe('http:');
+      }
+    });
+
+    it('removeReplicas removes exactly the given ids and lowers desired by their number', async () => {
+      await s.provider.setReplicas(s.ref, 3);
+      const ready = await waitForReplicas(s.provider, s.ref, (l) => l.filter((r) => r.phase === 'ready').length === 3 && l.length === 3);
+      const [keep1, victim, keep2] = ready.map((r) => r.id);
+      await s.provider.removeReplicas(s.ref, [victim ?? '', 'no-such-replica']);
+      expect((await s.provider.getReplicas(s.ref)).desired).toBe(2);
+      const after = await waitForReplicas(s.provider, s.ref, (l) => !l.some((r) => r.id === victim));
+      expect(after.map((r) => r.id).sort()).toEqual([keep1, keep2].sort());
+      expect(after.every((r) => r.phase === 'ready')).toBe(true);
+      await s.provider.setReplicas(s.ref, 1);
+      await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
+    });
+
+    it('an unknown function lists no replicas and removeReplicas is FUNCTION_UNKNOWN', async () => {
+      expect(s.provider.listReplicas(s.unknownRef)).toEqual([]);
+      await expect(s.provider.removeReplicas(s.unknownRef, ['x'])).rejects.toMatchObject({ code: 'FUNCTION_UNKNOWN' });
     });
 
     it('an unknown function is FUNCTION_UNKNOWN for get and set, and nothing is offered', async () => {

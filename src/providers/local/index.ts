@@ -1,6 +1,15 @@
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
-import { refKey, type FunctionInfo, type FunctionRef, type ReplicaListener, type ReplicaProvider, type ReplicaState, type Upstream } from '../types.js';
+import {
+  refKey,
+  type FunctionInfo,
+  type FunctionRef,
+  type ReplicaInfo,
+  type ReplicaListener,
+  type ReplicaProvider,
+  type ReplicaState,
+  type Upstream,
+} from '../types.js';
 import { freePort, Replica } from './replica.js';
 import type { StackFunction } from './stack.js';
 
@@ -27,6 +36,8 @@ interface LocalFunction {
   restartTimer: NodeJS.Timeout | undefined;
   /** Replicas whose port is being allocated (counted so concurrent reconciles do not overshoot). */
   pendingStarts: number;
+  /** The n of the next replica id `<fn>-<n>`. */
+  nextId: number;
 }
 
 const MAX_RESTART_DELAY_MS = 10_000;
@@ -57,6 +68,7 @@ export class LocalProvider implements ReplicaProvider {
         crashes: 0,
         restartTimer: undefined,
         pendingStarts: 0,
+        nextId: 1,
       });
     }
   }
@@ -111,6 +123,28 @@ export class LocalProvider implements ReplicaProvider {
     return { url: chosen.url, release: chosen.acquire() };
   }
 
+  listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
+    const fn = this.functions.get(refKey(ref));
+    if (fn === undefined) return [];
+    const all = [...fn.live, ...fn.draining].filter((r) => r.phase !== 'exited');
+    return all.map((r) => ({ id: r.id, address: r.url, phase: r.phase === 'exited' ? 'stopping' : r.phase, createdAt: Math.round(r.startedAt) }));
+  }
+
+  /**
+   * Stops exactly these replicas (the engine drained them; any request still in flight gets
+   * the drain grace) and lowers desired by the number found, so none is started in their place.
+   */
+  async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    const fn = this.find(ref);
+    const wanted = new Set(ids);
+    const victims = fn.live.filter((r) => wanted.has(r.id));
+    if (victims.length === 0) return;
+    fn.live = fn.live.filter((r) => !wanted.has(r.id));
+    fn.desired = Math.max(0, fn.desired - victims.length);
+    for (const victim of victims) this.retire(fn, victim);
+    this.emit(fn);
+  }
+
   subscribe(listener: ReplicaListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -155,12 +189,17 @@ export class LocalProvider implements ReplicaProvider {
       // Remove the least useful replica first: not ready, then fewest in-flight.
       const victim = [...fn.live].sort((a, b) => rank(a) - rank(b))[0] as Replica;
       fn.live = fn.live.filter((r) => r !== victim);
-      fn.draining.add(victim);
-      void victim.stop(this.options.drainGraceMs).finally(() => fn.draining.delete(victim));
+      this.retire(fn, victim);
     }
     const missing = fn.desired - fn.live.length - fn.pendingStarts;
     if (missing <= 0 || fn.restartTimer !== undefined) return;
     for (let i = 0; i < missing; i++) void this.startReplica(fn);
+  }
+
+  /** Drains and stops a replica already taken out of `live`. */
+  private retire(fn: LocalFunction, replica: Replica): void {
+    fn.draining.add(replica);
+    void replica.stop(this.options.drainGraceMs).finally(() => fn.draining.delete(replica));
   }
 
   private async startReplica(fn: LocalFunction): Promise<void> {
@@ -173,6 +212,7 @@ export class LocalProvider implements ReplicaProvider {
     }
     if (this.closed || fn.live.length >= fn.desired) return;
     const replica = new Replica({
+      id: `${fn.spec.name}-${fn.nextId++}`,
       fn: fn.spec,
       port,
       healthPath: this.options.healthPath,
@@ -183,7 +223,8 @@ export class LocalProvider implements ReplicaProvider {
     });
     fn.live.push(replica);
     this.processes.add(replica);
-    this.options.logger.info('replica starting', { function: fn.spec.name, port, pid: replica.pid });
+    this.options.logger.info('replica starting', { function: fn.spec.name, replica: replica.id, port, pid: replica.pid });
+    this.emit(fn);
   }
 
   private onReplicaChange(fn: LocalFunction, replica: Replica): void {

@@ -80,9 +80,15 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'exited';
+/**
+ * Phase of a local replica process: `draining` while it finishes in-flight requests before
+ * removal, `stopping` once SIGTERM is sent, `exited` when the process is gone.
+ */
+export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'stopping' | 'exited';
 
 export interface ReplicaOptions {
+  /** `<fn>-<n>`: stable for the replica's life, n counts up per function. */
+  readonly id: string;
   readonly fn: StackFunction;
   readonly port: number;
   readonly healthPath: string;
@@ -95,6 +101,7 @@ export interface ReplicaOptions {
 
 /** One child process serving one replica of a local function. */
 export class Replica {
+  readonly id: string;
   readonly port: number;
   readonly url: URL;
   /** Wall-clock ms (high resolution) when the process was spawned. */
@@ -108,6 +115,7 @@ export class Replica {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: ReplicaOptions) {
+    this.id = options.id;
     this.port = options.port;
     this.url = new URL(`http://127.0.0.1:${options.port}`);
     const { file, args } = replicaCommand(options.fn.argv, options.logger);
@@ -126,7 +134,7 @@ export class Replica {
         if (this.phase === 'exited') return;
         // Whatever the replica started dies with it (a shell's child, a worker it forked).
         this.killGroup();
-        if (this.phase !== 'draining') this.crashed = true;
+        if (this.phase !== 'draining' && this.phase !== 'stopping') this.crashed = true;
         this.phase = 'exited';
         options.logger.info('replica exited', { function: options.fn.name, port: this.port, code, signal, crashed: this.crashed, error: error?.message });
         this.releaseIdleWaiters();
@@ -193,6 +201,8 @@ export class Replica {
       await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), sleep(graceMs)]);
     }
     if ((this.phase as ReplicaPhase) === 'exited') return;
+    this.phase = 'stopping';
+    this.options.onChange(this);
     this.signal('SIGTERM');
     const killTimer = setTimeout(() => this.signal('SIGKILL'), graceMs);
     await this.exited;

@@ -1,0 +1,146 @@
+/** A timer handle from a Clock; pass it back to `clearTimeout`. */
+export interface TimerHandle {
+  /** Lets the process exit while this timer is pending (no-op on the virtual clock). */
+  unref(): void;
+}
+
+/**
+ * The one source of time for the engine: every time read and timer goes through it, so a
+ * virtual clock can drive unit tests and the simulator. Times are epoch milliseconds.
+ */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, delayMs: number): TimerHandle;
+  clearTimeout(handle: TimerHandle | undefined): void;
+}
+
+/** The real clock: `Date.now()` and the global timers; `unref()` lets the process exit. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, delayMs) => setTimeout(callback, Math.max(0, delayMs)),
+  clearTimeout: (handle) => {
+    if (handle !== undefined) clearTimeout(handle as NodeJS.Timeout);
+  },
+};
+
+interface VirtualTimer extends TimerHandle {
+  readonly due: number;
+  readonly seq: number;
+  readonly callback: () => void;
+  cancelled: boolean;
+}
+
+function before(a: VirtualTimer, b: VirtualTimer): boolean {
+  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
+}
+
+/**
+ * A clock that moves only when told: timers sit in a heap ordered by due time, then by
+ * insertion. Drives unit tests and the simulator; nothing here waits for real time.
+ */
+export class VirtualClock implements Clock {
+  private current: number;
+  private seq = 0;
+  private readonly heap: VirtualTimer[] = [];
+
+  /** @param startMs the initial time, epoch milliseconds (0 by default). */
+  constructor(startMs = 0) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(callback: () => void, delayMs: number): TimerHandle {
+    const timer: VirtualTimer = { due: this.current + Math.max(0, delayMs), seq: this.seq++, callback, cancelled: false, unref: () => undefined };
+    this.push(timer);
+    return timer;
+  }
+
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle !== undefined && 'cancelled' in handle) (handle as VirtualTimer).cancelled = true;
+  }
+
+  /** Timers scheduled and not yet run or cleared. */
+  pending(): number {
+    return this.heap.filter((t) => !t.cancelled).length;
+  }
+
+  /**
+   * Moves time forward by `ms`, running every timer due on the way in order (timers they
+   * schedule within the span run too). Synchronous: promise callbacks run after it returns.
+   */
+  advance(ms: number): void {
+    const end = this.current + Math.max(0, ms);
+    for (let timer = this.popDue(end); timer !== undefined; timer = this.popDue(end)) {
+      this.current = timer.due;
+      timer.callback();
+    }
+    this.current = end;
+  }
+
+  /**
+   * Like `advance`, but lets promise callbacks settle before and after each timer, so code
+   * that awaits between timers (a provider call, then a clock wait) sees each step in order.
+   */
+  async run(ms: number): Promise<void> {
+    const end = this.current + Math.max(0, ms);
+    await flush();
+    for (let timer = this.popDue(end); timer !== undefined; timer = this.popDue(end)) {
+      this.current = timer.due;
+      timer.callback();
+      await flush();
+    }
+    this.current = end;
+    await flush();
+  }
+
+  private popDue(end: number): VirtualTimer | undefined {
+    for (;;) {
+      const top = this.heap[0];
+      if (top === undefined || top.due > end) return undefined;
+      this.pop();
+      if (!top.cancelled) return top;
+    }
+  }
+
+  private push(timer: VirtualTimer): void {
+    const heap = this.heap;
+    heap.push(timer);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = heap[parent] as VirtualTimer;
+      if (!before(timer, p)) break;
+      heap[i] = p;
+      i = parent;
+    }
+    heap[i] = timer;
+  }
+
+  private pop(): void {
+    const heap = this.heap;
+    const last = heap.pop();
+    if (last === undefined || heap.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const r = heap[right];
+      const l = heap[left] as VirtualTimer;
+      const child = r !== undefined && before(r, l) ? right : left;
+      const c = heap[child] as VirtualTimer;
+      if (!before(c, last)) break;
+      heap[i] = c;
+      i = child;
+    }
+    heap[i] = last;
+  }
+}
+
+/** Lets queued promise callbacks (and their follow-ups) run; not a sleep: no time passes. */
+function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,339 @@
+import type { Gauge } from 'prom-client';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { AppError } from '../errors.js';
+import type { Metrics } from '../metrics/registry.js';
+import { parseRequestLimits, type RequestLimits, type RequestLimitsResult } from '../policy/labels.js';
+import { functionLabel, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
+import { gatewayShare, mergeReplicas, type EngineReplica, type GatewayShard, type ReplicaView } from './replicas.js';
+
+/** Why a request waits: no ready replica at all, or every ready replica is at its limit. */
+export type QueueReason = 'no_replica' | 'busy';
+
+/** One request's hold on one replica. */
+export interface Slot {
+  readonly replicaId: string;
+  readonly url: URL;
+  /** Time spent in the queue, ms; null when the slot was free at once. */
+  readonly waitedMs: number | null;
+  /**
+   * Aborts when the function's request timeout passes (reason: AppError REQUEST_TIMEOUT);
+   * the slot is already released then. The caller aborts its upstream call and answers 504.
+   */
+  readonly signal: AbortSignal;
+  /** Gives the slot back; only the first call counts. */
+  release(): void;
+}
+
+/** Queue and replica state of one function, for the API. */
+export interface DispatchStats {
+  readonly queued: Readonly<Record<QueueReason, number>>;
+  /** Age of the oldest waiting request, ms; 0 when none waits. */
+  readonly oldestWaitMs: number;
+  readonly replicas: readonly ReplicaView[];
+}
+
+export interface DispatcherOptions {
+  readonly provider: ReplicaProvider;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly defaultNamespace: string;
+  /** Limits of a function without the labels (config). */
+  readonly defaults: RequestLimits;
+  /** This gateway among several sharing each replica's hard limit; a single gateway when absent. */
+  readonly shard?: GatewayShard;
+  /**
+   * Called when a request queues with `no_replica` and the function wants 0 replicas (as
+   * last reported: `track` a function before its first request); once per burst, again only
+   * after the function wanted replicas or its queue emptied.
+   */
+  readonly onNeedReplica?: (ref: FunctionRef) => void;
+}
+
+interface Waiter {
+  readonly arrivedAt: number;
+  readonly resolve: (slot: Slot) => void;
+  readonly reject: (err: Error) => void;
+  readonly cleanup: () => void;
+}
+
+interface Entry {
+  readonly ref: FunctionRef;
+  readonly replicas: Map<string, EngineReplica>;
+  queue: Waiter[];
+  /** Desired replicas as last reported; null before the first report. */
+  desired: number | null;
+  limits: RequestLimitsResult;
+  roundRobin: number;
+  /** A wake was asked for and the function has not wanted replicas since. */
+  wakeRaised: boolean;
+  readonly gauges: { readonly noReplica: Gauge.Internal<'function_name' | 'reason'>; readonly busy: Gauge.Internal<'function_name' | 'reason'>; readonly oldest: Gauge.Internal<'function_name'> };
+}
+
+/**
+ * The only place a request gets a replica. Least in-flight among ready, non-draining
+ * replicas with a free slot under the function's hard limit (round robin among equals);
+ * otherwise the request waits in the function's one FIFO queue, and a released slot or a
+ * newly ready replica goes to the queue's head first. Replica facts come from the provider's
+ * subscription and `listReplicas`; in-flight counts are the dispatcher's own.
+ */
+export class Dispatcher {
+  private readonly entries = new Map<string, Entry>();
+  private readonly idleListeners = new Set<(ref: FunctionRef, replicaId: string) => void>();
+  private readonly shard: GatewayShard;
+  private readonly unsubscribe: () => void;
+  private readonly collect = () => this.reportOldest();
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.shard = options.shard ?? { count: 1, index: 0 };
+    this.unsubscribe = options.provider.subscribe((ref, state) => this.sync(ref, state));
+    options.metrics.beforeCollect.add(this.collect);
+  }
+
+  /** Stops listening and fails every waiting request with SHUTTING_DOWN. */
+  close(): void {
+    this.unsubscribe();
+    this.options.metrics.beforeCollect.delete(this.collect);
+    for (const entry of this.entries.values()) {
+      const queue = entry.queue;
+      entry.queue = [];
+      for (const waiter of queue) {
+        waiter.cleanup();
+        waiter.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
+      }
+      this.report(entry);
+    }
+  }
+
+  /** Reads a function's state from the provider and syncs it (once before its first request). */
+  async track(ref: FunctionRef): Promise<void> {
+    this.sync(ref, await this.options.provider.getReplicas(ref));
+  }
+
+  /** Takes the provider's replica list (and, when given, desired count and labels) and serves the queue. */
+  sync(ref: FunctionRef, state?: ReplicaState): void {
+    const entry = this.entry(ref);
+    mergeReplicas(entry.replicas, this.options.provider.listReplicas(ref));
+    if (state !== undefined) {
+      entry.desired = state.desired;
+      entry.limits = parseRequestLimits(state.labels, state.annotations, this.options.defaults);
+      if (state.desired > 0) entry.wakeRaised = false;
+    }
+    this.pump(entry);
+  }
+
+  /**
+   * A slot at once, or null when the request must wait (no free slot, or others already
+   * wait: a new arrival never overtakes the queue). Throws LABELS_INVALID.
+   */
+  tryAcquire(ref: FunctionRef): Slot | null {
+    const entry = this.entry(ref);
+    this.limitsOf(entry);
+    if (entry.queue.length > 0) return null;
+    const replica = this.pick(entry);
+    return replica === undefined ? null : this.grant(entry, replica, null);
+  }
+
+  /**
+   * A slot, waiting in the function's FIFO queue when none is free. Rejects with QUEUE_FULL
+   * (queue at its bound), QUEUE_TIMEOUT (no slot within `maxWaitMs`), LABELS_INVALID, or
+   * BAD_REQUEST when `signal` aborts (the client left; it is dropped from the queue).
+   */
+  acquire(ref: FunctionRef, opts: { readonly signal?: AbortSignal; readonly maxWaitMs: number }): Promise<Slot> {
+    try {
+      const slot = this.tryAcquire(ref);
+      if (slot !== null) return Promise.resolve(slot);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const entry = this.entry(ref);
+    const { maxQueued } = this.limitsOf(entry);
+    if (entry.queue.length >= maxQueued) {
+      return Promise.reject(new AppError('QUEUE_FULL', `function ${ref.name} already has ${maxQueued} requests waiting`, { details: { maxQueued } }));
+    }
+    const { signal, maxWaitMs } = opts;
+    if (signal?.aborted === true) return Promise.reject(new AppError('BAD_REQUEST', 'client went away'));
+    const { clock } = this.options;
+    return new Promise<Slot>((resolve, reject) => {
+      const drop = (err: AppError) => {
+        entry.queue = entry.queue.filter((w) => w !== waiter);
+        waiter.cleanup();
+        if (entry.queue.length === 0) entry.wakeRaised = false;
+        this.report(entry);
+        reject(err);
+      };
+      const onAbort = () => drop(new AppError('BAD_REQUEST', 'client went away while queued'));
+      const timer: TimerHandle = clock.setTimeout(() => {
+        const reason = this.reasonOf(entry);
+        drop(new AppError('QUEUE_TIMEOUT', `function ${ref.name} had no free replica slot within ${maxWaitMs} ms`, { details: { maxWaitMs, reason } }));
+      }, maxWaitMs);
+      const waiter: Waiter = {
+        arrivedAt: clock.now(),
+        resolve,
+        reject,
+        cleanup: () => {
+          clock.clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      entry.queue.push(waiter);
+      this.report(entry);
+      if (this.reasonOf(entry) === 'no_replica' && entry.desired === 0 && !entry.wakeRaised) {
+        entry.wakeRaised = true;
+        this.options.onNeedReplica?.(ref);
+      }
+    });
+  }
+
+  /** Marks replicas draining (no new requests) or takes them back; taking back serves the queue. */
+  setDraining(ref: FunctionRef, ids: readonly string[], draining: boolean): void {
+    const entry = this.entry(ref);
+    for (const id of ids) {
+      const replica = entry.replicas.get(id);
+      if (replica !== undefined) replica.draining = draining;
+    }
+    this.report(entry);
+    if (!draining) this.pump(entry);
+  }
+
+  /** Calls `listener` whenever a replica's in-flight count drops to 0; returns the unsubscribe function. */
+  onIdle(listener: (ref: FunctionRef, replicaId: string) => void): () => void {
+    this.idleListeners.add(listener);
+    return () => this.idleListeners.delete(listener);
+  }
+
+  /** Copies of the function's replica table (provider facts + engine counters), in creation order. */
+  replicas(ref: FunctionRef): ReplicaView[] {
+    const entry = this.entries.get(refKey(ref));
+    if (entry === undefined) return [];
+    return [...entry.replicas.values()].map((r) => ({ ...r }));
+  }
+
+  stats(ref: FunctionRef): DispatchStats {
+    const entry = this.entries.get(refKey(ref));
+    if (entry === undefined) return { queued: { no_replica: 0, busy: 0 }, oldestWaitMs: 0, replicas: [] };
+    const length = entry.queue.length;
+    const reason = this.reasonOf(entry);
+    const head = entry.queue[0];
+    return {
+      queued: { no_replica: reason === 'no_replica' ? length : 0, busy: reason === 'busy' ? length : 0 },
+      oldestWaitMs: head === undefined ? 0 : this.options.clock.now() - head.arrivedAt,
+      replicas: this.replicas(ref),
+    };
+  }
+
+  private entry(ref: FunctionRef): Entry {
+    const key = refKey(ref);
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      const label = functionLabel(ref, this.options.defaultNamespace);
+      const { queueLength, queueOldestWaitSeconds } = this.options.metrics;
+      entry = {
+        ref: { name: ref.name, namespace: ref.namespace },
+        replicas: mergeReplicas(new Map(), this.options.provider.listReplicas(ref)),
+        queue: [],
+        desired: null,
+        limits: { ok: true, limits: this.options.defaults },
+        roundRobin: 0,
+        wakeRaised: false,
+        gauges: {
+          noReplica: queueLength.labels({ function_name: label, reason: 'no_replica' }),
+          busy: queueLength.labels({ function_name: label, reason: 'busy' }),
+          oldest: queueOldestWaitSeconds.labels({ function_name: label }),
+        },
+      };
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  private limitsOf(entry: Entry): RequestLimits {
+    if (!entry.limits.ok) throw new AppError('LABELS_INVALID', `function ${entry.ref.name} has invalid labels: ${entry.limits.problems.join('; ')}`);
+    return entry.limits.limits;
+  }
+
+  private capacity(entry: Entry, replica: EngineReplica): number {
+    const concurrency = entry.limits.ok ? entry.limits.limits.concurrency : 0;
+    return gatewayShare(concurrency, this.shard, replica.id);
+  }
+
+  private usable(replica: EngineReplica): boolean {
+    return replica.phase === 'ready' && !replica.draining && replica.address !== null;
+  }
+
+  private reasonOf(entry: Entry): QueueReason {
+    for (const replica of entry.replicas.values()) if (this.usable(replica) && this.capacity(entry, replica) > 0) return 'busy';
+    return 'no_replica';
+  }
+
+  /** Least in-flight among usable replicas with a free slot; round robin among equals. */
+  private pick(entry: Entry): EngineReplica | undefined {
+    let least = Number.POSITIVE_INFINITY;
+    let candidates: EngineReplica[] = [];
+    for (const replica of entry.replicas.values()) {
+      if (!this.usable(replica) || replica.inFlight >= this.capacity(entry, replica)) continue;
+      if (replica.inFlight < least) {
+        least = replica.inFlight;
+        candidates = [replica];
+      } else if (replica.inFlight === least) candidates.push(replica);
+    }
+    if (candidates.length === 0) return undefined;
+    return candidates[entry.roundRobin++ % candidates.length];
+  }
+
+  private grant(entry: Entry, replica: EngineReplica, arrivedAt: number | null): Slot {
+    const { clock } = this.options;
+    const now = clock.now();
+    replica.inFlight += 1;
+    replica.lastRequestStart = now;
+    const controller = new AbortController();
+    const timeoutMs = entry.limits.ok ? entry.limits.limits.requestTimeoutMs : this.options.defaults.requestTimeoutMs;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      clock.clearTimeout(timer);
+      replica.inFlight -= 1;
+      replica.served += 1;
+      replica.lastRequestEnd = clock.now();
+      if (replica.inFlight === 0) for (const listener of [...this.idleListeners]) listener(entry.ref, replica.id);
+      this.pump(entry);
+    };
+    const timer = clock.setTimeout(() => {
+      release();
+      controller.abort(new AppError('REQUEST_TIMEOUT', `function ${entry.ref.name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } }));
+    }, timeoutMs);
+    timer.unref();
+    // A usable replica always has an address (see `usable`).
+    const url = replica.address ?? new URL('http://invalid.invalid');
+    return { replicaId: replica.id, url, waitedMs: arrivedAt === null ? null : now - arrivedAt, signal: controller.signal, release };
+  }
+
+  /** Hands free slots to the queue's head, in order, until the queue or the slots run out. */
+  private pump(entry: Entry): void {
+    while (entry.queue.length > 0) {
+      const replica = this.pick(entry);
+      if (replica === undefined) break;
+      const waiter = entry.queue.shift() as Waiter;
+      waiter.cleanup();
+      waiter.resolve(this.grant(entry, replica, waiter.arrivedAt));
+    }
+    if (entry.queue.length === 0) entry.wakeRaised = false;
+    this.report(entry);
+  }
+
+  private report(entry: Entry): void {
+    const reason = this.reasonOf(entry);
+    const length = entry.queue.length;
+    entry.gauges.noReplica.set(reason === 'no_replica' ? length : 0);
+    entry.gauges.busy.set(reason === 'busy' ? length : 0);
+  }
+
+  private reportOldest(): void {
+    const now = this.options.clock.now();
+    for (const entry of this.entries.values()) {
+      const head = entry.queue[0];
+      entry.gauges.oldest.set(head === undefined ? 0 : (now - head.arrivedAt) / 1000);
+    }
+  }
+}

@@ -1,0 +1,132 @@
+/** Who asked for a change. */
+export type EventSource = 'alert' | 'idler' | 'waker' | 'api' | 'policy';
+
+/**
+ * What happened. Decisions: `scale_up`, `scale_down`, `unchanged` (recorded too), and
+ * `scale_failed` when applying one failed. Replica lifecycle: `scale_up_start` (a replica
+ * asked for), `scale_up_complete` (it is ready), `drain_start` (it takes no new requests),
+ * `scale_down_complete` (it was removed).
+ */
+export type EventAction =
+  | 'scale_up'
+  | 'scale_down'
+  | 'unchanged'
+  | 'scale_failed'
+  | 'scale_up_start'
+  | 'scale_up_complete'
+  | 'drain_start'
+  | 'scale_down_complete';
+
+/** One engine event: a decision (changing something or not) or a replica lifecycle step. */
+export interface EngineEvent {
+  /** Epoch milliseconds, from the engine's clock. */
+  readonly time: number;
+  /** The `function_name` label value. */
+  readonly function: string;
+  readonly source: EventSource;
+  readonly action: EventAction;
+  /** Desired replicas before and after. */
+  readonly from: number;
+  readonly to: number;
+  /** A reason word (`step-up`, `unchanged`, `drained`, `drain-timeout`, ...). */
+  readonly reason: string;
+  /** What the decision saw (bounded, JSON-safe); empty for lifecycle events. */
+  readonly inputs: Readonly<Record<string, unknown>>;
+  /** The replica id, for lifecycle events. */
+  readonly replica?: string;
+}
+
+/** Filter of `EventLog.query`; every field optional. */
+export interface EventQuery {
+  /** Only this function (`function_name` value). */
+  readonly function?: string;
+  /** Only events at or after this time, epoch milliseconds. */
+  readonly since?: number;
+  /** At most this many, the newest ones (still oldest first); all when absent. */
+  readonly limit?: number;
+}
+
+/** Receives every event as it is recorded (a Kubernetes Event sink, a logger). */
+export type EventSink = (event: EngineEvent) => void;
+
+/**
+ * A bounded in-memory log of engine events: a ring that keeps the newest `capacity`
+ * events, plus sinks called on each record. A throwing sink is reported to `onSinkError`
+ * and does not stop the others.
+ */
+export class EventLog {
+  private readonly ring: Array<EngineEvent | undefined>;
+  /** Index where the next event goes. */
+  private head = 0;
+  private size = 0;
+  private readonly sinks = new Set<EventSink>();
+
+  /**
+   * @param capacity events kept (at least 1).
+   * @param onSinkError called with the error of a throwing sink.
+   */
+  constructor(
+    readonly capacity: number,
+    private readonly onSinkError: (err: unknown, event: EngineEvent) => void = () => undefined,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`event log capacity must be a positive integer, got ${capacity}`);
+    this.ring = new Array<EngineEvent | undefined>(capacity).fill(undefined);
+  }
+
+  /** Events held now (at most `capacity`). */
+  get length(): number {
+    return this.size;
+  }
+
+  record(event: EngineEvent): void {
+    this.ring[this.head] = event;
+    this.head = (this.head + 1) % this.capacity;
+    this.size = Math.min(this.size + 1, this.capacity);
+    for (const sink of [...this.sinks]) {
+      try {
+        sink(event);
+      } catch (err) {
+        this.onSinkError(err, event);
+      }
+    }
+  }
+
+  /** Adds a sink; returns the function that removes it. */
+  addSink(sink: EventSink): () => void {
+    this.sinks.add(sink);
+    return () => this.sinks.delete(sink);
+  }
+
+  /** Matching events, oldest first. */
+  query(filter: EventQuery = {}): EngineEvent[] {
+    const out: EngineEvent[] = [];
+    const start = (this.head - this.size + this.capacity) % this.capacity;
+    for (let i = 0; i < this.size; i++) {
+      const event = this.ring[(start + i) % this.capacity];
+      if (event === undefined) continue;
+      if (filter.function !== undefined && event.function !== filter.function) continue;
+      if (filter.since !== undefined && event.time < filter.since) continue;
+      out.push(event);
+    }
+    return filter.limit === undefined ? out : out.slice(Math.max(0, out.length - filter.limit));
+  }
+}
+
+/** One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR or LF. */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+/**
+ * Renders events as `text/csv` (RFC 4180, CRLF line ends) with the header
+ * `time,action,target,status`: time in ISO-8601 UTC; target is the function, or
+ * `<function>/<replica>` for a lifecycle event; status is the reason word.
+ */
+export function eventsToCsv(events: readonly EngineEvent[]): string {
+  const lines = ['time,action,target,status'];
+  for (const e of events) {
+    const target = e.replica === undefined ? e.function : `${e.function}/${e.replica}`;
+    lines.push([new Date(e.time).toISOString(), e.action, target, e.reason].map(csvField).join(','));
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
