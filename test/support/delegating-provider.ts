@@ -1,4 +1,4 @@
-import type { FunctionInfo, FunctionRef, ReplicaListener, ReplicaProvider, ReplicaState, Upstream } from '../../src/providers/types.js';
+import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState, Upstream } from '../../src/providers/types.js';
 
 /** A provider that forwards every call to `inner`; test decorators override what they observe. */
 export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> implements ReplicaProvider {
@@ -22,6 +22,14 @@ export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> imp
 
   pickUpstream(ref: FunctionRef): Upstream | null {
     return this.inner.pickUpstream(ref);
+  }
+
+  listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
+    return this.inner.listReplicas(ref);
+  }
+
+  removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    return this.inner.removeReplicas(ref, ids);
   }
 
   subscribe(listener: ReplicaListener): () => void {

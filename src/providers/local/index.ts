@@ -1,6 +1,6 @@
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
-import { refKey, type FunctionInfo, type FunctionRef, type ReplicaListener, type ReplicaProvider, type ReplicaState, type Upstream } from '../types.js';
+import { refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState, type Upstream } from '../types.js';
 import { freePort, Replica } from './replica.js';
 import type { StackFunction } from './stack.js';
 
@@ -104,6 +104,28 @@ export class LocalProvider implements ReplicaProvider {
     const candidates = ready.filter((r) => r.inflight === least);
     const chosen = candidates[fn.roundRobin++ % candidates.length] as Replica;
     return { url: chosen.url, release: chosen.acquire() };
+  }
+
+  /** Temporary (until the local provider's own implementation lands): live and draining processes, keyed by port. */
+  listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
+    const fn = this.functions.get(refKey(ref));
+    if (fn === undefined) return [];
+    return [...fn.live, ...fn.draining]
+      .filter((r) => r.phase !== 'exited')
+      .map((r) => ({
+        id: `${fn.spec.name}-${r.port}`,
+        address: r.url,
+        phase: r.phase === 'exited' ? 'stopping' : r.phase,
+        createdAt: Math.round(r.startedAt),
+      }));
+  }
+
+  /** Temporary: lowers the desired count by the number of known ids (not necessarily those replicas). */
+  async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    const known = new Set(this.listReplicas(ref).map((r) => r.id));
+    const count = ids.filter((id) => known.has(id)).length;
+    if (count === 0) return;
+    await this.setReplicas(ref, Math.max(0, this.find(ref).desired - count));
   }
 
   subscribe(listener: ReplicaListener): () => void {
