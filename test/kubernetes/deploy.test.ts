@@ -11,9 +11,9 @@ import { delimiter, join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
 import { packageRoot } from '../../src/bootstrap.js';
-import { createKubernetesProviderBundle } from '../../src/providers/kubernetes.js';
-import { KubernetesAlertStateStore } from '../../src/providers/kubernetes-state-store.js';
-import { LeaderElector } from '../../src/providers/leader.js';
+import { createKubernetesProviderBundle } from '../../src/providers/kubernetes/index.js';
+import { KubernetesAlertStateStore } from '../../src/providers/kubernetes/state-store.js';
+import { LeaderElector } from '../../src/providers/kubernetes/leader.js';
 import type { RecordedRequest } from './fake-api-server.js';
 import { quietLogger, startFake, waitFor } from './helpers.js';
 

@@ -3,7 +3,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppError } from '../../src/errors.js';
-import { createKubernetesProvider, type KubernetesProvider } from '../../src/providers/kubernetes.js';
+import { createKubernetesProvider, type KubernetesProvider } from '../../src/providers/kubernetes/index.js';
 import type { FunctionRef, ReplicaState } from '../../src/providers/types.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { codeOf, quietLogger, startFake, waitFor } from './helpers.js';
