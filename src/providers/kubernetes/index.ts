@@ -11,10 +11,10 @@ import { AppError } from '../../errors.js';
 import type { ProviderSetup } from '../types.js';
 import { KubeApi, loadKubeConfig } from './client.js';
 import { LeaderElector } from './leader.js';
-import { KubernetesProvider } from './provider.js';
+import { KubernetesProvider, type KubernetesRouting } from './provider.js';
 import { KubernetesAlertStateStore } from './state-store.js';
 
-export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL } from './provider.js';
+export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWEST_DELETION_COST, type KubernetesRouting } from './provider.js';
 export { KubeApi, loadKubeConfig } from './client.js';
 export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
 export { LeaderElector } from './leader.js';
@@ -34,7 +34,9 @@ export interface KubernetesProviderOptions {
   readonly namespaces?: readonly string[];
   /** Namespace of a bare function name; default the first of `namespaces`. */
   readonly defaultNamespace?: string;
-  /** URL of a function's Service; `{name}` and `{namespace}` are replaced. Default DEFAULT_FUNCTION_URL_TEMPLATE. */
+  /** `pod` (default): requests go to ready pod addresses from EndpointSlices; `service`: to functionUrlTemplate. */
+  readonly routing?: KubernetesRouting;
+  /** URL of a function's Service (service routing); `{name}` and `{namespace}` are replaced. Default DEFAULT_FUNCTION_URL_TEMPLATE. */
   readonly functionUrlTemplate?: string;
   readonly logger: Logger;
   /** Upper bound of one API request in ms (watches excluded); default 10000; 0 disables it. */
@@ -73,6 +75,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
   const provider = new KubernetesProvider({
     api,
     namespaces,
+    routing: options.routing ?? 'pod',
     functionUrlTemplate: options.functionUrlTemplate ?? DEFAULT_FUNCTION_URL_TEMPLATE,
     logger: options.logger,
     conflictRetries: options.conflictRetries ?? 5,
@@ -92,6 +95,7 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
     ...(config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig }),
     namespaces: config.namespaces,
     defaultNamespace: config.defaultNamespace,
+    routing: config.kubernetesRouting,
     functionUrlTemplate: config.functionUrlTemplate,
     logger: logger.child({ component: 'kubernetes-provider' }),
   });
