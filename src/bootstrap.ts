@@ -111,7 +111,7 @@ async function createProviderSetup(config: Config, logger: Logger, readFile: Rea
     case 'local':
       return { provider: createLocalProvider(config, logger, readFile) };
     case 'kubernetes': {
-      const { createKubernetesSetup } = await import('./providers/kubernetes-factory.js');
+      const { createKubernetesSetup } = await import('./providers/kubernetes/index.js');
       return createKubernetesSetup(config, logger);
     }
   }

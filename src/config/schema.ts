@@ -82,7 +82,12 @@ export const configSchema = z.strictObject({
   kubeconfig: z.string().min(1).optional(),
   /** Kubernetes provider: namespaces searched for functions (comma-separated in env). */
   namespaces: stringList.default(['openfaas-fn']),
-  /** Kubernetes provider: URL of a function's Service; `{name}` and `{namespace}` are filled in. */
+  /**
+   * Kubernetes provider: `pod` sends requests straight to ready pod addresses from the
+   * function's EndpointSlices; `service` to functionUrlTemplate (for meshes).
+   */
+  kubernetesRouting: z.enum(['pod', 'service']).default('pod'),
+  /** Kubernetes provider, service routing: URL of a function's Service; `{name}` and `{namespace}` are filled in. */
   functionUrlTemplate: z.string().min(1).default('http://{name}.{namespace}.svc.cluster.local:8080'),
   /** Kubernetes provider: Lease that elects the idler leader. */
   leaseName: z.string().min(1).default('alert-scaler-leader'),
@@ -129,6 +134,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_DRAIN_GRACE_MS: 'drainGraceMs',
   KUBECONFIG: 'kubeconfig',
   ALERT_SCALER_NAMESPACES: 'namespaces',
+  ALERT_SCALER_KUBERNETES_ROUTING: 'kubernetesRouting',
   ALERT_SCALER_FUNCTION_URL_TEMPLATE: 'functionUrlTemplate',
   ALERT_SCALER_LEASE_NAME: 'leaseName',
   ALERT_SCALER_LEASE_NAMESPACE: 'leaseNamespace',

@@ -2,8 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { alertSchema } from '../../src/alerts/payload.js';
 import { decideAlerts, EMPTY_ALERT_STATE, type AlertSignal } from '../../src/policy/alert-step.js';
-import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes.js';
-import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes-state-store.js';
+import { KubeApi, KubernetesAlertStateStore, loadKubeConfig, STATE_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { quietLogger, startFake } from '../kubernetes/helpers.js';
 import { DEFAULT_POLICY } from '../support/policy.js';
 

@@ -16,7 +16,7 @@ import { InvocationLog } from '../../src/gateway/invocations.js';
 import { Waker } from '../../src/gateway/waker.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import type { FunctionInfo, FunctionRef, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
+import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
 import { refKey } from '../../src/providers/types.js';
 import { Scaler } from '../../src/scaling/scaler.js';
 import { createApp } from '../../src/server.js';
@@ -75,6 +75,16 @@ class MemoryProvider implements ReplicaProvider {
 
   pickUpstream(): null {
     return null;
+  }
+
+  /** The fuzz never routes a request: no replica records, only counts. */
+  listReplicas(): readonly ReplicaInfo[] {
+    return [];
+  }
+
+  async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    const { desired } = this.known(ref);
+    await this.setReplicas(ref, Math.max(0, desired - ids.length));
   }
 
   subscribe(listener: ReplicaListener): () => void {

@@ -1,5 +1,5 @@
 /** The shared provider contract, run against the Kubernetes provider and the fake API server. */
-import { createKubernetesProvider } from '../../src/providers/kubernetes.js';
+import { createKubernetesProvider } from '../../src/providers/kubernetes/index.js';
 import { runProviderContract } from '../providers/contract.js';
 import { quietLogger, startFake } from './helpers.js';
 

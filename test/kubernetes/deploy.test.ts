@@ -11,9 +11,9 @@ import { delimiter, join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
 import { packageRoot } from '../../src/bootstrap.js';
-import { createKubernetesProviderBundle } from '../../src/providers/kubernetes.js';
-import { KubernetesAlertStateStore } from '../../src/providers/kubernetes-state-store.js';
-import { LeaderElector } from '../../src/providers/leader.js';
+import { createKubernetesProviderBundle } from '../../src/providers/kubernetes/index.js';
+import { KubernetesAlertStateStore } from '../../src/providers/kubernetes/state-store.js';
+import { LeaderElector } from '../../src/providers/kubernetes/leader.js';
 import type { RecordedRequest } from './fake-api-server.js';
 import { quietLogger, startFake, waitFor } from './helpers.js';
 
@@ -117,6 +117,11 @@ describeKubectl('deploy/ manifests', () => {
       'openfaas coordination.k8s.io leases get alert-scaler-leader',
       'openfaas coordination.k8s.io leases update alert-scaler-leader',
       'openfaas-fn  events create',
+      'openfaas-fn  pods list',
+      'openfaas-fn  pods patch',
+      'openfaas-fn  pods watch',
+      'openfaas-fn discovery.k8s.io endpointslices list',
+      'openfaas-fn discovery.k8s.io endpointslices watch',
       'openfaas-fn apps deployments get',
       'openfaas-fn apps deployments list',
       'openfaas-fn apps deployments patch',
@@ -133,14 +138,16 @@ describeKubectl('deploy/ manifests', () => {
   it('the RBAC covers every call the provider, state store and elector make, and grants nothing they do not use', async () => {
     const { fake, kubeconfig, close } = await startFake({ readyDelayMs: 0 });
     try {
-      fake.addDeployment({ name: 'fn', replicas: 1 });
+      fake.addDeployment({ name: 'fn', replicas: 2 });
       const { provider, api } = createKubernetesProviderBundle({ kubeconfig, logger: quietLogger(), minBackoffMs: 10 });
       await provider.start();
       await provider.listFunctions();
       await provider.getReplicas({ name: 'fn', namespace: 'openfaas-fn' });
-      await provider.setReplicas({ name: 'fn', namespace: 'openfaas-fn' }, 2);
+      await provider.setReplicas({ name: 'fn', namespace: 'openfaas-fn' }, 3);
       await provider.recordScaleEvent({ name: 'fn', namespace: 'openfaas-fn' }, 1, 2, 'alert test');
-      await waitFor(() => fake.openWatches > 0, 'a watch');
+      await waitFor(() => fake.openWatches >= 3, 'the Deployment, pod and EndpointSlice watches');
+      const [oldest] = provider.listReplicas({ name: 'fn', namespace: 'openfaas-fn' });
+      await provider.removeReplicas({ name: 'fn', namespace: 'openfaas-fn' }, [oldest?.id ?? '']);
       const store = new KubernetesAlertStateStore({ api, namespaces: ['openfaas-fn'], logger: quietLogger() });
       const loaded = await store.load({ name: 'fn', namespace: 'openfaas-fn' });
       await store.save({ name: 'fn', namespace: 'openfaas-fn' }, { firing: {}, scaleDownAt: 1, steps: {} }, loaded.version);

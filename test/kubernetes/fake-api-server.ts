@@ -4,8 +4,10 @@
  * and the scale subresource, Events, Leases). It is checked against the real kubectl in
  * kubectl.test.ts so it cannot drift from what a real client accepts.
  *
- * Every write bumps one global resourceVersion and is delivered to open watches. A tiny
- * "controller" makes status follow spec.replicas. Faults (500s, 409s, dropped watches,
+ * Every write bumps one global resourceVersion and is delivered to open watches. Small
+ * "controllers" play the ReplicaSet and EndpointSlice controllers: spec.replicas drives pods
+ * (each with its own IP 127.0.0.N, all loopback here), the pods drive the Deployment status
+ * and one EndpointSlice per Deployment (`kubernetes.io/service-name=<name>`). Faults (500s, 409s, dropped watches,
  * latency, compaction) are injected through methods on the server object.
  */
 import { randomUUID } from 'node:crypto';
@@ -14,6 +16,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { discoveryResponse } from './fake-api/discovery.js';
+import {
+  deletionOrder, deploymentStatus, isTerminating, loopbackIp, matchLabelsOf, newPod, selects, setReadyConditions, sliceFor, statusFromPods,
+} from './fake-api/workloads.js';
 import {
   HttpError, TYPES, apiVersionOf, clone, formatSelector, mergePatch, parseFieldSelector, parseLabelSelector, parsePath, rbacVerb, statusObject, typeKey,
   type Json, type K8sObject, type ParsedPath, type ResourceType,
@@ -65,16 +70,20 @@ export interface FakeDeploymentInit {
   readonly replicas?: number;
   readonly labels?: Record<string, string>;
   readonly annotations?: Record<string, string>;
-  /** Ready replicas at creation; defaults to `replicas`. */
+  /** Ready replicas at creation; defaults to `replicas`. The other pods stay not ready until setPodReady. */
   readonly ready?: number;
+  /** Container port named `http` (the EndpointSlice port); default 8080. */
+  readonly port?: number;
 }
 
 export interface FakeApiServerOptions {
   /**
-   * Delay before status follows a spec.replicas change. null: in the same write; 0 or more:
-   * a separate status write after that many milliseconds (as a real controller does).
+   * Delay before a new pod turns ready (its endpoint and the Deployment status follow). null:
+   * ready at creation, in the same write; 0 or more: a separate write after that many ms.
    */
   readonly readyDelayMs?: number | null;
+  /** How long a removed pod stays terminating before it is gone; null (default): deleted at once. */
+  readonly terminationDelayMs?: number | null;
   /** How a watch resume from a compacted resourceVersion fails: a 410 ERROR event (as a real apiserver with the watch cache) or an HTTP 410. */
   readonly expiredAs?: 'event' | 'http';
 }
@@ -98,11 +107,19 @@ export class FakeApiServer {
   private scaleConflicts = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly options: Required<FakeApiServerOptions>;
+  /** Number of the next pod IP (loopbackIp). */
+  private nextIp = 2;
+  /** Pods whose readiness a test set (setPodReady): the simulated kubelet leaves them alone. */
+  private readonly pinnedReadiness = new Set<string>();
 
   private constructor(private readonly server: Server, options: FakeApiServerOptions) {
     const { port } = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}`;
-    this.options = { readyDelayMs: options.readyDelayMs === undefined ? 0 : options.readyDelayMs, expiredAs: options.expiredAs ?? 'event' };
+    this.options = {
+      readyDelayMs: options.readyDelayMs === undefined ? 0 : options.readyDelayMs,
+      terminationDelayMs: options.terminationDelayMs ?? null,
+      expiredAs: options.expiredAs ?? 'event',
+    };
     for (const t of TYPES) this.stores.set(typeKey(t), new Map());
     for (const ns of ['default', 'openfaas', 'openfaas-fn']) this.ensureNamespace(ns);
   }
@@ -151,7 +168,7 @@ export class FakeApiServer {
 
   // ---- seeding and inspection ------------------------------------------------------------
 
-  /** Creates a Deployment (with the selector and template a real one needs). */
+  /** Creates a Deployment (with the selector and template a real one needs), its pods and its EndpointSlice. */
   addDeployment(init: FakeDeploymentInit): K8sObject {
     const namespace = init.namespace ?? 'openfaas-fn';
     const replicas = init.replicas ?? 1;
@@ -164,11 +181,36 @@ export class FakeApiServer {
       spec: {
         replicas,
         selector: { matchLabels: { app: init.name } },
-        template: { metadata: { labels: { app: init.name } }, spec: { containers: [{ name: init.name, image: `ghcr.io/example/${init.name}:latest` }] } },
+        template: {
+          metadata: { labels: { app: init.name } },
+          spec: { containers: [{ name: init.name, image: `ghcr.io/example/${init.name}:latest`, ports: [{ name: 'http', containerPort: init.port ?? 8080, protocol: 'TCP' }] }] },
+        },
       },
-      status: this.statusFor(replicas, ready, 1),
+      status: deploymentStatus(replicas, ready, 1),
     };
-    return this.create(this.type('apps', 'deployments'), namespace, obj);
+    const created = this.create(this.type('apps', 'deployments'), namespace, obj);
+    for (let i = 0; i < replicas; i += 1) {
+      const pod = this.createPod(created, i < ready);
+      if (i >= ready) this.pinnedReadiness.add(`${namespace}/${pod.metadata.name}`);
+    }
+    this.syncSlice(created);
+    return created;
+  }
+
+  /** The pods of a Deployment (copies, terminating ones included), oldest first. */
+  pods(deployment: string, namespace = 'openfaas-fn'): K8sObject[] {
+    const d = this.store('apps', 'deployments').get(`${namespace}/${deployment}`);
+    return d === undefined ? [] : this.podsOf(d).map(clone);
+  }
+
+  /**
+   * Sets a pod's readiness as its kubelet would after a probe (Ready condition, endpoint,
+   * Deployment status); the pod then keeps it until the next call.
+   */
+  setPodReady(pod: string, ready: boolean, namespace = 'openfaas-fn'): void {
+    this.pinnedReadiness.add(`${namespace}/${pod}`);
+    const updated = this.mutateObject('', 'pods', namespace, pod, (p) => setReadyConditions(p, ready));
+    this.resyncOwner(updated);
   }
 
   /** The stored Deployment (a copy), or undefined. */
@@ -201,16 +243,31 @@ export class FakeApiServer {
     return this.update(this.type(group, resource), next, current);
   }
 
-  /** Deletes an object and notifies watches. */
+  /**
+   * Deletes an object as another actor would and notifies watches. A deleted pod is replaced
+   * (its ReplicaSet still wants it); a deleted Deployment takes its pods and EndpointSlice along.
+   */
   deleteObject(group: string, resource: string, namespace: string, name: string): void {
+    const gone = this.remove(group, resource, namespace, name);
+    if (gone === undefined) return;
+    if (resource === 'pods') this.resyncOwner(gone);
+    if (group === 'apps' && resource === 'deployments') {
+      for (const pod of this.podsOf(gone)) this.remove('', 'pods', namespace, pod.metadata.name);
+      this.remove('discovery.k8s.io', 'endpointslices', namespace, sliceFor(gone, []).metadata.name);
+    }
+  }
+
+  private remove(group: string, resource: string, namespace: string, name: string): K8sObject | undefined {
     const store = this.store(group, resource);
     const current = store.get(`${namespace}/${name}`);
-    if (current === undefined) return;
+    if (current === undefined) return undefined;
     store.delete(`${namespace}/${name}`);
+    this.pinnedReadiness.delete(`${namespace}/${name}`);
     const rv = this.bump();
     const gone = clone(current);
     gone.metadata.resourceVersion = String(rv);
     this.publish(this.type(group, resource), 'DELETED', gone, rv);
+    return gone;
   }
 
   /** Current global resourceVersion. */
@@ -293,14 +350,6 @@ export class FakeApiServer {
     return this.rv;
   }
 
-  private statusFor(replicas: number, ready: number, generation: number): Json {
-    return {
-      observedGeneration: generation, replicas, updatedReplicas: replicas, readyReplicas: ready, availableReplicas: ready,
-      ...(replicas - ready > 0 ? { unavailableReplicas: replicas - ready } : {}),
-      conditions: [{ type: 'Available', status: ready >= replicas ? 'True' : 'False', reason: 'MinimumReplicasAvailable' }],
-    };
-  }
-
   private create(t: ResourceType, namespace: string, obj: K8sObject): K8sObject {
     const store = this.stores.get(typeKey(t));
     if (store === undefined) throw new HttpError(404, 'the server could not find the requested resource');
@@ -331,40 +380,127 @@ export class FakeApiServer {
   private update(t: ResourceType, next: K8sObject, current: K8sObject): K8sObject {
     const store = this.stores.get(typeKey(t));
     if (store === undefined) throw new Error('no store');
-    const rv = this.bump();
-    next.metadata = { ...next.metadata, name: current.metadata.name, namespace: current.metadata.namespace, uid: current.metadata['uid'], creationTimestamp: current.metadata['creationTimestamp'], resourceVersion: String(rv) };
+    next.metadata = { ...next.metadata, name: current.metadata.name, namespace: current.metadata.namespace, uid: current.metadata['uid'], creationTimestamp: current.metadata['creationTimestamp'] };
     next['apiVersion'] = apiVersionOf(t);
     next['kind'] = t.kind;
-    let specChanged = false;
-    if (t.resource === 'deployments') {
-      specChanged = JSON.stringify(next['spec']) !== JSON.stringify(current['spec']);
+    if (t.group === 'apps' && t.resource === 'deployments') {
+      const specChanged = JSON.stringify(next['spec']) !== JSON.stringify(current['spec']);
       const generation = (current.metadata['generation'] as number) + (specChanged ? 1 : 0);
       next.metadata['generation'] = generation;
+      // The pod and EndpointSlice writes land before this one, as the status reflects them.
+      if (specChanged) next['status'] = this.reconcile(next);
     }
+    const rv = this.bump();
+    next.metadata.resourceVersion = String(rv);
     store.set(`${current.metadata.namespace ?? ''}/${current.metadata.name}`, next);
-    if (specChanged) this.controllerFollow(next);
     this.publish(t, 'MODIFIED', next, rv);
     return clone(next);
   }
 
-  /** The simulated Deployment controller: status follows spec.replicas. */
-  private controllerFollow(d: K8sObject): void {
-    const spec = d['spec'] as Json;
-    const generation = d.metadata['generation'] as number;
-    const replicas = spec['replicas'] as number;
-    if (this.options.readyDelayMs === null) {
-      d['status'] = this.statusFor(replicas, replicas, generation);
+  // ---- internals: the simulated ReplicaSet, kubelet and EndpointSlice controllers ---------
+
+  private podsOf(d: K8sObject): K8sObject[] {
+    const selector = matchLabelsOf(d);
+    return [...this.store('', 'pods').values()]
+      .filter((p) => p.metadata.namespace === d.metadata.namespace && selects(selector, p))
+      .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+  }
+
+  private ownerOf(pod: K8sObject): K8sObject | undefined {
+    return [...this.store('apps', 'deployments').values()].find((d) => d.metadata.namespace === pod.metadata.namespace && selects(matchLabelsOf(d), pod));
+  }
+
+  private createPod(d: K8sObject, ready: boolean): K8sObject {
+    const ip = loopbackIp(this.nextIp);
+    this.nextIp += 1;
+    return this.create(this.type('', 'pods'), d.metadata.namespace ?? '', newPod(d, ip, ready));
+  }
+
+  /**
+   * Makes the pods match spec.replicas (creating, or removing in ReplicaSet order), syncs the
+   * EndpointSlice, and returns the Deployment status the pods now give.
+   */
+  private reconcile(d: K8sObject): Json {
+    const replicas = ((d['spec'] as Json)['replicas'] as number | undefined) ?? 1;
+    const live = this.podsOf(d).filter((p) => !isTerminating(p));
+    const readyNow = this.options.readyDelayMs === null;
+    const created: string[] = [];
+    for (let i = live.length; i < replicas; i += 1) created.push(this.createPod(d, readyNow).metadata.name);
+    for (const victim of [...live].sort(deletionOrder).slice(0, Math.max(0, live.length - replicas))) this.terminate(victim);
+    if (created.length > 0 && this.options.readyDelayMs !== null) this.later(this.options.readyDelayMs, () => this.becomeReady(d, created));
+    this.syncSlice(d);
+    return statusFromPods(this.podsOf(d), d.metadata['generation'] as number);
+  }
+
+  /** The simulated kubelet: new pods pass their readiness probe (unless a test pinned them). */
+  private becomeReady(d: K8sObject, names: readonly string[]): void {
+    const namespace = d.metadata.namespace ?? '';
+    const pods = this.store('', 'pods');
+    let changed = false;
+    for (const name of names) {
+      const key = `${namespace}/${name}`;
+      const pod = pods.get(key);
+      if (pod === undefined || this.pinnedReadiness.has(key) || isTerminating(pod)) continue;
+      this.mutateObject('', 'pods', namespace, name, (p) => setReadyConditions(p, true));
+      changed = true;
+    }
+    if (changed) this.resync(namespace, d.metadata.name);
+  }
+
+  private terminate(pod: K8sObject): void {
+    const namespace = pod.metadata.namespace ?? '';
+    const delay = this.options.terminationDelayMs;
+    if (delay === null) {
+      this.remove('', 'pods', namespace, pod.metadata.name);
       return;
     }
-    const { name, namespace } = d.metadata;
+    this.mutateObject('', 'pods', namespace, pod.metadata.name, (p) => {
+      p.metadata['deletionTimestamp'] = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      p.metadata['deletionGracePeriodSeconds'] = Math.ceil(delay / 1000);
+    });
+    this.later(delay, () => {
+      const gone = this.remove('', 'pods', namespace, pod.metadata.name);
+      if (gone !== undefined) this.resyncOwner(gone);
+    });
+  }
+
+  /** Reconciles the Deployment that owns a pod and writes its status when the pods changed it. */
+  private resyncOwner(pod: K8sObject): void {
+    const owner = this.ownerOf(pod);
+    if (owner !== undefined) this.resync(owner.metadata.namespace ?? '', owner.metadata.name);
+  }
+
+  private resync(namespace: string, name: string): void {
+    const current = this.store('apps', 'deployments').get(`${namespace}/${name}`);
+    if (current === undefined) return;
+    const status = this.reconcile(current);
+    if (JSON.stringify(status) === JSON.stringify(current['status'])) return;
+    const next = clone(current);
+    next['status'] = status;
+    this.update(this.type('apps', 'deployments'), next, current);
+  }
+
+  /** Creates or updates the Deployment's EndpointSlice when its endpoints changed. */
+  private syncSlice(d: K8sObject): void {
+    const wanted = sliceFor(d, this.podsOf(d));
+    const namespace = d.metadata.namespace ?? '';
+    const current = this.store('discovery.k8s.io', 'endpointslices').get(`${namespace}/${wanted.metadata.name}`);
+    if (current === undefined) {
+      this.create(this.type('discovery.k8s.io', 'endpointslices'), namespace, wanted);
+      return;
+    }
+    if (JSON.stringify(current['endpoints']) === JSON.stringify(wanted['endpoints']) && JSON.stringify(current['ports']) === JSON.stringify(wanted['ports'])) return;
+    const next = clone(current);
+    next['endpoints'] = wanted['endpoints'];
+    next['ports'] = wanted['ports'];
+    this.update(this.type('discovery.k8s.io', 'endpointslices'), next, current);
+  }
+
+  private later(ms: number, run: () => void): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      const current = this.store('apps', 'deployments').get(`${namespace}/${name}`);
-      if (current === undefined || current.metadata['generation'] !== generation) return;
-      const next = clone(current);
-      next['status'] = this.statusFor(replicas, replicas, generation);
-      this.update(this.type('apps', 'deployments'), next, current);
-    }, this.options.readyDelayMs);
+      run();
+    }, ms);
     this.timers.add(timer);
   }
 

@@ -1,6 +1,7 @@
 /**
  * Checks the fake API server with the real kubectl, so the fake cannot drift from what a
- * real Kubernetes client sends and accepts (discovery, list, scale subresource, watch).
+ * real Kubernetes client sends and accepts (discovery, list, scale subresource, watch, and the
+ * pods and EndpointSlices its controllers derive from a Deployment).
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -109,7 +110,7 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
     const paths = new Set(fake.requests.filter((r) => r.verb === null).map((r) => r.path));
     // No aggregated discovery (the fake answers plain application/json, so kubectl falls back
     // to one request per group version) and no OpenAPI for get/scale/watch.
-    expect([...paths].sort()).toEqual(['/api', '/api/v1', '/apis', '/apis/apps/v1', '/apis/coordination.k8s.io/v1', '/apis/events.k8s.io/v1', '/version']);
+    expect([...paths].sort()).toEqual(['/api', '/api/v1', '/apis', '/apis/apps/v1', '/apis/coordination.k8s.io/v1', '/apis/discovery.k8s.io/v1', '/apis/events.k8s.io/v1', '/version']);
     const aggregated = fake.requests.find((r) => r.path === '/apis');
     expect(aggregated?.accept).toContain('as=APIGroupDiscoveryList');
   });
@@ -204,6 +205,88 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
         && (o['spec'] as { replicas: number }).replicas === 7), 'the update');
       const watch = fake.requests.find((r) => r.query['watch'] === 'true');
       expect(Number(watch?.query['resourceVersion'])).toBeGreaterThan(0);
+    } finally {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+      await closed;
+    }
+  });
+  type PodJson = { metadata: { name: string; annotations?: Record<string, string> }; status: { podIP: string; conditions: Array<{ type: string; status: string }> } };
+  type SliceJson = {
+    metadata: { labels: Record<string, string> };
+    ports: Array<{ name: string; port: number }>;
+    endpoints: Array<{ addresses: string[]; conditions: { ready: boolean; serving: boolean; terminating: boolean }; targetRef: { kind: string; name: string } }>;
+  };
+  const podsOf = async (selector: string): Promise<PodJson[]> => {
+    const run = await kubectl(['get', 'pods', '-n', 'openfaas-fn', '-l', selector, '-o', 'json']);
+    expect(run.stderr).toBe('');
+    return (JSON.parse(run.stdout) as { items: PodJson[] }).items;
+  };
+  const sliceOf = async (service: string): Promise<SliceJson> => {
+    const run = await kubectl(['get', 'endpointslices', '-n', 'openfaas-fn', '-l', `kubernetes.io/service-name=${service}`, '-o', 'json']);
+    expect(run.stderr).toBe('');
+    const items = (JSON.parse(run.stdout) as { items: SliceJson[] }).items;
+    expect(items).toHaveLength(1);
+    return items[0] as SliceJson;
+  };
+
+  it('kubectl lists the pods of a Deployment with their 127.0.0.N IPs and the EndpointSlice that names them', async () => {
+    fake.addDeployment({ name: 'web', replicas: 2, labels: { app: 'web' } });
+    const pods = await podsOf('app=web');
+    expect(pods).toHaveLength(2);
+    for (const p of pods) {
+      expect(p.status.podIP).toMatch(/^127\.0\.0\.\d+$/);
+      expect(p.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
+    }
+    const slice = await sliceOf('web');
+    expect(slice.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
+    expect(slice.endpoints.map((e) => [e.targetRef.kind, e.targetRef.name, e.addresses[0], e.conditions]).sort()).toEqual(
+      pods.map((p) => ['Pod', p.metadata.name, p.status.podIP, { ready: true, serving: true, terminating: false }]).sort(),
+    );
+  });
+
+  it('a pod the test marks not ready reads as not ready in its pod, its endpoint and the Deployment status', async () => {
+    const [first] = await podsOf('app=web');
+    if (first === undefined) throw new Error('no pod');
+    fake.setPodReady(first.metadata.name, false);
+    const slice = await sliceOf('web');
+    expect(slice.endpoints.find((e) => e.targetRef.name === first.metadata.name)?.conditions).toEqual({ ready: false, serving: false, terminating: false });
+    const d = JSON.parse((await kubectl(['get', 'deploy', 'web', '-n', 'openfaas-fn', '-o', 'json'])).stdout) as { status: { readyReplicas: number } };
+    expect(d.status.readyReplicas).toBe(1);
+    fake.setPodReady(first.metadata.name, true);
+  });
+
+  it('kubectl annotate patches the pod-deletion-cost, and a scale-down then removes that pod first', async () => {
+    const pods = await podsOf('app=web');
+    const victim = pods[1]?.metadata.name ?? '';
+    const run = await kubectl(['annotate', 'pod', victim, '-n', 'openfaas-fn', 'controller.kubernetes.io/pod-deletion-cost=-2147483648']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const patch = fake.requests.filter((r) => r.method === 'PATCH' && r.resource === 'pods').at(-1);
+    expect(patch?.body).toMatchObject({ metadata: { annotations: { 'controller.kubernetes.io/pod-deletion-cost': '-2147483648' } } });
+    expect((await podsOf('app=web')).find((p) => p.metadata.name === victim)?.metadata.annotations).toMatchObject({ 'controller.kubernetes.io/pod-deletion-cost': '-2147483648' });
+    expect((await kubectl(['scale', 'deployment/web', '--replicas=1', '-n', 'openfaas-fn'])).code).toBe(0);
+    expect((await podsOf('app=web')).map((p) => p.metadata.name)).toEqual([pods[0]?.metadata.name]);
+    expect((await sliceOf('web')).endpoints.map((e) => e.targetRef.name)).toEqual([pods[0]?.metadata.name]);
+  });
+
+  it('kubectl get endpointslices --watch -o json receives the endpoint of a new pod', async () => {
+    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', 'endpointslices', '-n', 'openfaas-fn', '-l', 'kubernetes.io/service-name=web', '--watch', '-o', 'json'], { env });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const endpointsSeen = (): number => Math.max(0, ...splitJsonStream(stdout).map((o) => ((o['endpoints'] as unknown[] | undefined) ?? []).length));
+    const waitFor = async (predicate: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 8000;
+      while (!predicate()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kubectl wrote: ${stdout}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await waitFor(() => splitJsonStream(stdout).length >= 1 && fake.openWatches > 0, 'the initial list and an open watch');
+      expect(endpointsSeen()).toBe(1);
+      fake.mutateDeployment('web', 'openfaas-fn', (d) => { (d['spec'] as { replicas: number }).replicas = 2; });
+      await waitFor(() => endpointsSeen() === 2, 'the second endpoint');
     } finally {
       if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
       await closed;

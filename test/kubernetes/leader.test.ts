@@ -1,7 +1,7 @@
 /** LeaderElector on a coordination.k8s.io/v1 Lease in the fake API server, with a manual lease clock. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes.js';
-import { LeaderElector } from '../../src/providers/leader.js';
+import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes/index.js';
+import { LeaderElector } from '../../src/providers/kubernetes/leader.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { quietLogger, startFake, waitFor } from './helpers.js';
 

@@ -3,7 +3,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppError } from '../../src/errors.js';
-import { createKubernetesProvider, type KubernetesProvider } from '../../src/providers/kubernetes.js';
+import { createKubernetesProvider, type KubernetesProvider } from '../../src/providers/kubernetes/index.js';
 import type { FunctionRef, ReplicaState } from '../../src/providers/types.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { codeOf, quietLogger, startFake, waitFor } from './helpers.js';
@@ -74,7 +74,8 @@ describe('KubernetesProvider against the fake API server', () => {
     await waitFor(() => seen.some((s) => s.ref.name === 'echo' && s.state.desired === 4 && s.state.ready === 4), 'ready 4');
     // The controller makes pods ready later: the first notification has the old ready count.
     expect(seen.find((s) => s.state.desired === 4)?.state.ready).toBeLessThan(4);
-    expect(provider.pickUpstream(echo)?.url.href).toBe('http://echo.openfaas-fn.svc.cluster.local:8080/');
+    // Pod routing (the default): a pod address from the EndpointSlice.
+    expect(provider.pickUpstream(echo)?.url.href).toMatch(/^http:\/\/127\.0\.0\.\d+:8080\/$/);
   });
 
   it('setting the current count writes nothing', async () => {
@@ -189,11 +190,16 @@ describe('KubernetesProvider against the fake API server', () => {
     await waitFor(() => seen.some((s) => s.ref.name === 'web' && s.state.desired === missed + 1), 'a later change');
   });
 
-  it('pickUpstream is null once no replica is ready', async () => {
-    fake.mutateDeployment('echo', NS, (d) => { d['status'] = { replicas: 2, readyReplicas: 0, availableReplicas: 0 }; });
+  it('pickUpstream is null once no pod endpoint is ready, and offers the one that turns ready again', async () => {
+    const pods = fake.pods('echo');
+    for (const p of pods) fake.setPodReady(p.metadata.name, false);
     await waitFor(() => provider.pickUpstream(echo) === null, 'not ready');
-    fake.mutateDeployment('echo', NS, (d) => { d['status'] = { replicas: 2, readyReplicas: 1, availableReplicas: 1 }; });
+    const [first] = pods;
+    if (first === undefined) throw new Error('no pod');
+    fake.setPodReady(first.metadata.name, true);
     await waitFor(() => provider.pickUpstream(echo) !== null, 'ready again');
+    expect(provider.pickUpstream(echo)?.url.hostname).toBe((first['status'] as { podIP: string }).podIP);
+    for (const p of pods) fake.setPodReady(p.metadata.name, true);
   });
 
   it('records a Scaled event on the Deployment, as the HPA does', async () => {

@@ -65,12 +65,108 @@ async function fakeService(): Promise<{ url: string; hits: () => number }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits: () => hits };
 }
 
+/**
+ * Stand-ins for pods: one HTTP server per pod IP (127.0.0.2, 127.0.0.3, ...: the fake gives
+ * its pods these addresses in creation order), all on one port, each answering its address.
+ */
+async function podServers(count: number): Promise<{ port: number; hits: Map<string, number> }> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const hits = new Map<string, number>();
+    const servers: http.Server[] = [];
+    const listen = (host: string, port: number): Promise<number> => new Promise((resolve, reject) => {
+      const server = http.createServer((req, res) => {
+        const address = req.socket.localAddress ?? '';
+        hits.set(address, (hits.get(address) ?? 0) + 1);
+        req.resume();
+        req.on('end', () => res.end(address));
+      });
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        servers.push(server);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+    try {
+      const port = await listen('127.0.0.2', 0);
+      for (let i = 3; i < 2 + count; i++) await listen(`127.0.0.${i}`, port);
+      cleanups.push(() => Promise.all(servers.map((sv) => new Promise<void>((r) => sv.close(() => r())))).then(() => undefined));
+      return { port, hits };
+    } catch {
+      // The port was taken on another address: try another one.
+      await Promise.all(servers.map((sv) => new Promise<void>((r) => sv.close(() => r()))));
+    }
+  }
+  throw new Error('no port free on all pod addresses');
+}
+
+describe('the scaler on the Kubernetes provider, routing to pods', () => {
+  const ref = { name: 'echo', namespace: 'openfaas-fn' };
+
+  it('requests go to the pod addresses of the EndpointSlice, and a pod whose endpoint is not ready gets none', async () => {
+    const { fake, kubeconfig } = await cluster();
+    const pods = await podServers(3);
+    fake.addDeployment({ name: 'echo', replicas: 3, port: pods.port, labels: { faas_function: 'echo' } });
+    const s = await scaler(kubeconfig);
+    await waitFor(() => s.provider.listReplicas(ref).filter((r) => r.phase === 'ready').length === 3, 'three ready replicas');
+
+    const answers = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const res = await request(s.server).post('/function/echo').send('hi');
+      expect(res.status).toBe(200);
+      answers.add(res.text);
+    }
+    expect([...answers].sort()).toEqual(['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+    expect([...pods.hits.values()].reduce((a, b) => a + b, 0)).toBe(30);
+
+    const slow = fake.pods('echo').find((p) => (p['status'] as { podIP: string }).podIP === '127.0.0.3');
+    fake.setPodReady(slow?.metadata.name ?? '', false);
+    await waitFor(() => s.provider.listReplicas(ref).some((r) => r.phase === 'starting'), 'the endpoint not ready');
+    const before = pods.hits.get('127.0.0.3');
+    for (let i = 0; i < 30; i++) expect((await request(s.server).post('/function/echo').send('hi')).text).not.toBe('127.0.0.3');
+    expect(pods.hits.get('127.0.0.3')).toBe(before);
+  });
+
+  it('a function at zero wakes and its first request goes to the new pod', async () => {
+    const { fake, kubeconfig } = await cluster();
+    const pods = await podServers(1);
+    fake.addDeployment({ name: 'echo', replicas: 0, port: pods.port, labels: { faas_function: 'echo', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero': 'true' } });
+    const s = await scaler(kubeconfig);
+    const cold = await request(s.server).post('/function/echo').send('wake');
+    expect(cold.status).toBe(200);
+    expect(cold.text).toBe('127.0.0.2');
+    expect(cold.headers['x-scale-from-zero']).toMatch(/^\d+$/);
+  });
+
+  it('removing a replica sets the lowest deletion cost on that pod before the scale-down, so that pod goes and gets no more requests', async () => {
+    const { fake, kubeconfig } = await cluster();
+    const pods = await podServers(3);
+    fake.addDeployment({ name: 'echo', replicas: 3, port: pods.port, labels: { faas_function: 'echo' } });
+    const s = await scaler(kubeconfig);
+    await waitFor(() => s.provider.listReplicas(ref).filter((r) => r.phase === 'ready').length === 3, 'three ready replicas');
+    // The oldest pod: a plain scale-down would remove the newest instead.
+    const victim = fake.pods('echo').find((p) => (p['status'] as { podIP: string }).podIP === '127.0.0.2')?.metadata.name ?? '';
+    const from = fake.requests.length;
+    await s.provider.removeReplicas(ref, [victim]);
+    const writes = fake.requests.slice(from).filter((r) => r.method !== 'GET');
+    const patch = writes.findIndex((r) => r.resource === 'pods' && r.path.endsWith(`/${victim}`));
+    const scale = writes.findIndex((r) => r.subresource === 'scale');
+    expect(patch).toBeGreaterThanOrEqual(0);
+    expect(scale).toBeGreaterThan(patch);
+    expect(fake.replicasOf('echo')).toBe(2);
+    expect(fake.pods('echo').map((p) => (p['status'] as { podIP: string }).podIP).sort()).toEqual(['127.0.0.3', '127.0.0.4']);
+    await waitFor(() => s.provider.listReplicas(ref).length === 2, 'the pod gone from the cache');
+    const before = pods.hits.get('127.0.0.2') ?? 0;
+    for (let i = 0; i < 10; i++) expect((await request(s.server).post('/function/echo').send('hi')).status).toBe(200);
+    expect(pods.hits.get('127.0.0.2') ?? 0).toBe(before);
+  });
+});
+
 describe('the scaler on the Kubernetes provider', () => {
-  it('the gateway proxies to the templated Service URL, wakes a Deployment at zero, and reads no API per warm request', async () => {
+  it('service routing: the gateway proxies to the templated Service URL, wakes a Deployment at zero, and reads no API per warm request', async () => {
     const { fake, kubeconfig } = await cluster();
     fake.addDeployment({ name: 'echo', replicas: 0, labels: { faas_function: 'echo', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero': 'true' } });
     const service = await fakeService();
-    const s = await scaler(kubeconfig, { ALERT_SCALER_FUNCTION_URL_TEMPLATE: service.url });
+    const s = await scaler(kubeconfig, { ALERT_SCALER_KUBERNETES_ROUTING: 'service', ALERT_SCALER_FUNCTION_URL_TEMPLATE: service.url });
 
     const cold = await request(s.server).post('/function/echo').send('wake me');
     expect(cold.status).toBe(200);

@@ -2,8 +2,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { isAppError } from '../../src/errors.js';
 import type { AlertState } from '../../src/policy/alert-step.js';
-import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes.js';
-import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes-state-store.js';
+import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes/index.js';
+import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes/state-store.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { codeOf, quietLogger, startFake } from './helpers.js';
 

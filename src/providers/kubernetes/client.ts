@@ -9,13 +9,16 @@ import {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  DiscoveryV1Api,
   KubeConfig,
   PatchStrategy,
   Watch,
   setHeaderOptions,
   type CoreV1Event,
   type V1Deployment,
+  type V1EndpointSlice,
   type V1Lease,
+  type V1Pod,
   type V1Scale,
 } from '@kubernetes/client-node';
 import { AppError } from '../../errors.js';
@@ -34,15 +37,58 @@ export interface DeploymentLike {
     readonly labels?: Record<string, string>;
     readonly annotations?: Record<string, string>;
   };
-  readonly spec?: { readonly replicas?: number };
+  readonly spec?: { readonly replicas?: number; readonly selector?: { readonly matchLabels?: Record<string, string> } };
   readonly status?: { readonly readyReplicas?: number; readonly availableReplicas?: number };
 }
 
-/** One event of a Deployment watch, as the apiserver sends it. */
-export interface WatchEvent {
-  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  readonly object: DeploymentLike & { readonly code?: number; readonly reason?: string; readonly message?: string };
+/** The fields of a Pod alert-scaler reads (typed list items or raw watch JSON). */
+export interface PodLike {
+  readonly metadata?: {
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly uid?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Record<string, string>;
+    /** A Date from a typed list, an RFC 3339 string from a watch. */
+    readonly creationTimestamp?: Date | string;
+    readonly deletionTimestamp?: Date | string;
+  };
+  readonly status?: { readonly phase?: string; readonly podIP?: string };
 }
+
+/** The fields of an EndpointSlice alert-scaler reads (discovery.k8s.io/v1). */
+export interface EndpointSliceLike {
+  readonly metadata?: {
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Record<string, string>;
+  };
+  readonly addressType?: string;
+  readonly ports?: ReadonlyArray<{ readonly name?: string; readonly port?: number }> | null;
+  readonly endpoints?: ReadonlyArray<{
+    readonly addresses?: readonly string[];
+    readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
+    readonly targetRef?: { readonly kind?: string; readonly name?: string };
+  }> | null;
+}
+
+/** One event of a watch, as the apiserver sends it; `T` is the watched kind. */
+export interface WatchEvent<T = DeploymentLike> {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  readonly object: T & { readonly code?: number; readonly reason?: string; readonly message?: string };
+}
+
+/** A list with the resourceVersion to watch from. */
+export interface Listed<T> {
+  readonly items: T[];
+  readonly resourceVersion: string;
+}
+
+/** The annotation the ReplicaSet controller reads to choose which pods a scale-down removes. */
+export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
+/** The label that ties an EndpointSlice to its Service. */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 /**
  * Loads a kubeconfig: a KubeConfig object as is, a path to a file, or (undefined) the
@@ -70,6 +116,7 @@ export class KubeApi {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
+  private readonly discovery: DiscoveryV1Api;
   private readonly watcher: Watch;
 
   /** @param requestTimeoutMs upper bound for one request (watches excluded); 0 disables it. */
@@ -77,6 +124,7 @@ export class KubeApi {
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
     this.watcher = new Watch(kubeConfig);
   }
 
@@ -84,7 +132,7 @@ export class KubeApi {
     return this.call({ verb: 'get', resource: 'deployments', namespace, name }, () => this.apps.readNamespacedDeployment({ name, namespace }));
   }
 
-  async listDeployments(namespace: string): Promise<{ items: V1Deployment[]; resourceVersion: string }> {
+  async listDeployments(namespace: string): Promise<Listed<V1Deployment>> {
     const list = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace }));
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
@@ -94,13 +142,36 @@ export class KubeApi {
    * once when the stream ends: null for a clean close, else the error (HTTP status in `statusCode`).
    */
   watchDeployments(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watcher.watch(
-      `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`,
-      // The apiserver ends a watch after timeoutSeconds; jitter spreads the re-lists.
-      { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 240 + Math.floor(Math.random() * 60) },
-      (type, object) => onEvent({ type: type as WatchEvent['type'], object: object as WatchEvent['object'] }),
-      onDone,
-    );
+    return this.watch(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, {}, resourceVersion, onEvent, onDone);
+  }
+
+  /** The pods of a namespace (every pod: an opted-in Deployment's pods may carry any labels). */
+  async listPods(namespace: string): Promise<Listed<V1Pod>> {
+    const list = await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.core.listNamespacedPod({ namespace }));
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Watches the pods of a namespace; as watchDeployments. */
+  watchPods(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<PodLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
+    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {}, resourceVersion, onEvent, onDone);
+  }
+
+  /** The EndpointSlices of a namespace that belong to a Service (label kubernetes.io/service-name). */
+  async listEndpointSlices(namespace: string): Promise<Listed<V1EndpointSlice>> {
+    const list = await this.call({ verb: 'list', resource: 'endpointslices', namespace }, () =>
+      this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: SERVICE_NAME_LABEL }));
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Watches what listEndpointSlices lists; as watchDeployments. */
+  watchEndpointSlices(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<EndpointSliceLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
+    return this.watch(`/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, { labelSelector: SERVICE_NAME_LABEL }, resourceVersion, onEvent, onDone);
+  }
+
+  /** Merge-patches a pod's annotations (a null value removes one). */
+  patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<V1Pod> {
+    return this.call({ verb: 'patch', resource: 'pods', namespace, name }, () =>
+      this.core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
   }
 
   readScale(namespace: string, name: string): Promise<V1Scale> {
@@ -140,6 +211,16 @@ export class KubeApi {
   /** Replaces a Lease; its metadata.resourceVersion is the precondition. */
   replaceLease(namespace: string, name: string, body: V1Lease): Promise<V1Lease> {
     return this.call({ verb: 'update', resource: 'leases', namespace, name }, () => this.coordination.replaceNamespacedLease({ name, namespace, body }));
+  }
+
+  private watch<T>(path: string, query: Record<string, string>, resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
+    return this.watcher.watch(
+      path,
+      // The apiserver ends a watch after timeoutSeconds; jitter spreads the re-lists.
+      { ...query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 240 + Math.floor(Math.random() * 60) },
+      (type, object) => onEvent({ type: type as WatchEvent<T>['type'], object: object as WatchEvent<T>['object'] }),
+      onDone,
+    );
   }
 
   /** Bounds a request in time; client-node 1.x cannot cancel it, so a late answer is ignored. */

@@ -1,17 +1,23 @@
 import type { Logger } from 'winston';
-import { statusOf, type DeploymentLike, type KubeApi, type WatchEvent } from './client.js';
+import { statusOf, type DeploymentLike, type KubeApi, type Listed, type WatchEvent } from './client.js';
 
-/** What alert-scaler knows about one Deployment, from the list+watch cache. */
-export interface DeploymentFacts {
+/** What a cache keeps of one object: at least its key and version. */
+export interface CachedFacts {
   readonly name: string;
   readonly namespace: string;
-  readonly uid: string;
   readonly resourceVersion: string;
+}
+
+/** What alert-scaler knows about one Deployment, from the list+watch cache. */
+export interface DeploymentFacts extends CachedFacts {
+  readonly uid: string;
   readonly desired: number;
   /** status.availableReplicas, else status.readyReplicas, else 0. */
   readonly ready: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
+  /** spec.selector.matchLabels: which pods are this Deployment's. */
+  readonly selector: Readonly<Record<string, string>>;
 }
 
 /** Reduces a Deployment (typed or raw JSON from a watch) to its facts. */
@@ -26,11 +32,31 @@ export function factsOf(d: DeploymentLike): DeploymentFacts {
     ready: d.status?.availableReplicas ?? d.status?.readyReplicas ?? 0,
     labels: { ...(d.metadata?.labels ?? {}) },
     annotations: { ...(d.metadata?.annotations ?? {}) },
+    selector: { ...(d.spec?.selector?.matchLabels ?? {}) },
   };
 }
 
-/** Called with the previous and new facts; `next` is null when the Deployment was deleted. */
-export type FactsListener = (previous: DeploymentFacts | null, next: DeploymentFacts | null) => void;
+/** Called with the previous and new facts; `next` is null when the object was deleted. */
+export type FactsListener<F> = (previous: F | null, next: F | null) => void;
+
+/** How to list and watch one kind of object in a namespace, and what to keep of each. */
+export interface ListWatchSource<T, F extends CachedFacts> {
+  /** Plural resource name, for logs: `deployments`. */
+  readonly resource: string;
+  list(namespace: string): Promise<Listed<T>>;
+  watch(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<AbortController>;
+  facts(object: T): F;
+}
+
+/** The Deployments of a namespace, reduced to DeploymentFacts. */
+export function deploymentSource(api: KubeApi): ListWatchSource<DeploymentLike, DeploymentFacts> {
+  return {
+    resource: 'deployments',
+    list: (ns) => api.listDeployments(ns),
+    watch: (ns, rv, onEvent, onDone) => api.watchDeployments(ns, rv, onEvent, onDone),
+    facts: factsOf,
+  };
+}
 
 export interface InformerOptions {
   /** First delay after a failed list or watch; doubles up to `maxBackoffMs`. */
@@ -46,12 +72,12 @@ export interface InformerOptions {
 type WatchOutcome = 'closed' | 'expired';
 
 /**
- * A list+watch cache of the Deployments in some namespaces, as client-go's informer: list,
+ * A list+watch cache of one kind of object in some namespaces, as client-go's informer: list,
  * watch from the list's resourceVersion, and re-list whenever the watch ends (dropped,
  * timed out, or 410 Expired), diffing against the cache so no change is missed.
  */
-export class DeploymentInformer {
-  private readonly cache = new Map<string, DeploymentFacts>();
+export class Informer<T, F extends CachedFacts> {
+  private readonly cache = new Map<string, F>();
   private readonly controllers = new Set<AbortController>();
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private readonly loops: Array<Promise<void>> = [];
@@ -59,13 +85,17 @@ export class DeploymentInformer {
   private readonly finishers = new Set<() => void>();
   private stopped = false;
 
+  private readonly logger: Logger;
+
   constructor(
-    private readonly api: KubeApi,
+    private readonly source: ListWatchSource<T, F>,
     private readonly namespaces: readonly string[],
-    private readonly onChange: FactsListener,
-    private readonly logger: Logger,
+    private readonly onChange: FactsListener<F>,
+    logger: Logger,
     private readonly options: InformerOptions,
-  ) {}
+  ) {
+    this.logger = logger.child({ resource: source.resource });
+  }
 
   /** Lists every namespace (rejects with the translated error if that fails), then watches in the background. */
   async start(): Promise<void> {
@@ -85,11 +115,11 @@ export class DeploymentInformer {
     await Promise.all(this.loops);
   }
 
-  get(namespace: string, name: string): DeploymentFacts | undefined {
+  get(namespace: string, name: string): F | undefined {
     return this.cache.get(`${namespace}/${name}`);
   }
 
-  all(): DeploymentFacts[] {
+  all(): F[] {
     return [...this.cache.values()];
   }
 
@@ -127,10 +157,10 @@ export class DeploymentInformer {
 
   /** Replaces the cache of one namespace with a fresh list; returns the list's resourceVersion. */
   private async relist(namespace: string): Promise<string> {
-    const { items, resourceVersion } = await this.api.listDeployments(namespace);
+    const { items, resourceVersion } = await this.source.list(namespace);
     const seen = new Set<string>();
-    for (const d of items) {
-      const facts = factsOf(d);
+    for (const item of items) {
+      const facts = this.source.facts(item);
       seen.add(`${facts.namespace}/${facts.name}`);
       this.upsert(facts);
     }
@@ -143,7 +173,7 @@ export class DeploymentInformer {
     return resourceVersion;
   }
 
-  private upsert(facts: DeploymentFacts): void {
+  private upsert(facts: F): void {
     const key = `${facts.namespace}/${facts.name}`;
     const previous = this.cache.get(key) ?? null;
     if (previous !== null && previous.resourceVersion === facts.resourceVersion) return;
@@ -151,10 +181,10 @@ export class DeploymentInformer {
     this.onChange(previous, facts);
   }
 
-  private handle(event: WatchEvent): void {
-    if (event.type === 'ADDED' || event.type === 'MODIFIED') this.upsert(factsOf(event.object));
+  private handle(event: WatchEvent<T>): void {
+    if (event.type === 'ADDED' || event.type === 'MODIFIED') this.upsert(this.source.facts(event.object));
     else if (event.type === 'DELETED') {
-      const facts = factsOf(event.object);
+      const facts = this.source.facts(event.object);
       const key = `${facts.namespace}/${facts.name}`;
       const previous = this.cache.get(key);
       if (previous === undefined) return;
@@ -180,7 +210,7 @@ export class DeploymentInformer {
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
-      const onEvent = (event: WatchEvent): void => {
+      const onEvent = (event: WatchEvent<T>): void => {
         if (settled) return;
         if (event.type === 'ERROR') {
           // A watch resumed from a compacted resourceVersion ends with a 410 Status event.
@@ -205,7 +235,7 @@ export class DeploymentInformer {
         else if (statusOf(err) === 410) finish('expired');
         else finish(err instanceof Error ? err : new Error(String(err)));
       };
-      this.api.watchDeployments(namespace, resourceVersion, onEvent, onDone).then(
+      this.source.watch(namespace, resourceVersion, onEvent, onDone).then(
         (c) => {
           controller = c;
           if (settled || this.stopped) {

@@ -1,9 +1,13 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
-import { refKey, type FunctionInfo, type FunctionRef, type ReplicaListener, type ReplicaProvider, type ReplicaState, type Upstream } from '../types.js';
-import type { DeploymentLike, KubeApi } from './client.js';
-import { DeploymentInformer, factsOf, type DeploymentFacts } from './informer.js';
+import {
+  refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState, type Upstream,
+} from '../types.js';
+import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLike, type KubeApi, type PodLike } from './client.js';
+import { Informer, deploymentSource, factsOf, type DeploymentFacts, type InformerOptions } from './informer.js';
+import { ReplicaIndex } from './replica-index.js';
+import { endpointSliceSource, podSource, type PodFacts, type SliceFacts } from './replicas.js';
 
 /** Label OpenFaaS puts on function Deployments; its presence opts a Deployment in. */
 export const FAAS_FUNCTION_LABEL = 'faas_function';
@@ -15,9 +19,20 @@ export function isOptedIn(labels: Readonly<Record<string, string>>): boolean {
   return (labels[FAAS_FUNCTION_LABEL] ?? '') !== '' || labels[ENABLED_LABEL] === 'true';
 }
 
+/**
+ * Where the gateway sends a function's requests: `pod`, straight to the ready pod addresses
+ * of its EndpointSlices (least in-flight, round robin among equals); `service`, to the
+ * Service URL from the template (for meshes that must see the Service).
+ */
+export type KubernetesRouting = 'pod' | 'service';
+
+/** The lowest pod-deletion-cost (int32 min): the ReplicaSet controller removes such pods first. */
+export const LOWEST_DELETION_COST = String(-(2 ** 31));
+
 export interface KubernetesProviderSettings {
   readonly api: KubeApi;
   readonly namespaces: readonly string[];
+  readonly routing: KubernetesRouting;
   readonly functionUrlTemplate: string;
   readonly logger: Logger;
   readonly conflictRetries: number;
@@ -30,49 +45,106 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * Functions are Deployments that opted in. Replicas change only through the scale
- * subresource with optimistic concurrency; readiness comes from a list+watch cache.
+ * subresource with optimistic concurrency. Three list+watch caches: the Deployments (desired
+ * count, labels), their pods (replica ids, creation times) and the EndpointSlices of their
+ * Services (addresses and readiness: a replica is ready when its endpoint is).
  */
 export class KubernetesProvider implements ReplicaProvider {
   readonly kind = 'kubernetes';
   private readonly listeners = new Set<ReplicaListener>();
-  private readonly informer: DeploymentInformer;
+  private readonly informer: Informer<DeploymentLike, DeploymentFacts>;
+  private readonly pods: Informer<PodLike, PodFacts>;
+  private readonly slices: Informer<EndpointSliceLike, SliceFacts>;
+  private readonly index: ReplicaIndex;
   private readonly logger: Logger;
   private started = false;
 
   constructor(private readonly settings: KubernetesProviderSettings) {
     this.logger = settings.logger.child({ component: 'kubernetes-provider' });
-    this.informer = new DeploymentInformer(settings.api, settings.namespaces, (prev, next) => this.changed(prev, next), this.logger, {
-      minBackoffMs: settings.minBackoffMs,
-      maxBackoffMs: settings.maxBackoffMs,
-      watchDeadlineMs: settings.watchDeadlineMs,
-    });
+    const options: InformerOptions = { minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs };
+    const { api, namespaces } = settings;
+    this.index = new ReplicaIndex((ns) => this.informer.all().filter((d) => d.namespace === ns));
+    this.informer = new Informer(deploymentSource(api), namespaces, (prev, next) => this.changed(prev, next), this.logger, options);
+    this.pods = new Informer(podSource(api), namespaces, (prev, next) => this.replicasChanged(this.index.podChanged(prev, next)), this.logger, options);
+    this.slices = new Informer(endpointSliceSource(api), namespaces, (prev, next) => this.replicasChanged(this.index.sliceChanged(prev, next)), this.logger, options);
   }
 
+  /** Lists Deployments, pods and EndpointSlices, then watches them; rejects (and stops) when a list fails. */
   async start(): Promise<void> {
     if (this.started) return;
-    await this.informer.start();
+    const caches = [this.informer, this.pods, this.slices];
+    const results = await Promise.allSettled(caches.map((c) => c.start()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(caches.map((c) => c.stop()));
+      throw failed.reason;
+    }
     this.started = true;
-    this.logger.info('provider started', { namespaces: this.settings.namespaces });
+    this.logger.info('provider started', { namespaces: this.settings.namespaces, routing: this.settings.routing });
   }
 
   async close(): Promise<void> {
-    await this.informer.stop();
+    await Promise.all([this.informer.stop(), this.pods.stop(), this.slices.stop()]);
     this.started = false;
   }
 
-  /** Reads the Deployment live (not from the cache), so decisions start from the current desired count. */
+  /**
+   * Reads the Deployment live (not from the cache), so decisions start from the current
+   * desired count. `ready`: with pod routing, the ready endpoints (from the cache once
+   * started); with service routing, the Deployment's available replicas.
+   */
   async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
     const facts = factsOf(await this.enabledDeployment(ref));
-    return { desired: facts.desired, ready: facts.ready, labels: facts.labels, annotations: facts.annotations };
+    return this.stateOf(facts);
+  }
+
+  /** Sets the desired count through the scale subresource (see writeScale). */
+  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+    if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
+    await this.writeScale(ref, () => replicas);
   }
 
   /**
-   * Read scale, write it back with its resourceVersion; on 409 re-read and retry, at most
-   * `conflictRetries` attempts. The opt-in label is checked at the same resourceVersion as
-   * the write, so a Deployment that opts out meanwhile is never touched.
+   * Removes these pods: no more requests go to them (draining), each gets the lowest
+   * pod-deletion-cost, then the scale drops by the number of them that still exist, so the
+   * ReplicaSet controller deletes exactly them. On failure they take requests again.
    */
-  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
-    if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
+  async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    this.watched(ref);
+    const key = refKey(ref);
+    const known = new Map(this.listReplicas(ref).map((r) => [r.id, r]));
+    const targets = [...new Set(ids)].filter((id) => {
+      const phase = known.get(id)?.phase;
+      return phase !== undefined && phase !== 'stopping';
+    });
+    if (targets.length === 0) return;
+    this.replicasChanged(this.index.setDraining(key, targets, true) ? [key] : []);
+    try {
+      const marked: string[] = [];
+      for (const id of targets) {
+        try {
+          await this.settings.api.patchPodAnnotations(ref.namespace, id, { [POD_DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST });
+          marked.push(id);
+        } catch (err) {
+          // 404: the pod went meanwhile (or the id was an endpoint without a pod); nothing to remove.
+          if (!isAppError(err, 'FUNCTION_UNKNOWN')) throw err;
+        }
+      }
+      if (marked.length === 0) return;
+      const { from, to } = await this.writeScale(ref, (current) => Math.max(0, current - marked.length));
+      this.logger.info('replicas removed', { function: key, replicas: marked, from, to });
+    } catch (err) {
+      this.replicasChanged(this.index.setDraining(key, targets, false) ? [key] : []);
+      throw err;
+    }
+  }
+
+  /**
+   * Read scale, write `target(current)` back with its resourceVersion; on 409 re-read and
+   * retry, at most `conflictRetries` attempts. The opt-in label is checked at the same
+   * resourceVersion as the write, so a Deployment that opts out meanwhile is never touched.
+   */
+  private async writeScale(ref: FunctionRef, target: (current: number) => number): Promise<{ from: number; to: number }> {
     let lastConflict: AppError | undefined;
     for (let attempt = 1; attempt <= this.settings.conflictRetries; attempt += 1) {
       const deployment = await this.enabledDeployment(ref);
@@ -83,10 +155,11 @@ export class KubernetesProvider implements ReplicaProvider {
           throw new AppError('PROVIDER_CONFLICT', `${refKey(ref)} changed between reading it and its scale`);
         }
         const from = scale.spec?.replicas ?? 0;
-        if (from === replicas) return;
-        await this.settings.api.replaceScale(ref.namespace, ref.name, version, replicas);
-        this.logger.info('scale applied', { function: refKey(ref), from, to: replicas, attempt });
-        return;
+        const to = target(from);
+        if (from === to) return { from, to };
+        await this.settings.api.replaceScale(ref.namespace, ref.name, version, to);
+        this.logger.info('scale applied', { function: refKey(ref), from, to, attempt });
+        return { from, to };
       } catch (err) {
         if (!isAppError(err, 'PROVIDER_CONFLICT')) throw err;
         lastConflict = err;
@@ -105,16 +178,29 @@ export class KubernetesProvider implements ReplicaProvider {
     return all
       .filter((f) => isOptedIn(f.labels))
       .sort((a, b) => refKey(a).localeCompare(refKey(b)))
-      .map((f) => ({ ref: { name: f.name, namespace: f.namespace }, desired: f.desired, ready: f.ready, labels: f.labels, annotations: f.annotations }));
+      .map((f) => ({ ref: { name: f.name, namespace: f.namespace }, ...this.stateOf(f) }));
   }
 
-  /** The function's Service URL when the cache says a replica is ready; else null. */
+  /**
+   * Pod routing: a ready pod address (least in-flight, round robin among equals), counted
+   * until `release`. Service routing: the Service URL while the Deployment has a ready replica.
+   * Null when nothing is ready or the function is not an opted-in Deployment in the cache.
+   */
   pickUpstream(ref: FunctionRef): Upstream | null {
     const facts = this.informer.get(ref.namespace, ref.name);
-    if (facts === undefined || !isOptedIn(facts.labels) || facts.ready <= 0) return null;
+    if (facts === undefined || !isOptedIn(facts.labels)) return null;
+    if (this.settings.routing === 'pod') return this.index.pick(refKey(ref));
+    if (facts.ready <= 0) return null;
     const url = new URL(this.settings.functionUrlTemplate.replaceAll('{name}', ref.name).replaceAll('{namespace}', ref.namespace));
     // The Service balances; nothing to count here.
     return { url, release: () => undefined };
+  }
+
+  /** The function's pods joined with their endpoints, from the caches; empty for an unknown function. */
+  listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
+    const facts = this.informer.get(ref.namespace, ref.name);
+    if (facts === undefined || !isOptedIn(facts.labels)) return [];
+    return this.index.replicas(refKey(ref));
   }
 
   subscribe(listener: ReplicaListener): () => void {
@@ -164,14 +250,34 @@ export class KubernetesProvider implements ReplicaProvider {
     return lists.flatMap((l) => l.items.map(factsOf));
   }
 
+  private stateOf(facts: DeploymentFacts): ReplicaState {
+    const ready = this.settings.routing === 'pod' && this.started ? this.index.readyCount(refKey(facts)) : facts.ready;
+    return { desired: facts.desired, ready, labels: facts.labels, annotations: facts.annotations };
+  }
+
   private changed(previous: DeploymentFacts | null, next: DeploymentFacts | null): void {
+    const moved = this.index.deploymentChanged(previous, next, (ns) => this.pods.all().filter((p) => p.namespace === ns));
     const current = next ?? previous;
-    if (current === null || !isOptedIn(current.labels)) return;
-    const desired = next?.desired ?? 0;
-    const ready = next?.ready ?? 0;
-    if (previous !== null && next !== null && isOptedIn(previous.labels) && previous.desired === desired && previous.ready === ready) return;
+    if (current === null) return;
+    const key = refKey(current);
+    this.replicasChanged(moved.filter((k) => k !== key));
+    if (!isOptedIn(current.labels)) return;
+    const same = previous !== null && next !== null && isOptedIn(previous.labels) && previous.desired === next.desired && previous.ready === next.ready;
+    if (same && !moved.includes(key)) return;
+    this.notify(current, next === null ? { desired: 0, ready: 0, labels: current.labels, annotations: current.annotations } : this.stateOf(next));
+  }
+
+  /** Tells listeners about functions whose replica list changed (only opted-in Deployments). */
+  private replicasChanged(keys: readonly string[]): void {
+    for (const key of keys) {
+      const slash = key.indexOf('/');
+      const facts = this.informer.get(key.slice(0, slash), key.slice(slash + 1));
+      if (facts !== undefined && isOptedIn(facts.labels)) this.notify(facts, this.stateOf(facts));
+    }
+  }
+
+  private notify(current: DeploymentFacts, state: ReplicaState): void {
     const ref = { name: current.name, namespace: current.namespace };
-    const state: ReplicaState = { desired, ready, labels: current.labels, annotations: current.annotations };
     for (const listener of this.listeners) {
       try {
         listener(ref, state);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'winston';
-import { isAppError } from '../errors.js';
-import { V1MicroTime, type KubeApi, type V1Lease } from './kubernetes/client.js';
+import { isAppError } from '../../errors.js';
+import { V1MicroTime, type KubeApi, type V1Lease } from './client.js';
 
 /** Epoch ms of a MicroTime, which client-node hands over as a Date or as the RFC 3339 string. */
 function timeMs(value: unknown): number {

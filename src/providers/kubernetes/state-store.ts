@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { z } from 'zod';
-import type { AlertStateStore, VersionedAlertState } from '../alerts/state-store.js';
-import { AppError, isAppError } from '../errors.js';
-import { EMPTY_ALERT_STATE, type AlertState } from '../policy/alert-step.js';
-import type { DeploymentLike, KubeApi } from './kubernetes/client.js';
-import { isOptedIn } from './kubernetes/provider.js';
-import { refKey, type FunctionRef } from './types.js';
+import type { AlertStateStore, VersionedAlertState } from '../../alerts/state-store.js';
+import { AppError, isAppError } from '../../errors.js';
+import { EMPTY_ALERT_STATE, type AlertState } from '../../policy/alert-step.js';
+import type { DeploymentLike, KubeApi } from './client.js';
+import { isOptedIn } from './provider.js';
+import { refKey, type FunctionRef } from '../types.js';
 
 /** The Deployment annotation that holds a function's alert state as JSON. */
 export const STATE_ANNOTATION = 'alert-scaler.io/state';

@@ -1,16 +1,23 @@
 /**
- * The Kubernetes provider: functions are Deployments that opted in (label
- * `faas_function=<name>` or `alert-scaler.io/enabled=true`). See createKubernetesProvider.
- * This folder (src/providers/kubernetes*) is the only importer of @kubernetes/client-node.
+ * The one factory of everything Kubernetes: the provider (functions are Deployments that
+ * opted in, label `faas_function=<name>` or `alert-scaler.io/enabled=true`), the alert state
+ * store on the Deployments and the idler's leader election. This folder
+ * (src/providers/kubernetes/) is the only importer of @kubernetes/client-node.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { AppError } from '../errors.js';
-import { KubeApi, loadKubeConfig } from './kubernetes/client.js';
-import { KubernetesProvider } from './kubernetes/provider.js';
+import type { Config } from '../../config/index.js';
+import { AppError } from '../../errors.js';
+import type { ProviderSetup } from '../types.js';
+import { KubeApi, loadKubeConfig } from './client.js';
+import { LeaderElector } from './leader.js';
+import { KubernetesProvider, type KubernetesRouting } from './provider.js';
+import { KubernetesAlertStateStore } from './state-store.js';
 
-export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL } from './kubernetes/provider.js';
-export { KubeApi, loadKubeConfig } from './kubernetes/client.js';
+export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWEST_DELETION_COST, type KubernetesRouting } from './provider.js';
+export { KubeApi, loadKubeConfig } from './client.js';
+export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
+export { LeaderElector } from './leader.js';
 
 /** Default Service URL of a function; `{name}` and `{namespace}` are replaced. */
 export const DEFAULT_FUNCTION_URL_TEMPLATE = 'http://{name}.{namespace}.svc.cluster.local:8080';
@@ -27,7 +34,9 @@ export interface KubernetesProviderOptions {
   readonly namespaces?: readonly string[];
   /** Namespace of a bare function name; default the first of `namespaces`. */
   readonly defaultNamespace?: string;
-  /** URL of a function's Service; `{name}` and `{namespace}` are replaced. Default DEFAULT_FUNCTION_URL_TEMPLATE. */
+  /** `pod` (default): requests go to ready pod addresses from EndpointSlices; `service`: to functionUrlTemplate. */
+  readonly routing?: KubernetesRouting;
+  /** URL of a function's Service (service routing); `{name}` and `{namespace}` are replaced. Default DEFAULT_FUNCTION_URL_TEMPLATE. */
   readonly functionUrlTemplate?: string;
   readonly logger: Logger;
   /** Upper bound of one API request in ms (watches excluded); default 10000; 0 disables it. */
@@ -66,6 +75,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
   const provider = new KubernetesProvider({
     api,
     namespaces,
+    routing: options.routing ?? 'pod',
     functionUrlTemplate: options.functionUrlTemplate ?? DEFAULT_FUNCTION_URL_TEMPLATE,
     logger: options.logger,
     conflictRetries: options.conflictRetries ?? 5,
@@ -74,4 +84,39 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
     watchDeadlineMs: options.watchDeadlineMs ?? 360_000,
   });
   return { provider, api, defaultNamespace: options.defaultNamespace ?? namespaces[0] ?? 'openfaas-fn' };
+}
+
+/**
+ * Builds the Kubernetes provider from the config (loaded only when ALERT_SCALER_PROVIDER=kubernetes),
+ * with its alert state on the Deployments and the idler behind a Lease.
+ */
+export async function createKubernetesSetup(config: Config, logger: Logger): Promise<ProviderSetup> {
+  const bundle = createKubernetesProviderBundle({
+    ...(config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig }),
+    namespaces: config.namespaces,
+    defaultNamespace: config.defaultNamespace,
+    routing: config.kubernetesRouting,
+    functionUrlTemplate: config.functionUrlTemplate,
+    logger: logger.child({ component: 'kubernetes-provider' }),
+  });
+  const elector = new LeaderElector({
+    api: bundle.api,
+    namespace: config.leaseNamespace,
+    name: config.leaseName,
+    leaseDurationSeconds: config.leaseDurationSeconds,
+    retryPeriodMs: Math.max(200, Math.floor((config.leaseDurationSeconds * 1000) / 5)),
+    logger,
+  });
+  return {
+    provider: bundle.provider,
+    store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger }),
+    isLeader: () => elector.isLeader(),
+    onScaled: (ref, from, to, message) => bundle.provider.recordScaleEvent(ref, from, to, message),
+    start: async () => {
+      await elector.start();
+    },
+    stop: async () => {
+      await elector.stop();
+    },
+  };
 }

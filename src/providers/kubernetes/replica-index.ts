@@ -1,0 +1,170 @@
+import type { ReplicaInfo, Upstream } from '../types.js';
+import type { DeploymentFacts } from './informer.js';
+import { deriveReplicas, sameReplicas, selects, type PodFacts, type SliceFacts } from './replicas.js';
+
+/** Per function: its replicas as last derived, and what routing keeps between requests. */
+interface Entry {
+  replicas: readonly ReplicaInfo[];
+  /** Replicas that take requests (phase `ready`, with an address). */
+  routable: readonly ReplicaInfo[];
+  readonly inflight: Map<string, number>;
+  cursor: number;
+  readonly pods: Map<string, PodFacts>;
+  readonly slices: Map<string, SliceFacts>;
+  readonly draining: Set<string>;
+  readonly firstSeen: Map<string, number>;
+}
+
+const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+/**
+ * The replicas of every function, kept current from the pod, EndpointSlice and Deployment
+ * caches, and the in-flight count per replica that pod routing balances on. Each `*Changed`
+ * method returns the keys (`namespace/name`) of the functions whose replica list changed.
+ * A pod belongs to the Deployment whose selector matches it; a slice to the function its
+ * `kubernetes.io/service-name` names.
+ */
+export class ReplicaIndex {
+  private readonly entries = new Map<string, Entry>();
+  /** Pod key → function key, so a pod that changes owner (or goes) is found. */
+  private readonly podOwner = new Map<string, string>();
+
+  /**
+   * @param deploymentsIn the cached Deployments of a namespace (for pod ownership)
+   * @param now epoch ms, for endpoints whose pod is not (yet) cached
+   */
+  constructor(
+    private readonly deploymentsIn: (namespace: string) => readonly DeploymentFacts[],
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The replicas of a function; empty when none is known. */
+  replicas(fnKey: string): readonly ReplicaInfo[] {
+    return this.entries.get(fnKey)?.replicas ?? [];
+  }
+
+  /** Replicas that take requests now. */
+  readyCount(fnKey: string): number {
+    return this.entries.get(fnKey)?.routable.length ?? 0;
+  }
+
+  /** Least in-flight ready replica, round robin among equals; null when none is ready. */
+  pick(fnKey: string): Upstream | null {
+    const entry = this.entries.get(fnKey);
+    const n = entry?.routable.length ?? 0;
+    if (entry === undefined || n === 0) return null;
+    let best = 0;
+    let bestLoad = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < n; k += 1) {
+      const i = (entry.cursor + k) % n;
+      const load = entry.inflight.get((entry.routable[i] as ReplicaInfo).id) ?? 0;
+      if (load < bestLoad) {
+        best = i;
+        bestLoad = load;
+      }
+    }
+    entry.cursor = (best + 1) % n;
+    const chosen = entry.routable[best] as ReplicaInfo;
+    if (chosen.address === null) return null;
+    entry.inflight.set(chosen.id, bestLoad + 1);
+    let released = false;
+    return {
+      url: chosen.address,
+      release: () => {
+        if (released) return;
+        released = true;
+        const left = (entry.inflight.get(chosen.id) ?? 1) - 1;
+        if (left <= 0) entry.inflight.delete(chosen.id);
+        else entry.inflight.set(chosen.id, left);
+      },
+    };
+  }
+
+  /** Marks replicas as chosen for removal (no new requests) or, with `on` false, takes that back. */
+  setDraining(fnKey: string, ids: readonly string[], on: boolean): boolean {
+    const entry = this.entry(fnKey);
+    for (const id of ids) {
+      if (on) entry.draining.add(id);
+      else entry.draining.delete(id);
+    }
+    return this.derive(fnKey);
+  }
+
+  podChanged(previous: PodFacts | null, next: PodFacts | null): string[] {
+    const current = next ?? previous;
+    if (current === null) return [];
+    const podKey = key(current.namespace, current.name);
+    const before = this.podOwner.get(podKey);
+    const after = next === null ? undefined : this.ownerOf(next);
+    if (before !== undefined && before !== after) this.entries.get(before)?.pods.delete(current.name);
+    if (after === undefined) this.podOwner.delete(podKey);
+    else {
+      this.podOwner.set(podKey, after);
+      this.entry(after).pods.set(current.name, next as PodFacts);
+    }
+    return [before, after].filter((k, i, all): k is string => k !== undefined && all.indexOf(k) === i && this.derive(k));
+  }
+
+  sliceChanged(previous: SliceFacts | null, next: SliceFacts | null): string[] {
+    const changed: string[] = [];
+    if (previous !== null && previous.service !== '') {
+      const k = key(previous.namespace, previous.service);
+      this.entries.get(k)?.slices.delete(previous.name);
+      if (next?.service !== previous.service && this.derive(k)) changed.push(k);
+    }
+    if (next !== null && next.service !== '') {
+      const k = key(next.namespace, next.service);
+      this.entry(k).slices.set(next.name, next);
+      if (this.derive(k)) changed.push(k);
+    }
+    return changed;
+  }
+
+  /** A Deployment came, went or changed its selector: its namespace's pods may change owner. */
+  deploymentChanged(previous: DeploymentFacts | null, next: DeploymentFacts | null, podsIn: (namespace: string) => readonly PodFacts[]): string[] {
+    const current = next ?? previous;
+    if (current === null) return [];
+    if (previous !== null && next !== null && JSON.stringify(previous.selector) === JSON.stringify(next.selector)) return [];
+    const changed = new Set<string>();
+    for (const pod of podsIn(current.namespace)) for (const k of this.podChanged(pod, pod)) changed.add(k);
+    if (next === null) this.entries.delete(key(current.namespace, current.name));
+    return [...changed];
+  }
+
+  private ownerOf(pod: PodFacts): string | undefined {
+    const owner = this.deploymentsIn(pod.namespace).find((d) => selects(d.selector, pod.labels));
+    return owner === undefined ? undefined : key(owner.namespace, owner.name);
+  }
+
+  private entry(fnKey: string): Entry {
+    let entry = this.entries.get(fnKey);
+    if (entry === undefined) {
+      entry = {
+        replicas: [], routable: [], inflight: new Map(), cursor: 0,
+        pods: new Map(), slices: new Map(), draining: new Set(), firstSeen: new Map(),
+      };
+      this.entries.set(fnKey, entry);
+    }
+    return entry;
+  }
+
+  /** Re-derives a function's replicas; true when the list changed. Forgets state of replicas that are gone. */
+  private derive(fnKey: string): boolean {
+    const entry = this.entries.get(fnKey);
+    if (entry === undefined) return false;
+    const endpoints = [...entry.slices.values()].flatMap((s) => s.endpoints);
+    const replicas = deriveReplicas(entry.pods.values(), endpoints, entry.draining, (id) => {
+      const seen = entry.firstSeen.get(id) ?? this.now();
+      entry.firstSeen.set(id, seen);
+      return seen;
+    });
+    const ids = new Set(replicas.map((r) => r.id));
+    for (const id of entry.draining) if (!ids.has(id)) entry.draining.delete(id);
+    for (const id of entry.firstSeen.keys()) if (!ids.has(id)) entry.firstSeen.delete(id);
+    for (const id of entry.inflight.keys()) if (!ids.has(id)) entry.inflight.delete(id);
+    if (sameReplicas(replicas, entry.replicas)) return false;
+    entry.replicas = replicas;
+    entry.routable = replicas.filter((r) => r.phase === 'ready' && r.address !== null);
+    return true;
+  }
+}
