@@ -18,6 +18,8 @@ import { LocalProvider } from './providers/local/index.js';
 import { parseStack } from './providers/local/stack.js';
 import type { ProviderSetup, ReplicaProvider } from './providers/types.js';
 import { Scaler } from './scaling/scaler.js';
+import { systemClock } from './core/clock.js';
+import { createEngine, type Engine } from './engine/index.js';
 import { createApp } from './server.js';
 
 /** How long held calls' 503 answers get to reach their clients before the sockets close. */
@@ -71,6 +73,8 @@ export interface RunningScaler {
   readonly idler: Idler;
   readonly alertScaler: AlertScaler;
   readonly waker: Waker;
+  /** Dispatcher, change cycle, drain and event log. */
+  readonly engine: Engine;
   readonly server: http.Server;
   /**
    * Graceful stop: no new connections; in-flight requests get `shutdownTimeoutMs` to finish,
@@ -131,6 +135,18 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so idle time counts every replica',
     });
   }
+  const engine = createEngine({
+    provider,
+    clock: systemClock,
+    metrics,
+    logger,
+    defaultNamespace: config.defaultNamespace,
+    policyDefaults: policyDefaults(config),
+    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+    eventLogSize: config.eventLogSize,
+    drainTimeoutMs: config.drainTimeoutMs,
+    shard: { count: config.gatewayCount, index: config.gatewayIndex },
+  });
   const scaler = new Scaler(provider, {
     logger: logger.child({ component: 'scaler' }),
     metrics,
@@ -213,6 +229,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       server.closeAllConnections();
       await idler.stop();
       alertScaler.stop();
+      engine.close();
       unsubscribe();
       await setup.stop?.();
       await provider.close();
@@ -220,5 +237,5 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     })();
     return closing;
   };
-  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, waker, server, close };
+  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, waker, engine, server, close };
 }

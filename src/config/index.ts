@@ -75,6 +75,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   if (config.defaultMinReplicas > config.defaultMaxReplicas) {
     problems.push(`defaultMinReplicas (${config.defaultMinReplicas}) is greater than defaultMaxReplicas (${config.defaultMaxReplicas})`);
   }
+  if (config.gatewayIndex >= config.gatewayCount) {
+    problems.push(`ALERT_SCALER_GATEWAY_INDEX: ${config.gatewayIndex} must be below ALERT_SCALER_GATEWAY_COUNT (${config.gatewayCount})`);
+  }
   if (problems.length > 0) fail(problems);
   return Object.freeze(config);
 }

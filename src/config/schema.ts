@@ -66,6 +66,16 @@ export const configSchema = z.strictObject({
   maxHeldRequests: positiveInt.default(1000),
   /** Upper bound of one proxied call, from sending it to a replica to the end of the answer (504 past it). */
   requestTimeoutMs: positiveInt.default(300_000),
+  /** Requests that may wait in one function's queue (label `com.openfaas.scale.max-queued`); then 503. */
+  maxQueued: nonNegativeInt.default(1000),
+  /** Engine events kept in memory for `GET /system/events`. */
+  eventLogSize: positiveInt.default(10_000),
+  /** Longest wait for a drained replica's in-flight requests before it is removed anyway. */
+  drainTimeoutMs: positiveInt.default(30_000),
+  /** Gateway replicas that share each replica's hard concurrency limit. */
+  gatewayCount: positiveInt.default(1),
+  /** This gateway's ordinal among them, 0-based (a StatefulSet ordinal). */
+  gatewayIndex: nonNegativeInt.default(0),
   /** Peers (addresses or CIDR subnets) whose X-Forwarded-Host/-Proto/-Port, Forwarded and X-Real-IP are kept; unset trusts none. */
   trustedProxies: addressList.optional(),
 
@@ -127,6 +137,11 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_WAKE_TIMEOUT_MS: 'wakeTimeoutMs',
   ALERT_SCALER_MAX_HELD_REQUESTS: 'maxHeldRequests',
   ALERT_SCALER_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
+  ALERT_SCALER_MAX_QUEUED: 'maxQueued',
+  ALERT_SCALER_EVENT_LOG_SIZE: 'eventLogSize',
+  ALERT_SCALER_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
+  ALERT_SCALER_GATEWAY_COUNT: 'gatewayCount',
+  ALERT_SCALER_GATEWAY_INDEX: 'gatewayIndex',
   ALERT_SCALER_TRUSTED_PROXIES: 'trustedProxies',
   ALERT_SCALER_HEALTH_PATH: 'healthPath',
   ALERT_SCALER_HEALTH_INTERVAL_MS: 'healthIntervalMs',

@@ -141,9 +141,10 @@ describe('Kubernetes replicas from pods and EndpointSlices', () => {
 
   it('removeReplicas ignores ids that are not replicas and writes nothing for them', async () => {
     const { fake, provider } = await setup(2);
-    const before = fake.apiCalls().length;
+    const writes = (): number => fake.apiCalls().filter((r) => r.method !== 'GET').length;
+    const before = writes();
     await provider.removeReplicas(fn, ['no-such-pod']);
-    expect(fake.apiCalls().length).toBe(before);
+    expect(writes()).toBe(before);
     expect(fake.replicasOf('fn')).toBe(2);
   });
 

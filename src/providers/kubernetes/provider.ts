@@ -117,7 +117,11 @@ export class KubernetesProvider implements ReplicaProvider {
       const phase = known.get(id)?.phase;
       return phase !== undefined && phase !== 'stopping';
     });
-    if (targets.length === 0) return;
+    if (targets.length === 0) {
+      // Nothing to remove; still an unknown or opted-out function is an error, as for every call.
+      await this.enabledDeployment(ref);
+      return;
+    }
     this.replicasChanged(this.index.setDraining(key, targets, true) ? [key] : []);
     try {
       const marked: string[] = [];

@@ -1,0 +1,87 @@
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { PolicyDefaults, RequestLimits } from '../policy/labels.js';
+import type { FunctionRef, ReplicaProvider } from '../providers/types.js';
+import { Changer } from './changer.js';
+import { Dispatcher } from './dispatcher.js';
+import { Drainer } from './drain.js';
+import { EventLog } from './events.js';
+import type { GatewayShard } from './replicas.js';
+
+/** What the engine needs from the composition root. */
+export interface EngineOptions {
+  readonly provider: ReplicaProvider;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly defaultNamespace: string;
+  /** Scale policy of a function without labels. */
+  readonly policyDefaults: PolicyDefaults;
+  /** Request limits of a function without labels. */
+  readonly requestDefaults: RequestLimits;
+  /** Events kept in the in-memory log. */
+  readonly eventLogSize: number;
+  /** Longest wait for a drained replica's in-flight requests before it is removed anyway, ms. */
+  readonly drainTimeoutMs: number;
+  /** This gateway among several sharing each replica's hard limit. */
+  readonly shard: GatewayShard;
+}
+
+/** The engine's parts, built once per process (and once per simulated run). */
+export interface Engine {
+  readonly clock: Clock;
+  readonly events: EventLog;
+  readonly dispatcher: Dispatcher;
+  readonly drainer: Drainer;
+  readonly changer: Changer;
+  /** Sets what runs when a request waits for a function that wants 0 replicas (the wake). */
+  onNeedReplica(handler: (ref: FunctionRef) => void): void;
+  /** Stops listening to the provider; waiting requests fail with SHUTTING_DOWN. */
+  close(): void;
+}
+
+/** Builds the dispatcher, drainer, change cycle and event log on one clock and one provider. */
+export function createEngine(options: EngineOptions): Engine {
+  const { provider, clock, metrics, logger } = options;
+  const log = logger.child({ component: 'engine' });
+  const events = new EventLog(options.eventLogSize, (err, event) => {
+    log.warn('event sink failed', { action: event.action, function: event.function, error: err instanceof Error ? err.message : String(err) });
+  });
+  let needReplica: (ref: FunctionRef) => void = () => undefined;
+  const dispatcher = new Dispatcher({
+    provider,
+    clock,
+    metrics,
+    defaultNamespace: options.defaultNamespace,
+    defaults: options.requestDefaults,
+    shard: options.shard,
+    onNeedReplica: (ref) => needReplica(ref),
+  });
+  const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: options.drainTimeoutMs });
+  const changer = new Changer({
+    provider,
+    dispatcher,
+    drainer,
+    clock,
+    events,
+    logger: logger.child({ component: 'scaler' }),
+    metrics,
+    defaults: options.policyDefaults,
+    defaultNamespace: options.defaultNamespace,
+  });
+  return {
+    clock,
+    events,
+    dispatcher,
+    drainer,
+    changer,
+    onNeedReplica(handler) {
+      needReplica = handler;
+    },
+    close() {
+      changer.close();
+      dispatcher.close();
+    },
+  };
+}
