@@ -1,0 +1,122 @@
+import { usable, type PolicyDecision, type PolicyInput } from './decision.js';
+import { PANIC_THRESHOLD, PANIC_WINDOW_MS, STABLE_WINDOW_MS, type PolicySpec } from './spec.js';
+
+/** Observed concurrency summed per second of the clock: `at` is the second's start, ms. */
+interface Bucket {
+  readonly at: number;
+  readonly sum: number;
+  readonly count: number;
+}
+
+/** What `concurrency` remembers between decisions (plain JSON, bounded by the windows). */
+export interface ConcurrencyMemory {
+  /** Samples of the stable window, oldest first; at most one bucket per second. */
+  readonly buckets: readonly Bucket[];
+  /** When the panic threshold was last crossed; null when not panicking. */
+  readonly panicSince: number | null;
+  /** Most replicas asked for during this panic (desired never drops while panicking). */
+  readonly panicMax: number;
+  /** Recent recommendations within the scale-down delay, oldest first. */
+  readonly recent: ReadonlyArray<{ readonly at: number; readonly replicas: number }>;
+}
+
+export const EMPTY_CONCURRENCY_MEMORY: ConcurrencyMemory = Object.freeze({ buckets: [], panicSince: null, panicMax: 0, recent: [] });
+
+const BUCKET_MS = 1000;
+
+function record(buckets: readonly Bucket[], now: number, value: number): Bucket[] {
+  const at = Math.floor(now / BUCKET_MS) * BUCKET_MS;
+  const kept = buckets.filter((b) => b.at > now - STABLE_WINDOW_MS);
+  const last = kept.at(-1);
+  if (last !== undefined && last.at === at) kept[kept.length - 1] = { at, sum: last.sum + value, count: last.count + 1 };
+  else kept.push({ at, sum: value, count: 1 });
+  return kept;
+}
+
+function average(buckets: readonly Bucket[], now: number, windowMs: number): number {
+  let sum = 0;
+  let count = 0;
+  for (const b of buckets) {
+    if (b.at <= now - windowMs) continue;
+    sum += b.sum;
+    count += b.count;
+  }
+  return count === 0 ? 0 : sum / count;
+}
+
+/** A little tolerance so 6 / 2 stays 3 and not 3.0000000001 after averaging. */
+function ceilDiv(value: number, target: number): number {
+  return Math.ceil(value / target - 1e-9);
+}
+
+function clamp(n: number, spec: PolicySpec): number {
+  return Math.min(spec.maxReplicas, Math.max(spec.minReplicas, n));
+}
+
+/**
+ * `concurrency` (Code Engine / Knative KPA). Observed concurrency = requests in flight +
+ * requests waiting, sampled each decision and averaged over the stable window (60 s) and
+ * the panic window (6 s); desired = ceil(average / target), within [min, max].
+ *
+ * Panic, as Knative: it starts when the panic window asks for at least twice the ready
+ * replicas (at least 1), and is extended while it does; it ends once the threshold has
+ * not been crossed for a whole stable window. While panicking, desired is the larger of
+ * the two windows and never drops. A lower count applies only after it held for
+ * `downWindowMs` (the largest recommendation of that window wins). With min 0 and no
+ * traffic, the stable average reaches 0 one stable window (about a minute) after the
+ * last request, and the function goes to zero.
+ */
+export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: ConcurrencyMemory): { decision: PolicyDecision; memory: ConcurrencyMemory } {
+  const { now } = input;
+  const inFlight = input.replicas.reduce((sum, r) => sum + r.inFlight, 0);
+  const waiting = input.queued.busy + input.queued.no_replica;
+  const observed = inFlight + waiting;
+  const buckets = record(memory.buckets, now, observed);
+  const stable = average(buckets, now, STABLE_WINDOW_MS);
+  const panic = average(buckets, now, PANIC_WINDOW_MS);
+  const wantStable = ceilDiv(stable, spec.target);
+  const wantPanic = ceilDiv(panic, spec.target);
+  const ready = Math.max(1, input.replicas.filter(usable).length);
+
+  const over = wantPanic / ready >= PANIC_THRESHOLD;
+  let panicSince = memory.panicSince;
+  let panicMax = memory.panicMax;
+  if (over) panicSince = now;
+  else if (panicSince !== null && now - panicSince > STABLE_WINDOW_MS) {
+    panicSince = null;
+    panicMax = 0;
+  }
+  const panicking = panicSince !== null;
+  // What the windows ask for now, before panic's no-drop rule.
+  const asked = clamp(panicking ? Math.max(wantStable, wantPanic) : wantStable, spec);
+  let want = asked;
+  if (panicking) {
+    want = clamp(Math.max(panicMax, asked), spec);
+    panicMax = want;
+  }
+  // A request waiting at 0 always wakes the function, whatever the averages say.
+  if (input.desired === 0 && waiting > 0) want = Math.max(want, 1);
+
+  let recent = memory.recent;
+  let replicas = want;
+  if (spec.downWindowMs > 0) {
+    recent = [...recent.filter((r) => r.at >= now - spec.downWindowMs), { at: now, replicas: want }];
+    replicas = Math.max(...recent.map((r) => r.replicas));
+  } else if (recent.length > 0) recent = [];
+
+  const reason =
+    replicas > input.desired ? (panicking ? 'panic' : 'scale-up')
+    : replicas < input.desired ? 'scale-down'
+    : want > asked ? 'panic-hold'
+    : replicas > want ? 'down-delayed'
+    : 'unchanged';
+  const inputs = {
+    desired: input.desired,
+    observed,
+    stable: Math.round(stable * 1000) / 1000,
+    panic: Math.round(panic * 1000) / 1000,
+    target: spec.target,
+    panicking,
+  };
+  return { decision: { replicas, reason, inputs }, memory: { buckets, panicSince, panicMax, recent } };
+}
