@@ -22,6 +22,10 @@ export interface Metrics {
   readonly queueLength: Gauge<'function_name' | 'reason'>;
   /** Age of the oldest waiting request per function, set at scrape time by `beforeCollect` hooks. */
   readonly queueOldestWaitSeconds: Gauge<'function_name'>;
+  /** Replicas per function by state (`starting`, `free`, `busy`, `draining`), set by the policy loop each tick. */
+  readonly replicasByState: Gauge<'function_name' | 'state'>;
+  /** Each function's policy settings (`setting`: `min_replicas`, `max_queue_size`, ...; durations in seconds), set by the policy loop. */
+  readonly policySetting: Gauge<'function_name' | 'setting'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
 }
@@ -118,6 +122,18 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'gateway_function_queue_length',
       help: 'Requests waiting for a replica slot, by reason (no_replica, busy)',
       labelNames: ['function_name', 'reason'],
+      registers,
+    }),
+    replicasByState: new Gauge({
+      name: 'alert_scaler_replicas',
+      help: 'Replicas of the function by state (starting, free, busy, draining)',
+      labelNames: ['function_name', 'state'],
+      registers,
+    }),
+    policySetting: new Gauge({
+      name: 'alert_scaler_policy_setting',
+      help: 'Scaling policy settings of the function (durations in seconds), for rules that compare each function with its own threshold',
+      labelNames: ['function_name', 'setting'],
       registers,
     }),
     queueOldestWaitSeconds: new Gauge({

@@ -33,15 +33,16 @@ function record(buckets: readonly Bucket[], now: number, value: number): Bucket[
   return kept;
 }
 
+/** Mean of the per-second means inside the window: each second weighs the same, however often it was sampled. */
 function average(buckets: readonly Bucket[], now: number, windowMs: number): number {
   let sum = 0;
-  let count = 0;
+  let seconds = 0;
   for (const b of buckets) {
     if (b.at <= now - windowMs) continue;
-    sum += b.sum;
-    count += b.count;
+    sum += b.sum / b.count;
+    seconds += 1;
   }
-  return count === 0 ? 0 : sum / count;
+  return seconds === 0 ? 0 : sum / seconds;
 }
 
 /** A little tolerance so 6 / 2 stays 3 and not 3.0000000001 after averaging. */

@@ -1,0 +1,248 @@
+import type { Gauge } from 'prom-client';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { decide, EMPTY_POLICY_MEMORY, type PolicyMemory } from '../policy/index.js';
+import { parsePolicySpec, policySettings, type PolicySpec, type SpecDefaults } from '../policy/spec.js';
+import { functionLabel, refKey, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
+import type { Changer } from './changer.js';
+import type { Dispatcher } from './dispatcher.js';
+import { isLeaving } from './drain.js';
+import type { ChosenRemoval } from './remove-chosen.js';
+import type { ReplicaView } from './replicas.js';
+
+/** Default time between two policy passes, ms (issue 10: a short tick). */
+export const DEFAULT_TICK_MS = 1000;
+
+export interface PolicyLoopOptions {
+  readonly provider: ReplicaProvider;
+  readonly dispatcher: Dispatcher;
+  readonly changer: Changer;
+  readonly removal: ChosenRemoval;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly defaultNamespace: string;
+  /** Min, max and the ceiling `max=0` stands for, for functions without the labels. */
+  readonly defaults: SpecDefaults;
+  /** Time between passes, ms; DEFAULT_TICK_MS when absent. */
+  readonly tickMs?: number;
+  /** Whether this gateway decides (the leader); always when absent. Gauges are set either way. */
+  readonly isLeader?: () => boolean;
+}
+
+type State = 'starting' | 'free' | 'busy' | 'draining';
+const STATES: readonly State[] = ['starting', 'free', 'busy', 'draining'];
+
+interface Entry {
+  readonly ref: FunctionRef;
+  readonly label: string;
+  memory: PolicyMemory;
+  running: boolean;
+  /** An evaluation was asked for while one ran: run once more after it. */
+  again: boolean;
+  /** The last problems logged, so an invalid spec is logged once per change. */
+  problems: string;
+  readonly replicaGauges: Readonly<Record<State, Gauge.Internal<'function_name' | 'state'>>>;
+  settings: Map<string, Gauge.Internal<'function_name' | 'setting'>>;
+}
+
+/** Counts a function's replicas by state: starting, free (usable, nothing in flight), busy, draining. */
+export function replicaStates(replicas: readonly ReplicaView[]): Record<State, number> {
+  const counts: Record<State, number> = { starting: 0, free: 0, busy: 0, draining: 0 };
+  for (const r of replicas) {
+    if (isLeaving(r)) counts.draining += 1;
+    else if (r.phase === 'starting') counts.starting += 1;
+    else if (r.inFlight > 0) counts.busy += 1;
+    else counts.free += 1;
+  }
+  return counts;
+}
+
+/**
+ * The leader-only policy loop: every tick, for each function whose kind is not `rps`, it
+ * reads the dispatcher's replica table and queue, calls `decide`, and applies a change
+ * through the changer (source `policy`), or, for a per-replica idle removal, drains and
+ * removes exactly the chosen replicas. Decisions that change nothing are not recorded (one
+ * per function per tick would flood the event log). `evaluateNow` runs one function's
+ * decision at once (a firing alert, a request that had to queue). Every tick also sets the
+ * replica-state and policy-setting gauges, on every gateway.
+ */
+export class PolicyLoop {
+  private readonly entries = new Map<string, Entry>();
+  private readonly log: Logger;
+  private timer: TimerHandle | undefined;
+  private ticking = false;
+  private stopped = true;
+
+  constructor(private readonly options: PolicyLoopOptions) {
+    this.log = options.logger.child({ component: 'policy-loop' });
+  }
+
+  /** Starts ticking on the clock. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Stops ticking; an evaluation under way finishes. */
+  stop(): void {
+    this.stopped = true;
+    this.options.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One pass over every function: gauges everywhere, decisions when leader. Never throws. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const functions = await this.options.provider.listFunctions();
+      const leader = this.options.isLeader?.() ?? true;
+      const seen = new Set<string>();
+      const work: Array<Promise<void>> = [];
+      for (const fn of functions) {
+        const entry = this.entry(fn.ref);
+        seen.add(refKey(fn.ref));
+        const spec = this.specOf(entry, fn.labels, fn.annotations);
+        this.report(entry, spec);
+        if (leader && spec !== null && spec.kind !== 'rps') work.push(this.evaluate(entry, spec, fn.desired));
+      }
+      for (const [key, entry] of this.entries) if (!seen.has(key)) this.forget(key, entry);
+      await Promise.all(work);
+    } catch (err) {
+      this.log.error('policy tick failed', { error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /**
+   * Evaluates one function's policy now instead of at the next tick (when leader and its
+   * kind is not `rps`). Resolves when the decision is applied (not when a drain ends).
+   */
+  async evaluateNow(ref: FunctionRef): Promise<void> {
+    if (!(this.options.isLeader?.() ?? true)) return;
+    try {
+      const state = await this.options.provider.getReplicas(ref);
+      const entry = this.entry(ref);
+      const spec = this.specOf(entry, state.labels, state.annotations);
+      if (spec !== null && spec.kind !== 'rps') await this.evaluate(entry, spec, state.desired);
+    } catch (err) {
+      this.log.error('policy evaluation failed', { function: functionLabel(ref, this.options.defaultNamespace), error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const tickMs = this.options.tickMs ?? DEFAULT_TICK_MS;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.schedule();
+      void this.tick();
+    }, tickMs);
+    this.timer.unref();
+  }
+
+  private async evaluate(entry: Entry, spec: PolicySpec, providerDesired: number): Promise<void> {
+    if (entry.running) {
+      entry.again = true;
+      return;
+    }
+    entry.running = true;
+    try {
+      const { dispatcher, changer, removal, clock } = this.options;
+      const { ref } = entry;
+      const stats = dispatcher.stats(ref);
+      const leaving = stats.replicas.filter((r) => r.draining).length;
+      const desired = Math.max(0, providerDesired - leaving);
+      const queued = stats.queued;
+      const out = decide(spec, { replicas: stats.replicas, queued, desired, now: clock.now() }, entry.memory);
+      const remove = out.decision.remove ?? [];
+      if (remove.length > 0) {
+        entry.memory = out.memory;
+        await removal.remove(ref, 'policy', remove, out.decision.reason, out.decision.inputs);
+      } else if (out.decision.replicas !== desired) {
+        // Decide again under the changer's lock, on the state it read; keep that memory.
+        let memory = out.memory;
+        const prior = entry.memory;
+        await changer.change(ref, 'policy', ({ state, now }) => {
+          const again = decide(spec, { replicas: state.replicas, queued, desired: state.desired, now }, prior);
+          memory = again.memory;
+          return again.decision;
+        });
+        entry.memory = memory;
+      } else entry.memory = out.memory;
+    } catch (err) {
+      this.log.error('policy evaluation failed', { function: entry.label, error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      entry.running = false;
+    }
+    if (entry.again) {
+      entry.again = false;
+      await this.evaluateNow(entry.ref);
+    }
+  }
+
+  private specOf(entry: Entry, labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): PolicySpec | null {
+    const result = parsePolicySpec(labels, annotations, this.options.defaults);
+    if (result.ok) {
+      entry.problems = '';
+      return result.spec;
+    }
+    const problems = result.problems.join('; ');
+    if (problems !== entry.problems) this.log.warn('policy labels invalid', { function: entry.label, problems: result.problems });
+    entry.problems = problems;
+    return null;
+  }
+
+  private report(entry: Entry, spec: PolicySpec | null): void {
+    const counts = replicaStates(this.options.dispatcher.replicas(entry.ref));
+    for (const state of STATES) entry.replicaGauges[state].set(counts[state]);
+    const settings = spec === null ? {} : policySettings(spec);
+    const { policySetting } = this.options.metrics;
+    for (const name of [...entry.settings.keys()]) {
+      if (name in settings) continue;
+      policySetting.remove({ function_name: entry.label, setting: name });
+      entry.settings.delete(name);
+    }
+    for (const [name, value] of Object.entries(settings)) {
+      let gauge = entry.settings.get(name);
+      if (gauge === undefined) {
+        gauge = policySetting.labels({ function_name: entry.label, setting: name });
+        entry.settings.set(name, gauge);
+      }
+      gauge.set(value);
+    }
+  }
+
+  private entry(ref: FunctionRef): Entry {
+    const key = refKey(ref);
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      const label = functionLabel(ref, this.options.defaultNamespace);
+      const { replicasByState } = this.options.metrics;
+      const gauge = (state: State) => replicasByState.labels({ function_name: label, state });
+      entry = {
+        ref: { name: ref.name, namespace: ref.namespace },
+        label,
+        memory: EMPTY_POLICY_MEMORY,
+        running: false,
+        again: false,
+        problems: '',
+        replicaGauges: { starting: gauge('starting'), free: gauge('free'), busy: gauge('busy'), draining: gauge('draining') },
+        settings: new Map(),
+      };
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** A function that is gone: its memory and its series go too. */
+  private forget(key: string, entry: Entry): void {
+    this.entries.delete(key);
+    const { replicasByState, policySetting } = this.options.metrics;
+    for (const state of STATES) replicasByState.remove({ function_name: entry.label, state });
+    for (const name of entry.settings.keys()) policySetting.remove({ function_name: entry.label, setting: name });
+  }
+}

@@ -1,0 +1,92 @@
+import { VirtualClock } from '../../../src/core/clock.js';
+import { Changer } from '../../../src/engine/changer.js';
+import { Dispatcher } from '../../../src/engine/dispatcher.js';
+import { Drainer } from '../../../src/engine/drain.js';
+import { EventLog } from '../../../src/engine/events.js';
+import { PolicyLoop } from '../../../src/engine/loop.js';
+import { ChosenRemoval } from '../../../src/engine/remove-chosen.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
+import { MemoryProvider } from '../../../src/providers/memory/index.js';
+import { DEFAULT_POLICY } from '../../support/policy.js';
+import { LIMITS, NS } from './engine.js';
+
+/** Modelled replica start time in the walk-throughs, ms. */
+export const START_MS = 500;
+export const TICK_MS = 1000;
+
+/**
+ * A whole engine on a virtual clock for one function `fn` (memory provider, dispatcher,
+ * drainer, changer, chosen removal, policy loop), with the highest desired count and the most
+ * requests one replica ever held recorded as they happen.
+ */
+export async function policyEngine(labels: Record<string, string>, replicas: number, opts: { leader?: () => boolean } = {}) {
+  const clock = new VirtualClock(1_000_000);
+  const ref = { name: 'fn', namespace: NS };
+  const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
+  const metrics = createMetrics();
+  const logger = silentLogger();
+  const dispatcher = new Dispatcher({ provider, clock, metrics, defaultNamespace: NS, defaults: { ...LIMITS, maxQueued: 1000 } });
+  const events = new EventLog(10_000);
+  const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: 30_000 });
+  const changer = new Changer({ provider, dispatcher, drainer, clock, events, logger, metrics, defaults: DEFAULT_POLICY, defaultNamespace: NS });
+  const removal = new ChosenRemoval({ provider, dispatcher, drainer, clock, events, logger, metrics, defaultNamespace: NS });
+  const loop = new PolicyLoop({
+    provider,
+    dispatcher,
+    changer,
+    removal,
+    clock,
+    logger,
+    metrics,
+    defaultNamespace: NS,
+    defaults: { minReplicas: 1, maxReplicas: 20, maxReplicasCeiling: 50 },
+    tickMs: TICK_MS,
+    ...(opts.leader === undefined ? {} : { isLeader: opts.leader }),
+  });
+  const seen = { maxDesired: 0, maxPerReplica: 0 };
+  provider.subscribe((_ref, state) => {
+    seen.maxDesired = Math.max(seen.maxDesired, state.desired);
+  });
+  await provider.start();
+  await dispatcher.track(ref);
+  await clock.run(START_MS);
+  seen.maxDesired = (await provider.getReplicas(ref)).desired;
+  const held = new Map<string, number>();
+
+  /**
+   * One client request: a slot at once, or (after asking the loop to look at once, as the
+   * proxy does when a request queues) a wait in the queue; holds it `serviceMs` of virtual time.
+   */
+  async function call(serviceMs: number, hook = true): Promise<void> {
+    let slot = dispatcher.tryAcquire(ref);
+    if (slot === null) {
+      const waiting = dispatcher.acquire(ref, { maxWaitMs: 3_600_000 });
+      if (hook) void loop.evaluateNow(ref);
+      slot = await waiting;
+    }
+    const now = (held.get(slot.replicaId) ?? 0) + 1;
+    held.set(slot.replicaId, now);
+    seen.maxPerReplica = Math.max(seen.maxPerReplica, now);
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, serviceMs));
+    held.set(slot.replicaId, (held.get(slot.replicaId) ?? 1) - 1);
+    slot.release();
+  }
+
+  /** `n` clients calling back to back until `durationMs` from now. */
+  function clients(n: number, serviceMs: number, durationMs: number, hook = true): Promise<number> {
+    const until = clock.now() + durationMs;
+    let served = 0;
+    const one = async () => {
+      while (clock.now() < until) {
+        await call(serviceMs, hook);
+        served += 1;
+      }
+    };
+    return Promise.all(Array.from({ length: n }, one)).then(() => served);
+  }
+
+  const desired = async () => (await provider.getReplicas(ref)).desired;
+  const live = () => provider.listReplicas(ref).filter((r) => r.phase !== 'stopping').length;
+  return { clock, ref, provider, dispatcher, events, changer, loop, metrics, seen, call, clients, desired, live };
+}
