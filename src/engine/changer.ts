@@ -233,9 +233,17 @@ export class Changer {
     );
     const unlisted = from - to - victims.length;
     for (const id of victims) this.record(ref, source, 'drain_start', from, to, 'scale-down', {}, id);
-    return drainer
-      .drain(ref, victims)
-      .then((outcomes) =>
+    const failed = async (err: unknown, removing: readonly string[]): Promise<void> => {
+      dispatcher.setDraining(ref, removing, false);
+      this.options.logger.error('drain failed', { function: this.label(ref), error: err instanceof Error ? err.message : String(err) });
+      this.record(ref, source, 'scale_failed', from, to, err instanceof AppError ? err.code : 'error', {});
+      await onFailed(err).catch((hookErr: unknown) => {
+        this.options.logger.error('scale-down failure not handled', { function: this.label(ref), error: hookErr instanceof Error ? hookErr.message : String(hookErr) });
+      });
+    };
+    return drainer.drain(ref, victims).then(
+      (outcomes) =>
+        // Removal and its failure handling under the lock: the next change sees the restored state.
         this.mutex.run(refKey(ref), async () => {
           const remove = [...outcomes].filter(([, o]) => o === 'drained' || o === 'drain-timeout').map(([id]) => id);
           try {
@@ -245,19 +253,13 @@ export class Changer {
               await provider.setReplicas(ref, Math.max(0, desired - unlisted));
             }
           } catch (err) {
-            dispatcher.setDraining(ref, remove, false);
-            throw err;
+            await failed(err, remove);
+            return;
           }
           for (const id of remove) this.record(ref, source, 'scale_down_complete', from, to, outcomes.get(id) ?? 'drained', {}, id);
         }),
-      )
-      .catch(async (err: unknown) => {
-        this.options.logger.error('drain failed', { function: this.label(ref), error: err instanceof Error ? err.message : String(err) });
-        this.record(ref, source, 'scale_failed', from, to, err instanceof AppError ? err.code : 'error', {});
-        await onFailed(err).catch((hookErr: unknown) => {
-          this.options.logger.error('scale-down failure not handled', { function: this.label(ref), error: hookErr instanceof Error ? hookErr.message : String(hookErr) });
-        });
-      });
+      (err: unknown) => failed(err, victims),
+    );
   }
 
   /** Records replicas that appeared (`scale_up_start`) or became ready (`scale_up_complete`). */
