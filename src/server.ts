@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
+import { eventsRouter } from './api/events.js';
 import type { Engine } from './engine/index.js';
 import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
@@ -70,6 +71,7 @@ export function createApp(deps: AppDeps): RequestHandler {
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
   app.use('/system', systemRouter({ provider: deps.scaler.provider, changer: deps.engine.changer, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.scaler.provider, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
   app.use((req, _res, next) => {
