@@ -152,10 +152,12 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     metrics,
     defaults: policyDefaults(config),
     defaultNamespace: config.defaultNamespace,
-    onScaled: setup.onScaled,
+    engine,
   });
+  const detachSink = setup.attachEvents?.(engine.events);
   const alertScaler = new AlertScaler({
-    scaler,
+    changer: engine.changer,
+    clock: engine.clock,
     store: overrides.store ?? setup.store ?? new MemoryAlertStateStore(),
     logger: logger.child({ component: 'alerts' }),
     metrics,
@@ -166,7 +168,10 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const invocations = new InvocationLog();
   const localIdle = new LocalIdleSource(invocations);
   const idler = new Idler({
-    scaler,
+    provider,
+    changer: engine.changer,
+    defaults: policyDefaults(config),
+    defaultNamespace: config.defaultNamespace,
     invocations,
     logger: logger.child({ component: 'idler' }),
     intervalMs: config.idlerIntervalSeconds * 1000,
@@ -176,6 +181,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   let ready = false;
   const app = createApp({
     scaler,
+    engine,
     alertScaler,
     waker,
     invocations,
@@ -230,6 +236,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       await idler.stop();
       alertScaler.stop();
       engine.close();
+      detachSink?.();
       unsubscribe();
       await setup.stop?.();
       await provider.close();

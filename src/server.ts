@@ -1,6 +1,8 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
+import { eventsRouter } from './api/events.js';
+import type { Engine } from './engine/index.js';
 import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
 import { logRequestFailure, writeError } from './gateway/error-response.js';
@@ -11,6 +13,8 @@ import { systemRouter } from './gateway/system.js';
 /** What the app needs: the proxy's parts plus the alert scaler, auth and readiness. */
 export interface AppDeps extends ProxyDeps {
   readonly alertScaler: AlertScaler;
+  /** The engine: its change cycle (scale API) and its event log (/system/events). */
+  readonly engine: Pick<Engine, 'changer' | 'events'>;
   /** Basic auth for /system/*; undefined leaves it open. */
   readonly auth: { user: string; password: string } | undefined;
   /** False while starting or shutting down; /readyz answers 503 then. */
@@ -66,7 +70,8 @@ export function createApp(deps: AppDeps): RequestHandler {
 
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
-  app.use('/system', systemRouter({ scaler: deps.scaler, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  app.use('/system', systemRouter({ provider: deps.scaler.provider, changer: deps.engine.changer, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.scaler.provider, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
   app.use((req, _res, next) => {

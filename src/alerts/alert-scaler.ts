@@ -1,11 +1,11 @@
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { ChangeHooks, Changer, Decide, Decision } from '../engine/changer.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { AlertBatch, decideScaleDown, type AlertBatchDecision, type AlertDecision, type AlertReason, type AlertState, type AlertTiming } from '../policy/alert-step.js';
-import type { ScalingPolicy } from '../policy/labels.js';
-import { parseFunctionRef, refKey, type FunctionRef } from '../providers/types.js';
-import type { ChangeResult, Scaler } from '../scaling/scaler.js';
-import type { AlertStateStore } from './state-store.js';
+import { AlertBatch, decideScaleDown, type AlertBatchDecision, type AlertDecision, type AlertState, type AlertTiming } from '../policy/alert-step.js';
+import { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../providers/types.js';
+import type { AlertStateStore, VersionedAlertState } from './state-store.js';
 import type { WebhookAlert } from './payload.js';
 import { yieldToLoop } from './yield-to-loop.js';
 
@@ -31,7 +31,7 @@ interface AlertGroup {
   readonly indices: number[];
 }
 
-const MAX_CONFLICT_RETRIES = 5;
+const MAX_CONFLICT_ATTEMPTS = 5;
 const SCALE_DOWN_RETRY_MS = 5_000;
 /** Alerts decided between two turns of the event loop, in a very large group. */
 const CHUNK = 500;
@@ -43,28 +43,32 @@ function describe(alert: WebhookAlert): Pick<AlertOutcome, 'alertname' | 'finger
 }
 
 export interface AlertScalerOptions {
-  readonly scaler: Scaler;
+  /** The engine's change cycle: every alert change goes through it (source `alert`). */
+  readonly changer: Changer;
+  /** The engine's clock: scale-down windows are timed on it. */
+  readonly clock: Clock;
   readonly store: AlertStateStore;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly timing: AlertTiming;
   readonly defaultNamespace: string;
-  /** Clock, injectable for tests. */
-  readonly now?: () => number;
 }
+
+/** An alert decision as the change cycle records it: with what it looked at. */
+type Recorded<D extends AlertDecision | AlertBatchDecision> = D & Decision;
 
 /**
  * Applies Alertmanager alerts to functions: firing steps up, resolved schedules the return
  * to min after the function's scale-down window. One notification at a time per function.
+ * Each function's alerts are one change cycle: read → load the alert state → decide
+ * (src/policy/alert-step.ts) → save the state (a conflicting save is read and decided
+ * again) → apply; when applying fails the state is put back so the retry finds it.
  */
 export class AlertScaler {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly now: () => number;
+  private readonly timers = new Map<string, TimerHandle>();
   private stopped = false;
 
-  constructor(private readonly options: AlertScalerOptions) {
-    this.now = options.now ?? Date.now;
-  }
+  constructor(private readonly options: AlertScalerOptions) {}
 
   /** Re-arms timers for scale-downs pending in the store (after a restart). */
   async start(): Promise<void> {
@@ -73,7 +77,7 @@ export class AlertScaler {
 
   stop(): void {
     this.stopped = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    for (const timer of this.timers.values()) this.options.clock.clearTimeout(timer);
     this.timers.clear();
   }
 
@@ -126,52 +130,46 @@ export class AlertScaler {
       const alert = alerts[i] as WebhookAlert;
       return { status: alert.status, fingerprint: alert.fingerprint, startsAt: alert.startsAt };
     });
-    const label = this.options.scaler.label(ref);
+    const label = functionLabel(ref, this.options.defaultNamespace);
+    const timing = this.options.timing;
     let summary: Record<string, unknown>;
     try {
-      const done = await this.options.scaler.locked(ref, () =>
-        this.decideAndApply(
-          ref,
-          async (current, policy, state) => {
-            const batch = new AlertBatch({ current, policy, state, now: this.now(), timing: this.options.timing });
-            for (let start = 0; start < signals.length; start += CHUNK) {
-              if (start > 0) await yieldToLoop();
-              batch.add(signals.slice(start, start + CHUNK));
-            }
-            return batch.finish();
-          },
-          // Steps recorded but not applied are forgotten, so Alertmanager's retry can step.
-          (previous, latest) => ({ ...latest, steps: previous.steps }),
-          (decision) => ({ ...this.changeFields(decision, indices, alerts), alerts: indices.length, cancelledScaleDown: decision.cancelledScaleDown }),
-          (decision) => this.countEvictions(label, decision.evicted),
-        ),
-      );
-      if ('problems' in done) {
-        for (const i of indices) outcomes[i] = this.outcome(alerts, i, { outcome: 'skipped', reason: 'invalid-labels', problems: done.problems });
-        summary = { outcome: 'skipped', reason: 'invalid-labels', problems: done.problems };
-      } else {
-        const steps = done.decision.outcomes;
-        for (let k = 0; k < indices.length; k++) {
-          if (k > 0 && k % CHUNK === 0) await yieldToLoop();
-          const index = indices[k] as number;
-          const alert = alerts[index] as WebhookAlert;
-          const { from, to, reason } = steps[k] ?? { from: done.result.from, to: done.result.to, reason: done.reason };
-          // Written out, not spread: this runs once per alert of a flood.
-          outcomes[index] = {
-            alertname: alert.labels['alertname'] ?? '',
-            fingerprint: alert.fingerprint,
-            status: alert.status,
-            function: alert.labels['function_name'] ?? null,
-            outcome: to !== from ? 'applied' : 'unchanged',
-            from,
-            to,
-            reason,
-          };
+      const decide: Decide<Recorded<AlertBatchDecision>, VersionedAlertState> = async ({ state, policy, now, context }) => {
+        const batch = new AlertBatch({ current: state.desired, policy, state: context.state, now, timing });
+        for (let start = 0; start < signals.length; start += CHUNK) {
+          if (start > 0) await yieldToLoop();
+          batch.add(signals.slice(start, start + CHUNK));
         }
-        summary = { outcome: done.result.changed ? 'applied' : 'unchanged', from: done.result.from, to: done.result.to, reason: done.reason };
+        const decision = batch.finish();
+        return { ...decision, inputs: { alerts: indices.length, ...this.changeFields(decision, indices, alerts), cancelledScaleDown: decision.cancelledScaleDown } };
+      };
+      const done = await this.options.changer.change(ref, 'alert', decide, {
+        ...this.cycle(ref, (decision) => this.countEvictions(label, decision.evicted)),
+        // Steps recorded but not applied are forgotten, so Alertmanager's retry can step.
+        failed: (_decision, stored, _err, phase) => this.restore(ref, phase, (latest) => ({ ...latest, steps: stored.state.steps })),
+        logFields: (decision) => decision.inputs ?? {},
+      });
+      const steps = done.decision.outcomes;
+      for (let k = 0; k < indices.length; k++) {
+        if (k > 0 && k % CHUNK === 0) await yieldToLoop();
+        const index = indices[k] as number;
+        const alert = alerts[index] as WebhookAlert;
+        const { from, to, reason } = steps[k] ?? { from: done.from, to: done.to, reason: done.reason };
+        // Written out, not spread: this runs once per alert of a flood.
+        outcomes[index] = {
+          alertname: alert.labels['alertname'] ?? '',
+          fingerprint: alert.fingerprint,
+          status: alert.status,
+          function: alert.labels['function_name'] ?? null,
+          outcome: to !== from ? 'applied' : 'unchanged',
+          from,
+          to,
+          reason,
+        };
       }
+      summary = { outcome: done.changed ? 'applied' : 'unchanged', from: done.from, to: done.to, reason: done.reason };
     } catch (err) {
-      const failure = this.failure(ref, err);
+      const failure = isAppError(err, 'LABELS_INVALID') ? { outcome: 'skipped' as const, reason: 'invalid-labels', problems: problemsOf(err.details) } : this.failure(ref, err);
       for (const i of indices) outcomes[i] = this.outcome(alerts, i, failure);
       summary = failure;
     }
@@ -210,93 +208,101 @@ export class AlertScaler {
   }
 
   /**
-   * The one read-decide-record-apply cycle, under the function's lock: read the function and
-   * its alert state, decide, save the new state (a conflicting save is re-read and decided
-   * again), then apply the count. When applying fails, `restore` writes back what the retry
-   * needs to find. A `not-due` decision records and applies nothing. `decide` may yield to
-   * the event loop (the lock is held); `saved` runs once the decision's state is stored.
+   * The alert state's part of a change cycle: `load` reads it, `save` stores the decision's
+   * state (a PROVIDER_CONFLICT is read and decided again by the cycle) and arms or cancels
+   * the scale-down timer. A `not-due` decision saves nothing.
    */
-  private async decideAndApply<D extends AlertDecision>(
-    ref: FunctionRef,
-    decide: (current: number, policy: ScalingPolicy, state: AlertState) => D | Promise<D>,
-    restore: (previous: AlertState, latest: AlertState) => AlertState,
-    logFields: (decision: D) => Record<string, unknown> = () => ({}),
-    saved: (decision: D) => void = () => undefined,
-  ): Promise<{ readonly problems: readonly string[] } | { readonly reason: AlertReason; readonly decision: D; readonly result: ChangeResult }> {
-    const { scaler, store } = this.options;
-    for (let attempt = 1; ; attempt++) {
-      const current = await scaler.provider.getReplicas(ref);
-      const policy = scaler.policyOf(current);
-      if (!policy.ok) return { problems: policy.problems };
-      const stored = await store.load(ref);
-      const decision = await decide(current.desired, policy.policy, stored.state);
-      if (decision.reason === 'not-due') {
-        if (stored.state.scaleDownAt !== null) this.schedule(ref, stored.state.scaleDownAt);
-        return { reason: decision.reason, decision, result: { from: current.desired, to: current.desired, reason: decision.reason, changed: false } };
-      }
-      try {
+  private cycle<D extends AlertDecision>(ref: FunctionRef, saved: (decision: D) => void = () => undefined): ChangeHooks<D, VersionedAlertState> {
+    const { store } = this.options;
+    return {
+      attempts: MAX_CONFLICT_ATTEMPTS,
+      load: () => store.load(ref),
+      save: async (decision, stored) => {
+        if (decision.reason === 'not-due') {
+          if (stored.state.scaleDownAt !== null) this.schedule(ref, stored.state.scaleDownAt);
+          return;
+        }
         await store.save(ref, decision.state, stored.version);
-      } catch (err) {
-        if (isAppError(err, 'PROVIDER_CONFLICT') && attempt < MAX_CONFLICT_RETRIES) continue;
-        throw err;
-      }
-      saved(decision);
-      if (decision.state.scaleDownAt !== null) this.schedule(ref, decision.state.scaleDownAt);
-      else this.cancel(ref);
-      try {
-        return { reason: decision.reason, decision, result: await scaler.apply(ref, current.desired, decision, 'alert', logFields(decision)) };
-      } catch (err) {
-        await this.restore(ref, (latest) => restore(stored.state, latest));
-        throw err;
-      }
-    }
+        saved(decision);
+        if (decision.state.scaleDownAt !== null) this.schedule(ref, decision.state.scaleDownAt);
+        else this.cancel(ref);
+      },
+    };
   }
 
-  private async restore(ref: FunctionRef, update: (latest: AlertState) => AlertState): Promise<void> {
+  /**
+   * Puts back what a retry needs after applying failed. A scale-up that failed answers 503,
+   * so Alertmanager retries; a scale-down whose removal failed later (`settle`) stays
+   * pending in the state and is retried on the timer.
+   */
+  private async restore(ref: FunctionRef, phase: 'apply' | 'settle', update: (latest: AlertState) => AlertState): Promise<void> {
+    const now = this.options.clock.now();
+    const retryAt = now + SCALE_DOWN_RETRY_MS;
     try {
       const latest = await this.options.store.load(ref);
-      await this.options.store.save(ref, update(latest.state), latest.version);
+      const restored = update(latest.state);
+      await this.options.store.save(ref, phase === 'settle' ? { ...restored, scaleDownAt: restored.scaleDownAt ?? now } : restored, latest.version);
     } catch (err) {
       this.options.logger.error('alert state restore failed', { function: refKey(ref), error: (err as Error).message });
+    }
+    if (phase === 'settle') {
+      this.options.logger.error('scale-down failed, will retry', { function: refKey(ref), retryMs: SCALE_DOWN_RETRY_MS });
+      this.schedule(ref, retryAt);
     }
   }
 
   private cancel(ref: FunctionRef): void {
     const key = refKey(ref);
-    clearTimeout(this.timers.get(key));
+    this.options.clock.clearTimeout(this.timers.get(key));
     this.timers.delete(key);
   }
 
   private schedule(ref: FunctionRef, at: number): void {
     if (this.stopped) return;
     this.cancel(ref);
-    const timer = setTimeout(() => {
+    const { clock } = this.options;
+    const timer = clock.setTimeout(() => {
       this.timers.delete(refKey(ref));
       void this.scaleDownDue(ref);
-    }, Math.max(0, at - this.now()));
+    }, Math.max(0, at - clock.now()));
     timer.unref();
     this.timers.set(refKey(ref), timer);
   }
 
-  /** Runs a pending scale-down whose window has passed; a provider failure retries it later. */
+  /**
+   * Runs a pending scale-down whose window has passed, through the change cycle, and waits
+   * for its drain; a provider failure retries it later.
+   */
   async scaleDownDue(ref: FunctionRef): Promise<void> {
+    const timing = this.options.timing;
     try {
-      const done = await this.options.scaler.locked(ref, () =>
-        this.decideAndApply(
-          ref,
-          (current, policy, state) => decideScaleDown({ current, policy, state, now: this.now(), timing: this.options.timing }),
-          // Keep the scale-down pending so the retry still finds it.
-          (previous, latest) => ({ ...latest, scaleDownAt: previous.scaleDownAt }),
-        ),
-      );
-      if ('problems' in done) this.options.logger.warn('scale-down dropped', { function: refKey(ref), problems: done.problems });
+      const decide: Decide<Recorded<AlertDecision>, VersionedAlertState> = ({ state, policy, now, context }) => ({
+        ...decideScaleDown({ current: state.desired, policy, state: context.state, now, timing }),
+        inputs: { scaleDownAt: context.state.scaleDownAt, firing: Object.keys(context.state.firing).length },
+      });
+      const done = await this.options.changer.change(ref, 'alert', decide, {
+        ...this.cycle<Recorded<AlertDecision>>(ref),
+        // Keep the scale-down pending so the retry still finds it.
+        failed: (_decision, stored, _err, phase) => this.restore(ref, phase, (latest) => ({ ...latest, scaleDownAt: stored.state.scaleDownAt })),
+      });
+      await done.settled;
     } catch (err) {
+      if (isAppError(err, 'LABELS_INVALID')) {
+        this.options.logger.warn('scale-down dropped', { function: refKey(ref), problems: problemsOf(err.details) });
+        return;
+      }
       if (isAppError(err, 'FUNCTION_UNKNOWN', 'FUNCTION_NOT_ENABLED')) {
         this.options.logger.warn('scale-down dropped', { function: refKey(ref), error: (err as Error).message });
         return;
       }
       this.options.logger.error('scale-down failed, will retry', { function: refKey(ref), error: (err as Error).message, retryMs: SCALE_DOWN_RETRY_MS });
-      this.schedule(ref, this.now() + SCALE_DOWN_RETRY_MS);
+      this.schedule(ref, this.options.clock.now() + SCALE_DOWN_RETRY_MS);
     }
   }
+}
+
+/** The `problems` of a LABELS_INVALID error's details. */
+function problemsOf(details: Readonly<Record<string, unknown>> | undefined): readonly string[] {
+  const problems = details?.['problems'];
+  return Array.isArray(problems) ? problems.map(String) : [];
 }

@@ -8,7 +8,6 @@ import { functionLabel, refKey, type FunctionRef, type ReplicaProvider } from '.
 import type { Changer } from './changer.js';
 import type { Dispatcher } from './dispatcher.js';
 import { isLeaving } from './drain.js';
-import type { ChosenRemoval } from './remove-chosen.js';
 import type { ReplicaView } from './replicas.js';
 
 /** Default time between two policy passes, ms (issue 10: a short tick). */
@@ -18,7 +17,6 @@ export interface PolicyLoopOptions {
   readonly provider: ReplicaProvider;
   readonly dispatcher: Dispatcher;
   readonly changer: Changer;
-  readonly removal: ChosenRemoval;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -62,8 +60,8 @@ export function replicaStates(replicas: readonly ReplicaView[]): Record<State, n
 /**
  * The leader-only policy loop: every tick, for each function whose kind is not `rps`, it
  * reads the dispatcher's replica table and queue, calls `decide`, and applies a change
- * through the changer (source `policy`), or, for a per-replica idle removal, drains and
- * removes exactly the chosen replicas. Decisions that change nothing are not recorded (one
+ * through the changer (source `policy`); a per-replica idle removal names exactly the
+ * replicas that go (`Decision.remove`). Decisions that change nothing are not recorded (one
  * per function per tick would flood the event log). `evaluateNow` runs one function's
  * decision at once (a firing alert, a request that had to queue). Every tick also sets the
  * replica-state and policy-setting gauges, on every gateway.
@@ -151,7 +149,7 @@ export class PolicyLoop {
     }
     entry.running = true;
     try {
-      const { dispatcher, changer, removal, clock } = this.options;
+      const { dispatcher, changer, clock } = this.options;
       const { ref } = entry;
       const stats = dispatcher.stats(ref);
       const leaving = stats.replicas.filter((r) => r.draining).length;
@@ -160,8 +158,9 @@ export class PolicyLoop {
       const out = decide(spec, { replicas: stats.replicas, queued, desired, now: clock.now() }, entry.memory);
       const remove = out.decision.remove ?? [];
       if (remove.length > 0) {
+        // Exactly the replicas the policy chose; the cycle drops any that took a request meanwhile.
         entry.memory = out.memory;
-        await removal.remove(ref, 'policy', remove, out.decision.reason, out.decision.inputs);
+        await changer.change(ref, 'policy', () => out.decision);
       } else if (out.decision.replicas !== desired) {
         // Decide again under the changer's lock, on the state it read; keep that memory.
         let memory = out.memory;

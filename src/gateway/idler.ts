@@ -1,11 +1,12 @@
 import axios from 'axios';
 import type { Logger } from '../log/logger.js';
-import { functionLabel, type FunctionRef } from '../providers/types.js';
-import type { Scaler } from '../scaling/scaler.js';
+import type { Changer } from '../engine/changer.js';
+import { decideIdle, type Idleness } from '../policy/idle.js';
+import { parseScalingPolicy, type PolicyDefaults } from '../policy/labels.js';
+import { functionLabel, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import type { InvocationLog } from './invocations.js';
 
-/** Whether a function had no invocation in a window; `unknown` never leads to scale-to-zero. */
-export type Idleness = 'idle' | 'busy' | 'unknown';
+export type { Idleness } from '../policy/idle.js';
 
 /** Where idle time comes from. */
 export interface IdleSource {
@@ -62,7 +63,12 @@ export class PrometheusIdleSource implements IdleSource {
 }
 
 export interface IdlerOptions {
-  readonly scaler: Scaler;
+  readonly provider: ReplicaProvider;
+  /** The engine's change cycle: every scale-to-zero goes through it (source `idler`). */
+  readonly changer: Changer;
+  /** Scale policy of a function without labels. */
+  readonly defaults: PolicyDefaults;
+  readonly defaultNamespace: string;
   readonly source: IdleSource;
   readonly invocations: InvocationLog;
   readonly logger: Logger;
@@ -71,7 +77,12 @@ export interface IdlerOptions {
   readonly isLeader: () => boolean;
 }
 
-/** Scales functions that opted in (`com.openfaas.scale.zero=true`) to zero after their zero-duration without traffic. */
+/**
+ * Scales functions that opted in (`com.openfaas.scale.zero=true`) to zero after their
+ * zero-duration without traffic, through the change cycle (decision: src/policy/idle.ts).
+ * A function goes through the cycle, and so into the event log, only when its idle source
+ * says idle: busy functions are not logged on every pass.
+ */
 export class Idler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -96,37 +107,37 @@ export class Idler {
     await this.running;
   }
 
-  /** One pass over every function; returns the functions scaled to zero. */
+  /** One pass over every function; returns the functions scaled to zero (their replicas drained and removed). */
   async tick(): Promise<FunctionRef[]> {
     if (!this.options.isLeader()) return [];
-    const { scaler, source, invocations, logger } = this.options;
+    const { provider, changer, source, invocations, logger, defaults } = this.options;
     const scaled: FunctionRef[] = [];
     let functions;
     try {
-      functions = await scaler.provider.listFunctions();
+      functions = await provider.listFunctions();
     } catch (err) {
       logger.warn('idler list failed', { error: (err as Error).message });
       return [];
     }
     for (const info of functions) {
-      const policy = scaler.policyOf(info);
-      // As OpenFaaS Pro: `scale.zero=true` idles the function whatever its min; min is where a wake starts.
-      if (!policy.ok || !policy.policy.scaleToZero || info.desired === 0) continue;
-      const windowMs = policy.policy.zeroDurationMs;
-      const activityBefore = invocations.lastActivity(info.ref);
-      if ((await source.idleness(info.ref, windowMs)) !== 'idle') continue;
+      const { ref } = info;
+      const policy = parseScalingPolicy(info.labels, info.annotations, defaults);
+      if (!policy.ok) continue;
+      const activityBefore = invocations.lastActivity(ref);
+      const facts = () => ({ inFlight: invocations.inflightOf(ref), activitySince: invocations.lastActivity(ref) !== activityBefore, idleMs: invocations.idleMs(ref) });
+      // Not opted in, at zero or in flight: no need to ask the idle source.
+      if (decideIdle({ current: info.desired, policy: policy.policy, idleness: 'idle', ...facts() }).replicas !== 0) continue;
+      const idleness = await source.idleness(ref, policy.policy.zeroDurationMs);
+      if (idleness !== 'idle') continue;
       try {
-        const result = await scaler.locked(info.ref, async () => {
-          const state = await scaler.provider.getReplicas(info.ref);
-          // Re-check under the lock: a request may have arrived while Prometheus answered.
-          if (state.desired === 0 || invocations.inflightOf(info.ref) > 0 || invocations.lastActivity(info.ref) !== activityBefore) {
-            return null;
-          }
-          return scaler.apply(info.ref, state.desired, { replicas: 0, reason: 'idle' }, 'idler', { idleMs: invocations.idleMs(info.ref), zeroDurationMs: windowMs });
-        });
-        if (result?.changed === true) scaled.push(info.ref);
+        // Decided again under the lock: a request may have arrived while the source answered.
+        const outcome = await changer.change(ref, 'idler', ({ state, policy: current }) => decideIdle({ current: state.desired, policy: current, idleness, ...facts() }));
+        if (outcome.changed) {
+          await outcome.settled;
+          scaled.push(ref);
+        }
       } catch (err) {
-        logger.warn('idle scale-down failed', { function: scaler.label(info.ref), error: (err as Error).message });
+        logger.warn('idle scale-down failed', { function: functionLabel(ref, this.options.defaultNamespace), error: (err as Error).message });
       }
     }
     return scaled;

@@ -2,8 +2,9 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
-import { parseFunctionRef, type FunctionInfo, type FunctionRef } from '../providers/types.js';
-import type { Scaler } from '../scaling/scaler.js';
+import type { Changer } from '../engine/changer.js';
+import { decideManual } from '../policy/manual.js';
+import { functionLabel, parseFunctionRef, type FunctionInfo, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 
 // Any non-negative safe integer: above the function's max is clamped, not refused.
 const scaleBody = z.strictObject({
@@ -55,15 +56,20 @@ async function invocationCounts(metrics: Metrics): Promise<Map<string, number>> 
   return counts;
 }
 
-/** The OpenFaaS-compatible system API: list, get and scale functions. */
+/**
+ * The OpenFaaS-compatible system API: list, get and scale functions. A scale goes through
+ * the change cycle (source `api`, decision: src/policy/manual.ts); a scale-down drains the
+ * replicas it removes after the 202 answer.
+ */
 export function systemRouter(deps: {
-  scaler: Scaler;
+  provider: ReplicaProvider;
+  changer: Changer;
   metrics: Metrics;
   defaultNamespace: string;
   /** Namespaces the provider is configured to manage (Kubernetes); listed even when empty. */
   namespaces?: readonly string[] | undefined;
 }): Router {
-  const { scaler, metrics } = deps;
+  const { provider, changer, metrics } = deps;
   const router = Router();
 
   const describe = (info: FunctionInfo, counts: Map<string, number>) => ({
@@ -71,7 +77,7 @@ export function systemRouter(deps: {
     namespace: info.ref.namespace,
     replicas: info.desired,
     availableReplicas: info.ready,
-    invocationCount: counts.get(scaler.label(info.ref)) ?? 0,
+    invocationCount: counts.get(functionLabel(info.ref, deps.defaultNamespace)) ?? 0,
     labels: info.labels,
     annotations: info.annotations,
   });
@@ -100,7 +106,7 @@ export function systemRouter(deps: {
   router.get('/functions', async (req, res) => {
     const namespace = queryNamespace(req);
     const counts = await invocationCounts(metrics);
-    const functions = await scaler.provider.listFunctions();
+    const functions = await provider.listFunctions();
     if (namespace === undefined) {
       res.json(functions.map((info) => describe(info, counts)));
       return;
@@ -114,7 +120,7 @@ export function systemRouter(deps: {
 
   router.get('/function/:name', async (req, res) => {
     const ref = refFrom(req);
-    const state = await scaler.provider.getReplicas(ref);
+    const state = await provider.getReplicas(ref);
     res.json(describe({ ref, ...state }, await invocationCounts(metrics)));
   });
 
@@ -127,16 +133,7 @@ export function systemRouter(deps: {
     }
     const ref = refFrom(req, parsed.data);
     const requested = parsed.data.replicas;
-    const result = await scaler.locked(ref, async () => {
-      const state = await scaler.provider.getReplicas(ref);
-      const policy = scaler.policyOf(state);
-      if (!policy.ok) {
-        throw new AppError('LABELS_INVALID', `function ${ref.name} has invalid scale labels`, { details: { problems: policy.problems } });
-      }
-      const clamped = requested > policy.policy.maxReplicas;
-      const replicas = clamped ? policy.policy.maxReplicas : requested;
-      return scaler.apply(ref, state.desired, { replicas, reason: clamped ? 'capped-at-max' : 'manual' }, 'manual');
-    });
+    const result = await changer.change(ref, 'api', ({ policy }) => decideManual({ requested, policy }));
     res.status(202).json({
       function: ref.name,
       namespace: ref.namespace,

@@ -77,7 +77,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     }),
     scaleChanges: new Counter({
       name: 'alert_scaler_scale_changes_total',
-      help: 'Replica count changes applied, by reason and source (alert, manual, idler, waker)',
+      help: 'Replica count changes applied, by reason and source (alert, api, idler, waker)',
       labelNames: ['function_name', 'reason', 'source'],
       registers,
     }),

@@ -1,4 +1,5 @@
 import type { AlertStateStore } from '../alerts/state-store.js';
+import type { EventLog } from '../engine/events.js';
 
 export { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../core/ref.js';
 import type { FunctionRef } from '../core/ref.js';
@@ -90,8 +91,11 @@ export interface ProviderSetup {
   readonly store?: AlertStateStore;
   /** Whether this replica runs the idler; always true when absent. */
   readonly isLeader?: () => boolean;
-  /** Records a replica change where operators look for it (a Kubernetes Event). */
-  readonly onScaled?: (ref: FunctionRef, from: number, to: number, message: string) => Promise<void>;
+  /**
+   * Attaches a sink to the engine's event log that records applied changes where operators
+   * look for them (a Kubernetes Event); returns the function that detaches it.
+   */
+  readonly attachEvents?: (events: EventLog) => () => void;
   start?(): Promise<void>;
   stop?(): Promise<void>;
 }

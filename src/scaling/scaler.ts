@@ -1,11 +1,12 @@
+import type { Engine } from '../engine/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults, type PolicyResult } from '../policy/labels.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
-/** Who asked for a replica change; a metric label. */
-export type ChangeSource = 'alert' | 'manual' | 'idler' | 'waker';
+/** Who asked for a replica change through `apply`; only the waker still does. */
+export type ChangeSource = 'waker';
 
 /** What a change function decides: the new count and why. */
 export interface ChangePlan {
@@ -22,9 +23,12 @@ export interface ChangeResult {
 }
 
 /**
- * The one place replica counts change. Every change for a function runs under that
- * function's lock (no lost updates between alerts, manual scaling, the idler and the waker),
- * is logged once (`scale applied`) and counted in alert_scaler_scale_changes_total.
+ * What is left of the old change path, for the waker until it moves onto the engine's
+ * change cycle (`engine.changer.change`), which the alert handler, the idler and the scale
+ * API use. With an engine, `locked` is the change cycle's own lock (a wake never interleaves
+ * with another change) and an applied change is recorded in the engine's event log (so it
+ * shows in /system/events and becomes a Kubernetes Event), logged once (`scale applied`)
+ * and counted once in alert_scaler_scale_changes_total.
  */
 export class Scaler {
   private readonly mutex = new KeyedMutex();
@@ -36,8 +40,8 @@ export class Scaler {
       metrics: Metrics;
       defaults: PolicyDefaults;
       defaultNamespace: string;
-      /** Called after each applied change (a Kubernetes Event); its failure is logged, not raised. */
-      onScaled?: ((ref: FunctionRef, from: number, to: number, message: string) => Promise<void>) | undefined;
+      /** The engine whose lock and event log changes share; absent in isolated tests. */
+      engine?: Pick<Engine, 'changer' | 'events' | 'clock'> | undefined;
     },
   ) {}
 
@@ -51,20 +55,32 @@ export class Scaler {
     return functionLabel(ref, this.deps.defaultNamespace);
   }
 
-  /** Runs `task` under the function's lock. */
+  /** Runs `task` under the function's change lock (the engine's when there is one). */
   locked<T>(ref: FunctionRef, task: () => Promise<T>): Promise<T> {
-    return this.mutex.run(refKey(ref), task);
+    const engine = this.deps.engine;
+    return engine === undefined ? this.mutex.run(refKey(ref), task) : engine.changer.locked(ref, task);
   }
 
   /**
-   * Applies a planned count (inside a `locked` task): sets replicas when they differ, logs and
-   * counts the change. Provider errors propagate.
+   * Applies a planned count (inside a `locked` task): sets replicas when they differ, records,
+   * logs and counts the change. Provider errors propagate.
    */
   async apply(ref: FunctionRef, from: number, plan: ChangePlan, source: ChangeSource, extra: Record<string, unknown> = {}): Promise<ChangeResult> {
     if (plan.replicas === from) return { from, to: from, reason: plan.reason, changed: false };
     const started = performance.now();
     await this.provider.setReplicas(ref, plan.replicas);
     const fn = this.label(ref);
+    const engine = this.deps.engine;
+    engine?.events.record({
+      time: engine.clock.now(),
+      function: fn,
+      source,
+      action: plan.replicas > from ? 'scale_up' : 'scale_down',
+      from,
+      to: plan.replicas,
+      reason: plan.reason,
+      inputs: {},
+    });
     this.deps.metrics.scaleChanges.inc({ function_name: fn, reason: plan.reason, source });
     this.deps.logger.info('scale applied', {
       function: fn,
@@ -75,13 +91,6 @@ export class Scaler {
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       ...extra,
     });
-    if (this.deps.onScaled !== undefined) {
-      const detail = typeof extra['alertname'] === 'string' ? ` (alert ${extra['alertname']})` : '';
-      const message = `Scaled from ${from} to ${plan.replicas}: ${plan.reason} by ${source}${detail}`;
-      await this.deps.onScaled(ref, from, plan.replicas, message).catch((err: unknown) => {
-        this.deps.logger.warn('scale event not recorded', { function: fn, error: (err as Error).message });
-      });
-    }
     return { from, to: plan.replicas, reason: plan.reason, changed: true };
   }
 }

@@ -11,6 +11,8 @@ import { AlertScaler } from '../../src/alerts/alert-scaler.js';
 import { MemoryAlertStateStore } from '../../src/alerts/state-store.js';
 import { policyDefaults } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config/index.js';
+import { systemClock } from '../../src/core/clock.js';
+import { createEngine } from '../../src/engine/index.js';
 import { AppError } from '../../src/errors.js';
 import { InvocationLog } from '../../src/gateway/invocations.js';
 import { Waker } from '../../src/gateway/waker.js';
@@ -195,10 +197,22 @@ describe('webhook fuzz', () => {
   const metrics = createMetrics();
   const logger = silentLogger();
   let clock = 1_764_000_000_000;
-  const scaler = new Scaler(provider, { logger, metrics, defaults: policyDefaults(config), defaultNamespace: NS });
-  const alertScaler = new AlertScaler({ scaler, store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS, now: () => clock });
+  const engine = createEngine({
+    provider,
+    clock: { ...systemClock, now: () => clock },
+    metrics,
+    logger,
+    defaultNamespace: NS,
+    policyDefaults: policyDefaults(config),
+    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+    eventLogSize: config.eventLogSize,
+    drainTimeoutMs: config.drainTimeoutMs,
+    shard: { count: 1, index: 0 },
+  });
+  const scaler = new Scaler(provider, { logger, metrics, defaults: policyDefaults(config), defaultNamespace: NS, engine });
+  const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS });
   const waker = new Waker({ scaler, logger, metrics, maxHeld: 10 });
-  const app = createApp({ scaler, waker, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, requestTimeoutMs: config.requestTimeoutMs, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true });
+  const app = createApp({ scaler, engine, waker, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, requestTimeoutMs: config.requestTimeoutMs, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true });
   const server = http.createServer(app);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let port = 0;
@@ -210,6 +224,7 @@ describe('webhook fuzz', () => {
   afterAll(async () => {
     alertScaler.stop();
     waker.close();
+    engine.close();
     agent.destroy();
     await new Promise((resolve) => server.close(resolve));
   });

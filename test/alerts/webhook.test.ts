@@ -230,14 +230,15 @@ describe('bad input changes nothing', () => {
     const s = await start({ echo: { labels: { 'com.openfaas.scale.max': '10', 'com.openfaas.scale.down.window': '100ms' } } });
     await post(s, fixture('firing-single'));
     const provider = s.provider;
-    const original = provider.setReplicas.bind(provider);
+    // A scale-down drains the replicas it removes, then removes exactly those.
+    const original = provider.removeReplicas.bind(provider);
     let failures = 1;
-    provider.setReplicas = async (ref, n) => {
+    provider.removeReplicas = async (ref, ids) => {
       if (failures-- > 0) {
         const { AppError } = await import('../../src/errors.js');
         throw new AppError('PROVIDER_UNAVAILABLE', 'injected');
       }
-      return original(ref, n);
+      return original(ref, ids);
     };
     await post(s, fixture('resolved-single'));
     // The window's timer fires and fails once (retry scheduled in 5 s); drive the retry now.
@@ -245,6 +246,14 @@ describe('bad input changes nothing', () => {
     expect((await fn(s, 'echo')).replicas).toBe(3);
     await s.alertScaler.scaleDownDue({ name: 'echo', namespace: 'openfaas-fn' });
     expect((await fn(s, 'echo')).replicas).toBe(1);
+    const events = s.engine.events.query({ function: 'echo' }).filter((e) => e.replica === undefined);
+    expect(events.map((e) => [e.action, e.reason])).toEqual([
+      ['scale_up', 'step-up'],
+      ['unchanged', 'scale-down-scheduled'],
+      ['scale_down', 'reset-to-min'],
+      ['scale_failed', 'PROVIDER_UNAVAILABLE'],
+      ['scale_down', 'reset-to-min'],
+    ]);
   });
 
   it('webhook outcomes are counted in metrics', async () => {

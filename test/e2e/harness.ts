@@ -29,8 +29,8 @@ export interface SetCall {
 }
 
 /**
- * Test decorator around a real provider: records every setReplicas call, and when armed
- * fails the next ones with PROVIDER_UNAVAILABLE (a transient provider outage) before they
+ * Test decorator around a real provider: records every setReplicas and removeReplicas call,
+ * and when armed fails the next ones with PROVIDER_UNAVAILABLE (a transient provider outage) before they
  * reach the provider.
  */
 export class FlakyProvider extends DelegatingProvider {
@@ -52,6 +52,19 @@ export class FlakyProvider extends DelegatingProvider {
       throw new AppError('PROVIDER_UNAVAILABLE', 'injected provider outage');
     }
     await this.inner.setReplicas(ref, replicas);
+    this.calls.push({ name: ref.name, replicas, ok: true, at: Date.now() });
+  }
+
+  /** A removal (a drained scale-down) is recorded, and fails when armed, as a call with the count it leaves. */
+  override async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    const { desired } = await this.inner.getReplicas(ref);
+    const replicas = Math.max(0, desired - this.inner.listReplicas(ref).filter((r) => ids.includes(r.id)).length);
+    if (this.failures > 0) {
+      this.failures -= 1;
+      this.calls.push({ name: ref.name, replicas, ok: false, at: Date.now() });
+      throw new AppError('PROVIDER_UNAVAILABLE', 'injected provider outage');
+    }
+    await this.inner.removeReplicas(ref, ids);
     this.calls.push({ name: ref.name, replicas, ok: true, at: Date.now() });
   }
 

@@ -58,7 +58,11 @@ it('continuous calls while the idler keeps scaling the function to zero: every c
   expect(failures).toEqual([]);
   // The race only means something if the idler really won it several times.
   expect(idled).toBeGreaterThanOrEqual(5);
+  // Each scale-to-zero is one decision of the change cycle, its replica drained and removed.
   expect(provider.calls.filter((c) => c.replicas === 0).length).toBe(idled);
+  const idlerEvents = running.engine.events.query({ function: 'racy' }).filter((e) => e.source === 'idler');
+  expect(idlerEvents.filter((e) => e.action === 'scale_down').length).toBe(idled);
+  expect(idlerEvents.filter((e) => e.action === 'scale_down_complete').length).toBe(idled);
   const wakes = await scrape(running, 'alert_scaler_cold_starts_total', { function_name: 'racy', outcome: 'ready' });
   expect(wakes).toBeGreaterThanOrEqual(idled - 1);
   expect(await scrape(running, 'alert_scaler_cold_starts_total', { function_name: 'racy', outcome: 'timeout' })).toBeUndefined();

@@ -52,6 +52,13 @@ describe('idler', () => {
     expect((await replicasOf(running, 'plain')).replicas).toBe(1);
     expect((await replicasOf(running, 'floor')).replicas).toBe(0);
     expect((await replicasOf(running, 'busy')).replicas).toBe(1);
+    // Each went through the change cycle: one decision, its replica drained and removed.
+    const idled = running.engine.events.query().filter((e) => e.source === 'idler');
+    expect(idled.filter((e) => e.action === 'scale_down').map((e) => [e.function, e.from, e.to, e.reason])).toEqual([
+      ['sleepy', 1, 0, 'idle'],
+      ['floor', 1, 0, 'idle'],
+    ]);
+    expect(idled.filter((e) => e.action === 'scale_down_complete').map((e) => e.function)).toEqual(['sleepy', 'floor']);
     expect(provider.calls.filter((c) => c.replicas === 0)).toEqual([
       { ref: fnRef('sleepy'), replicas: 0 },
       { ref: fnRef('floor'), replicas: 0 },
@@ -94,5 +101,6 @@ describe('idler', () => {
 
     expect(await replicasOf(running, 'sleepy')).toMatchObject({ replicas: 1, availableReplicas: 1 });
     expect(provider.calls.filter((c) => c.replicas === 0)).toEqual([]);
+    expect(running.engine.events.query().filter((e) => e.source === 'idler')).toEqual([]);
   });
 });

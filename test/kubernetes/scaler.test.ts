@@ -210,8 +210,8 @@ describe('the scaler on the Kubernetes provider', () => {
         .objects('', 'events', 'openfaas-fn')
         .concat(fake.objects('events.k8s.io', 'events', 'openfaas-fn'))
         .map((e) => String((e as { message?: string; note?: string }).message ?? (e as { note?: string }).note));
-    expect(messages().some((m) => /from 1 to 3/.test(m))).toBe(true);
-    // The Event is created right after the scale write lands.
+    // Each applied change becomes an Event from the engine's event sink, in the background.
+    await waitFor(() => messages().some((m) => /from 1 to 3: step-up by alert/.test(m)), 'the Scaled event of the step-up');
     await waitFor(() => messages().some((m) => /from 3 to 1/.test(m)), 'the Scaled event of the scale-down');
   });
 

@@ -11,7 +11,7 @@ import { DelegatingProvider } from './delegating-provider.js';
 import { testConfig, writeStack, type TestFunction } from './harness.js';
 
 /**
- * Wraps a provider and records every setReplicas call; `failSetReplicas` makes every call
+ * Wraps a provider and records every setReplicas and removeReplicas call; `failSetReplicas` makes every call
  * reject with that error instead (the inner provider is then not asked), after
  * `setReplicasDelayMs`.
  */
@@ -33,6 +33,14 @@ export class CountingProvider extends DelegatingProvider<LocalProvider> {
     if (this.setReplicasDelayMs > 0) await new Promise((r) => setTimeout(r, this.setReplicasDelayMs));
     if (this.failSetReplicas !== undefined) throw this.failSetReplicas;
     await this.inner.setReplicas(ref, replicas);
+  }
+
+  /** A removal (a drained scale-down) is recorded as a call with the count it leaves. */
+  override async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    const { desired } = await this.inner.getReplicas(ref);
+    const removed = this.inner.listReplicas(ref).filter((r) => ids.includes(r.id)).length;
+    this.calls.push({ ref, replicas: Math.max(0, desired - removed) });
+    await this.inner.removeReplicas(ref, ids);
   }
 
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Changer, type Decide } from '../../src/engine/changer.js';
 import type { Slot } from '../../src/engine/dispatcher.js';
 import { Drainer } from '../../src/engine/drain.js';
+import { AppError } from '../../src/errors.js';
 import { EventLog, eventsToCsv } from '../../src/engine/events.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { DEFAULT_POLICY } from '../support/policy.js';
@@ -31,6 +32,20 @@ async function setup(replicas: number) {
 }
 
 describe('change cycle', () => {
+  it('a decision naming replicas removes exactly those, and drops one that took a request meanwhile', async () => {
+    const s = await setup(4);
+    const [held] = s.busy(['fn-2']);
+    const outcome = await s.changer.change(s.ref, 'policy', () => ({ replicas: 2, reason: 'idle', remove: ['fn-1', 'fn-2'] }));
+    // fn-2 is busy when the cycle looks, so only fn-1 goes: 4 -> 3, not the 2 the decision said.
+    expect(outcome).toMatchObject({ from: 4, to: 3, changed: true });
+    await outcome.settled;
+    await s.clock.run(STOP_MS);
+    expect(Object.keys(s.phases()).sort()).toEqual(['fn-2', 'fn-3', 'fn-4']);
+    const decision = s.events.query().find((ev) => ev.action === 'scale_down');
+    expect(decision?.inputs['remove']).toEqual(['fn-1']);
+    held?.release();
+  });
+
   it('scale 5 → 1 while 3 are busy: the idle ones go first, and nothing is removed before its requests end', async () => {
     const s = await setup(5);
     const [one, two, three] = s.busy(['fn-1', 'fn-2', 'fn-3']);
@@ -120,5 +135,72 @@ describe('change cycle', () => {
     const changer = new Changer({ ...e, drainer, events, logger: silentLogger(), defaults: DEFAULT_POLICY, defaultNamespace: NS });
     await expect(changer.change(e.ref, 'api', () => ({ replicas: 2, reason: 'x' }))).rejects.toMatchObject({ code: 'LABELS_INVALID' });
     expect(events.length).toBe(0);
+  });
+  it('a save that meets PROVIDER_CONFLICT reads and decides again, and the change is recorded once', async () => {
+    const s = await setup(1);
+    const seen: number[] = [];
+    let conflicts = 1;
+    const outcome = await s.changer.change(s.ref, 'alert', ({ context }) => ({ replicas: 3, reason: 'step-up', inputs: { stored: context } }), {
+      load: async () => {
+        seen.push(seen.length);
+        return seen.length;
+      },
+      save: async () => {
+        if (conflicts-- > 0) throw new AppError('PROVIDER_CONFLICT', 'stored state moved');
+      },
+    });
+    expect(outcome).toMatchObject({ from: 1, to: 3, changed: true });
+    expect(seen).toEqual([0, 1]);
+    expect(s.events.query().filter((ev) => ev.action === 'scale_up')).toEqual([expect.objectContaining({ from: 1, to: 3, reason: 'step-up', inputs: { stored: 2 } })]);
+  });
+
+  it('a save that keeps conflicting gives up after the attempts and records nothing', async () => {
+    const s = await setup(1);
+    let saves = 0;
+    const change = s.changer.change(s.ref, 'alert', s.to(3), {
+      attempts: 3,
+      save: async () => {
+        saves += 1;
+        throw new AppError('PROVIDER_CONFLICT', 'stored state moved');
+      },
+    });
+    await expect(change).rejects.toMatchObject({ code: 'PROVIDER_CONFLICT' });
+    expect(saves).toBe(3);
+    expect(s.events.length).toBe(0);
+  });
+
+  it('a scale-up the provider refuses is recorded as scale_failed only, and the failed hook runs before the error propagates', async () => {
+    const s = await setup(1);
+    s.provider.setReplicas = async () => {
+      throw new AppError('PROVIDER_UNAVAILABLE', 'injected');
+    };
+    const phases: string[] = [];
+    const change = s.changer.change(s.ref, 'api', s.to(3, 'manual'), { failed: async (_d, _c, _err, phase) => void phases.push(phase) });
+    await expect(change).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+    expect(phases).toEqual(['apply']);
+    expect(s.events.query().map((ev) => [ev.action, ev.reason, ev.inputs['decided']])).toEqual([['scale_failed', 'PROVIDER_UNAVAILABLE', 'manual']]);
+  });
+
+  it('a removal that fails after the drain puts the drained replicas back in service and calls the failed hook', async () => {
+    const s = await setup(2);
+    s.provider.removeReplicas = async () => {
+      throw new AppError('PROVIDER_UNAVAILABLE', 'injected');
+    };
+    const phases: string[] = [];
+    const outcome = await s.changer.change(s.ref, 'alert', s.to(1, 'reset-to-min'), { failed: async (_d, _c, _err, phase) => void phases.push(phase) });
+    await outcome.settled;
+    expect(phases).toEqual(['settle']);
+    expect(s.dispatcher.replicas(s.ref).filter((r) => r.draining)).toEqual([]);
+    expect((await s.provider.getReplicas(s.ref)).desired).toBe(2);
+    expect(s.events.query().map((ev) => ev.action)).toEqual(['scale_down', 'drain_start', 'scale_failed']);
+  });
+
+  it('an applied change is logged once and counted once', async () => {
+    const s = await setup(1);
+    await s.changer.change(s.ref, 'api', s.to(2, 'manual'));
+    await s.changer.change(s.ref, 'api', s.to(2, 'manual'));
+    const metric = await s.metrics.scaleChanges.get();
+    expect(metric.values.map((v) => [v.labels['reason'], v.labels['source'], v.value])).toEqual([['manual', 'api', 1]]);
+    expect(s.events.query().filter((ev) => ev.replica === undefined).map((ev) => ev.action)).toEqual(['scale_up', 'unchanged']);
   });
 });

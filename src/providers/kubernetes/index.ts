@@ -4,12 +4,15 @@
  * store on the Deployments and the idler's leader election. This folder
  * (src/providers/kubernetes/) is the only importer of @kubernetes/client-node.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Config } from '../../config/index.js';
 import { AppError } from '../../errors.js';
 import type { ProviderSetup } from '../types.js';
 import { KubeApi, loadKubeConfig } from './client.js';
+import { scaledEventSink } from './event-sink.js';
 import { LeaderElector } from './leader.js';
 import { KubernetesProvider, type KubernetesRouting } from './provider.js';
 import { KubernetesAlertStateStore } from './state-store.js';
@@ -18,6 +21,7 @@ export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWE
 export { KubeApi, loadKubeConfig } from './client.js';
 export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
 export { LeaderElector } from './leader.js';
+export { scaledEventSink, scaledMessage } from './event-sink.js';
 
 /** Default Service URL of a function; `{name}` and `{namespace}` are replaced. */
 export const DEFAULT_FUNCTION_URL_TEMPLATE = 'http://{name}.{namespace}.svc.cluster.local:8080';
@@ -103,6 +107,8 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
     api: bundle.api,
     namespace: config.leaseNamespace,
     name: config.leaseName,
+    // As kube-controller-manager: the pod name plus a unique suffix, so two instances never share a holder identity.
+    identity: `${hostname()}_${randomUUID()}`,
     leaseDurationSeconds: config.leaseDurationSeconds,
     retryPeriodMs: Math.max(200, Math.floor((config.leaseDurationSeconds * 1000) / 5)),
     logger,
@@ -111,7 +117,14 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
     provider: bundle.provider,
     store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger }),
     isLeader: () => elector.isLeader(),
-    onScaled: (ref, from, to, message) => bundle.provider.recordScaleEvent(ref, from, to, message),
+    attachEvents: (events) =>
+      events.addSink(
+        scaledEventSink({
+          record: (ref, from, to, message) => bundle.provider.recordScaleEvent(ref, from, to, message),
+          defaultNamespace: config.defaultNamespace,
+          logger: logger.child({ component: 'kubernetes-events' }),
+        }),
+      ),
     start: async () => {
       await elector.start();
     },

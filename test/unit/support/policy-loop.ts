@@ -4,7 +4,6 @@ import { Dispatcher } from '../../../src/engine/dispatcher.js';
 import { Drainer } from '../../../src/engine/drain.js';
 import { EventLog } from '../../../src/engine/events.js';
 import { PolicyLoop } from '../../../src/engine/loop.js';
-import { ChosenRemoval } from '../../../src/engine/remove-chosen.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 import { MemoryProvider } from '../../../src/providers/memory/index.js';
@@ -17,7 +16,7 @@ export const TICK_MS = 1000;
 
 /**
  * A whole engine on a virtual clock for one function `fn` (memory provider, dispatcher,
- * drainer, changer, chosen removal, policy loop), with the highest desired count and the most
+ * drainer, changer, policy loop), with the highest desired count and the most
  * requests one replica ever held recorded as they happen.
  */
 export async function policyEngine(labels: Record<string, string>, replicas: number, opts: { leader?: () => boolean } = {}) {
@@ -30,12 +29,10 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
   const events = new EventLog(10_000);
   const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: 30_000 });
   const changer = new Changer({ provider, dispatcher, drainer, clock, events, logger, metrics, defaults: DEFAULT_POLICY, defaultNamespace: NS });
-  const removal = new ChosenRemoval({ provider, dispatcher, drainer, clock, events, logger, metrics, defaultNamespace: NS });
   const loop = new PolicyLoop({
     provider,
     dispatcher,
     changer,
-    removal,
     clock,
     logger,
     metrics,
