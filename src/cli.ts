@@ -47,6 +47,10 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
 /** Runs the CLI; returns the exit code. */
 export async function runCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let args;
+  if (argv[0] === 'simulate') {
+    const { runSimulate } = await import('./sim/cli.js');
+    return runSimulate(argv.slice(1), out, err);
+  }
   try {
     args = parseArgs(argv, env);
   } catch (e) {
