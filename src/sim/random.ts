@@ -56,28 +56,6 @@ export class Random {
     return low + (high - low) * this.next();
   }
 
-  /**
-   * A Poisson-distributed count with the given mean: Knuth's product method below 30,
-   * a rounded normal approximation above (the traces only need counts, not exact tails).
-   */
-  poisson(mean: number): number {
-    if (mean <= 0) return 0;
-    if (mean < 30) {
-      const limit = Math.exp(-mean);
-      let k = 0;
-      let p = this.next();
-      while (p > limit) {
-        k += 1;
-        p *= this.next();
-      }
-      return k;
-    }
-    const u1 = 1 - this.next();
-    const u2 = this.next();
-    const normal = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-    return Math.max(0, Math.round(mean + Math.sqrt(mean) * normal));
-  }
-
   /** A new generator whose sequence depends on this one's seed and `stream` only (not on its use so far). */
   fork(stream: number): Random {
     return new Random((Math.imul(this.seed ^ 0x5bd1e995, 0x01000193) + Math.imul(stream + 1, 0x9e3779b1)) >>> 0);
