@@ -13,7 +13,7 @@ export interface Sample {
  * extrapolatedRate does for a counter without resets: the samples in (end − window, end];
  * fewer than two gives no value (null); the increase between the first and last is
  * extrapolated to the window's edges when they are within 1.1 average sample gaps (else by
- * half a gap), never back past the counter's zero; divided by the window in seconds.
+ * half a gap), and never back past the counter's zero; divided by the window in seconds.
  */
 export function prometheusRate(samples: readonly Sample[], end: number, windowMs: number): number | null {
   const start = end - windowMs;
@@ -30,11 +30,13 @@ export function prometheusRate(samples: readonly Sample[], end: number, windowMs
   const increase = last.v - first.v;
   const sampled = (last.t - first.t) / 1000;
   const average = sampled / (n - 1);
-  let toStart = (first.t - start) / 1000;
-  const toEnd = (end - last.t) / 1000;
-  if (increase > 0 && first.v >= 0) toStart = Math.min(toStart, sampled * (first.v / increase));
   const threshold = average * 1.1;
-  const interval = sampled + (toStart < threshold ? toStart : average / 2) + (toEnd < threshold ? toEnd : average / 2);
+  let toStart = (first.t - start) / 1000;
+  if (toStart >= threshold) toStart = average / 2;
+  if (increase > 0 && first.v >= 0) toStart = Math.min(toStart, sampled * (first.v / increase));
+  let toEnd = (end - last.t) / 1000;
+  if (toEnd >= threshold) toEnd = average / 2;
+  const interval = sampled + toStart + toEnd;
   return (increase * (interval / sampled)) / (windowMs / 1000);
 }
 
