@@ -90,7 +90,11 @@ function builtin(name: string, arg: string | undefined): Builtin {
 /** Calls of all functions are merged in windows of this length, then sorted. */
 const WINDOW_MS = 10 * SECOND;
 
-/** A builtin trace (`step`, `poisson:40`, ...) to `functions` functions, seeded by `random`. */
+/**
+ * A builtin trace (`step`, `poisson:40`, ...) to `functions` functions, seeded by `random`.
+ * It runs for its own length, or for `limitMs` when given (a shape past its own length keeps
+ * its last rate; `diurnal` repeats daily, `spike` every 5 minutes).
+ */
 export function builtinTrace(spec: string, functions: number, random: Random): Trace {
   const [name = '', arg, extra] = spec.split(':');
   if (extra !== undefined) throw new AppError('TRACE_INVALID', `builtin:${spec}: at most one argument`);
@@ -100,7 +104,7 @@ export function builtinTrace(spec: string, functions: number, random: Random): T
     knownEndMs: chosen.lengthMs,
     notes: [],
     async *batches(limitMs) {
-      const end = limitMs === null ? chosen.lengthMs : Math.min(limitMs, chosen.lengthMs);
+      const end = limitMs ?? chosen.lengthMs;
       const sources = Array.from({ length: functions }, (_, fn) => chosen.source(random.fork(fn), end));
       const next = sources.map((s) => s());
       for (let from = 0; from < end; from += WINDOW_MS) {
