@@ -7,11 +7,11 @@ const LEFT = 60;
 const RIGHT = 20;
 const TOP = 40;
 
-/** `90s` → `1m30s`-style axis labels: seconds, minutes or hours. */
+/** Axis labels: `90s`, `2.5m`, `1.5h` (seconds under 2 minutes, minutes under 2 hours). */
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 7200) return `${Math.round(s / 6) / 10}m`;
   return `${Math.round((s / 3600) * 10) / 10}h`;
 }
 
@@ -76,6 +76,11 @@ export function renderChart(points: readonly TimelinePoint[], title: string, end
     const base = `${num(x(last.t))},${num(y(replicas, 0))} ${num(x(first.t))},${num(y(replicas, 0))}`;
     out.push(`<polygon fill="${colour}" stroke="none" points="${top.join(' ')} ${base}"/>`);
   }
+  const legend: Array<[string, string]> = [['#2ca02c', 'ready'], ['#bcbd22', 'starting'], ['#ff7f0e', 'draining'], ['#d62728', 'stopping']];
+  legend.forEach(([colour, name], i) => {
+    const lx = WIDTH - RIGHT - 320 + i * 80;
+    out.push(`<rect x="${lx}" y="${replicas.top - 15}" width="10" height="10" fill="${colour}"/><text x="${lx + 14}" y="${replicas.top - 6}">${name}</text>`);
+  });
   out.push(line(queue, (p) => p.queued, '#9467bd'));
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -123,6 +123,10 @@ functions:
   });
 });
 
+describe('simulate: against the live gateway', () => {
+  it.todo('a one-minute trace over a few functions through the real gateway (local provider, real processes) and through the simulator gives replica timelines within one replica 90 % of the time and cold starts within one (needs the engine wired into the gateway)');
+});
+
 describe('simulate: policy kinds this build cannot run yet', () => {
   it('refuses a non-rps function with CONFIG_INVALID naming it, instead of guessing', async () => {
     const text = `
