@@ -261,7 +261,9 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   function armIdle(f: FunctionRun): void {
     if (f.idleArmed || !f.policy.scaleToZero) return;
     f.idleArmed = true;
-    clock.setTimeout(() => idleCheck(f), Math.max(0, nextIdlerTick(f.lastActivity + f.policy.zeroDurationMs) - clock.now()));
+    // The first idler tick at which the function can be idle, and never the current instant again.
+    const at = Math.max(nextIdlerTick(f.lastActivity + f.policy.zeroDurationMs), nextIdlerTick(clock.now() + 1));
+    clock.setTimeout(() => idleCheck(f), at - clock.now());
   }
   function idleCheck(f: FunctionRun): void {
     f.idleArmed = false;
@@ -272,7 +274,13 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
       armIdle(f);
       return;
     }
-    track(changer.change(f.ref, 'idler', decideIdle(f.lastActivity)).then((o) => track(o.settled)));
+    track(
+      changer.change(f.ref, 'idler', decideIdle(f.lastActivity)).then((outcome) => {
+        track(outcome.settled);
+        // Still serving: look again once the calls in flight have ended.
+        if (outcome.reason === 'busy') armIdle(f);
+      }),
+    );
   }
 
   function begin(f: FunctionRun, slot: Slot, arrivedAt: number, serviceMs: number): void {

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { summaryJson } from '../../../src/sim/report.js';
 import { run } from './support.js';
@@ -105,6 +108,22 @@ functions:
     expect(f.waitMs.p99).toBeLessThanOrEqual(2000);
     // Idle before the wake; each idle decision came at least zero-duration after the last call before it.
     expect(f.meanReplicas).toBeLessThan(0.5);
+  });
+
+  it('calls queued longer than the zero-duration keep the function up, and the run ends', async () => {
+    const trace = join(mkdtempSync(join(tmpdir(), 'sim-run-')), 'burst.csv');
+    writeFileSync(trace, 'time,function\n0,slow\n0,slow\n0,slow\n');
+    const text = `
+functions:
+  slow:
+    labels: { com.openfaas.scale.min: "1", com.openfaas.scale.max: "1", com.openfaas.scale.concurrency: "1", com.openfaas.scale.zero: "true", com.openfaas.scale.zero-duration: "10s" }
+    simulate: { start: "0s", service: "14s" }
+`;
+    const result = await run(text, trace, { keepEvents: true, durationMs: 120_000 });
+    const idle = result.events.find((e) => e.source === 'idler' && e.action === 'scale_down');
+    // The third call waits 28 s and ends at 42 s: no idling before 42 s + 10 s.
+    expect(idle?.time).toBeGreaterThanOrEqual(52_000);
+    expect(result.functions[0]?.served).toBe(3);
   });
 
   it('a function at max takes no alert step and a refused call is counted as refused, not queued', async () => {
