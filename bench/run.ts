@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
 import { proxyBenchmark, proxyTable, type ProxyResult } from './proxy.js';
+import { simulateBenchmark, simulateSummary, type SimulateBenchResult } from './simulate.js';
 import { webhookFloodBenchmark, writeFloodResults, type WebhookFloodResult } from './webhook-flood.js';
 
 const fmt = (p: Percentiles) => `p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (min ${p.min.toFixed(1)}, max ${p.max.toFixed(1)})`;
@@ -37,11 +38,11 @@ function floodSummary(result: WebhookFloodResult): string {
 
 const numberEnv = (name: string): number | undefined => (process.env[name] === undefined ? undefined : Number(process.env[name]));
 
-/** BENCH_ONLY=cold-start, proxy or webhook-flood runs one benchmark; all by default. */
+/** BENCH_ONLY=cold-start, proxy, webhook-flood or simulate runs one benchmark; all by default. */
 async function main(): Promise<void> {
   const only = process.env['BENCH_ONLY'];
   const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() };
-  const results: Array<ColdStartResult | ProxyResult | WebhookFloodResult> = [];
+  const results: Array<ColdStartResult | ProxyResult | WebhookFloodResult | SimulateBenchResult> = [];
   const summaries: string[] = [];
   if (only === undefined || only === 'cold-start') {
     const wakes = numberEnv('BENCH_WAKES');
@@ -76,6 +77,12 @@ async function main(): Promise<void> {
     writeFloodResults(environment, floods);
     results.push(...floods);
     summaries.push(floods.map(floodSummary).join('\n'));
+  }
+  if (only === undefined || only === 'simulate') {
+    const requests = numberEnv('BENCH_SIMULATE_REQUESTS');
+    const simulated = await simulateBenchmark(requests === undefined ? {} : { requests });
+    results.push(simulated);
+    summaries.push(simulateSummary(simulated));
   }
   process.stdout.write(JSON.stringify({ environment, results }, null, 2) + '\n\n');
   process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summaries.join('\n\n')}\n`);

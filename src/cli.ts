@@ -12,7 +12,9 @@ interface FunctionRow {
 const USAGE = `usage: alert-scaler list [--gateway URL] [--verbose]
   Lists functions with their invocations and replicas, like faas-cli list.
   --gateway   gateway URL (default $OPENFAAS_URL or http://127.0.0.1:8080)
-  Basic auth: ALERT_SCALER_BASIC_AUTH_USER / ALERT_SCALER_BASIC_AUTH_PASSWORD.`;
+  Basic auth: ALERT_SCALER_BASIC_AUTH_USER / ALERT_SCALER_BASIC_AUTH_PASSWORD.
+       alert-scaler simulate --stack stack.yml --trace <file | builtin:NAME> ...
+  Replays a load trace on a virtual clock (run it without options for its usage).`;
 
 /** Formats rows as the faas-cli list table. Pure. */
 export function formatList(rows: readonly FunctionRow[], verbose: boolean): string {
@@ -47,6 +49,10 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
 /** Runs the CLI; returns the exit code. */
 export async function runCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let args;
+  if (argv[0] === 'simulate') {
+    const { runSimulate } = await import('./sim/cli.js');
+    return runSimulate(argv.slice(1), out, err);
+  }
   try {
     args = parseArgs(argv, env);
   } catch (e) {

@@ -1,6 +1,7 @@
 /** Every error code the application raises; a closed union. */
 export type ErrorCode =
   | 'CONFIG_INVALID'
+  | 'TRACE_INVALID'
   | 'BAD_REQUEST'
   | 'ALERT_INVALID'
   | 'LABELS_INVALID'
@@ -26,6 +27,7 @@ export type ErrorCode =
 /** The one table from error code to HTTP status. */
 export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 500,
+  TRACE_INVALID: 400,
   BAD_REQUEST: 400,
   ALERT_INVALID: 400,
   LABELS_INVALID: 400,

@@ -79,6 +79,20 @@ describe('VirtualClock', () => {
   });
 });
 
+describe('VirtualClock.nextDue', () => {
+  it('names the earliest pending timer, skips cleared ones, and is null when none is left', () => {
+    const clock = new VirtualClock(100);
+    expect(clock.nextDue()).toBeNull();
+    const early = clock.setTimeout(() => undefined, 5);
+    clock.setTimeout(() => undefined, 20);
+    expect(clock.nextDue()).toBe(105);
+    clock.clearTimeout(early);
+    expect(clock.nextDue()).toBe(120);
+    clock.advance(20);
+    expect(clock.nextDue()).toBeNull();
+  });
+});
+
 describe('systemClock', () => {
   it('reads Date.now and its timers fire and can be unref-ed or cleared', async () => {
     const before = Date.now();

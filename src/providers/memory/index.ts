@@ -18,6 +18,8 @@ export interface ReplicaModel {
   readonly startMs: number;
   /** From `stopping` to gone. */
   readonly stopMs: number;
+  /** When given, each new replica's start time is drawn from it instead (the simulator's distributions). */
+  readonly nextStartMs?: () => number;
 }
 
 /** One function of the memory provider. */
@@ -188,7 +190,7 @@ export class MemoryProvider implements ReplicaProvider {
       if (replica.phase !== 'starting') return;
       replica.phase = 'ready';
       this.emit(fn);
-    }, fn.model.startMs);
+    }, fn.model.nextStartMs?.() ?? fn.model.startMs);
     fn.replicas.push(replica);
   }
 

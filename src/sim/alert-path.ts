@@ -1,0 +1,171 @@
+import type { Clock } from '../core/clock.js';
+import type { AlertSignal } from '../policy/alert-step.js';
+import type { AlertingModel } from './alerting.js';
+
+/** One scraped value of a counter: time (ms) and value. */
+export interface Sample {
+  readonly t: number;
+  readonly v: number;
+}
+
+/**
+ * Prometheus's `rate(counter[window])` at `end` (ms) over `samples` (oldest first), as its
+ * extrapolatedRate does for a counter without resets: the samples in (end − window, end];
+ * fewer than two gives no value (null); the increase between the first and last is
+ * extrapolated to the window's edges when they are within 1.1 average sample gaps (else by
+ * half a gap), and never back past the counter's zero; divided by the window in seconds.
+ */
+export function prometheusRate(samples: readonly Sample[], end: number, windowMs: number): number | null {
+  const start = end - windowMs;
+  let first: Sample | undefined;
+  let last: Sample | undefined;
+  let n = 0;
+  for (const s of samples) {
+    if (s.t <= start || s.t > end) continue;
+    first ??= s;
+    last = s;
+    n += 1;
+  }
+  if (first === undefined || last === undefined || n < 2) return null;
+  const increase = last.v - first.v;
+  const sampled = (last.t - first.t) / 1000;
+  const average = sampled / (n - 1);
+  const threshold = average * 1.1;
+  let toStart = (first.t - start) / 1000;
+  if (toStart >= threshold) toStart = average / 2;
+  if (increase > 0 && first.v >= 0) toStart = Math.min(toStart, sampled * (first.v / increase));
+  let toEnd = (end - last.t) / 1000;
+  if (toEnd >= threshold) toEnd = average / 2;
+  const interval = sampled + toStart + toEnd;
+  return (increase * (interval / sampled)) / (windowMs / 1000);
+}
+
+type RuleState = { readonly kind: 'inactive' } | { readonly kind: 'pending' | 'firing'; readonly activeAt: number };
+
+interface Group {
+  current: AlertSignal;
+  notified: AlertSignal | null;
+  lastNotifyAt: number;
+}
+
+export interface AlertPathOptions {
+  readonly model: AlertingModel;
+  readonly clock: Clock;
+  /** Functions on the alert path (`rps`), by index; others are never scraped. */
+  readonly functions: readonly number[];
+  /** Names, by function index, for fingerprints. */
+  readonly names: readonly string[];
+  /** The webhook: Alertmanager notifies the scaler of one alert of one function. */
+  readonly deliver: (fn: number, signal: AlertSignal) => void;
+  /** Scrapes and evaluations stop once the clock passes this (read each time). */
+  readonly endMs: () => number;
+}
+
+/**
+ * The `rps` alert path on the clock: Prometheus scrapes each function's 200-invocation
+ * counter every scrape interval and evaluates `rate(counter[window]) > threshold` every
+ * evaluation interval (inactive → pending → firing after `for`; firing → resolved);
+ * Alertmanager keeps one group per function (group_by function_name): its first
+ * notification after group_wait, then at each group_interval when the alert changed or
+ * repeat_interval has passed since the last; a resolved alert is sent once (send_resolved)
+ * and ends the group; one that resolves before it was ever sent is dropped.
+ */
+export class AlertPath {
+  private readonly counters: Float64Array;
+  private readonly samples: Sample[][];
+  private readonly rules: RuleState[];
+  private readonly groups = new Map<number, Group>();
+
+  constructor(private readonly options: AlertPathOptions) {
+    const n = options.names.length;
+    this.counters = new Float64Array(n);
+    this.samples = Array.from({ length: n }, () => []);
+    this.rules = Array.from({ length: n }, (): RuleState => ({ kind: 'inactive' }));
+  }
+
+  /**
+   * Starts the ticks: evaluations at whole evaluation intervals from now, scrapes half a
+   * scrape interval off them (Prometheus spreads both, so neither lines up with the other;
+   * a rule never sees a scrape of the same instant, and a window of two scrape intervals
+   * always holds two samples).
+   */
+  start(): void {
+    if (this.options.functions.length === 0) return;
+    const { model } = this.options;
+    this.every(model.scrapeIntervalMs / 2, model.scrapeIntervalMs, () => this.scrape());
+    this.every(model.evaluationIntervalMs, model.evaluationIntervalMs, () => this.evaluate());
+  }
+
+  /** Counts one call answered 200 (`gateway_function_invocation_total{code="200"}`). */
+  served(fn: number): void {
+    this.counters[fn] = (this.counters[fn] ?? 0) + 1;
+  }
+
+  private every(firstMs: number, intervalMs: number, tick: () => void): void {
+    const { clock, endMs } = this.options;
+    const run = () => {
+      tick();
+      if (clock.now() + intervalMs <= endMs()) clock.setTimeout(run, intervalMs);
+    };
+    clock.setTimeout(run, firstMs);
+  }
+
+  private scrape(): void {
+    const now = this.options.clock.now();
+    const keepAfter = now - this.options.model.rateWindowMs - this.options.model.scrapeIntervalMs;
+    for (const fn of this.options.functions) {
+      const list = this.samples[fn] as Sample[];
+      list.push({ t: now, v: this.counters[fn] ?? 0 });
+      while (list.length > 0 && (list[0] as Sample).t < keepAfter) list.shift();
+    }
+  }
+
+  private evaluate(): void {
+    const { model, clock, names } = this.options;
+    const now = clock.now();
+    for (const fn of this.options.functions) {
+      const rate = prometheusRate(this.samples[fn] as Sample[], now, model.rateWindowMs);
+      const active = rate !== null && rate > model.threshold;
+      const rule = this.rules[fn] as RuleState;
+      const fingerprint = `APIHighInvocationRate/${names[fn] ?? fn}`;
+      if (active) {
+        const activeAt = rule.kind === 'inactive' ? now : rule.activeAt;
+        const firing = now - activeAt >= model.forMs;
+        this.rules[fn] = { kind: firing ? 'firing' : 'pending', activeAt };
+        if (firing) this.receive(fn, { status: 'firing', fingerprint, startsAt: new Date(activeAt).toISOString() });
+      } else {
+        this.rules[fn] = { kind: 'inactive' };
+        if (rule.kind === 'firing') this.receive(fn, { status: 'resolved', fingerprint, startsAt: new Date(rule.activeAt).toISOString() });
+      }
+    }
+  }
+
+  /** Alertmanager receives an alert from Prometheus. */
+  private receive(fn: number, signal: AlertSignal): void {
+    const group = this.groups.get(fn);
+    if (group !== undefined) {
+      group.current = signal;
+      return;
+    }
+    if (signal.status === 'resolved') return;
+    this.groups.set(fn, { current: signal, notified: null, lastNotifyAt: 0 });
+    this.options.clock.setTimeout(() => this.flush(fn), this.options.model.groupWaitMs);
+  }
+
+  private flush(fn: number): void {
+    const group = this.groups.get(fn);
+    if (group === undefined) return;
+    const { clock, model, deliver } = this.options;
+    const now = clock.now();
+    const { current, notified } = group;
+    const changed = notified === null || notified.status !== current.status || notified.startsAt !== current.startsAt;
+    const neverSentFiring = current.status === 'resolved' && (notified === null || notified.status === 'resolved');
+    if (!neverSentFiring && (changed || now - group.lastNotifyAt >= model.repeatIntervalMs)) {
+      group.notified = current;
+      group.lastNotifyAt = now;
+      deliver(fn, current);
+    }
+    if (current.status === 'resolved' || now + model.groupIntervalMs > this.options.endMs()) this.groups.delete(fn);
+    else clock.setTimeout(() => this.flush(fn), model.groupIntervalMs);
+  }
+}

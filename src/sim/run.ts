@@ -1,0 +1,429 @@
+import { policyDefaults } from '../bootstrap.js';
+import { configSchema, type Config } from '../config/schema.js';
+import { VirtualClock } from '../core/clock.js';
+import { createEngine, type Engine } from '../engine/index.js';
+import type { Slot } from '../engine/dispatcher.js';
+import type { EngineEvent } from '../engine/events.js';
+import { AppError, isAppError } from '../errors.js';
+import { silentLogger } from '../log/logger.js';
+import { createMetrics } from '../metrics/registry.js';
+import { decideAlerts, decideScaleDown, EMPTY_ALERT_STATE, type AlertSignal, type AlertState, type AlertTiming } from '../policy/alert-step.js';
+import { parseRequestLimits, parseScalingPolicy, type RequestLimits, type ScalingPolicy } from '../policy/labels.js';
+import { MemoryProvider } from '../providers/memory/index.js';
+import { functionLabel, type FunctionRef } from '../providers/types.js';
+import { AlertPath } from './alert-path.js';
+import { decideIdleAt, decideWake } from './decisions.js';
+import { sample } from './distribution.js';
+import { Random } from './random.js';
+import type { SimStack } from './stack.js';
+import { FunctionCounters, type FunctionSummary } from './stats.js';
+import { Timeline, type TimelinePoint } from './timeline.js';
+import type { Arrival, Trace } from './trace.js';
+
+/**
+ * Where a non-`rps` function's policy loop plugs in (issue 10's PolicyLoop on the run's
+ * clock and engine). It is started once before the first call and must schedule its own
+ * ticks on `clock` until `endMs()`, through `engine.changer` with source `policy`, and pass
+ * every promise it starts to `track` (so the run lets it settle at the right virtual time).
+ */
+export type PolicyLoopFactory = (context: {
+  readonly engine: Engine;
+  readonly clock: VirtualClock;
+  readonly provider: MemoryProvider;
+  readonly refs: readonly FunctionRef[];
+  readonly endMs: () => number;
+  readonly track: (work: Promise<unknown>) => void;
+}) => void;
+
+export interface RunOptions {
+  readonly stack: SimStack;
+  readonly trace: Trace;
+  readonly seed: number;
+  /** Length of the run, ms; the trace's own end when null. */
+  readonly durationMs: number | null;
+  /** Keep every engine event in the result (for `--out`); else they are only counted. */
+  readonly keepEvents: boolean;
+  /** The gateway's configuration; its schema defaults when absent. */
+  readonly config?: Config;
+  /** The policy loop for functions whose `com.openfaas.scale.type` is not `rps`. */
+  readonly policyLoop?: PolicyLoopFactory;
+}
+
+/** A function's figures plus when the alert path reacted to its load. */
+export interface FunctionResult extends FunctionSummary {
+  /**
+   * From the start of the first 10-second window whose calls exceed the alert threshold to
+   * the first alert scale-up after it, ms; null when either never happened.
+   */
+  readonly reactionMs: number | null;
+}
+
+export interface RunResult {
+  readonly stack: string;
+  readonly alerting: string;
+  readonly trace: string;
+  readonly notes: readonly string[];
+  readonly seed: number;
+  readonly endMs: number;
+  readonly functions: readonly FunctionResult[];
+  readonly events: readonly EngineEvent[];
+  readonly timeline: readonly TimelinePoint[];
+}
+
+/** The scale-type label of issue 10; functions without it are `rps` (alerts). */
+export const POLICY_TYPE_LABEL = 'com.openfaas.scale.type';
+
+function policyType(labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): string {
+  return (labels[POLICY_TYPE_LABEL] ?? labels['scale.type'] ?? annotations[POLICY_TYPE_LABEL] ?? annotations['scale.type'] ?? 'rps').trim();
+}
+
+/** Window over which a function's calls are compared with the alert threshold for `reactionMs`. */
+const OVERLOAD_WINDOW_MS = 10_000;
+
+interface FunctionRun {
+  readonly index: number;
+  readonly ref: FunctionRef;
+  readonly label: string;
+  readonly policy: ScalingPolicy;
+  readonly limits: RequestLimits;
+  readonly serviceRandom: Random;
+  readonly counters: FunctionCounters;
+  lastActivity: number;
+  idleArmed: boolean;
+  alertState: AlertState;
+  overloadWindow: number;
+  overloadCount: number;
+  overloadAt: number | null;
+  reactionMs: number | null;
+}
+
+/** Lets every queued promise callback run; no virtual time passes. */
+function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Replays `trace` through the real engine (dispatcher, change cycle, drain, event log) on a
+ * VirtualClock and a MemoryProvider built from the stack: each call takes a slot from the
+ * dispatcher (or waits in its queue) and gives it back after its service time; a call for
+ * a function at zero wakes it through the change cycle; `scale.zero` functions are idled;
+ * `rps` functions scale by the modelled alert path and `decideAlerts`/`decideScaleDown`.
+ * Time jumps from event to event. Same stack, trace, seed → the same result.
+ * Throws CONFIG_INVALID for a policy kind this build cannot run, TRACE_INVALID from the trace.
+ */
+export async function simulate(options: RunOptions): Promise<RunResult> {
+  const { stack, trace } = options;
+  const config = options.config ?? configSchema.parse({});
+  const defaults = policyDefaults(config);
+  const requestDefaults: RequestLimits = { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs };
+  const root = new Random(options.seed);
+  const clock = new VirtualClock(0);
+  const timing: AlertTiming = { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 };
+
+  const provider = new MemoryProvider({
+    clock,
+    functions: stack.functions.map((fn, i) => {
+      const startRandom = root.fork(20_000 + i);
+      const policy = parseScalingPolicy(fn.labels, fn.annotations, defaults);
+      return {
+        name: fn.name,
+        namespace: fn.namespace,
+        labels: fn.labels,
+        annotations: fn.annotations,
+        replicas: policy.ok ? policy.policy.minReplicas : 0,
+        model: { startMs: 0, stopMs: fn.stopMs, nextStartMs: () => sample(fn.start, startRandom) },
+      };
+    }),
+  });
+  const engine = createEngine({
+    provider,
+    clock,
+    metrics: createMetrics(),
+    logger: silentLogger(),
+    defaultNamespace: config.defaultNamespace,
+    policyDefaults: defaults,
+    requestDefaults,
+    eventLogSize: 1,
+    drainTimeoutMs: config.drainTimeoutMs,
+    shard: { count: 1, index: 0 },
+  });
+  const { dispatcher, changer } = engine;
+
+  const fns: FunctionRun[] = stack.functions.map((fn, index) => {
+    const policy = parseScalingPolicy(fn.labels, fn.annotations, defaults);
+    const limits = parseRequestLimits(fn.labels, fn.annotations, requestDefaults);
+    if (!policy.ok || !limits.ok) throw new Error(`function ${fn.name}: labels were not validated`);
+    const ref = { name: fn.name, namespace: fn.namespace };
+    return {
+      index,
+      ref,
+      label: functionLabel(ref, config.defaultNamespace),
+      policy: policy.policy,
+      limits: limits.limits,
+      serviceRandom: root.fork(10_000 + index),
+      counters: new FunctionCounters(),
+      lastActivity: 0,
+      idleArmed: false,
+      alertState: EMPTY_ALERT_STATE,
+      overloadWindow: 0,
+      overloadCount: 0,
+      overloadAt: null,
+      reactionMs: null,
+    };
+  });
+  const byLabel = new Map(fns.map((f) => [f.label, f]));
+  const byKey = new Map(fns.map((f) => [`${f.ref.namespace}/${f.ref.name}`, f]));
+  const rps = stack.functions.flatMap((fn, i) => (policyType(fn.labels, fn.annotations) === 'rps' ? [i] : []));
+  const others = stack.functions.filter((fn) => policyType(fn.labels, fn.annotations) !== 'rps');
+  const other = others[0];
+  if (other !== undefined && options.policyLoop === undefined) {
+    throw new AppError('CONFIG_INVALID', `function ${other.name}: policy type ${JSON.stringify(policyType(other.labels, other.annotations))} needs the policy loop of issue 10, which this build does not have yet; only rps (alerts) and scale-to-zero are simulated`);
+  }
+
+  let traceDone = false;
+  let traceEndMs = 0;
+  const endMs = (): number => options.durationMs ?? trace.knownEndMs ?? (traceDone ? traceEndMs : Number.POSITIVE_INFINITY);
+  let pending = 0;
+  let outstanding = 0;
+  let failure: unknown;
+  const track = (work: Promise<unknown>): void => {
+    pending += 1;
+    work.then(
+      () => (pending -= 1),
+      (err: unknown) => {
+        pending -= 1;
+        failure ??= err;
+      },
+    );
+  };
+
+  const events: EngineEvent[] = [];
+  engine.events.addSink((event) => {
+    if (options.keepEvents) events.push(event);
+    const f = byLabel.get(event.function);
+    if (f === undefined || event.action !== 'scale_up') return;
+    if (event.source === 'waker' && event.from === 0) f.counters.coldStarts += 1;
+    if (event.source === 'alert' && f.reactionMs === null && f.overloadAt !== null && event.time >= f.overloadAt) f.reactionMs = event.time - f.overloadAt;
+  });
+  provider.subscribe((ref) => {
+    const f = byKey.get(`${ref.namespace}/${ref.name}`);
+    if (f !== undefined) f.counters.setReplicas(provider.listReplicas(ref).length, clock.now(), endMs());
+  });
+
+  const alertPath = new AlertPath({
+    model: stack.alerting,
+    clock,
+    functions: rps,
+    names: fns.map((f) => f.label),
+    endMs,
+    deliver: (index, signal) => track(deliverAlert(fns[index] as FunctionRun, signal)),
+  });
+
+  async function deliverAlert(f: FunctionRun, signal: AlertSignal): Promise<void> {
+    let next: AlertState | undefined;
+    const outcome = await changer.change(f.ref, 'alert', ({ state, policy, now }) => {
+      const decision = decideAlerts({ current: state.desired, policy, state: f.alertState, now, timing, signals: [signal] });
+      next = decision.state;
+      return { replicas: decision.replicas, reason: decision.reason, inputs: { status: signal.status, startsAt: signal.startsAt } };
+    });
+    track(outcome.settled);
+    if (next !== undefined) rememberAlertState(f, next);
+  }
+
+  function rememberAlertState(f: FunctionRun, state: AlertState): void {
+    f.alertState = state;
+    const at = state.scaleDownAt;
+    if (at === null || at > endMs()) return;
+    clock.setTimeout(() => {
+      if (f.alertState.scaleDownAt !== at) return;
+      track(
+        (async () => {
+          let next: AlertState | undefined;
+          const outcome = await changer.change(f.ref, 'alert', ({ state: current, policy, now }) => {
+            const decision = decideScaleDown({ current: current.desired, policy, state: f.alertState, now, timing });
+            next = decision.state;
+            return { replicas: decision.replicas, reason: decision.reason };
+          });
+          track(outcome.settled);
+          if (next !== undefined) f.alertState = next;
+        })(),
+      );
+    }, at - clock.now());
+  }
+
+  engine.onNeedReplica((ref) => {
+    const f = byKey.get(`${ref.namespace}/${ref.name}`);
+    if (f !== undefined) track(changer.change(f.ref, 'waker', decideWake));
+  });
+
+  const idlerIntervalMs = config.idlerIntervalSeconds * 1000;
+  const nextIdlerTick = (at: number): number => Math.ceil(at / idlerIntervalMs) * idlerIntervalMs;
+  function armIdle(f: FunctionRun): void {
+    if (f.idleArmed || !f.policy.scaleToZero) return;
+    f.idleArmed = true;
+    // The first idler tick at which the function can be idle, and never the current instant again.
+    const at = Math.max(nextIdlerTick(f.lastActivity + f.policy.zeroDurationMs), nextIdlerTick(clock.now() + 1));
+    clock.setTimeout(() => idleCheck(f), at - clock.now());
+  }
+  function idleCheck(f: FunctionRun): void {
+    f.idleArmed = false;
+    const now = clock.now();
+    if (now > endMs()) return;
+    const { queued } = dispatcher.stats(f.ref);
+    if (now < f.lastActivity + f.policy.zeroDurationMs || queued.busy + queued.no_replica > 0) {
+      armIdle(f);
+      return;
+    }
+    track(
+      changer.change(f.ref, 'idler', decideIdleAt(f.lastActivity)).then((outcome) => {
+        track(outcome.settled);
+        // Still serving: look again once the calls in flight have ended.
+        if (outcome.reason === 'in-flight' || outcome.reason === 'busy') armIdle(f);
+      }),
+    );
+  }
+
+  function begin(f: FunctionRun, slot: Slot, arrivedAt: number, serviceMs: number): void {
+    const waited = slot.waitedMs ?? 0;
+    const grantedAt = arrivedAt + waited;
+    f.counters.waits.push(waited);
+    outstanding += 1;
+    if (serviceMs >= f.limits.requestTimeoutMs) {
+      // The dispatcher's own timer frees the slot and aborts the call at the timeout.
+      f.counters.timedOut += 1;
+      clock.setTimeout(() => {
+        outstanding -= 1;
+        f.lastActivity = clock.now();
+      }, grantedAt + f.limits.requestTimeoutMs - clock.now());
+      return;
+    }
+    clock.setTimeout(() => {
+      slot.release();
+      outstanding -= 1;
+      f.counters.served += 1;
+      f.counters.latencies.push(waited + serviceMs);
+      f.lastActivity = clock.now();
+      alertPath.served(f.index);
+    }, grantedAt + serviceMs - clock.now());
+  }
+
+  function overload(f: FunctionRun, now: number): void {
+    const window = Math.floor(now / OVERLOAD_WINDOW_MS);
+    if (window !== f.overloadWindow) {
+      f.overloadWindow = window;
+      f.overloadCount = 0;
+    }
+    f.overloadCount += 1;
+    if (f.overloadAt === null && f.overloadCount > (stack.alerting.threshold * OVERLOAD_WINDOW_MS) / 1000) f.overloadAt = window * OVERLOAD_WINDOW_MS;
+  }
+
+  const timeline = new Timeline(
+    clock,
+    () => {
+      let starting = 0;
+      let ready = 0;
+      let draining = 0;
+      let stopping = 0;
+      let queued = 0;
+      for (const f of fns) {
+        const stats = dispatcher.stats(f.ref);
+        queued += stats.queued.busy + stats.queued.no_replica;
+        for (const r of stats.replicas) {
+          if (r.phase === 'stopping') stopping += 1;
+          else if (r.draining || r.phase === 'draining') draining += 1;
+          else if (r.phase === 'ready') ready += 1;
+          else starting += 1;
+        }
+      }
+      return { starting, ready, draining, stopping, queued };
+    },
+    endMs,
+  );
+
+  function arrive(a: Arrival): void {
+    const f = fns[a.fn] as FunctionRun;
+    const now = clock.now();
+    f.counters.requests += 1;
+    f.lastActivity = now;
+    timeline.arrival();
+    overload(f, now);
+    const serviceMs = a.serviceMs ?? sample(stack.functions[a.fn]?.service ?? { kind: 'fixed', ms: 0 }, f.serviceRandom);
+    const slot = dispatcher.tryAcquire(f.ref);
+    if (slot !== null) {
+      begin(f, slot, now, serviceMs);
+    } else {
+      outstanding += 1;
+      track(
+        dispatcher.acquire(f.ref, { maxWaitMs: f.policy.wakeTimeoutMs }).then(
+          (queuedSlot) => {
+            outstanding -= 1;
+            f.counters.queued += 1;
+            begin(f, queuedSlot, now, serviceMs);
+          },
+          (err: unknown) => {
+            outstanding -= 1;
+            if (isAppError(err, 'QUEUE_FULL')) f.counters.refused += 1;
+            else if (isAppError(err, 'QUEUE_TIMEOUT')) {
+              f.counters.queued += 1;
+              f.counters.timedOut += 1;
+            } else throw err;
+          },
+        ),
+      );
+    }
+    armIdle(f);
+  }
+
+  await provider.start();
+  for (const f of fns) await dispatcher.track(f.ref);
+  for (const f of fns) f.counters.setReplicas(provider.listReplicas(f.ref).length, 0, endMs());
+  alertPath.start();
+  timeline.start();
+  for (const f of fns) if (f.policy.minReplicas > 0) armIdle(f);
+  options.policyLoop?.({ engine, clock, provider, refs: fns.map((f) => f.ref), endMs, track });
+
+  const batches = trace.batches(options.durationMs);
+  let needRefill = true;
+  const refill = async (): Promise<void> => {
+    const next = await batches.next();
+    if (next.done === true) {
+      traceDone = true;
+      traceEndMs = next.value;
+      return;
+    }
+    const batch = next.value;
+    for (const a of batch) clock.setTimeout(() => arrive(a), a.timeMs - clock.now());
+    const last = batch[batch.length - 1];
+    if (last === undefined) needRefill = true;
+    else clock.setTimeout(() => (needRefill = true), last.timeMs - clock.now());
+  };
+
+  for (;;) {
+    if (needRefill && !traceDone) {
+      needRefill = false;
+      await refill();
+      continue;
+    }
+    if (failure !== undefined) throw failure;
+    const due = clock.nextDue();
+    if (due === null) break;
+    if (traceDone && due > endMs() && outstanding === 0 && pending === 0) break;
+    clock.advance(due - clock.now());
+    if (pending > 0) await flush();
+  }
+  await flush();
+  engine.close();
+  if (failure !== undefined) throw failure;
+  const end = Number.isFinite(endMs()) ? endMs() : clock.now();
+  return {
+    stack: stack.path,
+    alerting: stack.alerting.name,
+    trace: trace.description,
+    notes: trace.notes,
+    seed: options.seed,
+    endMs: end,
+    functions: fns.map((f) => ({ ...f.counters.summary(f.label, end), reactionMs: f.reactionMs })),
+    events,
+    timeline: timeline.result(),
+  };
+}

@@ -1,0 +1,143 @@
+import { load as loadYaml } from 'js-yaml';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import { parseDurationMs } from '../policy/duration.js';
+import { parseRequestLimits, parseScalingPolicy, type PolicyDefaults, type RequestLimits } from '../policy/labels.js';
+import { OPENFAAS_ALERTING, type AlertingModel } from './alerting.js';
+import { parseDistribution, type Distribution } from './distribution.js';
+
+/** One function of a simulated stack: its labels and its replica model. */
+export interface SimFunction {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Replica start-to-ready (the scaling manager's `scale_up_delay`). */
+  readonly start: Distribution;
+  /** Time one request keeps its replica slot. */
+  readonly service: Distribution;
+  /** Replica stop time, ms. */
+  readonly stopMs: number;
+}
+
+/** A stack file read for the simulator. */
+export interface SimStack {
+  readonly path: string;
+  readonly functions: readonly SimFunction[];
+  readonly alerting: AlertingModel;
+}
+
+/** Replica model of a function without a `simulate:` block (or a part of it). */
+export const DEFAULT_START = '1s';
+export const DEFAULT_SERVICE = '100ms';
+
+const stringMap = z
+  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+  .transform((map) => Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)])));
+const text = z.union([z.string(), z.number()]).transform(String);
+
+const functionSchema = z.looseObject({
+  namespace: z.string().min(1).optional(),
+  labels: stringMap.default({}),
+  annotations: stringMap.default({}),
+  simulate: z.strictObject({ start: text.optional(), service: text.optional(), stop: text.optional() }).optional(),
+});
+
+const alertingKeys = {
+  scrape_interval: 'scrapeIntervalMs',
+  evaluation_interval: 'evaluationIntervalMs',
+  rate_window: 'rateWindowMs',
+  for: 'forMs',
+  group_wait: 'groupWaitMs',
+  group_interval: 'groupIntervalMs',
+  repeat_interval: 'repeatIntervalMs',
+} as const;
+
+const stackSchema = z.looseObject({
+  functions: z.record(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'function names are DNS labels: a-z, 0-9, -'), functionSchema),
+  simulate: z
+    .strictObject({
+      alerting: z.enum(['alert-scaler', 'openfaas']).default('alert-scaler'),
+      threshold: z.number().positive().optional(),
+      ...Object.fromEntries(Object.keys(alertingKeys).map((k) => [k, text.optional()])),
+    })
+    .optional(),
+});
+
+/** What reading a stack needs besides its text. */
+export interface StackContext {
+  readonly defaultNamespace: string;
+  readonly policyDefaults: PolicyDefaults;
+  readonly requestDefaults: RequestLimits;
+  /** The shipped alerting settings (`simulate.alerting: alert-scaler`, the default). */
+  readonly shipped: () => AlertingModel;
+}
+
+/**
+ * Parses a stack file for the simulator: the local provider's format (`command` is
+ * accepted and not needed), each function's `simulate: {start, service, stop}` and the
+ * stack's `simulate:` block (`alerting: alert-scaler | openfaas` and per-setting
+ * overrides). Throws CONFIG_INVALID listing every problem, each naming where it is.
+ */
+export function parseSimStack(source: string, path: string, context: StackContext): SimStack {
+  let raw: unknown;
+  try {
+    raw = loadYaml(source);
+  } catch (err) {
+    throw new AppError('CONFIG_INVALID', `stack file ${path} is not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const result = stackSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
+  }
+  const problems: string[] = [];
+  const functions: SimFunction[] = [];
+  for (const [name, fn] of Object.entries(result.data.functions)) {
+    const where = `${path}: functions.${name}`;
+    const policy = parseScalingPolicy(fn.labels, fn.annotations, context.policyDefaults);
+    if (!policy.ok) problems.push(...policy.problems.map((p) => `${where}: ${p}`));
+    const limits = parseRequestLimits(fn.labels, fn.annotations, context.requestDefaults);
+    if (!limits.ok) problems.push(...limits.problems.map((p) => `${where}: ${p}`));
+    const dist = (key: 'start' | 'service', fallback: string): Distribution => {
+      const value = fn.simulate?.[key] ?? fallback;
+      const parsed = parseDistribution(value);
+      if (parsed === null) problems.push(`${where}.simulate.${key}: ${JSON.stringify(value)} is not a duration (300ms), exp:MEAN or uniform:LOW-HIGH`);
+      return parsed ?? { kind: 'fixed', ms: 0 };
+    };
+    const stop = fn.simulate?.stop ?? '0s';
+    const stopMs = parseDurationMs(stop);
+    if (stopMs === null) problems.push(`${where}.simulate.stop: ${JSON.stringify(stop)} is not a duration`);
+    functions.push({
+      name,
+      namespace: fn.namespace ?? context.defaultNamespace,
+      labels: fn.labels,
+      annotations: fn.annotations,
+      start: dist('start', DEFAULT_START),
+      service: dist('service', DEFAULT_SERVICE),
+      stopMs: stopMs ?? 0,
+    });
+  }
+  if (functions.length === 0) problems.push(`${path}: functions: the stack has no function`);
+  const block = result.data.simulate;
+  let alerting: AlertingModel = OPENFAAS_ALERTING;
+  if (block?.alerting !== 'openfaas') {
+    try {
+      alerting = context.shipped();
+    } catch (err) {
+      problems.push(`${path}: simulate.alerting: ${(err as Error).message}`);
+    }
+  }
+  const overrides: Record<string, number> = {};
+  for (const [key, target] of Object.entries(alertingKeys)) {
+    const value = (block as Record<string, unknown> | undefined)?.[key];
+    if (typeof value !== 'string') continue;
+    const ms = parseDurationMs(value);
+    if (ms === null) problems.push(`${path}: simulate.${key}: ${JSON.stringify(value)} is not a duration`);
+    else overrides[target] = ms;
+  }
+  if (block?.threshold !== undefined) overrides['threshold'] = block.threshold;
+  if (problems.length > 0) throw new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
+  const named = Object.keys(overrides).length > 0 ? `${alerting.name}+overrides` : alerting.name;
+  return { path, functions, alerting: { ...alerting, ...overrides, name: named } };
+}

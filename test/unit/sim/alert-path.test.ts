@@ -1,0 +1,90 @@
+import { describe, expect, it } from '@jest/globals';
+import { VirtualClock } from '../../../src/core/clock.js';
+import type { AlertSignal } from '../../../src/policy/alert-step.js';
+import { AlertPath, prometheusRate } from '../../../src/sim/alert-path.js';
+import { OPENFAAS_ALERTING, type AlertingModel } from '../../../src/sim/alerting.js';
+import { packageRoot } from '../../../src/bootstrap.js';
+import { shippedAlerting } from '../../../src/sim/alerting.js';
+
+describe('prometheusRate', () => {
+  it('is the increase over the window when samples sit at its edges', () => {
+    // Samples every 5 s, 10 per sample: 2/s. Window (0, 20]: samples at 5..20, extrapolated to the start by 5 s.
+    const samples = [0, 5, 10, 15, 20].map((s) => ({ t: s * 1000, v: s * 2 }));
+    expect(prometheusRate(samples, 20_000, 20_000)).toBeCloseTo(2, 6);
+  });
+
+  it('extrapolates half a gap at an edge farther than 1.1 gaps, and never past the counter zero', () => {
+    // Window (0, 20], samples at 12 s (v 10) and 17 s (v 20): increase 10 over 5 s sampled;
+    // to the start 12 s > 5.5 s → 2.5 s; but the zero point is 5 s × 10/10 = 5 s back, so 2.5 s stays;
+    // to the end 3 s < 5.5 s → 3 s. Rate = 10 × (5 + 2.5 + 3) / 5 / 20 = 1.05.
+    expect(prometheusRate([{ t: 12_000, v: 10 }, { t: 17_000, v: 20 }], 20_000, 20_000)).toBeCloseTo(1.05, 6);
+    // Counter from 0: samples at 12 s (v 0) and 17 s (v 10) → zero point at 12 s itself.
+    expect(prometheusRate([{ t: 12_000, v: 0 }, { t: 17_000, v: 10 }], 20_000, 20_000)).toBeCloseTo((10 * (5 + 0 + 3)) / 5 / 20, 6);
+  });
+
+  it('has no value with fewer than two samples in the window (left edge excluded)', () => {
+    expect(prometheusRate([{ t: 0, v: 1 }, { t: 10_000, v: 5 }], 10_000, 10_000)).toBeNull();
+    expect(prometheusRate([], 10_000, 10_000)).toBeNull();
+  });
+});
+
+describe('shipped alerting settings', () => {
+  it('are read from alert-rules/, deploy/prometheus/ and deploy/alertmanager.yml', () => {
+    expect(shippedAlerting(packageRoot())).toEqual({
+      name: 'alert-scaler',
+      scrapeIntervalMs: 5_000,
+      evaluationIntervalMs: 5_000,
+      rateWindowMs: 20_000,
+      threshold: 5,
+      forMs: 5_000,
+      groupWaitMs: 1_000,
+      groupIntervalMs: 5_000,
+      repeatIntervalMs: 60_000,
+    });
+  });
+});
+
+/** Drives an AlertPath with `rate` calls/s served while `on(t)` and returns what the webhook got, with times. */
+function drive(model: AlertingModel, on: (t: number) => boolean, rate: number, untilMs: number): Array<{ t: number; status: string; startsAt: string }> {
+  const clock = new VirtualClock(0);
+  const got: Array<{ t: number; status: string; startsAt: string }> = [];
+  const path = new AlertPath({
+    model,
+    clock,
+    functions: [0],
+    names: ['fn'],
+    endMs: () => untilMs,
+    deliver: (_fn, signal: AlertSignal) => got.push({ t: clock.now(), status: signal.status, startsAt: signal.startsAt }),
+  });
+  path.start();
+  const gap = 1000 / rate;
+  const call = () => {
+    if (on(clock.now())) path.served(0);
+    if (clock.now() + gap <= untilMs) clock.setTimeout(call, gap);
+  };
+  clock.setTimeout(call, gap);
+  clock.advance(untilMs);
+  return got;
+}
+
+describe('AlertPath', () => {
+  it('OpenFaaS stock: a load of 20/s from 60 s fires at the second evaluation after it and notifies after group_wait', () => {
+    const got = drive(OPENFAAS_ALERTING, (t) => t >= 60_000 && t < 200_000, 20, 300_000);
+    // Eval at 75 s sees the rise (pending), at 90 s it has held `for` 5 s (firing); group_wait 5 s → 95 s.
+    expect(got[0]).toEqual({ t: 95_000, status: 'firing', startsAt: new Date(75_000).toISOString() });
+    // Repeats every repeat_interval (30 s) at a group_interval tick while it fires.
+    expect(got.filter((g) => g.status === 'firing').map((g) => g.t).slice(0, 3)).toEqual([95_000, 125_000, 155_000]);
+    const resolved = got.find((g) => g.status === 'resolved');
+    expect(resolved?.t).toBeGreaterThan(200_000);
+    expect(resolved?.t).toBeLessThanOrEqual(200_000 + 15_000 + 10_000 + 15_000);
+  });
+
+  it('a rise shorter than `for` never notifies', () => {
+    const model: AlertingModel = { ...OPENFAAS_ALERTING, forMs: 60_000 };
+    expect(drive(model, (t) => t >= 60_000 && t < 90_000, 20, 200_000)).toEqual([]);
+  });
+
+  it('a load under the threshold never notifies', () => {
+    expect(drive(OPENFAAS_ALERTING, () => true, 4, 200_000)).toEqual([]);
+  });
+});

@@ -1,0 +1,106 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { packageRoot } from '../../../src/bootstrap.js';
+import { runCli } from '../../../src/cli.js';
+
+const root = packageRoot();
+const ours = join(root, 'examples', 'simulate', 'stack.yml');
+const stock = join(root, 'examples', 'simulate', 'stack-openfaas.yml');
+const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(['simulate', ...argv], {}, (s) => (out += s), (s) => (err += s));
+  return { code, out, err };
+}
+
+describe('alert-scaler simulate', () => {
+  it('prints the JSON shape of the issue, one object per function', async () => {
+    const { code, out } = await cli('--stack', ours, '--trace', 'builtin:step', '--duration', '3m', '--format', 'json');
+    expect(code).toBe(0);
+    const parsed = JSON.parse(out) as { functions: Array<Record<string, unknown>> };
+    expect(Object.keys(parsed)).toEqual(['functions']);
+    expect(parsed.functions.map((f) => f['name'])).toEqual(['api', 'thumbnails']);
+    for (const f of parsed.functions) {
+      expect(Object.keys(f)).toEqual(['name', 'requests', 'served', 'queued', 'refused', 'timedOut', 'coldStarts', 'replicaSeconds', 'meanReplicas', 'peakReplicas', 'waitMs', 'latencyMs']);
+      expect(Object.keys(f['waitMs'] as object)).toEqual(['p50', 'p95', 'p99']);
+      expect(Object.keys(f['latencyMs'] as object)).toEqual(['p50', 'p95', 'p99']);
+    }
+  });
+
+  it('writes events.csv, events.json, summary.json and chart.svg, byte-identical for the same seed', async () => {
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    const first = await cli('--stack', ours, '--trace', 'builtin:spike', '--seed', '7', '--out', a);
+    const second = await cli('--stack', ours, '--trace', 'builtin:spike', '--seed', '7', '--out', b);
+    expect(first.code).toBe(0);
+    expect(second.out).toBe(first.out);
+    expect(readdirSync(a).sort()).toEqual(['chart.svg', 'events.csv', 'events.json', 'summary.json']);
+    for (const name of readdirSync(a)) expect(readFileSync(join(b, name), 'utf8')).toBe(readFileSync(join(a, name), 'utf8'));
+    const csv = readFileSync(join(a, 'events.csv'), 'utf8').split('\r\n');
+    expect(csv[0]).toBe('time,action,target,status');
+    expect(csv.some((line) => /,scale_up,api,step-up$/.test(line))).toBe(true);
+    const svg = readFileSync(join(a, 'chart.svg'), 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).not.toMatch(/<script|href=/);
+    expect(svg).toContain('<polyline');
+  });
+
+  it('--compare of the OpenFaaS stock alert settings against ours on the step trace: ours reacts sooner; reaction and replica-seconds are printed for both', async () => {
+    const table = await cli('--compare', stock, ours, '--trace', 'builtin:step');
+    expect(table.code).toBe(0);
+    const header = table.out.split('\n')[1] ?? '';
+    expect(header).toMatch(/reaction/);
+    expect(header).toMatch(/replica-s/);
+    const apiRows = table.out.split('\n').filter((l) => l.startsWith('api '));
+    expect(apiRows).toHaveLength(2);
+    expect(apiRows[0]).toMatch(/openfaas\s+\d+\.\ds\s+\d+\.\d/);
+    expect(apiRows[1]).toMatch(/alert-scaler\s+\d+\.\ds\s+\d+\.\d/);
+    const json = await cli('--compare', stock, ours, '--trace', 'builtin:step', '--format', 'json');
+    const runs = (JSON.parse(json.out) as { runs: Array<{ alerting: string; functions: Array<{ name: string; reactionMs: number | null; replicaSeconds: number }> }> }).runs;
+    const reaction = (alerting: string) => runs.find((r) => r.alerting === alerting)?.functions.find((f) => f.name === 'api')?.reactionMs ?? null;
+    expect(reaction('openfaas')).not.toBeNull();
+    expect(reaction('alert-scaler')).not.toBeNull();
+    expect(reaction('alert-scaler') ?? Infinity).toBeLessThan(reaction('openfaas') ?? 0);
+  });
+
+  it('prints exactly the output the README quotes for its --compare command', async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## What would this policy have done'));
+    const command = /^ {4}npx alert-scaler simulate (.+)$/m.exec(section)?.[1] ?? '';
+    const quoted = /```\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(command).toContain('--compare');
+    const { code, out } = await cli(...command.split(' '));
+    expect(code).toBe(0);
+    expect(out).toBe(quoted);
+  });
+
+  it.each([
+    ['no option', []],
+    ['no trace', ['--stack', ours]],
+    ['an unknown option', ['--stack', ours, '--trace', 'builtin:step', '--fast']],
+    ['a bad duration', ['--stack', ours, '--trace', 'builtin:step', '--duration', 'soon']],
+    ['a bad format', ['--stack', ours, '--trace', 'builtin:step', '--format', 'xml']],
+    ['--compare with one stack', ['--compare', ours, '--trace', 'builtin:step']],
+  ])('exits 2 with the usage on %s', async (_what, argv) => {
+    const { code, err } = await cli(...argv);
+    expect(code).toBe(2);
+    expect(err).toContain('usage: alert-scaler simulate');
+  });
+
+  it('exits 2 naming the file and line of a bad trace row, and the key of a bad stack', async () => {
+    const trace = join(dir, 'bad.csv');
+    writeFileSync(trace, 'time,function\n0,api\n1,nobody\n');
+    const bad = await cli('--stack', ours, '--trace', trace);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain(`${trace} line 3`);
+    const stackPath = join(dir, 'bad.yml');
+    writeFileSync(stackPath, 'functions:\n  api:\n    simulate:\n      service: sometimes\n');
+    const badStack = await cli('--stack', stackPath, '--trace', 'builtin:step');
+    expect(badStack.code).toBe(2);
+    expect(badStack.err).toContain('functions.api.simulate.service');
+  });
+});
