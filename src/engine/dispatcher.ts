@@ -15,6 +15,8 @@ export interface Slot {
   readonly url: URL;
   /** Time spent in the queue, ms; null when the slot was free at once. */
   readonly waitedMs: number | null;
+  /** What the request waited for when it joined the queue; null when it did not wait. */
+  readonly waitedFor: QueueReason | null;
   /**
    * Aborts when the function's request timeout passes (reason: AppError REQUEST_TIMEOUT);
    * the slot is already released then. The caller aborts its upstream call and answers 504.
@@ -44,13 +46,16 @@ export interface DispatcherOptions {
   /**
    * Called when a request queues with `no_replica` and the function wants 0 replicas (as
    * last reported: `track` a function before its first request); once per burst, again only
-   * after the function wanted replicas or its queue emptied.
+   * after the function wanted replicas or its queue emptied, and again when the function is
+   * scaled to 0 while requests wait for it. A wake that fails calls `wakeFailed`.
    */
   readonly onNeedReplica?: (ref: FunctionRef) => void;
 }
 
 interface Waiter {
   readonly arrivedAt: number;
+  /** What the request waited for when it joined the queue. */
+  readonly reason: QueueReason;
   readonly resolve: (slot: Slot) => void;
   readonly reject: (err: Error) => void;
   readonly cleanup: () => void;
@@ -66,15 +71,28 @@ interface Entry {
   roundRobin: number;
   /** A wake was asked for and the function has not wanted replicas since. */
   wakeRaised: boolean;
-  readonly gauges: { readonly noReplica: Gauge.Internal<'function_name' | 'reason'>; readonly busy: Gauge.Internal<'function_name' | 'reason'>; readonly oldest: Gauge.Internal<'function_name'> };
+  /** Clock ms when the current cold start began (first wake of a burst); null when none runs. */
+  wakeStartedAt: number | null;
+  readonly label: string;
+  readonly gauges: {
+    readonly noReplica: Gauge.Internal<'function_name' | 'reason'>;
+    readonly busy: Gauge.Internal<'function_name' | 'reason'>;
+    readonly held: Gauge.Internal<'function_name'>;
+    readonly oldest: Gauge.Internal<'function_name'>;
+  };
 }
+
+/** How a cold start ended: a replica became usable, every waiter timed out, or the wake failed. */
+type WakeOutcome = 'ready' | 'timeout' | 'failed';
 
 /**
  * The only place a request gets a replica. Least in-flight among ready, non-draining
  * replicas with a free slot under the function's hard limit (round robin among equals);
  * otherwise the request waits in the function's one FIFO queue, and a released slot or a
  * newly ready replica goes to the queue's head first. Replica facts come from the provider's
- * subscription and `listReplicas`; in-flight counts are the dispatcher's own.
+ * subscription and `listReplicas`; in-flight counts are the dispatcher's own. A request for a
+ * function that wants 0 replicas raises `onNeedReplica` (the wake); the time from that to the
+ * first usable replica is the cold start (`alert_scaler_cold_start_seconds`).
  */
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
@@ -98,7 +116,7 @@ export class Dispatcher {
       entry.queue = [];
       for (const waiter of queue) {
         waiter.cleanup();
-        waiter.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
+        waiter.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down', { details: { reason: waiter.reason } }));
       }
       this.report(entry);
     }
@@ -119,6 +137,28 @@ export class Dispatcher {
       if (state.desired > 0) entry.wakeRaised = false;
     }
     this.pump(entry);
+    // Scaled to 0 (a manual scale, the idler) while requests wait for a replica: wake again.
+    if (entry.queue.length > 0) this.maybeWake(entry);
+  }
+
+  /**
+   * The wake of `ref` failed: every request waiting for a replica is rejected with
+   * WAKE_FAILED (502, `cause` kept), the cold start counts as failed, and the next request
+   * may wake the function again. Requests waiting for a busy replica keep waiting.
+   */
+  wakeFailed(ref: FunctionRef, cause: Error): void {
+    const entry = this.entries.get(refKey(ref));
+    if (entry === undefined) return;
+    entry.wakeRaised = false;
+    if (this.reasonOf(entry) !== 'no_replica') return;
+    this.endWake(entry, 'failed');
+    const queue = entry.queue;
+    entry.queue = [];
+    for (const waiter of queue) {
+      waiter.cleanup();
+      waiter.reject(new AppError('WAKE_FAILED', `function ${ref.name} could not be woken: ${cause.message}`, { cause, details: { reason: waiter.reason } }));
+    }
+    this.report(entry);
   }
 
   /**
@@ -135,10 +175,14 @@ export class Dispatcher {
 
   /**
    * A slot, waiting in the function's FIFO queue when none is free. Rejects with QUEUE_FULL
-   * (queue at its bound), QUEUE_TIMEOUT (no slot within `maxWaitMs`), LABELS_INVALID, or
-   * BAD_REQUEST when `signal` aborts (the client left; it is dropped from the queue).
+   * (queue at its bound), WAKE_TIMEOUT (no replica at all within `maxWaitMs`), QUEUE_TIMEOUT
+   * (replicas, but no free slot within `maxWaitMs`), WAKE_FAILED (see `wakeFailed`),
+   * SHUTTING_DOWN (`close`), LABELS_INVALID, or BAD_REQUEST when `signal` aborts (the client
+   * left; it is dropped from the queue). `maxWaitMs` defaults to the function's limit (label
+   * `com.openfaas.scale.wake-timeout`). Queue rejections carry `details.reason`: what the
+   * request waited for when it joined.
    */
-  acquire(ref: FunctionRef, opts: { readonly signal?: AbortSignal; readonly maxWaitMs: number }): Promise<Slot> {
+  acquire(ref: FunctionRef, opts: { readonly signal?: AbortSignal; readonly maxWaitMs?: number } = {}): Promise<Slot> {
     try {
       const slot = this.tryAcquire(ref);
       if (slot !== null) return Promise.resolve(slot);
@@ -146,11 +190,14 @@ export class Dispatcher {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const entry = this.entry(ref);
-    const { maxQueued } = this.limitsOf(entry);
+    const limits = this.limitsOf(entry);
+    const { maxQueued } = limits;
     if (entry.queue.length >= maxQueued) {
       return Promise.reject(new AppError('QUEUE_FULL', `function ${ref.name} already has ${maxQueued} requests waiting`, { details: { maxQueued } }));
     }
-    const { signal, maxWaitMs } = opts;
+    const { signal } = opts;
+    const maxWaitMs = opts.maxWaitMs ?? limits.maxWaitMs;
+    const arrivalReason = this.reasonOf(entry);
     if (signal?.aborted === true) return Promise.reject(new AppError('BAD_REQUEST', 'client went away'));
     const { clock } = this.options;
     return new Promise<Slot>((resolve, reject) => {
@@ -163,11 +210,17 @@ export class Dispatcher {
       };
       const onAbort = () => drop(new AppError('BAD_REQUEST', 'client went away while queued'));
       const timer: TimerHandle = clock.setTimeout(() => {
-        const reason = this.reasonOf(entry);
-        drop(new AppError('QUEUE_TIMEOUT', `function ${ref.name} had no free replica slot within ${maxWaitMs} ms`, { details: { maxWaitMs, reason } }));
+        const details = { maxWaitMs, reason: arrivalReason };
+        if (this.reasonOf(entry) === 'no_replica') {
+          drop(new AppError('WAKE_TIMEOUT', `function ${ref.name} had no ready replica within ${maxWaitMs} ms`, { details }));
+          if (entry.queue.length === 0) this.endWake(entry, 'timeout');
+        } else {
+          drop(new AppError('QUEUE_TIMEOUT', `function ${ref.name} had no free replica slot within ${maxWaitMs} ms`, { details }));
+        }
       }, maxWaitMs);
       const waiter: Waiter = {
         arrivedAt: clock.now(),
+        reason: arrivalReason,
         resolve,
         reject,
         cleanup: () => {
@@ -178,10 +231,7 @@ export class Dispatcher {
       signal?.addEventListener('abort', onAbort, { once: true });
       entry.queue.push(waiter);
       this.report(entry);
-      if (this.reasonOf(entry) === 'no_replica' && entry.desired === 0 && !entry.wakeRaised) {
-        entry.wakeRaised = true;
-        this.options.onNeedReplica?.(ref);
-      }
+      this.maybeWake(entry);
     });
   }
 
@@ -222,12 +272,29 @@ export class Dispatcher {
     };
   }
 
+  /** Raises the wake when requests wait for a function that wants no replica (once per burst). */
+  private maybeWake(entry: Entry): void {
+    if (entry.wakeRaised || entry.desired !== 0 || this.reasonOf(entry) !== 'no_replica') return;
+    entry.wakeRaised = true;
+    entry.wakeStartedAt ??= this.options.clock.now();
+    this.options.onNeedReplica?.(entry.ref);
+  }
+
+  private endWake(entry: Entry, outcome: WakeOutcome): void {
+    if (entry.wakeStartedAt === null) return;
+    const seconds = (this.options.clock.now() - entry.wakeStartedAt) / 1000;
+    entry.wakeStartedAt = null;
+    const { coldStarts, coldStartSeconds } = this.options.metrics;
+    coldStarts.inc({ function_name: entry.label, outcome });
+    if (outcome === 'ready') coldStartSeconds.observe({ function_name: entry.label }, seconds);
+  }
+
   private entry(ref: FunctionRef): Entry {
     const key = refKey(ref);
     let entry = this.entries.get(key);
     if (entry === undefined) {
       const label = functionLabel(ref, this.options.defaultNamespace);
-      const { queueLength, queueOldestWaitSeconds } = this.options.metrics;
+      const { queueLength, queueOldestWaitSeconds, heldRequests } = this.options.metrics;
       entry = {
         ref: { name: ref.name, namespace: ref.namespace },
         replicas: mergeReplicas(new Map(), this.options.provider.listReplicas(ref)),
@@ -236,9 +303,12 @@ export class Dispatcher {
         limits: { ok: true, limits: this.options.defaults },
         roundRobin: 0,
         wakeRaised: false,
+        wakeStartedAt: null,
+        label,
         gauges: {
           noReplica: queueLength.labels({ function_name: label, reason: 'no_replica' }),
           busy: queueLength.labels({ function_name: label, reason: 'busy' }),
+          held: heldRequests.labels({ function_name: label }),
           oldest: queueOldestWaitSeconds.labels({ function_name: label }),
         },
       };
@@ -261,6 +331,7 @@ export class Dispatcher {
     return replica.phase === 'ready' && !replica.draining && replica.address !== null;
   }
 
+  /** `busy` when some usable replica could take a request (now or once a slot frees), else `no_replica`. */
   private reasonOf(entry: Entry): QueueReason {
     for (const replica of entry.replicas.values()) if (this.usable(replica) && this.capacity(entry, replica) > 0) return 'busy';
     return 'no_replica';
@@ -281,7 +352,7 @@ export class Dispatcher {
     return candidates[entry.roundRobin++ % candidates.length];
   }
 
-  private grant(entry: Entry, replica: EngineReplica, arrivedAt: number | null): Slot {
+  private grant(entry: Entry, replica: EngineReplica, waiter: Waiter | null): Slot {
     const { clock } = this.options;
     const now = clock.now();
     replica.inFlight += 1;
@@ -306,7 +377,14 @@ export class Dispatcher {
     timer.unref();
     // A usable replica always has an address (see `usable`).
     const url = replica.address ?? new URL('http://invalid.invalid');
-    return { replicaId: replica.id, url, waitedMs: arrivedAt === null ? null : now - arrivedAt, signal: controller.signal, release };
+    return {
+      replicaId: replica.id,
+      url,
+      waitedMs: waiter === null ? null : now - waiter.arrivedAt,
+      waitedFor: waiter === null ? null : waiter.reason,
+      signal: controller.signal,
+      release,
+    };
   }
 
   /** Hands free slots to the queue's head, in order, until the queue or the slots run out. */
@@ -316,9 +394,10 @@ export class Dispatcher {
       if (replica === undefined) break;
       const waiter = entry.queue.shift() as Waiter;
       waiter.cleanup();
-      waiter.resolve(this.grant(entry, replica, waiter.arrivedAt));
+      waiter.resolve(this.grant(entry, replica, waiter));
     }
     if (entry.queue.length === 0) entry.wakeRaised = false;
+    if (entry.wakeStartedAt !== null && this.reasonOf(entry) === 'busy') this.endWake(entry, 'ready');
     this.report(entry);
   }
 
@@ -326,6 +405,7 @@ export class Dispatcher {
     const reason = this.reasonOf(entry);
     const length = entry.queue.length;
     entry.gauges.noReplica.set(reason === 'no_replica' ? length : 0);
+    entry.gauges.held.set(reason === 'no_replica' ? length : 0);
     entry.gauges.busy.set(reason === 'busy' ? length : 0);
   }
 
