@@ -10,10 +10,10 @@ import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js'
 import { AppError } from './errors.js';
 import { Idler, LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
 import { InvocationLog } from './gateway/invocations.js';
-import { Waker } from './gateway/waker.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults } from './policy/labels.js';
+import { decideWake } from './policy/wake.js';
 import { LocalProvider } from './providers/local/index.js';
 import { parseStack } from './providers/local/stack.js';
 import type { ProviderSetup, ReplicaProvider } from './providers/types.js';
@@ -22,7 +22,7 @@ import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { createApp } from './server.js';
 
-/** How long held calls' 503 answers get to reach their clients before the sockets close. */
+/** How long queued calls' 503 answers get to reach their clients before the sockets close. */
 const HELD_ANSWER_FLUSH_MS = 500;
 
 function delay(ms: number): Promise<void> {
@@ -72,14 +72,13 @@ export interface RunningScaler {
   readonly metrics: Metrics;
   readonly idler: Idler;
   readonly alertScaler: AlertScaler;
-  readonly waker: Waker;
-  /** Dispatcher, change cycle, drain and event log. */
+  /** Dispatcher (the proxy's only source of replicas), change cycle, drain and event log. */
   readonly engine: Engine;
   readonly server: http.Server;
   /**
    * Graceful stop: no new connections; in-flight requests get `shutdownTimeoutMs` to finish,
-   * then calls still held by the waker are answered 503 SHUTTING_DOWN and the remaining
-   * connections close; replicas stop.
+   * then calls still waiting in a dispatch queue are answered 503 SHUTTING_DOWN and the
+   * remaining connections close; replicas stop.
    */
   close(): Promise<void>;
 }
@@ -142,7 +141,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     logger,
     defaultNamespace: config.defaultNamespace,
     policyDefaults: policyDefaults(config),
-    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs },
     eventLogSize: config.eventLogSize,
     drainTimeoutMs: config.drainTimeoutMs,
     shard: { count: config.gatewayCount, index: config.gatewayIndex },
@@ -162,7 +161,18 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
     defaultNamespace: config.defaultNamespace,
   });
-  const waker = new Waker({ scaler, logger: logger.child({ component: 'waker' }), metrics, maxHeld: config.maxHeldRequests });
+  // The wake: a request waits for a function that wants 0 replicas. One change cycle per
+  // burst (the dispatcher raises it once); a failure answers the waiting requests 502.
+  const wakeLog = logger.child({ component: 'waker' });
+  engine.onNeedReplica((ref) => {
+    const fn = scaler.label(ref);
+    wakeLog.info('wake requested', { function: fn, held: engine.dispatcher.stats(ref).queued.no_replica });
+    engine.changer.change(ref, 'waker', decideWake).catch((err: unknown) => {
+      const cause = err instanceof Error ? err : new Error(String(err));
+      wakeLog.error('wake failed', { function: fn, error: cause.message });
+      engine.dispatcher.wakeFailed(ref, cause);
+    });
+  });
   const invocations = new InvocationLog();
   const localIdle = new LocalIdleSource(invocations);
   const idler = new Idler({
@@ -177,13 +187,12 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const app = createApp({
     scaler,
     alertScaler,
-    waker,
+    dispatcher: engine.dispatcher,
     invocations,
     metrics,
     logger,
     defaultNamespace: config.defaultNamespace,
     bodyLimitBytes: config.bodyLimitBytes,
-    requestTimeoutMs: config.requestTimeoutMs,
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,
@@ -222,14 +231,13 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.race([drained, delay(config.shutdownTimeoutMs)]);
-      // Calls still held for a waking function get their 503 SHUTTING_DOWN (with
-      // Retry-After) before their sockets close, not a reset; the answers get a moment to flush.
-      waker.close();
+      // Calls still queued (a waking function, busy replicas) get their 503 SHUTTING_DOWN
+      // (with Retry-After) before their sockets close, not a reset; the answers get a moment to flush.
+      engine.close();
       await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
       server.closeAllConnections();
       await idler.stop();
       alertScaler.stop();
-      engine.close();
       unsubscribe();
       await setup.stop?.();
       await provider.close();
@@ -237,5 +245,5 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     })();
     return closing;
   };
-  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, waker, engine, server, close };
+  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, engine, server, close };
 }

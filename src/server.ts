@@ -7,9 +7,11 @@ import { logRequestFailure, writeError } from './gateway/error-response.js';
 import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import { systemRouter } from './gateway/system.js';
+import type { Scaler } from './scaling/scaler.js';
 
-/** What the app needs: the proxy's parts plus the alert scaler, auth and readiness. */
+/** What the app needs: the proxy's parts plus the scaler, alert scaler, auth and readiness. */
 export interface AppDeps extends ProxyDeps {
+  readonly scaler: Scaler;
   readonly alertScaler: AlertScaler;
   /** Basic auth for /system/*; undefined leaves it open. */
   readonly auth: { user: string; password: string } | undefined;

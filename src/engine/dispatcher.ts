@@ -100,6 +100,7 @@ export class Dispatcher {
   private readonly shard: GatewayShard;
   private readonly unsubscribe: () => void;
   private readonly collect = () => this.reportOldest();
+  private closed = false;
 
   constructor(private readonly options: DispatcherOptions) {
     this.shard = options.shard ?? { count: 1, index: 0 };
@@ -107,8 +108,9 @@ export class Dispatcher {
     options.metrics.beforeCollect.add(this.collect);
   }
 
-  /** Stops listening and fails every waiting request with SHUTTING_DOWN. */
+  /** Stops listening and fails every waiting request with SHUTTING_DOWN; later ones get it at once. */
   close(): void {
+    this.closed = true;
     this.unsubscribe();
     this.options.metrics.beforeCollect.delete(this.collect);
     for (const entry of this.entries.values()) {
@@ -189,6 +191,7 @@ export class Dispatcher {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
     const entry = this.entry(ref);
     const limits = this.limitsOf(entry);
     const { maxQueued } = limits;

@@ -11,9 +11,10 @@ import { AlertScaler } from '../../src/alerts/alert-scaler.js';
 import { MemoryAlertStateStore } from '../../src/alerts/state-store.js';
 import { policyDefaults } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config/index.js';
+import { systemClock } from '../../src/core/clock.js';
+import { Dispatcher } from '../../src/engine/dispatcher.js';
 import { AppError } from '../../src/errors.js';
 import { InvocationLog } from '../../src/gateway/invocations.js';
-import { Waker } from '../../src/gateway/waker.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
@@ -71,10 +72,6 @@ class MemoryProvider implements ReplicaProvider {
 
   async listFunctions(): Promise<FunctionInfo[]> {
     return Promise.all([...this.desired.keys()].map(async (name) => ({ ref: { name, namespace: NS }, ...(await this.getReplicas({ name, namespace: NS })) })));
-  }
-
-  pickUpstream(): null {
-    return null;
   }
 
   /** The fuzz never routes a request: no replica records, only counts. */
@@ -197,8 +194,8 @@ describe('webhook fuzz', () => {
   let clock = 1_764_000_000_000;
   const scaler = new Scaler(provider, { logger, metrics, defaults: policyDefaults(config), defaultNamespace: NS });
   const alertScaler = new AlertScaler({ scaler, store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS, now: () => clock });
-  const waker = new Waker({ scaler, logger, metrics, maxHeld: 10 });
-  const app = createApp({ scaler, waker, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, requestTimeoutMs: config.requestTimeoutMs, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true });
+  const dispatcher = new Dispatcher({ provider, clock: systemClock, metrics, defaultNamespace: NS, defaults: { concurrency: 0, maxQueued: 10, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs } });
+  const app = createApp({ scaler, dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true });
   const server = http.createServer(app);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let port = 0;
@@ -209,7 +206,7 @@ describe('webhook fuzz', () => {
   });
   afterAll(async () => {
     alertScaler.stop();
-    waker.close();
+    dispatcher.close();
     agent.destroy();
     await new Promise((resolve) => server.close(resolve));
   });

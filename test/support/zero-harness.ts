@@ -11,7 +11,8 @@ import { DelegatingProvider } from './delegating-provider.js';
 import { testConfig, writeStack, type TestFunction } from './harness.js';
 
 /**
- * Wraps a provider and records every setReplicas call; `failSetReplicas` makes every call
+ * Wraps a provider and records every count change: each setReplicas call, and each
+ * removeReplicas call as the count it leaves. `failSetReplicas` makes every setReplicas call
  * reject with that error instead (the inner provider is then not asked), after
  * `setReplicasDelayMs`.
  */
@@ -27,7 +28,6 @@ export class CountingProvider extends DelegatingProvider<LocalProvider> {
     return this.calls.filter((c) => c.ref.name === name && c.replicas > 0).length;
   }
 
-
   override async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
     this.calls.push({ ref, replicas });
     if (this.setReplicasDelayMs > 0) await new Promise((r) => setTimeout(r, this.setReplicasDelayMs));
@@ -35,10 +35,15 @@ export class CountingProvider extends DelegatingProvider<LocalProvider> {
     await this.inner.setReplicas(ref, replicas);
   }
 
+  override async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+    await this.inner.removeReplicas(ref, ids);
+    this.calls.push({ ref, replicas: (await this.inner.getReplicas(ref)).desired });
+  }
+}
 
-
-
-
+/** Requests waiting in the function's queue for a replica (a function at zero, waking). */
+export function heldCount(running: RunningScaler, name: string): number {
+  return running.engine.dispatcher.stats(fnRef(name)).queued.no_replica;
 }
 
 export interface ZeroScaler {

@@ -51,6 +51,7 @@ export async function counter(metrics: Metrics, name: string, labels: Record<str
 /** The observation count of one histogram series. */
 export async function histogramCount(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
   const metric = await metrics.registry.getSingleMetric(name)?.get();
-  const found = metric?.values.find((v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, val]) => v.labels[k] === val));
+  const values: ReadonlyArray<{ readonly metricName?: string; readonly labels: Partial<Record<string, string | number>>; readonly value: number }> = metric?.values ?? [];
+  const found = values.find((v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, val]) => v.labels[k] === val));
   return found?.value;
 }
