@@ -20,10 +20,70 @@ export interface Slot {
   /**
    * Aborts when the function's request timeout passes (reason: AppError REQUEST_TIMEOUT);
    * the slot is already released then. The caller aborts its upstream call and answers 504.
+   * Made on first use: a caller that needs one callback uses `onTimeout` instead.
    */
   readonly signal: AbortSignal;
+  /**
+   * Sets the one callback run when the request timeout passes (as `signal` aborts, with the
+   * same reason); null clears it. Costs no AbortController: the proxy's hot path uses this.
+   */
+  onTimeout(listener: ((reason: AppError) => void) | null): void;
   /** Gives the slot back; only the first call counts. */
   release(): void;
+}
+
+/**
+ * A granted slot: one object per request, no closures but its timer's. `free` is the
+ * dispatcher's (one function for all slots); the AbortController is made only when asked for.
+ */
+class GrantedSlot implements Slot {
+  readonly replicaId: string;
+  readonly url: URL;
+  timer: TimerHandle | undefined;
+  private released = false;
+  private controller: AbortController | null = null;
+  private listener: ((reason: AppError) => void) | null = null;
+  /** Set when the request timeout passed; a signal asked for later starts aborted. */
+  private expired: AppError | null = null;
+
+  constructor(
+    readonly entry: Entry,
+    readonly replica: EngineReplica,
+    readonly waitedMs: number | null,
+    readonly waitedFor: QueueReason | null,
+    private readonly free: (slot: GrantedSlot) => void,
+  ) {
+    this.replicaId = replica.id;
+    // A usable replica always has an address (see Dispatcher.usable).
+    this.url = replica.address ?? new URL('http://invalid.invalid');
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.expired !== null) this.controller.abort(this.expired);
+    }
+    return this.controller.signal;
+  }
+
+  onTimeout(listener: ((reason: AppError) => void) | null): void {
+    this.listener = listener;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.free(this);
+  }
+
+  /** The request timeout passed: free the slot, then tell the holder. */
+  expire(timeoutMs: number): void {
+    this.release();
+    const reason = new AppError('REQUEST_TIMEOUT', `function ${this.entry.ref.name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } });
+    this.expired = reason;
+    this.controller?.abort(reason);
+    this.listener?.(reason);
+  }
 }
 
 /** Queue and replica state of one function, for the API. */
@@ -73,6 +133,8 @@ interface Entry {
   wakeRaised: boolean;
   /** Clock ms when the current cold start began (first wake of a burst); null when none runs. */
   wakeStartedAt: number | null;
+  /** The gauges last showed an empty queue. */
+  reportedEmpty: boolean;
   readonly label: string;
   readonly gauges: {
     readonly noReplica: Gauge.Internal<'function_name' | 'reason'>;
@@ -100,6 +162,17 @@ export class Dispatcher {
   private readonly shard: GatewayShard;
   private readonly unsubscribe: () => void;
   private readonly collect = () => this.reportOldest();
+  /** Gives a slot back: shared by every slot, so a slot carries no closure of its own. */
+  private readonly free = (slot: GrantedSlot): void => {
+    const { clock } = this.options;
+    const { entry, replica } = slot;
+    clock.clearTimeout(slot.timer);
+    replica.inFlight -= 1;
+    replica.served += 1;
+    replica.lastRequestEnd = clock.now();
+    if (replica.inFlight === 0 && this.idleListeners.size > 0) for (const listener of [...this.idleListeners]) listener(entry.ref, replica.id);
+    this.pump(entry);
+  };
   private closed = false;
 
   constructor(private readonly options: DispatcherOptions) {
@@ -307,6 +380,7 @@ export class Dispatcher {
         roundRobin: 0,
         wakeRaised: false,
         wakeStartedAt: null,
+        reportedEmpty: false,
         label,
         gauges: {
           noReplica: queueLength.labels({ function_name: label, reason: 'no_replica' }),
@@ -360,34 +434,11 @@ export class Dispatcher {
     const now = clock.now();
     replica.inFlight += 1;
     replica.lastRequestStart = now;
-    const controller = new AbortController();
     const timeoutMs = entry.limits.ok ? entry.limits.limits.requestTimeoutMs : this.options.defaults.requestTimeoutMs;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      clock.clearTimeout(timer);
-      replica.inFlight -= 1;
-      replica.served += 1;
-      replica.lastRequestEnd = clock.now();
-      if (replica.inFlight === 0) for (const listener of [...this.idleListeners]) listener(entry.ref, replica.id);
-      this.pump(entry);
-    };
-    const timer = clock.setTimeout(() => {
-      release();
-      controller.abort(new AppError('REQUEST_TIMEOUT', `function ${entry.ref.name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } }));
-    }, timeoutMs);
-    timer.unref();
-    // A usable replica always has an address (see `usable`).
-    const url = replica.address ?? new URL('http://invalid.invalid');
-    return {
-      replicaId: replica.id,
-      url,
-      waitedMs: waiter === null ? null : now - waiter.arrivedAt,
-      waitedFor: waiter === null ? null : waiter.reason,
-      signal: controller.signal,
-      release,
-    };
+    const slot = new GrantedSlot(entry, replica, waiter === null ? null : now - waiter.arrivedAt, waiter === null ? null : waiter.reason, this.free);
+    slot.timer = clock.setTimeout(() => slot.expire(timeoutMs), timeoutMs);
+    slot.timer.unref();
+    return slot;
   }
 
   /** Hands free slots to the queue's head, in order, until the queue or the slots run out. */
@@ -405,8 +456,11 @@ export class Dispatcher {
   }
 
   private report(entry: Entry): void {
-    const reason = this.reasonOf(entry);
     const length = entry.queue.length;
+    // The hot path (a slot given back, nobody waiting) sets no gauge twice.
+    if (length === 0 && entry.reportedEmpty) return;
+    entry.reportedEmpty = length === 0;
+    const reason = this.reasonOf(entry);
     entry.gauges.noReplica.set(reason === 'no_replica' ? length : 0);
     entry.gauges.held.set(reason === 'no_replica' ? length : 0);
     entry.gauges.busy.set(reason === 'busy' ? length : 0);

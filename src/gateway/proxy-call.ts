@@ -62,7 +62,7 @@ export class ProxyCall {
 
   /**
    * Sends the call to its slot's replica and streams the answer back. The slot is released
-   * when the response closes (at once when it already has); its signal (the function's
+   * when the response closes (at once when it already has); its timeout (the function's
    * request timeout) answers 504 REQUEST_TIMEOUT and aborts the upstream call.
    */
   start(target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
@@ -72,7 +72,7 @@ export class ProxyCall {
     }
     this.slot = slot;
     this.onGone = null;
-    slot.signal.addEventListener('abort', this.onTimeout, { once: true });
+    slot.onTimeout(this.onTimeout);
     try {
       this.forward(target, headers, slot);
     } catch (err) {
@@ -120,8 +120,8 @@ export class ProxyCall {
   }
 
   /** The slot's request timeout passed (the dispatcher has freed the slot already). */
-  private readonly onTimeout = (): void => {
-    this.fail(this.slot?.signal.reason, this.slot?.url.host);
+  private readonly onTimeout = (reason: AppError): void => {
+    this.fail(reason, this.slot?.url.host);
   };
 
   private onResponse(upstreamRes: http.IncomingMessage, slot: Slot, upstreamHost: string): void {
@@ -160,7 +160,7 @@ export class ProxyCall {
     }
     const slot = this.slot;
     if (slot !== null) {
-      slot.signal.removeEventListener('abort', this.onTimeout);
+      slot.onTimeout(null);
       slot.release();
     }
     this.endInvocation();

@@ -106,6 +106,17 @@ describe('dispatcher', () => {
     expect(e.dispatcher.replicas(e.ref)[0]?.inFlight).toBe(1);
   });
 
+  it('onTimeout runs once at the request timeout with REQUEST_TIMEOUT, and a signal asked for later starts aborted', async () => {
+    const e = await engine({ labels: { 'com.openfaas.request-timeout': '1s' } });
+    const slot = e.dispatcher.tryAcquire(e.ref);
+    const seen: string[] = [];
+    slot?.onTimeout((reason) => seen.push(reason.code));
+    e.clock.advance(1_000);
+    expect(seen).toEqual(['REQUEST_TIMEOUT']);
+    expect(slot?.signal.aborted).toBe(true);
+    expect(e.dispatcher.replicas(e.ref)[0]).toMatchObject({ inFlight: 0, served: 1 });
+  });
+
   it('release counts once however often it is called', async () => {
     const e = await engine({ replicas: 1 });
     const slot = e.dispatcher.tryAcquire(e.ref);
