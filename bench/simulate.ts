@@ -1,7 +1,7 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot, policyDefaults } from '../src/bootstrap.js';
+import { packageRoot, policyDefaults, requestDefaults } from '../src/bootstrap.js';
 import { configSchema } from '../src/config/schema.js';
 import { shippedAlerting } from '../src/sim/alerting.js';
 import { Random } from '../src/sim/random.js';
@@ -93,7 +93,7 @@ export async function simulateBenchmark(options: { requests?: number; functions?
     const stack = parseSimStack(stackText(names), 'bench-stack.yml', {
       defaultNamespace: config.defaultNamespace,
       policyDefaults: policyDefaults(config),
-      requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+      requestDefaults: requestDefaults(config),
       shipped: () => shippedAlerting(packageRoot()),
     });
     let events = 0;

@@ -10,19 +10,18 @@ import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js'
 import { AppError } from './errors.js';
 import { Idler, LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
 import { InvocationLog } from './gateway/invocations.js';
-import { Waker } from './gateway/waker.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
-import { parseScalingPolicy, type PolicyDefaults } from './policy/labels.js';
+import { parseScalingPolicy, type PolicyDefaults, type RequestLimits } from './policy/labels.js';
+import { decideWake } from './policy/wake.js';
 import { LocalProvider } from './providers/local/index.js';
 import { parseStack } from './providers/local/stack.js';
-import type { ProviderSetup, ReplicaProvider } from './providers/types.js';
-import { Scaler } from './scaling/scaler.js';
+import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvider } from './providers/types.js';
 import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { createApp } from './server.js';
 
-/** How long held calls' 503 answers get to reach their clients before the sockets close. */
+/** How long queued calls' 503 answers get to reach their clients before the sockets close. */
 const HELD_ANSWER_FLUSH_MS = 500;
 
 function delay(ms: number): Promise<void> {
@@ -53,6 +52,11 @@ export function policyDefaults(config: Config): PolicyDefaults {
   };
 }
 
+/** Request limits of a function without labels, from the config. */
+export function requestDefaults(config: Config): RequestLimits {
+  return { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs };
+}
+
 /** Parts that tests and the e2e suite may supply instead of the defaults. */
 export interface ScalerOverrides {
   readonly provider?: ReplicaProvider;
@@ -72,14 +76,13 @@ export interface RunningScaler {
   readonly metrics: Metrics;
   readonly idler: Idler;
   readonly alertScaler: AlertScaler;
-  readonly waker: Waker;
-  /** Dispatcher, change cycle, drain and event log. */
+  /** Dispatcher (the proxy's only source of replicas), change cycle, drain and event log. */
   readonly engine: Engine;
   readonly server: http.Server;
   /**
    * Graceful stop: no new connections; in-flight requests get `shutdownTimeoutMs` to finish,
-   * then calls still held by the waker are answered 503 SHUTTING_DOWN and the remaining
-   * connections close; replicas stop.
+   * then calls still waiting in a dispatch queue are answered 503 SHUTTING_DOWN and the
+   * remaining connections close; replicas stop.
    */
   close(): Promise<void>;
 }
@@ -142,18 +145,12 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     logger,
     defaultNamespace: config.defaultNamespace,
     policyDefaults: policyDefaults(config),
-    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+    requestDefaults: requestDefaults(config),
     eventLogSize: config.eventLogSize,
     drainTimeoutMs: config.drainTimeoutMs,
     shard: { count: config.gatewayCount, index: config.gatewayIndex },
   });
-  const scaler = new Scaler(provider, {
-    logger: logger.child({ component: 'scaler' }),
-    metrics,
-    defaults: policyDefaults(config),
-    defaultNamespace: config.defaultNamespace,
-    engine,
-  });
+  const label = (ref: FunctionRef): string => functionLabel(ref, config.defaultNamespace);
   const detachSink = setup.attachEvents?.(engine.events);
   const alertScaler = new AlertScaler({
     changer: engine.changer,
@@ -164,7 +161,18 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
     defaultNamespace: config.defaultNamespace,
   });
-  const waker = new Waker({ scaler, logger: logger.child({ component: 'waker' }), metrics, maxHeld: config.maxHeldRequests });
+  // The wake: a request waits for a function that wants 0 replicas. One change cycle per
+  // burst (the dispatcher raises it once); a failure answers the waiting requests 502.
+  const wakeLog = logger.child({ component: 'waker' });
+  engine.onNeedReplica((ref) => {
+    const fn = label(ref);
+    wakeLog.info('wake requested', { function: fn, held: engine.dispatcher.stats(ref).queued.no_replica });
+    engine.changer.change(ref, 'waker', decideWake).catch((err: unknown) => {
+      const cause = err instanceof Error ? err : new Error(String(err));
+      wakeLog.error('wake failed', { function: fn, error: cause.message });
+      engine.dispatcher.wakeFailed(ref, cause);
+    });
+  });
   const invocations = new InvocationLog();
   const localIdle = new LocalIdleSource(invocations);
   const idler = new Idler({
@@ -180,16 +188,15 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   });
   let ready = false;
   const app = createApp({
-    scaler,
+    provider,
     engine,
     alertScaler,
-    waker,
+    dispatcher: engine.dispatcher,
     invocations,
     metrics,
     logger,
     defaultNamespace: config.defaultNamespace,
     bodyLimitBytes: config.bodyLimitBytes,
-    requestTimeoutMs: config.requestTimeoutMs,
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,
@@ -197,13 +204,13 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   });
 
   const unsubscribe = provider.subscribe((ref, state) => {
-    metrics.serviceCount.set({ function_name: scaler.label(ref) }, state.desired);
-    metrics.availableReplicas.set({ function_name: scaler.label(ref) }, state.ready);
+    metrics.serviceCount.set({ function_name: label(ref) }, state.desired);
+    metrics.availableReplicas.set({ function_name: label(ref) }, state.ready);
   });
   await provider.start();
   await setup.start?.();
   for (const info of await provider.listFunctions()) {
-    const fn = scaler.label(info.ref);
+    const fn = label(info.ref);
     metrics.invocationStarted.inc({ function_name: fn }, 0);
     metrics.serviceCount.set({ function_name: fn }, info.desired);
     metrics.availableReplicas.set({ function_name: fn }, info.ready);
@@ -228,9 +235,9 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.race([drained, delay(config.shutdownTimeoutMs)]);
-      // Calls still held for a waking function get their 503 SHUTTING_DOWN (with
-      // Retry-After) before their sockets close, not a reset; the answers get a moment to flush.
-      waker.close();
+      // Calls still queued (a waking function, busy replicas) get their 503 SHUTTING_DOWN
+      // (with Retry-After) before their sockets close, not a reset; the answers get a moment to flush.
+      engine.close();
       await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
       server.closeAllConnections();
       await idler.stop();
@@ -244,5 +251,5 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     })();
     return closing;
   };
-  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, waker, engine, server, close };
+  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, engine, server, close };
 }

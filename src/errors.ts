@@ -14,7 +14,6 @@ export type ErrorCode =
   | 'PROVIDER_FORBIDDEN'
   | 'PROVIDER_FAILED'
   | 'UPSTREAM_FAILED'
-  | 'UPSTREAM_TIMEOUT'
   | 'WAKE_TIMEOUT'
   | 'WAKE_FAILED'
   | 'QUEUE_FULL'
@@ -40,7 +39,6 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   PROVIDER_FORBIDDEN: 503,
   PROVIDER_FAILED: 502,
   UPSTREAM_FAILED: 502,
-  UPSTREAM_TIMEOUT: 504,
   WAKE_TIMEOUT: 504,
   WAKE_FAILED: 502,
   QUEUE_FULL: 503,

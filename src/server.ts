@@ -9,9 +9,11 @@ import { logRequestFailure, writeError } from './gateway/error-response.js';
 import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import { systemRouter } from './gateway/system.js';
+import type { ReplicaProvider } from './providers/types.js';
 
-/** What the app needs: the proxy's parts plus the alert scaler, auth and readiness. */
+/** What the app needs: the proxy's parts plus the provider, alert scaler, auth and readiness. */
 export interface AppDeps extends ProxyDeps {
+  readonly provider: ReplicaProvider;
   readonly alertScaler: AlertScaler;
   /** The engine: its change cycle (scale API) and its event log (/system/events). */
   readonly engine: Pick<Engine, 'changer' | 'events'>;
@@ -70,8 +72,8 @@ export function createApp(deps: AppDeps): RequestHandler {
 
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
-  app.use('/system', systemRouter({ provider: deps.scaler.provider, changer: deps.engine.changer, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
-  app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.scaler.provider, defaultNamespace: deps.defaultNamespace }));
+  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
   app.use((req, _res, next) => {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { packageRoot } from '../src/bootstrap.js';
 import { eventually, writeStack } from './support/harness.js';
-import { errorCode, fnRef, send, startZeroScaler, type ZeroScaler } from './support/zero-harness.js';
+import { errorCode, heldCount, send, startZeroScaler, type ZeroScaler } from './support/zero-harness.js';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'main.js');
 
@@ -144,7 +144,7 @@ describe('shutdown orphans nothing', () => {
     );
     const { running } = zero;
     const held = send(`${running.url}/function/fn`, { body: 'held', timeoutMs: 10_000 });
-    await eventually(() => running.waker.heldCount(fnRef('fn')) === 1, 5000, 5);
+    await eventually(() => heldCount(running, 'fn') === 1, 5000, 5);
 
     await running.close();
     const reply = await held;

@@ -60,10 +60,11 @@ export const configSchema = z.strictObject({
   idlerIntervalSeconds: z.coerce.number().positive().default(5),
   /** When set, idle time comes from this Prometheus (shared by all gateway replicas). */
   prometheusUrl: z.url().optional(),
-  /** How long the waker holds requests for a function at zero. */
+  /**
+   * How long a request may wait in a function's queue for a slot (label
+   * `com.openfaas.scale.wake-timeout`), whether the function is waking from zero or busy; then 504.
+   */
   wakeTimeoutMs: positiveInt.default(30_000),
-  /** Held requests per function before new ones get 503. */
-  maxHeldRequests: positiveInt.default(1000),
   /** Upper bound of one proxied call, from sending it to a replica to the end of the answer (504 past it). */
   requestTimeoutMs: positiveInt.default(300_000),
   /** Requests that may wait in one function's queue (label `com.openfaas.scale.max-queued`); then 503. */
@@ -135,7 +136,6 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_IDLER_INTERVAL_SECONDS: 'idlerIntervalSeconds',
   ALERT_SCALER_PROMETHEUS_URL: 'prometheusUrl',
   ALERT_SCALER_WAKE_TIMEOUT_MS: 'wakeTimeoutMs',
-  ALERT_SCALER_MAX_HELD_REQUESTS: 'maxHeldRequests',
   ALERT_SCALER_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
   ALERT_SCALER_MAX_QUEUED: 'maxQueued',
   ALERT_SCALER_EVENT_LOG_SIZE: 'eventLogSize',

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults, type ScalingPolicy } from '../policy/labels.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
-import { KeyedMutex } from '../scaling/keyed-mutex.js';
+import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Dispatcher } from './dispatcher.js';
 import { chooseVictims, isLeaving, type Drainer } from './drain.js';
 import type { EventAction, EventLog, EventSource } from './events.js';

@@ -15,13 +15,75 @@ export interface Slot {
   readonly url: URL;
   /** Time spent in the queue, ms; null when the slot was free at once. */
   readonly waitedMs: number | null;
+  /** What the request waited for when it joined the queue; null when it did not wait. */
+  readonly waitedFor: QueueReason | null;
   /**
    * Aborts when the function's request timeout passes (reason: AppError REQUEST_TIMEOUT);
    * the slot is already released then. The caller aborts its upstream call and answers 504.
+   * Made on first use: a caller that needs one callback uses `onTimeout` instead.
    */
   readonly signal: AbortSignal;
+  /**
+   * Sets the one callback run when the request timeout passes (as `signal` aborts, with the
+   * same reason); null clears it. Costs no AbortController: the proxy's hot path uses this.
+   */
+  onTimeout(listener: ((reason: AppError) => void) | null): void;
   /** Gives the slot back; only the first call counts. */
   release(): void;
+}
+
+/**
+ * A granted slot: one object per request, no closures but its timer's. `free` is the
+ * dispatcher's (one function for all slots); the AbortController is made only when asked for.
+ */
+class GrantedSlot implements Slot {
+  readonly replicaId: string;
+  readonly url: URL;
+  timer: TimerHandle | undefined;
+  private released = false;
+  private controller: AbortController | null = null;
+  private listener: ((reason: AppError) => void) | null = null;
+  /** Set when the request timeout passed; a signal asked for later starts aborted. */
+  private expired: AppError | null = null;
+
+  constructor(
+    readonly entry: Entry,
+    readonly replica: EngineReplica,
+    readonly waitedMs: number | null,
+    readonly waitedFor: QueueReason | null,
+    private readonly free: (slot: GrantedSlot) => void,
+  ) {
+    this.replicaId = replica.id;
+    // A usable replica always has an address (see Dispatcher.usable).
+    this.url = replica.address ?? new URL('http://invalid.invalid');
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.expired !== null) this.controller.abort(this.expired);
+    }
+    return this.controller.signal;
+  }
+
+  onTimeout(listener: ((reason: AppError) => void) | null): void {
+    this.listener = listener;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.free(this);
+  }
+
+  /** The request timeout passed: free the slot, then tell the holder. */
+  expire(timeoutMs: number): void {
+    this.release();
+    const reason = new AppError('REQUEST_TIMEOUT', `function ${this.entry.ref.name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } });
+    this.expired = reason;
+    this.controller?.abort(reason);
+    this.listener?.(reason);
+  }
 }
 
 /** Queue and replica state of one function, for the API. */
@@ -44,13 +106,16 @@ export interface DispatcherOptions {
   /**
    * Called when a request queues with `no_replica` and the function wants 0 replicas (as
    * last reported: `track` a function before its first request); once per burst, again only
-   * after the function wanted replicas or its queue emptied.
+   * after the function wanted replicas or its queue emptied, and again when the function is
+   * scaled to 0 while requests wait for it. A wake that fails calls `wakeFailed`.
    */
   readonly onNeedReplica?: (ref: FunctionRef) => void;
 }
 
 interface Waiter {
   readonly arrivedAt: number;
+  /** What the request waited for when it joined the queue. */
+  readonly reason: QueueReason;
   readonly resolve: (slot: Slot) => void;
   readonly reject: (err: Error) => void;
   readonly cleanup: () => void;
@@ -66,15 +131,30 @@ interface Entry {
   roundRobin: number;
   /** A wake was asked for and the function has not wanted replicas since. */
   wakeRaised: boolean;
-  readonly gauges: { readonly noReplica: Gauge.Internal<'function_name' | 'reason'>; readonly busy: Gauge.Internal<'function_name' | 'reason'>; readonly oldest: Gauge.Internal<'function_name'> };
+  /** Clock ms when the current cold start began (first wake of a burst); null when none runs. */
+  wakeStartedAt: number | null;
+  /** The gauges last showed an empty queue. */
+  reportedEmpty: boolean;
+  readonly label: string;
+  readonly gauges: {
+    readonly noReplica: Gauge.Internal<'function_name' | 'reason'>;
+    readonly busy: Gauge.Internal<'function_name' | 'reason'>;
+    readonly held: Gauge.Internal<'function_name'>;
+    readonly oldest: Gauge.Internal<'function_name'>;
+  };
 }
+
+/** How a cold start ended: a replica became usable, every waiter timed out, or the wake failed. */
+type WakeOutcome = 'ready' | 'timeout' | 'failed';
 
 /**
  * The only place a request gets a replica. Least in-flight among ready, non-draining
  * replicas with a free slot under the function's hard limit (round robin among equals);
  * otherwise the request waits in the function's one FIFO queue, and a released slot or a
  * newly ready replica goes to the queue's head first. Replica facts come from the provider's
- * subscription and `listReplicas`; in-flight counts are the dispatcher's own.
+ * subscription and `listReplicas`; in-flight counts are the dispatcher's own. A request for a
+ * function that wants 0 replicas raises `onNeedReplica` (the wake); the time from that to the
+ * first usable replica is the cold start (`alert_scaler_cold_start_seconds`).
  */
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
@@ -82,6 +162,18 @@ export class Dispatcher {
   private readonly shard: GatewayShard;
   private readonly unsubscribe: () => void;
   private readonly collect = () => this.reportOldest();
+  /** Gives a slot back: shared by every slot, so a slot carries no closure of its own. */
+  private readonly free = (slot: GrantedSlot): void => {
+    const { clock } = this.options;
+    const { entry, replica } = slot;
+    clock.clearTimeout(slot.timer);
+    replica.inFlight -= 1;
+    replica.served += 1;
+    replica.lastRequestEnd = clock.now();
+    if (replica.inFlight === 0 && this.idleListeners.size > 0) for (const listener of [...this.idleListeners]) listener(entry.ref, replica.id);
+    this.pump(entry);
+  };
+  private closed = false;
 
   constructor(private readonly options: DispatcherOptions) {
     this.shard = options.shard ?? { count: 1, index: 0 };
@@ -89,8 +181,9 @@ export class Dispatcher {
     options.metrics.beforeCollect.add(this.collect);
   }
 
-  /** Stops listening and fails every waiting request with SHUTTING_DOWN. */
+  /** Stops listening and fails every waiting request with SHUTTING_DOWN; later ones get it at once. */
   close(): void {
+    this.closed = true;
     this.unsubscribe();
     this.options.metrics.beforeCollect.delete(this.collect);
     for (const entry of this.entries.values()) {
@@ -98,7 +191,7 @@ export class Dispatcher {
       entry.queue = [];
       for (const waiter of queue) {
         waiter.cleanup();
-        waiter.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
+        waiter.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down', { details: { reason: waiter.reason } }));
       }
       this.report(entry);
     }
@@ -119,6 +212,28 @@ export class Dispatcher {
       if (state.desired > 0) entry.wakeRaised = false;
     }
     this.pump(entry);
+    // Scaled to 0 (a manual scale, the idler) while requests wait for a replica: wake again.
+    if (entry.queue.length > 0) this.maybeWake(entry);
+  }
+
+  /**
+   * The wake of `ref` failed: every request waiting for a replica is rejected with
+   * WAKE_FAILED (502, `cause` kept), the cold start counts as failed, and the next request
+   * may wake the function again. Requests waiting for a busy replica keep waiting.
+   */
+  wakeFailed(ref: FunctionRef, cause: Error): void {
+    const entry = this.entries.get(refKey(ref));
+    if (entry === undefined) return;
+    entry.wakeRaised = false;
+    if (this.reasonOf(entry) !== 'no_replica') return;
+    this.endWake(entry, 'failed');
+    const queue = entry.queue;
+    entry.queue = [];
+    for (const waiter of queue) {
+      waiter.cleanup();
+      waiter.reject(new AppError('WAKE_FAILED', `function ${ref.name} could not be woken: ${cause.message}`, { cause, details: { reason: waiter.reason } }));
+    }
+    this.report(entry);
   }
 
   /**
@@ -135,22 +250,30 @@ export class Dispatcher {
 
   /**
    * A slot, waiting in the function's FIFO queue when none is free. Rejects with QUEUE_FULL
-   * (queue at its bound), QUEUE_TIMEOUT (no slot within `maxWaitMs`), LABELS_INVALID, or
-   * BAD_REQUEST when `signal` aborts (the client left; it is dropped from the queue).
+   * (queue at its bound), WAKE_TIMEOUT (no replica at all within `maxWaitMs`), QUEUE_TIMEOUT
+   * (replicas, but no free slot within `maxWaitMs`), WAKE_FAILED (see `wakeFailed`),
+   * SHUTTING_DOWN (`close`), LABELS_INVALID, or BAD_REQUEST when `signal` aborts (the client
+   * left; it is dropped from the queue). `maxWaitMs` defaults to the function's limit (label
+   * `com.openfaas.scale.wake-timeout`). Queue rejections carry `details.reason`: what the
+   * request waited for when it joined.
    */
-  acquire(ref: FunctionRef, opts: { readonly signal?: AbortSignal; readonly maxWaitMs: number }): Promise<Slot> {
+  acquire(ref: FunctionRef, opts: { readonly signal?: AbortSignal; readonly maxWaitMs?: number } = {}): Promise<Slot> {
     try {
       const slot = this.tryAcquire(ref);
       if (slot !== null) return Promise.resolve(slot);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
     const entry = this.entry(ref);
-    const { maxQueued } = this.limitsOf(entry);
+    const limits = this.limitsOf(entry);
+    const { maxQueued } = limits;
     if (entry.queue.length >= maxQueued) {
       return Promise.reject(new AppError('QUEUE_FULL', `function ${ref.name} already has ${maxQueued} requests waiting`, { details: { maxQueued } }));
     }
-    const { signal, maxWaitMs } = opts;
+    const { signal } = opts;
+    const maxWaitMs = opts.maxWaitMs ?? limits.maxWaitMs;
+    const arrivalReason = this.reasonOf(entry);
     if (signal?.aborted === true) return Promise.reject(new AppError('BAD_REQUEST', 'client went away'));
     const { clock } = this.options;
     return new Promise<Slot>((resolve, reject) => {
@@ -163,11 +286,17 @@ export class Dispatcher {
       };
       const onAbort = () => drop(new AppError('BAD_REQUEST', 'client went away while queued'));
       const timer: TimerHandle = clock.setTimeout(() => {
-        const reason = this.reasonOf(entry);
-        drop(new AppError('QUEUE_TIMEOUT', `function ${ref.name} had no free replica slot within ${maxWaitMs} ms`, { details: { maxWaitMs, reason } }));
+        const details = { maxWaitMs, reason: arrivalReason };
+        if (this.reasonOf(entry) === 'no_replica') {
+          drop(new AppError('WAKE_TIMEOUT', `function ${ref.name} had no ready replica within ${maxWaitMs} ms`, { details }));
+          if (entry.queue.length === 0) this.endWake(entry, 'timeout');
+        } else {
+          drop(new AppError('QUEUE_TIMEOUT', `function ${ref.name} had no free replica slot within ${maxWaitMs} ms`, { details }));
+        }
       }, maxWaitMs);
       const waiter: Waiter = {
         arrivedAt: clock.now(),
+        reason: arrivalReason,
         resolve,
         reject,
         cleanup: () => {
@@ -178,10 +307,7 @@ export class Dispatcher {
       signal?.addEventListener('abort', onAbort, { once: true });
       entry.queue.push(waiter);
       this.report(entry);
-      if (this.reasonOf(entry) === 'no_replica' && entry.desired === 0 && !entry.wakeRaised) {
-        entry.wakeRaised = true;
-        this.options.onNeedReplica?.(ref);
-      }
+      this.maybeWake(entry);
     });
   }
 
@@ -222,12 +348,29 @@ export class Dispatcher {
     };
   }
 
+  /** Raises the wake when requests wait for a function that wants no replica (once per burst). */
+  private maybeWake(entry: Entry): void {
+    if (entry.wakeRaised || entry.desired !== 0 || this.reasonOf(entry) !== 'no_replica') return;
+    entry.wakeRaised = true;
+    entry.wakeStartedAt ??= this.options.clock.now();
+    this.options.onNeedReplica?.(entry.ref);
+  }
+
+  private endWake(entry: Entry, outcome: WakeOutcome): void {
+    if (entry.wakeStartedAt === null) return;
+    const seconds = (this.options.clock.now() - entry.wakeStartedAt) / 1000;
+    entry.wakeStartedAt = null;
+    const { coldStarts, coldStartSeconds } = this.options.metrics;
+    coldStarts.inc({ function_name: entry.label, outcome });
+    if (outcome === 'ready') coldStartSeconds.observe({ function_name: entry.label }, seconds);
+  }
+
   private entry(ref: FunctionRef): Entry {
     const key = refKey(ref);
     let entry = this.entries.get(key);
     if (entry === undefined) {
       const label = functionLabel(ref, this.options.defaultNamespace);
-      const { queueLength, queueOldestWaitSeconds } = this.options.metrics;
+      const { queueLength, queueOldestWaitSeconds, heldRequests } = this.options.metrics;
       entry = {
         ref: { name: ref.name, namespace: ref.namespace },
         replicas: mergeReplicas(new Map(), this.options.provider.listReplicas(ref)),
@@ -236,9 +379,13 @@ export class Dispatcher {
         limits: { ok: true, limits: this.options.defaults },
         roundRobin: 0,
         wakeRaised: false,
+        wakeStartedAt: null,
+        reportedEmpty: false,
+        label,
         gauges: {
           noReplica: queueLength.labels({ function_name: label, reason: 'no_replica' }),
           busy: queueLength.labels({ function_name: label, reason: 'busy' }),
+          held: heldRequests.labels({ function_name: label }),
           oldest: queueOldestWaitSeconds.labels({ function_name: label }),
         },
       };
@@ -261,6 +408,7 @@ export class Dispatcher {
     return replica.phase === 'ready' && !replica.draining && replica.address !== null;
   }
 
+  /** `busy` when some usable replica could take a request (now or once a slot frees), else `no_replica`. */
   private reasonOf(entry: Entry): QueueReason {
     for (const replica of entry.replicas.values()) if (this.usable(replica) && this.capacity(entry, replica) > 0) return 'busy';
     return 'no_replica';
@@ -281,32 +429,16 @@ export class Dispatcher {
     return candidates[entry.roundRobin++ % candidates.length];
   }
 
-  private grant(entry: Entry, replica: EngineReplica, arrivedAt: number | null): Slot {
+  private grant(entry: Entry, replica: EngineReplica, waiter: Waiter | null): Slot {
     const { clock } = this.options;
     const now = clock.now();
     replica.inFlight += 1;
     replica.lastRequestStart = now;
-    const controller = new AbortController();
     const timeoutMs = entry.limits.ok ? entry.limits.limits.requestTimeoutMs : this.options.defaults.requestTimeoutMs;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      clock.clearTimeout(timer);
-      replica.inFlight -= 1;
-      replica.served += 1;
-      replica.lastRequestEnd = clock.now();
-      if (replica.inFlight === 0) for (const listener of [...this.idleListeners]) listener(entry.ref, replica.id);
-      this.pump(entry);
-    };
-    const timer = clock.setTimeout(() => {
-      release();
-      controller.abort(new AppError('REQUEST_TIMEOUT', `function ${entry.ref.name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } }));
-    }, timeoutMs);
-    timer.unref();
-    // A usable replica always has an address (see `usable`).
-    const url = replica.address ?? new URL('http://invalid.invalid');
-    return { replicaId: replica.id, url, waitedMs: arrivedAt === null ? null : now - arrivedAt, signal: controller.signal, release };
+    const slot = new GrantedSlot(entry, replica, waiter === null ? null : now - waiter.arrivedAt, waiter === null ? null : waiter.reason, this.free);
+    slot.timer = clock.setTimeout(() => slot.expire(timeoutMs), timeoutMs);
+    slot.timer.unref();
+    return slot;
   }
 
   /** Hands free slots to the queue's head, in order, until the queue or the slots run out. */
@@ -316,16 +448,21 @@ export class Dispatcher {
       if (replica === undefined) break;
       const waiter = entry.queue.shift() as Waiter;
       waiter.cleanup();
-      waiter.resolve(this.grant(entry, replica, waiter.arrivedAt));
+      waiter.resolve(this.grant(entry, replica, waiter));
     }
     if (entry.queue.length === 0) entry.wakeRaised = false;
+    if (entry.wakeStartedAt !== null && this.reasonOf(entry) === 'busy') this.endWake(entry, 'ready');
     this.report(entry);
   }
 
   private report(entry: Entry): void {
-    const reason = this.reasonOf(entry);
     const length = entry.queue.length;
+    // The hot path (a slot given back, nobody waiting) sets no gauge twice.
+    if (length === 0 && entry.reportedEmpty) return;
+    entry.reportedEmpty = length === 0;
+    const reason = this.reasonOf(entry);
     entry.gauges.noReplica.set(reason === 'no_replica' ? length : 0);
+    entry.gauges.held.set(reason === 'no_replica' ? length : 0);
     entry.gauges.busy.set(reason === 'busy' ? length : 0);
   }
 

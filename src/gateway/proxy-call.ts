@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { FunctionRef } from '../providers/types.js';
@@ -8,7 +9,6 @@ import type { InvocationLog } from './invocations.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import type { FunctionTarget } from './proxy-path.js';
-import type { Acquired } from './waker.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -26,17 +26,16 @@ export interface CallContext {
 
 /**
  * One proxied call from the moment its function is known: counts it (started, in flight,
- * total and duration by code, 499 when the client went away first), releases its upstream
- * exactly once when the response closes, and turns every upstream failure into an answer for
- * this call only (502 UPSTREAM_FAILED, 504 UPSTREAM_TIMEOUT; once headers are out, the
- * response is cut).
+ * total and duration by code, 499 when the client went away first), gives its replica slot
+ * back when the response closes, and turns every upstream failure into an answer for this
+ * call only (502 UPSTREAM_FAILED; 504 REQUEST_TIMEOUT when the slot's request timeout
+ * fires; once headers are out, the response is cut).
  */
 export class ProxyCall {
-  /** Set when a client aborts while the call is held (the waker's signal). */
+  /** Set while the call waits in the queue: called when the client goes away first. */
   onGone: (() => void) | null = null;
-  private release: (() => void) | null = null;
+  private slot: Slot | null = null;
   private upstreamReq: http.ClientRequest | null = null;
-  private timer: NodeJS.Timeout | null = null;
   /** The code counted when the response was cut after its headers (timeout, upstream failure). */
   private cutCode = 0;
   /** An error answer has been written or the response cut: later upstream events change nothing. */
@@ -61,10 +60,24 @@ export class ProxyCall {
     return this.closedFlag;
   }
 
-  /** Hands the call its upstream slot; released when the response closes (at once when it already has). */
-  hold(release: () => void): void {
-    if (this.closedFlag) release();
-    else this.release = release;
+  /**
+   * Sends the call to its slot's replica and streams the answer back. The slot is released
+   * when the response closes (at once when it already has); its timeout (the function's
+   * request timeout) answers 504 REQUEST_TIMEOUT and aborts the upstream call.
+   */
+  start(target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
+    if (this.closedFlag) {
+      slot.release();
+      return;
+    }
+    this.slot = slot;
+    this.onGone = null;
+    slot.onTimeout(this.onTimeout);
+    try {
+      this.forward(target, headers, slot);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   /** Answers this call with an error (logged once) and ends its upstream exchange. */
@@ -78,18 +91,14 @@ export class ProxyCall {
     this.upstreamReq?.destroy();
   }
 
-  /** Sends the request to `acquired` and streams the answer back, within `timeoutMs`. */
-  forward(target: FunctionTarget, headers: RequestHeaders, acquired: Acquired, timeoutMs: number): void {
-    const url = acquired.upstream.url;
+  private forward(target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
+    const url = slot.url;
     const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
     const path = base + (target.path === '' ? '/' : target.path) + target.query;
     headers.forward.push('Host', url.host);
     const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
     this.upstreamReq = upstreamReq;
-    this.timer = setTimeout(() => {
-      this.fail(new AppError('UPSTREAM_TIMEOUT', `function ${this.fn.metrics.label} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } }), url.host);
-    }, timeoutMs);
-    upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamRes, acquired.waitedMs, url.host));
+    upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamRes, slot, url.host));
     upstreamReq.on('error', (err) => {
       this.fail(isAppError(err) ? err : new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed: ${err.message}`, { cause: err }), url.host);
     });
@@ -110,7 +119,12 @@ export class ProxyCall {
     });
   }
 
-  private onResponse(upstreamRes: http.IncomingMessage, waitedMs: number | null, upstreamHost: string): void {
+  /** The slot's request timeout passed (the dispatcher has freed the slot already). */
+  private readonly onTimeout = (reason: AppError): void => {
+    this.fail(reason, this.slot?.url.host);
+  };
+
+  private onResponse(upstreamRes: http.IncomingMessage, slot: Slot, upstreamHost: string): void {
     if (this.settled || this.closedFlag) {
       upstreamRes.destroy();
       return;
@@ -126,7 +140,7 @@ export class ProxyCall {
     }
     try {
       const out = responseHeaders(upstreamRes.rawHeaders);
-      if (waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(waitedMs)));
+      if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
       this.res.writeHead(status, out);
     } catch (err) {
       upstreamRes.destroy();
@@ -139,15 +153,16 @@ export class ProxyCall {
 
   private readonly onClose = (): void => {
     this.closedFlag = true;
-    if (this.timer !== null) clearTimeout(this.timer);
     const finished = this.res.writableFinished;
     if (!finished) {
       this.upstreamReq?.destroy();
       this.onGone?.();
     }
-    const release = this.release;
-    this.release = null;
-    release?.();
+    const slot = this.slot;
+    if (slot !== null) {
+      slot.onTimeout(null);
+      slot.release();
+    }
     this.endInvocation();
     const code = this.cutCode !== 0 ? this.cutCode : finished ? this.res.statusCode : 499;
     this.fn.metrics.end(code, (performance.now() - this.started) / 1000);

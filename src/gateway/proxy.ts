@@ -1,28 +1,25 @@
 import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import type { Dispatcher, Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { parseFunctionRef, type FunctionRef, type ReplicaState } from '../providers/types.js';
-import type { Scaler } from '../scaling/scaler.js';
+import { functionLabel, parseFunctionRef } from '../providers/types.js';
 import { asAppError, logRequestFailure, writeError } from './error-response.js';
 import { FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from './invocations.js';
 import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
 import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
 import { parseFunctionTarget, type FunctionTarget } from './proxy-path.js';
-import type { Waker } from './waker.js';
 
 export interface ProxyDeps {
-  readonly scaler: Scaler;
-  readonly waker: Waker;
+  /** The only source of replicas: a slot at once, or a wait in the function's queue. */
+  readonly dispatcher: Dispatcher;
   readonly invocations: InvocationLog;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly defaultNamespace: string;
   readonly bodyLimitBytes: number;
-  /** Upper bound of one call once it is sent to a replica, in ms (see requestTimeoutOf). */
-  readonly requestTimeoutMs: number;
   /** Peers (addresses or CIDR subnets) whose forwarding headers are kept; undefined trusts none. */
   readonly trustedProxies: readonly string[] | undefined;
 }
@@ -31,35 +28,45 @@ export interface ProxyDeps {
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /**
- * The request timeout of a call to `ref`, in ms: from sending it to a replica to the end of
- * the answer. One value for every function for now; a per-function label plugs in here.
- */
-export function requestTimeoutOf(deps: Pick<ProxyDeps, 'requestTimeoutMs'>, _ref: FunctionRef): number {
-  return deps.requestTimeoutMs;
-}
-
-/**
- * `ALL /function/<name>[/<path>]` on the raw Node request: streams the request to a ready
- * replica (held by the waker when there is none) and the answer back, counting it in the
- * OpenFaaS gateway metrics. The sub-path and query go upstream byte for byte. Nothing a
- * client or a replica sends can throw out of here: every failure is an answer to that call.
+ * `ALL /function/<name>[/<path>]` on the raw Node request: takes a replica slot from the
+ * dispatcher (at once, or after waiting in the function's queue, which wakes a function at
+ * zero), streams the request to it and the answer back, counting it in the OpenFaaS gateway
+ * metrics. The sub-path and query go upstream byte for byte. A function is looked up once
+ * (404 when unknown); later calls read no provider. Nothing a client or a replica sends can
+ * throw out of here: every failure is an answer to that call.
  */
 export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
   const context: CallContext = { agent, logger: deps.logger, bodyLimitBytes: deps.bodyLimitBytes, invocations: deps.invocations };
+  const { dispatcher } = deps;
   const isTrusted = trustedProxyCheck(deps.trustedProxies);
   /** Functions that exist, by name as requested: bounded by the functions ever served. */
   const known = new Map<string, KnownFunction>();
+  /** Lookups of functions not yet known, so a burst of first calls reads the provider once. */
+  const lookups = new Map<string, Promise<KnownFunction>>();
 
-  const remember = (name: string, ref: FunctionRef): KnownFunction => {
-    let fn = known.get(name);
-    if (fn === undefined) {
-      fn = { ref, metrics: new FunctionMetrics(deps.metrics, deps.scaler.label(ref)) };
-      known.set(name, fn);
+  /** Tracks a function in the dispatcher before its first call; FUNCTION_UNKNOWN rejects (404). */
+  const lookup = (name: string): Promise<KnownFunction> => {
+    let pending = lookups.get(name);
+    if (pending === undefined) {
+      const ref = parseFunctionRef(name, deps.defaultNamespace);
+      pending = dispatcher.track(ref).then(
+        () => {
+          lookups.delete(name);
+          const fn: KnownFunction = { ref, metrics: new FunctionMetrics(deps.metrics, functionLabel(ref, deps.defaultNamespace)) };
+          known.set(name, fn);
+          return fn;
+        },
+        (err: unknown) => {
+          lookups.delete(name);
+          throw err;
+        },
+      );
+      lookups.set(name, pending);
     }
-    return fn;
+    return pending;
   };
 
   /** An error before the call is counted (bad target, unknown function): answered and logged once. */
@@ -69,36 +76,33 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
     writeError(res, error);
   };
 
-  /** No ready replica at once (or others are held): the function's state decides (unknown → 404, else the waker holds the call). */
-  async function held(req: http.IncomingMessage, res: http.ServerResponse, target: FunctionTarget, headers: RequestHeaders, ref: FunctionRef): Promise<void> {
-    let state: ReplicaState;
-    try {
-      state = await deps.scaler.provider.getReplicas(ref);
-    } catch (err) {
-      refuse(req, res, err);
-      return;
-    }
-    const call = new ProxyCall(req, res, remember(target.name, ref), context);
+  /** No free slot at once: wait in the function's queue until one is handed over, or fail. */
+  function queue(call: ProxyCall, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
     const gone = new AbortController();
     call.onGone = () => gone.abort();
-    const heldSince = performance.now();
-    let acquired;
+    const since = performance.now();
+    dispatcher.acquire(fn.ref, { signal: gone.signal }).then(
+      (slot: Slot) => call.start(target, headers, slot),
+      (err: unknown) => {
+        if (call.closed) return;
+        // A call that waited for a replica says how long, even when the wake failed (504, 502, 503).
+        if (isAppError(err) && err.details?.['reason'] === 'no_replica') res.setHeader('X-Scale-From-Zero', String(Math.round(performance.now() - since)));
+        call.fail(err);
+      },
+    );
+  }
+
+  function serve(req: http.IncomingMessage, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
+    const call = new ProxyCall(req, res, fn, context);
+    let slot: Slot | null;
     try {
-      acquired = await deps.waker.acquire(ref, state, gone.signal);
+      slot = dispatcher.tryAcquire(fn.ref);
     } catch (err) {
-      if (call.closed) return;
-      // A request that waited says so even when the wake failed (504, 502).
-      if (isAppError(err, 'WAKE_TIMEOUT', 'WAKE_FAILED', 'SHUTTING_DOWN')) res.setHeader('X-Scale-From-Zero', String(Math.round(performance.now() - heldSince)));
       call.fail(err);
       return;
     }
-    call.hold(acquired.upstream.release);
-    if (call.closed) return;
-    try {
-      call.forward(target, headers, acquired, requestTimeoutOf(deps, ref));
-    } catch (err) {
-      call.fail(err);
-    }
+    if (slot === null) queue(call, res, fn, target, headers);
+    else call.start(target, headers, slot);
   }
 
   return function functionProxy(req, res): void {
@@ -111,21 +115,14 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
         throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${deps.bodyLimitBytes} byte limit`);
       }
       const fn = known.get(target.name);
-      const ref = fn?.ref ?? parseFunctionRef(target.name, deps.defaultNamespace);
-      // Fast path: a ready replica and nobody held before us; no provider read per request
-      // (on Kubernetes, getReplicas is a live API read).
-      const upstream = deps.waker.heldCount(ref) === 0 ? deps.scaler.provider.pickUpstream(ref) : null;
-      if (upstream === null) {
-        held(req, res, target, headers, ref).catch((err: unknown) => refuse(req, res, err));
+      if (fn !== undefined) {
+        serve(req, res, fn, target, headers);
         return;
       }
-      const call = new ProxyCall(req, res, fn ?? remember(target.name, ref), context);
-      call.hold(upstream.release);
-      try {
-        call.forward(target, headers, { upstream, waitedMs: null }, requestTimeoutOf(deps, ref));
-      } catch (err) {
-        call.fail(err);
-      }
+      lookup(target.name).then(
+        (found) => serve(req, res, found, target, headers),
+        (err: unknown) => refuse(req, res, err),
+      );
     } catch (err) {
       refuse(req, res, err);
     }

@@ -113,6 +113,11 @@ export interface RequestLimits {
   readonly maxQueued: number;
   /** How long one request may run on a replica before it is cut with 504, ms. */
   readonly requestTimeoutMs: number;
+  /**
+   * How long one request may wait in the queue for a slot, ms, whatever it waits for (a
+   * replica of a function at zero, or a free slot): label `com.openfaas.scale.wake-timeout`.
+   */
+  readonly maxWaitMs: number;
 }
 
 export type RequestLimitsResult =
@@ -122,7 +127,8 @@ export type RequestLimitsResult =
 /**
  * Parses a function's request limits: `com.openfaas.scale.concurrency` (integer),
  * `com.openfaas.scale.max-queued` (integer; short forms `scale.<key>` too) and
- * `com.openfaas.request-timeout` (a Go duration; not under the scale prefix). Same rules as
+ * `com.openfaas.request-timeout` (a Go duration; not under the scale prefix) and
+ * `com.openfaas.scale.wake-timeout` (the queue wait, a duration). Same rules as
  * `parseScalingPolicy`: labels win over annotations, every problem is listed.
  */
 export function parseRequestLimits(
@@ -134,7 +140,9 @@ export function parseRequestLimits(
   const concurrency = readInt('concurrency', defaults.concurrency, labels, annotations, problems);
   const maxQueued = readInt('max-queued', defaults.maxQueued, labels, annotations, problems);
   const requestTimeoutMs = readDuration('com.openfaas.request-timeout', defaults.requestTimeoutMs, labels, annotations, problems);
+  const maxWaitMs = readDuration('wake-timeout', defaults.maxWaitMs, labels, annotations, problems);
   if (problems.length === 0 && requestTimeoutMs <= 0) problems.push('com.openfaas.request-timeout must be greater than 0');
+  if (problems.length === 0 && maxWaitMs <= 0) problems.push('wake-timeout must be greater than 0');
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs } };
+  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs, maxWaitMs } };
 }

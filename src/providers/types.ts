@@ -41,15 +41,6 @@ export interface ReplicaInfo {
 export type ReplicaListener = (ref: FunctionRef, state: ReplicaState) => void;
 
 /**
- * Where the gateway sends one request. `release()` must be called exactly once when the
- * request is finished, so providers that balance by in-flight count stay accurate.
- */
-export interface Upstream {
-  readonly url: URL;
-  release(): void;
-}
-
-/**
  * The one provider interface. A provider reports facts and does one thing: set the replica
  * count. Policy (min, max, steps, delays) never travels inside a provider.
  *
@@ -63,12 +54,11 @@ export interface ReplicaProvider {
   /** Sets the desired replica count; resolves once the provider has accepted it (not when ready). */
   setReplicas(ref: FunctionRef, replicas: number): Promise<void>;
   listFunctions(): Promise<FunctionInfo[]>;
-  /** Picks a ready replica (or service) for one request; null when none is ready. */
-  pickUpstream(ref: FunctionRef): Upstream | null;
   /**
    * The function's replicas, from the provider's own cache (no I/O): every replica that
    * exists, whatever its phase; empty for an unknown function. Listeners are called on every
-   * change of this list (a phase, an address, a replica added or gone).
+   * change of this list (a phase, an address, a replica added or gone). The engine's
+   * dispatcher routes requests to these addresses; a provider never picks one itself.
    */
   listReplicas(ref: FunctionRef): readonly ReplicaInfo[];
   /**

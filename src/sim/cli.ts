@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { packageRoot, policyDefaults } from '../bootstrap.js';
+import { packageRoot, policyDefaults, requestDefaults } from '../bootstrap.js';
 import { configSchema } from '../config/schema.js';
 import { eventsToCsv } from '../engine/events.js';
 import { isAppError } from '../errors.js';
@@ -105,7 +105,7 @@ export async function runSimulate(argv: readonly string[], out: (s: string) => v
   const context = {
     defaultNamespace: config.defaultNamespace,
     policyDefaults: policyDefaults(config),
-    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+    requestDefaults: requestDefaults(config),
     shipped: () => shippedAlerting(packageRoot()),
   };
   try {

@@ -1,12 +1,6 @@
+export { decideWake } from '../policy/wake.js';
 import type { Decide } from '../engine/changer.js';
 import { decideIdle } from '../policy/idle.js';
-
-/**
- * The wake of a function at zero, as the gateway's waker decides it: to max(min, 1) when it
- * wants no replica, else nothing. Pure.
- */
-export const decideWake: Decide = ({ state, policy }) =>
-  state.desired > 0 ? { replicas: state.desired, reason: 'awake' } : { replicas: Math.max(policy.minReplicas, 1), reason: 'wake' };
 
 /**
  * The idler's decision for a `scale.zero` function, under the change lock: the gateway's own

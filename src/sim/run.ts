@@ -1,4 +1,4 @@
-import { policyDefaults } from '../bootstrap.js';
+import { policyDefaults, requestDefaults as requestDefaultsOf } from '../bootstrap.js';
 import { configSchema, type Config } from '../config/schema.js';
 import { VirtualClock } from '../core/clock.js';
 import { createEngine, type Engine } from '../engine/index.js';
@@ -115,7 +115,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   const { stack, trace } = options;
   const config = options.config ?? configSchema.parse({});
   const defaults = policyDefaults(config);
-  const requestDefaults: RequestLimits = { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs };
+  const requestDefaults: RequestLimits = requestDefaultsOf(config);
   const root = new Random(options.seed);
   const clock = new VirtualClock(0);
   const timing: AlertTiming = { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 };

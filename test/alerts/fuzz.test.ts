@@ -15,12 +15,10 @@ import { systemClock } from '../../src/core/clock.js';
 import { createEngine } from '../../src/engine/index.js';
 import { AppError } from '../../src/errors.js';
 import { InvocationLog } from '../../src/gateway/invocations.js';
-import { Waker } from '../../src/gateway/waker.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
 import { refKey } from '../../src/providers/types.js';
-import { Scaler } from '../../src/scaling/scaler.js';
 import { createApp } from '../../src/server.js';
 
 const PAYLOADS = 5000;
@@ -73,10 +71,6 @@ class MemoryProvider implements ReplicaProvider {
 
   async listFunctions(): Promise<FunctionInfo[]> {
     return Promise.all([...this.desired.keys()].map(async (name) => ({ ref: { name, namespace: NS }, ...(await this.getReplicas({ name, namespace: NS })) })));
-  }
-
-  pickUpstream(): null {
-    return null;
   }
 
   /** The fuzz never routes a request: no replica records, only counts. */
@@ -204,15 +198,13 @@ describe('webhook fuzz', () => {
     logger,
     defaultNamespace: NS,
     policyDefaults: policyDefaults(config),
-    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+    requestDefaults: { concurrency: 0, maxQueued: 10, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs },
     eventLogSize: config.eventLogSize,
     drainTimeoutMs: config.drainTimeoutMs,
     shard: { count: 1, index: 0 },
   });
-  const scaler = new Scaler(provider, { logger, metrics, defaults: policyDefaults(config), defaultNamespace: NS, engine });
   const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS });
-  const waker = new Waker({ scaler, logger, metrics, maxHeld: 10 });
-  const app = createApp({ scaler, engine, waker, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, requestTimeoutMs: config.requestTimeoutMs, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true });
+  const app = createApp({ provider, engine, dispatcher: engine.dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true });
   const server = http.createServer(app);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let port = 0;
@@ -223,7 +215,6 @@ describe('webhook fuzz', () => {
   });
   afterAll(async () => {
     alertScaler.stop();
-    waker.close();
     engine.close();
     agent.destroy();
     await new Promise((resolve) => server.close(resolve));

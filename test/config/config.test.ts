@@ -41,7 +41,6 @@ describe('loadConfig', () => {
       scaleDownWindowSeconds: 30,
       cooldownSeconds: 10,
       wakeTimeoutMs: 30_000,
-      maxHeldRequests: 1000,
       namespaces: ['openfaas-fn'],
     });
     expect(Object.isFrozen(config)).toBe(true);

@@ -183,11 +183,13 @@ describe('the local provider keeps replicas running', () => {
     const provider = s.provider as LocalProvider;
     await eventually(() => provider.replicasOf(slowRef)[0]?.phase === 'ready');
     const slow = request(s.server).post('/function/slow').send('still here').then((r) => r);
-    await eventually(() => provider.replicasOf(slowRef).some((r) => r.inflight > 0), 5000, 5);
+    await eventually(() => s.engine.dispatcher.replicas(slowRef).some((r) => r.inFlight > 0), 5000, 5);
     const [replica] = provider.replicasOf(slowRef);
     const scaled = await request(s.server).post('/system/scale-function/slow').send({ serviceName: 'slow', replicas: 0 });
     expect(scaled.status).toBe(202);
-    expect(replica?.phase).toBe('draining');
+    // The replica takes no new request (draining in the engine, or leaving in the provider).
+    const view = s.engine.dispatcher.replicas(slowRef).find((r) => r.id === replica?.id);
+    expect(view === undefined || view.draining || view.phase !== 'ready').toBe(true);
     const res = await slow;
     expect(res.status).toBe(200);
     expect(res.text).toBe('still here');

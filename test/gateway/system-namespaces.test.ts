@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { dump } from 'js-yaml';
 import { Registry } from 'prom-client';
 import request from 'supertest';
-import { startScaler, type RunningScaler } from '../../src/bootstrap.js';
+import { requestDefaults, startScaler, type RunningScaler } from '../../src/bootstrap.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ECHO, eventually, testConfig } from '../support/harness.js';
 
@@ -140,7 +140,7 @@ describe('a configured namespace with no functions', () => {
       logger,
       defaultNamespace: 'openfaas-fn',
       policyDefaults: policyDefaults(config),
-      requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+      requestDefaults: requestDefaults(config),
       eventLogSize: config.eventLogSize,
       drainTimeoutMs: config.drainTimeoutMs,
       shard: { count: 1, index: 0 },

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { AppError } from '../../src/errors.js';
 import { eventually } from '../support/harness.js';
-import { errorCode, fnRef, recorderFunction, replicasOf, scrape, send, sleep, startZeroScaler, type Reply, type ZeroScaler } from '../support/zero-harness.js';
+import { errorCode, fnRef, heldCount, recorderFunction, replicasOf, scrape, send, sleep, startZeroScaler, type Reply, type ZeroScaler } from '../support/zero-harness.js';
 
 const MIN_ZERO = { 'com.openfaas.scale.min': '0' };
 
@@ -18,7 +18,7 @@ async function start(...args: Parameters<typeof startZeroScaler>): Promise<ZeroS
   return scaler;
 }
 
-describe('zero-scale waker', () => {
+describe('zero-scale wake (the dispatch queue with no replica)', () => {
   it('a function with min 0 starts at zero, answers its first request from zero, then has one replica', async () => {
     const { running, provider } = await start({ fn: { labels: MIN_ZERO } });
     expect(await replicasOf(running, 'fn')).toMatchObject({ replicas: 0, availableReplicas: 0 });
@@ -42,7 +42,7 @@ describe('zero-scale waker', () => {
     const agent = new http.Agent({ keepAlive: false, maxSockets: 1000 });
     const n = 1000;
     let maxHeld = 0;
-    const watch = setInterval(() => (maxHeld = Math.max(maxHeld, running.waker.heldCount(fnRef('fn')))), 5);
+    const watch = setInterval(() => (maxHeld = Math.max(maxHeld, heldCount(running, 'fn'))), 5);
     try {
       const replies = await Promise.all(Array.from({ length: n }, (_, i) => send(`${running.url}/function/fn`, { body: `request-${i}`, agent, timeoutMs: 25_000 })));
       const wrong = replies.map((r, i) => ({ i, r })).filter(({ i, r }) => r.status !== 200 || r.body.toString() !== `request-${i}`);
@@ -110,10 +110,10 @@ describe('zero-scale waker', () => {
     expect(recorder.received()).toEqual(['later']);
   });
 
-  it('with ALERT_SCALER_MAX_HELD_REQUESTS=3 the fourth held request gets 503 with Retry-After', async () => {
-    const { running } = await start({ fn: { labels: { ...MIN_ZERO, 'com.openfaas.scale.wake-timeout': '10s' }, environment: { START_DELAY_MS: '1000' } } }, { ALERT_SCALER_MAX_HELD_REQUESTS: '3' });
+  it('with ALERT_SCALER_MAX_QUEUED=3 the fourth held request gets 503 with Retry-After', async () => {
+    const { running } = await start({ fn: { labels: { ...MIN_ZERO, 'com.openfaas.scale.wake-timeout': '10s' }, environment: { START_DELAY_MS: '1000' } } }, { ALERT_SCALER_MAX_QUEUED: '3' });
     const held = [0, 1, 2].map((i) => send(`${running.url}/function/fn`, { body: `held-${i}` }));
-    await eventually(() => running.waker.heldCount(fnRef('fn')) === 3, 2000, 2);
+    await eventually(() => heldCount(running, 'fn') === 3, 2000, 2);
 
     const rejected = await send(`${running.url}/function/fn`, { body: 'one too many' });
 
@@ -129,12 +129,12 @@ describe('zero-scale waker', () => {
     const req = http.request(`${running.url}/function/fn`, { method: 'POST', agent: false, headers: { 'x-request-id': 'gone', 'content-length': '4' } });
     req.on('error', () => undefined);
     req.end('gone');
-    await eventually(() => running.waker.heldCount(fnRef('fn')) === 1, 2000, 2);
+    await eventually(() => heldCount(running, 'fn') === 1, 2000, 2);
     expect(await scrape(running, 'alert_scaler_held_requests', { function_name: 'fn' })).toBe(1);
 
     req.destroy();
 
-    await eventually(() => running.waker.heldCount(fnRef('fn')) === 0, 2000, 2);
+    await eventually(() => heldCount(running, 'fn') === 0, 2000, 2);
     expect(await scrape(running, 'alert_scaler_held_requests', { function_name: 'fn' })).toBe(0);
     await eventually(async () => (await replicasOf(running, 'fn')).availableReplicas === 1, 5000);
     const later = await send(`${running.url}/function/fn`, { body: 'later', headers: { 'x-request-id': 'later' } });
@@ -149,7 +149,7 @@ describe('zero-scale waker', () => {
     provider.failSetReplicas = new AppError('PROVIDER_UNAVAILABLE', 'injected failure');
     provider.setReplicasDelayMs = 300;
     const pending = [0, 1, 2].map((i) => send(`${running.url}/function/fn`, { body: `fail-${i}` }));
-    await eventually(() => running.waker.heldCount(fnRef('fn')) === 3, 2000, 2);
+    await eventually(() => heldCount(running, 'fn') === 3, 2000, 2);
 
     const replies: Reply[] = await Promise.all(pending);
 
@@ -169,7 +169,7 @@ describe('zero-scale waker', () => {
     // The replica takes 1.5 s to listen, so the call is still held when the scale to 0 lands.
     const { running, provider } = await start({ fn: { labels: { ...MIN_ZERO, 'com.openfaas.scale.wake-timeout': '20s' }, environment: { START_DELAY_MS: '1500' } } });
     const held = send(`${running.url}/function/fn`, { body: 'held across a scale to 0', timeoutMs: 10_000 });
-    await eventually(() => running.waker.heldCount(fnRef('fn')) === 1 && provider.calls.length === 1, 5000, 5);
+    await eventually(() => heldCount(running, 'fn') === 1 && provider.calls.length === 1, 5000, 5);
 
     const scaled = await send(`${running.url}/system/scale-function/fn`, { body: JSON.stringify({ serviceName: 'fn', replicas: 0 }) });
     expect(scaled.status).toBe(202);

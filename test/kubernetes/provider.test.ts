@@ -4,7 +4,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppError } from '../../src/errors.js';
 import { createKubernetesProvider, type KubernetesProvider } from '../../src/providers/kubernetes/index.js';
+import type { Dispatcher } from '../../src/engine/dispatcher.js';
 import type { FunctionRef, ReplicaState } from '../../src/providers/types.js';
+import { dispatcherOver } from '../support/dispatch.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { codeOf, quietLogger, startFake, waitFor } from './helpers.js';
 
@@ -16,6 +18,8 @@ describe('KubernetesProvider against the fake API server', () => {
   let kubeconfig: string;
   let closeFake: () => Promise<void>;
   let provider: KubernetesProvider;
+  /** Routes to the provider's replicas, as the gateway does. */
+  let dispatcher: Dispatcher;
   const seen: Array<{ ref: FunctionRef; state: ReplicaState }> = [];
 
   beforeAll(async () => {
@@ -28,11 +32,14 @@ describe('KubernetesProvider against the fake API server', () => {
     provider = createKubernetesProvider({ kubeconfig, logger: quietLogger(), requestTimeoutMs: 400, minBackoffMs: 20, maxBackoffMs: 100 });
     provider.subscribe((ref, state) => seen.push({ ref, state }));
     await provider.start();
+    dispatcher = dispatcherOver(provider);
+    await dispatcher.track(echo);
   });
 
   afterEach(() => fake.clearFaults());
 
   afterAll(async () => {
+    dispatcher.close();
     await provider.close();
     await closeFake();
   });
@@ -75,7 +82,9 @@ describe('KubernetesProvider against the fake API server', () => {
     // The controller makes pods ready later: the first notification has the old ready count.
     expect(seen.find((s) => s.state.desired === 4)?.state.ready).toBeLessThan(4);
     // Pod routing (the default): a pod address from the EndpointSlice.
-    expect(provider.pickUpstream(echo)?.url.href).toMatch(/^http:\/\/127\.0\.0\.\d+:8080\/$/);
+    const slot = dispatcher.tryAcquire(echo);
+    slot?.release();
+    expect(slot?.url.href).toMatch(/^http:\/\/127\.0\.0\.\d+:8080\/$/);
   });
 
   it('setting the current count writes nothing', async () => {
@@ -160,7 +169,7 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(await codeOf(provider.setReplicas({ name: 'off', namespace: NS }, 5))).toBe('FUNCTION_NOT_ENABLED');
     expect(fake.replicasOf('database')).toBe(1);
     expect(writesTo('database') + writesTo('off')).toBe(0);
-    expect(provider.pickUpstream({ name: 'database', namespace: NS })).toBeNull();
+    expect(provider.listReplicas({ name: 'database', namespace: NS })).toEqual([]);
   });
 
   it('a slow API within the timeout still works; beyond it is PROVIDER_UNAVAILABLE', async () => {
@@ -190,15 +199,20 @@ describe('KubernetesProvider against the fake API server', () => {
     await waitFor(() => seen.some((s) => s.ref.name === 'web' && s.state.desired === missed + 1), 'a later change');
   });
 
-  it('pickUpstream is null once no pod endpoint is ready, and offers the one that turns ready again', async () => {
+  it('the dispatcher has no slot once no pod endpoint is ready, and routes to the one that turns ready again', async () => {
+    const tryOnce = (): URL | null => {
+      const slot = dispatcher.tryAcquire(echo);
+      slot?.release();
+      return slot?.url ?? null;
+    };
     const pods = fake.pods('echo');
     for (const p of pods) fake.setPodReady(p.metadata.name, false);
-    await waitFor(() => provider.pickUpstream(echo) === null, 'not ready');
+    await waitFor(() => tryOnce() === null, 'not ready');
     const [first] = pods;
     if (first === undefined) throw new Error('no pod');
     fake.setPodReady(first.metadata.name, true);
-    await waitFor(() => provider.pickUpstream(echo) !== null, 'ready again');
-    expect(provider.pickUpstream(echo)?.url.hostname).toBe((first['status'] as { podIP: string }).podIP);
+    await waitFor(() => tryOnce() !== null, 'ready again');
+    expect(tryOnce()?.hostname).toBe((first['status'] as { podIP: string }).podIP);
     for (const p of pods) fake.setPodReady(p.metadata.name, true);
   });
 

@@ -7,6 +7,8 @@ import { createKubernetesProvider, LOWEST_DELETION_COST, type KubernetesProvider
 import { sliceFactsOf } from '../../src/providers/kubernetes/replicas.js';
 import type { FunctionRef, ReplicaState } from '../../src/providers/types.js';
 import type { FakeApiServer, FakeApiServerOptions } from './fake-api-server.js';
+import type { Dispatcher } from '../../src/engine/dispatcher.js';
+import { dispatcherOver } from '../support/dispatch.js';
 import { codeOf, quietLogger, startFake, waitFor } from './helpers.js';
 
 const NS = 'openfaas-fn';
@@ -18,7 +20,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(replicas: number, options: FakeApiServerOptions = {}, routing: KubernetesRouting = 'pod'): Promise<{ fake: FakeApiServer; provider: KubernetesProvider; states: ReplicaState[] }> {
+/**
+ * The fake with Deployment `fn` at `replicas`, the provider over it (started, replicas ready)
+ * and a dispatcher routing to its replicas, as the gateway does.
+ */
+async function setup(replicas: number, options: FakeApiServerOptions = {}, routing: KubernetesRouting = 'pod'): Promise<{ fake: FakeApiServer; provider: KubernetesProvider; states: ReplicaState[]; dispatcher: Dispatcher }> {
   const env = await startFake({ readyDelayMs: 10, ...options });
   cleanups.push(() => env.close());
   env.fake.addDeployment({ name: 'fn', replicas, labels: { faas_function: 'fn' } });
@@ -30,7 +36,10 @@ async function setup(replicas: number, options: FakeApiServerOptions = {}, routi
   await provider.start();
   cleanups.push(() => provider.close());
   await waitFor(() => provider.listReplicas(fn).filter((r) => r.phase === 'ready').length === replicas, `${replicas} ready replicas`);
-  return { fake: env.fake, provider, states };
+  const dispatcher = dispatcherOver(provider);
+  cleanups.push(async () => dispatcher.close());
+  await dispatcher.track(fn);
+  return { fake: env.fake, provider, states, dispatcher };
 }
 
 const podIp = (fake: FakeApiServer, name: string): string =>
@@ -47,16 +56,16 @@ describe('Kubernetes replicas from pods and EndpointSlices', () => {
   });
 
   it('a pod whose endpoint is not ready is starting, gets no request and is not counted ready', async () => {
-    const { fake, provider, states } = await setup(2);
+    const { fake, provider, states, dispatcher } = await setup(2);
     const [slow, ok] = fake.pods('fn').map((p) => p.metadata.name);
     fake.setPodReady(slow ?? '', false);
     await waitFor(() => provider.listReplicas(fn).find((r) => r.id === slow)?.phase === 'starting', 'starting');
     expect(states.at(-1)?.ready).toBe(1);
     expect((await provider.getReplicas(fn)).ready).toBe(1);
     for (let i = 0; i < 6; i++) {
-      const upstream = provider.pickUpstream(fn);
-      expect(upstream?.url.hostname).toBe(podIp(fake, ok ?? ''));
-      upstream?.release();
+      const slot = dispatcher.tryAcquire(fn);
+      expect(slot?.url.hostname).toBe(podIp(fake, ok ?? ''));
+      slot?.release();
     }
   });
 
@@ -70,38 +79,43 @@ describe('Kubernetes replicas from pods and EndpointSlices', () => {
   });
 
   it('a pod being terminated is stopping and takes no request', async () => {
-    const { fake, provider } = await setup(2, { terminationDelayMs: 400 });
+    const { fake, provider, dispatcher } = await setup(2, { terminationDelayMs: 400 });
     await provider.setReplicas(fn, 1);
     await waitFor(() => provider.listReplicas(fn).some((r) => r.phase === 'stopping'), 'stopping');
     const stopping = provider.listReplicas(fn).find((r) => r.phase === 'stopping');
-    for (let i = 0; i < 4; i++) expect(provider.pickUpstream(fn)?.url.href).not.toBe(stopping?.address?.href);
+    for (let i = 0; i < 4; i++) {
+      const slot = dispatcher.tryAcquire(fn);
+      expect(slot?.replicaId).not.toBe(stopping?.id);
+      expect(slot?.url.href).not.toBe(stopping?.address?.href);
+      slot?.release();
+    }
     await waitFor(() => provider.listReplicas(fn).length === 1, 'the pod gone', 3000);
     expect(fake.pods('fn')).toHaveLength(1);
   });
 
-  it('pod routing: least in-flight first, round robin among equals', async () => {
-    const { provider } = await setup(3);
-    const a = provider.pickUpstream(fn);
-    const b = provider.pickUpstream(fn);
-    const c = provider.pickUpstream(fn);
-    expect(new Set([a, b, c].map((u) => u?.url.href)).size).toBe(3);
+  it('pod routing through the dispatcher: each pod address, least in-flight first, round robin among equals', async () => {
+    const { fake, dispatcher } = await setup(3);
+    const a = dispatcher.tryAcquire(fn);
+    const b = dispatcher.tryAcquire(fn);
+    const c = dispatcher.tryAcquire(fn);
+    expect(new Set([a, b, c].map((u) => u?.url.hostname))).toEqual(new Set(fake.pods('fn').map((p) => podIp(fake, p.metadata.name))));
     b?.release();
-    const d = provider.pickUpstream(fn);
+    const d = dispatcher.tryAcquire(fn);
     expect(d?.url.href).toBe(b?.url.href);
     for (const u of [a, c, d]) u?.release();
     // All idle: each replica once per round.
     const round = [1, 2, 3].map(() => {
-      const u = provider.pickUpstream(fn);
+      const u = dispatcher.tryAcquire(fn);
       u?.release();
       return u?.url.href;
     });
     expect(new Set(round).size).toBe(3);
   });
 
-  it('service routing keeps the Service URL from the template and the Deployment readiness', async () => {
-    const { provider } = await setup(1, {}, 'service');
-    expect(provider.pickUpstream(fn)?.url.href).toBe('http://fn.openfaas-fn.svc.cluster.local:8080/');
-    expect(provider.listReplicas(fn)).toHaveLength(1);
+  it('service routing: every replica has the Service URL from the template, so each call goes to the Service', async () => {
+    const { provider, dispatcher } = await setup(2, {}, 'service');
+    expect(provider.listReplicas(fn).map((r) => r.address?.href)).toEqual(['http://fn.openfaas-fn.svc.cluster.local:8080/', 'http://fn.openfaas-fn.svc.cluster.local:8080/']);
+    expect(dispatcher.tryAcquire(fn)?.url.href).toBe('http://fn.openfaas-fn.svc.cluster.local:8080/');
   });
 
   it('removeReplicas: deletion cost first, then the scale drops by their number, and exactly those pods go', async () => {
@@ -126,7 +140,7 @@ describe('Kubernetes replicas from pods and EndpointSlices', () => {
   });
 
   it('a draining replica gets no request', async () => {
-    const { fake, provider } = await setup(2, { terminationDelayMs: 5000 });
+    const { fake, provider, dispatcher } = await setup(2, { terminationDelayMs: 5000 });
     const [victim, keep] = fake.pods('fn').map((p) => p.metadata.name);
     fake.onRequest = (r) => {
       // Hold the scale write: the replica stays draining meanwhile.
@@ -134,7 +148,11 @@ describe('Kubernetes replicas from pods and EndpointSlices', () => {
     };
     const removing = provider.removeReplicas(fn, [victim ?? '']);
     await waitFor(() => provider.listReplicas(fn).find((r) => r.id === victim)?.phase === 'draining', 'draining');
-    for (let i = 0; i < 4; i++) expect(provider.pickUpstream(fn)?.url.hostname).toBe(podIp(fake, keep ?? ''));
+    for (let i = 0; i < 4; i++) {
+      const slot = dispatcher.tryAcquire(fn);
+      expect(slot?.url.hostname).toBe(podIp(fake, keep ?? ''));
+      slot?.release();
+    }
     await removing;
     fake.clearFaults();
   });

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { systemClock } from '../../src/core/clock.js';
+import { Dispatcher, type Slot } from '../../src/engine/dispatcher.js';
 import { AppError } from '../../src/errors.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 import type { FunctionRef, ReplicaInfo, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
 
 /** What a provider under test must supply. */
@@ -57,18 +60,32 @@ const PHASES = ['starting', 'ready', 'draining', 'stopping'];
 
 /**
  * The shared contract every ReplicaProvider must pass: facts in, one action out, errors as
- * AppError codes, readiness pushed to subscribers.
+ * AppError codes, readiness pushed to subscribers, and replicas that the engine's dispatcher
+ * (the one place a request gets a replica) routes to only when ready and not draining.
  */
 export function runProviderContract(name: string, setup: () => Promise<ContractSetup>): void {
   describe(`ReplicaProvider contract: ${name}`, () => {
     let s: ContractSetup;
+    let dispatcher: Dispatcher;
     beforeAll(async () => {
       s = await setup();
+      dispatcher = new Dispatcher({
+        provider: s.provider,
+        clock: systemClock,
+        metrics: createMetrics(),
+        defaultNamespace: s.ref.namespace,
+        defaults: { concurrency: 0, maxQueued: 100, requestTimeoutMs: 60_000, maxWaitMs: 10_000 },
+      });
       await s.provider.start();
+      await dispatcher.track(s.ref);
     });
     afterAll(async () => {
+      dispatcher.close();
       await s.close();
     });
+
+    /** The provider's facts about the replica a slot went to. */
+    const replicaOf = (slot: Slot): ReplicaInfo | undefined => s.provider.listReplicas(s.ref).find((r) => r.id === slot.replicaId);
 
     it('reports desired replicas and the labels', async () => {
       const state = await s.provider.getReplicas(s.ref);
@@ -76,12 +93,12 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
       expect(state.labels['com.openfaas.scale.max']).toBe('5');
     });
 
-    it('becomes ready and then offers an upstream', async () => {
+    it('becomes ready, and a dispatcher over it hands out a slot on that ready replica', async () => {
       await waitFor(s.provider, s.ref, (st) => st.ready >= 1);
-      const upstream = s.provider.pickUpstream(s.ref);
-      expect(upstream).not.toBeNull();
-      expect(upstream?.url.protocol).toBe('http:');
-      upstream?.release();
+      const slot = await dispatcher.acquire(s.ref, { maxWaitMs: 5_000 });
+      expect(slot.url.protocol).toBe('http:');
+      expect(replicaOf(slot)?.phase).toBe('ready');
+      slot.release();
     });
 
     it('lists the function', async () => {
@@ -108,12 +125,32 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
       expect(state.desired).toBe(1);
     });
 
-    it('scales to zero: no upstream is offered', async () => {
+    it('scales to zero: the dispatcher has no slot to give', async () => {
       await s.provider.setReplicas(s.ref, 0);
       await waitFor(s.provider, s.ref, (st) => st.ready === 0);
-      expect(s.provider.pickUpstream(s.ref)).toBeNull();
+      await waitForReplicas(s.provider, s.ref, (l) => !l.some((r) => r.phase === 'ready'));
+      expect(dispatcher.tryAcquire(s.ref)).toBeNull();
       await s.provider.setReplicas(s.ref, 1);
       await waitFor(s.provider, s.ref, (st) => st.ready === 1);
+    });
+
+    it('a dispatcher routes only to ready replicas that are not draining', async () => {
+      await s.provider.setReplicas(s.ref, 2);
+      const ready = await waitForReplicas(s.provider, s.ref, (l) => l.filter((r) => r.phase === 'ready').length === 2);
+      const [drained, open] = ready.filter((r) => r.phase === 'ready').map((r) => r.id);
+      dispatcher.setDraining(s.ref, [drained ?? ''], true);
+      const taken = Array.from({ length: 6 }, () => dispatcher.tryAcquire(s.ref));
+      expect(taken.map((slot) => slot?.replicaId)).toEqual(Array.from({ length: 6 }, () => open));
+      for (const slot of taken) {
+        if (slot !== null) expect(replicaOf(slot)?.phase).toBe('ready');
+        slot?.release();
+      }
+      dispatcher.setDraining(s.ref, [drained ?? ''], false);
+      const again = Array.from({ length: 4 }, () => dispatcher.tryAcquire(s.ref));
+      expect(new Set(again.map((slot) => slot?.replicaId))).toEqual(new Set([drained, open]));
+      for (const slot of again) slot?.release();
+      await s.provider.setReplicas(s.ref, 1);
+      await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
     });
 
     it('lists every replica with a phase, and a ready replica has an address', async () => {
@@ -149,7 +186,7 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
       await expect(s.provider.getReplicas(s.unknownRef)).rejects.toMatchObject({ code: 'FUNCTION_UNKNOWN' });
       await expect(s.provider.setReplicas(s.unknownRef, 2)).rejects.toBeInstanceOf(AppError);
       await expect(s.provider.setReplicas(s.unknownRef, 2)).rejects.toMatchObject({ code: 'FUNCTION_UNKNOWN' });
-      expect(s.provider.pickUpstream(s.unknownRef)).toBeNull();
+      expect(dispatcher.tryAcquire(s.unknownRef)).toBeNull();
     });
 
     it('unsubscribe stops notifications', async () => {

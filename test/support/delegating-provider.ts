@@ -1,4 +1,4 @@
-import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState, Upstream } from '../../src/providers/types.js';
+import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
 
 /** A provider that forwards every call to `inner`; test decorators override what they observe. */
 export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> implements ReplicaProvider {
@@ -18,10 +18,6 @@ export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> imp
 
   listFunctions(): Promise<FunctionInfo[]> {
     return this.inner.listFunctions();
-  }
-
-  pickUpstream(ref: FunctionRef): Upstream | null {
-    return this.inner.pickUpstream(ref);
   }
 
   listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {

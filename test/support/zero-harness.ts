@@ -27,7 +27,6 @@ export class CountingProvider extends DelegatingProvider<LocalProvider> {
     return this.calls.filter((c) => c.ref.name === name && c.replicas > 0).length;
   }
 
-
   override async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
     this.calls.push({ ref, replicas });
     if (this.setReplicasDelayMs > 0) await new Promise((r) => setTimeout(r, this.setReplicasDelayMs));
@@ -42,11 +41,11 @@ export class CountingProvider extends DelegatingProvider<LocalProvider> {
     this.calls.push({ ref, replicas: Math.max(0, desired - removed) });
     await this.inner.removeReplicas(ref, ids);
   }
+}
 
-
-
-
-
+/** Requests waiting in the function's queue for a replica (a function at zero, waking). */
+export function heldCount(running: RunningScaler, name: string): number {
+  return running.engine.dispatcher.stats(fnRef(name)).queued.no_replica;
 }
 
 export interface ZeroScaler {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Slot } from '../../src/engine/dispatcher.js';
 import { AppError } from '../../src/errors.js';
-import { engine, gauge, settle, START_MS } from './support/engine.js';
+import { counter, engine, gauge, histogramCount, settle, START_MS } from './support/engine.js';
 
 const CONCURRENCY_1 = { 'com.openfaas.scale.concurrency': '1' };
 
@@ -106,6 +106,17 @@ describe('dispatcher', () => {
     expect(e.dispatcher.replicas(e.ref)[0]?.inFlight).toBe(1);
   });
 
+  it('onTimeout runs once at the request timeout with REQUEST_TIMEOUT, and a signal asked for later starts aborted', async () => {
+    const e = await engine({ labels: { 'com.openfaas.request-timeout': '1s' } });
+    const slot = e.dispatcher.tryAcquire(e.ref);
+    const seen: string[] = [];
+    slot?.onTimeout((reason) => seen.push(reason.code));
+    e.clock.advance(1_000);
+    expect(seen).toEqual(['REQUEST_TIMEOUT']);
+    expect(slot?.signal.aborted).toBe(true);
+    expect(e.dispatcher.replicas(e.ref)[0]).toMatchObject({ inFlight: 0, served: 1 });
+  });
+
   it('release counts once however often it is called', async () => {
     const e = await engine({ replicas: 1 });
     const slot = e.dispatcher.tryAcquire(e.ref);
@@ -146,6 +157,73 @@ describe('dispatcher', () => {
   it('invalid limit labels are LABELS_INVALID', async () => {
     const e = await engine({ labels: { 'com.openfaas.scale.concurrency': 'lots' } });
     expect(() => e.dispatcher.tryAcquire(e.ref)).toThrow(expect.objectContaining({ code: 'LABELS_INVALID' }));
+  });
+
+  it('a request waiting for a function at zero past its deadline gets WAKE_TIMEOUT (504), and the cold start counts as timed out', async () => {
+    const e = await engine({ replicas: 0 }, { onNeedReplica: () => undefined });
+    const waiting = e.dispatcher.acquire(e.ref, { maxWaitMs: 500 }).catch((err: unknown) => err);
+    e.clock.advance(500);
+    const err = (await waiting) as AppError;
+    expect([err.code, err.status, err.details?.['reason']]).toEqual(['WAKE_TIMEOUT', 504, 'no_replica']);
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(0);
+    expect(await counter(e.metrics, 'alert_scaler_cold_starts_total', { function_name: 'fn', outcome: 'timeout' })).toBe(1);
+  });
+
+  it('without maxWaitMs a request waits as long as the wake-timeout label says', async () => {
+    const e = await engine({ replicas: 0, labels: { 'com.openfaas.scale.wake-timeout': '2s' } });
+    const waiting = e.dispatcher.acquire(e.ref).catch((err: unknown) => err);
+    e.clock.advance(1_999);
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(1);
+    e.clock.advance(1);
+    expect(((await waiting) as AppError).code).toBe('WAKE_TIMEOUT');
+  });
+
+  it('a served cold start is observed once, and its slots say they waited for a replica', async () => {
+    const e = await engine({ replicas: 0 }, { onNeedReplica: () => void e.provider.setReplicas(e.ref, 1) });
+    const burst = [0, 1].map(() => e.dispatcher.acquire(e.ref));
+    e.clock.advance(START_MS);
+    const slots = await Promise.all(burst);
+    expect(slots.map((s) => s.waitedFor)).toEqual(['no_replica', 'no_replica']);
+    expect(e.dispatcher.tryAcquire(e.ref)?.waitedFor).toBeNull();
+    expect(await counter(e.metrics, 'alert_scaler_cold_starts_total', { function_name: 'fn', outcome: 'ready' })).toBe(1);
+    expect(await histogramCount(e.metrics, 'alert_scaler_cold_start_seconds', { function_name: 'fn' })).toBe(1);
+  });
+
+  it('a failed wake rejects every request waiting for a replica with WAKE_FAILED (502), and the next request wakes again', async () => {
+    const wakes: string[] = [];
+    const e = await engine({ replicas: 0 }, { onNeedReplica: (ref) => wakes.push(ref.name) });
+    const waiting = [0, 1, 2].map(() => e.dispatcher.acquire(e.ref).catch((err: unknown) => err));
+    e.dispatcher.wakeFailed(e.ref, new Error('injected'));
+    const errors = (await Promise.all(waiting)) as AppError[];
+    expect(errors.map((err) => [err.code, err.status])).toEqual([0, 1, 2].map(() => ['WAKE_FAILED', 502]));
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(0);
+    expect(await gauge(e.metrics, 'alert_scaler_held_requests', { function_name: 'fn' })).toBe(0);
+    expect(await counter(e.metrics, 'alert_scaler_cold_starts_total', { function_name: 'fn', outcome: 'failed' })).toBe(1);
+    void e.dispatcher.acquire(e.ref).catch(() => undefined);
+    expect(wakes).toEqual(['fn', 'fn']);
+  });
+
+  it('a function scaled to 0 while a request waits for it is woken again', async () => {
+    const wakes: string[] = [];
+    const e = await engine({ replicas: 0 }, { onNeedReplica: (ref) => wakes.push(ref.name) });
+    const waiting = e.dispatcher.acquire(e.ref);
+    await e.provider.setReplicas(e.ref, 1);
+    expect(wakes).toEqual(['fn']);
+    await e.provider.setReplicas(e.ref, 0);
+    expect(wakes).toEqual(['fn', 'fn']);
+    await e.provider.setReplicas(e.ref, 1);
+    e.clock.advance(START_MS);
+    expect((await waiting).waitedFor).toBe('no_replica');
+    expect(await counter(e.metrics, 'alert_scaler_cold_starts_total', { function_name: 'fn', outcome: 'ready' })).toBe(1);
+  });
+
+  it('the held-requests gauge shows the requests waiting for a replica, not those waiting for a busy one', async () => {
+    const e = await engine({ replicas: 1, labels: CONCURRENCY_1 });
+    e.dispatcher.tryAcquire(e.ref);
+    void e.dispatcher.acquire(e.ref).catch(() => undefined);
+    expect(await gauge(e.metrics, 'alert_scaler_held_requests', { function_name: 'fn' })).toBe(0);
+    expect(await gauge(e.metrics, 'gateway_function_queue_length', { function_name: 'fn', reason: 'busy' })).toBe(1);
+    e.dispatcher.close();
   });
 
   it('close fails waiting requests with SHUTTING_DOWN', async () => {

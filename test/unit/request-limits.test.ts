@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { gatewayShare } from '../../src/engine/replicas.js';
 import { parseRequestLimits } from '../../src/policy/labels.js';
 
-const defaults = { concurrency: 0, maxQueued: 100, requestTimeoutMs: 300_000 };
+const defaults = { concurrency: 0, maxQueued: 100, requestTimeoutMs: 300_000, maxWaitMs: 30_000 };
 
 describe('request limit labels', () => {
   it('no labels gives the defaults', () => {
@@ -11,7 +11,11 @@ describe('request limit labels', () => {
 
   it('concurrency, max-queued (long or short) and request-timeout are read; labels win over annotations', () => {
     const result = parseRequestLimits({ 'com.openfaas.scale.concurrency': '4', 'scale.max-queued': '10' }, { 'com.openfaas.request-timeout': '1m30s', 'com.openfaas.scale.concurrency': '9' }, defaults);
-    expect(result).toEqual({ ok: true, limits: { concurrency: 4, maxQueued: 10, requestTimeoutMs: 90_000 } });
+    expect(result).toEqual({ ok: true, limits: { concurrency: 4, maxQueued: 10, requestTimeoutMs: 90_000, maxWaitMs: 30_000 } });
+  });
+
+  it('the queue wait comes from wake-timeout, long or short', () => {
+    expect(parseRequestLimits({ 'scale.wake-timeout': '2s' }, {}, defaults)).toEqual({ ok: true, limits: { ...defaults, maxWaitMs: 2_000 } });
   });
 
   it('request-timeout is not read under the scale prefix', () => {
@@ -23,6 +27,7 @@ describe('request limit labels', () => {
     ['a negative max-queued', { 'com.openfaas.scale.max-queued': '-1' }, /max-queued/],
     ['a timeout without a unit word', { 'com.openfaas.request-timeout': 'soon' }, /request-timeout/],
     ['a zero timeout', { 'com.openfaas.request-timeout': '0s' }, /request-timeout/],
+    ['a zero wake-timeout', { 'com.openfaas.scale.wake-timeout': '0s' }, /wake-timeout/],
   ];
   it.each(bad)('%s is refused with a reason', (_name, labels, pattern) => {
     const result = parseRequestLimits(labels, {}, defaults);

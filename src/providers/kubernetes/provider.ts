@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
 import {
-  refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState, type Upstream,
+  refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
 } from '../types.js';
 import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLike, type KubeApi, type PodLike } from './client.js';
 import { Informer, deploymentSource, factsOf, type DeploymentFacts, type InformerOptions } from './informer.js';
@@ -186,25 +186,18 @@ export class KubernetesProvider implements ReplicaProvider {
   }
 
   /**
-   * Pod routing: a ready pod address (least in-flight, round robin among equals), counted
-   * until `release`. Service routing: the Service URL while the Deployment has a ready replica.
-   * Null when nothing is ready or the function is not an opted-in Deployment in the cache.
+   * The function's pods joined with their endpoints, from the caches; empty for an unknown
+   * function. Pod routing: each replica's address is its pod's. Service routing: every
+   * replica with an address gets the Service URL instead, so the dispatcher still counts
+   * slots per replica while the Service (or mesh) picks the pod.
    */
-  pickUpstream(ref: FunctionRef): Upstream | null {
-    const facts = this.informer.get(ref.namespace, ref.name);
-    if (facts === undefined || !isOptedIn(facts.labels)) return null;
-    if (this.settings.routing === 'pod') return this.index.pick(refKey(ref));
-    if (facts.ready <= 0) return null;
-    const url = new URL(this.settings.functionUrlTemplate.replaceAll('{name}', ref.name).replaceAll('{namespace}', ref.namespace));
-    // The Service balances; nothing to count here.
-    return { url, release: () => undefined };
-  }
-
-  /** The function's pods joined with their endpoints, from the caches; empty for an unknown function. */
   listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
     const facts = this.informer.get(ref.namespace, ref.name);
     if (facts === undefined || !isOptedIn(facts.labels)) return [];
-    return this.index.replicas(refKey(ref));
+    const replicas = this.index.replicas(refKey(ref));
+    if (this.settings.routing === 'pod') return replicas;
+    const url = new URL(this.settings.functionUrlTemplate.replaceAll('{name}', ref.name).replaceAll('{namespace}', ref.namespace));
+    return replicas.map((r) => (r.address === null ? r : { ...r, address: url }));
   }
 
   subscribe(listener: ReplicaListener): () => void {

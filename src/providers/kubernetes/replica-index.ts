@@ -1,14 +1,12 @@
-import type { ReplicaInfo, Upstream } from '../types.js';
+import type { ReplicaInfo } from '../types.js';
 import type { DeploymentFacts } from './informer.js';
 import { deriveReplicas, sameReplicas, selects, type PodFacts, type SliceFacts } from './replicas.js';
 
-/** Per function: its replicas as last derived, and what routing keeps between requests. */
+/** Per function: its replicas as last derived, and the caches they are derived from. */
 interface Entry {
   replicas: readonly ReplicaInfo[];
   /** Replicas that take requests (phase `ready`, with an address). */
   routable: readonly ReplicaInfo[];
-  readonly inflight: Map<string, number>;
-  cursor: number;
   readonly pods: Map<string, PodFacts>;
   readonly slices: Map<string, SliceFacts>;
   readonly draining: Set<string>;
@@ -19,7 +17,7 @@ const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 
 /**
  * The replicas of every function, kept current from the pod, EndpointSlice and Deployment
- * caches, and the in-flight count per replica that pod routing balances on. Each `*Changed`
+ * caches (the engine's dispatcher routes to them and counts their requests). Each `*Changed`
  * method returns the keys (`namespace/name`) of the functions whose replica list changed.
  * A pod belongs to the Deployment whose selector matches it; a slice to the function its
  * `kubernetes.io/service-name` names.
@@ -46,38 +44,6 @@ export class ReplicaIndex {
   /** Replicas that take requests now. */
   readyCount(fnKey: string): number {
     return this.entries.get(fnKey)?.routable.length ?? 0;
-  }
-
-  /** Least in-flight ready replica, round robin among equals; null when none is ready. */
-  pick(fnKey: string): Upstream | null {
-    const entry = this.entries.get(fnKey);
-    const n = entry?.routable.length ?? 0;
-    if (entry === undefined || n === 0) return null;
-    let best = 0;
-    let bestLoad = Number.POSITIVE_INFINITY;
-    for (let k = 0; k < n; k += 1) {
-      const i = (entry.cursor + k) % n;
-      const load = entry.inflight.get((entry.routable[i] as ReplicaInfo).id) ?? 0;
-      if (load < bestLoad) {
-        best = i;
-        bestLoad = load;
-      }
-    }
-    entry.cursor = (best + 1) % n;
-    const chosen = entry.routable[best] as ReplicaInfo;
-    if (chosen.address === null) return null;
-    entry.inflight.set(chosen.id, bestLoad + 1);
-    let released = false;
-    return {
-      url: chosen.address,
-      release: () => {
-        if (released) return;
-        released = true;
-        const left = (entry.inflight.get(chosen.id) ?? 1) - 1;
-        if (left <= 0) entry.inflight.delete(chosen.id);
-        else entry.inflight.set(chosen.id, left);
-      },
-    };
   }
 
   /** Marks replicas as chosen for removal (no new requests) or, with `on` false, takes that back. */
@@ -140,7 +106,7 @@ export class ReplicaIndex {
     let entry = this.entries.get(fnKey);
     if (entry === undefined) {
       entry = {
-        replicas: [], routable: [], inflight: new Map(), cursor: 0,
+        replicas: [], routable: [],
         pods: new Map(), slices: new Map(), draining: new Set(), firstSeen: new Map(),
       };
       this.entries.set(fnKey, entry);
@@ -161,7 +127,6 @@ export class ReplicaIndex {
     const ids = new Set(replicas.map((r) => r.id));
     for (const id of entry.draining) if (!ids.has(id)) entry.draining.delete(id);
     for (const id of entry.firstSeen.keys()) if (!ids.has(id)) entry.firstSeen.delete(id);
-    for (const id of entry.inflight.keys()) if (!ids.has(id)) entry.inflight.delete(id);
     if (sameReplicas(replicas, entry.replicas)) return false;
     entry.replicas = replicas;
     entry.routable = replicas.filter((r) => r.phase === 'ready' && r.address !== null);

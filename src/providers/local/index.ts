@@ -8,7 +8,6 @@ import {
   type ReplicaListener,
   type ReplicaProvider,
   type ReplicaState,
-  type Upstream,
 } from '../types.js';
 import { freePort, Replica } from './replica.js';
 import type { StackFunction } from './stack.js';
@@ -31,7 +30,6 @@ interface LocalFunction {
   live: Replica[];
   /** Replicas being removed; still finishing in-flight requests. */
   draining: Set<Replica>;
-  roundRobin: number;
   crashes: number;
   restartTimer: NodeJS.Timeout | undefined;
   /** Replicas whose port is being allocated (counted so concurrent reconciles do not overshoot). */
@@ -64,7 +62,6 @@ export class LocalProvider implements ReplicaProvider {
         desired: Math.max(0, options.initialReplicas(spec)),
         live: [],
         draining: new Set(),
-        roundRobin: 0,
         crashes: 0,
         restartTimer: undefined,
         pendingStarts: 0,
@@ -111,18 +108,6 @@ export class LocalProvider implements ReplicaProvider {
     return [...this.functions.values()].map((fn) => ({ ref: { name: fn.spec.name, namespace: fn.spec.namespace }, ...this.stateOf(fn) }));
   }
 
-  pickUpstream(ref: FunctionRef): Upstream | null {
-    const fn = this.functions.get(refKey(ref));
-    if (fn === undefined) return null;
-    const ready = fn.live.filter((r) => r.phase === 'ready');
-    if (ready.length === 0) return null;
-    // Least in-flight; round robin among equals.
-    const least = Math.min(...ready.map((r) => r.inflight));
-    const candidates = ready.filter((r) => r.inflight === least);
-    const chosen = candidates[fn.roundRobin++ % candidates.length] as Replica;
-    return { url: chosen.url, release: chosen.acquire() };
-  }
-
   listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
     const fn = this.functions.get(refKey(ref));
     if (fn === undefined) return [];
@@ -131,7 +116,7 @@ export class LocalProvider implements ReplicaProvider {
   }
 
   /**
-   * Stops exactly these replicas (the engine drained them; any request still in flight gets
+   * Stops exactly these replicas (the engine drained them first: SIGTERM, then SIGKILL after
    * the drain grace) and lowers desired by the number found, so none is started in their place.
    */
   async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
@@ -186,8 +171,9 @@ export class LocalProvider implements ReplicaProvider {
   private reconcile(fn: LocalFunction): void {
     if (this.closed) return;
     while (fn.live.length + fn.pendingStarts > fn.desired && fn.live.length > 0) {
-      // Remove the least useful replica first: not ready, then fewest in-flight.
-      const victim = [...fn.live].sort((a, b) => rank(a) - rank(b))[0] as Replica;
+      // Remove the least useful replica first: a starting one, then the newest. (The engine's
+      // scale-down drains and removes chosen replicas instead; this is a bare count change.)
+      const victim = [...fn.live].reverse().sort((a, b) => rank(a) - rank(b))[0] as Replica;
       fn.live = fn.live.filter((r) => r !== victim);
       this.retire(fn, victim);
     }
@@ -253,5 +239,5 @@ export class LocalProvider implements ReplicaProvider {
 }
 
 function rank(replica: Replica): number {
-  return (replica.phase === 'ready' ? 1_000_000 : 0) + replica.inflight;
+  return replica.phase === 'ready' ? 1 : 0;
 }

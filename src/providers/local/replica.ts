@@ -107,12 +107,10 @@ export class Replica {
   /** Wall-clock ms (high resolution) when the process was spawned. */
   readonly startedAt = performance.timeOrigin + performance.now();
   phase: ReplicaPhase = 'starting';
-  inflight = 0;
   /** True when the process ended without being asked to. */
   crashed = false;
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
-  private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: ReplicaOptions) {
     this.id = options.id;
@@ -137,7 +135,6 @@ export class Replica {
         if (this.phase !== 'draining' && this.phase !== 'stopping') this.crashed = true;
         this.phase = 'exited';
         options.logger.info('replica exited', { function: options.fn.name, port: this.port, code, signal, crashed: this.crashed, error: error?.message });
-        this.releaseIdleWaiters();
         options.onChange(this);
         resolveExit();
       };
@@ -171,35 +168,16 @@ export class Replica {
     }
   }
 
-  /** Counts one request in; the returned function counts it out. */
-  acquire(): () => void {
-    this.inflight += 1;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.inflight -= 1;
-      if (this.inflight === 0) this.releaseIdleWaiters();
-    };
-  }
-
-  private releaseIdleWaiters(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
   /**
-   * Removes the replica: no new requests, wait for in-flight ones (up to graceMs), SIGTERM,
-   * then SIGKILL if it has not exited after another graceMs.
+   * Removes the replica: no new requests (`draining`, reported), SIGTERM (the process
+   * finishes what it holds), then SIGKILL if it has not exited after graceMs. The engine
+   * drains a replica's requests before it asks for this; requests still running get the
+   * process's own SIGTERM handling, as a pod does.
    */
   async stop(graceMs: number): Promise<void> {
     if (this.phase === 'exited') return;
     this.phase = 'draining';
     this.options.onChange(this);
-    if (this.inflight > 0) {
-      await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), sleep(graceMs)]);
-    }
     if ((this.phase as ReplicaPhase) === 'exited') return;
     this.phase = 'stopping';
     this.options.onChange(this);
@@ -229,8 +207,4 @@ export class Replica {
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     this.child.kill(signal);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }

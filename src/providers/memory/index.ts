@@ -9,7 +9,6 @@ import {
   type ReplicaPhase,
   type ReplicaProvider,
   type ReplicaState,
-  type Upstream,
 } from '../types.js';
 
 /** How long a modelled replica takes to start and to stop, in milliseconds of the clock. */
@@ -57,7 +56,6 @@ interface MemoryFunction {
   /** Every replica that exists, in creation order. */
   replicas: MemoryReplica[];
   nextId: number;
-  roundRobin: number;
 }
 
 /**
@@ -78,7 +76,7 @@ export class MemoryProvider implements ReplicaProvider {
     const fallback = options.defaultModel ?? { startMs: 0, stopMs: 0 };
     for (const spec of options.functions) {
       const ref = { name: spec.name, namespace: spec.namespace };
-      this.functions.set(refKey(ref), { ref, spec, model: spec.model ?? fallback, desired: Math.max(0, spec.replicas ?? 0), replicas: [], nextId: 1, roundRobin: 0 });
+      this.functions.set(refKey(ref), { ref, spec, model: spec.model ?? fallback, desired: Math.max(0, spec.replicas ?? 0), replicas: [], nextId: 1 });
     }
   }
 
@@ -131,15 +129,6 @@ export class MemoryProvider implements ReplicaProvider {
     const fn = this.functions.get(refKey(ref));
     if (fn === undefined) return [];
     return fn.replicas.map((r) => ({ id: r.id, address: r.address, phase: r.phase, createdAt: r.createdAt }));
-  }
-
-  pickUpstream(ref: FunctionRef): Upstream | null {
-    const fn = this.functions.get(refKey(ref));
-    if (fn === undefined) return null;
-    const ready = fn.replicas.filter((r) => r.phase === 'ready');
-    const chosen = ready[fn.roundRobin++ % Math.max(1, ready.length)];
-    if (chosen === undefined) return null;
-    return { url: chosen.address, release: () => undefined };
   }
 
   subscribe(listener: ReplicaListener): () => void {

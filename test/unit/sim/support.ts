@@ -1,4 +1,4 @@
-import { packageRoot, policyDefaults } from '../../../src/bootstrap.js';
+import { packageRoot, policyDefaults, requestDefaults } from '../../../src/bootstrap.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { shippedAlerting } from '../../../src/sim/alerting.js';
 import { Random } from '../../../src/sim/random.js';
@@ -13,7 +13,7 @@ export function stack(text: string, path = 'stack.yml'): SimStack {
   return parseSimStack(text, path, {
     defaultNamespace: config.defaultNamespace,
     policyDefaults: policyDefaults(config),
-    requestDefaults: { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs },
+    requestDefaults: requestDefaults(config),
     shipped: () => shippedAlerting(packageRoot()),
   });
 }

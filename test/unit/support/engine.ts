@@ -7,7 +7,7 @@ import { MemoryProvider, type MemoryFunctionSpec } from '../../../src/providers/
 export const NS = 'openfaas-fn';
 export const START_MS = 100;
 export const STOP_MS = 10;
-export const LIMITS: RequestLimits = { concurrency: 0, maxQueued: 100, requestTimeoutMs: 300_000 };
+export const LIMITS: RequestLimits = { concurrency: 0, maxQueued: 100, requestTimeoutMs: 300_000, maxWaitMs: 30_000 };
 
 /** A virtual clock, a memory provider with one function `fn`, metrics and a dispatcher over them. */
 export interface Engine {
@@ -41,4 +41,17 @@ export async function gauge(metrics: Metrics, name: string, labels: Record<strin
 /** Lets settled promises run their callbacks (no time passes). */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The value of one counter series on the registry (undefined when it was never counted). */
+export async function counter(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  return gauge(metrics, name, labels);
+}
+
+/** The observation count of one histogram series. */
+export async function histogramCount(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const metric = await metrics.registry.getSingleMetric(name)?.get();
+  const values: ReadonlyArray<{ readonly metricName?: string; readonly labels: Partial<Record<string, string | number>>; readonly value: number }> = metric?.values ?? [];
+  const found = values.find((v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, val]) => v.labels[k] === val));
+  return found?.value;
 }
