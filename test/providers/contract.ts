@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { systemClock } from '../../src/core/clock.js';
+import { Changer } from '../../src/engine/changer.js';
 import { Dispatcher, type Slot } from '../../src/engine/dispatcher.js';
+import { Drainer } from '../../src/engine/drain.js';
+import { EventLog } from '../../src/engine/events.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { AppError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { FunctionRef, ReplicaInfo, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
+import { DEFAULT_POLICY } from '../support/policy.js';
 
 /** What a provider under test must supply. */
 export interface ContractSetup {
@@ -174,6 +179,39 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
       expect(after.map((r) => r.id).sort()).toEqual([keep1, keep2].sort());
       expect(after.every((r) => r.phase === 'ready')).toBe(true);
       await s.provider.setReplicas(s.ref, 1);
+      await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
+    });
+
+    it('a scale-down through the change cycle removes the drained replica only after its in-flight request ends', async () => {
+      const events = new EventLog(1000);
+      const drainer = new Drainer({ dispatcher, provider: s.provider, clock: systemClock, drainTimeoutMs: 60_000 });
+      const changer = new Changer({ provider: s.provider, dispatcher, drainer, clock: systemClock, events, logger: silentLogger(), metrics: createMetrics(), defaults: DEFAULT_POLICY, defaultNamespace: s.ref.namespace });
+      try {
+        await s.provider.setReplicas(s.ref, 2);
+        await waitForReplicas(s.provider, s.ref, (l) => l.filter((r) => r.phase === 'ready').length === 2 && l.length === 2);
+        // One request in flight on each replica: whichever is chosen is busy while it drains.
+        const first = dispatcher.tryAcquire(s.ref);
+        const second = dispatcher.tryAcquire(s.ref);
+        expect(new Set([first?.replicaId, second?.replicaId]).size).toBe(2);
+        const outcome = await changer.change(s.ref, 'api', () => ({ replicas: 1, reason: 'contract' }));
+        expect(outcome).toMatchObject({ from: 2, to: 1, changed: true });
+        const victim = events.query().find((ev) => ev.action === 'drain_start')?.replica;
+        const victimSlot = [first, second].find((slot) => slot?.replicaId === victim);
+        const otherSlot = [first, second].find((slot) => slot?.replicaId !== victim);
+        expect(victimSlot).toBeDefined();
+        // The provider is not asked to remove it while its request runs.
+        await new Promise((r) => setTimeout(r, 200));
+        expect(s.provider.listReplicas(s.ref).find((r) => r.id === victim)?.phase).toBe('ready');
+        expect((await s.provider.getReplicas(s.ref)).desired).toBe(2);
+        victimSlot?.release();
+        await outcome.settled;
+        expect((await s.provider.getReplicas(s.ref)).desired).toBe(1);
+        await waitForReplicas(s.provider, s.ref, (l) => !l.some((r) => r.id === victim));
+        expect(events.query().filter((ev) => ev.action === 'scale_down_complete').map((ev) => [ev.replica, ev.reason])).toEqual([[victim, 'drained']]);
+        otherSlot?.release();
+      } finally {
+        changer.close();
+      }
       await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
     });
 
