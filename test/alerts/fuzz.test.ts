@@ -20,6 +20,7 @@ import { createMetrics } from '../../src/metrics/registry.js';
 import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
 import { refKey } from '../../src/providers/types.js';
 import { createApp } from '../../src/server.js';
+import { Random } from '../../src/sim/random.js';
 
 const PAYLOADS = 5000;
 const SEED = 20_261_123;
@@ -92,16 +93,10 @@ class MemoryProvider implements ReplicaProvider {
   async close(): Promise<void> {}
 }
 
-/** mulberry32: small, seeded, the same sequence on every run. */
+/** The simulator's seeded generator: every run checks the same cases. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Random(seed);
+  return () => rng.next();
 }
 
 const VALID_DATES = ['2026-11-23T19:07:12.537Z', '2026-11-23T20:12:52.615103424Z', '2026-11-23T21:00:00+05:30', '2024-02-29T00:00:00Z', '0001-01-01T00:00:00Z'];

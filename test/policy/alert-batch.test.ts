@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { AlertBatch, ALERT_STATE_MAX_ENTRIES, decideAlerts, EMPTY_ALERT_STATE, type AlertReason, type AlertSignal, type AlertState } from '../../src/policy/alert-step.js';
 import type { ScalingPolicy } from '../../src/policy/labels.js';
 import { DEFAULT_POLICY } from '../support/policy.js';
+import { Random } from '../../src/sim/random.js';
 
 const timing = { cooldownMs: 10_000, firingStaleMs: 3_600_000 };
 
@@ -39,16 +40,10 @@ function referenceDecide(current: number, policy: ScalingPolicy, state: AlertSta
   return { replicas, reason, state: { firing, scaleDownAt: null, steps } };
 }
 
-/** mulberry32: a small seeded generator, so every run checks the same cases. */
+/** The simulator's seeded generator: every run checks the same cases. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Random(seed);
+  return () => rng.next();
 }
 
 describe('a batch of alerts for one function', () => {
