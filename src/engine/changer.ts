@@ -250,7 +250,12 @@ export class Changer {
         this.mutex.run(refKey(ref), async () => {
           const remove = [...outcomes].filter(([, o]) => o === 'drained' || o === 'drain-timeout').map(([id]) => id);
           try {
-            if (remove.length > 0) await provider.removeReplicas(ref, remove);
+            if (remove.length > 0) {
+              await provider.removeReplicas(ref, remove);
+              // The provider's count no longer includes them and its phase keeps them out of
+              // routing: the engine's flag would count them as leaving a second time.
+              dispatcher.setDraining(ref, remove, false);
+            }
             if (unlisted > 0) {
               const { desired } = await provider.getReplicas(ref);
               await provider.setReplicas(ref, Math.max(0, desired - unlisted));

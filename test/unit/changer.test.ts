@@ -32,6 +32,17 @@ async function setup(replicas: number) {
 }
 
 describe('change cycle', () => {
+  it('a scale-up right after a removal counts the removed replica once: 3 -> 2 -> 3 asks the provider for 3', async () => {
+    const s = await setup(3);
+    const down = await s.changer.change(s.ref, 'api', s.to(2));
+    await down.settled;
+    // The removed replica is still stopping (STOP_MS has not passed) and no longer in desired.
+    expect((await s.provider.getReplicas(s.ref)).desired).toBe(2);
+    const up = await s.changer.change(s.ref, 'api', s.to(3));
+    expect(up).toMatchObject({ from: 2, to: 3, changed: true });
+    expect((await s.provider.getReplicas(s.ref)).desired).toBe(3);
+  });
+
   it('a decision naming replicas removes exactly those, and drops one that took a request meanwhile', async () => {
     const s = await setup(4);
     const [held] = s.busy(['fn-2']);
