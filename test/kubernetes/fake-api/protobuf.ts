@@ -98,10 +98,10 @@ function objectMeta(buf: Buffer): K8sObject['metadata'] {
 }
 
 /** core/v1 ConfigMap: metadata 1, data 2, binaryData 3, immutable 4. */
-function configMap(buf: Buffer): Json {
+function configMap(buf: Buffer): K8sObject {
   const all = fields(buf);
   const meta = all.find((f) => f.number === 1);
-  const out: Json = { metadata: objectMeta(meta?.bytes ?? Buffer.alloc(0)) };
+  const out: K8sObject = { metadata: objectMeta(meta?.bytes ?? Buffer.alloc(0)) };
   const data = all.filter((f) => f.number === 2);
   const binary = all.filter((f) => f.number === 3);
   const immutable = all.find((f) => f.number === 4);
@@ -112,7 +112,7 @@ function configMap(buf: Buffer): Json {
 }
 
 /** Typed bodies the fake can read from protobuf, by `apiVersion/kind`. */
-const DECODERS: Readonly<Record<string, (raw: Buffer) => Json>> = {
+const DECODERS: Readonly<Record<string, (raw: Buffer) => K8sObject>> = {
   'v1/ConfigMap': configMap,
 };
 
@@ -133,5 +133,5 @@ export function decodeProtobufObject(body: Buffer): K8sObject {
   const decoder = DECODERS[`${apiVersion}/${kind}`];
   if (decoder === undefined) throw new HttpError(415, `the fake cannot decode ${apiVersion} ${kind} from ${PROTOBUF_MEDIA_TYPE}; send application/json`);
   const raw = unknown.find((f) => f.number === 2)?.bytes ?? Buffer.alloc(0);
-  return { apiVersion, kind, ...decoder(raw) } as K8sObject;
+  return { apiVersion, kind, ...decoder(raw) };
 }
