@@ -18,7 +18,7 @@ import { LocalProvider } from './providers/local/index.js';
 import { StackPolicySource } from './providers/local/policies.js';
 import { NamedPolicyProvider } from './providers/named-policies.js';
 import { attachNamedPolicies } from './engine/policy-reload.js';
-import type { NamedPolicyDefaults } from './policy/named.js';
+import { policyNameOf, type NamedPolicyDefaults } from './policy/named.js';
 import { parseStack } from './providers/local/stack.js';
 import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvider } from './providers/types.js';
 import { systemClock } from './core/clock.js';
@@ -133,8 +133,12 @@ export function createLocalProvider(config: Config, logger: Logger, readFile: Re
 /** One case per provider; the Kubernetes module (and client-node) loads only when chosen. */
 async function createProviderSetup(config: Config, logger: Logger, readFile: ReadFile): Promise<ProviderSetup> {
   switch (config.provider) {
-    case 'local':
-      return { provider: createLocalProvider(config, logger, readFile), policies: new StackPolicySource({ path: stackPathOf(config), readFile, logger }) };
+    case 'local': {
+      // Stack functions are read once: without one naming a policy there is nothing to watch.
+      const provider = createLocalProvider(config, logger, readFile);
+      const named = (await provider.listFunctions()).some((fn) => policyNameOf(fn.labels, fn.annotations) !== undefined);
+      return named ? { provider, policies: new StackPolicySource({ path: stackPathOf(config), readFile, logger }) } : { provider };
+    }
     case 'kubernetes': {
       const { createKubernetesSetup } = await import('./providers/kubernetes/index.js');
       return createKubernetesSetup(config, logger);
