@@ -15,6 +15,10 @@ import { createMetrics, type Metrics } from './metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults, type RequestLimits } from './policy/labels.js';
 import { decideWake } from './policy/wake.js';
 import { LocalProvider } from './providers/local/index.js';
+import { StackPolicySource } from './providers/local/policies.js';
+import { NamedPolicyProvider } from './providers/named-policies.js';
+import { attachNamedPolicies } from './engine/policy-reload.js';
+import { policyNameOf, type NamedPolicyDefaults } from './policy/named.js';
 import { parseStack } from './providers/local/stack.js';
 import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvider } from './providers/types.js';
 import { systemClock } from './core/clock.js';
@@ -57,6 +61,20 @@ export function requestDefaults(config: Config): RequestLimits {
   return { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs };
 }
 
+/** What the parsers fall back to when checking a named policy, from the config. */
+export function namedPolicyDefaults(config: Config): NamedPolicyDefaults {
+  return {
+    policy: policyDefaults(config),
+    spec: { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.defaultMaxReplicas },
+    request: requestDefaults(config),
+  };
+}
+
+/** The stack file of the local provider (the example stack when none is configured). */
+function stackPathOf(config: Config): string {
+  return config.stackPath === '' ? join(packageRoot(), 'examples', 'stack.yml') : config.stackPath;
+}
+
 /** Parts that tests and the e2e suite may supply instead of the defaults. */
 export interface ScalerOverrides {
   readonly provider?: ReplicaProvider;
@@ -89,7 +107,7 @@ export interface RunningScaler {
 
 /** Builds the local provider from the stack file. */
 export function createLocalProvider(config: Config, logger: Logger, readFile: ReadFile): LocalProvider {
-  const stackPath = config.stackPath === '' ? join(packageRoot(), 'examples', 'stack.yml') : config.stackPath;
+  const stackPath = stackPathOf(config);
   let text: string;
   try {
     text = readFile(stackPath);
@@ -115,8 +133,12 @@ export function createLocalProvider(config: Config, logger: Logger, readFile: Re
 /** One case per provider; the Kubernetes module (and client-node) loads only when chosen. */
 async function createProviderSetup(config: Config, logger: Logger, readFile: ReadFile): Promise<ProviderSetup> {
   switch (config.provider) {
-    case 'local':
-      return { provider: createLocalProvider(config, logger, readFile) };
+    case 'local': {
+      // Stack functions are read once: without one naming a policy there is nothing to watch.
+      const provider = createLocalProvider(config, logger, readFile);
+      const named = (await provider.listFunctions()).some((fn) => policyNameOf(fn.labels, fn.annotations) !== undefined);
+      return named ? { provider, policies: new StackPolicySource({ path: stackPathOf(config), readFile, logger }) } : { provider };
+    }
     case 'kubernetes': {
       const { createKubernetesSetup } = await import('./providers/kubernetes/index.js');
       return createKubernetesSetup(config, logger);
@@ -132,7 +154,9 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const auth = resolveBasicAuth(config, readFile);
   if (auth === undefined) logger.warn('basic auth is off: /system/* is open to anyone who can reach this port', { hint: 'set ALERT_SCALER_BASIC_AUTH_USER and ALERT_SCALER_BASIC_AUTH_PASSWORD' });
   const setup: ProviderSetup = overrides.provider !== undefined ? { provider: overrides.provider } : await createProviderSetup(config, logger, readFile);
-  const provider = setup.provider;
+  // Named policies overlay their labels on the provider's answers (src/providers/named-policies.ts).
+  const named = setup.policies === undefined ? undefined : new NamedPolicyProvider(setup.provider, setup.policies, { logger, defaults: namedPolicyDefaults(config), defaultNamespace: config.defaultNamespace });
+  const provider = named ?? setup.provider;
   if (setup.isLeader !== undefined && config.prometheusUrl === undefined) {
     logger.warn('the idler sees only this replica\'s traffic', {
       hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so idle time counts every replica',
@@ -152,6 +176,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   });
   const label = (ref: FunctionRef): string => functionLabel(ref, config.defaultNamespace);
   const detachSink = setup.attachEvents?.(engine.events);
+  const policyReload = named === undefined ? undefined : attachNamedPolicies(named, engine, { logger, defaultNamespace: config.defaultNamespace, isLeader: overrides.isLeader ?? setup.isLeader ?? (() => true) });
   const alertScaler = new AlertScaler({
     changer: engine.changer,
     clock: engine.clock,
@@ -209,6 +234,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   });
   await provider.start();
   await setup.start?.();
+  await policyReload?.applyAll();
   for (const info of await provider.listFunctions()) {
     const fn = label(info.ref);
     metrics.invocationStarted.inc({ function_name: fn }, 0);
@@ -244,6 +270,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       alertScaler.stop();
       engine.close();
       detachSink?.();
+      policyReload?.detach();
       unsubscribe();
       await setup.stop?.();
       await provider.close();

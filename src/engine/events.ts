@@ -5,7 +5,8 @@ export type EventSource = 'alert' | 'idler' | 'waker' | 'api' | 'policy';
  * What happened. Decisions: `scale_up`, `scale_down`, `unchanged` (recorded too), and
  * `scale_failed` when applying one failed. Replica lifecycle: `scale_up_start` (a replica
  * asked for), `scale_up_complete` (it is ready), `drain_start` (it takes no new requests),
- * `scale_down_complete` (it was removed).
+ * `scale_down_complete` (it was removed). `policy_invalid`: an edit of the function's named
+ * policy was refused (inputs name the policy, the keys at fault and the problems).
  */
 export type EventAction =
   | 'scale_up'
@@ -15,7 +16,8 @@ export type EventAction =
   | 'scale_up_start'
   | 'scale_up_complete'
   | 'drain_start'
-  | 'scale_down_complete';
+  | 'scale_down_complete'
+  | 'policy_invalid';
 
 /** One engine event: a decision (changing something or not) or a replica lifecycle step. */
 export interface EngineEvent {

@@ -1,5 +1,6 @@
 import type { AlertStateStore } from '../alerts/state-store.js';
 import type { EventLog } from '../engine/events.js';
+import type { NamedPolicySource } from './named-policies.js';
 
 export { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../core/ref.js';
 import type { FunctionRef } from '../core/ref.js';
@@ -86,6 +87,8 @@ export interface ProviderSetup {
    * look for them (a Kubernetes Event); returns the function that detaches it.
    */
   readonly attachEvents?: (events: EventLog) => () => void;
+  /** Named policies (`com.openfaas.scale.policy=<name>`): the stack file's `policies:`, ConfigMaps. */
+  readonly policies?: NamedPolicySource;
   start?(): Promise<void>;
   stop?(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 /**
  * deploy/ renders with `kubectl kustomize`, its RBAC is exactly the least-privilege set, and
  * that set is both sufficient for and fully used by the calls the Kubernetes provider, the
- * alert state store and the leader elector really make (recorded by the fake API server).
+ * alert state store, the named-policy ConfigMap cache and the leader elector really make (recorded by the fake API server).
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -14,6 +14,7 @@ import { packageRoot } from '../../src/bootstrap.js';
 import { createKubernetesProviderBundle } from '../../src/providers/kubernetes/index.js';
 import { KubernetesAlertStateStore } from '../../src/providers/kubernetes/state-store.js';
 import { LeaderElector } from '../../src/providers/kubernetes/leader.js';
+import { ConfigMapPolicySource } from '../../src/providers/kubernetes/policies.js';
 import type { RecordedRequest } from './fake-api-server.js';
 import { quietLogger, startFake, waitFor } from './helpers.js';
 
@@ -116,6 +117,8 @@ describeKubectl('deploy/ manifests', () => {
       'openfaas coordination.k8s.io leases create',
       'openfaas coordination.k8s.io leases get alert-scaler-leader',
       'openfaas coordination.k8s.io leases update alert-scaler-leader',
+      'openfaas-fn  configmaps list',
+      'openfaas-fn  configmaps watch',
       'openfaas-fn  events create',
       'openfaas-fn  pods list',
       'openfaas-fn  pods patch',
@@ -145,7 +148,10 @@ describeKubectl('deploy/ manifests', () => {
       await provider.getReplicas({ name: 'fn', namespace: 'openfaas-fn' });
       await provider.setReplicas({ name: 'fn', namespace: 'openfaas-fn' }, 3);
       await provider.recordScaleEvent({ name: 'fn', namespace: 'openfaas-fn' }, 1, 2, 'alert test');
-      await waitFor(() => fake.openWatches >= 3, 'the Deployment, pod and EndpointSlice watches');
+      const policies = new ConfigMapPolicySource(api, ['openfaas-fn'], quietLogger(), { minBackoffMs: 10, maxBackoffMs: 100, watchDeadlineMs: 60_000 });
+      await policies.start();
+      await waitFor(() => fake.openWatches >= 4, 'the Deployment, pod, EndpointSlice and ConfigMap watches');
+      await policies.close();
       const [oldest] = provider.listReplicas({ name: 'fn', namespace: 'openfaas-fn' });
       await provider.removeReplicas({ name: 'fn', namespace: 'openfaas-fn' }, [oldest?.id ?? '']);
       const store = new KubernetesAlertStateStore({ api, namespaces: ['openfaas-fn'], logger: quietLogger() });

@@ -1,7 +1,8 @@
 /**
  * An in-repo fake Kubernetes API server: plain node:http on 127.0.0.1, speaking the real
  * JSON wire format for the parts alert-scaler uses (discovery, Deployments with list/watch
- * and the scale subresource, Events, Leases). It is checked against the real kubectl in
+ * and the scale subresource, Events, Leases, ConfigMaps). Request bodies may also be protobuf
+ * (kubectl's typed creates, such as `kubectl create configmap`); answers are always JSON. It is checked against the real kubectl in
  * kubectl.test.ts so it cannot drift from what a real client accepts.
  *
  * Every write bumps one global resourceVersion and is delivered to open watches. Small
@@ -16,6 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { discoveryResponse } from './fake-api/discovery.js';
+import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './fake-api/protobuf.js';
 import {
   deletionOrder, deploymentStatus, isTerminating, loopbackIp, matchLabelsOf, newPod, selects, setReadyConditions, sliceFor, statusFromPods,
 } from './fake-api/workloads.js';
@@ -527,11 +529,14 @@ export class FakeApiServer {
     this.sendJson(res, code, statusObject(code, message, details));
   }
 
+  /** The request body: JSON, or a protobuf envelope decoded to the same JSON object (kubectl's typed creates). */
   private async readBody(req: IncomingMessage): Promise<unknown> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     if (chunks.length === 0) return undefined;
-    const text = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    if ((req.headers['content-type'] ?? '').split(';')[0]?.trim() === PROTOBUF_MEDIA_TYPE) return decodeProtobufObject(raw);
+    const text = raw.toString('utf8');
     try {
       return JSON.parse(text) as unknown;
     } catch {

@@ -1,11 +1,12 @@
 /**
  * Checks the fake API server with the real kubectl, so the fake cannot drift from what a
- * real Kubernetes client sends and accepts (discovery, list, scale subresource, watch, and the
- * pods and EndpointSlices its controllers derive from a Deployment).
+ * real Kubernetes client sends and accepts (discovery, list, scale subresource, watch, the
+ * pods and EndpointSlices its controllers derive from a Deployment, and ConfigMaps created
+ * as protobuf, edited, applied and deleted).
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -291,5 +292,77 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
       if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
       await closed;
     }
+  });
+  describe('ConfigMaps (named policies)', () => {
+    type ConfigMapJson = { metadata: { name: string; namespace: string; generateName?: string }; data?: Record<string, string> };
+    const configMap = (name: string): Record<string, string> | undefined =>
+      (fake.objects('', 'configmaps', 'openfaas-fn').find((o) => o.metadata.name === name)?.['data'] as Record<string, string> | undefined);
+
+    it('kubectl create configmap --from-literal sends protobuf, and the fake stores the decoded ConfigMap', async () => {
+      const run = await kubectl(['create', 'configmap', 'get-start-configmap', '-n', 'openfaas-fn',
+        '--from-literal', 'min_workers=1', '--from-literal', 'max_workers=5', '--from-literal', 'max_queue_size=2',
+        '--from-literal', 'scale_up_step=1', '--from-literal', 'max_idle_time=60']);
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toContain('configmap/get-start-configmap created');
+      const post = fake.requests.filter((r) => r.method === 'POST' && r.resource === 'configmaps').at(-1);
+      expect(post?.contentType).toBe('application/vnd.kubernetes.protobuf');
+      expect(post?.accept).toContain('application/json');
+      expect(configMap('get-start-configmap')).toEqual({ min_workers: '1', max_workers: '5', max_queue_size: '2', scale_up_step: '1', max_idle_time: '60' });
+    });
+
+    it('kubectl get configmap -o json reads it back without the empty fields protobuf carried', async () => {
+      const run = await kubectl(['get', 'configmap', 'get-start-configmap', '-n', 'openfaas-fn', '-o', 'json']);
+      expect(run.stderr).toBe('');
+      const cm = JSON.parse(run.stdout) as ConfigMapJson;
+      expect(cm.metadata).toMatchObject({ name: 'get-start-configmap', namespace: 'openfaas-fn' });
+      expect(cm.metadata.generateName).toBeUndefined();
+      expect(cm.data?.['max_idle_time']).toBe('60');
+    });
+
+    it('kubectl edit with KUBE_EDITOR rewriting a value patches the ConfigMap', async () => {
+      const editor = join(dir, 'edit-min-workers.sh');
+      await writeFile(editor, '#!/bin/sh\nsed -i \'s/min_workers: "1"/min_workers: "2"/\' "$1"\n');
+      await chmod(editor, 0o755);
+      const edited = await new Promise<Run>((resolve, reject) => {
+        const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'edit', 'configmap', 'get-start-configmap', '-n', 'openfaas-fn'], { env: { ...env, KUBE_EDITOR: editor } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+        child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.on('error', reject);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      });
+      expect(edited.stderr).toBe('');
+      expect(edited.stdout).toContain('configmap/get-start-configmap edited');
+      const patch = fake.requests.filter((r) => r.method === 'PATCH' && r.resource === 'configmaps').at(-1);
+      expect(patch?.contentType).toBe('application/strategic-merge-patch+json');
+      expect(patch?.body).toEqual({ data: { min_workers: '2' } });
+      expect(configMap('get-start-configmap')?.['min_workers']).toBe('2');
+    });
+
+    it('kubectl apply -f creates a ConfigMap as JSON, then patches it when the file changes', async () => {
+      const file = join(dir, 'policy.yaml');
+      const manifest = (min: number): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied-policy\n  namespace: openfaas-fn\ndata:\n  min-scale: "${min}"\n`;
+      await writeFile(file, manifest(1));
+      const created = await kubectl(['apply', '-f', file]);
+      expect(created.stderr).toBe('');
+      expect(created.stdout).toContain('configmap/applied-policy created');
+      expect(fake.requests.filter((r) => r.method === 'POST' && r.resource === 'configmaps').at(-1)?.contentType).toBe('application/json');
+      await writeFile(file, manifest(3));
+      const configured = await kubectl(['apply', '-f', file]);
+      expect(configured.stderr).toBe('');
+      expect(configured.stdout).toContain('configmap/applied-policy configured');
+      expect(configMap('applied-policy')).toEqual({ 'min-scale': '3' });
+    });
+
+    it('kubectl delete configmap removes it', async () => {
+      const run = await kubectl(['delete', 'configmap', 'applied-policy', '-n', 'openfaas-fn']);
+      expect(run.code).toBe(0);
+      expect(configMap('applied-policy')).toBeUndefined();
+    });
   });
 });

@@ -15,6 +15,7 @@ import {
   Watch,
   setHeaderOptions,
   type CoreV1Event,
+  type V1ConfigMap,
   type V1Deployment,
   type V1EndpointSlice,
   type V1Lease,
@@ -71,6 +72,12 @@ export interface EndpointSliceLike {
     readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
     readonly targetRef?: { readonly kind?: string; readonly name?: string };
   }> | null;
+}
+
+/** The fields of a ConfigMap alert-scaler reads (a named policy: its `data`). */
+export interface ConfigMapLike {
+  readonly metadata?: { readonly name?: string; readonly namespace?: string; readonly resourceVersion?: string };
+  readonly data?: Record<string, string> | null;
 }
 
 /** One event of a watch, as the apiserver sends it; `T` is the watched kind. */
@@ -166,6 +173,17 @@ export class KubeApi {
   /** Watches what listEndpointSlices lists; as watchDeployments. */
   watchEndpointSlices(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<EndpointSliceLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
     return this.watch(`/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, { labelSelector: SERVICE_NAME_LABEL }, resourceVersion, onEvent, onDone);
+  }
+
+  /** The ConfigMaps of a namespace (named policies are ConfigMaps; any may be one). */
+  async listConfigMaps(namespace: string): Promise<Listed<V1ConfigMap>> {
+    const list = await this.call({ verb: 'list', resource: 'configmaps', namespace }, () => this.core.listNamespacedConfigMap({ namespace }));
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Watches the ConfigMaps of a namespace; as watchDeployments. */
+  watchConfigMaps(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<ConfigMapLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
+    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {}, resourceVersion, onEvent, onDone);
   }
 
   /** Merge-patches a pod's annotations (a null value removes one). */

@@ -1,7 +1,7 @@
 /**
  * The one factory of everything Kubernetes: the provider (functions are Deployments that
  * opted in, label `faas_function=<name>` or `alert-scaler.io/enabled=true`), the alert state
- * store on the Deployments and the idler's leader election. This folder
+ * store on the Deployments, the idler's leader election and named policies (ConfigMaps). This folder
  * (src/providers/kubernetes/) is the only importer of @kubernetes/client-node.
  */
 import { randomUUID } from 'node:crypto';
@@ -14,6 +14,7 @@ import type { ProviderSetup } from '../types.js';
 import { KubeApi, loadKubeConfig } from './client.js';
 import { scaledEventSink } from './event-sink.js';
 import { LeaderElector } from './leader.js';
+import { ConfigMapPolicySource } from './policies.js';
 import { KubernetesProvider, type KubernetesRouting } from './provider.js';
 import { KubernetesAlertStateStore } from './state-store.js';
 
@@ -22,6 +23,7 @@ export { KubeApi, loadKubeConfig } from './client.js';
 export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
 export { LeaderElector } from './leader.js';
 export { scaledEventSink, scaledMessage } from './event-sink.js';
+export { ConfigMapPolicySource } from './policies.js';
 
 /** Default Service URL of a function; `{name}` and `{namespace}` are replaced. */
 export const DEFAULT_FUNCTION_URL_TEMPLATE = 'http://{name}.{namespace}.svc.cluster.local:8080';
@@ -117,6 +119,7 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
     provider: bundle.provider,
     store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger }),
     isLeader: () => elector.isLeader(),
+    policies: new ConfigMapPolicySource(bundle.api, config.namespaces, logger, { minBackoffMs: 200, maxBackoffMs: 10_000, watchDeadlineMs: 360_000 }),
     attachEvents: (events) =>
       events.addSink(
         scaledEventSink({

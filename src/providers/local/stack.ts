@@ -16,11 +16,20 @@ const functionSchema = z.looseObject({
   environment: stringMap.default({}),
 });
 
+/** `policies: <name>: {key: value}`: named policies (names as ConfigMap names: DNS subdomains). */
+const policiesSchema = z
+  .record(z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'policy names are DNS subdomains: a-z, 0-9, -, .'), stringMap)
+  .default({});
+
 const stackSchema = z.looseObject({
   version: z.union([z.string(), z.number()]).optional(),
   provider: z.unknown().optional(),
   functions: z.record(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'function names are DNS labels: a-z, 0-9, -'), functionSchema),
+  policies: policiesSchema,
 });
+
+/** Named policies of a stack file: policy name → its keys and values, as written (numbers as text). */
+export type StackPolicies = Readonly<Record<string, Readonly<Record<string, string>>>>;
 
 /** One function of a stack file, ready to run. */
 export interface StackFunction {
@@ -35,22 +44,37 @@ export interface StackFunction {
   readonly environment: Readonly<Record<string, string>>;
 }
 
-/**
- * Parses a faas-cli style stack file (`functions: <name>: {command, labels, annotations,
- * environment}`); `version`, `provider` and faas-cli keys such as `lang` are accepted.
- */
-export function parseStack(text: string, path: string, defaultNamespace: string): StackFunction[] {
-  let raw: unknown;
+function loadStackYaml(text: string, path: string): unknown {
   try {
-    raw = loadYaml(text);
+    return loadYaml(text);
   } catch (err) {
     throw new AppError('CONFIG_INVALID', `stack file ${path} is not valid YAML`, { cause: err });
   }
-  const result = stackSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-    throw new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
-  }
+}
+
+function invalid(path: string, issues: ReadonlyArray<{ readonly path: readonly PropertyKey[]; readonly message: string }>): AppError {
+  const problems = issues.map((issue) => `${path}: ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+  return new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
+}
+
+/**
+ * Reads only the `policies:` map of a stack file (the part that reloads while the gateway
+ * runs; the functions are read once at start). CONFIG_INVALID with every problem listed.
+ */
+export function parseStackPolicies(text: string, path: string): StackPolicies {
+  const result = z.looseObject({ policies: policiesSchema }).safeParse(loadStackYaml(text, path) ?? {});
+  if (!result.success) throw invalid(path, result.error.issues);
+  return result.data.policies;
+}
+
+/**
+ * Parses a faas-cli style stack file (`functions: <name>: {command, labels, annotations,
+ * environment}`); `version`, `provider` and faas-cli keys such as `lang` are accepted, and
+ * `policies:` is checked (see parseStackPolicies).
+ */
+export function parseStack(text: string, path: string, defaultNamespace: string): StackFunction[] {
+  const result = stackSchema.safeParse(loadStackYaml(text, path));
+  if (!result.success) throw invalid(path, result.error.issues);
   const cwd = dirname(resolve(path));
   return Object.entries(result.data.functions).map(([name, fn]) => ({
     name,

@@ -1,8 +1,10 @@
+import { openApiResponse } from './openapi.js';
 import { TYPES, type Json } from './wire.js';
 
 /**
  * The discovery documents kubectl reads (legacy, one per group version: the fake answers plain
- * application/json, so kubectl does not use aggregated discovery), plus /version and health.
+ * application/json, so kubectl does not use aggregated discovery), plus /version, health and
+ * the minimal OpenAPI v3 of openapi.ts.
  * Returns null for any other path.
  */
 export function discoveryResponse(path: string, host: string): { code: number; body: unknown; text?: boolean } | null {
@@ -26,6 +28,8 @@ export function discoveryResponse(path: string, host: string): { code: number; b
       groups: groups.map((name) => ({ name, versions: [groupVersion(name)], preferredVersion: groupVersion(name) })),
     } };
   }
+  const openApi = openApiResponse(path);
+  if (openApi !== null) return openApi;
   if (path === '/healthz' || path === '/readyz' || path === '/livez') return { code: 200, body: 'ok', text: true };
   const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/?$/.exec(path);
   if (m !== null) {

@@ -21,6 +21,7 @@ export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list',
 
 export const TYPES: readonly ResourceType[] = [
   { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', singular: 'deployment', shortNames: ['deploy'], verbs: ALL_VERBS, categories: ['all'] },
+  { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', singular: 'configmap', shortNames: ['cm'], verbs: ALL_VERBS },
   { group: '', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', shortNames: ['ev'], verbs: ALL_VERBS },
   { group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', shortNames: ['ev'], verbs: ALL_VERBS },
   { group: '', version: 'v1', resource: 'pods', kind: 'Pod', singular: 'pod', shortNames: ['po'], verbs: ALL_VERBS, categories: ['all'] },
