@@ -225,10 +225,6 @@ functions:
   });
 });
 
-describe('simulate: against the live gateway', () => {
-  it.todo('a one-minute trace over a few functions through the real gateway (local provider, real processes) and through the simulator gives replica timelines within one replica 90 % of the time and cold starts within one (needs the engine wired into the gateway)');
-});
-
 describe('simulate: the stack\'s policy settings', () => {
   it('lists every bad policy label and a bad tick as CONFIG_INVALID naming where they are, and reads a good tick', () => {
     const bad = `
