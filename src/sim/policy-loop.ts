@@ -23,6 +23,8 @@ export interface SimPolicyLoopOptions {
   readonly endMs: () => number;
   /** Hands the run every promise the loop starts, so it settles at the right virtual time. */
   readonly track: (work: Promise<unknown>) => void;
+  /** The functions the loop decides (those whose kind is not `rps`). */
+  readonly refs: readonly FunctionRef[];
 }
 
 /**
@@ -41,10 +43,13 @@ function settlingChanger(changer: Changer, track: (work: Promise<unknown>) => vo
 }
 
 /**
- * The gateway's PolicyLoop (src/engine/loop.ts) on a simulated run: always leader, its
- * passes scheduled on the run's VirtualClock every `tickMs` from the start (as `start()`
- * does on the gateway) until the run's end, each pass and each `evaluateNow` tracked by the
- * run. Only functions whose kind is not `rps` are decided, by the loop itself.
+ * The gateway's PolicyLoop (src/engine/loop.ts) on a simulated run: always leader, a pass
+ * every `tickMs` from the start (as `start()` schedules on the gateway) until the run's
+ * end, on the run's VirtualClock, every promise tracked by the run. A pass is the loop's
+ * own evaluation of each non-`rps` function (`evaluateNow`, the decision path `tick` takes
+ * for it) without the gauges `tick` sets for every function: nobody scrapes a simulated
+ * run, and at one pass per simulated second the gauges and the rps functions' label
+ * parsing were most of a day-long run's time.
  */
 export class SimPolicyLoop {
   private readonly loop: PolicyLoop;
@@ -80,7 +85,7 @@ export class SimPolicyLoop {
     if (clock.now() + tickMs > endMs()) return;
     clock.setTimeout(() => {
       this.schedule();
-      track(this.loop.tick());
+      for (const ref of this.options.refs) track(this.loop.evaluateNow(ref));
     }, tickMs);
   }
 }

@@ -268,6 +268,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
           tickMs: stack.policyTickMs,
           endMs,
           track,
+          refs: fns.filter((f) => f.kind !== 'rps').map((f) => f.ref),
         });
 
   const idlerIntervalMs = config.idlerIntervalSeconds * 1000;
