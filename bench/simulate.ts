@@ -13,7 +13,8 @@ import { openTrace } from '../src/sim/trace.js';
  * Simulator speed: a 24-hour per-request trace of 1,000,000 calls over 100 functions
  * (popularity Zipf with exponent 1.3, so the busiest function peaks above the alert
  * threshold; arrival times follow the diurnal shape 1 − 0.8 cos(2π t / 24 h)), written as
- * a CSV and replayed through `simulate` (read, dispatch, alerts, idle, wake). The wall time
+ * a CSV and replayed through `simulate` (read, dispatch, alerts, idle, wake, and the policy
+ * loop ticking every second for the 40 `concurrency` and `queue` functions). The wall time
  * covers reading the file and the run, not writing it.
  */
 
@@ -74,6 +75,9 @@ function stackText(names: readonly string[]): string {
     lines.push(`      com.openfaas.scale.max: "20"`);
     if (i % 2 === 1) lines.push(`      com.openfaas.scale.zero: "true"`, `      com.openfaas.scale.zero-duration: "5m"`);
     if (i % 3 === 0) lines.push(`      com.openfaas.scale.concurrency: "4"`);
+    // A fifth of the functions follow the policy loop (concurrency), a fifth queue; the rest alerts (rps).
+    if (i % 5 === 2) lines.push(`      com.openfaas.scale.type: concurrency`, `      com.openfaas.scale.target: "2"`);
+    if (i % 5 === 4) lines.push(`      com.openfaas.scale.type: queue`, `      com.openfaas.scale.max-queue: "2"`, `      com.openfaas.scale.idle-timeout: "2m"`);
     lines.push('    simulate:', '      start: uniform:1s-3s', '      service: exp:100ms');
   });
   return `${lines.join('\n')}\n`;

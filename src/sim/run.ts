@@ -1,7 +1,7 @@
 import { policyDefaults, requestDefaults as requestDefaultsOf } from '../bootstrap.js';
 import { configSchema, type Config } from '../config/schema.js';
 import { VirtualClock } from '../core/clock.js';
-import { createEngine, type Engine } from '../engine/index.js';
+import { createEngine } from '../engine/index.js';
 import type { Slot } from '../engine/dispatcher.js';
 import type { EngineEvent } from '../engine/events.js';
 import { AppError, isAppError } from '../errors.js';
@@ -9,31 +9,18 @@ import { silentLogger } from '../log/logger.js';
 import { createMetrics } from '../metrics/registry.js';
 import { decideAlerts, decideScaleDown, EMPTY_ALERT_STATE, type AlertSignal, type AlertState, type AlertTiming } from '../policy/alert-step.js';
 import { parseRequestLimits, parseScalingPolicy, type RequestLimits, type ScalingPolicy } from '../policy/labels.js';
+import { parsePolicySpec, type PolicyKind } from '../policy/spec.js';
 import { MemoryProvider } from '../providers/memory/index.js';
 import { functionLabel, type FunctionRef } from '../providers/types.js';
 import { AlertPath } from './alert-path.js';
 import { decideIdleAt, decideWake } from './decisions.js';
 import { sample } from './distribution.js';
 import { Random } from './random.js';
-import type { SimStack } from './stack.js';
 import { FunctionCounters, type FunctionSummary } from './stats.js';
+import { scheduleScaleCalls, SimPolicyLoop, type ScaleCall } from './policy-loop.js';
+import { specDefaultsOf, type SimStack } from './stack.js';
 import { Timeline, type TimelinePoint } from './timeline.js';
 import type { Arrival, Trace } from './trace.js';
-
-/**
- * Where a non-`rps` function's policy loop plugs in (issue 10's PolicyLoop on the run's
- * clock and engine). It is started once before the first call and must schedule its own
- * ticks on `clock` until `endMs()`, through `engine.changer` with source `policy`, and pass
- * every promise it starts to `track` (so the run lets it settle at the right virtual time).
- */
-export type PolicyLoopFactory = (context: {
-  readonly engine: Engine;
-  readonly clock: VirtualClock;
-  readonly provider: MemoryProvider;
-  readonly refs: readonly FunctionRef[];
-  readonly endMs: () => number;
-  readonly track: (work: Promise<unknown>) => void;
-}) => void;
 
 export interface RunOptions {
   readonly stack: SimStack;
@@ -45,8 +32,16 @@ export interface RunOptions {
   readonly keepEvents: boolean;
   /** The gateway's configuration; its schema defaults when absent. */
   readonly config?: Config;
-  /** The policy loop for functions whose `com.openfaas.scale.type` is not `rps`. */
-  readonly policyLoop?: PolicyLoopFactory;
+  /** Calls of the manual scale API at fixed times (none when absent). */
+  readonly scaleCalls?: readonly ScaleCall[];
+  /** Also sample every function's listed replicas this often, ms (`RunResult.samples`); not when absent. */
+  readonly sampleEveryMs?: number;
+}
+
+/** Every function's listed replicas (any phase) at `t`, in stack order. */
+export interface ReplicaSample {
+  readonly t: number;
+  readonly replicas: readonly number[];
 }
 
 /** A function's figures plus when the alert path reacted to its load. */
@@ -68,13 +63,8 @@ export interface RunResult {
   readonly functions: readonly FunctionResult[];
   readonly events: readonly EngineEvent[];
   readonly timeline: readonly TimelinePoint[];
-}
-
-/** The scale-type label of issue 10; functions without it are `rps` (alerts). */
-export const POLICY_TYPE_LABEL = 'com.openfaas.scale.type';
-
-function policyType(labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): string {
-  return (labels[POLICY_TYPE_LABEL] ?? labels['scale.type'] ?? annotations[POLICY_TYPE_LABEL] ?? annotations['scale.type'] ?? 'rps').trim();
+  /** Replica counts every `sampleEveryMs` from 0 to the end; empty when not asked for. */
+  readonly samples: readonly ReplicaSample[];
 }
 
 /** Window over which a function's calls are compared with the alert threshold for `reactionMs`. */
@@ -85,6 +75,8 @@ interface FunctionRun {
   readonly ref: FunctionRef;
   readonly label: string;
   readonly policy: ScalingPolicy;
+  /** `rps` follows the modelled alert path; the other kinds the policy loop. */
+  readonly kind: PolicyKind;
   readonly limits: RequestLimits;
   readonly serviceRandom: Random;
   readonly counters: FunctionCounters;
@@ -107,9 +99,11 @@ function flush(): Promise<void> {
  * VirtualClock and a MemoryProvider built from the stack: each call takes a slot from the
  * dispatcher (or waits in its queue) and gives it back after its service time; a call for
  * a function at zero wakes it through the change cycle; `scale.zero` functions are idled;
- * `rps` functions scale by the modelled alert path and `decideAlerts`/`decideScaleDown`.
- * Time jumps from event to event. Same stack, trace, seed → the same result.
- * Throws CONFIG_INVALID for a policy kind this build cannot run, TRACE_INVALID from the trace.
+ * `rps` functions scale by the modelled alert path and `decideAlerts`/`decideScaleDown`;
+ * the other kinds by the gateway's PolicyLoop (every `stack.policyTickMs`, and at once when
+ * a call has to wait). Time jumps from event to event. Same stack, trace, seed → the same
+ * result. Throws TRACE_INVALID from the trace, CONFIG_INVALID for a scale call naming no
+ * function of the stack.
  */
 export async function simulate(options: RunOptions): Promise<RunResult> {
   const { stack, trace } = options;
@@ -135,10 +129,11 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
       };
     }),
   });
+  const metrics = createMetrics();
   const engine = createEngine({
     provider,
     clock,
-    metrics: createMetrics(),
+    metrics,
     logger: silentLogger(),
     defaultNamespace: config.defaultNamespace,
     policyDefaults: defaults,
@@ -152,13 +147,15 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   const fns: FunctionRun[] = stack.functions.map((fn, index) => {
     const policy = parseScalingPolicy(fn.labels, fn.annotations, defaults);
     const limits = parseRequestLimits(fn.labels, fn.annotations, requestDefaults);
-    if (!policy.ok || !limits.ok) throw new Error(`function ${fn.name}: labels were not validated`);
+    const spec = parsePolicySpec(fn.labels, fn.annotations, specDefaultsOf(defaults));
+    if (!policy.ok || !limits.ok || !spec.ok) throw new Error(`function ${fn.name}: labels were not validated`);
     const ref = { name: fn.name, namespace: fn.namespace };
     return {
       index,
       ref,
       label: functionLabel(ref, config.defaultNamespace),
       policy: policy.policy,
+      kind: spec.spec.kind,
       limits: limits.limits,
       serviceRandom: root.fork(10_000 + index),
       counters: new FunctionCounters(),
@@ -173,12 +170,12 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   });
   const byLabel = new Map(fns.map((f) => [f.label, f]));
   const byKey = new Map(fns.map((f) => [`${f.ref.namespace}/${f.ref.name}`, f]));
-  const rps = stack.functions.flatMap((fn, i) => (policyType(fn.labels, fn.annotations) === 'rps' ? [i] : []));
-  const others = stack.functions.filter((fn) => policyType(fn.labels, fn.annotations) !== 'rps');
-  const other = others[0];
-  if (other !== undefined && options.policyLoop === undefined) {
-    throw new AppError('CONFIG_INVALID', `function ${other.name}: policy type ${JSON.stringify(policyType(other.labels, other.annotations))} needs the policy loop of issue 10, which this build does not have yet; only rps (alerts) and scale-to-zero are simulated`);
-  }
+  const rps = fns.flatMap((f) => (f.kind === 'rps' ? [f.index] : []));
+  const scaleCalls = (options.scaleCalls ?? []).map((call) => {
+    const f = fns.find((g) => g.ref.name === call.function);
+    if (f === undefined) throw new AppError('CONFIG_INVALID', `scale call at ${call.atMs} ms: no function ${JSON.stringify(call.function)} in the stack`);
+    return { atMs: call.atMs, ref: f.ref, replicas: call.replicas };
+  });
 
   let traceDone = false;
   let traceEndMs = 0;
@@ -202,7 +199,8 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     if (options.keepEvents) events.push(event);
     const f = byLabel.get(event.function);
     if (f === undefined || event.action !== 'scale_up') return;
-    if (event.source === 'waker' && event.from === 0) f.counters.coldStarts += 1;
+    // A start from zero, whoever asked for it (the waker, the policy loop, the scale API).
+    if (event.from === 0) f.counters.coldStarts += 1;
     if (event.source === 'alert' && f.reactionMs === null && f.overloadAt !== null && event.time >= f.overloadAt) f.reactionMs = event.time - f.overloadAt;
   });
   provider.subscribe((ref) => {
@@ -255,6 +253,23 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     const f = byKey.get(`${ref.namespace}/${ref.name}`);
     if (f !== undefined) track(changer.change(f.ref, 'waker', decideWake));
   });
+
+  const policyLoop =
+    rps.length === fns.length
+      ? null
+      : new SimPolicyLoop({
+          engine,
+          clock,
+          provider,
+          metrics,
+          logger: silentLogger(),
+          defaultNamespace: config.defaultNamespace,
+          defaults: specDefaultsOf(defaults),
+          tickMs: stack.policyTickMs,
+          endMs,
+          track,
+          refs: fns.filter((f) => f.kind !== 'rps').map((f) => f.ref),
+        });
 
   const idlerIntervalMs = config.idlerIntervalSeconds * 1000;
   const nextIdlerTick = (at: number): number => Math.ceil(at / idlerIntervalMs) * idlerIntervalMs;
@@ -370,8 +385,16 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
           },
         ),
       );
+      // A request that waits asks its function's policy for a decision now, as on the gateway.
+      if (f.kind !== 'rps') policyLoop?.evaluateNow(f.ref);
     }
     armIdle(f);
+  }
+
+  const samples: ReplicaSample[] = [];
+  function sampleReplicas(everyMs: number): void {
+    samples.push({ t: clock.now(), replicas: fns.map((f) => provider.listReplicas(f.ref).length) });
+    if (clock.now() + everyMs <= endMs()) clock.setTimeout(() => sampleReplicas(everyMs), everyMs);
   }
 
   await provider.start();
@@ -380,7 +403,9 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   alertPath.start();
   timeline.start();
   for (const f of fns) if (f.policy.minReplicas > 0) armIdle(f);
-  options.policyLoop?.({ engine, clock, provider, refs: fns.map((f) => f.ref), endMs, track });
+  policyLoop?.start();
+  scheduleScaleCalls({ calls: scaleCalls, clock, changer, track });
+  if (options.sampleEveryMs !== undefined) sampleReplicas(options.sampleEveryMs);
 
   const batches = trace.batches(options.durationMs);
   let needRefill = true;
@@ -425,5 +450,6 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     functions: fns.map((f) => ({ ...f.counters.summary(f.label, end), reactionMs: f.reactionMs })),
     events,
     timeline: timeline.result(),
+    samples,
   };
 }

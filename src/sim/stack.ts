@@ -2,7 +2,9 @@ import { load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { parseDurationMs } from '../policy/duration.js';
+import { DEFAULT_TICK_MS } from '../engine/loop.js';
 import { parseRequestLimits, parseScalingPolicy, type PolicyDefaults, type RequestLimits } from '../policy/labels.js';
+import { parsePolicySpec, type SpecDefaults } from '../policy/spec.js';
 import { OPENFAAS_ALERTING, type AlertingModel } from './alerting.js';
 import { parseDistribution, type Distribution } from './distribution.js';
 
@@ -25,6 +27,16 @@ export interface SimStack {
   readonly path: string;
   readonly functions: readonly SimFunction[];
   readonly alerting: AlertingModel;
+  /** Time between two passes of the policy loop, ms (`simulate.tick`; the gateway's default when absent). */
+  readonly policyTickMs: number;
+}
+
+/**
+ * What the policy kinds fall back on without labels: the config's min and max, and `max=0`
+ * (Code Engine's "unlimited") standing for the config's default max as well.
+ */
+export function specDefaultsOf(defaults: PolicyDefaults): SpecDefaults {
+  return { minReplicas: defaults.minReplicas, maxReplicas: defaults.maxReplicas, maxReplicasCeiling: defaults.maxReplicas };
 }
 
 /** Replica model of a function without a `simulate:` block (or a part of it). */
@@ -59,6 +71,7 @@ const stackSchema = z.looseObject({
     .strictObject({
       alerting: z.enum(['alert-scaler', 'openfaas']).default('alert-scaler'),
       threshold: z.number().positive().optional(),
+      tick: text.optional(),
       ...Object.fromEntries(Object.keys(alertingKeys).map((k) => [k, text.optional()])),
     })
     .optional(),
@@ -76,8 +89,8 @@ export interface StackContext {
 /**
  * Parses a stack file for the simulator: the local provider's format (`command` is
  * accepted and not needed), each function's `simulate: {start, service, stop}` and the
- * stack's `simulate:` block (`alerting: alert-scaler | openfaas` and per-setting
- * overrides). Throws CONFIG_INVALID listing every problem, each naming where it is.
+ * stack's `simulate:` block (`alerting: alert-scaler | openfaas`, per-setting overrides
+ * and `tick`, the policy loop's interval). Throws CONFIG_INVALID listing every problem, each naming where it is.
  */
 export function parseSimStack(source: string, path: string, context: StackContext): SimStack {
   let raw: unknown;
@@ -97,6 +110,8 @@ export function parseSimStack(source: string, path: string, context: StackContex
     const where = `${path}: functions.${name}`;
     const policy = parseScalingPolicy(fn.labels, fn.annotations, context.policyDefaults);
     if (!policy.ok) problems.push(...policy.problems.map((p) => `${where}: ${p}`));
+    const spec = parsePolicySpec(fn.labels, fn.annotations, specDefaultsOf(context.policyDefaults));
+    if (!spec.ok) problems.push(...spec.problems.map((p) => `${where}: ${p}`));
     const limits = parseRequestLimits(fn.labels, fn.annotations, context.requestDefaults);
     if (!limits.ok) problems.push(...limits.problems.map((p) => `${where}: ${p}`));
     const dist = (key: 'start' | 'service', fallback: string): Distribution => {
@@ -137,7 +152,13 @@ export function parseSimStack(source: string, path: string, context: StackContex
     else overrides[target] = ms;
   }
   if (block?.threshold !== undefined) overrides['threshold'] = block.threshold;
+  let policyTickMs = DEFAULT_TICK_MS;
+  if (block?.tick !== undefined) {
+    const ms = parseDurationMs(block.tick);
+    if (ms === null || ms <= 0) problems.push(`${path}: simulate.tick: ${JSON.stringify(block.tick)} is not a positive duration`);
+    else policyTickMs = ms;
+  }
   if (problems.length > 0) throw new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
   const named = Object.keys(overrides).length > 0 ? `${alerting.name}+overrides` : alerting.name;
-  return { path, functions, alerting: { ...alerting, ...overrides, name: named } };
+  return { path, functions, alerting: { ...alerting, ...overrides, name: named }, policyTickMs };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { summaryJson } from '../../../src/sim/report.js';
-import { run } from './support.js';
+import { run, stack } from './support.js';
 
 /** One function, `replicas` fixed (min = max, so no alert changes it), concurrency 1, exponential service. */
 const fixed = (replicas: number, service = 'exp:100ms') => `
@@ -62,7 +62,87 @@ describe('simulate: checked against queueing theory', () => {
     expect(Math.abs((f.waitMs.p95 ?? 0) - waitAt(0.95)) / waitAt(0.95)).toBeLessThan(0.15); // 1386 ms
   });
 
-  it.todo('concurrency policy, target 1, Poisson 40/s, 100 ms: settles at 4-5 replicas (needs the `concurrency` policy kind and PolicyLoop of issue 10 plugged in through PolicyLoopFactory)');
+});
+
+describe('simulate: the policy kinds through the gateway\'s PolicyLoop', () => {
+  const lambda = 40; // calls per second
+  const serviceS = 0.1;
+  const target = 1;
+  const concurrencyStack = `
+functions:
+  fn:
+    labels:
+      com.openfaas.scale.type: concurrency
+      com.openfaas.scale.target: "${target}"
+      com.openfaas.scale.concurrency: "1"
+      com.openfaas.scale.min: "1"
+      com.openfaas.scale.max: "20"
+    simulate: { start: 1s, service: 100ms }
+`;
+  /** Ten minutes of Poisson 40/s; replicas sampled every 100 ms, so a sample mean is a time-weighted mean. */
+  const settled = async () => {
+    const result = await run(concurrencyStack, `builtin:poisson:${lambda}`, { durationMs: 10 * 60_000, sampleEveryMs: 100 });
+    // Settled: past the warm-up and one 60 s stable window after it.
+    const counts = result.samples.filter((s) => s.t >= 120_000).map((s) => s.replicas[0] ?? 0);
+    return { result, counts, mean: counts.reduce((a, b) => a + b, 0) / counts.length };
+  };
+
+  it('a constant Poisson load of 40 req/s with 100 ms service time and concurrency 1 under the `concurrency` policy with target 1 never settles below λ·S / target = 4 replicas (Little\'s law: 4 busy on average) and serves every call', async () => {
+    const { result, counts, mean } = await settled();
+    const f = result.functions[0];
+    if (f === undefined) throw new Error('no function');
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual((lambda * serviceS) / target);
+    expect(mean).toBeGreaterThan(4);
+    expect(f.served).toBe(f.requests);
+    expect(f.refused + f.timedOut).toBe(0);
+    // The loop decided (source policy): it went up from 1 by itself.
+    expect(f.peakReplicas).toBeGreaterThan(4);
+  });
+
+  // KNOWN GAP, see the sim2 report: the mean settles at about 7. Every call that waits asks
+  // for an evaluation (evaluateNow), and each evaluation adds a sample to the concurrency
+  // window, so instants with a queue weigh more than the 1 s tick's; without those samples it
+  // settles at 5.4 (5 and 6), since observed concurrency counts waiting calls too:
+  // L = λ·(S + Wq) (Little's law on the whole system) is 5.1 at 5 replicas (M/D/5).
+  // When both are fixed this fails: make it an `it`.
+  it.failing('a constant Poisson load of 40 req/s with 100 ms service time and concurrency 1 under the `concurrency` policy with target 1 settles at 4-5 replicas (Little\'s law: λ·S = 4 busy on average; time-weighted mean over the settled part)', async () => {
+    const { mean } = await settled();
+    expect(mean).toBeGreaterThanOrEqual((lambda * serviceS) / target);
+    expect(mean).toBeLessThanOrEqual((lambda * serviceS) / target + 1);
+  });
+
+  it('a `queue` function (max-queue 2, step 2, max 5, idle-timeout 20s) given 20 calls of 10 s at once steps 1 → 3 → 5 one start apart, serves 15 within the 30 s queue deadline, and drops back to 1 as each replica passes 20 s idle', async () => {
+    const trace = join(mkdtempSync(join(tmpdir(), 'sim-run-')), 'burst.csv');
+    writeFileSync(trace, `time,function\n${'0,q\n'.repeat(20)}`);
+    const text = `
+functions:
+  q:
+    labels: { com.openfaas.scale.type: queue, com.openfaas.scale.min: "1", com.openfaas.scale.max: "5", com.openfaas.scale.max-queue: "2", com.openfaas.scale.step: "2", com.openfaas.scale.idle-timeout: 20s, com.openfaas.scale.concurrency: "1" }
+    simulate: { start: 1s, service: 10s }
+`;
+    const result = await run(text, trace, { durationMs: 90_000, keepEvents: true, sampleEveryMs: 1000 });
+    const f = result.functions[0];
+    if (f === undefined) throw new Error('no function');
+    const decisions = result.events.filter((e) => e.source === 'policy' && (e.action === 'scale_up' || e.action === 'scale_down')).map((e) => [e.time, e.action, e.from, e.to, e.reason]);
+    // The first replica starts with the run and is ready at 1 s: until then the calls wait
+    // for no replica, which `queue` does not count. At 1 s 19 wait busy (> 2): +2, ready at
+    // 2 s, when 17 wait and nothing starts: +2 (max 5), ready at 3 s.
+    // Waves of 10 s: the replica ready at 1 s takes calls at 1, 11, 21 s, the two ready at
+    // 2 s at 2, 12, 22 s, the two ready at 3 s at 3, 13, 23 s: 15 calls. The other 5 would
+    // start after 30 s in the queue (the wake timeout, 30 s by default): timed out.
+    // Last calls end at 31, 32 and 33 s; each replica may go 20 s later, newest first, at
+    // the next tick, never below min 1.
+    expect(decisions).toEqual([
+      [1_000, 'scale_up', 1, 3, 'step-up'],
+      [2_000, 'scale_up', 3, 5, 'step-up'],
+      [51_000, 'scale_down', 5, 4, 'idle'],
+      [52_000, 'scale_down', 4, 2, 'idle'],
+      [53_000, 'scale_down', 2, 1, 'idle'],
+    ]);
+    expect([f.requests, f.served, f.timedOut, f.queued, f.peakReplicas]).toEqual([20, 15, 5, 20, 5]);
+    expect(f.waitMs.p99).toBe(23_000);
+    expect(result.samples.at(-1)?.replicas).toEqual([1]);
+  });
 });
 
 describe('simulate: determinism', () => {
@@ -74,6 +154,9 @@ functions:
   zero:
     labels: { com.openfaas.scale.min: "0", com.openfaas.scale.zero: "true", com.openfaas.scale.zero-duration: "1m" }
     simulate: { start: "exp:2s", service: "50ms" }
+  kpa:
+    labels: { com.openfaas.scale.type: concurrency, com.openfaas.scale.target: "2", com.openfaas.scale.max: "8" }
+    simulate: { start: "uniform:500ms-2s", service: "exp:200ms" }
 `;
 
   it('gives byte-identical results, events included, for the same input and seed, and others for another seed', async () => {
@@ -142,17 +225,24 @@ functions:
   });
 });
 
-describe('simulate: against the live gateway', () => {
-  it.todo('a one-minute trace over a few functions through the real gateway (local provider, real processes) and through the simulator gives replica timelines within one replica 90 % of the time and cold starts within one (needs the engine wired into the gateway)');
-});
-
-describe('simulate: policy kinds this build cannot run yet', () => {
-  it('refuses a non-rps function with CONFIG_INVALID naming it, instead of guessing', async () => {
-    const text = `
+describe('simulate: the stack\'s policy settings', () => {
+  it('lists every bad policy label and a bad tick as CONFIG_INVALID naming where they are, and reads a good tick', () => {
+    const bad = `
+simulate: { tick: never }
 functions:
   q:
-    labels: { com.openfaas.scale.type: "queue" }
+    labels: { com.openfaas.scale.type: "lottery", com.openfaas.scale.max-queue: "-1" }
 `;
-    await expect(run(text, 'builtin:step')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(() => stack(bad)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    try {
+      stack(bad);
+    } catch (err) {
+      const problems = (err as { details: { problems: string[] } }).details.problems;
+      expect(problems.some((p) => p.includes('functions.q') && p.includes('com.openfaas.scale.type'))).toBe(true);
+      expect(problems.some((p) => p.includes('functions.q') && p.includes('com.openfaas.scale.max-queue'))).toBe(true);
+      expect(problems.some((p) => p.includes('simulate.tick'))).toBe(true);
+    }
+    expect(stack('simulate: { tick: 250ms }\nfunctions: { q: { labels: { com.openfaas.scale.type: queue } } }\n').policyTickMs).toBe(250);
+    expect(stack('functions: { q: {} }\n').policyTickMs).toBe(1000);
   });
 });

@@ -2,6 +2,7 @@ import { packageRoot, policyDefaults, requestDefaults } from '../../../src/boots
 import { configSchema } from '../../../src/config/schema.js';
 import { shippedAlerting } from '../../../src/sim/alerting.js';
 import { Random } from '../../../src/sim/random.js';
+import type { ScaleCall } from '../../../src/sim/policy-loop.js';
 import { simulate, type RunResult } from '../../../src/sim/run.js';
 import { parseSimStack, type SimStack } from '../../../src/sim/stack.js';
 import { openTrace } from '../../../src/sim/trace.js';
@@ -18,8 +19,12 @@ export function stack(text: string, path = 'stack.yml'): SimStack {
   });
 }
 
-/** Runs `text` on `trace` (a builtin or a file) with `seed`. */
-export function run(text: string, trace: string, options: { seed?: number; durationMs?: number; keepEvents?: boolean } = {}): Promise<RunResult> {
+/** Runs `text` on `trace` (a builtin or a file) with `seed`; optionally with replica samples and scale calls. */
+export function run(
+  text: string,
+  trace: string,
+  options: { seed?: number; durationMs?: number; keepEvents?: boolean; sampleEveryMs?: number; scaleCalls?: readonly ScaleCall[] } = {},
+): Promise<RunResult> {
   const s = stack(text);
   const seed = options.seed ?? 1;
   return simulate({
@@ -29,6 +34,8 @@ export function run(text: string, trace: string, options: { seed?: number; durat
     durationMs: options.durationMs ?? null,
     keepEvents: options.keepEvents ?? false,
     config,
+    ...(options.sampleEveryMs === undefined ? {} : { sampleEveryMs: options.sampleEveryMs }),
+    ...(options.scaleCalls === undefined ? {} : { scaleCalls: options.scaleCalls }),
   });
 }
 
