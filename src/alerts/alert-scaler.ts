@@ -1,7 +1,6 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { ChangeHooks, Changer, Decide, Decision } from '../engine/changer.js';
-import type { Evaluation } from '../engine/loop.js';
-import type { PolicyKind } from '../policy/spec.js';
+import type { Evaluation, KindResult } from '../engine/loop.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -37,6 +36,7 @@ interface AlertGroup {
 }
 
 const MAX_CONFLICT_ATTEMPTS = 5;
+const RPS: KindResult = { ok: true, kind: 'rps' };
 const SCALE_DOWN_RETRY_MS = 5_000;
 /** Alerts decided between two turns of the event loop, in a very large group. */
 const CHUNK = 500;
@@ -68,8 +68,8 @@ export interface AlertScalerOptions {
 
 /** What the alert handler needs from the policy loop (src/engine/loop.ts). */
 export interface PolicyBridge {
-  /** The function's policy kind; null when its labels are invalid. Provider errors propagate. */
-  kindOf(ref: FunctionRef): Promise<PolicyKind | null>;
+  /** The function's policy kind, or the problems of its labels. Provider errors propagate. */
+  kindOf(ref: FunctionRef): Promise<KindResult>;
   /** Evaluates its policy now; null when nothing was evaluated (not the leader, ...). Never rejects. */
   evaluateNow(ref: FunctionRef): Promise<Evaluation | null>;
 }
@@ -161,31 +161,35 @@ export class AlertScaler {
       else indices.push(index);
     }
     const kind = indices.length === 0 ? null : await this.kindOf(ref);
-    if (kind === null || kind === 'rps') {
+    if (kind === null || (kind.ok && kind.kind === 'rps')) {
       if (indices.length > 0) await this.stepGroup({ ref, indices }, alerts, outcomes);
     } else await this.evaluateGroup({ ref, indices }, kind, alerts, outcomes);
     if (heldBefore && signals?.holding(ref).length === 0) await this.released(ref);
   }
 
-  /** The function's kind, `rps` without a policy loop or when it cannot be read (the step then meets the error). */
-  private async kindOf(ref: FunctionRef): Promise<PolicyKind | 'invalid'> {
+  /**
+   * The function's kind; `rps` without a policy loop, when the labels the step reads are
+   * invalid too (the step reports them) or when it cannot be read (the step meets the error).
+   */
+  private async kindOf(ref: FunctionRef): Promise<KindResult> {
     const { policy } = this.options;
-    if (policy === undefined) return 'rps';
+    if (policy === undefined) return RPS;
     try {
-      return (await policy.kindOf(ref)) ?? 'invalid';
+      return await policy.kindOf(ref);
     } catch {
-      return 'rps';
+      return RPS;
     }
   }
 
   /** Alerts for a function of another kind: its policy decides, now (a value alert's queue is already noted). */
-  private async evaluateGroup(group: AlertGroup, kind: PolicyKind | 'invalid', alerts: readonly WebhookAlert[], outcomes: AlertOutcome[]): Promise<void> {
+  private async evaluateGroup(group: AlertGroup, result: KindResult, alerts: readonly WebhookAlert[], outcomes: AlertOutcome[]): Promise<void> {
     const label = functionLabel(group.ref, this.options.defaultNamespace);
-    if (kind === 'invalid') {
-      for (const i of group.indices) outcomes[i] = this.outcome(alerts, i, { outcome: 'skipped', reason: 'invalid-labels' });
-      this.options.logger.warn('alerts skipped', { function: label, alerts: group.indices.length, reason: 'invalid-labels' });
+    if (!result.ok) {
+      for (const i of group.indices) outcomes[i] = this.outcome(alerts, i, { outcome: 'skipped', reason: 'invalid-labels', problems: result.problems });
+      this.options.logger.warn('alerts skipped', { function: label, alerts: group.indices.length, reason: 'invalid-labels', problems: result.problems });
       return;
     }
+    const { kind } = result;
     const done = await this.options.policy?.evaluateNow(group.ref);
     const fields: OutcomeFields =
       done === null || done === undefined ? { outcome: 'unchanged', reason: 'policy-not-evaluated' } : { outcome: done.changed ? 'applied' : 'unchanged', from: done.from, to: done.to, reason: done.reason };

@@ -34,6 +34,9 @@ export interface PolicyLoopOptions {
   readonly externalQueue?: (ref: FunctionRef) => number | null;
 }
 
+/** A function's policy kind, or why its labels are invalid. */
+export type KindResult = { readonly ok: true; readonly kind: PolicyKind } | { readonly ok: false; readonly problems: readonly string[] };
+
 /** What one evaluation decided: the count before and after, and the reason word. */
 export interface Evaluation {
   readonly from: number;
@@ -152,11 +155,11 @@ export class PolicyLoop {
     return run;
   }
 
-  /** The policy kind of `ref` from its labels; null when they are invalid. Provider errors propagate. */
-  async kindOf(ref: FunctionRef): Promise<PolicyKind | null> {
+  /** The policy kind of `ref` from its labels, or their problems. Provider errors propagate. */
+  async kindOf(ref: FunctionRef): Promise<KindResult> {
     const state = await this.options.provider.getReplicas(ref);
     const result = parsePolicySpec(state.labels, state.annotations, this.options.defaults);
-    return result.ok ? result.spec.kind : null;
+    return result.ok ? { ok: true, kind: result.spec.kind } : result;
   }
 
   private async evaluateOnce(ref: FunctionRef, key: string): Promise<Evaluation | null> {
