@@ -149,3 +149,13 @@ describe('a queue only alerts can see', () => {
     expect(await e.desired()).toBe(1);
   });
 });
+
+describe('the policy gauges', () => {
+  it('are set for an rps function too, so one rule can compare every function with its own setting', async () => {
+    const { gauge } = await import('./support/engine.js');
+    const e = await policyEngine({ [`${L}max`]: '7' }, 1);
+    await e.loop.tick();
+    expect(await gauge(e.metrics, 'alert_scaler_replicas', { function_name: 'fn', state: 'free' })).toBe(1);
+    expect(await gauge(e.metrics, 'alert_scaler_policy_setting', { function_name: 'fn', setting: 'max_replicas' })).toBe(7);
+  });
+});
