@@ -5,6 +5,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
+import { policyReactionBenchmark, policyReactionSummary, type PolicyReactionResult } from './policy.js';
 import { proxyBenchmark, proxyTable, type ProxyResult } from './proxy.js';
 import { simulateBenchmark, simulateSummary, type SimulateBenchResult } from './simulate.js';
 import { webhookFloodBenchmark, writeFloodResults, type WebhookFloodResult } from './webhook-flood.js';
@@ -38,11 +39,11 @@ function floodSummary(result: WebhookFloodResult): string {
 
 const numberEnv = (name: string): number | undefined => (process.env[name] === undefined ? undefined : Number(process.env[name]));
 
-/** BENCH_ONLY=cold-start, proxy, webhook-flood or simulate runs one benchmark; all by default. */
+/** BENCH_ONLY=cold-start, proxy, webhook-flood, simulate or policy runs one benchmark; all by default. */
 async function main(): Promise<void> {
   const only = process.env['BENCH_ONLY'];
   const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() };
-  const results: Array<ColdStartResult | ProxyResult | WebhookFloodResult | SimulateBenchResult> = [];
+  const results: Array<ColdStartResult | ProxyResult | WebhookFloodResult | SimulateBenchResult | PolicyReactionResult> = [];
   const summaries: string[] = [];
   if (only === undefined || only === 'cold-start') {
     const wakes = numberEnv('BENCH_WAKES');
@@ -83,6 +84,12 @@ async function main(): Promise<void> {
     const simulated = await simulateBenchmark(requests === undefined ? {} : { requests });
     results.push(simulated);
     summaries.push(simulateSummary(simulated));
+  }
+  if (only === undefined || only === 'policy') {
+    const trials = numberEnv('BENCH_POLICY_TRIALS');
+    const policy = await policyReactionBenchmark(trials === undefined ? {} : { trials });
+    results.push(policy);
+    summaries.push(policyReactionSummary(policy));
   }
   process.stdout.write(JSON.stringify({ environment, results }, null, 2) + '\n\n');
   process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summaries.join('\n\n')}\n`);

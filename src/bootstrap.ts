@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { AlertScaler } from './alerts/alert-scaler.js';
+import { AlertSignals } from './alerts/signals.js';
 import { MemoryAlertStateStore, type AlertStateStore } from './alerts/state-store.js';
 import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js';
 import { AppError } from './errors.js';
@@ -23,6 +24,7 @@ import { parseStack } from './providers/local/stack.js';
 import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvider } from './providers/types.js';
 import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
+import { PolicyLoop } from './engine/loop.js';
 import { createApp } from './server.js';
 
 /** How long queued calls' 503 answers get to reach their clients before the sockets close. */
@@ -53,6 +55,8 @@ export function policyDefaults(config: Config): PolicyDefaults {
     scaleToZero: false,
     zeroDurationMs: config.zeroDurationSeconds * 1000,
     wakeTimeoutMs: config.wakeTimeoutMs,
+    dryRun: config.dryRun,
+    maxReplicasCeiling: config.maxReplicasCeiling,
   };
 }
 
@@ -96,6 +100,8 @@ export interface RunningScaler {
   readonly alertScaler: AlertScaler;
   /** Dispatcher (the proxy's only source of replicas), change cycle, drain and event log. */
   readonly engine: Engine;
+  /** The leader-only policy loop (kinds other than `rps`); its gauges are set on every gateway. */
+  readonly loop: PolicyLoop;
   readonly server: http.Server;
   /**
    * Graceful stop: no new connections; in-flight requests get `shutdownTimeoutMs` to finish,
@@ -162,6 +168,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so idle time counts every replica',
     });
   }
+  // Holds and queue values of firing alerts: the changer's scale-down guard, the loop's hidden queue.
+  const signals = new AlertSignals(systemClock, config.firingStaleSeconds * 1000);
   const engine = createEngine({
     provider,
     clock: systemClock,
@@ -173,10 +181,27 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     eventLogSize: config.eventLogSize,
     drainTimeoutMs: config.drainTimeoutMs,
     shard: { count: config.gatewayCount, index: config.gatewayIndex },
+    guard: signals,
   });
   const label = (ref: FunctionRef): string => functionLabel(ref, config.defaultNamespace);
   const detachSink = setup.attachEvents?.(engine.events);
-  const policyReload = named === undefined ? undefined : attachNamedPolicies(named, engine, { logger, defaultNamespace: config.defaultNamespace, isLeader: overrides.isLeader ?? setup.isLeader ?? (() => true) });
+  const isLeader = overrides.isLeader ?? setup.isLeader ?? (() => true);
+  const policyReload = named === undefined ? undefined : attachNamedPolicies(named, engine, { logger, defaultNamespace: config.defaultNamespace, isLeader });
+  const loop = new PolicyLoop({
+    provider,
+    dispatcher: engine.dispatcher,
+    changer: engine.changer,
+    clock: engine.clock,
+    logger,
+    metrics,
+    defaultNamespace: config.defaultNamespace,
+    defaults: { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.maxReplicasCeiling },
+    tickMs: config.policyIntervalMs,
+    isLeader,
+    externalQueue: (ref) => signals.queueValue(ref),
+  });
+  // A request that has to wait asks the policy at once (debounced per function in the loop).
+  const unsubscribeQueued = engine.dispatcher.onQueued((ref) => void loop.evaluateNow(ref));
   const alertScaler = new AlertScaler({
     changer: engine.changer,
     clock: engine.clock,
@@ -185,6 +210,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     metrics,
     timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
     defaultNamespace: config.defaultNamespace,
+    signals,
+    policy: loop,
   });
   // The wake: a request waits for a function that wants 0 replicas. One change cycle per
   // burst (the dispatcher raises it once); a failure answers the waiting requests 502.
@@ -208,7 +235,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     invocations,
     logger: logger.child({ component: 'idler' }),
     intervalMs: config.idlerIntervalSeconds * 1000,
-    isLeader: overrides.isLeader ?? setup.isLeader ?? (() => true),
+    isLeader,
     source: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
   });
   let ready = false;
@@ -250,6 +277,9 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   });
   const port = (server.address() as AddressInfo).port;
   idler.start();
+  loop.start();
+  // The first pass at once: the gauges exist from the start, a top-up to min happens now.
+  void loop.tick();
   ready = true;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info('listening', { port, host: config.host, provider: provider.kind });
@@ -258,6 +288,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const close = () => {
     closing ??= (async () => {
       ready = false;
+      unsubscribeQueued();
+      await loop.stop();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.race([drained, delay(config.shutdownTimeoutMs)]);
@@ -278,5 +310,5 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     })();
     return closing;
   };
-  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, engine, server, close };
+  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, engine, loop, server, close };
 }

@@ -1,10 +1,12 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { ChangeHooks, Changer, Decide, Decision } from '../engine/changer.js';
+import type { Evaluation, KindResult } from '../engine/loop.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { AlertBatch, decideScaleDown, type AlertBatchDecision, type AlertDecision, type AlertState, type AlertTiming } from '../policy/alert-step.js';
 import { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../providers/types.js';
+import type { AlertSignals } from './signals.js';
 import type { AlertStateStore, VersionedAlertState } from './state-store.js';
 import type { WebhookAlert } from './payload.js';
 import { yieldToLoop } from './yield-to-loop.js';
@@ -21,6 +23,8 @@ export interface AlertOutcome {
   readonly reason: string;
   readonly problems?: readonly string[];
   readonly error?: string;
+  /** True when the decision was recorded in a dry run and not applied. */
+  readonly dryRun?: boolean;
 }
 
 type OutcomeFields = Omit<AlertOutcome, 'alertname' | 'fingerprint' | 'status' | 'function'>;
@@ -32,6 +36,7 @@ interface AlertGroup {
 }
 
 const MAX_CONFLICT_ATTEMPTS = 5;
+const RPS: KindResult = { ok: true, kind: 'rps' };
 const SCALE_DOWN_RETRY_MS = 5_000;
 /** Alerts decided between two turns of the event loop, in a very large group. */
 const CHUNK = 500;
@@ -52,6 +57,21 @@ export interface AlertScalerOptions {
   readonly metrics: Metrics;
   readonly timing: AlertTiming;
   readonly defaultNamespace: string;
+  /** Holds and queue values of firing alerts (src/alerts/signals.ts); none are kept when absent. */
+  readonly signals?: AlertSignals;
+  /**
+   * The policy loop: a function whose kind is not `rps` has its policy evaluated at once
+   * instead of being stepped. Absent: every function is `rps`.
+   */
+  readonly policy?: PolicyBridge;
+}
+
+/** What the alert handler needs from the policy loop (src/engine/loop.ts). */
+export interface PolicyBridge {
+  /** The function's policy kind, or the problems of its labels. Provider errors propagate. */
+  kindOf(ref: FunctionRef): Promise<KindResult>;
+  /** Evaluates its policy now; null when nothing was evaluated (not the leader, ...). Never rejects. */
+  evaluateNow(ref: FunctionRef): Promise<Evaluation | null>;
 }
 
 /** An alert decision as the change cycle records it: with what it looked at. */
@@ -123,8 +143,74 @@ export class AlertScaler {
     return outcomes;
   }
 
-  /** Decides and applies one function's alerts; writes one outcome per alert into `outcomes`. */
+  /**
+   * One function's alerts: hold alerts are noted (never stepped); the others step an `rps`
+   * function, or evaluate another kind's policy at once. A hold ending lets a scale-down
+   * held meanwhile run now.
+   */
   private async applyGroup(group: AlertGroup, alerts: readonly WebhookAlert[], outcomes: AlertOutcome[]): Promise<void> {
+    const { ref } = group;
+    const { signals } = this.options;
+    const heldBefore = signals !== undefined && signals.holding(ref).length > 0;
+    const indices: number[] = [];
+    for (let k = 0; k < group.indices.length; k++) {
+      if (k > 0 && k % CHUNK === 0) await yieldToLoop();
+      const index = group.indices[k] as number;
+      const alert = alerts[index] as WebhookAlert;
+      if (signals?.observe(ref, alert) === 'hold') outcomes[index] = this.outcome(alerts, index, { outcome: 'unchanged', reason: alert.status === 'firing' ? 'hold' : 'hold-released' });
+      else indices.push(index);
+    }
+    const kind = indices.length === 0 ? null : await this.kindOf(ref);
+    if (kind === null || (kind.ok && kind.kind === 'rps')) {
+      if (indices.length > 0) await this.stepGroup({ ref, indices }, alerts, outcomes);
+    } else await this.evaluateGroup({ ref, indices }, kind, alerts, outcomes);
+    if (heldBefore && signals?.holding(ref).length === 0) await this.released(ref);
+  }
+
+  /**
+   * The function's kind; `rps` without a policy loop, when the labels the step reads are
+   * invalid too (the step reports them) or when it cannot be read (the step meets the error).
+   */
+  private async kindOf(ref: FunctionRef): Promise<KindResult> {
+    const { policy } = this.options;
+    if (policy === undefined) return RPS;
+    try {
+      return await policy.kindOf(ref);
+    } catch {
+      return RPS;
+    }
+  }
+
+  /** Alerts for a function of another kind: its policy decides, now (a value alert's queue is already noted). */
+  private async evaluateGroup(group: AlertGroup, result: KindResult, alerts: readonly WebhookAlert[], outcomes: AlertOutcome[]): Promise<void> {
+    const label = functionLabel(group.ref, this.options.defaultNamespace);
+    if (!result.ok) {
+      for (const i of group.indices) outcomes[i] = this.outcome(alerts, i, { outcome: 'skipped', reason: 'invalid-labels', problems: result.problems });
+      this.options.logger.warn('alerts skipped', { function: label, alerts: group.indices.length, reason: 'invalid-labels', problems: result.problems });
+      return;
+    }
+    const { kind } = result;
+    const done = await this.options.policy?.evaluateNow(group.ref);
+    const fields: OutcomeFields =
+      done === null || done === undefined ? { outcome: 'unchanged', reason: 'policy-not-evaluated' } : { outcome: done.changed ? 'applied' : 'unchanged', from: done.from, to: done.to, reason: done.reason };
+    for (const i of group.indices) outcomes[i] = this.outcome(alerts, i, fields);
+    this.options.logger.info('alerts handled', { function: label, alerts: group.indices.length, kind, ...fields });
+  }
+
+  /** The last hold of `ref` ended: a pending alert scale-down runs now if due; the policy looks again. */
+  private async released(ref: FunctionRef): Promise<void> {
+    this.options.logger.info('hold released', { function: functionLabel(ref, this.options.defaultNamespace) });
+    try {
+      const { scaleDownAt } = (await this.options.store.load(ref)).state;
+      if (scaleDownAt !== null) this.schedule(ref, scaleDownAt);
+    } catch (err) {
+      this.options.logger.error('alert state load failed', { function: refKey(ref), error: err instanceof Error ? err.message : String(err) });
+    }
+    void this.options.policy?.evaluateNow(ref);
+  }
+
+  /** Decides and applies one function's alerts as one step batch (`rps`); writes one outcome per alert into `outcomes`. */
+  private async stepGroup(group: AlertGroup, alerts: readonly WebhookAlert[], outcomes: AlertOutcome[]): Promise<void> {
     const { ref, indices } = group;
     const signals = indices.map((i) => {
       const alert = alerts[i] as WebhookAlert;
@@ -161,13 +247,14 @@ export class AlertScaler {
           fingerprint: alert.fingerprint,
           status: alert.status,
           function: alert.labels['function_name'] ?? null,
-          outcome: to !== from ? 'applied' : 'unchanged',
+          outcome: to !== from && done.changed ? 'applied' : 'unchanged',
           from,
           to,
-          reason,
+          reason: done.heldBy.length > 0 ? 'hold' : reason,
+          ...(done.dryRun ? { dryRun: true } : {}),
         };
       }
-      summary = { outcome: done.changed ? 'applied' : 'unchanged', from: done.from, to: done.to, reason: done.reason };
+      summary = { outcome: done.changed ? 'applied' : 'unchanged', from: done.from, to: done.to, reason: done.reason, ...(done.dryRun ? { dryRun: true } : {}) };
     } catch (err) {
       const failure = isAppError(err, 'LABELS_INVALID') ? { outcome: 'skipped' as const, reason: 'invalid-labels', problems: problemsOf(err.details) } : this.failure(ref, err);
       for (const i of indices) outcomes[i] = this.outcome(alerts, i, failure);

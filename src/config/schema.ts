@@ -47,6 +47,18 @@ export const configSchema = z.strictObject({
   defaultMinReplicas: nonNegativeInt.default(1),
   defaultMaxReplicas: positiveInt.default(20),
   defaultFactorPercent: z.coerce.number().int().min(0).max(100).default(20),
+  /**
+   * What `com.openfaas.scale.max=0` stands for (Code Engine's max-scale 0, "unlimited"): the
+   * most replicas such a function may get.
+   */
+  maxReplicasCeiling: positiveInt.default(100),
+  /** Time between two passes of the policy loop (kinds other than `rps`), ms. */
+  policyIntervalMs: positiveInt.default(1000),
+  /**
+   * Dry run: every automatic decision (policy loop, alerts, idler) is recorded in the event
+   * log with `dryRun: true` and nothing is applied; label `com.openfaas.scale.dry-run` overrides it per function.
+   */
+  dryRun: z.union([z.boolean(), z.stringbool()]).default(false),
   /** Quiet time after the last resolved alert before returning to min (label `com.openfaas.scale.down.window`). */
   scaleDownWindowSeconds: z.coerce.number().min(0).default(30),
   /** One alert occurrence (fingerprint + startsAt) steps at most once per cooldown. */
@@ -129,6 +141,9 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_DEFAULT_MIN_REPLICAS: 'defaultMinReplicas',
   ALERT_SCALER_DEFAULT_MAX_REPLICAS: 'defaultMaxReplicas',
   ALERT_SCALER_DEFAULT_FACTOR_PERCENT: 'defaultFactorPercent',
+  ALERT_SCALER_MAX_REPLICAS_CEILING: 'maxReplicasCeiling',
+  ALERT_SCALER_POLICY_INTERVAL_MS: 'policyIntervalMs',
+  ALERT_SCALER_DRY_RUN: 'dryRun',
   ALERT_SCALER_SCALE_DOWN_WINDOW_SECONDS: 'scaleDownWindowSeconds',
   ALERT_SCALER_COOLDOWN_SECONDS: 'cooldownSeconds',
   ALERT_SCALER_FIRING_STALE_SECONDS: 'firingStaleSeconds',

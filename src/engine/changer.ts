@@ -10,6 +10,16 @@ import { chooseVictims, isLeaving, type Drainer } from './drain.js';
 import type { EventAction, EventLog, EventSource } from './events.js';
 import type { ReplicaView } from './replicas.js';
 
+/**
+ * The count a decision asks for, given the state it was decided on: with `remove`, the
+ * count falls by the chosen replicas still in service (a request may have taken one
+ * meanwhile), which are returned as `chosen`.
+ */
+function target(state: ChangeState, decision: Decision): { to: number; chosen: readonly string[] | undefined } {
+  const chosen = decision.remove?.filter((id) => state.replicas.some((r) => r.id === id && !isLeaving(r) && r.phase === 'ready' && r.inFlight === 0));
+  return { to: chosen === undefined ? Math.max(0, decision.replicas) : Math.max(0, state.desired - chosen.length), chosen };
+}
+
 /** What a decision sees: counts without the replicas being drained, and the replica table. */
 export interface ChangeState {
   /** Desired replicas, not counting those the engine is draining. */
@@ -71,14 +81,37 @@ export interface ChangeHooks<D extends Decision, C> {
 /** What one change did; `settled` resolves when a scale-down's drain and removal are done. */
 export interface ChangeOutcome<D extends Decision = Decision> {
   readonly from: number;
+  /** The count decided (in a dry run or under a hold: the count that would have been applied). */
   readonly to: number;
   readonly reason: string;
+  /** True when the count was changed (never in a dry run or under a hold). */
   readonly changed: boolean;
+  /** A dry run: the decision was recorded with `dryRun: true`, not applied. */
+  readonly dryRun: boolean;
+  /** The alerts holding the function (`scale_action="hold"`) that blocked this scale-down; empty when none did. */
+  readonly heldBy: readonly string[];
   /** The decision as returned by `decide`. */
   readonly decision: D;
   /** Resolves (never rejects) once a scale-down's replicas are removed or its removal failed; at once otherwise. */
   readonly settled: Promise<void>;
 }
+
+/**
+ * Blocks scale-downs while something holds the function (an alert labelled
+ * `scale_action="hold"`, see src/alerts/signals.ts). Synchronous: it is asked under the lock.
+ */
+export interface ScaleDownGuard {
+  /** What holds `ref` now (alert names); empty when nothing does. */
+  holding(ref: FunctionRef): readonly string[];
+}
+
+/**
+ * Sources a dry run still applies: a wake (the calls waiting for it would otherwise hang
+ * until their 504) and the scale API (an operator's explicit order).
+ */
+export const APPLIED_IN_DRY_RUN: ReadonlySet<EventSource> = new Set<EventSource>(['waker', 'api']);
+/** Sources a hold does not block: the scale API (an operator's explicit order). The waker never lowers a count. */
+export const NOT_HELD: ReadonlySet<EventSource> = new Set<EventSource>(['api']);
 
 export interface ChangerOptions {
   readonly provider: ReplicaProvider;
@@ -88,8 +121,11 @@ export interface ChangerOptions {
   readonly events: EventLog;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Policy defaults; `dryRun` here is the config's, which a function's `dry-run` label overrides. */
   readonly defaults: PolicyDefaults;
   readonly defaultNamespace: string;
+  /** Holds on scale-downs (alerts); none when absent. */
+  readonly guard?: ScaleDownGuard;
 }
 
 const DEFAULT_ATTEMPTS = 5;
@@ -103,6 +139,14 @@ const DEFAULT_ATTEMPTS = 5;
  * then remove exactly those under the lock. Each replica's start, readiness, drain and
  * removal is an event too. Each applied change is logged once (`scale applied`) and
  * counted once in alert_scaler_scale_changes_total.
+ *
+ * Dry run and hold are decided here, once, for every source. Dry run (config `dryRun`, label
+ * `com.openfaas.scale.dry-run`): a change is recorded as its `scale_up`/`scale_down` event
+ * with `dryRun: true` and not applied (the `save` hook still runs: the alert bookkeeping
+ * goes on as if); the waker and the API are applied anyway (APPLIED_IN_DRY_RUN). Hold
+ * (the guard): a decision that would lower the count is recorded as `unchanged` with reason
+ * `hold` and nothing is saved, so a pending alert scale-down stays pending; the API is not
+ * held (NOT_HELD). A dry-run or held decision repeated unchanged is recorded once.
  */
 export class Changer {
   private readonly mutex = new KeyedMutex();
@@ -111,6 +155,8 @@ export class Changer {
   private readonly lastSource = new Map<string, EventSource>();
   /** Functions whose count is being raised now: lifecycle events wait for the decision's. */
   private readonly applying = new Set<string>();
+  /** The last dry-run or held decision recorded per function, so a repeat is not recorded again. */
+  private readonly lastNotApplied = new Map<string, string>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: ChangerOptions) {
@@ -138,6 +184,8 @@ export class Changer {
         const read = await this.read(ref);
         const context = hooks.load === undefined ? (undefined as C) : await hooks.load();
         const decision = await decide({ state: read.state, policy: read.policy, now: this.options.clock.now(), context });
+        const heldBy = this.heldBy(ref, source, read.state, decision);
+        if (heldBy.length > 0) return this.hold(ref, source, read.state, decision, heldBy);
         if (hooks.save !== undefined) {
           try {
             await hooks.save(decision, context);
@@ -152,6 +200,21 @@ export class Changer {
   }
 
   /** Reads the function, its policy and replica table (draining replicas not counted in `desired`). */
+  /** What holds a decision that would lower the count; empty when it would not, or nothing holds, or the source is not held. */
+  private heldBy(ref: FunctionRef, source: EventSource, state: ChangeState, decision: Decision): readonly string[] {
+    const { guard } = this.options;
+    if (guard === undefined || NOT_HELD.has(source) || target(state, decision).to >= state.desired) return [];
+    return guard.holding(ref);
+  }
+
+  /** A held scale-down: recorded as `unchanged` (reason `hold`, once per repeat), nothing saved or applied. */
+  private hold<D extends Decision>(ref: FunctionRef, source: EventSource, state: ChangeState, decision: D, heldBy: readonly string[]): ChangeOutcome<D> {
+    const from = state.desired;
+    const { to } = target(state, decision);
+    this.recordOnce(ref, source, 'unchanged', from, from, 'hold', { ...decision.inputs, decided: decision.reason, wanted: to, heldBy }, false);
+    return { from, to, reason: 'hold', changed: false, dryRun: false, heldBy, decision, settled: Promise.resolve() };
+  }
+
   private async read(ref: FunctionRef): Promise<{ state: ChangeState; policy: ScalingPolicy; providerDesired: number }> {
     const { provider, dispatcher } = this.options;
     const state = await provider.getReplicas(ref);
@@ -169,22 +232,28 @@ export class Changer {
   private async apply<D extends Decision, C>(
     ref: FunctionRef,
     source: EventSource,
-    read: { state: ChangeState; providerDesired: number },
+    read: { state: ChangeState; policy: ScalingPolicy; providerDesired: number },
     decision: D,
     context: C,
     hooks: ChangeHooks<D, C>,
   ): Promise<ChangeOutcome<D>> {
     const from = read.state.desired;
-    // Chosen replicas still in service (under the lock: a request may have taken one meanwhile).
-    const chosen = decision.remove?.filter((id) => read.state.replicas.some((r) => r.id === id && !isLeaving(r) && r.phase === 'ready' && r.inFlight === 0));
-    const to = chosen === undefined ? Math.max(0, decision.replicas) : Math.max(0, from - chosen.length);
+    const { to, chosen } = target(read.state, decision);
     const inputs = chosen === undefined ? (decision.inputs ?? {}) : { ...decision.inputs, remove: chosen };
-    const outcome = (changed: boolean, settled: Promise<void>): ChangeOutcome<D> => ({ from, to, reason: decision.reason, changed, decision, settled });
+    const outcome = (changed: boolean, settled: Promise<void>, dryRun = false): ChangeOutcome<D> => ({ from, to, reason: decision.reason, changed, dryRun, heldBy: [], decision, settled });
+    const key = refKey(ref);
     if (to === from) {
+      this.lastNotApplied.delete(key);
       this.record(ref, source, 'unchanged', from, to, decision.reason, inputs);
       return outcome(false, Promise.resolve());
     }
-    const key = refKey(ref);
+    if (read.policy.dryRun === true && !APPLIED_IN_DRY_RUN.has(source)) {
+      if (this.recordOnce(ref, source, to > from ? 'scale_up' : 'scale_down', from, to, decision.reason, inputs, true)) {
+        this.options.logger.info('scale dry run', { function: this.label(ref), from, to, reason: decision.reason, source, ...hooks.logFields?.(decision) });
+      }
+      return outcome(false, Promise.resolve(), true);
+    }
+    this.lastNotApplied.delete(key);
     this.lastSource.set(key, source);
     const started = performance.now();
     let settled = Promise.resolve();
@@ -290,9 +359,22 @@ export class Changer {
     for (const id of [...known.keys()]) if (!ids.has(id)) known.delete(id);
   }
 
-  private record(ref: FunctionRef, source: EventSource, action: EventAction, from: number, to: number, reason: string, inputs: Readonly<Record<string, unknown>>, replica?: string): void {
-    const base = { time: this.options.clock.now(), function: this.label(ref), source, action, from, to, reason, inputs };
+  private record(ref: FunctionRef, source: EventSource, action: EventAction, from: number, to: number, reason: string, inputs: Readonly<Record<string, unknown>>, replica?: string, dryRun = false): void {
+    const base = { time: this.options.clock.now(), function: this.label(ref), source, action, from, to, reason, inputs, ...(dryRun ? { dryRun } : {}) };
     this.options.events.record(replica === undefined ? base : { ...base, replica });
+  }
+
+  /**
+   * Records a decision that is not applied (dry run, hold) unless the same one (source,
+   * action, counts, reason) was the function's last such record; true when recorded.
+   */
+  private recordOnce(ref: FunctionRef, source: EventSource, action: EventAction, from: number, to: number, reason: string, inputs: Readonly<Record<string, unknown>>, dryRun: boolean): boolean {
+    const key = refKey(ref);
+    const signature = `${source} ${action} ${from} ${to} ${reason}`;
+    if (this.lastNotApplied.get(key) === signature) return false;
+    this.lastNotApplied.set(key, signature);
+    this.record(ref, source, action, from, to, reason, inputs, undefined, dryRun);
+    return true;
   }
 
   private label(ref: FunctionRef): string {

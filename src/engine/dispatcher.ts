@@ -159,6 +159,7 @@ type WakeOutcome = 'ready' | 'timeout' | 'failed';
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
   private readonly idleListeners = new Set<(ref: FunctionRef, replicaId: string) => void>();
+  private readonly queuedListeners = new Set<(ref: FunctionRef, reason: QueueReason) => void>();
   private readonly shard: GatewayShard;
   private readonly unsubscribe: () => void;
   private readonly collect = () => this.reportOldest();
@@ -308,6 +309,7 @@ export class Dispatcher {
       entry.queue.push(waiter);
       this.report(entry);
       this.maybeWake(entry);
+      if (this.queuedListeners.size > 0) for (const listener of [...this.queuedListeners]) listener(entry.ref, arrivalReason);
     });
   }
 
@@ -326,6 +328,15 @@ export class Dispatcher {
   onIdle(listener: (ref: FunctionRef, replicaId: string) => void): () => void {
     this.idleListeners.add(listener);
     return () => this.idleListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` each time a request has to wait (it joined the function's queue), with
+   * what it waits for; returns the unsubscribe function. Never called on the fast path.
+   */
+  onQueued(listener: (ref: FunctionRef, reason: QueueReason) => void): () => void {
+    this.queuedListeners.add(listener);
+    return () => this.queuedListeners.delete(listener);
   }
 
   /** Copies of the function's replica table (provider facts + engine counters), in creation order. */

@@ -36,6 +36,8 @@ export interface EngineEvent {
   readonly inputs: Readonly<Record<string, unknown>>;
   /** The replica id, for lifecycle events. */
   readonly replica?: string;
+  /** True for a decision recorded in a dry run: it was not applied. Absent otherwise. */
+  readonly dryRun?: boolean;
 }
 
 /** Filter of `EventLog.query`; every field optional. */

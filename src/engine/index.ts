@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { PolicyDefaults, RequestLimits } from '../policy/labels.js';
 import type { FunctionRef, ReplicaProvider } from '../providers/types.js';
-import { Changer } from './changer.js';
+import { Changer, type ScaleDownGuard } from './changer.js';
 import { Dispatcher } from './dispatcher.js';
 import { Drainer } from './drain.js';
 import { EventLog } from './events.js';
@@ -26,6 +26,8 @@ export interface EngineOptions {
   readonly drainTimeoutMs: number;
   /** This gateway among several sharing each replica's hard limit. */
   readonly shard: GatewayShard;
+  /** Holds on scale-downs (alerts labelled `scale_action="hold"`); none when absent. */
+  readonly guard?: ScaleDownGuard;
 }
 
 /** The engine's parts, built once per process (and once per simulated run). */
@@ -69,6 +71,7 @@ export function createEngine(options: EngineOptions): Engine {
     metrics,
     defaults: options.policyDefaults,
     defaultNamespace: options.defaultNamespace,
+    ...(options.guard === undefined ? {} : { guard: options.guard }),
   });
   return {
     clock,

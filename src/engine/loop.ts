@@ -2,8 +2,8 @@ import type { Gauge } from 'prom-client';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { decide, EMPTY_POLICY_MEMORY, type PolicyMemory } from '../policy/index.js';
-import { parsePolicySpec, policySettings, type PolicySpec, type SpecDefaults } from '../policy/spec.js';
+import { decide, EMPTY_POLICY_MEMORY, type PolicyMemory, type QueueLengths } from '../policy/index.js';
+import { parsePolicySpec, policySettings, type PolicyKind, type PolicySpec, type SpecDefaults } from '../policy/spec.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import type { Changer } from './changer.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -27,6 +27,23 @@ export interface PolicyLoopOptions {
   readonly tickMs?: number;
   /** Whether this gateway decides (the leader); always when absent. Gauges are set either way. */
   readonly isLeader?: () => boolean;
+  /**
+   * Requests waiting in a queue the gateway cannot see (a broker's depth, from a firing
+   * alert's `value` annotation); null when none is known. Added to the busy queue of `queue` kinds.
+   */
+  readonly externalQueue?: (ref: FunctionRef) => number | null;
+}
+
+/** A function's policy kind, or why its labels are invalid. */
+export type KindResult = { readonly ok: true; readonly kind: PolicyKind } | { readonly ok: false; readonly problems: readonly string[] };
+
+/** What one evaluation decided: the count before and after, and the reason word. */
+export interface Evaluation {
+  readonly from: number;
+  readonly to: number;
+  readonly reason: string;
+  /** False when nothing changed, or in a dry run. */
+  readonly changed: boolean;
 }
 
 type State = 'starting' | 'free' | 'busy' | 'draining';
@@ -69,8 +86,9 @@ export function replicaStates(replicas: readonly ReplicaView[]): Record<State, n
 export class PolicyLoop {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;
+  private readonly pending = new Map<string, Promise<Evaluation | null>>();
   private timer: TimerHandle | undefined;
-  private ticking = false;
+  private ticking: Promise<void> | undefined;
   private stopped = true;
 
   constructor(private readonly options: PolicyLoopOptions) {
@@ -84,22 +102,29 @@ export class PolicyLoop {
     this.schedule();
   }
 
-  /** Stops ticking; an evaluation under way finishes. */
-  stop(): void {
+  /** Stops ticking; resolves once a pass under way has finished. */
+  stop(): Promise<void> {
     this.stopped = true;
     this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    return this.ticking ?? Promise.resolve();
   }
 
   /** One pass over every function: gauges everywhere, decisions when leader. Never throws. */
-  async tick(): Promise<void> {
-    if (this.ticking) return;
-    this.ticking = true;
+  tick(): Promise<void> {
+    if (this.ticking !== undefined) return this.ticking;
+    this.ticking = this.pass().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private async pass(): Promise<void> {
     try {
       const functions = await this.options.provider.listFunctions();
       const leader = this.options.isLeader?.() ?? true;
       const seen = new Set<string>();
-      const work: Array<Promise<void>> = [];
+      const work: Array<Promise<unknown>> = [];
       for (const fn of functions) {
         const entry = this.entry(fn.ref);
         seen.add(refKey(fn.ref));
@@ -111,24 +136,51 @@ export class PolicyLoop {
       await Promise.all(work);
     } catch (err) {
       this.log.error('policy tick failed', { error: err instanceof Error ? err.message : String(err) });
-    } finally {
-      this.ticking = false;
     }
   }
 
   /**
    * Evaluates one function's policy now instead of at the next tick (when leader and its
-   * kind is not `rps`). Resolves when the decision is applied (not when a drain ends).
+   * kind is not `rps`). Debounced per function: calls made before the evaluation has read
+   * the function share it (a burst of queued requests is one evaluation). Resolves when
+   * the decision is applied (not when a drain ends), with what it decided; null when
+   * nothing was evaluated (not leader, `rps`, invalid labels, an error, which is logged).
    */
-  async evaluateNow(ref: FunctionRef): Promise<void> {
-    if (!(this.options.isLeader?.() ?? true)) return;
+  evaluateNow(ref: FunctionRef): Promise<Evaluation | null> {
+    const key = refKey(ref);
+    const pending = this.pending.get(key);
+    if (pending !== undefined) return pending;
+    const run = this.evaluateOnce(ref, key);
+    this.pending.set(key, run);
+    return run;
+  }
+
+  /** The policy kind of `ref` from its labels, or their problems. Provider errors propagate. */
+  async kindOf(ref: FunctionRef): Promise<KindResult> {
+    const state = await this.options.provider.getReplicas(ref);
+    const result = parsePolicySpec(state.labels, state.annotations, this.options.defaults);
+    return result.ok ? { ok: true, kind: result.spec.kind } : result;
+  }
+
+  private async evaluateOnce(ref: FunctionRef, key: string): Promise<Evaluation | null> {
+    // One turn first, so requests queued in the same burst join this evaluation.
+    await Promise.resolve();
     try {
-      const state = await this.options.provider.getReplicas(ref);
+      let state;
+      try {
+        if (!(this.options.isLeader?.() ?? true)) return null;
+        state = await this.options.provider.getReplicas(ref);
+      } finally {
+        // From here on a new request asks for a new evaluation (run after this one: `again`).
+        this.pending.delete(key);
+      }
       const entry = this.entry(ref);
       const spec = this.specOf(entry, state.labels, state.annotations);
-      if (spec !== null && spec.kind !== 'rps') await this.evaluate(entry, spec, state.desired);
+      if (spec === null || spec.kind === 'rps') return null;
+      return await this.evaluate(entry, spec, state.desired);
     } catch (err) {
       this.log.error('policy evaluation failed', { function: functionLabel(ref, this.options.defaultNamespace), error: err instanceof Error ? err.message : String(err) });
+      return null;
     }
   }
 
@@ -142,36 +194,45 @@ export class PolicyLoop {
     this.timer.unref();
   }
 
-  private async evaluate(entry: Entry, spec: PolicySpec, providerDesired: number): Promise<void> {
+  private async evaluate(entry: Entry, spec: PolicySpec, providerDesired: number): Promise<Evaluation | null> {
     if (entry.running) {
       entry.again = true;
-      return;
+      return null;
     }
     entry.running = true;
+    let result: Evaluation | null = null;
     try {
       const { dispatcher, changer, clock } = this.options;
       const { ref } = entry;
       const stats = dispatcher.stats(ref);
       const leaving = stats.replicas.filter((r) => r.draining).length;
       const desired = Math.max(0, providerDesired - leaving);
-      const queued = stats.queued;
+      const external = spec.kind === 'queue' ? (this.options.externalQueue?.(ref) ?? null) : null;
+      const queued: QueueLengths = external === null ? stats.queued : { ...stats.queued, busy: stats.queued.busy + external };
+      const withExternal = <D extends { readonly inputs: Readonly<Record<string, unknown>> }>(decision: D): D =>
+        external === null ? decision : { ...decision, inputs: { ...decision.inputs, alertQueue: external } };
       const out = decide(spec, { replicas: stats.replicas, queued, desired, now: clock.now() }, entry.memory);
       const remove = out.decision.remove ?? [];
       if (remove.length > 0) {
         // Exactly the replicas the policy chose; the cycle drops any that took a request meanwhile.
         entry.memory = out.memory;
-        await changer.change(ref, 'policy', () => out.decision);
+        const done = await changer.change(ref, 'policy', () => withExternal(out.decision));
+        result = { from: done.from, to: done.to, reason: done.reason, changed: done.changed };
       } else if (out.decision.replicas !== desired) {
         // Decide again under the changer's lock, on the state it read; keep that memory.
         let memory = out.memory;
         const prior = entry.memory;
-        await changer.change(ref, 'policy', ({ state, now }) => {
+        const done = await changer.change(ref, 'policy', ({ state, now }) => {
           const again = decide(spec, { replicas: state.replicas, queued, desired: state.desired, now }, prior);
           memory = again.memory;
-          return again.decision;
+          return withExternal(again.decision);
         });
         entry.memory = memory;
-      } else entry.memory = out.memory;
+        result = { from: done.from, to: done.to, reason: done.reason, changed: done.changed };
+      } else {
+        entry.memory = out.memory;
+        result = { from: desired, to: desired, reason: out.decision.reason, changed: false };
+      }
     } catch (err) {
       this.log.error('policy evaluation failed', { function: entry.label, error: err instanceof Error ? err.message : String(err) });
     } finally {
@@ -181,6 +242,7 @@ export class PolicyLoop {
       entry.again = false;
       await this.evaluateNow(entry.ref);
     }
+    return result;
   }
 
   private specOf(entry: Entry, labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): PolicySpec | null {

@@ -1,6 +1,9 @@
 import { usable, type PolicyDecision, type PolicyInput } from './decision.js';
 import { PANIC_THRESHOLD, PANIC_WINDOW_MS, STABLE_WINDOW_MS, type PolicySpec } from './spec.js';
 
+/** The panic window's share of the stable window (Knative's panic-window-percentage, 10 %). */
+const PANIC_SHARE = PANIC_WINDOW_MS / STABLE_WINDOW_MS;
+
 /** Observed concurrency summed per second of the clock: `at` is the second's start, ms. */
 interface Bucket {
   readonly at: number;
@@ -24,9 +27,9 @@ export const EMPTY_CONCURRENCY_MEMORY: ConcurrencyMemory = Object.freeze({ bucke
 
 const BUCKET_MS = 1000;
 
-function record(buckets: readonly Bucket[], now: number, value: number): Bucket[] {
+function record(buckets: readonly Bucket[], now: number, value: number, windowMs: number): Bucket[] {
   const at = Math.floor(now / BUCKET_MS) * BUCKET_MS;
-  const kept = buckets.filter((b) => b.at > now - STABLE_WINDOW_MS);
+  const kept = buckets.filter((b) => b.at > now - windowMs);
   const last = kept.at(-1);
   if (last !== undefined && last.at === at) kept[kept.length - 1] = { at, sum: last.sum + value, count: last.count + 1 };
   else kept.push({ at, sum: value, count: 1 });
@@ -56,8 +59,8 @@ function clamp(n: number, spec: PolicySpec): number {
 
 /**
  * `concurrency` (Code Engine / Knative KPA). Observed concurrency = requests in flight +
- * requests waiting, sampled each decision and averaged over the stable window (60 s) and
- * the panic window (6 s); desired = ceil(average / target), within [min, max].
+ * requests waiting, sampled each decision and averaged over the stable window (60 s, label
+ * `window`) and the panic window (10 % of it, 6 s); desired = ceil(average / target), within [min, max].
  *
  * Panic, as Knative: it starts when the panic window asks for at least twice the ready
  * replicas (at least 1), and is extended while it does; it ends once the threshold has
@@ -72,9 +75,10 @@ export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: 
   const inFlight = input.replicas.reduce((sum, r) => sum + r.inFlight, 0);
   const waiting = input.queued.busy + input.queued.no_replica;
   const observed = inFlight + waiting;
-  const buckets = record(memory.buckets, now, observed);
-  const stable = average(buckets, now, STABLE_WINDOW_MS);
-  const panic = average(buckets, now, PANIC_WINDOW_MS);
+  const stableWindowMs = spec.stableWindowMs;
+  const buckets = record(memory.buckets, now, observed, stableWindowMs);
+  const stable = average(buckets, now, stableWindowMs);
+  const panic = average(buckets, now, stableWindowMs * PANIC_SHARE);
   const wantStable = ceilDiv(stable, spec.target);
   const wantPanic = ceilDiv(panic, spec.target);
   const ready = Math.max(1, input.replicas.filter(usable).length);
@@ -83,7 +87,7 @@ export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: 
   let panicSince = memory.panicSince;
   let panicMax = memory.panicMax;
   if (over) panicSince = now;
-  else if (panicSince !== null && now - panicSince > STABLE_WINDOW_MS) {
+  else if (panicSince !== null && now - panicSince > stableWindowMs) {
     panicSince = null;
     panicMax = 0;
   }

@@ -14,10 +14,21 @@ export interface ScalingPolicy {
   readonly zeroDurationMs: number;
   /** How long the waker holds requests for this function. */
   readonly wakeTimeoutMs: number;
+  /**
+   * Dry run (label `com.openfaas.scale.dry-run`): automatic decisions are recorded, not
+   * applied. Absent means false.
+   */
+  readonly dryRun?: boolean;
 }
 
 /** Defaults that apply when a label is absent (from config). */
-export type PolicyDefaults = ScalingPolicy;
+export interface PolicyDefaults extends ScalingPolicy {
+  /**
+   * What `com.openfaas.scale.max=0` stands for (Code Engine's max-scale 0, "unlimited").
+   * Absent: max 0 is refused (max must be at least 1).
+   */
+  readonly maxReplicasCeiling?: number;
+}
 
 export type PolicyResult =
   | { readonly ok: true; readonly policy: ScalingPolicy }
@@ -78,6 +89,8 @@ function readBool(key: string, fallback: boolean, labels: Readonly<Record<string
 /**
  * Parses a function's scaling policy. Long labels (`com.openfaas.scale.min`) win over short
  * ones (`scale.min`); labels win over annotations. Every problem is listed; none is guessed.
+ * `max=0` means `defaults.maxReplicasCeiling` when the defaults carry one (every kind, `rps`
+ * included); `dry-run` (true/false) defaults to `defaults.dryRun`.
  */
 export function parseScalingPolicy(
   labels: Readonly<Record<string, string>>,
@@ -86,14 +99,17 @@ export function parseScalingPolicy(
 ): PolicyResult {
   const problems: string[] = [];
   const minReplicas = readInt('min', defaults.minReplicas, labels, annotations, problems);
-  const maxReplicas = readInt('max', defaults.maxReplicas, labels, annotations, problems);
+  const rawMax = readInt('max', defaults.maxReplicas, labels, annotations, problems);
+  // Code Engine's max-scale 0 ("unlimited") is the configured ceiling, as in parsePolicySpec.
+  const maxReplicas = rawMax === 0 && defaults.maxReplicasCeiling !== undefined ? defaults.maxReplicasCeiling : rawMax;
   const factorPercent = readInt('factor', defaults.factorPercent, labels, annotations, problems);
   const scaleDownWindowMs = readDuration('down.window', defaults.scaleDownWindowMs, labels, annotations, problems);
   const scaleToZero = readBool('zero', defaults.scaleToZero, labels, annotations, problems);
   const zeroDurationMs = readDuration('zero-duration', defaults.zeroDurationMs, labels, annotations, problems);
   const wakeTimeoutMs = readDuration('wake-timeout', defaults.wakeTimeoutMs, labels, annotations, problems);
+  const dryRun = readBool('dry-run', defaults.dryRun ?? false, labels, annotations, problems);
   if (problems.length === 0) {
-    if (minReplicas > maxReplicas) problems.push(`min (${minReplicas}) is greater than max (${maxReplicas})`);
+    if (minReplicas > maxReplicas) problems.push(rawMax === 0 ? `min (${minReplicas}) is greater than the global ceiling (${maxReplicas}) that max=0 stands for` : `min (${minReplicas}) is greater than max (${maxReplicas})`);
     if (maxReplicas < 1) problems.push('max must be at least 1');
     if (factorPercent > 100) problems.push(`factor (${factorPercent}) is greater than 100`);
     if (wakeTimeoutMs <= 0) problems.push('wake-timeout must be greater than 0');
@@ -101,7 +117,7 @@ export function parseScalingPolicy(
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
-    policy: { minReplicas, maxReplicas, factorPercent, scaleDownWindowMs, scaleToZero, zeroDurationMs, wakeTimeoutMs },
+    policy: { minReplicas, maxReplicas, factorPercent, scaleDownWindowMs, scaleToZero, zeroDurationMs, wakeTimeoutMs, dryRun },
   };
 }
 

@@ -38,6 +38,12 @@ export interface PolicySpec {
   readonly concurrency: number;
   /** `concurrency`: a lower count applies only after it held this long (scale-down-delay), ms; 0 = at once. */
   readonly downWindowMs: number;
+  /**
+   * `concurrency`: the stable window the observed concurrency is averaged over (Knative
+   * `window`), ms; the panic window is 10 % of it and panic ends after a whole one without
+   * a burst. Default STABLE_WINDOW_MS.
+   */
+  readonly stableWindowMs: number;
 }
 
 /** What applies when a label is absent (from config). */
@@ -59,7 +65,11 @@ export const SPEC_DEFAULTS = {
   /** Knative's container-concurrency-target-default, used when neither target nor concurrency is set. */
   target: 100,
   downWindowMs: 0,
+  stableWindowMs: STABLE_WINDOW_MS,
 } as const;
+
+/** Knative's bounds of the stable window (`autoscaling.knative.dev/window`), ms. */
+export const STABLE_WINDOW_BOUNDS_MS = { least: 6_000, most: 3_600_000 } as const;
 
 type Source = Readonly<Record<string, string>>;
 
@@ -134,7 +144,7 @@ class Reader {
 /**
  * Reads a function's policy kind (`com.openfaas.scale.type`, default `rps`) and its settings:
  * `min`, `max` (0 = the global ceiling), `max-queue`, `step`, `idle-timeout`, `min-free`,
- * `target`, `concurrency`, `down.window`. Every problem is listed; none is guessed.
+ * `target`, `concurrency`, `down.window`, `window` (6s to 1h). Every problem is listed; none is guessed.
  */
 export function parsePolicySpec(labels: Source, annotations: Source, defaults: SpecDefaults): SpecResult {
   const read = new Reader(labels, annotations);
@@ -148,13 +158,17 @@ export function parsePolicySpec(labels: Source, annotations: Source, defaults: S
   const concurrency = read.int('concurrency', 0);
   const target = read.positive('target') ?? (concurrency > 0 ? concurrency : SPEC_DEFAULTS.target);
   const downWindowMs = read.duration('down.window', SPEC_DEFAULTS.downWindowMs);
+  const stableWindowMs = read.duration('window', SPEC_DEFAULTS.stableWindowMs);
   const problems = read.problems;
+  if (stableWindowMs < STABLE_WINDOW_BOUNDS_MS.least || stableWindowMs > STABLE_WINDOW_BOUNDS_MS.most) {
+    problems.push(`${read.find('window')?.[0] ?? 'window'}=${stableWindowMs / 1000}s is not between 6s and 1h (Knative's bounds of the stable window)`);
+  }
   const maxReplicas = rawMax === 0 ? defaults.maxReplicasCeiling : rawMax;
   if (problems.length === 0 && minReplicas > maxReplicas) {
     problems.push(rawMax === 0 ? `min (${minReplicas}) is greater than the global ceiling (${maxReplicas}) that max=0 stands for` : `min (${minReplicas}) is greater than max (${maxReplicas})`);
   }
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, spec: { kind, minReplicas, maxReplicas, maxQueueSize, step, maxIdleTimeMs, minFreeWorkers, target, concurrency, downWindowMs } };
+  return { ok: true, spec: { kind, minReplicas, maxReplicas, maxQueueSize, step, maxIdleTimeMs, minFreeWorkers, target, concurrency, downWindowMs, stableWindowMs } };
 }
 
 /**
@@ -171,6 +185,6 @@ export function policySettings(spec: PolicySpec): Readonly<Record<string, number
     case 'free-workers':
       return { ...common, min_free_workers: spec.minFreeWorkers, scale_up_step: spec.step, max_idle_seconds: spec.maxIdleTimeMs / 1000 };
     case 'concurrency':
-      return { ...common, target: spec.target, concurrency: spec.concurrency, down_window_seconds: spec.downWindowMs / 1000 };
+      return { ...common, target: spec.target, concurrency: spec.concurrency, down_window_seconds: spec.downWindowMs / 1000, stable_window_seconds: spec.stableWindowMs / 1000 };
   }
 }

@@ -40,8 +40,9 @@ describeWithTools('deploy configs checked by amtool and promtool', () => {
   it('promtool accepts deploy/prometheus/prometheus.yml and finds the rules relative to it', async () => {
     const run = await runTool(tools?.promtool ?? 'promtool', ['check', 'config', 'deploy/prometheus/prometheus.yml'], 20_000, root);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/SUCCESS: 1 rule files found/);
+    expect(run.stdout).toMatch(/SUCCESS: 2 rule files found/);
     expect(run.stdout).toMatch(/gateway\.rules\.yml\s+SUCCESS: 1 rules found/);
+    expect(run.stdout).toMatch(/policy\.rules\.yml\s+SUCCESS: 3 rules found/);
   });
 
   it('both checks fail on a broken copy, so they can fail', async () => {

@@ -69,10 +69,17 @@ describe('the Grafana dashboard', () => {
 
   it('has the panels the operators asked for', () => {
     const titles = dashboard.panels.map((panel) => panel.title);
-    for (const wanted of [/invocation rate/i, /error rate/i, /desired vs available/i, /scale changes by reason/i, /alerts firing/i, /cold starts/i, /cold-start latency/i, /held requests/i, /webhook outcomes/i, /in-flight/i]) {
+    for (const wanted of [/invocation rate/i, /error rate/i, /desired vs available/i, /scale changes by reason/i, /alerts firing/i, /cold starts/i, /cold-start latency/i, /held requests/i, /webhook outcomes/i, /in-flight/i, /queue length/i, /workers: free \/ busy/i, /policy decisions/i]) {
       expect(titles.some((title) => wanted.test(title))).toBe(true);
     }
     expect(exprs.length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('the policy panels show the queue, the workers by state and the policy\'s decisions, each with its own threshold', () => {
+    const of = (title: RegExp) => exprs.filter(([t]) => title.test(t)).map(([, expr]) => expr);
+    expect(of(/queue length/i).join('\n')).toMatch(/gateway_function_queue_length[\s\S]*setting="max_queue_size"/);
+    expect(of(/workers: free/i).join('\n')).toMatch(/alert_scaler_replicas[\s\S]*setting="min_free_workers"/);
+    expect(of(/policy decisions/i).join('\n')).toMatch(/alert_scaler_scale_changes_total\{source="policy"/);
   });
 
   it('extracts metric names the way PromQL reads them', () => {

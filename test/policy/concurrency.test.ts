@@ -71,6 +71,20 @@ describe('concurrency policy (Code Engine / Knative)', () => {
     expect(trace.slice(0, 73).every((s) => s.replicas === 20)).toBe(true);
   });
 
+  it('a shorter stable window (label window) shortens the panic window, the panic and the way down alike', () => {
+    const short = spec({ 'com.openfaas.scale.type': 'concurrency', 'com.openfaas.scale.min': '4', 'com.openfaas.scale.max': '20', 'com.openfaas.scale.concurrency': '2', 'com.openfaas.scale.window': '6s' });
+    const trace = run(short, 4, 40, (t) => (t < 10 ? [40, 20] : [0, 0]));
+    expect(trace[0]).toMatchObject({ replicas: 20, reason: 'panic' });
+    // On 20 replicas the burst no longer crosses twice the ready count: panic ends one 6 s
+    // window later (60 s by default), while the stable average still asks for 20.
+    expect(trace.find((s) => s.panicking === false)?.t).toBe(7);
+    expect(trace.slice(0, 10).every((s) => s.replicas === 20)).toBe(true);
+    // The 6 s stable average lets go of the load within 6 s of its end.
+    const back = trace.find((s) => s.replicas === 4)?.t ?? -1;
+    expect(back).toBeGreaterThan(10);
+    expect(back).toBeLessThanOrEqual(16);
+  });
+
   it('a lower count applies only after it held for the scale-down delay', () => {
     const delayed = { ...CODE_ENGINE, downWindowMs: 20_000 };
     // 20 in flight for 60 s → 10 replicas, then 4 in flight → stable average falls slowly.

@@ -7,12 +7,33 @@ const defaults = DEFAULT_POLICY;
 
 describe('scale labels', () => {
   it('no labels gives the defaults', () => {
-    expect(parseScalingPolicy({}, {}, defaults)).toEqual({ ok: true, policy: defaults });
+    const { maxReplicasCeiling: _ceiling, ...policy } = defaults;
+    expect(parseScalingPolicy({}, {}, defaults)).toEqual({ ok: true, policy });
+  });
+
+  it('max 0 is the configured ceiling (Code Engine max-scale 0), for every kind, rps included', () => {
+    const result = parseScalingPolicy({ 'com.openfaas.scale.max': '0', 'com.openfaas.scale.min': '4' }, {}, { ...defaults, maxReplicasCeiling: 50 });
+    expect(result.ok && result.policy).toMatchObject({ minReplicas: 4, maxReplicas: 50 });
+  });
+
+  it('min above the ceiling that max 0 stands for is refused', () => {
+    const result = parseScalingPolicy({ 'com.openfaas.scale.max': '0', 'com.openfaas.scale.min': '60' }, {}, { ...defaults, maxReplicasCeiling: 50 });
+    expect(!result.ok && result.problems.join()).toMatch(/ceiling \(50\)/);
+  });
+
+  it('dry-run comes from the label, else from the defaults (the config)', () => {
+    const on = parseScalingPolicy({ 'com.openfaas.scale.dry-run': 'true' }, {}, defaults);
+    expect(on.ok && on.policy.dryRun).toBe(true);
+    const off = parseScalingPolicy({ 'com.openfaas.scale.dry-run': 'false' }, {}, { ...defaults, dryRun: true });
+    expect(off.ok && off.policy.dryRun).toBe(false);
+    const inherited = parseScalingPolicy({}, {}, { ...defaults, dryRun: true });
+    expect(inherited.ok && inherited.policy.dryRun).toBe(true);
   });
 
   it('long and short forms are read; the long form wins', () => {
     const result = parseScalingPolicy({ 'scale.min': '2', 'scale.max': '9', 'com.openfaas.scale.max': '7', 'scale.factor': '50' }, {}, defaults);
-    expect(result).toEqual({ ok: true, policy: { ...defaults, minReplicas: 2, maxReplicas: 7, factorPercent: 50 } });
+    const { maxReplicasCeiling: _ceiling, ...policy } = defaults;
+    expect(result).toEqual({ ok: true, policy: { ...policy, minReplicas: 2, maxReplicas: 7, factorPercent: 50 } });
   });
 
   it('labels win over annotations; annotations are read', () => {
@@ -33,10 +54,12 @@ describe('scale labels', () => {
     ['fractional min', { 'scale.min': '1.5' }, /scale\.min/],
     ['bad window', { 'com.openfaas.scale.down.window': 'soon' }, /down\.window/],
     ['bad zero flag', { 'com.openfaas.scale.zero': 'maybe' }, /scale\.zero/],
-    ['max 0', { 'scale.min': '0', 'scale.max': '0' }, /max/],
+    ['max 0 without a configured ceiling', { 'scale.min': '0', 'scale.max': '0' }, /max/],
+    ['bad dry-run flag', { 'com.openfaas.scale.dry-run': 'perhaps' }, /dry-run/],
   ];
   it.each(bad)('%s is refused with a reason', (_name, labels, pattern) => {
-    const result = parseScalingPolicy(labels, {}, defaults);
+    const { maxReplicasCeiling: _ceiling, ...noCeiling } = defaults;
+    const result = parseScalingPolicy(labels, {}, noCeiling);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.problems.join('\n')).toMatch(pattern);
   });

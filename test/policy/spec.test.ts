@@ -9,7 +9,7 @@ describe('policy spec from labels', () => {
   it('a function without labels is rps with every default', () => {
     expect(parse({})).toEqual({
       ok: true,
-      spec: { kind: 'rps', minReplicas: 1, maxReplicas: 20, maxQueueSize: 1, step: 1, maxIdleTimeMs: 120_000, minFreeWorkers: 1, target: 100, concurrency: 0, downWindowMs: 0 },
+      spec: { kind: 'rps', minReplicas: 1, maxReplicas: 20, maxQueueSize: 1, step: 1, maxIdleTimeMs: 120_000, minFreeWorkers: 1, target: 100, concurrency: 0, downWindowMs: 0, stableWindowMs: 60_000 },
     });
   });
 
@@ -27,6 +27,7 @@ describe('policy spec from labels', () => {
     ['without target the hard concurrency limit is the target', { [`${L}concurrency`]: '2' }, { target: 2, concurrency: 2 }],
     ['target wins over the hard limit', { [`${L}concurrency`]: '10', [`${L}target`]: '7' }, { target: 7, concurrency: 10 }],
     ['down.window is the scale-down delay', { [`${L}down.window`]: '30s' }, { downWindowMs: 30_000 }],
+    ['window is the stable window (Knative window)', { [`${L}window`]: '6s' }, { stableWindowMs: 6_000 }],
     ['max 0 is the configured global ceiling (Code Engine max-scale 0)', { [`${L}max`]: '0' }, { maxReplicas: 100 }],
     ['min and max come from labels', { [`${L}min`]: '4', [`${L}max`]: '20' }, { minReplicas: 4, maxReplicas: 20 }],
     ['short label names work', { 'scale.type': 'queue', 'scale.max-queue': '5' }, { kind: 'queue', maxQueueSize: 5 }],
@@ -48,6 +49,12 @@ describe('policy spec from labels', () => {
     if (!result.ok) expect(result.problems.map((p) => p.split('=')[0])).toEqual([`${L}type`, `${L}max-queue`, `${L}step`, `${L}idle-timeout`, `${L}target`]);
   });
 
+  it('a stable window outside Knative\'s bounds (6s to 1h) is a problem', () => {
+    expect(parse({ [`${L}window`]: '5s' }).ok).toBe(false);
+    expect(parse({ [`${L}window`]: '2h' }).ok).toBe(false);
+    expect(parse({ [`${L}window`]: '1h' }).ok).toBe(true);
+  });
+
   it('min above max is a problem, and so is min above the ceiling that max 0 stands for', () => {
     expect(parse({ [`${L}min`]: '5', [`${L}max`]: '4' }).ok).toBe(false);
     expect(parse({ [`${L}min`]: '101', [`${L}max`]: '0' }).ok).toBe(false);
@@ -58,6 +65,6 @@ describe('policy spec from labels', () => {
     const result = parse({ [`${L}type`]: 'queue', [`${L}idle-timeout`]: '3s' });
     expect(result.ok && policySettings(result.spec)).toEqual({ min_replicas: 1, max_replicas: 20, max_queue_size: 1, scale_up_step: 1, max_idle_seconds: 3 });
     const concurrency = parse({ [`${L}type`]: 'concurrency', [`${L}concurrency`]: '2' });
-    expect(concurrency.ok && policySettings(concurrency.spec)).toEqual({ min_replicas: 1, max_replicas: 20, target: 2, concurrency: 2, down_window_seconds: 0 });
+    expect(concurrency.ok && policySettings(concurrency.spec)).toEqual({ min_replicas: 1, max_replicas: 20, target: 2, concurrency: 2, down_window_seconds: 0, stable_window_seconds: 60 });
   });
 });

@@ -1,9 +1,9 @@
 import { policyDefaults } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config/index.js';
-import type { ScalingPolicy } from '../../src/policy/labels.js';
+import type { PolicyDefaults } from '../../src/policy/labels.js';
 
 /** The policy of a function without scale labels, from the shipped config defaults (min 1, max 20, factor 20). */
-export const DEFAULT_POLICY: ScalingPolicy = policyDefaults(
+export const DEFAULT_POLICY: PolicyDefaults = policyDefaults(
   loadConfig({}, () => {
     throw new Error('no config file');
   }),

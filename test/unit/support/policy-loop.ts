@@ -1,5 +1,5 @@
 import { VirtualClock } from '../../../src/core/clock.js';
-import { Changer } from '../../../src/engine/changer.js';
+import { Changer, type ScaleDownGuard } from '../../../src/engine/changer.js';
 import { Dispatcher } from '../../../src/engine/dispatcher.js';
 import { Drainer } from '../../../src/engine/drain.js';
 import { EventLog } from '../../../src/engine/events.js';
@@ -7,6 +7,7 @@ import { PolicyLoop } from '../../../src/engine/loop.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 import { MemoryProvider } from '../../../src/providers/memory/index.js';
+import type { FunctionRef } from '../../../src/providers/types.js';
 import { DEFAULT_POLICY } from '../../support/policy.js';
 import { LIMITS, NS } from './engine.js';
 
@@ -19,7 +20,17 @@ export const TICK_MS = 1000;
  * drainer, changer, policy loop), with the highest desired count and the most
  * requests one replica ever held recorded as they happen.
  */
-export async function policyEngine(labels: Record<string, string>, replicas: number, opts: { leader?: () => boolean } = {}) {
+export interface PolicyEngineOptions {
+  readonly leader?: () => boolean;
+  /** The changer's scale-down guard (alert holds). */
+  readonly guard?: ScaleDownGuard;
+  /** The config's dry run. */
+  readonly dryRun?: boolean;
+  /** A queue the gateway cannot see (alert values). */
+  readonly externalQueue?: (ref: FunctionRef) => number | null;
+}
+
+export async function policyEngine(labels: Record<string, string>, replicas: number, opts: PolicyEngineOptions = {}) {
   const clock = new VirtualClock(1_000_000);
   const ref = { name: 'fn', namespace: NS };
   const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
@@ -28,7 +39,18 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
   const dispatcher = new Dispatcher({ provider, clock, metrics, defaultNamespace: NS, defaults: { ...LIMITS, maxQueued: 1000 } });
   const events = new EventLog(10_000);
   const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: 30_000 });
-  const changer = new Changer({ provider, dispatcher, drainer, clock, events, logger, metrics, defaults: DEFAULT_POLICY, defaultNamespace: NS });
+  const changer = new Changer({
+    provider,
+    dispatcher,
+    drainer,
+    clock,
+    events,
+    logger,
+    metrics,
+    defaults: { ...DEFAULT_POLICY, dryRun: opts.dryRun ?? false },
+    defaultNamespace: NS,
+    ...(opts.guard === undefined ? {} : { guard: opts.guard }),
+  });
   const loop = new PolicyLoop({
     provider,
     dispatcher,
@@ -40,6 +62,7 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     defaults: { minReplicas: 1, maxReplicas: 20, maxReplicasCeiling: 50 },
     tickMs: TICK_MS,
     ...(opts.leader === undefined ? {} : { isLeader: opts.leader }),
+    ...(opts.externalQueue === undefined ? {} : { externalQueue: opts.externalQueue }),
   });
   const seen = { maxDesired: 0, maxPerReplica: 0 };
   provider.subscribe((_ref, state) => {
