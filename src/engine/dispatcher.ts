@@ -135,6 +135,11 @@ interface Entry {
   wakeStartedAt: number | null;
   /** The gauges last showed an empty queue. */
   reportedEmpty: boolean;
+  /** Requests in flight plus waiting, now. */
+  present: number;
+  /** Integral of `present` over clock time, request·ms, up to `areaAt`. */
+  area: number;
+  areaAt: number;
   readonly label: string;
   readonly gauges: {
     readonly noReplica: Gauge.Internal<'function_name' | 'reason'>;
@@ -168,6 +173,7 @@ export class Dispatcher {
     const { clock } = this.options;
     const { entry, replica } = slot;
     clock.clearTimeout(slot.timer);
+    this.count(entry, -1);
     replica.inFlight -= 1;
     replica.served += 1;
     replica.lastRequestEnd = clock.now();
@@ -189,6 +195,7 @@ export class Dispatcher {
     this.options.metrics.beforeCollect.delete(this.collect);
     for (const entry of this.entries.values()) {
       const queue = entry.queue;
+      this.count(entry, -queue.length);
       entry.queue = [];
       for (const waiter of queue) {
         waiter.cleanup();
@@ -229,6 +236,7 @@ export class Dispatcher {
     if (this.reasonOf(entry) !== 'no_replica') return;
     this.endWake(entry, 'failed');
     const queue = entry.queue;
+    this.count(entry, -queue.length);
     entry.queue = [];
     for (const waiter of queue) {
       waiter.cleanup();
@@ -279,6 +287,7 @@ export class Dispatcher {
     const { clock } = this.options;
     return new Promise<Slot>((resolve, reject) => {
       const drop = (err: AppError) => {
+        this.count(entry, -1);
         entry.queue = entry.queue.filter((w) => w !== waiter);
         waiter.cleanup();
         if (entry.queue.length === 0) entry.wakeRaised = false;
@@ -306,6 +315,7 @@ export class Dispatcher {
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      this.count(entry, 1);
       entry.queue.push(waiter);
       this.report(entry);
       this.maybeWake(entry);
@@ -344,6 +354,27 @@ export class Dispatcher {
     const entry = this.entries.get(refKey(ref));
     if (entry === undefined) return [];
     return [...entry.replicas.values()].map((r) => ({ ...r }));
+  }
+
+  /**
+   * The time integral of the function's requests in flight plus waiting, request·ms, up to
+   * `at` (clock ms). Two readings give the time-weighted mean concurrency between them,
+   * however often or whenever they are taken (as Knative's queue-proxy averages per second).
+   */
+  concurrencyIntegral(ref: FunctionRef): { readonly sum: number; readonly at: number } {
+    const entry = this.entries.get(refKey(ref));
+    const now = this.options.clock.now();
+    if (entry === undefined) return { sum: 0, at: now };
+    return { sum: entry.area + entry.present * (now - entry.areaAt), at: now };
+  }
+
+  /** Closes the integral's segment at the old value, then changes the count of present requests. */
+  private count(entry: Entry, delta: number): void {
+    if (delta === 0) return;
+    const now = this.options.clock.now();
+    entry.area += entry.present * (now - entry.areaAt);
+    entry.areaAt = now;
+    entry.present += delta;
   }
 
   stats(ref: FunctionRef): DispatchStats {
@@ -392,6 +423,9 @@ export class Dispatcher {
         wakeRaised: false,
         wakeStartedAt: null,
         reportedEmpty: false,
+        present: 0,
+        area: 0,
+        areaAt: this.options.clock.now(),
         label,
         gauges: {
           noReplica: queueLength.labels({ function_name: label, reason: 'no_replica' }),
@@ -443,6 +477,7 @@ export class Dispatcher {
   private grant(entry: Entry, replica: EngineReplica, waiter: Waiter | null): Slot {
     const { clock } = this.options;
     const now = clock.now();
+    if (waiter === null) this.count(entry, 1);
     replica.inFlight += 1;
     replica.lastRequestStart = now;
     const timeoutMs = entry.limits.ok ? entry.limits.limits.requestTimeoutMs : this.options.defaults.requestTimeoutMs;

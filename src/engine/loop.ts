@@ -211,7 +211,7 @@ export class PolicyLoop {
       const queued: QueueLengths = external === null ? stats.queued : { ...stats.queued, busy: stats.queued.busy + external };
       const withExternal = <D extends { readonly inputs: Readonly<Record<string, unknown>> }>(decision: D): D =>
         external === null ? decision : { ...decision, inputs: { ...decision.inputs, alertQueue: external } };
-      const out = decide(spec, { replicas: stats.replicas, queued, desired, now: clock.now() }, entry.memory);
+      const out = decide(spec, { replicas: stats.replicas, queued, desired, now: clock.now(), observed: dispatcher.concurrencyIntegral(ref) }, entry.memory);
       const remove = out.decision.remove ?? [];
       if (remove.length > 0) {
         // Exactly the replicas the policy chose; the cycle drops any that took a request meanwhile.
@@ -223,7 +223,7 @@ export class PolicyLoop {
         let memory = out.memory;
         const prior = entry.memory;
         const done = await changer.change(ref, 'policy', ({ state, now }) => {
-          const again = decide(spec, { replicas: state.replicas, queued, desired: state.desired, now }, prior);
+          const again = decide(spec, { replicas: state.replicas, queued, desired: state.desired, now, observed: dispatcher.concurrencyIntegral(ref) }, prior);
           memory = again.memory;
           return withExternal(again.decision);
         });

@@ -4,7 +4,10 @@ import { PANIC_THRESHOLD, PANIC_WINDOW_MS, STABLE_WINDOW_MS, type PolicySpec } f
 /** The panic window's share of the stable window (Knative's panic-window-percentage, 10 %). */
 const PANIC_SHARE = PANIC_WINDOW_MS / STABLE_WINDOW_MS;
 
-/** Observed concurrency summed per second of the clock: `at` is the second's start, ms. */
+/**
+ * Observed concurrency per second of the clock: `at` is the second's start, ms; `sum / weight`
+ * is the second's mean (a point sample weighs 1, a time-weighted segment its length in ms).
+ */
 interface Bucket {
   readonly at: number;
   readonly sum: number;
@@ -21,9 +24,11 @@ export interface ConcurrencyMemory {
   readonly panicMax: number;
   /** Recent recommendations within the scale-down delay, oldest first. */
   readonly recent: ReadonlyArray<{ readonly at: number; readonly replicas: number }>;
+  /** The last reading of the time integral (PolicyInput.observed); null before the first. */
+  readonly integral?: { readonly sum: number; readonly at: number } | null;
 }
 
-export const EMPTY_CONCURRENCY_MEMORY: ConcurrencyMemory = Object.freeze({ buckets: [], panicSince: null, panicMax: 0, recent: [] });
+export const EMPTY_CONCURRENCY_MEMORY: ConcurrencyMemory = Object.freeze({ buckets: [], panicSince: null, panicMax: 0, recent: [], integral: null });
 
 const BUCKET_MS = 1000;
 
@@ -33,6 +38,25 @@ function record(buckets: readonly Bucket[], now: number, value: number, windowMs
   const last = kept.at(-1);
   if (last !== undefined && last.at === at) kept[kept.length - 1] = { at, sum: last.sum + value, count: last.count + 1 };
   else kept.push({ at, sum: value, count: 1 });
+  return kept;
+}
+
+/**
+ * Adds the segment (from, to] at a constant mean concurrency, split at second boundaries and
+ * weighted by its length in ms; only the part inside the window counts.
+ */
+function recordSegment(buckets: readonly Bucket[], from: number, to: number, mean: number, windowMs: number): Bucket[] {
+  const kept = buckets.filter((b) => b.at > to - windowMs);
+  let start = Math.max(from, to - windowMs);
+  while (start < to) {
+    const at = Math.floor(start / BUCKET_MS) * BUCKET_MS;
+    const end = Math.min(to, at + BUCKET_MS);
+    const weight = end - start;
+    const last = kept.at(-1);
+    if (last !== undefined && last.at === at) kept[kept.length - 1] = { at, sum: last.sum + mean * weight, count: last.count + weight };
+    else kept.push({ at, sum: mean * weight, count: weight });
+    start = end;
+  }
   return kept;
 }
 
@@ -59,7 +83,8 @@ function clamp(n: number, spec: PolicySpec): number {
 
 /**
  * `concurrency` (Code Engine / Knative KPA). Observed concurrency = requests in flight +
- * requests waiting, sampled each decision and averaged over the stable window (60 s, label
+ * requests waiting, averaged over time (the dispatcher's integral; a point sample per decision
+ * without it) and averaged over the stable window (60 s, label
  * `window`) and the panic window (10 % of it, 6 s); desired = ceil(average / target), within [min, max].
  *
  * Panic, as Knative: it starts when the panic window asks for at least twice the ready
@@ -76,7 +101,15 @@ export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: 
   const waiting = input.queued.busy + input.queued.no_replica;
   const observed = inFlight + waiting;
   const stableWindowMs = spec.stableWindowMs;
-  const buckets = record(memory.buckets, now, observed, stableWindowMs);
+  // Time-weighted when the dispatcher's integral is given: the mean since the last reading,
+  // spread over the seconds it covers; else (first reading, or no integral) a point sample.
+  const last = memory.integral ?? null;
+  const reading = input.observed;
+  const buckets =
+    reading !== undefined && last !== null && reading.at > last.at
+      ? recordSegment(memory.buckets, last.at, reading.at, (reading.sum - last.sum) / (reading.at - last.at), stableWindowMs)
+      : record(memory.buckets, now, observed, stableWindowMs);
+  const integral = reading ?? last;
   const stable = average(buckets, now, stableWindowMs);
   const panic = average(buckets, now, stableWindowMs * PANIC_SHARE);
   const wantStable = ceilDiv(stable, spec.target);
@@ -123,5 +156,5 @@ export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: 
     target: spec.target,
     panicking,
   };
-  return { decision: { replicas, reason, inputs }, memory: { buckets, panicSince, panicMax, recent } };
+  return { decision: { replicas, reason, inputs }, memory: { buckets, panicSince, panicMax, recent, integral } };
 }

@@ -29,6 +29,12 @@ export interface PolicyInput {
   /** Replicas asked for, not counting those being drained. */
   readonly desired: number;
   readonly now: number;
+  /**
+   * The time integral of requests in flight plus waiting (request·ms) up to `at` (clock ms),
+   * from the dispatcher. With it, `concurrency` averages over time, not over decisions (a
+   * decision taken because a request queued must not weigh more than a quiet second).
+   */
+  readonly observed?: { readonly sum: number; readonly at: number };
 }
 
 /**

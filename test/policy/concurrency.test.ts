@@ -116,3 +116,35 @@ describe('concurrency policy (Code Engine / Knative)', () => {
     expect(memory.concurrency.buckets.length).toBeLessThanOrEqual(60);
   });
 });
+
+describe('concurrency policy: averages over time, not over decisions', () => {
+  // Each second: 2 requests for 900 ms, then 10 for 100 ms. The time-weighted mean is
+  // 0.9·2 + 0.1·10 = 2.8. Decisions are taken once a second (at a quiet instant) and also
+  // three times inside every spike (as when queued requests ask for an evaluation).
+  const TARGET_1 = spec({ 'com.openfaas.scale.type': 'concurrency', 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '50', 'com.openfaas.scale.target': '1' });
+  const level = (ms: number): number => (ms % 1000 >= 900 ? 10 : 2);
+  /** The integral of `level` from NOW to NOW + ms, request·ms. */
+  const integral = (ms: number): number => Math.floor(ms / 1000) * 2800 + Math.min(ms % 1000, 900) * 2 + Math.max(0, (ms % 1000) - 900) * 10;
+  const times: number[] = [];
+  for (let s = 0; s < 30; s++) times.push(s * 1000 + 500, s * 1000 + 920, s * 1000 + 950, s * 1000 + 980);
+
+  const stableAfter = (withIntegral: boolean): number => {
+    let memory: PolicyMemory = EMPTY_POLICY_MEMORY;
+    let stable = 0;
+    for (const ms of times) {
+      const input = { ...load(3, level(ms), 0, NOW + ms), ...(withIntegral ? { observed: { sum: integral(ms), at: NOW + ms } } : {}) };
+      const out = decide(TARGET_1, input, memory);
+      memory = out.memory;
+      stable = Number(out.decision.inputs['stable']);
+    }
+    return stable;
+  };
+
+  it('with the dispatcher\'s integral, extra decisions inside spikes do not lift the average: it is the time-weighted 2.8', () => {
+    expect(stableAfter(true)).toBeCloseTo(2.8, 1);
+  });
+
+  it('from point samples alone, the same decisions read the spikes three times out of four (the bias the integral removes)', () => {
+    expect(stableAfter(false)).toBeGreaterThan(6);
+  });
+});

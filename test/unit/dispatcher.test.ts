@@ -6,6 +6,29 @@ import { counter, engine, gauge, histogramCount, settle, START_MS } from './supp
 const CONCURRENCY_1 = { 'com.openfaas.scale.concurrency': '1' };
 
 describe('dispatcher', () => {
+  it('integrates requests in flight plus waiting over time: 2, 3, 2, then 1 present for a second each = 8,000 request·ms', async () => {
+    const e = await engine({ replicas: 1, labels: CONCURRENCY_1 });
+    const start = e.dispatcher.concurrencyIntegral(e.ref);
+    const first = e.dispatcher.tryAcquire(e.ref);
+    const waiting = e.dispatcher.acquire(e.ref, { maxWaitMs: 60_000 });
+    e.clock.advance(1000);
+    expect(e.dispatcher.tryAcquire(e.ref)).toBeNull(); // a refused fast path is not a request present
+    const late = e.dispatcher.acquire(e.ref, { maxWaitMs: 60_000 });
+    e.clock.advance(1000);
+    first?.release(); // the first waiter gets the slot: still 2 present (1 in flight, 1 waiting)
+    await settle();
+    e.clock.advance(1000);
+    const second = await waiting;
+    second.release();
+    const last = await late;
+    e.clock.advance(1000);
+    last.release();
+    const end = e.dispatcher.concurrencyIntegral(e.ref);
+    // 0-1 s: 2 present; 1-2 s: 3; 2-3 s: 2; 3-4 s: 1.
+    expect(end.sum - start.sum).toBe(2 * 1000 + 3 * 1000 + 2 * 1000 + 1 * 1000);
+    expect(end.at - start.at).toBe(4000);
+  });
+
   it('concurrency 1 on 3 replicas: 12 calls never share a replica, 9 wait as busy and get slots in FIFO order', async () => {
     const e = await engine({ replicas: 3, labels: CONCURRENCY_1 });
     const order: number[] = [];
