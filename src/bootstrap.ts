@@ -13,6 +13,7 @@ import { InvocationLog } from './gateway/invocations.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults, type RequestLimits } from './policy/labels.js';
+import type { SpecDefaults } from './policy/spec.js';
 import { decideWake } from './policy/wake.js';
 import { LocalProvider } from './providers/local/index.js';
 import { parseStack } from './providers/local/stack.js';
@@ -50,6 +51,14 @@ export function policyDefaults(config: Config): PolicyDefaults {
     zeroDurationMs: config.zeroDurationSeconds * 1000,
     wakeTimeoutMs: config.wakeTimeoutMs,
   };
+}
+
+/**
+ * Min, max and the ceiling `com.openfaas.scale.max=0` stands for, from the config: what the
+ * API reports as a function's policy when its labels leave them out.
+ */
+export function specDefaults(config: Config): SpecDefaults {
+  return { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.defaultMaxReplicas };
 }
 
 /** Request limits of a function without labels, from the config. */
@@ -200,6 +209,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,
+    specDefaults: specDefaults(config),
     namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
   });
 

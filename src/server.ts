@@ -9,6 +9,7 @@ import { logRequestFailure, writeError } from './gateway/error-response.js';
 import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import { systemRouter } from './gateway/system.js';
+import type { SpecDefaults } from './policy/spec.js';
 import type { ReplicaProvider } from './providers/types.js';
 
 /** What the app needs: the proxy's parts plus the provider, alert scaler, auth and readiness. */
@@ -23,6 +24,8 @@ export interface AppDeps extends ProxyDeps {
   readonly isReady: () => boolean;
   /** Namespaces the provider manages (Kubernetes); a configured empty one lists as []. */
   readonly namespaces?: readonly string[] | undefined;
+  /** Min, max and the ceiling `max=0` stands for: the policy `GET /system/function/<name>` reports. */
+  readonly specDefaults: SpecDefaults;
 }
 
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
@@ -72,7 +75,7 @@ export function createApp(deps: AppDeps): RequestHandler {
 
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
-  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
