@@ -21,6 +21,7 @@ import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvid
 import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { createApp } from './server.js';
+import { StatusStream } from './api/stream.js';
 
 /** How long queued calls' 503 answers get to reach their clients before the sockets close. */
 const HELD_ANSWER_FLUSH_MS = 500;
@@ -196,6 +197,15 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     source: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
   });
   let ready = false;
+  const stream = new StatusStream({
+    provider,
+    dispatcher: engine.dispatcher,
+    events: engine.events,
+    metrics,
+    specDefaults: specDefaults(config),
+    defaultNamespace: config.defaultNamespace,
+    logger,
+  });
   const app = createApp({
     provider,
     engine,
@@ -210,6 +220,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     auth,
     isReady: () => ready,
     specDefaults: specDefaults(config),
+    stream,
     namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
   });
 
@@ -242,6 +253,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const close = () => {
     closing ??= (async () => {
       ready = false;
+      // Live streams never finish by themselves: end them first, so they do not hold the close.
+      stream.close();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.race([drained, delay(config.shutdownTimeoutMs)]);

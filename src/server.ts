@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
 import { eventsRouter } from './api/events.js';
+import type { StatusStream } from './api/stream.js';
 import type { Engine } from './engine/index.js';
 import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
@@ -26,6 +27,8 @@ export interface AppDeps extends ProxyDeps {
   readonly namespaces?: readonly string[] | undefined;
   /** Min, max and the ceiling `max=0` stands for: the policy `GET /system/function/<name>` reports. */
   readonly specDefaults: SpecDefaults;
+  /** The live stream `GET /system/stream` (server-sent events); the route is absent without it. */
+  readonly stream?: StatusStream | undefined;
 }
 
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
@@ -76,6 +79,7 @@ export function createApp(deps: AppDeps): RequestHandler {
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
   app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  if (deps.stream !== undefined) app.get('/system/stream', deps.stream.handle);
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
