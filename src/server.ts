@@ -12,6 +12,7 @@ import { isFunctionRoute } from './gateway/proxy-path.js';
 import { systemRouter } from './gateway/system.js';
 import type { SpecDefaults } from './policy/spec.js';
 import type { ReplicaProvider } from './providers/types.js';
+import { uiRouter } from './ui/route.js';
 
 /** What the app needs: the proxy's parts plus the provider, alert scaler, auth and readiness. */
 export interface AppDeps extends ProxyDeps {
@@ -76,6 +77,9 @@ export function createApp(deps: AppDeps): RequestHandler {
     res.send(await deps.metrics.registry.metrics());
   });
 
+  // The page shows what /system/* shows and acts through it: the same credentials.
+  if (deps.auth !== undefined) app.use('/ui', basicAuth(deps.auth));
+  app.use('/ui', uiRouter());
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
   app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
