@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { SpecDefaults } from '../policy/spec.js';
-import { functionLabel, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
+import { functionLabel, parseFunctionRef, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
 import type { EventView } from './events.js';
 import { functionDetail, type FunctionDetail } from './status.js';
 
@@ -19,6 +19,11 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const RATE_WINDOW_MS = 10_000;
 /** How often the function list is read again (functions added or gone), ms. */
 const RELIST_MS = 5_000;
+
+/** One server-sent event: its name and one line of JSON (JSON.stringify never emits a raw newline). */
+function frame(name: string, json: string): string {
+  return `event: ${name}\ndata: ${json}\n\n`;
+}
 
 /** One function as the stream (and the page) shows it: the OpenFaaS fields, the rate, the detail. */
 export interface FunctionSnapshot extends FunctionDetail {
@@ -58,7 +63,8 @@ interface Known {
 }
 
 /**
- * `GET /system/stream`: server-sent events for live views. On connect, one `function` event
+ * `GET /system/stream[?function=name[.namespace]]`: server-sent events for live views (one
+ * function's only, with `function`). On connect, one `function` event
  * per function (a FunctionSnapshot); then a `function` event whenever one changes (checked
  * every `coalesceMs`, so at most that often per function), an `engine` event for each engine
  * event as it is recorded (an EventView), a `removed` event `{name, namespace}` when a
@@ -68,7 +74,8 @@ interface Known {
  * stream at once (shutdown) and refuses new ones with 503 SHUTTING_DOWN.
  */
 export class StatusStream {
-  private readonly clients = new Set<Response>();
+  /** Each client with the one function it asked for (`function_name` label), or null for all. */
+  private readonly clients = new Map<Response, string | null>();
   private readonly known = new Map<string, Known>();
   private readonly log: Logger;
   private readonly coalesceMs: number;
@@ -97,6 +104,7 @@ export class StatusStream {
   /** The express handler of `GET /system/stream`. */
   readonly handle = async (req: Request, res: Response): Promise<void> => {
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'gateway is shutting down');
+    const only = this.filterOf(req);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -105,7 +113,7 @@ export class StatusStream {
       Connection: 'close',
     });
     res.write('retry: 2000\n\n');
-    this.clients.add(res);
+    this.clients.set(res, only);
     req.on('close', () => this.drop(res));
     this.start();
     try {
@@ -115,13 +123,29 @@ export class StatusStream {
     }
     // A fresh client gets every function once, whatever was sent to the others.
     const counts = await this.invocationCounts();
-    for (const known of this.known.values()) this.send(res, 'function', JSON.stringify(this.snapshot(known, counts)));
+    for (const known of this.known.values()) {
+      if (only === null || only === this.labelOf(known.ref)) this.write(res, frame('function', JSON.stringify(this.snapshot(known, counts))));
+    }
   };
+
+  /** `?function=name[.namespace]`: only that function's snapshots and events; null for all. */
+  private filterOf(req: Request): string | null {
+    const value = req.query['function'];
+    if (value === undefined) return null;
+    if (typeof value !== 'string' || value === '') {
+      throw new AppError('BAD_REQUEST', 'query parameter function must be one non-empty string', { details: { parameter: 'function' } });
+    }
+    return this.labelOf(parseFunctionRef(value, this.options.defaultNamespace));
+  }
+
+  private labelOf(ref: FunctionRef): string {
+    return functionLabel(ref, this.options.defaultNamespace);
+  }
 
   /** Ends every stream and stops; later connections get 503. */
   close(): void {
     this.closed = true;
-    for (const res of [...this.clients]) {
+    for (const res of [...this.clients.keys()]) {
       this.clients.delete(res);
       res.end();
     }
@@ -172,7 +196,7 @@ export class StatusStream {
     for (const [key, known] of this.known) {
       if (seen.has(key)) continue;
       this.known.delete(key);
-      this.broadcast('removed', JSON.stringify({ name: known.ref.name, namespace: known.ref.namespace }));
+      this.broadcast(this.labelOf(known.ref), frame('removed', JSON.stringify({ name: known.ref.name, namespace: known.ref.namespace })));
     }
   }
 
@@ -187,7 +211,7 @@ export class StatusStream {
 
   private snapshot(known: Known, counts: Map<string, number>): FunctionSnapshot {
     const { ref, state } = known;
-    const invocationCount = counts.get(functionLabel(ref, this.options.defaultNamespace)) ?? 0;
+    const invocationCount = counts.get(this.labelOf(ref)) ?? 0;
     const now = Date.now();
     known.samples.push([now, invocationCount]);
     while (known.samples.length > 2 && now - (known.samples[1]?.[0] ?? now) >= RATE_WINDOW_MS) known.samples.shift();
@@ -216,9 +240,9 @@ export class StatusStream {
         const json = JSON.stringify(this.snapshot(known, counts));
         if (json === known.sent) continue;
         known.sent = json;
-        this.broadcast('function', json);
+        this.broadcast(this.labelOf(known.ref), frame('function', json));
       }
-      if (Date.now() - this.lastWrite >= this.heartbeatMs) this.broadcastRaw(': heartbeat\n\n');
+      if (Date.now() - this.lastWrite >= this.heartbeatMs) this.broadcast(null, ': heartbeat\n\n');
     } catch (err) {
       this.log.warn('stream pass failed', { error: err instanceof Error ? err.message : String(err) });
     } finally {
@@ -228,23 +252,16 @@ export class StatusStream {
 
   private broadcastEvent(event: EngineEvent): void {
     const view: EventView = { ...event, time: new Date(event.time).toISOString() };
-    this.broadcast('engine', JSON.stringify(view));
+    this.broadcast(event.function, frame('engine', JSON.stringify(view)));
   }
 
-  private broadcast(name: string, json: string): void {
-    this.broadcastRaw(`event: ${name}\ndata: ${json}\n\n`);
-  }
-
-  private broadcastRaw(frame: string): void {
-    for (const res of [...this.clients]) this.write(res, frame);
-  }
-
-  private send(res: Response, name: string, json: string): void {
-    this.write(res, `event: ${name}\ndata: ${json}\n\n`);
+  /** Writes `text` to every client that follows all functions or `label` (null: to all). */
+  private broadcast(label: string | null, text: string): void {
+    for (const [res, only] of [...this.clients]) if (label === null || only === null || only === label) this.write(res, text);
   }
 
   /** Writes one frame; a client with too much unread is dropped, never buffered for without bound. */
-  private write(res: Response, frame: string): void {
+  private write(res: Response, text: string): void {
     if (!this.clients.has(res)) return;
     if (res.writableLength > this.maxBufferedBytes) {
       this.log.warn('stream client dropped', { bufferedBytes: res.writableLength, limitBytes: this.maxBufferedBytes });
@@ -252,7 +269,7 @@ export class StatusStream {
       res.destroy();
       return;
     }
-    res.write(frame);
+    res.write(text);
     this.lastWrite = Date.now();
   }
 }
