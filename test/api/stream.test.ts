@@ -70,6 +70,21 @@ describe('GET /system/stream', () => {
     }
   }, 20_000);
 
+  it('with ?function= sends only that function and its events', async () => {
+    const client = await openSse(`${s.url}/system/stream?function=other`, AUTH);
+    try {
+      await eventually(() => functionEvents(client, 'other').length > 0, 5000);
+      const scaled = await request(s.server).post('/system/scale-function/echo').auth(AUTH.user, AUTH.password).send({ serviceName: 'echo', replicas: 2 });
+      expect(scaled.status).toBe(202);
+      await request(s.server).post('/system/scale-function/other').auth(AUTH.user, AUTH.password).send({ serviceName: 'other', replicas: 1 });
+      await eventually(() => client.events.some((e) => e.event === 'engine'), 5000);
+      const names = client.events.map((e) => (JSON.parse(e.data) as { name?: string; function?: string }).name ?? (JSON.parse(e.data) as { function?: string }).function);
+      expect(new Set(names)).toEqual(new Set(['other']));
+    } finally {
+      client.close();
+    }
+  }, 20_000);
+
   it('sends a heartbeat comment when nothing else was sent for a while', async () => {
     const own = await ownStream({ heartbeatMs: 100 });
     const client = await openSse(own.url);

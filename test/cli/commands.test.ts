@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -180,6 +181,17 @@ describe('alert-scaler CLI against a running gateway', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.err).toMatch(/HTTP 404 FUNCTION_UNKNOWN/);
   });
+
+  it('the installed binary reads the invoke body from stdin (npm run build compiles what it runs)', async () => {
+    const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'alert-scaler.js'), 'invoke', 'echo'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => (out += t));
+    child.stdin.end('piped body');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(timer);
+    expect([code, out]).toEqual([0, 'piped body']);
+  }, 20_000);
 
   it('a function the gateway does not know is exit 1 naming the answer, for every command that takes one', async () => {
     for (const argv of [['describe', 'nope'], ['workers', 'nope'], ['queue', 'nope'], ['events', 'nope'], ['scale', 'nope', '1']]) {
