@@ -32,6 +32,15 @@ export interface AppDeps extends ProxyDeps {
   readonly stream?: StatusStream | undefined;
 }
 
+/** True when the Origin header names the host the request was sent to. */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
 function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
@@ -77,6 +86,17 @@ export function createApp(deps: AppDeps): RequestHandler {
     res.send(await deps.metrics.registry.metrics());
   });
 
+  // A browser that logged in to /ui/ keeps sending the credentials, and the JSON body parser
+  // below takes any content type: refuse a change that another site's page sends (CSRF).
+  // Alertmanager, faas-cli and the CLI send no Origin; the page sends its own.
+  app.use('/system', (req, _res, next) => {
+    const origin = req.headers.origin;
+    if (req.method === 'GET' || req.method === 'HEAD' || origin === undefined || sameOrigin(origin, req.headers.host)) {
+      next();
+      return;
+    }
+    next(new AppError('BAD_REQUEST', `cross-origin ${req.method} refused: Origin ${origin} is not this gateway`, { details: { origin } }));
+  });
   // The page shows what /system/* shows and acts through it: the same credentials.
   if (deps.auth !== undefined) app.use('/ui', basicAuth(deps.auth));
   app.use('/ui', uiRouter());
