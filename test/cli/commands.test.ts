@@ -31,7 +31,9 @@ beforeAll(async () => {
     { ALERT_SCALER_BASIC_AUTH_USER: AUTH.user, ALERT_SCALER_BASIC_AUTH_PASSWORD: AUTH.password, ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
   );
   env = { ALERT_SCALER_BASIC_AUTH_USER: AUTH.user, ALERT_SCALER_BASIC_AUTH_PASSWORD: AUTH.password, OPENFAAS_URL: s.url };
-}, 30_000);
+  // The replicas start after the gateway listens: wait until they serve (a loaded machine is slow).
+  for (const name of ['echo', 'slow']) await eventually(async () => (await s.provider.getReplicas({ name, namespace: 'openfaas-fn' })).ready === 1, 20_000);
+}, 40_000);
 afterAll(async () => {
   await s.close();
 });
