@@ -13,6 +13,11 @@ export default tseslint.config(
     },
   },
   {
+    // The status page's script runs in the browser.
+    files: ['src/ui/public/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['src/**/*.ts'],
     rules: { 'no-console': 'error' },
   },

@@ -14,6 +14,7 @@ import { InvocationLog } from './gateway/invocations.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults, type RequestLimits } from './policy/labels.js';
+import type { SpecDefaults } from './policy/spec.js';
 import { decideWake } from './policy/wake.js';
 import { LocalProvider } from './providers/local/index.js';
 import { StackPolicySource } from './providers/local/policies.js';
@@ -26,6 +27,7 @@ import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { PolicyLoop } from './engine/loop.js';
 import { createApp } from './server.js';
+import { StatusStream } from './api/stream.js';
 
 /** How long queued calls' 503 answers get to reach their clients before the sockets close. */
 const HELD_ANSWER_FLUSH_MS = 500;
@@ -58,6 +60,14 @@ export function policyDefaults(config: Config): PolicyDefaults {
     dryRun: config.dryRun,
     maxReplicasCeiling: config.maxReplicasCeiling,
   };
+}
+
+/**
+ * Min, max and the ceiling `com.openfaas.scale.max=0` stands for, from the config: what the
+ * API reports as a function's policy when its labels leave them out.
+ */
+export function specDefaults(config: Config): SpecDefaults {
+  return { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.defaultMaxReplicas };
 }
 
 /** Request limits of a function without labels, from the config. */
@@ -239,6 +249,15 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     source: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
   });
   let ready = false;
+  const stream = new StatusStream({
+    provider,
+    dispatcher: engine.dispatcher,
+    events: engine.events,
+    metrics,
+    specDefaults: specDefaults(config),
+    defaultNamespace: config.defaultNamespace,
+    logger,
+  });
   const app = createApp({
     provider,
     engine,
@@ -252,6 +271,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,
+    specDefaults: specDefaults(config),
+    stream,
     namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
   });
 
@@ -288,6 +309,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const close = () => {
     closing ??= (async () => {
       ready = false;
+      // Live streams never finish by themselves: end them first, so they do not hold the close.
+      stream.close();
       unsubscribeQueued();
       await loop.stop();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));

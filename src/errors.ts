@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'REQUEST_TIMEOUT'
   | 'SHUTTING_DOWN'
   | 'NOT_FOUND'
+  | 'USAGE'
+  | 'GATEWAY_FAILED'
   | 'INTERNAL';
 
 /** The one table from error code to HTTP status. */
@@ -46,6 +48,9 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   REQUEST_TIMEOUT: 504,
   SHUTTING_DOWN: 503,
   NOT_FOUND: 404,
+  // The CLI's own: bad command-line usage (exit 2), and a gateway it could not use (exit 1).
+  USAGE: 400,
+  GATEWAY_FAILED: 502,
   INTERNAL: 500,
 };
 

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
 import { eventsRouter } from './api/events.js';
+import type { StatusStream } from './api/stream.js';
 import type { Engine } from './engine/index.js';
 import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
@@ -9,7 +10,9 @@ import { logRequestFailure, writeError } from './gateway/error-response.js';
 import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import { systemRouter } from './gateway/system.js';
+import type { SpecDefaults } from './policy/spec.js';
 import type { ReplicaProvider } from './providers/types.js';
+import { uiRouter } from './ui/route.js';
 
 /** What the app needs: the proxy's parts plus the provider, alert scaler, auth and readiness. */
 export interface AppDeps extends ProxyDeps {
@@ -23,6 +26,19 @@ export interface AppDeps extends ProxyDeps {
   readonly isReady: () => boolean;
   /** Namespaces the provider manages (Kubernetes); a configured empty one lists as []. */
   readonly namespaces?: readonly string[] | undefined;
+  /** Min, max and the ceiling `max=0` stands for: the policy `GET /system/function/<name>` reports. */
+  readonly specDefaults: SpecDefaults;
+  /** The live stream `GET /system/stream` (server-sent events); the route is absent without it. */
+  readonly stream?: StatusStream | undefined;
+}
+
+/** True when the Origin header names the host the request was sent to. */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
 }
 
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
@@ -70,9 +86,24 @@ export function createApp(deps: AppDeps): RequestHandler {
     res.send(await deps.metrics.registry.metrics());
   });
 
+  // A browser that logged in to /ui/ keeps sending the credentials, and the JSON body parser
+  // below takes any content type: refuse a change that another site's page sends (CSRF).
+  // Alertmanager, faas-cli and the CLI send no Origin; the page sends its own.
+  app.use('/system', (req, _res, next) => {
+    const origin = req.headers.origin;
+    if (req.method === 'GET' || req.method === 'HEAD' || origin === undefined || sameOrigin(origin, req.headers.host)) {
+      next();
+      return;
+    }
+    next(new AppError('BAD_REQUEST', `cross-origin ${req.method} refused: Origin ${origin} is not this gateway`, { details: { origin } }));
+  });
+  // The page shows what /system/* shows and acts through it: the same credentials.
+  if (deps.auth !== undefined) app.use('/ui', basicAuth(deps.auth));
+  app.use('/ui', uiRouter());
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
-  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  if (deps.stream !== undefined) app.get('/system/stream', deps.stream.handle);
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 

@@ -94,6 +94,16 @@ export interface DispatchStats {
   readonly replicas: readonly ReplicaView[];
 }
 
+/** One request waiting in a function's queue, for the API. */
+export interface WaitingRequest {
+  /** When it joined the queue, clock ms. */
+  readonly arrivedAt: number;
+  /** Why it waits now: the function's current queue reason. */
+  readonly reason: QueueReason;
+  /** What it waited for when it joined. */
+  readonly arrivalReason: QueueReason;
+}
+
 export interface DispatcherOptions {
   readonly provider: ReplicaProvider;
   readonly clock: Clock;
@@ -375,6 +385,24 @@ export class Dispatcher {
     entry.area += entry.present * (now - entry.areaAt);
     entry.areaAt = now;
     entry.present += delta;
+  }
+
+  /**
+   * The requests waiting for `ref`, in queue order (the head is served first), at most
+   * `limit` of them: each with its arrival time (clock ms) and why it waits now (the
+   * function's current reason, as `stats` counts it). Read-only; empty for an unknown function.
+   */
+  waiting(ref: FunctionRef, limit = Number.POSITIVE_INFINITY): WaitingRequest[] {
+    const entry = this.entries.get(refKey(ref));
+    if (entry === undefined || entry.queue.length === 0) return [];
+    const reason = this.reasonOf(entry);
+    const count = Math.min(entry.queue.length, limit);
+    const out: WaitingRequest[] = [];
+    for (let i = 0; i < count; i++) {
+      const waiter = entry.queue[i];
+      if (waiter !== undefined) out.push({ arrivedAt: waiter.arrivedAt, reason, arrivalReason: waiter.reason });
+    }
+    return out;
   }
 
   stats(ref: FunctionRef): DispatchStats {

@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Changer } from '../engine/changer.js';
+import type { Dispatcher } from '../engine/dispatcher.js';
+import { functionDetail, functionSummary } from '../api/status.js';
+import type { SpecDefaults } from '../policy/spec.js';
 import { decideManual } from '../policy/manual.js';
 import { functionLabel, parseFunctionRef, type FunctionInfo, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 
@@ -59,18 +62,25 @@ async function invocationCounts(metrics: Metrics): Promise<Map<string, number>> 
 /**
  * The OpenFaaS-compatible system API: list, get and scale functions. A scale goes through
  * the change cycle (source `api`, decision: src/policy/manual.ts); a scale-down drains the
- * replicas it removes after the 202 answer.
+ * replicas it removes after the 202 answer. Besides the OpenFaaS fields, the list gives each
+ * function's replica counts by state and queue length, and one function also its queue, its
+ * replicas and its policy (src/api/status.ts).
  */
 export function systemRouter(deps: {
   provider: ReplicaProvider;
   changer: Changer;
   metrics: Metrics;
+  /** The engine's replica table and queues. */
+  dispatcher: Pick<Dispatcher, 'replicas' | 'stats' | 'waiting'>;
+  /** Min, max and the ceiling `max=0` stands for, for the policy a function reports. */
+  specDefaults: SpecDefaults;
   defaultNamespace: string;
   /** Namespaces the provider is configured to manage (Kubernetes); listed even when empty. */
   namespaces?: readonly string[] | undefined;
 }): Router {
   const { provider, changer, metrics } = deps;
   const router = Router();
+  const status = { dispatcher: deps.dispatcher, provider, specDefaults: deps.specDefaults };
 
   const describe = (info: FunctionInfo, counts: Map<string, number>) => ({
     name: info.ref.name,
@@ -108,20 +118,20 @@ export function systemRouter(deps: {
     const counts = await invocationCounts(metrics);
     const functions = await provider.listFunctions();
     if (namespace === undefined) {
-      res.json(functions.map((info) => describe(info, counts)));
+      res.json(functions.map((info) => ({ ...describe(info, counts), ...functionSummary(status, info.ref) })));
       return;
     }
     const managed = new Set([deps.defaultNamespace, ...(deps.namespaces ?? []), ...functions.map((info) => info.ref.namespace)]);
     if (!managed.has(namespace)) {
       throw new AppError('BAD_REQUEST', `namespace ${namespace} is not managed by this gateway`, { details: { namespaces: [...managed].sort() } });
     }
-    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => describe(info, counts)));
+    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => ({ ...describe(info, counts), ...functionSummary(status, info.ref) })));
   });
 
   router.get('/function/:name', async (req, res) => {
     const ref = refFrom(req);
     const state = await provider.getReplicas(ref);
-    res.json(describe({ ref, ...state }, await invocationCounts(metrics)));
+    res.json({ ...describe({ ref, ...state }, await invocationCounts(metrics)), ...functionDetail(status, ref, state) });
   });
 
   router.post('/scale-function/:name', async (req, res) => {

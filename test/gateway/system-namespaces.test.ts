@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { dump } from 'js-yaml';
 import { Registry } from 'prom-client';
 import request from 'supertest';
-import { requestDefaults, startScaler, type RunningScaler } from '../../src/bootstrap.js';
+import { requestDefaults, specDefaults, startScaler, type RunningScaler } from '../../src/bootstrap.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ECHO, eventually, testConfig } from '../support/harness.js';
 
@@ -145,7 +145,7 @@ describe('a configured namespace with no functions', () => {
       drainTimeoutMs: config.drainTimeoutMs,
       shard: { count: 1, index: 0 },
     });
-    const app = express().use('/system', systemRouter({ provider, changer: engine.changer, metrics, defaultNamespace: 'openfaas-fn', namespaces: ['openfaas-fn', 'team-empty'] }));
+    const app = express().use('/system', systemRouter({ provider, changer: engine.changer, dispatcher: engine.dispatcher, specDefaults: specDefaults(config), metrics, defaultNamespace: 'openfaas-fn', namespaces: ['openfaas-fn', 'team-empty'] }));
     const empty = await request(app).get('/system/functions?namespace=team-empty');
     expect(empty.status).toBe(200);
     expect(empty.body).toEqual([]);

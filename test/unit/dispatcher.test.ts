@@ -78,6 +78,25 @@ describe('dispatcher', () => {
     expect(slot.waitedMs).toBe(0);
   });
 
+  it('waiting lists the queue in order with arrival times and the current reason, bounded by its limit', async () => {
+    const e = await engine({ labels: CONCURRENCY_1 });
+    expect(e.dispatcher.waiting(e.ref)).toEqual([]);
+    const held = e.dispatcher.tryAcquire(e.ref);
+    const t0 = e.clock.now();
+    const first = e.dispatcher.acquire(e.ref, { maxWaitMs: 10_000 });
+    e.clock.advance(5);
+    const second = e.dispatcher.acquire(e.ref, { maxWaitMs: 10_000 });
+    expect(e.dispatcher.waiting(e.ref)).toEqual([
+      { arrivedAt: t0, reason: 'busy', arrivalReason: 'busy' },
+      { arrivedAt: t0 + 5, reason: 'busy', arrivalReason: 'busy' },
+    ]);
+    expect(e.dispatcher.waiting(e.ref, 1)).toHaveLength(1);
+    held?.release();
+    (await first).release();
+    (await second).release();
+    expect(e.dispatcher.waiting(e.ref)).toEqual([]);
+  });
+
   it('past max-queued the request is refused with QUEUE_FULL (503)', async () => {
     const e = await engine({ labels: { ...CONCURRENCY_1, 'com.openfaas.scale.max-queued': '2' } });
     e.dispatcher.tryAcquire(e.ref);

@@ -1,0 +1,47 @@
+import type { PolicyView } from '../api/status.js';
+import { expectPositionals } from './args.js';
+import { fnPath, type Command, type FunctionBody } from './context.js';
+import { json } from './table.js';
+
+/** `k=v, k=v` (sorted by key when `sorted`); `-` for none. */
+function pairs(record: Readonly<Record<string, string | number>> | undefined, sorted = true): string {
+  const entries = Object.entries(record ?? {});
+  if (sorted) entries.sort(([a], [b]) => a.localeCompare(b));
+  return entries.length === 0 ? '-' : entries.map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+/** `rps (min_replicas=1, max_replicas=20)`, or the label problems. */
+export function policyText(policy: PolicyView): string {
+  if (policy.type === null) return `invalid labels: ${policy.problems.join('; ')}`;
+  return `${policy.type} (${pairs(policy.settings, false)})`;
+}
+
+/** The faas-cli describe fields plus policy, replicas by state and queue, as `Field: value` lines. Pure. */
+export function formatDescribe(fn: FunctionBody, url: string): string {
+  const s = fn.states;
+  const lines: Array<[string, string]> = [
+    ['Name', fn.name],
+    ['Namespace', fn.namespace ?? '-'],
+    ['Status', (fn.availableReplicas ?? 0) > 0 ? 'Ready' : 'Not Ready'],
+    ['Replicas', String(fn.replicas)],
+    ['Available Replicas', String(fn.availableReplicas ?? 0)],
+    ['Invocations', String(fn.invocationCount)],
+    ['URL', url],
+    ['Labels', pairs(fn.labels)],
+    ['Annotations', pairs(fn.annotations)],
+    ['Policy', policyText(fn.policy)],
+    ['Replica States', `starting ${s.starting}, free ${s.free}, busy ${s.busy}, draining ${s.draining}, stopping ${s.stopping}`],
+    ['Queue', `${fn.queueLength} (NoReplica ${fn.queue.noReplica}, WorkerBusy ${fn.queue.busy}, oldest wait ${fn.queue.oldestWaitMs} ms)`],
+  ];
+  const width = Math.max(...lines.map(([k]) => k.length)) + 3;
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
+}
+
+/** `alert-scaler describe <fn>`: one function's fields, policy and queue. */
+export const describe: Command = async ({ args, client, out }) => {
+  const [name = ''] = expectPositionals(args, ['fn']);
+  const fn = await client.json<FunctionBody>('GET', `/system/function/${fnPath(name)}`);
+  if (args.output === 'json') out(json(fn));
+  else out(`${formatDescribe(fn, client.url(`/function/${fnPath(name)}`))}\n`);
+  return 0;
+};
