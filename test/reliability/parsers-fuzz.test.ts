@@ -63,7 +63,7 @@ function stackCase(draw: Draw): { text: string; valid: boolean | 'unknown' } {
     (t) => `${t}\n${draw.pick(['- stray', 'functions: again', '? complex\n: key', '{', ']', '"unterminated', '&a x: *b', '!!js/function "() => 1"', '!!binary AAAA', '<<: *nope'])}\n`,
     (t) => t.replace(/: /, ': &anchor '),
     (t) => `%YAML 1.2\n---\n${t}\n---\n${t}`,
-    (t) => draw.pick(['', '---', '~', '[]', '"just a string"', '\u0000\u0001', 'functions:\n  echo:\n    command: !!str', '{functions: {a: {command: [x, *nothere]}}}']),
+    () => draw.pick(['', '---', '~', '[]', '"just a string"', '\u0000\u0001', 'functions:\n  echo:\n    command: !!str', '{functions: {a: {command: [x, *nothere]}}}']),
     // A billion-laughs-shaped alias tree inside an unknown key, then inside command.
     () => `lol: &a [x, x, x, x, x, x, x, x, x]\nlol2: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nlol3: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nlol4: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nfunctions:\n  echo:\n    command: *d\n`,
   ];
