@@ -54,7 +54,7 @@ function boundsSampler(read: (name: string) => Promise<number>, record: ChaosRec
         else if (last === 0) cycles.woke += 1;
         last = desired;
       }
-      if (desired < min || desired > max) record.outOfBounds.push(`${name}: ${desired} at ${new Date().toISOString()}`);
+      if (!(desired >= min && desired <= max)) record.outOfBounds.push(`${name}: ${desired} at ${new Date().toISOString()}`);
     }
   });
 }
@@ -164,7 +164,7 @@ describe('chaos on the Kubernetes provider against the fake API', () => {
       await Promise.all([
         traffic(running.port, draw, record, until, 3),
         alertLoop(running.port, Object.keys(BOUNDS), draw, record, until),
-        boundsSampler(async (name) => fake.replicasOf(name), record, until),
+        boundsSampler(async (name) => fake.replicasOf(name) ?? Number.NaN, record, until),
         repeat(until, () => draw.int(150, 500), () => {
           const roll = draw.next();
           if (roll < 0.3) {
