@@ -72,14 +72,15 @@ function traffic(port: number, draw: Draw, record: ChaosRecord, until: number, w
   ).then(() => undefined);
 }
 
-function expectInvariants(record: ChaosRecord, label: string): void {
+/** The invariants of a run; `cycles` also asks that napper idled and woke at least once. */
+function expectInvariants(record: ChaosRecord, label: string, requireCycles: boolean): void {
   const summary = `${label}, napper idled ${cycles.idled}× and woke ${cycles.woke}×: ${describeTally(record.answers)}`;
   process.stdout.write(`${summary}\n`);
   expect([summary, record.lost.slice(0, 5)]).toEqual([summary, []]);
   expect([summary, undocumented(record.answers)]).toEqual([summary, []]);
   expect([summary, record.outOfBounds.slice(0, 5)]).toEqual([summary, []]);
   expect(record.answers.get(200)?.get('-') ?? 0).toBeGreaterThan(100);
-  expect(Math.min(cycles.idled, cycles.woke)).toBeGreaterThan(0);
+  if (requireCycles) expect(Math.min(cycles.idled, cycles.woke)).toBeGreaterThan(0);
 }
 
 describe('chaos on the local provider', () => {
@@ -117,7 +118,7 @@ describe('chaos on the local provider', () => {
           kills += 1;
         }),
       ]);
-      expectInvariants(record, `local, ${kills} replicas killed, ${pids.size} replica processes`);
+      expectInvariants(record, `local, ${kills} replicas killed, ${pids.size} replica processes`, true);
       expect(kills).toBeGreaterThan(5);
       await running.close();
       s = undefined;
@@ -183,7 +184,8 @@ describe('chaos on the Kubernetes provider against the fake API', () => {
         }),
       ]);
       fake.clearFaults();
-      expectInvariants(record, `kubernetes, faults ${JSON.stringify(faults)}`);
+      // Idle/wake cycles run here too, but a faulty API may refuse every idle scale-down of a run: not required.
+      expectInvariants(record, `kubernetes, faults ${JSON.stringify(faults)}`, false);
       expect(Object.values(faults).every((n) => n > 0)).toBe(true);
     });
   }, KUBERNETES_RUN_MS + 40_000);
