@@ -1,5 +1,6 @@
 # Build: compile TypeScript with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+# Node 22 LTS (Node 20 is past end of life); `engines` in package.json lists what is tested.
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would build before the sources are copied.
@@ -11,7 +12,7 @@ COPY demo ./demo
 RUN npm run build
 
 # Runtime: production dependencies and the compiled output only, as a non-root user.
-FROM node:20-bookworm-slim AS runtime
+FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -67,7 +67,7 @@ export function policyDefaults(config: Config): PolicyDefaults {
  * API reports as a function's policy when its labels leave them out.
  */
 export function specDefaults(config: Config): SpecDefaults {
-  return { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.defaultMaxReplicas };
+  return { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.maxReplicasCeiling };
 }
 
 /** Request limits of a function without labels, from the config. */
@@ -79,7 +79,7 @@ export function requestDefaults(config: Config): RequestLimits {
 export function namedPolicyDefaults(config: Config): NamedPolicyDefaults {
   return {
     policy: policyDefaults(config),
-    spec: { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.defaultMaxReplicas },
+    spec: specDefaults(config),
     request: requestDefaults(config),
   };
 }
@@ -205,7 +205,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     logger,
     metrics,
     defaultNamespace: config.defaultNamespace,
-    defaults: { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.maxReplicasCeiling },
+    defaults: specDefaults(config),
     tickMs: config.policyIntervalMs,
     isLeader,
     externalQueue: (ref) => signals.queueValue(ref),

@@ -14,10 +14,16 @@ export interface Clock {
   clearTimeout(handle: TimerHandle | undefined): void;
 }
 
-/** The real clock: `Date.now()` and the global timers; `unref()` lets the process exit. */
+/** Node's longest timer, ms (about 24.8 days); a longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The real clock: `Date.now()` and the global timers; `unref()` lets the process exit. A
+ * delay above MAX_TIMER_MS fires at MAX_TIMER_MS (never at once, as Node would do).
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (callback, delayMs) => setTimeout(callback, Math.max(0, delayMs)),
+  setTimeout: (callback, delayMs) => setTimeout(callback, Math.min(MAX_TIMER_MS, Math.max(0, delayMs))),
   clearTimeout: (handle) => {
     if (handle !== undefined) clearTimeout(handle as NodeJS.Timeout);
   },

@@ -56,7 +56,8 @@ function readInt(key: string, fallback: number, labels: Readonly<Record<string, 
   const found = lookup(key, labels, annotations);
   if (found === undefined) return fallback;
   const [name, raw] = found;
-  if (!/^\d+$/.test(raw.trim())) {
+  // Digits only, and small enough to be exact: 20 nines would read as 1e20 replicas.
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(Number(raw.trim()))) {
     problems.push(`${name}=${JSON.stringify(raw)} is not a non-negative integer`);
     return fallback;
   }

@@ -97,7 +97,7 @@ class Reader {
     const found = this.find(key);
     if (found === undefined) return fallback;
     const [name, raw] = found;
-    if (!/^\d+$/.test(raw) || Number(raw) < least) {
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < least) {
       this.problems.push(`${name}=${JSON.stringify(raw)} is not an integer of at least ${least}`);
       return fallback;
     }
@@ -109,7 +109,7 @@ class Reader {
     if (found === undefined) return undefined;
     const [name, raw] = found;
     const value = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || value <= 0) {
+    if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(value) || value <= 0) {
       this.problems.push(`${name}=${JSON.stringify(raw)} is not a number greater than 0`);
       return undefined;
     }

@@ -33,10 +33,10 @@ export interface SimStack {
 
 /**
  * What the policy kinds fall back on without labels: the config's min and max, and `max=0`
- * (Code Engine's "unlimited") standing for the config's default max as well.
+ * (Code Engine's "unlimited") standing for the config's ceiling, as in the gateway.
  */
 export function specDefaultsOf(defaults: PolicyDefaults): SpecDefaults {
-  return { minReplicas: defaults.minReplicas, maxReplicas: defaults.maxReplicas, maxReplicasCeiling: defaults.maxReplicas };
+  return { minReplicas: defaults.minReplicas, maxReplicas: defaults.maxReplicas, maxReplicasCeiling: defaults.maxReplicasCeiling ?? defaults.maxReplicas };
 }
 
 /** Replica model of a function without a `simulate:` block (or a part of it). */

@@ -236,10 +236,10 @@ describe('Dockerfile', () => {
     text = await readFile(join(root, 'Dockerfile'), 'utf8');
   });
 
-  it('is multi-stage on node:20, builds with npm ci + npm run build, runs as non-root', () => {
+  it('is multi-stage on node:22, builds with npm ci + npm run build, runs as non-root', () => {
     const froms = text.split('\n').filter((l) => l.startsWith('FROM '));
     expect(froms).toHaveLength(2);
-    for (const f of froms) expect(f).toMatch(/^FROM node:20[\w.-]* AS \w+$/);
+    for (const f of froms) expect(f).toMatch(/^FROM node:22[\w.-]* AS \w+$/);
     expect(text).toContain('RUN npm ci');
     expect(text).toContain('RUN npm run build');
     expect(text).toMatch(/^USER 1000(:1000)?$/m);
