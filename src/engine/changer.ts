@@ -351,7 +351,9 @@ export class Changer {
     for (const replica of listed) {
       const ready = replica.phase === 'ready';
       const was = known.get(replica.id);
-      if (was === undefined && !first) this.record(ref, source, 'scale_up_start', 0, 0, replica.phase, {}, replica.id);
+      // A replica first seen already leaving (listed late, then drained) did not start now.
+      const leaving = replica.phase === 'draining' || replica.phase === 'stopping';
+      if (was === undefined && !first && !leaving) this.record(ref, source, 'scale_up_start', 0, 0, replica.phase, {}, replica.id);
       if (ready && was !== true && !(was === undefined && first)) this.record(ref, source, 'scale_up_complete', 0, 0, 'ready', {}, replica.id);
       known.set(replica.id, ready || (was ?? false));
     }

@@ -74,6 +74,18 @@ describe('/system/events', () => {
     expect((await get('/system/events?format=csv')).text).toBe(csv.text);
   });
 
+  it('a scale-down records each removed replica as drained, never as a replica starting', async () => {
+    const scale = (replicas: number) => request(s.server).post('/system/scale-function/echo').auth(USER, PASSWORD).send({ serviceName: 'echo', replicas });
+    await scale(3);
+    await eventually(async () => (await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).ready === 3);
+    const since = Date.now();
+    await scale(1);
+    await eventually(async () => (await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).desired === 1);
+    const events = (await get(`/system/events?function=echo&since=${since}`)).body as Array<{ action: string; reason: string; replica?: string }>;
+    expect(events.filter((e) => e.action === 'scale_down_complete').map((e) => e.reason)).toEqual(['drained', 'drained']);
+    expect(events.filter((e) => e.action === 'scale_up_start')).toEqual([]);
+  });
+
   it('filters by function (bare or with its namespace), by time and by count, newest last', async () => {
     const sleepy = (await get('/system/events?function=sleepy')).body as Array<{ function: string }>;
     expect(sleepy.length).toBeGreaterThan(0);
