@@ -26,6 +26,8 @@ import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvid
 import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { PolicyLoop } from './engine/loop.js';
+import { RemoteSignals, remoteTimeoutMs } from './engine/signals.js';
+import { PrometheusRemoteLoad } from './engine/signals-prometheus.js';
 import { createApp } from './server.js';
 import { StatusStream } from './api/stream.js';
 
@@ -197,6 +199,17 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const detachSink = setup.attachEvents?.(engine.events);
   const isLeader = overrides.isLeader ?? setup.isLeader ?? (() => true);
   const policyReload = named === undefined ? undefined : attachNamedPolicies(named, engine, { logger, defaultNamespace: config.defaultNamespace, isLeader });
+  metrics.gatewayInfo.set({ gateway_index: String(config.gatewayIndex) }, 1);
+  // Several gateways: the leader adds the others' load (from Prometheus) to its own view.
+  const remote =
+    config.gatewayCount > 1 && config.prometheusUrl !== undefined
+      ? new RemoteSignals({ source: new PrometheusRemoteLoad(config.prometheusUrl, config.gatewayIndex), clock: engine.clock, logger, timeoutMs: remoteTimeoutMs(config.policyIntervalMs) })
+      : undefined;
+  if (config.gatewayCount > 1 && config.prometheusUrl === undefined) {
+    logger.warn('the policy loop sees only this gateway\'s load', {
+      hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so policies decide on the sum over all of them',
+    });
+  }
   const loop = new PolicyLoop({
     provider,
     dispatcher: engine.dispatcher,
@@ -209,6 +222,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     tickMs: config.policyIntervalMs,
     isLeader,
     externalQueue: (ref) => signals.queueValue(ref),
+    ...(remote === undefined ? {} : { remote }),
   });
   // A request that has to wait asks the policy at once (debounced per function in the loop).
   const unsubscribeQueued = engine.dispatcher.onQueued((ref) => void loop.evaluateNow(ref));

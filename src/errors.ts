@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'USAGE'
   | 'GATEWAY_FAILED'
+  | 'METRICS_UNAVAILABLE'
   | 'INTERNAL';
 
 /** The one table from error code to HTTP status. */
@@ -51,6 +52,8 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   // The CLI's own: bad command-line usage (exit 2), and a gateway it could not use (exit 1).
   USAGE: 400,
   GATEWAY_FAILED: 502,
+  // Prometheus did not answer a query the engine needs (the caller falls back to its own view).
+  METRICS_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
 

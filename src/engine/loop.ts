@@ -9,6 +9,7 @@ import type { Changer } from './changer.js';
 import type { Dispatcher } from './dispatcher.js';
 import { isLeaving } from './drain.js';
 import type { ReplicaView } from './replicas.js';
+import { queuedWithRemote, replicasWithRemote, type RemoteSignals } from './signals.js';
 
 /** Default time between two policy passes, ms (issue 10: a short tick). */
 export const DEFAULT_TICK_MS = 1000;
@@ -32,6 +33,12 @@ export interface PolicyLoopOptions {
    * alert's `value` annotation); null when none is known. Added to the busy queue of `queue` kinds.
    */
   readonly externalQueue?: (ref: FunctionRef) => number | null;
+  /**
+   * The other gateways' load (several gateways, Prometheus configured): refreshed at the
+   * start of each leader pass and added to this gateway's view before deciding
+   * (src/engine/signals.ts). This gateway's view only when absent.
+   */
+  readonly remote?: RemoteSignals;
 }
 
 /** A function's policy kind, or why its labels are invalid. */
@@ -121,8 +128,9 @@ export class PolicyLoop {
 
   private async pass(): Promise<void> {
     try {
-      const functions = await this.options.provider.listFunctions();
       const leader = this.options.isLeader?.() ?? true;
+      // Bounded by its own timeout (below the tick); a failure leaves the local view.
+      const [functions] = await Promise.all([this.options.provider.listFunctions(), leader ? this.options.remote?.refresh() : undefined]);
       const seen = new Set<string>();
       const work: Array<Promise<unknown>> = [];
       for (const fn of functions) {
@@ -208,10 +216,22 @@ export class PolicyLoop {
       const leaving = stats.replicas.filter((r) => r.draining).length;
       const desired = Math.max(0, providerDesired - leaving);
       const external = spec.kind === 'queue' ? (this.options.externalQueue?.(ref) ?? null) : null;
-      const queued: QueueLengths = external === null ? stats.queued : { ...stats.queued, busy: stats.queued.busy + external };
+      const remote = this.options.remote?.load(entry.label) ?? null;
+      const local: QueueLengths = external === null ? stats.queued : { ...stats.queued, busy: stats.queued.busy + external };
+      const queued = queuedWithRemote(local, remote);
+      const extra: Record<string, number> = {
+        ...(external === null ? {} : { alertQueue: external }),
+        ...(remote === null ? {} : { remoteInFlight: remote.present, remoteQueued: remote.queued.busy + remote.queued.no_replica }),
+      };
       const withExternal = <D extends { readonly inputs: Readonly<Record<string, unknown>> }>(decision: D): D =>
-        external === null ? decision : { ...decision, inputs: { ...decision.inputs, alertQueue: external } };
-      const out = decide(spec, { replicas: stats.replicas, queued, desired, now: clock.now(), observed: dispatcher.concurrencyIntegral(ref) }, entry.memory);
+        Object.keys(extra).length === 0 ? decision : { ...decision, inputs: { ...decision.inputs, ...extra } };
+      // Local and remote requests held, integrated over time (the `concurrency` kind's average).
+      const observed = () => {
+        const own = dispatcher.concurrencyIntegral(ref);
+        return { sum: own.sum + (this.options.remote?.integral(entry.label, own.at) ?? 0), at: own.at };
+      };
+      const replicasOf = (rows: readonly ReplicaView[]) => replicasWithRemote(rows, remote);
+      const out = decide(spec, { replicas: replicasOf(stats.replicas), queued, desired, now: clock.now(), observed: observed() }, entry.memory);
       const remove = out.decision.remove ?? [];
       if (remove.length > 0) {
         // Exactly the replicas the policy chose; the cycle drops any that took a request meanwhile.
@@ -223,7 +243,7 @@ export class PolicyLoop {
         let memory = out.memory;
         const prior = entry.memory;
         const done = await changer.change(ref, 'policy', ({ state, now }) => {
-          const again = decide(spec, { replicas: state.replicas, queued, desired: state.desired, now, observed: dispatcher.concurrencyIntegral(ref) }, prior);
+          const again = decide(spec, { replicas: replicasOf(state.replicas), queued, desired: state.desired, now, observed: observed() }, prior);
           memory = again.memory;
           return withExternal(again.decision);
         });
@@ -302,6 +322,7 @@ export class PolicyLoop {
   /** A function that is gone: its memory and its series go too. */
   private forget(key: string, entry: Entry): void {
     this.entries.delete(key);
+    this.options.remote?.forget(entry.label);
     const { replicasByState, policySetting } = this.options.metrics;
     for (const state of STATES) replicasByState.remove({ function_name: entry.label, state });
     for (const name of entry.settings.keys()) policySetting.remove({ function_name: entry.label, setting: name });

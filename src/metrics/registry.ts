@@ -26,6 +26,11 @@ export interface Metrics {
   readonly replicasByState: Gauge<'function_name' | 'state'>;
   /** Each function's policy settings (`setting`: `min_replicas`, `max_queue_size`, ...; durations in seconds), set by the policy loop. */
   readonly policySetting: Gauge<'function_name' | 'setting'>;
+  /**
+   * 1 on every gateway, labelled with its ordinal (`gateway_index`): lets a Prometheus query
+   * tell this gateway's series from the others' by their scrape target (`instance`).
+   */
+  readonly gatewayInfo: Gauge<'gateway_index'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
 }
@@ -134,6 +139,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_policy_setting',
       help: 'Scaling policy settings of the function (durations in seconds), for rules that compare each function with its own threshold',
       labelNames: ['function_name', 'setting'],
+      registers,
+    }),
+    gatewayInfo: new Gauge({
+      name: 'alert_scaler_gateway_info',
+      help: 'Always 1; gateway_index is this gateway\'s ordinal among the gateway replicas',
+      labelNames: ['gateway_index'],
       registers,
     }),
     queueOldestWaitSeconds: new Gauge({

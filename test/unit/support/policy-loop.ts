@@ -4,6 +4,7 @@ import { Dispatcher } from '../../../src/engine/dispatcher.js';
 import { Drainer } from '../../../src/engine/drain.js';
 import { EventLog } from '../../../src/engine/events.js';
 import { PolicyLoop } from '../../../src/engine/loop.js';
+import { RemoteSignals, type RemoteLoadSource } from '../../../src/engine/signals.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
 import { MemoryProvider } from '../../../src/providers/memory/index.js';
@@ -28,6 +29,8 @@ export interface PolicyEngineOptions {
   readonly dryRun?: boolean;
   /** A queue the gateway cannot see (alert values). */
   readonly externalQueue?: (ref: FunctionRef) => number | null;
+  /** The other gateways' load (read at each tick, timeout half a tick). */
+  readonly remote?: RemoteLoadSource;
 }
 
 export async function policyEngine(labels: Record<string, string>, replicas: number, opts: PolicyEngineOptions = {}) {
@@ -51,6 +54,7 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     defaultNamespace: NS,
     ...(opts.guard === undefined ? {} : { guard: opts.guard }),
   });
+  const remote = opts.remote === undefined ? undefined : new RemoteSignals({ source: opts.remote, clock, logger, timeoutMs: TICK_MS / 2 });
   const loop = new PolicyLoop({
     provider,
     dispatcher,
@@ -63,6 +67,7 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     tickMs: TICK_MS,
     ...(opts.leader === undefined ? {} : { isLeader: opts.leader }),
     ...(opts.externalQueue === undefined ? {} : { externalQueue: opts.externalQueue }),
+    ...(remote === undefined ? {} : { remote }),
   });
   const seen = { maxDesired: 0, maxPerReplica: 0 };
   provider.subscribe((_ref, state) => {
@@ -108,5 +113,5 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
 
   const desired = async () => (await provider.getReplicas(ref)).desired;
   const live = () => provider.listReplicas(ref).filter((r) => r.phase !== 'stopping').length;
-  return { clock, ref, provider, dispatcher, events, changer, loop, metrics, seen, call, clients, desired, live };
+  return { clock, ref, provider, dispatcher, events, changer, loop, metrics, seen, call, clients, desired, live, remote };
 }
