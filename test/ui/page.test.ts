@@ -10,13 +10,14 @@ import { eventually, startTestScaler } from '../support/harness.js';
 /*
  * The acceptance test of /ui/ in a real browser: Debian's Chromium (never a downloaded one),
  * headless, driven by playwright-core, against a real gateway with basic auth on.
- * Screenshots go to docs/screenshots/ (the README shows them).
+ * Screenshots go to test-output/screenshots/ (the README names it; docs/screenshots/ holds
+ * the committed copies the README shows, so a test run never dirties the tree).
  */
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const AUTH = { user: 'admin', password: 'ui-test-password' };
-const SCREENSHOTS = join(packageRoot(), 'docs', 'screenshots');
+const SCREENSHOTS = join(packageRoot(), 'test-output', 'screenshots');
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const WAIT = { timeout: 10_000 };
