@@ -39,7 +39,7 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
-  const context: CallContext = { agent, logger: deps.logger, bodyLimitBytes: deps.bodyLimitBytes, invocations: deps.invocations };
+  const context: CallContext = { agent, dispatcher: deps.dispatcher, metrics: deps.metrics, logger: deps.logger, bodyLimitBytes: deps.bodyLimitBytes, invocations: deps.invocations };
   const { dispatcher } = deps;
   const isTrusted = trustedProxyCheck(deps.trustedProxies);
   /** Functions that exist, by name as requested: bounded by the functions ever served. */

@@ -26,6 +26,11 @@ export interface Metrics {
   readonly replicasByState: Gauge<'function_name' | 'state'>;
   /** Each function's policy settings (`setting`: `min_replicas`, `max_queue_size`, ...; durations in seconds), set by the policy loop. */
   readonly policySetting: Gauge<'function_name' | 'setting'>;
+  /**
+   * Proxied calls sent again after their replica failed before answering, by reason
+   * (`refused`, `reset`, `closed`; see src/gateway/proxy-retry.ts).
+   */
+  readonly upstreamRetries: Counter<'function_name' | 'reason'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
 }
@@ -116,6 +121,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_alert_state_evictions_total',
       help: 'Alert state entries evicted (oldest first) because the function was over the cap, by kind (firing, steps)',
       labelNames: ['function_name', 'kind'],
+      registers,
+    }),
+    upstreamRetries: new Counter({
+      name: 'alert_scaler_upstream_retries_total',
+      help: 'Proxied calls sent again after their replica failed before answering, by reason (refused, reset, closed)',
+      labelNames: ['function_name', 'reason'],
       registers,
     }),
     queueLength: new Gauge({
