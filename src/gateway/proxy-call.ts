@@ -10,7 +10,7 @@ import type { InvocationLog } from './invocations.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import type { FunctionTarget } from './proxy-path.js';
-import { MAX_ATTEMPTS, RETRY_BODY_BYTES, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
+import { MAX_ATTEMPTS, RETRY_BODY_BYTES, isIdempotent, retryReasonOf, type LoopTurns, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -23,6 +23,8 @@ export interface CallContext {
   readonly agent: http.Agent;
   readonly dispatcher: Dispatcher;
   readonly metrics: Metrics;
+  /** Event-loop turns, to tell a close already on its way when a call was sent (see `retryReasonOf`). */
+  readonly turns: LoopTurns;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   readonly invocations: InvocationLog;
@@ -55,6 +57,8 @@ export class ProxyCall {
   /** The body chunks received so far while replayable (null before the first). */
   private saved: Buffer[] | null = null;
   private bodyBytes = 0;
+  /** The event-loop turn the current attempt was sent in. */
+  private sentTurn = 0;
   private readonly started = performance.now();
   private readonly endInvocation: () => void;
 
@@ -115,6 +119,7 @@ export class ProxyCall {
     else headers.forward[headers.forward.length - 1] = url.host;
     const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
     this.upstreamReq = upstreamReq;
+    this.sentTurn = this.context.turns.now();
     upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamRes, slot, url.host));
     upstreamReq.on('error', (err) => this.onUpstreamError(err, upstreamReq, target, headers, slot));
     if (this.attempts === 1) this.watchBody(headers.contentLength);
@@ -171,7 +176,8 @@ export class ProxyCall {
       this.fail(err, host);
       return;
     }
-    const reason = this.replayable && this.attempts < MAX_ATTEMPTS ? retryReasonOf(err, upstreamReq.reusedSocket, isIdempotent(this.req.method)) : null;
+    const closedAtOnce = this.context.turns.peek() - this.sentTurn <= 1;
+    const reason = this.replayable && this.attempts < MAX_ATTEMPTS ? retryReasonOf(err, upstreamReq.reusedSocket, isIdempotent(this.req.method), closedAtOnce) : null;
     if (reason === null) {
       const details = this.attempts > 1 ? { details: { attempts: this.attempts } } : {};
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed: ${err.message}`, { cause: err, ...details }), host);

@@ -11,7 +11,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
 import { InvocationLog } from '../../src/gateway/invocations.js';
 import { createFunctionProxy } from '../../src/gateway/proxy.js';
-import { MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf } from '../../src/gateway/proxy-retry.js';
+import { LoopTurns, MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf } from '../../src/gateway/proxy-retry.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { StaticProvider, type StaticReplica } from './static-provider.js';
@@ -41,8 +41,8 @@ function close(server: http.Server): Promise<void> {
 
 /**
  * A live replica; `dropSecond` makes it close a kept-alive connection, without answering,
- * on the second call that connection carries (after reading it, as a replica that died
- * serving it, or one closing an idle connection just as a call arrives).
+ * 30 ms after it read the second call that connection carries (as a replica that died
+ * serving it).
  */
 async function replica(name: string, options: { dropSecond?: boolean } = {}): Promise<TestReplica> {
   const perSocket = new WeakMap<object, number>();
@@ -54,7 +54,7 @@ async function replica(name: string, options: { dropSecond?: boolean } = {}): Pr
     let bytes = 0;
     req.on('data', (c: Buffer) => (bytes += c.length));
     req.on('end', () => {
-      if (options.dropSecond === true && count === 2) req.socket.destroy();
+      if (options.dropSecond === true && count === 2) setTimeout(() => req.socket.destroy(), 30);
       else res.end(`${name}:${bytes}`);
     });
   });
@@ -150,19 +150,35 @@ function errorOf(answer: Answer): { code: string; attempts?: number } {
 
 describe('which failures are sent again', () => {
   const err = (code: string, syscall?: string, message = code): NodeJS.ErrnoException => Object.assign(new Error(message), { code, ...(syscall === undefined ? {} : { syscall }) });
-  const rows: Array<[string, NodeJS.ErrnoException, boolean, boolean, string | null]> = [
-    ['a refused connection, whatever the method', err('ECONNREFUSED', 'connect'), false, false, 'refused'],
-    ['an unreachable host (the connect failed)', err('EHOSTUNREACH', 'connect'), false, false, 'refused'],
-    ['a reset read on a fresh connection', err('ECONNRESET', 'read'), false, false, 'reset'],
-    ['a reset read on a reused connection', err('ECONNRESET', 'read'), true, false, 'reset'],
-    ['a broken pipe on write', err('EPIPE', 'write'), true, false, 'reset'],
-    ['a hang-up on a reused connection for an idempotent call', err('ECONNRESET', undefined, 'socket hang up'), true, true, 'closed'],
-    ['a hang-up on a reused connection for a POST: the replica may have read it', err('ECONNRESET', undefined, 'socket hang up'), true, false, null],
-    ['a hang-up on a fresh connection', err('ECONNRESET', undefined, 'socket hang up'), false, true, null],
-    ['a read timeout', err('ETIMEDOUT', 'read'), true, true, null],
+  const hangUp = err('ECONNRESET', undefined, 'socket hang up');
+  // [name, error, reused socket, idempotent, closed by the first poll after sending, reason]
+  const rows: Array<[string, NodeJS.ErrnoException, boolean, boolean, boolean, string | null]> = [
+    ['a refused connection, whatever the method', err('ECONNREFUSED', 'connect'), false, false, false, 'refused'],
+    ['an unreachable host (the connect failed)', err('EHOSTUNREACH', 'connect'), false, false, false, 'refused'],
+    ['a reset read on a fresh connection', err('ECONNRESET', 'read'), false, false, false, 'reset'],
+    ['a reset read on a reused connection', err('ECONNRESET', 'read'), true, false, false, 'reset'],
+    ['a broken pipe on write', err('EPIPE', 'write'), true, false, false, 'reset'],
+    ['a hang-up on a reused connection for an idempotent call', hangUp, true, true, false, 'closed'],
+    ['a later hang-up on a reused connection for a POST: the replica may have read it', hangUp, true, false, false, null],
+    ['a hang-up on a reused connection for a POST by the first poll after sending: the close was on its way', hangUp, true, false, true, 'closed'],
+    ['a hang-up on a fresh connection', hangUp, false, true, true, null],
+    ['a read timeout', err('ETIMEDOUT', 'read'), true, true, true, null],
   ];
-  it.each(rows)('%s', (_name, error, reused, idempotent, reason) => {
-    expect(retryReasonOf(error, reused, idempotent)).toBe(reason);
+  it.each(rows)('%s', (_name, error, reused, idempotent, atOnce, reason) => {
+    expect(retryReasonOf(error, reused, idempotent, atOnce)).toBe(reason);
+  });
+
+  it('loop turns count the two event-loop turns after each send, and stop when nothing is sent', async () => {
+    const turns = new LoopTurns();
+    const first = turns.now();
+    expect(turns.now()).toBe(first);
+    await new Promise((r) => setImmediate(r));
+    expect(turns.peek()).toBe(first + 1);
+    await new Promise((r) => setImmediate(r));
+    expect(turns.peek()).toBe(first + 2);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(turns.peek()).toBe(first + 2); // nothing sent since: no tick scheduled
   });
 });
 
@@ -251,7 +267,7 @@ describe('retries are bounded', () => {
 });
 
 describe('a pooled connection the replica closes before answering', () => {
-  it('is sent again for a GET (no suspect: the replica lives), and is a 502 for a POST the replica may have read', async () => {
+  it('while serving the call, is sent again for a GET (no suspect: the replica lives), and is a 502 for a POST', async () => {
     const flaky = await replica('flaky', { dropSecond: true });
     const gw = await gateway([flaky.spec]);
     expect(await call(gw.port, 'GET', '/function/fi')).toMatchObject({ status: 200, text: 'flaky:0' });
