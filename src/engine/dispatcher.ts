@@ -15,6 +15,8 @@ export interface Slot {
   readonly url: URL;
   /** Time spent in the queue, ms; null when the slot was free at once. */
   readonly waitedMs: number | null;
+  /** Clock ms when the request timeout passes (a retry of the call keeps it: `acquire`'s `deadlineAt`). */
+  readonly deadlineAt: number;
   /** What the request waited for when it joined the queue; null when it did not wait. */
   readonly waitedFor: QueueReason | null;
   /**
@@ -40,6 +42,7 @@ class GrantedSlot implements Slot {
   readonly replicaId: string;
   readonly url: URL;
   timer: TimerHandle | undefined;
+  deadlineAt = 0;
   private released = false;
   private controller: AbortController | null = null;
   private listener: ((reason: AppError) => void) | null = null;
@@ -120,12 +123,26 @@ export interface DispatcherOptions {
    * scaled to 0 while requests wait for it. A wake that fails calls `wakeFailed`.
    */
   readonly onNeedReplica?: (ref: FunctionRef) => void;
+  /** How long a `suspect` replica stays out of rotation at most, ms; SUSPECT_MS when absent. */
+  readonly suspectMs?: number;
+}
+
+/** A suspect replica stays out of rotation this long at most, ms, unless the provider reports it back first. */
+export const SUSPECT_MS = 1000;
+
+/** A replica the proxy could not reach, out of rotation until it comes back (see `Dispatcher.suspect`). */
+interface Suspect {
+  /** The provider has reported it not ready (or without an address) since it became suspect. */
+  sawDown: boolean;
+  readonly timer: TimerHandle;
 }
 
 interface Waiter {
   readonly arrivedAt: number;
   /** What the request waited for when it joined the queue. */
   readonly reason: QueueReason;
+  /** The request timeout may not pass this clock ms (a retried call); undefined for a new call. */
+  readonly deadlineAt: number | undefined;
   readonly resolve: (slot: Slot) => void;
   readonly reject: (err: Error) => void;
   readonly cleanup: () => void;
@@ -134,6 +151,8 @@ interface Waiter {
 interface Entry {
   readonly ref: FunctionRef;
   readonly replicas: Map<string, EngineReplica>;
+  /** Replicas out of rotation after a failed connection, by id; empty on the hot path. */
+  readonly suspects: Map<string, Suspect>;
   queue: Waiter[];
   /** Desired replicas as last reported; null before the first report. */
   desired: number | null;
@@ -204,6 +223,8 @@ export class Dispatcher {
     this.unsubscribe();
     this.options.metrics.beforeCollect.delete(this.collect);
     for (const entry of this.entries.values()) {
+      for (const suspect of entry.suspects.values()) this.options.clock.clearTimeout(suspect.timer);
+      entry.suspects.clear();
       const queue = entry.queue;
       this.count(entry, -queue.length);
       entry.queue = [];
@@ -224,6 +245,7 @@ export class Dispatcher {
   sync(ref: FunctionRef, state?: ReplicaState): void {
     const entry = this.entry(ref);
     mergeReplicas(entry.replicas, this.options.provider.listReplicas(ref));
+    if (entry.suspects.size > 0) this.reviewSuspects(entry);
     if (state !== undefined) {
       entry.desired = state.desired;
       entry.limits = parseRequestLimits(state.labels, state.annotations, this.options.defaults);
@@ -260,11 +282,14 @@ export class Dispatcher {
    * wait: a new arrival never overtakes the queue). Throws LABELS_INVALID.
    */
   tryAcquire(ref: FunctionRef): Slot | null {
-    const entry = this.entry(ref);
+    return this.tryGrant(this.entry(ref), undefined);
+  }
+
+  private tryGrant(entry: Entry, deadlineAt: number | undefined): Slot | null {
     this.limitsOf(entry);
     if (entry.queue.length > 0) return null;
     const replica = this.pick(entry);
-    return replica === undefined ? null : this.grant(entry, replica, null);
+    return replica === undefined ? null : this.grant(entry, replica, null, deadlineAt);
   }
 
   /**
@@ -274,27 +299,32 @@ export class Dispatcher {
    * SHUTTING_DOWN (`close`), LABELS_INVALID, or BAD_REQUEST when `signal` aborts (the client
    * left; it is dropped from the queue). `maxWaitMs` defaults to the function's limit (label
    * `com.openfaas.scale.wake-timeout`). Queue rejections carry `details.reason`: what the
-   * request waited for when it joined.
+   * request waited for when it joined. `deadlineAt` (clock ms, a retried call's
+   * `Slot.deadlineAt`) bounds both the wait and the new slot's request timeout; a deadline
+   * already past rejects with REQUEST_TIMEOUT.
    */
-  acquire(ref: FunctionRef, opts: { readonly signal?: AbortSignal; readonly maxWaitMs?: number } = {}): Promise<Slot> {
+  acquire(ref: FunctionRef, opts: { readonly signal?: AbortSignal; readonly maxWaitMs?: number; readonly deadlineAt?: number } = {}): Promise<Slot> {
+    const { clock } = this.options;
+    const { deadlineAt } = opts;
+    const entry = this.entry(ref);
+    const left = deadlineAt === undefined ? Number.POSITIVE_INFINITY : deadlineAt - clock.now();
+    if (left <= 0) return Promise.reject(new AppError('REQUEST_TIMEOUT', `function ${ref.name} ran out of its request timeout before a retry`));
     try {
-      const slot = this.tryAcquire(ref);
+      const slot = this.tryGrant(entry, deadlineAt);
       if (slot !== null) return Promise.resolve(slot);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     if (this.closed) return Promise.reject(new AppError('SHUTTING_DOWN', 'gateway is shutting down'));
-    const entry = this.entry(ref);
     const limits = this.limitsOf(entry);
     const { maxQueued } = limits;
     if (entry.queue.length >= maxQueued) {
       return Promise.reject(new AppError('QUEUE_FULL', `function ${ref.name} already has ${maxQueued} requests waiting`, { details: { maxQueued } }));
     }
     const { signal } = opts;
-    const maxWaitMs = opts.maxWaitMs ?? limits.maxWaitMs;
+    const maxWaitMs = Math.min(opts.maxWaitMs ?? limits.maxWaitMs, left);
     const arrivalReason = this.reasonOf(entry);
     if (signal?.aborted === true) return Promise.reject(new AppError('BAD_REQUEST', 'client went away'));
-    const { clock } = this.options;
     return new Promise<Slot>((resolve, reject) => {
       const drop = (err: AppError) => {
         this.count(entry, -1);
@@ -317,6 +347,7 @@ export class Dispatcher {
       const waiter: Waiter = {
         arrivedAt: clock.now(),
         reason: arrivalReason,
+        deadlineAt,
         resolve,
         reject,
         cleanup: () => {
@@ -342,6 +373,43 @@ export class Dispatcher {
     }
     this.report(entry);
     if (!draining) this.pump(entry);
+  }
+
+  /**
+   * Takes a replica out of rotation after the proxy could not reach it (the connection was
+   * refused, or reset before the replica read the call) while the provider still lists it
+   * ready, as between a replica's death and the provider noticing. No slot goes to it until
+   * the provider drops it, or reports it not ready and then ready again (a restart in place),
+   * or `suspectMs` passes: the next call to it is then the probe, and a failure makes it
+   * suspect again. Meanwhile requests go to the other replicas or wait for one. An unknown
+   * function or replica is ignored; suspecting a suspect restarts its time.
+   */
+  suspect(ref: FunctionRef, replicaId: string): void {
+    const entry = this.entries.get(refKey(ref));
+    const replica = entry?.replicas.get(replicaId);
+    if (entry === undefined || replica === undefined) return;
+    const { clock } = this.options;
+    const known = entry.suspects.get(replicaId);
+    if (known !== undefined) clock.clearTimeout(known.timer);
+    const timer = clock.setTimeout(() => {
+      if (entry.suspects.delete(replicaId)) this.pump(entry);
+    }, this.options.suspectMs ?? SUSPECT_MS);
+    timer.unref();
+    entry.suspects.set(replicaId, { sawDown: replica.phase !== 'ready' || replica.address === null, timer });
+    this.report(entry);
+  }
+
+  /** After a provider report: a suspect that is gone, or came back ready after being down, is one no more. */
+  private reviewSuspects(entry: Entry): void {
+    for (const [id, suspect] of entry.suspects) {
+      const replica = entry.replicas.get(id);
+      const down = replica === undefined || replica.phase !== 'ready' || replica.address === null;
+      if (replica !== undefined && down) suspect.sawDown = true;
+      else if (replica === undefined || suspect.sawDown) {
+        this.options.clock.clearTimeout(suspect.timer);
+        entry.suspects.delete(id);
+      }
+    }
   }
 
   /** Calls `listener` whenever a replica's in-flight count drops to 0; returns the unsubscribe function. */
@@ -444,6 +512,7 @@ export class Dispatcher {
       entry = {
         ref: { name: ref.name, namespace: ref.namespace },
         replicas: mergeReplicas(new Map(), this.options.provider.listReplicas(ref)),
+        suspects: new Map(),
         queue: [],
         desired: null,
         limits: { ok: true, limits: this.options.defaults },
@@ -477,13 +546,14 @@ export class Dispatcher {
     return gatewayShare(concurrency, this.shard, replica.id);
   }
 
-  private usable(replica: EngineReplica): boolean {
-    return replica.phase === 'ready' && !replica.draining && replica.address !== null;
+  /** Ready, not draining, with an address, and not suspect. */
+  private usable(entry: Entry, replica: EngineReplica): boolean {
+    return replica.phase === 'ready' && !replica.draining && replica.address !== null && (entry.suspects.size === 0 || !entry.suspects.has(replica.id));
   }
 
   /** `busy` when some usable replica could take a request (now or once a slot frees), else `no_replica`. */
   private reasonOf(entry: Entry): QueueReason {
-    for (const replica of entry.replicas.values()) if (this.usable(replica) && this.capacity(entry, replica) > 0) return 'busy';
+    for (const replica of entry.replicas.values()) if (this.usable(entry, replica) && this.capacity(entry, replica) > 0) return 'busy';
     return 'no_replica';
   }
 
@@ -492,7 +562,7 @@ export class Dispatcher {
     let least = Number.POSITIVE_INFINITY;
     let candidates: EngineReplica[] = [];
     for (const replica of entry.replicas.values()) {
-      if (!this.usable(replica) || replica.inFlight >= this.capacity(entry, replica)) continue;
+      if (!this.usable(entry, replica) || replica.inFlight >= this.capacity(entry, replica)) continue;
       if (replica.inFlight < least) {
         least = replica.inFlight;
         candidates = [replica];
@@ -502,15 +572,18 @@ export class Dispatcher {
     return candidates[entry.roundRobin++ % candidates.length];
   }
 
-  private grant(entry: Entry, replica: EngineReplica, waiter: Waiter | null): Slot {
+  /** A slot on `replica`; its request timeout fires after the function's limit, or at `deadlineAt` when that is sooner. */
+  private grant(entry: Entry, replica: EngineReplica, waiter: Waiter | null, deadlineAt: number | undefined): Slot {
     const { clock } = this.options;
     const now = clock.now();
     if (waiter === null) this.count(entry, 1);
     replica.inFlight += 1;
     replica.lastRequestStart = now;
     const timeoutMs = entry.limits.ok ? entry.limits.limits.requestTimeoutMs : this.options.defaults.requestTimeoutMs;
+    const fireInMs = deadlineAt === undefined ? timeoutMs : Math.max(0, Math.min(timeoutMs, deadlineAt - now));
     const slot = new GrantedSlot(entry, replica, waiter === null ? null : now - waiter.arrivedAt, waiter === null ? null : waiter.reason, this.free);
-    slot.timer = clock.setTimeout(() => slot.expire(timeoutMs), timeoutMs);
+    slot.deadlineAt = now + fireInMs;
+    slot.timer = clock.setTimeout(() => slot.expire(timeoutMs), fireInMs);
     slot.timer.unref();
     return slot;
   }
@@ -522,7 +595,7 @@ export class Dispatcher {
       if (replica === undefined) break;
       const waiter = entry.queue.shift() as Waiter;
       waiter.cleanup();
-      waiter.resolve(this.grant(entry, replica, waiter));
+      waiter.resolve(this.grant(entry, replica, waiter, waiter.deadlineAt));
     }
     if (entry.queue.length === 0) entry.wakeRaised = false;
     if (entry.wakeStartedAt !== null && this.reasonOf(entry) === 'busy') this.endWake(entry, 'ready');

@@ -1,7 +1,8 @@
 import http from 'node:http';
-import type { Slot } from '../engine/dispatcher.js';
+import type { Dispatcher, Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { FunctionRef } from '../providers/types.js';
 import { asAppError, logRequestFailure, writeError } from './error-response.js';
 import type { FunctionMetrics } from './function-metrics.js';
@@ -9,6 +10,7 @@ import type { InvocationLog } from './invocations.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import type { FunctionTarget } from './proxy-path.js';
+import { MAX_ATTEMPTS, RETRY_BODY_BYTES, isIdempotent, retryReasonOf, type LoopTurns, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -16,9 +18,13 @@ export interface KnownFunction {
   readonly metrics: FunctionMetrics;
 }
 
-/** What every call shares: the upstream agent, the logger and the limits. */
+/** What every call shares: the upstream agent, the logger and the limits, and for a retry the dispatcher and metrics. */
 export interface CallContext {
   readonly agent: http.Agent;
+  readonly dispatcher: Dispatcher;
+  readonly metrics: Metrics;
+  /** Event-loop turns, to tell a close already on its way when a call was sent (see `retryReasonOf`). */
+  readonly turns: LoopTurns;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   readonly invocations: InvocationLog;
@@ -29,7 +35,10 @@ export interface CallContext {
  * total and duration by code, 499 when the client went away first), gives its replica slot
  * back when the response closes, and turns every upstream failure into an answer for this
  * call only (502 UPSTREAM_FAILED; 504 REQUEST_TIMEOUT when the slot's request timeout
- * fires; once headers are out, the response is cut).
+ * fires; once headers are out, the response is cut). A call its replica never read (see
+ * `retryReasonOf`) goes again, up to MAX_ATTEMPTS in all, within its first slot's request
+ * timeout: the replica is made suspect, the slot given back and another one taken (or waited
+ * for). A body up to RETRY_BODY_BYTES is kept for that until the replica answers.
  */
 export class ProxyCall {
   /** Set while the call waits in the queue: called when the client goes away first. */
@@ -41,6 +50,15 @@ export class ProxyCall {
   /** An error answer has been written or the response cut: later upstream events change nothing. */
   private settled = false;
   private closedFlag = false;
+  /** Sends to a replica so far. */
+  private attempts = 0;
+  /** The request body can be sent again: no answer began, and what came of it is kept. */
+  private replayable = true;
+  /** The body chunks received so far while replayable (null before the first). */
+  private saved: Buffer[] | null = null;
+  private bodyBytes = 0;
+  /** The event-loop turn the current attempt was sent in. */
+  private sentTurn = 0;
   private readonly started = performance.now();
   private readonly endInvocation: () => void;
 
@@ -92,31 +110,110 @@ export class ProxyCall {
   }
 
   private forward(target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
+    this.attempts += 1;
     const url = slot.url;
     const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
     const path = base + (target.path === '' ? '/' : target.path) + target.query;
-    headers.forward.push('Host', url.host);
+    // Host is the last header pair: added by the first attempt, changed by a retry.
+    if (this.attempts === 1) headers.forward.push('Host', url.host);
+    else headers.forward[headers.forward.length - 1] = url.host;
     const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
     this.upstreamReq = upstreamReq;
+    this.sentTurn = this.context.turns.now();
     upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamRes, slot, url.host));
-    upstreamReq.on('error', (err) => {
-      this.fail(isAppError(err) ? err : new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed: ${err.message}`, { cause: err }), url.host);
-    });
-    if (Number.isNaN(headers.contentLength)) this.countBody(upstreamReq);
+    upstreamReq.on('error', (err) => this.onUpstreamError(err, upstreamReq, target, headers, slot));
+    if (this.attempts === 1) this.watchBody(headers.contentLength);
+    else {
+      // A retry: what the client sent so far first, then the rest as it comes.
+      if (this.saved !== null) for (const chunk of this.saved) upstreamReq.write(chunk);
+      if (this.req.readableEnded) {
+        upstreamReq.end();
+        return;
+      }
+    }
     this.req.pipe(upstreamReq);
   }
 
-  /** A body without Content-Length is counted as it streams and cut at the limit. */
-  private countBody(upstreamReq: http.ClientRequest): void {
+  /**
+   * A body without Content-Length is counted as it streams (cut at the limit); a body that
+   * may be sent again (declared or counted up to RETRY_BODY_BYTES) is kept. No body, or a
+   * declared one too large to keep, costs nothing here.
+   */
+  private watchBody(contentLength: number): void {
+    if (contentLength === 0) return;
+    if (contentLength > RETRY_BODY_BYTES) {
+      this.replayable = false;
+      return;
+    }
+    this.req.on('data', (chunk: Buffer) => this.onBodyChunk(chunk));
+  }
+
+  private onBodyChunk(chunk: Buffer): void {
+    this.bodyBytes += chunk.length;
     const limit = this.context.bodyLimitBytes;
-    let bytes = 0;
-    this.req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > limit) {
+    if (this.bodyBytes > limit) {
+      const err = new AppError('BODY_TOO_LARGE', `request body is over the ${limit} byte limit`);
+      const upstreamReq = this.upstreamReq;
+      if (upstreamReq === null) this.fail(err);
+      else {
         this.req.unpipe(upstreamReq);
-        upstreamReq.destroy(new AppError('BODY_TOO_LARGE', `request body is over the ${limit} byte limit`));
+        upstreamReq.destroy(err);
       }
-    });
+      return;
+    }
+    if (!this.replayable) return;
+    if (this.bodyBytes > RETRY_BODY_BYTES) {
+      this.replayable = false;
+      this.saved = null;
+    } else (this.saved ??= []).push(chunk);
+  }
+
+  /** The exchange failed before or during the answer: another attempt when the replica never read the call, else 502. */
+  private onUpstreamError(err: Error, upstreamReq: http.ClientRequest, target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
+    if (this.settled || this.closedFlag || upstreamReq !== this.upstreamReq) return;
+    const host = slot.url.host;
+    if (isAppError(err)) {
+      this.fail(err, host);
+      return;
+    }
+    const closedAtOnce = this.context.turns.peek() - this.sentTurn <= 1;
+    const reason = this.replayable && this.attempts < MAX_ATTEMPTS ? retryReasonOf(err, upstreamReq.reusedSocket, isIdempotent(this.req.method), closedAtOnce) : null;
+    if (reason === null) {
+      const details = this.attempts > 1 ? { details: { attempts: this.attempts } } : {};
+      this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed: ${err.message}`, { cause: err, ...details }), host);
+      return;
+    }
+    this.retry(reason, err, target, headers, slot);
+  }
+
+  /**
+   * Sends the call again: the failed replica is suspect (unless it only closed a pooled
+   * connection), its slot given back, and the call takes another slot or waits for one, no
+   * later than its first request timeout. A call that gets none is 502 UPSTREAM_FAILED.
+   */
+  private retry(reason: RetryReason, err: Error, target: FunctionTarget, headers: RequestHeaders, failed: Slot): void {
+    const { dispatcher, logger, metrics } = this.context;
+    const { ref } = this.fn;
+    const label = this.fn.metrics.label;
+    if (reason !== 'closed') dispatcher.suspect(ref, failed.replicaId);
+    metrics.upstreamRetries.inc({ function_name: label, reason });
+    if (logger.isLevelEnabled('warn')) logger.warn('upstream retry', { function: label, replica: failed.replicaId, reason, attempt: this.attempts + 1, error: err.message });
+    const upstreamReq = this.upstreamReq;
+    if (upstreamReq !== null) this.req.unpipe(upstreamReq);
+    this.req.pause();
+    this.upstreamReq = null;
+    this.slot = null;
+    failed.onTimeout(null);
+    failed.release();
+    const gone = new AbortController();
+    this.onGone = () => gone.abort();
+    dispatcher.acquire(ref, { signal: gone.signal, deadlineAt: failed.deadlineAt }).then(
+      (slot) => this.start(target, headers, slot),
+      (waitErr: unknown) => {
+        if (this.closedFlag) return;
+        this.fail(new AppError('UPSTREAM_FAILED', `function ${label} failed and no replica took the call again: ${err.message}`, { cause: waitErr, details: { attempts: this.attempts } }), failed.url.host);
+      },
+    );
   }
 
   /** The slot's request timeout passed (the dispatcher has freed the slot already). */
@@ -129,6 +226,9 @@ export class ProxyCall {
       upstreamRes.destroy();
       return;
     }
+    // An answer began: this call is never sent again, and its kept body can go.
+    this.replayable = false;
+    this.saved = null;
     // A final answer is 200-599. Node's client passes 1xx other than 101 as 'information'; a
     // 101 here was not asked for (no upgrade is forwarded) and below 100 or above 599 is
     // not HTTP: writeHead would throw on some, the client would hang on others.

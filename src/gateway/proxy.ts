@@ -11,6 +11,7 @@ import type { InvocationLog } from './invocations.js';
 import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
 import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
 import { parseFunctionTarget, type FunctionTarget } from './proxy-path.js';
+import { LoopTurns } from './proxy-retry.js';
 
 export interface ProxyDeps {
   /** The only source of replicas: a slot at once, or a wait in the function's queue. */
@@ -39,7 +40,7 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
-  const context: CallContext = { agent, logger: deps.logger, bodyLimitBytes: deps.bodyLimitBytes, invocations: deps.invocations };
+  const context: CallContext = { agent, dispatcher: deps.dispatcher, metrics: deps.metrics, turns: new LoopTurns(), logger: deps.logger, bodyLimitBytes: deps.bodyLimitBytes, invocations: deps.invocations };
   const { dispatcher } = deps;
   const isTrusted = trustedProxyCheck(deps.trustedProxies);
   /** Functions that exist, by name as requested: bounded by the functions ever served. */

@@ -31,6 +31,11 @@ export interface Metrics {
    * tell this gateway's series from the others' by their scrape target (`instance`).
    */
   readonly gatewayInfo: Gauge<'gateway_index'>;
+  /**
+   * Proxied calls sent again after their replica failed before answering, by reason
+   * (`refused`, `reset`, `closed`; see src/gateway/proxy-retry.ts).
+   */
+  readonly upstreamRetries: Counter<'function_name' | 'reason'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
 }
@@ -121,6 +126,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_alert_state_evictions_total',
       help: 'Alert state entries evicted (oldest first) because the function was over the cap, by kind (firing, steps)',
       labelNames: ['function_name', 'kind'],
+      registers,
+    }),
+    upstreamRetries: new Counter({
+      name: 'alert_scaler_upstream_retries_total',
+      help: 'Proxied calls sent again after their replica failed before answering, by reason (refused, reset, closed)',
+      labelNames: ['function_name', 'reason'],
       registers,
     }),
     queueLength: new Gauge({

@@ -231,10 +231,12 @@ describe('a replica killed mid-answer', () => {
     return pid;
   };
 
-  it('before the answer began: 502 UPSTREAM_FAILED, and once the provider has seen the death the next call is served', async () => {
+  it('after the function read the call, before the answer began: 502 UPSTREAM_FAILED (a POST is not sent twice), and once the provider has seen the death the next call is served', async () => {
     const pid = await readyPid();
+    const seen = await hits('victim');
     const answer = request(s.server).post('/function/victim?delayMs=2000').send('slow').timeout(5000).then((r) => r);
-    await eventually(() => inFlight('victim') === 1, 3000);
+    // The replica has read the call (its count went up) when it dies: the function saw it.
+    await eventually(async () => (await hits('victim')) === seen + 1, 3000);
     killReplica(pid);
     const res = await answer;
     expect(res.status).toBe(502);
@@ -243,17 +245,15 @@ describe('a replica killed mid-answer', () => {
     await stillServes('victim');
   });
 
-  // FOUND, NOT FIXED: a call dispatched in the moment between a replica's death and the
-  // provider's exit notice goes to the dead replica (a pooled socket gives ECONNRESET, a new
-  // one ECONNREFUSED) and is answered 502, although no byte of it reached a function. The
-  // fix (src/gateway/proxy-call.ts + src/engine/dispatcher.ts): on a connect-level error
-  // before any response, take the replica out of rotation and give the call another slot
-  // (or queue it for the restart) when its body has not been consumed yet.
-  it.failing('a call sent the moment its only replica is killed waits for the restarted replica instead of failing 502', async () => {
+  // A call dispatched between a replica's death and the provider's exit notice goes to the
+  // dead replica (a pooled socket gives a reset, a new one ECONNREFUSED) though no byte of it
+  // reached a function: the replica is made suspect and the call waits for the restart.
+  it('a call sent the moment its only replica is killed waits for the restarted replica instead of failing 502', async () => {
     const pid = await readyPid();
     killReplica(pid);
     const res = await request(s.server).post('/function/victim').send('still up').timeout(5000);
     expect([res.status, res.text]).toEqual([200, '8']);
+    expect(provider().replicasOf({ name: 'victim', namespace: NS }).find((r) => r.phase === 'ready')?.pid).not.toBe(pid);
   });
 });
 
