@@ -96,13 +96,19 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
   const pid = child.pid ?? -1;
   const url = `http://127.0.0.1:${port}`;
   try {
+    // Ready first, then the list every 500 ms: before the provider has started, each list is a
+    // live LIST of every Deployment, and polling that fast starves the fake API (this process)
+    // that the gateway is starting against.
     await until(async () => {
       if (child.exitCode !== null) throw new Error(`footprint bench: gateway exited: ${logs}`);
-      const a = await call(`${url}/system/functions`, { timeoutMs: 10_000 });
+      return (await call(`${url}/healthz`, { timeoutMs: 2000 })).status === 200;
+    }, 'gateway /healthz', 180_000, 50);
+    await until(async () => {
+      const a = await call(`${url}/system/functions`, { timeoutMs: 30_000 });
       if (a.status !== 200) return false;
       const n = (JSON.parse(a.body) as unknown[]).length;
       return n >= functions;
-    }, `${functions} functions listed`, 180_000, 50);
+    }, `${functions} functions listed`, 180_000, 500);
     const listedMs = Math.round(performance.now() - began);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
     let failures = 0;
