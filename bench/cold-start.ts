@@ -71,6 +71,7 @@ process.on('SIGTERM', () => { server.close(() => process.exit(0)); server.closeI
 
 export interface Percentiles {
   readonly p50: number;
+  readonly p95: number;
   readonly p99: number;
   readonly min: number;
   readonly max: number;
@@ -91,7 +92,23 @@ export interface ColdStartResult {
   readonly overheadOverDirectSpawnP50Ms: number;
   /** A request to the already-running replica, right after each wake. */
   readonly warmMs: Percentiles;
+  /** `heldCalls` calls sent at once to the function at zero: all held by the waker, then answered. */
+  readonly held: HeldResult;
   readonly durationMs: number;
+}
+
+/** The held-calls run: every call sent at once while the function is at zero. */
+export interface HeldResult {
+  readonly calls: number;
+  /** Answered 200. */
+  readonly ok: number;
+  /** Other statuses and socket errors, by status (`0` = no answer). */
+  readonly failed: Record<string, number>;
+  /** First send to the last answer. */
+  readonly totalMs: number;
+  /** The replica ready (its own clock, x-ready-ms) to the last answer: the queue drained. */
+  readonly drainMs: number;
+  readonly latencyMs: Percentiles;
 }
 
 export interface ColdStartOptions {
@@ -99,6 +116,8 @@ export interface ColdStartOptions {
   readonly wakes?: number;
   /** Extra gateway environment, e.g. ALERT_SCALER_HEALTH_INTERVAL_MS to compare probe intervals. */
   readonly env?: Record<string, string>;
+  /** Calls held at zero at once (default 1,000, the default ALERT_SCALER_MAX_QUEUED); 0 skips. */
+  readonly heldCalls?: number;
 }
 
 /** Nearest-rank percentiles, rounded to 0.01 ms. */
@@ -106,7 +125,7 @@ export function percentiles(values: readonly number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
   const round = (v: number) => Math.round(v * 100) / 100;
-  return { p50: round(at(50)), p99: round(at(99)), min: round(sorted[0] ?? Number.NaN), max: round(sorted[sorted.length - 1] ?? Number.NaN) };
+  return { p50: round(at(50)), p95: round(at(95)), p99: round(at(99)), min: round(sorted[0] ?? Number.NaN), max: round(sorted[sorted.length - 1] ?? Number.NaN) };
 }
 
 interface Answer {
@@ -177,6 +196,39 @@ async function wakeOnce(running: RunningScaler): Promise<{ total: number; replic
   return { total: first.ms, replica, exec, warm: warm.ms, pid: Number(first.headers['x-echo-pid']) };
 }
 
+/** Sends `calls` requests at once to the function at zero (one connection each) and waits for every answer. */
+async function heldCalls(running: RunningScaler, calls: number): Promise<HeldResult> {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  const failed: Record<string, number> = {};
+  const latencies: number[] = [];
+  let readyAt = Number.NaN;
+  const began = performance.now();
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const started = performance.now();
+      const req = http.request(`${running.url}/function/bench`, { method: 'POST', agent, headers: { 'content-length': '2' } }, (res) => {
+        res.resume();
+        res.once('end', () => {
+          if (res.statusCode === 200) {
+            latencies.push(performance.now() - started);
+            if (Number.isNaN(readyAt)) readyAt = Number(res.headers['x-ready-ms']) - performance.timeOrigin;
+          } else failed[String(res.statusCode)] = (failed[String(res.statusCode)] ?? 0) + 1;
+          resolve();
+        });
+      });
+      req.setTimeout(60_000, () => req.destroy(new Error('deadline')));
+      req.once('error', () => {
+        failed['0'] = (failed['0'] ?? 0) + 1;
+        resolve();
+      });
+      req.end('{}');
+    });
+  await Promise.all(Array.from({ length: calls }, one));
+  const last = performance.now();
+  agent.destroy();
+  return { calls, ok: latencies.length, failed, totalMs: Math.round(last - began), drainMs: Math.round(last - readyAt), latencyMs: percentiles(latencies) };
+}
+
 /** Spawns the function directly: spawn → the `listening` line on its stdout. */
 async function directSpawn(script: string): Promise<number> {
   const port = await freePort();
@@ -220,6 +272,7 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
   const withoutExec: number[] = [];
   const warms: number[] = [];
   const direct: number[] = [];
+  let held: HeldResult = { calls: 0, ok: 0, failed: {}, totalMs: Number.NaN, drainMs: Number.NaN, latencyMs: percentiles([]) };
   try {
     let lastPid: number | undefined;
     for (let i = -2; i < wakes; i++) {
@@ -234,6 +287,11 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
       execs.push(wake.exec);
       withoutExec.push(wake.total - wake.replica - wake.exec);
       warms.push(wake.warm);
+    }
+    const calls = options.heldCalls ?? 1000;
+    if (calls > 0) {
+      await scaleToZero(running, lastPid);
+      held = await heldCalls(running, calls);
     }
   } finally {
     await running.close();
@@ -253,6 +311,7 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
     directSpawnToReadyMs,
     overheadOverDirectSpawnP50Ms: Math.round((totalMs.p50 - directSpawnToReadyMs.p50) * 100) / 100,
     warmMs: percentiles(warms),
+    held,
     durationMs: Math.round(performance.now() - began),
   };
 }

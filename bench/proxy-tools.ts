@@ -158,3 +158,61 @@ export function clockTicks(): number {
   const n = Number(run.stdout?.trim());
   return Number.isFinite(n) && n > 0 ? n : 100;
 }
+
+/** One run of hey or ab, parsed; `command` is what was run (the URL included). */
+export interface ClientToolResult {
+  readonly tool: 'hey' | 'ab';
+  readonly command: string;
+  readonly requests: number;
+  readonly requestsPerSec: number;
+  readonly latencyP50Ms: number;
+  readonly latencyP99Ms: number;
+  /** Non-2xx answers plus failed requests. */
+  readonly errors: number;
+}
+
+/** Parses hey's summary (latency distribution in seconds, status code distribution). */
+export function parseHey(text: string): Omit<ClientToolResult, 'tool' | 'command'> {
+  const pct = (p: number) => Number(new RegExp(`^\\s+${p}%%? in ([\\d.]+) secs`, 'm').exec(text)?.[1] ?? Number.NaN) * 1000;
+  let ok = 0;
+  let other = 0;
+  for (const m of text.matchAll(/^\s+\[(\d+)\]\s+(\d+) responses/gm)) {
+    if ((m[1] ?? '').startsWith('2')) ok += Number(m[2]);
+    else other += Number(m[2]);
+  }
+  const errorSection = /Error distribution:\n([\s\S]*)$/.exec(text)?.[1] ?? '';
+  const failed = [...errorSection.matchAll(/^\s+\[(\d+)\]/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return { requests: ok + other + failed, requestsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? Number.NaN), latencyP50Ms: pct(50), latencyP99Ms: pct(99), errors: other + failed };
+}
+
+/** Parses ab's report (percentiles in whole ms, failed and non-2xx counts). */
+export function parseAb(text: string): Omit<ClientToolResult, 'tool' | 'command'> {
+  const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+  const pct = (p: number) => num(new RegExp(`^\\s+${p}%\\s+(\\d+)`, 'm'));
+  return {
+    requests: num(/Complete requests:\s+(\d+)/),
+    requestsPerSec: num(/Requests per second:\s+([\d.]+)/),
+    latencyP50Ms: pct(50),
+    latencyP99Ms: pct(99),
+    errors: num(/Failed requests:\s+(\d+)/) + Number(/Non-2xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0),
+  };
+}
+
+/**
+ * `hey -n <n> -c 3 -m POST -d TEST <url>` (the OpenFaaS lab's command) or `ab -n <n> -c 3 -p
+ * <file with TEST> -T text/plain <url>` (ab has no inline body; HTTP/1.0 without keep-alive, as
+ * ab runs by default). Bounded by a hard kill after `timeoutSeconds`.
+ */
+export function runClientTool(tool: 'hey' | 'ab', bin: string, url: string, options: { requests: number; concurrency: number; dir: string; timeoutSeconds: number }): ClientToolResult {
+  let args: string[];
+  if (tool === 'hey') args = ['-n', String(options.requests), '-c', String(options.concurrency), '-m', 'POST', '-d', 'TEST', url];
+  else {
+    const body = join(options.dir, 'ab-body.txt');
+    writeFileSync(body, 'TEST');
+    args = ['-q', '-n', String(options.requests), '-c', String(options.concurrency), '-p', body, '-T', 'text/plain', url];
+  }
+  const run = spawnSync(bin, args, { encoding: 'utf8', timeout: options.timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 });
+  if (run.status !== 0) throw new Error(`proxy bench: ${tool} ${args.join(' ')} failed (${String(run.status ?? run.signal)}): ${run.stderr}`);
+  const command = `${tool} ${args.join(' ')}`;
+  return { tool, command, ...(tool === 'hey' ? parseHey(run.stdout) : parseAb(run.stdout)) };
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { pacedRun, type PacedResult } from './paced.js';
-import { clockTicks, cpuSeconds, findTool, runWrk, startNginx, wrkScript, type Nginx, type WrkResult } from './proxy-tools.js';
+import { clockTicks, cpuSeconds, findTool, runClientTool, runWrk, startNginx, wrkScript, type ClientToolResult, type Nginx, type WrkResult } from './proxy-tools.js';
 
 /*
  * Proxy overhead: one echo replica (examples/functions/echo.mjs, started by the gateway's
@@ -15,6 +15,8 @@ import { clockTicks, cpuSeconds, findTool, runWrk, startNginx, wrkScript, type N
  *   - max throughput: wrk, closed loop, -c 8 and -c 64, small and 64 KiB POST bodies; the
  *     gateway's CPU per call from /proc/<pid>/stat over the run;
  *   - latency at a fixed rate: an open-loop paced client (paced.ts), direct and gateway.
+ *   - the clients others publish figures with, same three targets: `hey -n 21000 -c 3 -m POST
+ *     -d TEST` (the OpenFaaS lab's command) and `ab` with the same count and concurrency;
  * BENCH_PROXY_BASELINE=<path to another build's dist/src/main.js> adds a second gateway
  * (e.g. the previous commit) to the same run, side by side.
  */
@@ -38,12 +40,20 @@ export interface PacedRow {
   readonly result: PacedResult;
 }
 
+/** One hey or ab run against one target. */
+export interface ClientRow {
+  readonly target: Target;
+  readonly result: ClientToolResult;
+}
+
 export interface ProxyResult {
   readonly name: 'proxy';
   readonly seconds: number;
   readonly pacedRate: number;
   readonly throughput: ThroughputRow[];
   readonly paced: PacedRow[];
+  /** hey and ab rows (empty when the tool is missing: see `skipped`). */
+  readonly clients: ClientRow[];
   /** Gateway ÷ nginx req/s per (connections, body); gateway p99 − direct p99 per body at the fixed rate. */
   readonly summary: { readonly throughputVsNginx: Record<string, number>; readonly addedP99Ms: Record<string, number> };
   readonly skipped: string[];
@@ -59,6 +69,8 @@ export interface ProxyBenchOptions {
   readonly baselineMain?: string;
   /** When set, the gateway runs under `node --cpu-prof` and writes its profile here. */
   readonly cpuProfDir?: string;
+  /** Requests of each hey and ab run (default 21,000, as the OpenFaaS lab; 3 workers). */
+  readonly clientRequests?: number;
 }
 
 const BODIES = [64, 64 * 1024];
@@ -127,6 +139,10 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
   const nginxBin = findTool(['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx']);
   if (wrk === null) skipped.push('wrk not found (/usr/bin/wrk): NO THROUGHPUT RUNS');
   if (nginxBin === null) skipped.push('nginx not found (/usr/sbin/nginx): NO NGINX COMPARISON');
+  const hey = findTool(['/usr/bin/hey', '/usr/local/bin/hey']);
+  const ab = findTool(['/usr/bin/ab', '/usr/local/bin/ab']);
+  if (hey === null) skipped.push('hey not found (/usr/bin/hey, Debian package hey): NO HEY ROWS');
+  if (ab === null) skipped.push('ab not found (/usr/bin/ab, Debian package apache2-utils): NO AB ROWS');
   for (const s of skipped) process.stderr.write(`proxy bench: SKIPPING: ${s}\n`);
 
   const dir = mkdtempSync(join(tmpdir(), 'alert-scaler-proxy-bench-'));
@@ -135,6 +151,8 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
   const stops: Array<() => Promise<void>> = [];
   const throughput: ThroughputRow[] = [];
   const paced: PacedRow[] = [];
+  const clients: ClientRow[] = [];
+  const clientRequests = options.clientRequests ?? 21_000;
   try {
     if (options.cpuProfDir !== undefined) mkdirSync(options.cpuProfDir, { recursive: true });
     const gateway = await startGateway(main, dir, options.cpuProfDir);
@@ -173,6 +191,10 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
         }
       }
     }
+    for (const [tool, bin] of [['hey', hey], ['ab', ab]] as const) {
+      if (bin === null) continue;
+      for (const t of targets) clients.push({ target: t.target, result: runClientTool(tool, bin, t.url, { requests: clientRequests, concurrency: 3, dir, timeoutSeconds: 300 }) });
+    }
     for (const bodyBytes of BODIES) {
       for (const t of targets.filter((x) => x.target !== 'nginx')) {
         paced.push({ target: t.target, bodyBytes, result: await pacedRun(t.url, { rate: pacedRate, seconds: pacedSeconds, body: Buffer.alloc(bodyBytes, 97) }) });
@@ -194,7 +216,7 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
     const gateway = paced.find((r) => r.target === 'gateway' && r.bodyBytes === bodyBytes);
     if (direct !== undefined && gateway !== undefined) addedP99Ms[bodyBytes === 64 ? 'small' : '64KiB'] = Math.round((gateway.result.latencyMs.p99 - direct.result.latencyMs.p99) * 100) / 100;
   }
-  return { name: 'proxy', seconds, pacedRate, throughput, paced, summary: { throughputVsNginx, addedP99Ms }, skipped };
+  return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx, addedP99Ms }, skipped };
 }
 
 /** The result as a table for humans. */
@@ -210,6 +232,11 @@ export function proxyTable(result: ProxyResult): string {
   for (const r of result.paced) {
     const l = r.result.latencyMs;
     lines.push(`  ${r.target.padEnd(9)} ${body(r.bodyBytes).padEnd(6)} ${l.p50.toFixed(2).padStart(8)} ${l.p99.toFixed(2).padStart(8)} ${l.max.toFixed(2).padStart(8)}  ${String(r.result.errors).padStart(6)}  ${r.result.maxSendLateMs.toFixed(2).padStart(8)}`);
+  }
+  if (result.clients.length > 0) lines.push('  hey / ab, 3 workers, 4-byte POST:', '  tool  target    requests    req/s    p50 ms   p99 ms  errors');
+  for (const r of result.clients) {
+    const c = r.result;
+    lines.push(`  ${c.tool.padEnd(5)} ${r.target.padEnd(9)} ${String(c.requests).padStart(8)} ${c.requestsPerSec.toFixed(0).padStart(8)}  ${c.latencyP50Ms.toFixed(2).padStart(7)}  ${c.latencyP99Ms.toFixed(2).padStart(7)}  ${String(c.errors).padStart(6)}`);
   }
   lines.push(`  gateway / nginx req/s: ${JSON.stringify(result.summary.throughputVsNginx)}`, `  gateway p99 − direct p99 at ${result.pacedRate}/s (ms): ${JSON.stringify(result.summary.addedP99Ms)}`);
   for (const s of result.skipped) lines.push(`  SKIPPED: ${s}`);

@@ -1,18 +1,23 @@
-// Runs every benchmark, prints one JSON document, then a short summary for humans.
-// `npm run bench` builds first and runs dist/bench/run.js. Not a test: nothing is asserted.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
-import { packageRoot } from '../src/bootstrap.js';
+// Runs benchmarks, writes bench/results/<entry>.json for each, prints a summary for humans and
+// regenerates BENCHMARKS.md from every bench/results/*.json (bench/report.ts).
+// `npm run bench` builds first and runs every entry but the soak; `npm run bench -- soak`
+// (or any entry names, or BENCH_ONLY=a,b) runs those. Not a test: nothing is asserted.
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
-import { policyReactionBenchmark, policyReactionSummary, type PolicyReactionResult } from './policy.js';
-import { proxyBenchmark, proxyTable, type ProxyResult } from './proxy.js';
-import { simulateBenchmark, simulateSummary, type SimulateBenchResult } from './simulate.js';
-import { webhookFloodBenchmark, writeFloodResults, type WebhookFloodResult } from './webhook-flood.js';
+import { footprintBenchmark, footprintSummary } from './footprint.js';
+import { policyReactionBenchmark, policyReactionSummary } from './policy.js';
+import { proxyBenchmark, proxyTable } from './proxy.js';
+import { reactionBenchmark, reactionSummary } from './reaction.js';
+import { writeReport } from './report.js';
+import { simulateBenchmark, simulateSummary } from './simulate.js';
+import { soakBenchmark, soakSummary } from './soak.js';
+import { environment, numberEnv, writeResult } from './support.js';
+import { webhookFloodBenchmark, type WebhookFloodResult } from './webhook-flood.js';
+import { webhookBenchmark, webhookSummary } from './webhook.js';
 
-const fmt = (p: Percentiles) => `p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (min ${p.min.toFixed(1)}, max ${p.max.toFixed(1)})`;
+const fmt = (p: Percentiles) => `p50 ${p.p50.toFixed(1)} ms, p95 ${p.p95.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (min ${p.min.toFixed(1)}, max ${p.max.toFixed(1)})`;
 
-function summary(result: ColdStartResult): string {
+function coldStartSummary(result: ColdStartResult): string {
+  const h = result.held;
   return [
     `cold start, ${result.wakes} wakes from zero (${(result.durationMs / 1000).toFixed(1)} s):`,
     `  first response (total)       ${fmt(result.totalMs)}`,
@@ -23,6 +28,7 @@ function summary(result: ColdStartResult): string {
     `  direct spawn-to-ready        ${fmt(result.directSpawnToReadyMs)}`,
     `  total p50 - direct p50       ${result.overheadOverDirectSpawnP50Ms.toFixed(1)} ms`,
     `  warm request via gateway     ${fmt(result.warmMs)}`,
+    `  ${h.calls} calls held at zero: ${h.ok} answered 200, failed ${JSON.stringify(h.failed)}; last answer ${h.totalMs} ms after the first send, queue drained ${h.drainMs} ms after the replica was ready`,
   ].join('\n');
 }
 
@@ -37,62 +43,84 @@ function floodSummary(result: WebhookFloodResult): string {
   ].join('\n');
 }
 
-const numberEnv = (name: string): number | undefined => (process.env[name] === undefined ? undefined : Number(process.env[name]));
+const defined = <T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 
-/** BENCH_ONLY=cold-start, proxy, webhook-flood, simulate or policy runs one benchmark; all by default. */
-async function main(): Promise<void> {
-  const only = process.env['BENCH_ONLY'];
-  const environment = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() };
-  const results: Array<ColdStartResult | ProxyResult | WebhookFloodResult | SimulateBenchResult | PolicyReactionResult> = [];
-  const summaries: string[] = [];
-  if (only === undefined || only === 'cold-start') {
-    const wakes = numberEnv('BENCH_WAKES');
+/** Each entry: runs, writes bench/results/<name>.json, returns its summary. Settings come from BENCH_* variables. */
+const ENTRIES: Record<string, () => Promise<string>> = {
+  'cold-start': async () => {
     const interval = process.env['BENCH_HEALTH_INTERVAL_MS'];
-    const coldStart = await coldStartBenchmark({
-      ...(wakes === undefined ? {} : { wakes }),
-      ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }),
-    });
-    results.push(coldStart);
-    summaries.push(summary(coldStart));
-  }
-  if (only === undefined || only === 'proxy') {
-    const seconds = numberEnv('BENCH_PROXY_SECONDS');
-    const pacedSeconds = numberEnv('BENCH_PROXY_PACED_SECONDS');
+    const r = await coldStartBenchmark({ ...defined({ wakes: numberEnv('BENCH_WAKES'), heldCalls: numberEnv('BENCH_HELD_CALLS') }), ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }) });
+    writeResult('cold-start', r);
+    return coldStartSummary(r);
+  },
+  proxy: async () => {
     const baseline = process.env['BENCH_PROXY_BASELINE'];
     const cpuProf = process.env['BENCH_PROXY_CPU_PROF_DIR'];
-    const proxy = await proxyBenchmark({
-      ...(seconds === undefined ? {} : { seconds }),
-      ...(pacedSeconds === undefined ? {} : { pacedSeconds }),
+    const r = await proxyBenchmark({
+      ...defined({ seconds: numberEnv('BENCH_PROXY_SECONDS'), pacedSeconds: numberEnv('BENCH_PROXY_PACED_SECONDS'), clientRequests: numberEnv('BENCH_PROXY_CLIENT_REQUESTS') }),
       ...(baseline === undefined ? {} : { baselineMain: baseline }),
       ...(cpuProf === undefined ? {} : { cpuProfDir: cpuProf }),
     });
-    const dir = join(packageRoot(), 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'proxy.json'), JSON.stringify({ environment, result: proxy }, null, 2) + '\n');
-    results.push(proxy);
-    summaries.push(proxyTable(proxy));
-  }
-  if (only === undefined || only === 'webhook-flood') {
+    writeResult('proxy', r);
+    return proxyTable(r);
+  },
+  'webhook-flood': async () => {
     // Max 2: the webhook alone (one replica started); max 10: plus nine local replicas started.
     const floods = [await webhookFloodBenchmark({ maxReplicas: 2 }), await webhookFloodBenchmark({ maxReplicas: 10 })];
-    writeFloodResults(environment, floods);
-    results.push(...floods);
-    summaries.push(floods.map(floodSummary).join('\n'));
+    writeResult('webhook-flood', floods);
+    return floods.map(floodSummary).join('\n');
+  },
+  simulate: async () => {
+    const r = await simulateBenchmark(defined({ requests: numberEnv('BENCH_SIMULATE_REQUESTS') }));
+    writeResult('simulate', r);
+    return simulateSummary(r);
+  },
+  policy: async () => {
+    const r = await policyReactionBenchmark(defined({ trials: numberEnv('BENCH_POLICY_TRIALS') }));
+    writeResult('policy', r);
+    return policyReactionSummary(r);
+  },
+  reaction: async () => {
+    const r = await reactionBenchmark(defined({ trials: numberEnv('BENCH_REACTION_TRIALS'), rate: numberEnv('BENCH_REACTION_RATE') }));
+    writeResult('reaction', r);
+    return reactionSummary(r);
+  },
+  webhook: async () => {
+    const r = await webhookBenchmark(defined({ seconds: numberEnv('BENCH_WEBHOOK_SECONDS'), rate: numberEnv('BENCH_WEBHOOK_RATE') }));
+    writeResult('webhook', r);
+    return webhookSummary(r);
+  },
+  footprint: async () => {
+    const sizes = process.env['BENCH_FOOTPRINT_SIZES']?.split(',').map(Number);
+    const r = await footprintBenchmark(defined({ sizes, idleSeconds: numberEnv('BENCH_FOOTPRINT_IDLE_SECONDS'), loadSeconds: numberEnv('BENCH_FOOTPRINT_LOAD_SECONDS'), webhookSeconds: numberEnv('BENCH_FOOTPRINT_WEBHOOK_SECONDS') }));
+    writeResult('footprint', r);
+    return footprintSummary(r);
+  },
+  soak: async () => {
+    const r = await soakBenchmark(defined({ minutes: numberEnv('BENCH_SOAK_MINUTES') }));
+    writeResult('soak', r);
+    return soakSummary(r);
+  },
+};
+
+/** Every entry but the soak, in this order, when no name is given. */
+const DEFAULT = ['cold-start', 'proxy', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint'];
+
+async function main(): Promise<void> {
+  const named = [...process.argv.slice(2), ...(process.env['BENCH_ONLY']?.split(',') ?? [])].map((s) => s.trim()).filter((s) => s !== '');
+  const chosen = named.length === 0 ? DEFAULT : named;
+  const unknown = chosen.filter((n) => ENTRIES[n] === undefined);
+  if (unknown.length > 0) throw new Error(`unknown bench entry ${unknown.join(', ')}; entries: ${Object.keys(ENTRIES).join(', ')}`);
+  const env = environment();
+  process.stdout.write(`node ${env.node}, ${env.cpus} x ${env.cpuModel}, load ${env.loadAverage.join(' ')}\n`);
+  for (const name of chosen) {
+    const run = ENTRIES[name];
+    if (run === undefined) continue;
+    const began = performance.now();
+    process.stdout.write(`\n== ${name} ==\n`);
+    process.stdout.write(`${await run()}\n  (${((performance.now() - began) / 1000).toFixed(1)} s)\n`);
   }
-  if (only === undefined || only === 'simulate') {
-    const requests = numberEnv('BENCH_SIMULATE_REQUESTS');
-    const simulated = await simulateBenchmark(requests === undefined ? {} : { requests });
-    results.push(simulated);
-    summaries.push(simulateSummary(simulated));
-  }
-  if (only === undefined || only === 'policy') {
-    const trials = numberEnv('BENCH_POLICY_TRIALS');
-    const policy = await policyReactionBenchmark(trials === undefined ? {} : { trials });
-    results.push(policy);
-    summaries.push(policyReactionSummary(policy));
-  }
-  process.stdout.write(JSON.stringify({ environment, results }, null, 2) + '\n\n');
-  process.stdout.write(`node ${environment.node}, ${environment.cpus} x ${environment.cpuModel}\n${summaries.join('\n\n')}\n`);
+  process.stdout.write(`\nwrote ${writeReport()}\n`);
 }
 
 main().catch((err: unknown) => {

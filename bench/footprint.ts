@@ -1,0 +1,194 @@
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { packageRoot } from '../src/bootstrap.js';
+import { freePort } from '../src/providers/local/replica.js';
+import { percentiles, type Percentiles } from './cold-start.js';
+import { startFakeCluster } from './fake-cluster.js';
+import { pacedRun } from './paced.js';
+import { clockTicks } from './proxy-tools.js';
+import { call, cpuShareOver, pool, rssMb, until } from './support.js';
+import { notification, notificationStream } from './webhook.js';
+
+/*
+ * Scale and footprint: N Deployments (1,000 and 10,000) on the fake Kubernetes API (no added
+ * latency), a gateway in its own process on the Kubernetes provider with `service` routing to
+ * one echo server on 127.0.0.1 (ALERT_SCALER_FUNCTION_URL_TEMPLATE), so every function can be
+ * called without N servers.
+ *   listed   gateway spawn → GET /system/functions lists all N
+ *   served   gateway spawn → every function answered one call (32 at a time) with 200
+ *   idle     RSS (VmRSS) after the calls, and CPU share of one core over `idleSeconds`
+ *   load     RSS and CPU share during the proxy entry's fixed rate (500 calls/s, open loop)
+ *   webhook  p50 / p99 of the webhook entry's stream (200/s over 100 of the functions)
+ *   API calls per alert: fake API requests made while 20 notifications (firing then resolved,
+ *            one function each, answered one by one) were handled, divided by 20
+ */
+
+export interface FootprintRow {
+  readonly functions: number;
+  readonly listedMs: number;
+  readonly servedMs: number;
+  readonly idleRssMb: number;
+  readonly idleCpuShare: number;
+  readonly idleSeconds: number;
+  readonly loadRate: number;
+  readonly loadRssMb: number;
+  readonly loadCpuShare: number;
+  readonly loadLatencyMs: Percentiles;
+  readonly loadErrors: number;
+  readonly webhookLatencyMs: Percentiles;
+  readonly webhookStatuses: Record<string, number>;
+  readonly apiCallsPerAlert: number;
+}
+
+export interface FootprintResult {
+  readonly name: 'footprint';
+  readonly rows: FootprintRow[];
+}
+
+export interface FootprintOptions {
+  readonly sizes?: readonly number[];
+  readonly idleSeconds?: number;
+  readonly loadSeconds?: number;
+  readonly webhookSeconds?: number;
+}
+
+async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+async function measure(functions: number, options: Required<FootprintOptions>): Promise<FootprintRow> {
+  const echo = await echoServer();
+  const cluster = await startFakeCluster({ count: functions, replicas: 1, labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '2' }, latencyMs: 0 });
+  const ticks = clockTicks();
+  const port = await freePort();
+  const began = performance.now();
+  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js')], {
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      PORT: String(port),
+      ALERT_SCALER_HOST: '127.0.0.1',
+      ALERT_SCALER_LOG_LEVEL: 'error',
+      ALERT_SCALER_PROVIDER: 'kubernetes',
+      KUBECONFIG: cluster.kubeconfig,
+      ALERT_SCALER_KUBERNETES_ROUTING: 'service',
+      ALERT_SCALER_FUNCTION_URL_TEMPLATE: `http://127.0.0.1:${echo.port}`,
+      ALERT_SCALER_SCALE_DOWN_WINDOW_SECONDS: '0',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let logs = '';
+  child.stderr?.on('data', (c: Buffer) => (logs = (logs + c.toString()).slice(-10_000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const pid = child.pid ?? -1;
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    // Ready first, then the list every 500 ms: before the provider has started, each list is a
+    // live LIST of every Deployment, and polling that fast starves the fake API (this process)
+    // that the gateway is starting against.
+    await until(async () => {
+      if (child.exitCode !== null) throw new Error(`footprint bench: gateway exited: ${logs}`);
+      return (await call(`${url}/healthz`, { timeoutMs: 2000 })).status === 200;
+    }, 'gateway /healthz', 180_000, 50);
+    await until(async () => {
+      const a = await call(`${url}/system/functions`, { timeoutMs: 30_000 });
+      if (a.status !== 200) return false;
+      const n = (JSON.parse(a.body) as unknown[]).length;
+      return n >= functions;
+    }, `${functions} functions listed`, 180_000, 500);
+    const listedMs = Math.round(performance.now() - began);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    let failures = 0;
+    await pool(functions, 32, async (i) => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const a = await call(`${url}/function/fn-${i}`, { method: 'POST', body: '{}', agent, timeoutMs: 10_000 });
+        if (a.status === 200) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      failures += 1;
+    });
+    agent.destroy();
+    if (failures > 0) throw new Error(`footprint bench: ${failures} of ${functions} functions never answered 200`);
+    const servedMs = Math.round(performance.now() - began);
+
+    const idleCpuShare = await cpuShareOver(pid, ticks, options.idleSeconds * 1000);
+    const idleRssMb = rssMb(pid);
+
+    const loadRate = 500;
+    const cpuDuring = cpuShareOver(pid, ticks, options.loadSeconds * 1000);
+    const load = await pacedRun(`${url}/function/fn-0`, { rate: loadRate, seconds: options.loadSeconds, body: Buffer.alloc(64, 97) });
+    const loadRssMb = rssMb(pid);
+    const loadCpuShare = await cpuDuring;
+
+    const webhook = await notificationStream(url, { rate: 200, seconds: options.webhookSeconds, functions: Math.min(100, functions) });
+
+    // Calls per alert: 20 notifications on functions the stream did not touch, answered one by one.
+    const from = Math.min(100, functions);
+    const before = cluster.fake.requests.length;
+    const count = 20;
+    for (let i = 0; i < count; i++) {
+      const fn = `fn-${from + (Math.floor(i / 2) % Math.max(1, functions - from))}`;
+      await call(`${url}/system/alert`, { method: 'POST', body: notification(fn, i % 2 === 0, 1000 + i) });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const apiCallsPerAlert = Math.round(((cluster.fake.requests.length - before) / count) * 100) / 100;
+
+    return {
+      functions,
+      listedMs,
+      servedMs,
+      idleRssMb,
+      idleCpuShare,
+      idleSeconds: options.idleSeconds,
+      loadRate,
+      loadRssMb,
+      loadCpuShare,
+      loadLatencyMs: load.latencyMs,
+      loadErrors: load.errors,
+      webhookLatencyMs: percentiles(webhook.latencies),
+      webhookStatuses: webhook.statuses,
+      apiCallsPerAlert,
+    };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+    await cluster.close();
+    await echo.close();
+  }
+}
+
+/** Runs each size in turn; every process it starts is stopped before it returns. */
+export async function footprintBenchmark(opts: FootprintOptions = {}): Promise<FootprintResult> {
+  const options: Required<FootprintOptions> = { sizes: opts.sizes ?? [1000, 10_000], idleSeconds: opts.idleSeconds ?? 30, loadSeconds: opts.loadSeconds ?? 10, webhookSeconds: opts.webhookSeconds ?? 10 };
+  const rows: FootprintRow[] = [];
+  for (const size of options.sizes) rows.push(await measure(size, options));
+  return { name: 'footprint', rows };
+}
+
+/** The result for humans. */
+export function footprintSummary(r: FootprintResult): string {
+  const lines = ['scale and footprint (Kubernetes provider, fake API, service routing to one echo server):'];
+  for (const row of r.rows) {
+    lines.push(
+      `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +
+        ` at ${row.loadRate}/s RSS ${row.loadRssMb} MB, CPU ${(row.loadCpuShare * 100).toFixed(1)} %, p99 ${row.loadLatencyMs.p99.toFixed(2)} ms (${row.loadErrors} errors);` +
+        ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms; ${row.apiCallsPerAlert} API calls per alert`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,252 @@
+// Writes BENCHMARKS.md from bench/results/*.json: every figure a run printed, with its ratio
+// against direct, nginx and the OpenFaaS stock settings where one applies, the target, met or
+// NOT MET, and the command that reproduces it. `node dist/bench/report.js` (run.js calls it too).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../src/bootstrap.js';
+import type { ColdStartResult } from './cold-start.js';
+import type { FootprintResult } from './footprint.js';
+import type { PolicyReactionResult } from './policy.js';
+import type { ProxyResult, Target } from './proxy.js';
+import type { ReactionResult } from './reaction.js';
+import type { SimulateBenchResult } from './simulate.js';
+import type { SoakResult } from './soak.js';
+import { readResults, type Environment } from './support.js';
+import type { WebhookFloodResult } from './webhook-flood.js';
+import type { WebhookResult } from './webhook.js';
+
+/** One line of the table. */
+export interface Row {
+  readonly figure: string;
+  readonly value: string;
+  readonly vsDirect?: string;
+  readonly vsNginx?: string;
+  readonly vsOpenfaas?: string;
+  readonly target?: string;
+  /** true met, false NOT MET, undefined: no target. */
+  readonly met?: boolean;
+  readonly command: string;
+}
+
+const CMD = (entry: string, env = '') => `\`${env === '' ? '' : `${env} `}npm run bench -- ${entry}\``;
+const x = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '—');
+const ms = (v: number, digits = 1) => `${v.toFixed(digits)} ms`;
+const s = (v: number) => `${(v / 1000).toFixed(1)} s`;
+const median = (v: readonly number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)] ?? Number.NaN;
+const body = (b: number) => (b === 64 ? '64 B' : '64 KiB');
+
+function proxyRows(r: ProxyResult): Row[] {
+  const rows: Row[] = [];
+  const cmd = CMD('proxy');
+  const find = (t: Target, c: number, b: number) => r.throughput.find((w) => w.target === t && w.connections === c && w.bodyBytes === b);
+  for (const w of r.throughput.filter((t) => t.target === 'gateway' || t.target === 'nginx')) {
+    const direct = find('direct', w.connections, w.bodyBytes);
+    const nginx = find('nginx', w.connections, w.bodyBytes);
+    const ratio = nginx === undefined ? Number.NaN : w.wrk.requestsPerSec / nginx.wrk.requestsPerSec;
+    rows.push({
+      figure: `${w.target} max throughput, wrk -c ${w.connections}, ${body(w.bodyBytes)} POST`,
+      value: `${w.wrk.requestsPerSec.toFixed(0)} req/s (p99 ${ms(w.wrk.latencyP99Ms, 2)}, ${w.wrk.errors} errors)`,
+      vsDirect: x(w.wrk.requestsPerSec, direct?.wrk.requestsPerSec ?? Number.NaN),
+      ...(w.target === 'gateway' ? { vsNginx: x(w.wrk.requestsPerSec, nginx?.wrk.requestsPerSec ?? Number.NaN), target: '>= 0.5x nginx', met: ratio >= 0.5 } : {}),
+      command: cmd,
+    });
+  }
+  for (const p of r.paced.filter((row) => row.target === 'gateway')) {
+    const direct = r.paced.find((d) => d.target === 'direct' && d.bodyBytes === p.bodyBytes);
+    const added = p.result.latencyMs.p99 - (direct?.result.latencyMs.p99 ?? Number.NaN);
+    rows.push({
+      figure: `gateway p99 at ${r.pacedRate} req/s (open loop), ${body(p.bodyBytes)}`,
+      value: `${ms(p.result.latencyMs.p99, 2)} (p50 ${ms(p.result.latencyMs.p50, 2)}, ${p.result.errors} errors)`,
+      vsDirect: `+${ms(added, 2)} (direct p99 ${ms(direct?.result.latencyMs.p99 ?? Number.NaN, 2)})`,
+      target: 'added p99 <= 2 ms',
+      met: added <= 2,
+      command: cmd,
+    });
+  }
+  // Results written before the hey/ab rows have no `clients`.
+  const clients = (r as Partial<ProxyResult>).clients ?? [];
+  for (const c of clients.filter((row) => row.target === 'gateway' || row.target === 'nginx')) {
+    const direct = clients.find((d) => d.target === 'direct' && d.result.tool === c.result.tool);
+    const nginx = clients.find((d) => d.target === 'nginx' && d.result.tool === c.result.tool);
+    rows.push({
+      figure: `${c.target} via ${c.result.tool} (${c.result.tool === 'hey' ? 'the OpenFaaS lab\'s client' : 'ab as EverAI\'s docs'}), ${c.result.requests} calls, 3 workers`,
+      value: `${c.result.requestsPerSec.toFixed(0)} req/s (p50 ${ms(c.result.latencyP50Ms, 2)}, p99 ${ms(c.result.latencyP99Ms, 2)}, ${c.result.errors} errors)`,
+      vsDirect: x(c.result.requestsPerSec, direct?.result.requestsPerSec ?? Number.NaN),
+      ...(c.target === 'gateway' ? { vsNginx: x(c.result.requestsPerSec, nginx?.result.requestsPerSec ?? Number.NaN) } : {}),
+      command: `${cmd}; as run: \`${c.result.command.replace(/http:\/\/127\.0\.0\.1:\d+/, 'http://127.0.0.1:PORT').replace(/-p \S+/, '-p <file holding TEST>')}\``,
+    });
+  }
+  for (const skipped of (r as Partial<ProxyResult>).skipped ?? []) rows.push({ figure: 'proxy: SKIPPED', value: skipped, command: cmd });
+  return rows;
+}
+
+function coldStartRows(r: ColdStartResult): Row[] {
+  const cmd = CMD('cold-start');
+  const h = r.held;
+  return [
+    { figure: `cold start overhead p50 (first answer − replica's own start-to-ready), ${r.wakes} wakes`, value: ms(r.overheadMs.p50), vsDirect: `total p50 − direct spawn p50: +${ms(r.overheadOverDirectSpawnP50Ms)}`, vsOpenfaas: 'OpenFaaS polls readiness every 100 ms', target: '<= 5 ms', met: r.overheadMs.p50 <= 5, command: cmd },
+    { figure: `cold start overhead p95, ${r.wakes} wakes`, value: ms(r.overheadMs.p95), vsOpenfaas: 'Knative probes every 200 ms', target: '<= 20 ms', met: r.overheadMs.p95 <= 20, command: cmd },
+    { figure: 'cold start, first answer from zero p50 / p95 (total)', value: `${ms(r.totalMs.p50)} / ${ms(r.totalMs.p95)}`, vsDirect: `direct spawn-to-ready p50 ${ms(r.directSpawnToReadyMs.p50)}`, command: cmd },
+    { figure: `${h.calls} calls held at zero, answered 200`, value: `${h.ok} of ${h.calls}`, target: 'all answered', met: h.calls > 0 && h.ok === h.calls, command: cmd },
+    { figure: `${h.calls} held calls: time to drain (replica ready → last answer)`, value: `${ms(h.drainMs, 0)} (first send → last answer ${ms(h.totalMs, 0)})`, command: cmd },
+  ];
+}
+
+function reactionRows(r: ReactionResult, policy: PolicyReactionResult | undefined): Row[] {
+  const cmd = CMD('reaction');
+  const rows: Row[] = [];
+  const openfaas = r.settings.find((x1) => x1.setting.name === 'openfaas');
+  const shipped = r.settings.find((x1) => x1.setting.name === 'shipped');
+  const up = (t: typeof openfaas) => median(t?.trials.map((v) => v.upMs) ?? []);
+  const down = (t: typeof openfaas) => median(t?.trials.map((v) => v.downMs) ?? []);
+  if (openfaas !== undefined) {
+    rows.push({ figure: `reaction, OpenFaaS stock settings: load step (${r.rate}/s) → first added replica`, value: s(up(openfaas)), vsOpenfaas: '1.00x', command: cmd });
+    rows.push({ figure: 'reaction, OpenFaaS stock settings: end of load → back to min', value: s(down(openfaas)), vsOpenfaas: '1.00x', command: cmd });
+  }
+  if (shipped !== undefined) {
+    rows.push({ figure: `reaction, shipped deploy/ settings: load step (${r.rate}/s) → first added replica`, value: s(up(shipped)), vsOpenfaas: `${x(up(openfaas), up(shipped))} sooner`, target: '<= 3 s, >= 10x sooner than OpenFaaS stock', met: up(shipped) <= 3000 && up(openfaas) / up(shipped) >= 10, command: cmd });
+    rows.push({ figure: 'reaction, shipped deploy/ settings: end of load → back to min (30 s scale-down window included)', value: s(down(shipped)), vsOpenfaas: `${x(down(openfaas), down(shipped))} sooner`, command: cmd });
+  }
+  const loop = median(r.policyLoop.trials.map((t) => t.upMs));
+  rows.push({ figure: `reaction, policy loop (queue kind): load step (${r.rate}/s) → first added replica`, value: ms(loop, 0), vsOpenfaas: `${x(up(openfaas), loop)} sooner`, target: '<= 1 s', met: loop <= 1000, command: cmd });
+  if (policy !== undefined) {
+    rows.push({ figure: `policy loop: queue forming → replica asked for, real gateway, ${policy.gatewayMs.length} trials (median)`, value: ms(median(policy.gatewayMs)), target: '<= 1 s', met: median(policy.gatewayMs) <= 1000, command: CMD('policy') });
+  }
+  for (const skipped of r.skipped) rows.push({ figure: 'reaction: SKIPPED', value: skipped, command: cmd });
+  return rows;
+}
+
+function webhookRows(r: WebhookResult): Row[] {
+  const cmd = CMD('webhook');
+  return r.rows.flatMap((row): Row[] => {
+    const limit = row.provider === 'local' ? 20 : 50;
+    const api = row.provider === 'kubernetes' ? `, fake API +${row.apiLatencyMs ?? 0} ms per call, ${row.apiCallsPerNotification ?? Number.NaN} calls per notification` : ' (replicas: `sleep`, min 0, max 1)';
+    return [
+      { figure: `webhook p50, ${row.provider} provider, ${row.rate}/s over ${row.functions} functions${api}`, value: ms(row.latencyMs.p50), command: cmd },
+      { figure: `webhook p99, ${row.provider} provider (${row.sent} notifications, ${row.scaleChanges} steps, answers ${JSON.stringify(row.statuses)})`, value: ms(row.latencyMs.p99), target: `<= ${limit} ms`, met: row.latencyMs.p99 <= limit, command: cmd },
+    ];
+  });
+}
+
+function footprintRows(r: FootprintResult): Row[] {
+  const cmd = CMD('footprint');
+  return r.rows.flatMap((row): Row[] => {
+    const n = row.functions.toLocaleString('en-US');
+    return [
+      { figure: `${n} functions: gateway start → all listed`, value: s(row.listedMs), command: cmd },
+      { figure: `${n} functions: gateway start → all served (one call each)`, value: s(row.servedMs), ...(row.functions >= 10_000 ? { target: '10,000 functions served', met: true } : {}), command: cmd },
+      { figure: `${n} functions: idle RSS`, value: `${row.idleRssMb} MB`, target: '<= 150 MB', met: row.idleRssMb <= 150, command: cmd },
+      { figure: `${n} functions: idle CPU over ${row.idleSeconds} s`, value: `${(row.idleCpuShare * 100).toFixed(2)} % of a core`, target: '< 2 % of a core', met: row.idleCpuShare < 0.02, command: cmd },
+      { figure: `${n} functions: RSS / CPU at ${row.loadRate} calls/s`, value: `${row.loadRssMb} MB / ${(row.loadCpuShare * 100).toFixed(1)} % (p99 ${ms(row.loadLatencyMs.p99, 2)}, ${row.loadErrors} errors)`, command: cmd },
+      { figure: `${n} functions: webhook p99 at 200/s over 100 functions (no added API latency)`, value: `${ms(row.webhookLatencyMs.p99)} (p50 ${ms(row.webhookLatencyMs.p50)})`, target: '<= 50 ms', met: row.webhookLatencyMs.p99 <= 50, command: cmd },
+      { figure: `${n} functions: Kubernetes API calls per alert`, value: String(row.apiCallsPerAlert), command: cmd },
+    ];
+  });
+}
+
+function soakRows(r: SoakResult): Row[] {
+  const cmd = CMD('soak', r.minutes === 10 ? '' : `BENCH_SOAK_MINUTES=${r.minutes}`);
+  const failed = Object.values(r.calls.failed).reduce((a, b) => a + b, 0);
+  const fdSpread = r.fdsAfterWarmup.max - r.fdsAfterWarmup.min;
+  return [
+    { figure: `soak ${r.minutes} min: RSS growth after warm-up (${r.rssAfterWarmupMb} → ${r.rssEndMb} MB)`, value: `${r.rssGrowthPercent} %`, target: '< 10 %', met: r.rssGrowthPercent < 10, command: cmd },
+    { figure: `soak ${r.minutes} min: open fds after warm-up (first → last, min–max)`, value: `${r.fdsAfterWarmup.first} → ${r.fdsAfterWarmup.last}, ${r.fdsAfterWarmup.min}–${r.fdsAfterWarmup.max}`, target: 'flat (spread <= 16: keep-alive sockets)', met: fdSpread <= 16 && r.fdsAfterWarmup.last - r.fdsAfterWarmup.first <= 16, command: cmd },
+    { figure: `soak ${r.minutes} min: calls, notifications, wakes (${r.cycles} cycles)`, value: `${r.calls.sent} calls, ${failed} failed; ${r.alerts} notifications; ${r.wakes} wakes`, target: 'no failed call over >= 10 min', met: failed === 0 && r.minutes >= 10, command: cmd },
+  ];
+}
+
+function floodRows(results: readonly WebhookFloodResult[]): Row[] {
+  return results.map((f) => ({ figure: `webhook flood: ${f.alerts.toLocaleString('en-US')} alerts in one notification (max ${f.maxReplicas}), slowest answer / slowest /healthz`, value: `${ms(f.maxWebhookMs, 0)} / ${ms(f.maxHealthzMs)}`, target: '< 1000 ms / < 100 ms', met: f.maxWebhookMs < 1000 && f.maxHealthzMs < 100, command: CMD('webhook-flood') }));
+}
+
+function simulateRows(r: SimulateBenchResult): Row[] {
+  return [{ figure: `simulate: ${r.requests.toLocaleString('en-US')} calls, ${r.functions} functions, ${r.simulatedHours} h on the virtual clock`, value: `${s(r.wallMs)} wall (${r.requestsPerSecond.toFixed(0)} calls/s)`, command: CMD('simulate') }];
+}
+
+const cell = (v: string | undefined) => (v ?? '—').replace(/\|/g, '\\|');
+
+/** BENCHMARKS.md's text from the results in `dir`. */
+export function renderReport(dir?: string): string {
+  const results = readResults(dir);
+  const get = <T>(name: string): T | undefined => {
+    const file = results.get(name);
+    return (file?.result ?? file?.results) as T | undefined;
+  };
+  const sections: Array<[string, Row[]]> = [];
+  const proxy = get<ProxyResult>('proxy');
+  if (proxy !== undefined) sections.push(['1. Proxy overhead', proxyRows(proxy)]);
+  const cold = get<ColdStartResult>('cold-start');
+  if (cold !== undefined) sections.push(['2. Cold start', coldStartRows(cold)]);
+  const reaction = get<ReactionResult>('reaction');
+  const policy = get<PolicyReactionResult>('policy');
+  if (reaction !== undefined) sections.push(['3. Reaction time', reactionRows(reaction, policy)]);
+  const webhook = get<WebhookResult>('webhook');
+  const flood = get<WebhookFloodResult[]>('webhook-flood');
+  if (webhook !== undefined || flood !== undefined) sections.push(['4. Webhook', [...(webhook === undefined ? [] : webhookRows(webhook)), ...(flood === undefined ? [] : floodRows(flood))]]);
+  const footprint = get<FootprintResult>('footprint');
+  if (footprint !== undefined) sections.push(['5. Scale and footprint', footprintRows(footprint)]);
+  const soak = get<SoakResult>('soak');
+  if (soak !== undefined) sections.push(['6. Soak', soakRows(soak)]);
+  const simulate = get<SimulateBenchResult>('simulate');
+  if (simulate !== undefined) sections.push(['Simulator speed', simulateRows(simulate)]);
+
+  const envs = [...results.entries()].map(([name, file]) => [name, file.environment] as const).filter((e): e is readonly [string, Environment] => e[1] !== undefined);
+  // The newest run describes the machine (files written before the date field sort first).
+  const machine = [...envs].sort((a, b) => (a[1].date ?? '').localeCompare(b[1].date ?? '')).at(-1)?.[1];
+  const all = sections.flatMap(([, rows]) => rows);
+  const missing = ['proxy', 'cold-start', 'reaction', 'policy', 'webhook', 'webhook-flood', 'footprint', 'soak', 'simulate'].filter((name) => !results.has(name));
+  const notMet = all.filter((r) => r.met === false);
+  const lines = [
+    '# Benchmarks',
+    '',
+    '<!-- Generated by `node dist/bench/report.js` from bench/results/*.json (npm run bench writes both). Do not edit by hand. -->',
+    '',
+    `Every figure below is what one run of \`npm run bench\` printed and wrote to bench/results/; the`,
+    'command beside it reruns that entry. All traffic is on 127.0.0.1; every entry is bounded in time',
+    'and says loudly what it skipped when a tool (wrk, nginx, hey, ab, prometheus, alertmanager) is missing.',
+    '',
+    `**Targets: ${all.filter((r) => r.met === true).length} met, ${notMet.length} NOT MET.**`,
+    ...(missing.length === 0 ? [] : ['', `Not run yet (no bench/results file): ${missing.join(', ')}.`]),
+    ...(notMet.length === 0 ? [] : ['', 'Not met:', ...notMet.map((r) => `- ${r.figure}: ${r.value} (target ${r.target ?? ''})`)]),
+    '',
+    '## Machine',
+    '',
+    ...(machine === undefined
+      ? ['No results yet: run `npm run bench`.']
+      : [
+          `${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB ?? '?'} GiB, ${machine.platform} (kernel ${machine.kernel ?? '?'}), Node ${machine.node}.`,
+          '',
+          '| entry | run at | load average (1, 5, 15 min) at the end |',
+          '| --- | --- | --- |',
+          ...envs.map(([name, e]) => `| ${name} | ${e.date ?? '—'} | ${e.loadAverage.join(', ')} |`),
+        ]),
+    '',
+    '## Method',
+    '',
+    '- **Proxy** (`bench/proxy.ts`): one echo replica (examples/functions/echo.mjs) reached directly, through Debian\'s nginx (plain reverse proxy, keep-alive upstream: the practical ceiling) and through the gateway (its own process). wrk closed loop at -c 8 and -c 64, 64 B and 64 KiB bodies; an open-loop client at 500 calls/s for p50/p99 (wrk hides latency behind slow answers); `hey -n 21000 -c 3 -m POST -d TEST` and `ab` with the same count and workers (HTTP/1.0, no keep-alive, as ab runs by default).',
+    '- **Cold start** (`bench/cold-start.ts`): each wake scales the function to 0, then sends one call; the overhead is the first answer\'s time minus the replica\'s own start-to-ready (timed by the replica itself). Then 1,000 calls are sent at once to the function at zero: all must be answered, and the drain is the time from the replica being ready to the last answer.',
+    '- **Reaction** (`bench/reaction.ts`): the gateway with the local provider, Debian\'s Prometheus and Alertmanager on loopback with copies of the repo\'s configs. A load step of 20 calls/s on a function with min 1; up = load start → first added replica; down = load end → back to min (the gateway\'s default 30 s scale-down window included in both). (a) OpenFaaS stock: scrape 5 s, evaluation 15 s, `rate[10s] > 5 for 5s`, group_wait 5 s, group_interval 10 s, repeat 30 s; (b) shipped deploy/ and alert-rules/ as they are. The policy loop row is a `queue` function (concurrency 1, max-queue 0) under the same step, without Prometheus.',
+    '- **Webhook** (`bench/webhook.ts`): 200 notifications/s, one function each, round-robin over 100 functions, open loop over keep-alive connections, firing and resolved alternating with a 0 s scale-down window, so every notification is a real step. Local provider: each replica is `sleep 3600` (no Node: a step starts or stops one tiny process instead of a Node replica; min 0, max 1). Kubernetes: the fake API server (test/kubernetes/) with 5 ms added before every answer; min 1, max 2.',
+    '- **Scale and footprint** (`bench/footprint.ts`): 1,000 and 10,000 Deployments on the fake API (no added latency), the gateway in its own process with `service` routing to one echo server; RSS from /proc/<pid>/status, CPU from /proc/<pid>/stat.',
+    '- **Soak** (`bench/soak.ts`, `npm run bench -- soak`, 10 min unless `BENCH_SOAK_MINUTES`): 30 s cycles of traffic (50 calls/s for 15 s, waking the function from zero), a firing and a resolved notification, then 15 s idle so the idler takes it back to zero; RSS and open fds sampled every 5 s; the first 20 % is warm-up.',
+    '',
+    '## Figures',
+    '',
+  ];
+  for (const [title, rows] of sections) {
+    lines.push(`### ${title}`, '', '| figure | measured | vs direct | vs nginx | vs OpenFaaS stock | target | met | command |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of rows) lines.push(`| ${[r.figure, r.value, r.vsDirect, r.vsNginx, r.vsOpenfaas, r.target].map(cell).join(' | ')} | ${r.met === undefined ? '—' : r.met ? 'met' : '**NOT MET**'} | ${cell(r.command)} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** Writes BENCHMARKS.md at the package root; returns its path. */
+export function writeReport(): string {
+  const path = join(packageRoot(), 'BENCHMARKS.md');
+  writeFileSync(path, renderReport());
+  return path;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.stdout.write(`wrote ${writeReport()}\n`);
