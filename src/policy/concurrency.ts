@@ -46,7 +46,7 @@ function record(buckets: readonly Bucket[], now: number, value: number, windowMs
  * weighted by its length in ms; only the part inside the window counts.
  */
 function recordSegment(buckets: readonly Bucket[], from: number, to: number, mean: number, windowMs: number): Bucket[] {
-  const kept = buckets.filter((b) => b.at > to - windowMs);
+  const kept = buckets.filter((b) => b.at > to - windowMs || b.at === Math.floor(to / BUCKET_MS) * BUCKET_MS);
   let start = Math.max(from, to - windowMs);
   while (start < to) {
     const at = Math.floor(start / BUCKET_MS) * BUCKET_MS;
@@ -60,12 +60,17 @@ function recordSegment(buckets: readonly Bucket[], from: number, to: number, mea
   return kept;
 }
 
-/** Mean of the per-second means inside the window: each second weighs the same, however often it was sampled. */
+/**
+ * Mean of the per-second means inside the window: each second weighs the same, however often
+ * it was sampled. The second `now` falls in always counts, so a window shorter than a second
+ * (the panic window of a 6 s stable window is 600 ms) is never empty late in a second.
+ */
 function average(buckets: readonly Bucket[], now: number, windowMs: number): number {
+  const current = Math.floor(now / BUCKET_MS) * BUCKET_MS;
   let sum = 0;
   let seconds = 0;
   for (const b of buckets) {
-    if (b.at <= now - windowMs) continue;
+    if (b.at <= now - windowMs && b.at !== current) continue;
     sum += b.sum / b.count;
     seconds += 1;
   }

@@ -148,3 +148,15 @@ describe('concurrency policy: averages over time, not over decisions', () => {
     expect(stableAfter(false)).toBeGreaterThan(6);
   });
 });
+
+describe('concurrency policy: a panic window shorter than a second', () => {
+  // Window 6 s: the panic window is 600 ms. A decision 700 ms into a second used to find no
+  // sample inside it (its second began 700 ms ago) and read the panic average as 0.
+  const SHORT = spec({ 'com.openfaas.scale.type': 'concurrency', 'com.openfaas.scale.min': '4', 'com.openfaas.scale.max': '20', 'com.openfaas.scale.concurrency': '2', 'com.openfaas.scale.window': '6s' });
+  it.each([0, 300, 700, 999])('60 requests seen %i ms into a second panic to max 20', (offset) => {
+    const at = Math.floor(NOW / 1000) * 1000 + 5_000 + offset;
+    const out = decide(SHORT, load(4, 8, 52, at), EMPTY_POLICY_MEMORY);
+    expect(out.decision.inputs['panic']).toBe(60);
+    expect(out.decision).toMatchObject({ replicas: 20, reason: 'panic' });
+  });
+});
