@@ -129,7 +129,6 @@ describeKubectl('deploy/ manifests', () => {
       'openfaas-fn apps deployments list',
       'openfaas-fn apps deployments patch',
       'openfaas-fn apps deployments watch',
-      'openfaas-fn apps deployments/scale get',
       'openfaas-fn apps deployments/scale update',
     ].sort());
     for (const b of docs.filter((d) => d.kind === 'RoleBinding')) {

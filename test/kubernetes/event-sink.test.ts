@@ -29,4 +29,25 @@ describe('the Kubernetes Scaled event sink', () => {
     await new Promise((r) => setImmediate(r));
     expect(calls).toBe(1);
   });
+  it('creates at most `concurrency` Events at once, queues the rest and drops those beyond the queue', async () => {
+    const log = new EventLog(100);
+    const releases: Array<() => void> = [];
+    let running = 0;
+    let most = 0;
+    let created = 0;
+    const record = (): Promise<void> => {
+      running += 1;
+      most = Math.max(most, running);
+      return new Promise<void>((resolve) => releases.push(() => { running -= 1; created += 1; resolve(); }));
+    };
+    log.addSink(scaledEventSink({ record, defaultNamespace: 'openfaas-fn', logger: silentLogger(), concurrency: 2, queueLimit: 3 }));
+    for (let i = 0; i < 10; i++) log.record({ ...base, to: 3 + i });
+    expect(releases).toHaveLength(2);
+    for (let turn = 0; turn < 20 && releases.length > 0; turn++) {
+      releases.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(most).toBe(2);
+    expect(created).toBe(5);
+  });
 });

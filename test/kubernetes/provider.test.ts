@@ -62,13 +62,14 @@ describe('KubernetesProvider against the fake API server', () => {
     });
   });
 
-  it('sets replicas through the scale subresource with the read resourceVersion as precondition', async () => {
+  it('sets replicas through the scale subresource with the resourceVersion of its read as precondition, without reading the scale', async () => {
     const before = fake.requests.length;
+    await provider.getReplicas(echo);
     await provider.setReplicas(echo, 3);
     expect(fake.replicasOf('echo')).toBe(3);
     const calls = fake.requests.slice(before).filter((r) => r.verb !== null);
     expect(calls.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`}`)).toEqual([
-      'get deployments', 'get deployments/scale', 'update deployments/scale',
+      'get deployments', 'update deployments/scale',
     ]);
     const put = calls.at(-1)?.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
     expect(put.spec.replicas).toBe(3);
@@ -115,20 +116,32 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(fake.replicasOf('echo')).toBe(2);
   });
 
-  it('a change by someone else between reading the Deployment and its scale is retried', async () => {
+  it('a change by someone else between the read and the scale write is a 409: read again live and retried', async () => {
     let mutated = false;
     fake.onRequest = (r) => {
-      if (!mutated && r.method === 'GET' && r.subresource === 'scale') {
+      if (!mutated && r.method === 'PUT' && r.subresource === 'scale') {
         mutated = true;
         fake.mutateDeployment('echo', NS, (d) => { (d.metadata['annotations'] as Record<string, string>)['touched'] = 'yes'; });
       }
     };
-    const scaleReads = (): number => fake.apiCalls().filter((r) => r.verb === 'get' && r.subresource === 'scale').length;
-    const before = scaleReads();
+    const count = (verb: string, subresource: string | null): number => fake.apiCalls().filter((r) => r.verb === verb && r.subresource === subresource && r.path.endsWith(subresource === null ? '/echo' : '/echo/scale')).length;
+    const [gets, puts] = [count('get', null), count('update', 'scale')];
+    await provider.getReplicas(echo);
     await provider.setReplicas(echo, 3);
+    fake.onRequest = undefined;
     expect(mutated).toBe(true);
-    expect(scaleReads() - before).toBe(2);
+    expect(count('update', 'scale') - puts).toBe(2);
+    expect(count('get', null) - gets).toBe(2);
+    expect(count('get', 'scale')).toBe(0);
     expect(fake.replicasOf('echo')).toBe(3);
+  });
+
+  it('a count someone else changed right after our read is still written: a read showing the target is confirmed live', async () => {
+    await provider.getReplicas(echo);
+    const shown = fake.replicasOf('echo') ?? 0;
+    fake.mutateDeployment('echo', NS, (d) => { (d['spec'] as { replicas: number }).replicas = shown + 1; });
+    await provider.setReplicas(echo, shown);
+    expect(fake.replicasOf('echo')).toBe(shown);
   });
 
   it('a 500 from the API server is PROVIDER_UNAVAILABLE with the original error as cause', async () => {

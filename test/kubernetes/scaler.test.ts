@@ -215,6 +215,24 @@ describe('the scaler on the Kubernetes provider', () => {
     await waitFor(() => messages().some((m) => /from 3 to 1/.test(m)), 'the Scaled event of the scale-down');
   });
 
+  it('a firing step makes at most 4 API calls and one Scaled Event, without reading the scale', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10' } });
+    const s = await scaler(kubeconfig);
+    // Deployments, scales and Events only: the leader election renews its Lease meanwhile.
+    const calls = (): string[] =>
+      fake.apiCalls().filter((c) => c.verb !== 'watch' && c.verb !== 'list' && c.resource !== 'leases').map((c) => `${c.verb} ${c.resource}${c.subresource === null ? '' : `/${c.subresource}`}`);
+    const before = calls().length;
+    const up = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    expect(up.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3 });
+    // The Event is created by the engine's event sink in the background; everything else was the answer's path.
+    const cycle = calls().slice(before).filter((c) => c !== 'create events');
+    expect(cycle.length).toBeLessThanOrEqual(4);
+    expect(cycle).not.toContain('get deployments/scale');
+    await waitFor(() => calls().slice(before).includes('create events'), 'the Scaled Event');
+    expect(calls().length - before).toBeLessThanOrEqual(5);
+  });
+
   it('a Deployment without the opt-in label is refused with a reason and never written', async () => {
     const { fake, kubeconfig } = await cluster();
     fake.addDeployment({ name: 'echo', replicas: 1, labels: { app: 'echo' } });

@@ -16,6 +16,7 @@ import { scaledEventSink } from './event-sink.js';
 import { LeaderElector } from './leader.js';
 import { ConfigMapPolicySource } from './policies.js';
 import { KubernetesProvider, type KubernetesRouting } from './provider.js';
+import { DeploymentSnapshots } from './snapshots.js';
 import { KubernetesAlertStateStore } from './state-store.js';
 
 export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWEST_DELETION_COST, type KubernetesRouting } from './provider.js';
@@ -24,6 +25,7 @@ export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
 export { LeaderElector } from './leader.js';
 export { scaledEventSink, scaledMessage } from './event-sink.js';
 export { ConfigMapPolicySource } from './policies.js';
+export { DeploymentSnapshots, SNAPSHOT_MAX_AGE_MS } from './snapshots.js';
 
 /** Default Service URL of a function; `{name}` and `{namespace}` are replaced. */
 export const DEFAULT_FUNCTION_URL_TEMPLATE = 'http://{name}.{namespace}.svc.cluster.local:8080';
@@ -62,6 +64,8 @@ export interface KubernetesProviderBundle {
   readonly provider: KubernetesProvider;
   /** The API client, for KubernetesAlertStateStore and LeaderElector. */
   readonly api: KubeApi;
+  /** The provider's Deployment snapshots, for KubernetesAlertStateStore: one read per change cycle. */
+  readonly snapshots: DeploymentSnapshots;
   readonly defaultNamespace: string;
 }
 
@@ -78,8 +82,10 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
   const namespaces = options.namespaces ?? ['openfaas-fn'];
   if (namespaces.length === 0) throw new AppError('CONFIG_INVALID', 'the Kubernetes provider needs at least one namespace');
   const api = new KubeApi(loadKubeConfig(options.kubeconfig), options.requestTimeoutMs ?? 10_000);
+  const snapshots = new DeploymentSnapshots();
   const provider = new KubernetesProvider({
     api,
+    snapshots,
     namespaces,
     routing: options.routing ?? 'pod',
     functionUrlTemplate: options.functionUrlTemplate ?? DEFAULT_FUNCTION_URL_TEMPLATE,
@@ -89,7 +95,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
     maxBackoffMs: options.maxBackoffMs ?? 10_000,
     watchDeadlineMs: options.watchDeadlineMs ?? 360_000,
   });
-  return { provider, api, defaultNamespace: options.defaultNamespace ?? namespaces[0] ?? 'openfaas-fn' };
+  return { provider, api, snapshots, defaultNamespace: options.defaultNamespace ?? namespaces[0] ?? 'openfaas-fn' };
 }
 
 /**
@@ -117,7 +123,7 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
   });
   return {
     provider: bundle.provider,
-    store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger }),
+    store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger, snapshots: bundle.snapshots }),
     isLeader: () => elector.isLeader(),
     policies: new ConfigMapPolicySource(bundle.api, config.namespaces, logger, { minBackoffMs: 200, maxBackoffMs: 10_000, watchDeadlineMs: 360_000 }),
     attachEvents: (events) =>

@@ -8,6 +8,7 @@ import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLi
 import { Informer, deploymentSource, factsOf, type DeploymentFacts, type InformerOptions } from './informer.js';
 import { ReplicaIndex } from './replica-index.js';
 import { endpointSliceSource, podSource, type PodFacts, type SliceFacts } from './replicas.js';
+import { DeploymentSnapshots } from './snapshots.js';
 
 /** Label OpenFaaS puts on function Deployments; its presence opts a Deployment in. */
 export const FAAS_FUNCTION_LABEL = 'faas_function';
@@ -39,6 +40,8 @@ export interface KubernetesProviderSettings {
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
   readonly watchDeadlineMs: number;
+  /** Shared with the alert state store so a change cycle reads the Deployment once; a private one when absent. */
+  readonly snapshots?: DeploymentSnapshots;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -57,10 +60,12 @@ export class KubernetesProvider implements ReplicaProvider {
   private readonly slices: Informer<EndpointSliceLike, SliceFacts>;
   private readonly index: ReplicaIndex;
   private readonly logger: Logger;
+  private readonly snapshots: DeploymentSnapshots;
   private started = false;
 
   constructor(private readonly settings: KubernetesProviderSettings) {
     this.logger = settings.logger.child({ component: 'kubernetes-provider' });
+    this.snapshots = settings.snapshots ?? new DeploymentSnapshots();
     const options: InformerOptions = { minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs };
     const { api, namespaces } = settings;
     this.index = new ReplicaIndex((ns) => this.informer.all().filter((d) => d.namespace === ns));
@@ -90,8 +95,9 @@ export class KubernetesProvider implements ReplicaProvider {
 
   /**
    * Reads the Deployment live (not from the cache), so decisions start from the current
-   * desired count. `ready`: with pod routing, the ready endpoints (from the cache once
-   * started); with service routing, the Deployment's available replicas.
+   * desired count; the read is kept as the snapshot the cycle's writes start from.
+   * `ready`: with pod routing, the ready endpoints (from the cache once started); with
+   * service routing, the Deployment's available replicas.
    */
   async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
     const facts = factsOf(await this.enabledDeployment(ref));
@@ -144,28 +150,42 @@ export class KubernetesProvider implements ReplicaProvider {
   }
 
   /**
-   * Read scale, write `target(current)` back with its resourceVersion; on 409 re-read and
-   * retry, at most `conflictRetries` attempts. The opt-in label is checked at the same
-   * resourceVersion as the write, so a Deployment that opts out meanwhile is never touched.
+   * Writes `target(current)` to the scale subresource with the Deployment's resourceVersion
+   * as precondition (the scale's resourceVersion is its Deployment's), starting from the
+   * snapshot of this cycle's read when there is one, else a live read; on 409 re-read live
+   * and retry, at most `conflictRetries` attempts. The opt-in label is checked on the
+   * Deployment at the same resourceVersion as the write, so a Deployment that opts out
+   * meanwhile is never touched. A snapshot that already shows the target is confirmed live
+   * before nothing is written.
    */
   private async writeScale(ref: FunctionRef, target: (current: number) => number): Promise<{ from: number; to: number }> {
     let lastConflict: AppError | undefined;
+    let snapshot = this.snapshots.get(ref);
     for (let attempt = 1; attempt <= this.settings.conflictRetries; attempt += 1) {
-      const deployment = await this.enabledDeployment(ref);
-      const scale = await this.settings.api.readScale(ref.namespace, ref.name);
-      const version = scale.metadata?.resourceVersion ?? '';
+      const deployment = snapshot === undefined ? await this.enabledDeployment(ref) : this.enabled(ref, snapshot);
+      const fromSnapshot = snapshot !== undefined;
+      snapshot = undefined;
+      const version = deployment.metadata?.resourceVersion ?? '';
+      const from = factsOf(deployment).desired;
+      const to = target(from);
+      if (from === to) {
+        if (!fromSnapshot) return { from, to };
+        attempt -= 1;
+        continue;
+      }
       try {
-        if (version !== deployment.metadata?.resourceVersion) {
-          throw new AppError('PROVIDER_CONFLICT', `${refKey(ref)} changed between reading it and its scale`);
-        }
-        const from = scale.spec?.replicas ?? 0;
-        const to = target(from);
-        if (from === to) return { from, to };
-        await this.settings.api.replaceScale(ref.namespace, ref.name, version, to);
+        const scale = await this.settings.api.replaceScale(ref.namespace, ref.name, version, to);
+        // The write's answer is the Deployment at its new version: same labels, the new count.
+        this.snapshots.record(ref, {
+          ...deployment,
+          metadata: { ...deployment.metadata, resourceVersion: scale.metadata?.resourceVersion ?? '' },
+          spec: { ...deployment.spec, replicas: to },
+        });
         this.logger.info('scale applied', { function: refKey(ref), from, to, attempt });
         return { from, to };
       } catch (err) {
         if (!isAppError(err, 'PROVIDER_CONFLICT')) throw err;
+        this.snapshots.forget(ref);
         lastConflict = err;
         this.logger.debug('scale conflict', { function: refKey(ref), attempt });
         // As client-go's DefaultRetry: about 10 ms between attempts, jittered.
@@ -233,9 +253,23 @@ export class KubernetesProvider implements ReplicaProvider {
     }
   }
 
+  /** Reads the Deployment live, keeps it as the snapshot, and checks it opted in. */
   private async enabledDeployment(ref: FunctionRef): Promise<DeploymentLike> {
     this.watched(ref);
-    const deployment = await this.settings.api.getDeployment(ref.namespace, ref.name);
+    let deployment: DeploymentLike;
+    try {
+      deployment = await this.settings.api.getDeployment(ref.namespace, ref.name);
+    } catch (err) {
+      this.snapshots.forget(ref);
+      throw err;
+    }
+    this.snapshots.record(ref, deployment);
+    return this.enabled(ref, deployment);
+  }
+
+  /** `deployment` when it opted in, else FUNCTION_NOT_ENABLED. */
+  private enabled(ref: FunctionRef, deployment: DeploymentLike): DeploymentLike {
+    this.watched(ref);
     if (!isOptedIn(deployment.metadata?.labels ?? {})) {
       throw new AppError('FUNCTION_NOT_ENABLED', `${refKey(ref)} has neither ${FAAS_FUNCTION_LABEL} nor ${ENABLED_LABEL}=true`);
     }
@@ -256,6 +290,7 @@ export class KubernetesProvider implements ReplicaProvider {
     const moved = this.index.deploymentChanged(previous, next, (ns) => this.pods.all().filter((p) => p.namespace === ns));
     const current = next ?? previous;
     if (current === null) return;
+    this.snapshots.observed(current, next?.resourceVersion ?? null);
     const key = refKey(current);
     this.replicasChanged(moved.filter((k) => k !== key));
     if (!isOptedIn(current.labels)) return;

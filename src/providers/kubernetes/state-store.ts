@@ -6,6 +6,7 @@ import { AppError, isAppError } from '../../errors.js';
 import { EMPTY_ALERT_STATE, type AlertState } from '../../policy/alert-step.js';
 import type { DeploymentLike, KubeApi } from './client.js';
 import { isOptedIn } from './provider.js';
+import { DeploymentSnapshots } from './snapshots.js';
 import { refKey, type FunctionRef } from '../types.js';
 
 /** The Deployment annotation that holds a function's alert state as JSON. */
@@ -40,23 +41,33 @@ export interface KubernetesAlertStateStoreOptions {
   readonly logger: Logger;
   /** Writes attempted when only unrelated fields of the Deployment changed; default 5. */
   readonly attempts?: number;
+  /**
+   * Shared with the provider: load reads the Deployment the cycle's read already got, save
+   * writes from it and keeps its answer for the scale write. A private one when absent.
+   */
+  readonly snapshots?: DeploymentSnapshots;
 }
 
 /**
  * AlertStateStore in the annotation `alert-scaler.io/state` of each function's Deployment.
  * Only opted-in Deployments are read or written, and only their metadata: never the spec.
+ * Load and the first save attempt start from the Deployment snapshot (see DeploymentSnapshots)
+ * when there is one: the save's resourceVersion precondition refuses a stale one (409), and
+ * the retry reads live.
  */
 export class KubernetesAlertStateStore implements AlertStateStore {
   private readonly logger: Logger;
   private readonly attempts: number;
+  private readonly snapshots: DeploymentSnapshots;
 
   constructor(private readonly options: KubernetesAlertStateStoreOptions) {
     this.logger = options.logger.child({ component: 'kubernetes-state-store' });
     this.attempts = options.attempts ?? 5;
+    this.snapshots = options.snapshots ?? new DeploymentSnapshots();
   }
 
   async load(ref: FunctionRef): Promise<VersionedAlertState> {
-    const deployment = await this.enabledDeployment(ref);
+    const deployment = await this.enabledDeployment(ref, true);
     const text = deployment.metadata?.annotations?.[STATE_ANNOTATION];
     if (text === undefined) return { state: EMPTY_ALERT_STATE, version: null };
     return { state: this.parse(ref, text), version: version(deployment.metadata?.resourceVersion ?? '', text) };
@@ -66,18 +77,20 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     const expectedDigest = expectedVersion === null ? null : (expectedVersion.split('/')[1] ?? '');
     const text = JSON.stringify(state);
     for (let attempt = 1; attempt <= this.attempts; attempt += 1) {
-      const deployment = await this.enabledDeployment(ref);
+      const deployment = await this.enabledDeployment(ref, attempt === 1);
       const stored = deployment.metadata?.annotations?.[STATE_ANNOTATION];
       if ((stored === undefined ? null : digest(stored)) !== expectedDigest) {
         throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
       }
       try {
-        await this.options.api.patchDeploymentMetadata(ref.namespace, ref.name, {
+        const written = await this.options.api.patchDeploymentMetadata(ref.namespace, ref.name, {
           resourceVersion: deployment.metadata?.resourceVersion ?? '',
           annotations: { [STATE_ANNOTATION]: text },
         });
+        this.snapshots.record(ref, written);
         return;
       } catch (err) {
+        this.snapshots.forget(ref);
         // 409: the Deployment moved on since the read; re-read and compare the state again.
         if (!isAppError(err, 'PROVIDER_CONFLICT')) throw err;
       }
@@ -114,11 +127,21 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     return EMPTY_ALERT_STATE;
   }
 
-  private async enabledDeployment(ref: FunctionRef): Promise<DeploymentLike> {
+  /** The Deployment, opted in: the snapshot when `reuse` and there is one, else read live (and kept). */
+  private async enabledDeployment(ref: FunctionRef, reuse: boolean): Promise<DeploymentLike> {
     if (!this.options.namespaces.includes(ref.namespace)) {
       throw new AppError('FUNCTION_UNKNOWN', `${refKey(ref)} is not in a watched namespace`);
     }
-    const deployment = await this.options.api.getDeployment(ref.namespace, ref.name);
+    let deployment = reuse ? this.snapshots.get(ref) : undefined;
+    if (deployment === undefined) {
+      try {
+        deployment = await this.options.api.getDeployment(ref.namespace, ref.name);
+      } catch (err) {
+        this.snapshots.forget(ref);
+        throw err;
+      }
+      this.snapshots.record(ref, deployment);
+    }
     if (!isOptedIn(deployment.metadata?.labels ?? {})) {
       throw new AppError('FUNCTION_NOT_ENABLED', `${refKey(ref)} has not opted in to alert-scaler`);
     }
