@@ -21,6 +21,7 @@ import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaPr
 import { refKey } from '../../src/providers/types.js';
 import { createApp } from '../../src/server.js';
 import { Random } from '../../src/sim/random.js';
+import { postJson } from '../support/post-json.js';
 
 const PAYLOADS = 5000;
 const SEED = 20_261_123;
@@ -215,28 +216,7 @@ describe('webhook fuzz', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  function post(text: string): Promise<{ status: number; body: unknown }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: '127.0.0.1', port, path: '/system/alert', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }, timeout: 10_000 },
-        (res) => {
-          let data = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (data += c));
-          res.on('end', () => {
-            try {
-              resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as unknown });
-            } catch (err) {
-              reject(new Error(`answer ${res.statusCode} is not JSON: ${data.slice(0, 200)}`, { cause: err }));
-            }
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-      req.on('error', reject);
-      req.end(text);
-    });
-  }
+  const post = (text: string) => postJson(port, '/system/alert', text, agent, 10_000);
 
   async function snapshot(): Promise<string> {
     const states = await Promise.all(Object.keys(FUNCTIONS).map(async (name) => (await store.load({ name, namespace: NS })).state));

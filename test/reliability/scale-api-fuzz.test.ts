@@ -24,6 +24,7 @@ import { refKey } from '../../src/providers/types.js';
 import { createApp } from '../../src/server.js';
 import { eventually } from '../support/harness.js';
 import { Draw, suiteSeed, withSeed } from '../support/seed.js';
+import { postJson } from '../support/post-json.js';
 
 const REQUESTS = 2500;
 const SEED = suiteSeed(20_261_208);
@@ -204,28 +205,7 @@ describe('scale API fuzz', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  function post(path: string, text: string): Promise<{ status: number; body: unknown }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }, timeout: 5000 },
-        (res) => {
-          let data = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (data += c));
-          res.on('end', () => {
-            try {
-              resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as unknown });
-            } catch (err) {
-              reject(new Error(`answer ${res.statusCode} is not JSON: ${data.slice(0, 200)}`, { cause: err }));
-            }
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
-      req.on('error', reject);
-      req.end(text);
-    });
-  }
+  const post = (path: string, text: string) => postJson(port, path, text, agent, 5000);
 
   let decisionCount = 0;
   engine.events.addSink((e) => {
