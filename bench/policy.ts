@@ -87,7 +87,7 @@ async function virtualTrial(offsetMs: number, hook: boolean): Promise<number> {
 const REPLICA = `
 import http from 'node:http';
 http.createServer((req, res) => {
-  const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? 0);
+  const ms = Number(new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('ms') ?? 0);
   req.resume();
   req.on('end', () => setTimeout(() => res.end('ok'), ms));
 }).listen(Number(process.env.PORT), '127.0.0.1');

@@ -124,7 +124,7 @@ function generator(next: () => number) {
       fingerprint: pick(FINGERPRINTS),
     };
     if (chance(0.8)) a['endsAt'] = pick(VALID_DATES);
-    if (chance(0.3)) a['generatorURL'] = 'http://prometheus:9090/graph';
+    if (chance(0.3)) a['generatorURL'] = 'http://127.0.0.1:9090/graph';
     return a;
   };
 

@@ -66,7 +66,7 @@ describe('the sub-path after /function/<name>', () => {
   });
 
   it('an absolute-form target reaches the replica with its origin-form path', async () => {
-    const { status, line } = await seenBy('http://gw.test/function/wire/a%2Fb?x=1');
+    const { status, line } = await seenBy('http://127.0.0.1/function/wire/a%2Fb?x=1');
     expect(status).toBe(200);
     expect(line).toBe('GET /a%2Fb?x=1 HTTP/1.1');
   });

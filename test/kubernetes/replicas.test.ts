@@ -191,14 +191,14 @@ describe('EndpointSlice reduction', () => {
     addressType: 'IPv4',
     ports,
     endpoints: [
-      { addresses: ['10.0.0.1'], conditions: {}, targetRef: { kind: 'Pod', name: 'p1' } },
+      { addresses: ['127.0.0.21'], conditions: {}, targetRef: { kind: 'Pod', name: 'p1' } },
       { addresses: ['10.0.0.2'], conditions: { ready: false, terminating: true } },
     ],
   });
 
   it('the address port is the one named http, else the first; no port means no address', () => {
-    expect(slice([{ name: 'metrics', port: 9100 }, { name: 'http', port: 8081 }]).endpoints[0]?.address?.href).toBe('http://10.0.0.1:8081/');
-    expect(slice([{ name: 'web', port: 3000 }, { name: 'metrics', port: 9100 }]).endpoints[0]?.address?.href).toBe('http://10.0.0.1:3000/');
+    expect(slice([{ name: 'metrics', port: 9100 }, { name: 'http', port: 8081 }]).endpoints[0]?.address?.href).toBe('http://127.0.0.21:8081/');
+    expect(slice([{ name: 'web', port: 3000 }, { name: 'metrics', port: 9100 }]).endpoints[0]?.address?.href).toBe('http://127.0.0.21:3000/');
     expect(slice([]).endpoints[0]?.address).toBeNull();
   });
 

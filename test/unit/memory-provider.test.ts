@@ -14,7 +14,7 @@ describe('MemoryProvider on a virtual clock', () => {
   it('a new replica is starting until startMs has passed, then ready with a never-dialled address', async () => {
     const { clock, provider } = setup();
     await provider.start();
-    expect(provider.listReplicas(ref)).toEqual([{ id: 'fn-1', address: new URL('http://memory.invalid/fn/fn-1'), phase: 'starting', createdAt: 1_000 }]);
+    expect(provider.listReplicas(ref)).toEqual([{ id: 'fn-1', address: new URL('http://127.0.0.1:9/fn/fn-1'), phase: 'starting', createdAt: 1_000 }]);
     clock.advance(299);
     expect(provider.listReplicas(ref)[0]?.phase).toBe('starting');
     clock.advance(1);

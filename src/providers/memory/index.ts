@@ -60,7 +60,7 @@ interface MemoryFunction {
 
 /**
  * A provider that runs nothing: replicas are records whose phases follow a modelled start
- * and stop time on the injected clock. Addresses are `http://memory.invalid/<fn>/<id>` and
+ * and stop time on the injected clock. Addresses are `http://127.0.0.1:9/<fn>/<id>` and
  * are never dialled. Unit tests and the simulator drive it with a VirtualClock.
  */
 export class MemoryProvider implements ReplicaProvider {
@@ -169,7 +169,7 @@ export class MemoryProvider implements ReplicaProvider {
     const id = `${fn.ref.name}-${fn.nextId++}`;
     const replica: MemoryReplica = {
       id,
-      address: new URL(`http://memory.invalid/${encodeURIComponent(fn.ref.name)}/${id}`),
+      address: new URL(`http://127.0.0.1:9/${encodeURIComponent(fn.ref.name)}/${id}`),
       createdAt: this.clock.now(),
       phase: 'starting',
       timer: undefined,
