@@ -161,26 +161,21 @@ describe('chaos on the Kubernetes provider against the fake API', () => {
       const draw = new Draw(SEED ^ 0x6b8);
       const record = newRecord();
       const faults = { '500': 0, '409': 0, slow: 0, drops: 0 };
+      let turn = 0;
       const until = Date.now() + KUBERNETES_RUN_MS;
       await Promise.all([
         traffic(running.port, draw, record, until, 3),
         alertLoop(running.port, Object.keys(BOUNDS), draw, record, until),
         boundsSampler(async (name) => fake.replicasOf(name) ?? Number.NaN, record, until),
+        // The kinds take turns (their sizes are drawn), so every kind is injected in every run
+        // however many turns the time allows; a slow turn is slow until the next slow turn.
         repeat(until, () => draw.int(150, 500), () => {
-          const roll = draw.next();
-          if (roll < 0.3) {
-            fake.failNext({ path: /\/deployments\//, status: 500, count: draw.int(1, 3) });
-            faults['500'] += 1;
-          } else if (roll < 0.55) {
-            fake.conflictNextScaleWrites(draw.int(1, 3));
-            faults['409'] += 1;
-          } else if (roll < 0.75) {
-            fake.latencyMs = draw.pick([0, 50, 200]);
-            faults.slow += 1;
-          } else {
-            fake.dropWatches(draw.chance(0.5));
-            faults.drops += 1;
-          }
+          const kind = (['500', '409', 'slow', 'drops'] as const)[turn++ % 4];
+          if (kind === '500') fake.failNext({ path: /\/deployments\//, status: 500, count: draw.int(1, 3) });
+          else if (kind === '409') fake.conflictNextScaleWrites(draw.int(1, 3));
+          else if (kind === 'slow') fake.latencyMs = fake.latencyMs > 0 ? 0 : draw.pick([50, 200]);
+          else fake.dropWatches(draw.chance(0.5));
+          if (kind !== undefined) faults[kind] += 1;
         }),
       ]);
       fake.clearFaults();
