@@ -1,57 +1,25 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { LocalIdleSource, PrometheusIdleSource } from '../../src/gateway/idler.js';
 import { InvocationLog } from '../../src/gateway/invocations.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { FakePrometheus } from '../support/fake-prometheus.js';
 import { fnRef, replicasOf, send, startZeroScaler, type ZeroScaler } from '../support/zero-harness.js';
 
 /** How the fake Prometheus answers for one function_name. */
 type Answer = { value: string } | 'empty' | 'error' | 'hang';
 
-/** A fake Prometheus: GET /api/v1/query answers per the function_name in the query. */
-class FakePrometheus {
-  readonly queries: string[] = [];
-  readonly answers = new Map<string, Answer>();
-  private readonly server = http.createServer((req, res) => this.handle(req, res));
-  url = '';
-
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== '/api/v1/query') {
-      res.writeHead(404).end();
-      return;
-    }
-    const query = url.searchParams.get('query') ?? '';
-    this.queries.push(query);
-    const name = /function_name="([^"]*)"/.exec(query)?.[1] ?? '';
-    const answer = this.answers.get(name) ?? 'empty';
-    if (answer === 'hang') return;
-    if (answer === 'error') {
-      res.writeHead(500, { 'content-type': 'application/json' }).end('{"status":"error","error":"boom"}');
-      return;
-    }
-    const result = answer === 'empty' ? [] : [{ metric: {}, value: [Date.now() / 1000, answer.value] }];
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
-  }
-}
-
-const prometheus = new FakePrometheus();
+/** How the fake answers, per function_name in the query. */
+const answers = new Map<string, Answer>();
+const prometheus = new FakePrometheus((query) => {
+  const answer = answers.get(/function_name="([^"]*)"/.exec(query)?.[1] ?? '') ?? 'empty';
+  if (answer === 'empty') return [];
+  return typeof answer === 'string' ? answer : [{ metric: {}, value: answer.value }];
+});
 beforeAll(() => prometheus.start());
 afterAll(() => prometheus.stop());
 afterEach(() => {
   prometheus.queries.length = 0;
-  prometheus.answers.clear();
+  answers.clear();
 });
 
 const WINDOW_MS = 90_000;
@@ -73,7 +41,7 @@ describe('PrometheusIdleSource', () => {
     ['a value that is not a number is unknown', { value: 'NaN' }, 'unknown'],
     ['a 500 answer is unknown', 'error', 'unknown'],
   ])('%s', async (_name, answer, expected) => {
-    prometheus.answers.set('fn', answer);
+    answers.set('fn', answer);
     const { source } = sourceAt();
 
     expect(await source.idleness(fnRef('fn'), WINDOW_MS)).toBe(expected);
@@ -85,14 +53,14 @@ describe('PrometheusIdleSource', () => {
   });
 
   it('an answer slower than the timeout is unknown', async () => {
-    prometheus.answers.set('fn', 'hang');
+    answers.set('fn', 'hang');
     const { source } = sourceAt({ timeoutMs: 200 });
 
     expect(await source.idleness(fnRef('fn'), WINDOW_MS)).toBe('unknown');
   });
 
   it('a function in another namespace is queried as name.namespace, with the window in whole seconds', async () => {
-    prometheus.answers.set('fn.team-a', { value: '0' });
+    answers.set('fn.team-a', { value: '0' });
     const { source } = sourceAt();
 
     expect(await source.idleness({ name: 'fn', namespace: 'team-a' }, 1500)).toBe('idle');
@@ -102,7 +70,7 @@ describe('PrometheusIdleSource', () => {
   });
 
   it('a request in flight on this gateway is busy without asking Prometheus', async () => {
-    prometheus.answers.set('fn', { value: '0' });
+    answers.set('fn', { value: '0' });
     const { source, invocations } = sourceAt();
     const end = invocations.begin(fnRef('fn'));
 
@@ -112,7 +80,7 @@ describe('PrometheusIdleSource', () => {
   });
 
   it('a request this gateway finished inside the window is busy even when Prometheus has not scraped it yet', async () => {
-    prometheus.answers.set('fn', { value: '0' });
+    answers.set('fn', { value: '0' });
     const { source, invocations, advance } = sourceAt();
     invocations.begin(fnRef('fn'))();
     advance(5_000);
@@ -137,9 +105,9 @@ describe('idler with Prometheus', () => {
     const { running } = scaler;
     for (const name of ['quiet', 'loud', 'mute']) expect((await send(`${running.url}/function/${name}`, { body: name })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 300));
-    prometheus.answers.set('quiet', { value: '0' });
-    prometheus.answers.set('loud', { value: '3' });
-    prometheus.answers.set('mute', 'error');
+    answers.set('quiet', { value: '0' });
+    answers.set('loud', { value: '3' });
+    answers.set('mute', 'error');
 
     expect(await running.idler.tick()).toEqual([fnRef('quiet')]);
 

@@ -1,6 +1,4 @@
-import http from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -8,6 +6,7 @@ import type { RunningScaler } from '../../src/bootstrap.js';
 import { PrometheusRemoteLoad } from '../../src/engine/signals-prometheus.js';
 import { isAppError } from '../../src/errors.js';
 import { findTool, freePort, startProcess, waitFor, type ManagedProcess } from '../../demo/stack.js';
+import { FakePrometheus } from '../support/fake-prometheus.js';
 import { capturingLogger, eventually, startTestScaler, type TestFunction } from '../support/harness.js';
 
 /*
@@ -19,57 +18,23 @@ import { capturingLogger, eventually, startTestScaler, type TestFunction } from 
 type Row = { function_name: string; reason: string; value: string };
 type Answer = Row[] | 'error' | 'hang' | 'matrix';
 
-/** A fake Prometheus: GET /api/v1/query answers `answer` to every query and records them. */
-class FakePrometheus {
-  readonly queries: string[] = [];
-  answer: Answer = [];
-  private readonly server = http.createServer((req, res) => this.handle(req, res));
-  url = '';
-
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== '/api/v1/query') {
-      res.writeHead(404).end();
-      return;
-    }
-    this.queries.push(url.searchParams.get('query') ?? '');
-    const answer = this.answer;
-    if (answer === 'hang') return;
-    if (answer === 'error') {
-      res.writeHead(500, { 'content-type': 'application/json' }).end('{"status":"error","error":"boom"}');
-      return;
-    }
-    const data =
-      answer === 'matrix'
-        ? { resultType: 'matrix', result: [] }
-        : { resultType: 'vector', result: answer.map((r) => ({ metric: { function_name: r.function_name, reason: r.reason }, value: [Date.now() / 1000, r.value] })) };
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data }));
-  }
-}
-
-const prometheus = new FakePrometheus();
+/** What the fake answers to every query. */
+let answer: Answer = [];
+const prometheus = new FakePrometheus(() =>
+  typeof answer === 'string' ? answer : answer.map((r) => ({ metric: { function_name: r.function_name, reason: r.reason }, value: r.value })),
+);
 beforeAll(() => prometheus.start());
 afterAll(() => prometheus.stop());
 afterEach(() => {
   prometheus.queries.length = 0;
-  prometheus.answer = [];
+  answer = [];
 });
 
 const rows = (fn: string, values: Record<string, number | string>): Row[] => Object.entries(values).map(([reason, value]) => ({ function_name: fn, reason, value: String(value) }));
 
 describe('PrometheusRemoteLoad', () => {
   it('reads every function\'s queue, requests held and started count from one query that leaves this gateway\'s target out', async () => {
-    prometheus.answer = [...rows('q', { busy: 3, no_replica: 1, in_flight: 6, started: 40 }), ...rows('r.team-a', { in_flight: 2, started: 'NaN' })];
+    answer = [...rows('q', { busy: 3, no_replica: 1, in_flight: 6, started: 40 }), ...rows('r.team-a', { in_flight: 2, started: 'NaN' })];
     const loads = await new PrometheusRemoteLoad(prometheus.url, 2).read(AbortSignal.timeout(2000));
 
     expect(Object.fromEntries(loads)).toEqual({
@@ -84,8 +49,8 @@ describe('PrometheusRemoteLoad', () => {
   it.each<[string, Answer]>([
     ['a 500 answer', 'error'],
     ['an answer that is not an instant vector', 'matrix'],
-  ])('%s rejects with METRICS_UNAVAILABLE', async (_name, answer) => {
-    prometheus.answer = answer;
+  ])('%s rejects with METRICS_UNAVAILABLE', async (_name, failing) => {
+    answer = failing;
     const failure = await new PrometheusRemoteLoad(prometheus.url, 0).read(AbortSignal.timeout(2000)).catch((err: unknown) => err);
     expect(isAppError(failure) && failure.code).toBe('METRICS_UNAVAILABLE');
   });
@@ -105,7 +70,7 @@ describe('the gateway with several gateway replicas and a (fake) Prometheus', ()
   const desiredOf = async (s: RunningScaler, name: string) => (await s.provider.getReplicas({ name, namespace: 'openfaas-fn' })).desired;
 
   it('the leader scales a function up from another gateway\'s queue though no request came through it, and exports its ordinal', async () => {
-    prometheus.answer = rows('q', { busy: 3, in_flight: 5, started: 9 });
+    answer = rows('q', { busy: 3, in_flight: 5, started: 9 });
     scaler = await startTestScaler(QUEUE_FN, { ALERT_SCALER_GATEWAY_COUNT: '2', ALERT_SCALER_GATEWAY_INDEX: '1', ALERT_SCALER_PROMETHEUS_URL: prometheus.url, ALERT_SCALER_POLICY_INTERVAL_MS: '200' });
     const s = scaler;
 
@@ -119,7 +84,7 @@ describe('the gateway with several gateway replicas and a (fake) Prometheus', ()
   });
 
   it('a Prometheus that does not answer within half a tick leaves the local view, keeps the ticks going and warns once', async () => {
-    prometheus.answer = 'hang';
+    answer = 'hang';
     const { logger, lines } = await capturingLogger();
     scaler = await startTestScaler(QUEUE_FN, { ALERT_SCALER_GATEWAY_COUNT: '2', ALERT_SCALER_PROMETHEUS_URL: prometheus.url, ALERT_SCALER_POLICY_INTERVAL_MS: '200' }, { logger });
 
