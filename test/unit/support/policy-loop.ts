@@ -1,8 +1,6 @@
 import { VirtualClock } from '../../../src/core/clock.js';
-import { Changer, type ScaleDownGuard } from '../../../src/engine/changer.js';
-import { Dispatcher } from '../../../src/engine/dispatcher.js';
-import { Drainer } from '../../../src/engine/drain.js';
-import { EventLog } from '../../../src/engine/events.js';
+import type { ScaleDownGuard } from '../../../src/engine/changer.js';
+import { createEngine } from '../../../src/engine/index.js';
 import { PolicyLoop } from '../../../src/engine/loop.js';
 import { RemoteSignals, type RemoteLoadSource } from '../../../src/engine/signals.js';
 import { silentLogger } from '../../../src/log/logger.js';
@@ -39,19 +37,17 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
   const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
   const metrics = createMetrics();
   const logger = silentLogger();
-  const dispatcher = new Dispatcher({ provider, clock, metrics, defaultNamespace: NS, defaults: { ...LIMITS, maxQueued: 1000 } });
-  const events = new EventLog(10_000);
-  const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: 30_000 });
-  const changer = new Changer({
+  const { dispatcher, events, changer } = createEngine({
     provider,
-    dispatcher,
-    drainer,
     clock,
-    events,
-    logger,
     metrics,
-    defaults: { ...DEFAULT_POLICY, dryRun: opts.dryRun ?? false },
+    logger,
     defaultNamespace: NS,
+    policyDefaults: { ...DEFAULT_POLICY, dryRun: opts.dryRun ?? false },
+    requestDefaults: { ...LIMITS, maxQueued: 1000 },
+    eventLogSize: 10_000,
+    drainTimeoutMs: 30_000,
+    shard: { count: 1, index: 0 },
     ...(opts.guard === undefined ? {} : { guard: opts.guard }),
   });
   const remote = opts.remote === undefined ? undefined : new RemoteSignals({ source: opts.remote, clock, logger, timeoutMs: TICK_MS / 2 });
