@@ -95,7 +95,11 @@ describeKubectl('named policies as ConfigMaps, made with the real kubectl, while
     const run = await kubectl(['edit', 'configmap', 'get-start-configmap'], { KUBE_EDITOR: editor });
     expect(run.stdout).toContain('edited');
     await waitFor(() => replicas() === 2, 'the Deployment scaled to 2', 5000);
-    expect(s.engine.events.query().find((e) => e.action === 'scale_up' && e.source === 'policy')).toMatchObject({ from: 1, to: 2, reason: 'reset-to-min' });
+    // The fake API holds the new count as soon as it answers the write; the cycle records its
+    // event when that answer is back in the gateway, a moment later on a loaded machine.
+    const scaled = () => s.engine.events.query().find((e) => e.action === 'scale_up' && e.source === 'policy');
+    await waitFor(() => scaled() !== undefined, 'the scale_up event', 5000);
+    expect(scaled()).toMatchObject({ from: 1, to: 2, reason: 'reset-to-min' });
   });
 
   it('kubectl apply of an invalid value is refused: still 2, the key named in the log and the event log', async () => {
