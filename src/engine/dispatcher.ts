@@ -3,8 +3,8 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import { parseRequestLimits, type RequestLimits, type RequestLimitsResult } from '../policy/labels.js';
-import { functionLabel, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
-import { gatewayShare, mergeReplicas, type EngineReplica, type GatewayShard, type ReplicaView } from './replicas.js';
+import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
+import { gatewayShare, ReplicaTable, type EngineReplica, type GatewayShard, type ReplicaCounts, type ReplicaView } from './replicas.js';
 
 /** Why a request waits: no ready replica at all, or every ready replica is at its limit. */
 export type QueueReason = 'no_replica' | 'busy';
@@ -150,7 +150,9 @@ interface Waiter {
 
 interface Entry {
   readonly ref: FunctionRef;
-  readonly replicas: Map<string, EngineReplica>;
+  readonly replicas: ReplicaTable;
+  /** The provider sends `ReplicaChanges`, which keep the table current: no relist needed. */
+  incremental: boolean;
   /** Replicas out of rotation after a failed connection, by id; empty on the hot path. */
   readonly suspects: Map<string, Suspect>;
   queue: Waiter[];
@@ -203,7 +205,7 @@ export class Dispatcher {
     const { entry, replica } = slot;
     clock.clearTimeout(slot.timer);
     this.count(entry, -1);
-    replica.inFlight -= 1;
+    entry.replicas.addInFlight(replica, -1);
     replica.served += 1;
     replica.lastRequestEnd = clock.now();
     if (replica.inFlight === 0 && this.idleListeners.size > 0) for (const listener of [...this.idleListeners]) listener(entry.ref, replica.id);
@@ -213,7 +215,7 @@ export class Dispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.shard = options.shard ?? { count: 1, index: 0 };
-    this.unsubscribe = options.provider.subscribe((ref, state) => this.sync(ref, state));
+    this.unsubscribe = options.provider.subscribe((ref, state, changes) => this.notified(ref, state, changes));
     options.metrics.beforeCollect.add(this.collect);
   }
 
@@ -241,10 +243,30 @@ export class Dispatcher {
     this.sync(ref, await this.options.provider.getReplicas(ref));
   }
 
-  /** Takes the provider's replica list (and, when given, desired count and labels) and serves the queue. */
+  /**
+   * Takes the function's state (when given: desired count and labels) and serves the queue.
+   * The replica table is read again from `listReplicas` unless the provider keeps it
+   * current with `ReplicaChanges` (then this costs nothing per replica).
+   */
   sync(ref: FunctionRef, state?: ReplicaState): void {
     const entry = this.entry(ref);
-    mergeReplicas(entry.replicas, this.options.provider.listReplicas(ref));
+    if (!entry.incremental) entry.replicas.merge(this.options.provider.listReplicas(ref));
+    this.settle(entry, state);
+  }
+
+  /** A provider notification: what changed in the list when it says, else the whole list. */
+  private notified(ref: FunctionRef, state: ReplicaState, changes: ReplicaChanges | undefined): void {
+    const fresh = !this.entries.has(refKey(ref));
+    const entry = this.entry(ref);
+    entry.incremental = changes !== undefined;
+    // A new entry was just read whole, changes included.
+    if (changes !== undefined) {
+      if (!fresh) entry.replicas.apply(changes);
+    } else if (!fresh) entry.replicas.merge(this.options.provider.listReplicas(ref));
+    this.settle(entry, state);
+  }
+
+  private settle(entry: Entry, state: ReplicaState | undefined): void {
     if (entry.suspects.size > 0) this.reviewSuspects(entry);
     if (state !== undefined) {
       entry.desired = state.desired;
@@ -369,7 +391,7 @@ export class Dispatcher {
     const entry = this.entry(ref);
     for (const id of ids) {
       const replica = entry.replicas.get(id);
-      if (replica !== undefined) replica.draining = draining;
+      if (replica !== undefined) entry.replicas.setDraining(replica, draining);
     }
     this.report(entry);
     if (!draining) this.pump(entry);
@@ -434,6 +456,21 @@ export class Dispatcher {
     return [...entry.replicas.values()].map((r) => ({ ...r }));
   }
 
+  /** One replica of the table, read-only and live (not a copy); undefined when unknown. */
+  replica(ref: FunctionRef, id: string): ReplicaView | undefined {
+    return this.entries.get(refKey(ref))?.replicas.get(id);
+  }
+
+  /** The function's replicas counted by class, kept up to date (no table scan); zeros when unknown. */
+  replicaCounts(ref: FunctionRef): ReplicaCounts {
+    return this.entries.get(refKey(ref))?.replicas.counts() ?? { starting: 0, free: 0, busy: 0, draining: 0, stopping: 0, serving: 0 };
+  }
+
+  /** How many replicas the table holds, whatever their phase. */
+  replicaCount(ref: FunctionRef): number {
+    return this.entries.get(refKey(ref))?.replicas.size ?? 0;
+  }
+
   /**
    * The time integral of the function's requests in flight plus waiting, request·ms, up to
    * `at` (clock ms). Two readings give the time-weighted mean concurrency between them,
@@ -473,6 +510,15 @@ export class Dispatcher {
     return out;
   }
 
+  /** Requests waiting for `ref` by what they wait for now (as `stats`, without copying the table). */
+  queued(ref: FunctionRef): Readonly<Record<QueueReason, number>> {
+    const entry = this.entries.get(refKey(ref));
+    if (entry === undefined || entry.queue.length === 0) return { no_replica: 0, busy: 0 };
+    const length = entry.queue.length;
+    const reason = this.reasonOf(entry);
+    return { no_replica: reason === 'no_replica' ? length : 0, busy: reason === 'busy' ? length : 0 };
+  }
+
   stats(ref: FunctionRef): DispatchStats {
     const entry = this.entries.get(refKey(ref));
     if (entry === undefined) return { queued: { no_replica: 0, busy: 0 }, oldestWaitMs: 0, replicas: [] };
@@ -509,9 +555,12 @@ export class Dispatcher {
     if (entry === undefined) {
       const label = functionLabel(ref, this.options.defaultNamespace);
       const { queueLength, queueOldestWaitSeconds, heldRequests } = this.options.metrics;
+      const replicas = new ReplicaTable();
+      replicas.merge(this.options.provider.listReplicas(ref));
       entry = {
         ref: { name: ref.name, namespace: ref.namespace },
-        replicas: mergeReplicas(new Map(), this.options.provider.listReplicas(ref)),
+        replicas,
+        incremental: false,
         suspects: new Map(),
         queue: [],
         desired: null,
@@ -553,12 +602,17 @@ export class Dispatcher {
 
   /** `busy` when some usable replica could take a request (now or once a slot frees), else `no_replica`. */
   private reasonOf(entry: Entry): QueueReason {
+    if (entry.replicas.serving === 0) return 'no_replica';
+    // Every replica has a share of at least one slot unless the limit is below the gateway count.
+    const concurrency = entry.limits.ok ? entry.limits.limits.concurrency : 0;
+    if (entry.suspects.size === 0 && (concurrency <= 0 || concurrency >= this.shard.count)) return 'busy';
     for (const replica of entry.replicas.values()) if (this.usable(entry, replica) && this.capacity(entry, replica) > 0) return 'busy';
     return 'no_replica';
   }
 
   /** Least in-flight among usable replicas with a free slot; round robin among equals. */
   private pick(entry: Entry): EngineReplica | undefined {
+    if (entry.replicas.serving === 0) return undefined;
     let least = Number.POSITIVE_INFINITY;
     let candidates: EngineReplica[] = [];
     for (const replica of entry.replicas.values()) {
@@ -577,7 +631,7 @@ export class Dispatcher {
     const { clock } = this.options;
     const now = clock.now();
     if (waiter === null) this.count(entry, 1);
-    replica.inFlight += 1;
+    entry.replicas.addInFlight(replica, 1);
     replica.lastRequestStart = now;
     const timeoutMs = entry.limits.ok ? entry.limits.limits.requestTimeoutMs : this.options.defaults.requestTimeoutMs;
     const fireInMs = deadlineAt === undefined ? timeoutMs : Math.max(0, Math.min(timeoutMs, deadlineAt - now));

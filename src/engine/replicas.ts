@@ -1,4 +1,4 @@
-import type { ReplicaInfo, ReplicaPhase } from '../providers/types.js';
+import type { ReplicaChanges, ReplicaInfo, ReplicaPhase } from '../providers/types.js';
 
 /** One replica as the engine sees it: the provider's facts plus the engine's own counters. */
 export interface EngineReplica {
@@ -21,17 +21,90 @@ export interface EngineReplica {
 /** A read-only copy of an EngineReplica, for the API and tests. */
 export type ReplicaView = Readonly<EngineReplica>;
 
+/** Where a replica stands for routing and the gauges; leaving ones are `draining` or `stopping`. */
+export type ReplicaClass = 'starting' | 'free' | 'busy' | 'draining' | 'stopping';
+
+/** A function's replicas counted by class, plus `serving`: ready, not draining, with an address. */
+export type ReplicaCounts = Readonly<Record<ReplicaClass | 'serving', number>>;
+
+function classOf(replica: EngineReplica): ReplicaClass {
+  if (replica.phase === 'stopping') return 'stopping';
+  if (replica.draining || replica.phase === 'draining') return 'draining';
+  if (replica.phase === 'starting') return 'starting';
+  return replica.inFlight > 0 ? 'busy' : 'free';
+}
+
+function isServing(replica: EngineReplica): boolean {
+  return replica.phase === 'ready' && !replica.draining && replica.address !== null;
+}
+
 /**
- * Merges the provider's list into the table: new replicas start with zero counters, known
- * ones keep theirs (and the engine's draining flag), gone ones are dropped. Returns the table.
+ * One function's replica table: the provider's facts plus the engine's counters, by id in
+ * the order replicas were first seen, with counts by class kept up to date on every change
+ * (so a gauge or a routing question never recounts the table). Every change of a row goes
+ * through a method here; a provider's `ReplicaChanges` cost O(changed replicas), a full
+ * relist (`merge`, for providers that send no changes) O(all replicas).
  */
-export function mergeReplicas(table: Map<string, EngineReplica>, listed: readonly ReplicaInfo[]): Map<string, EngineReplica> {
-  const seen = new Set<string>();
-  for (const info of listed) {
-    seen.add(info.id);
-    const known = table.get(info.id);
+export class ReplicaTable {
+  private readonly rows = new Map<string, EngineReplica>();
+  private readonly tally: Record<ReplicaClass | 'serving', number> = { starting: 0, free: 0, busy: 0, draining: 0, stopping: 0, serving: 0 };
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  get(id: string): EngineReplica | undefined {
+    return this.rows.get(id);
+  }
+
+  values(): IterableIterator<EngineReplica> {
+    return this.rows.values();
+  }
+
+  counts(): ReplicaCounts {
+    return { ...this.tally };
+  }
+
+  /** Ready, not draining, with an address: how many could take a request (suspects aside). */
+  get serving(): number {
+    return this.tally.serving;
+  }
+
+  /**
+   * Takes the provider's whole list: new replicas start with zero counters, known ones keep
+   * theirs (and the engine's draining flag), gone ones are dropped.
+   */
+  merge(listed: readonly ReplicaInfo[]): void {
+    const seen = new Set<string>();
+    for (const info of listed) {
+      seen.add(info.id);
+      this.upsert(info);
+    }
+    if (seen.size === this.rows.size) return;
+    for (const id of [...this.rows.keys()]) if (!seen.has(id)) this.delete(id);
+  }
+
+  /** Applies what changed since the provider's previous notification. */
+  apply(changes: ReplicaChanges): void {
+    for (const info of changes.upserted) this.upsert(info);
+    for (const id of changes.removed) this.delete(id);
+  }
+
+  setDraining(replica: EngineReplica, draining: boolean): void {
+    if (replica.draining !== draining) this.update(replica, () => (replica.draining = draining));
+  }
+
+  /** A slot taken (+1) or given back (-1) on `replica`. */
+  addInFlight(replica: EngineReplica, delta: 1 | -1): void {
+    const crosses = delta === 1 ? replica.inFlight === 0 : replica.inFlight === 1;
+    if (crosses) this.update(replica, () => (replica.inFlight += delta));
+    else replica.inFlight += delta;
+  }
+
+  private upsert(info: ReplicaInfo): void {
+    const known = this.rows.get(info.id);
     if (known === undefined) {
-      table.set(info.id, {
+      const replica: EngineReplica = {
         id: info.id,
         address: info.address,
         phase: info.phase,
@@ -41,14 +114,36 @@ export function mergeReplicas(table: Map<string, EngineReplica>, listed: readonl
         lastRequestEnd: null,
         served: 0,
         draining: false,
+      };
+      this.rows.set(info.id, replica);
+      this.count(replica, 1);
+    } else if (known.phase !== info.phase || known.address !== info.address) {
+      this.update(known, () => {
+        known.address = info.address;
+        known.phase = info.phase;
       });
-    } else {
-      known.address = info.address;
-      known.phase = info.phase;
     }
   }
-  for (const id of [...table.keys()]) if (!seen.has(id)) table.delete(id);
-  return table;
+
+  private delete(id: string): void {
+    const replica = this.rows.get(id);
+    if (replica === undefined) return;
+    this.rows.delete(id);
+    this.count(replica, -1);
+  }
+
+  /** Changes a row between uncounting and recounting it; a row already gone is only changed. */
+  private update(replica: EngineReplica, change: () => void): void {
+    const listed = this.rows.get(replica.id) === replica;
+    if (listed) this.count(replica, -1);
+    change();
+    if (listed) this.count(replica, 1);
+  }
+
+  private count(replica: EngineReplica, sign: 1 | -1): void {
+    this.tally[classOf(replica)] += sign;
+    if (isServing(replica)) this.tally.serving += sign;
+  }
 }
 
 /** FNV-1a 32-bit hash of a string: stable across processes, so every gateway agrees. */
