@@ -159,7 +159,6 @@ interface Entry {
   /** Desired replicas as last reported; null before the first report. */
   desired: number | null;
   limits: RequestLimitsResult;
-  roundRobin: number;
   /** A wake was asked for and the function has not wanted replicas since. */
   wakeRaised: boolean;
   /** Clock ms when the current cold start began (first wake of a burst); null when none runs. */
@@ -270,7 +269,9 @@ export class Dispatcher {
     if (entry.suspects.size > 0) this.reviewSuspects(entry);
     if (state !== undefined) {
       entry.desired = state.desired;
+      const before = this.concurrencyOf(entry);
       entry.limits = parseRequestLimits(state.labels, state.annotations, this.options.defaults);
+      if (this.concurrencyOf(entry) !== before) entry.replicas.reindex();
       if (state.desired > 0) entry.wakeRaised = false;
     }
     this.pump(entry);
@@ -414,10 +415,13 @@ export class Dispatcher {
     const known = entry.suspects.get(replicaId);
     if (known !== undefined) clock.clearTimeout(known.timer);
     const timer = clock.setTimeout(() => {
-      if (entry.suspects.delete(replicaId)) this.pump(entry);
+      if (!entry.suspects.delete(replicaId)) return;
+      this.refresh(entry, replicaId);
+      this.pump(entry);
     }, this.options.suspectMs ?? SUSPECT_MS);
     timer.unref();
     entry.suspects.set(replicaId, { sawDown: replica.phase !== 'ready' || replica.address === null, timer });
+    entry.replicas.refresh(replica);
     this.report(entry);
   }
 
@@ -430,8 +434,15 @@ export class Dispatcher {
       else if (replica === undefined || suspect.sawDown) {
         this.options.clock.clearTimeout(suspect.timer);
         entry.suspects.delete(id);
+        this.refresh(entry, id);
       }
     }
+  }
+
+  /** A replica's suspect mark changed: the table looks again whether it is open. */
+  private refresh(entry: Entry, id: string): void {
+    const replica = entry.replicas.get(id);
+    if (replica !== undefined) entry.replicas.refresh(replica);
   }
 
   /** Calls `listener` whenever a replica's in-flight count drops to 0; returns the unsubscribe function. */
@@ -555,8 +566,12 @@ export class Dispatcher {
     if (entry === undefined) {
       const label = functionLabel(ref, this.options.defaultNamespace);
       const { queueLength, queueOldestWaitSeconds, heldRequests } = this.options.metrics;
-      const replicas = new ReplicaTable();
-      replicas.merge(this.options.provider.listReplicas(ref));
+      // The table asks its entry for capacities and suspects; it is filled once the entry exists.
+      const owner: { entry?: Entry } = {};
+      const replicas = new ReplicaTable({
+        capacity: (replica) => (owner.entry === undefined ? 0 : this.capacity(owner.entry, replica)),
+        excluded: (replica) => owner.entry !== undefined && owner.entry.suspects.size > 0 && owner.entry.suspects.has(replica.id),
+      });
       entry = {
         ref: { name: ref.name, namespace: ref.namespace },
         replicas,
@@ -565,7 +580,6 @@ export class Dispatcher {
         queue: [],
         desired: null,
         limits: { ok: true, limits: this.options.defaults },
-        roundRobin: 0,
         wakeRaised: false,
         wakeStartedAt: null,
         reportedEmpty: false,
@@ -580,6 +594,8 @@ export class Dispatcher {
           oldest: queueOldestWaitSeconds.labels({ function_name: label }),
         },
       };
+      owner.entry = entry;
+      replicas.merge(this.options.provider.listReplicas(ref));
       this.entries.set(key, entry);
     }
     return entry;
@@ -591,8 +607,12 @@ export class Dispatcher {
   }
 
   private capacity(entry: Entry, replica: EngineReplica): number {
-    const concurrency = entry.limits.ok ? entry.limits.limits.concurrency : 0;
-    return gatewayShare(concurrency, this.shard, replica.id);
+    return gatewayShare(this.concurrencyOf(entry), this.shard, replica.id);
+  }
+
+  /** The function's hard limit per replica; 0 (unlimited) while its labels are invalid. */
+  private concurrencyOf(entry: Entry): number {
+    return entry.limits.ok ? entry.limits.limits.concurrency : 0;
   }
 
   /** Ready, not draining, with an address, and not suspect. */
@@ -604,26 +624,15 @@ export class Dispatcher {
   private reasonOf(entry: Entry): QueueReason {
     if (entry.replicas.serving === 0) return 'no_replica';
     // Every replica has a share of at least one slot unless the limit is below the gateway count.
-    const concurrency = entry.limits.ok ? entry.limits.limits.concurrency : 0;
+    const concurrency = this.concurrencyOf(entry);
     if (entry.suspects.size === 0 && (concurrency <= 0 || concurrency >= this.shard.count)) return 'busy';
     for (const replica of entry.replicas.values()) if (this.usable(entry, replica) && this.capacity(entry, replica) > 0) return 'busy';
     return 'no_replica';
   }
 
-  /** Least in-flight among usable replicas with a free slot; round robin among equals. */
+  /** Least in-flight among usable replicas with a free slot; round robin among equals (the table's index). */
   private pick(entry: Entry): EngineReplica | undefined {
-    if (entry.replicas.serving === 0) return undefined;
-    let least = Number.POSITIVE_INFINITY;
-    let candidates: EngineReplica[] = [];
-    for (const replica of entry.replicas.values()) {
-      if (!this.usable(entry, replica) || replica.inFlight >= this.capacity(entry, replica)) continue;
-      if (replica.inFlight < least) {
-        least = replica.inFlight;
-        candidates = [replica];
-      } else if (replica.inFlight === least) candidates.push(replica);
-    }
-    if (candidates.length === 0) return undefined;
-    return candidates[entry.roundRobin++ % candidates.length];
+    return entry.replicas.next();
   }
 
   /** A slot on `replica`; its request timeout fires after the function's limit, or at `deadlineAt` when that is sooner. */
