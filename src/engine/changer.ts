@@ -3,7 +3,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { parseScalingPolicy, type PolicyDefaults, type ScalingPolicy } from '../policy/labels.js';
-import { functionLabel, refKey, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
+import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaInfo, type ReplicaProvider } from '../providers/types.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Dispatcher } from './dispatcher.js';
 import { chooseVictims, isLeaving, type Drainer } from './drain.js';
@@ -16,7 +16,11 @@ import type { ReplicaView } from './replicas.js';
  * meanwhile), which are returned as `chosen`.
  */
 function target(state: ChangeState, decision: Decision): { to: number; chosen: readonly string[] | undefined } {
-  const chosen = decision.remove?.filter((id) => state.replicas.some((r) => r.id === id && !isLeaving(r) && r.phase === 'ready' && r.inFlight === 0));
+  let chosen: string[] | undefined;
+  if (decision.remove !== undefined) {
+    const idle = new Set(state.replicas.filter((r) => !isLeaving(r) && r.phase === 'ready' && r.inFlight === 0).map((r) => r.id));
+    chosen = decision.remove.filter((id) => idle.has(id));
+  }
   return { to: chosen === undefined ? Math.max(0, decision.replicas) : Math.max(0, state.desired - chosen.length), chosen };
 }
 
@@ -152,6 +156,10 @@ export class Changer {
   private readonly mutex = new KeyedMutex();
   /** Replica ids seen per function, and whether each was ready, for lifecycle events. */
   private readonly seen = new Map<string, Map<string, boolean>>();
+  /** Functions whose provider sends `ReplicaChanges` (their `seen` is kept without relisting). */
+  private readonly incremental = new Set<string>();
+  /** Changes that arrived while the count was being raised, latest per replica (null: gone). */
+  private readonly deferred = new Map<string, Map<string, ReplicaInfo | null>>();
   private readonly lastSource = new Map<string, EventSource>();
   /** Functions whose count is being raised now: lifecycle events wait for the decision's. */
   private readonly applying = new Set<string>();
@@ -160,7 +168,7 @@ export class Changer {
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: ChangerOptions) {
-    this.unsubscribe = options.provider.subscribe((ref) => this.observe(ref));
+    this.unsubscribe = options.provider.subscribe((ref, _state, changes) => this.observe(ref, changes));
   }
 
   close(): void {
@@ -223,7 +231,7 @@ export class Changer {
       throw new AppError('LABELS_INVALID', `function ${ref.name} has invalid scale labels: ${policy.problems.join('; ')}`, { details: { problems: policy.problems } });
     }
     dispatcher.sync(ref, state);
-    this.observe(ref);
+    this.catchUp(ref);
     const replicas = dispatcher.replicas(ref);
     const leaving = replicas.filter((r) => r.draining).length;
     return { state: { desired: Math.max(0, state.desired - leaving), ready: state.ready, replicas }, policy: policy.policy, providerDesired: state.desired };
@@ -263,13 +271,15 @@ export class Changer {
         await this.up(ref, read.providerDesired, to - from);
       } catch (err) {
         this.record(ref, source, 'scale_failed', from, to, err instanceof AppError ? err.code : 'error', { ...inputs, decided: decision.reason });
+        this.applying.delete(key);
+        this.catchUp(ref);
         await hooks.failed?.(decision, context, err, 'apply');
         throw err;
       } finally {
         this.applying.delete(key);
       }
       this.record(ref, source, 'scale_up', from, to, decision.reason, inputs);
-      this.observe(ref);
+      this.catchUp(ref);
     } else {
       this.record(ref, source, 'scale_down', from, to, decision.reason, inputs);
       settled = this.down(ref, source, from, to, chosen ?? chooseVictims(read.state.replicas.filter((r) => !isLeaving(r)), from - to), (err) => hooks.failed?.(decision, context, err, 'settle') ?? Promise.resolve());
@@ -339,26 +349,77 @@ export class Changer {
     );
   }
 
-  /** Records replicas that appeared (`scale_up_start`) or became ready (`scale_up_complete`). */
-  private observe(ref: FunctionRef): void {
+  /**
+   * A provider notification: records replicas that appeared (`scale_up_start`) or became
+   * ready (`scale_up_complete`), from its `changes` (O(changed replicas)) when it sends them,
+   * else from the whole list. While the count is being raised, changes wait for `catchUp`,
+   * so the lifecycle events follow the decision's.
+   */
+  private observe(ref: FunctionRef, changes: ReplicaChanges | undefined): void {
     const key = refKey(ref);
-    if (this.applying.has(key)) return;
+    if (changes === undefined) this.incremental.delete(key);
+    else this.incremental.add(key);
+    if (this.applying.has(key)) {
+      if (changes !== undefined) this.defer(key, changes);
+      return;
+    }
+    const known = this.seen.get(key);
+    if (known === undefined || changes === undefined) {
+      this.relist(ref);
+      return;
+    }
+    const source = this.lastSource.get(key) ?? 'policy';
+    for (const replica of changes.upserted) this.see(ref, source, known, replica, false);
+    for (const id of changes.removed) known.delete(id);
+  }
+
+  private defer(key: string, changes: ReplicaChanges): void {
+    let later = this.deferred.get(key);
+    if (later === undefined) this.deferred.set(key, (later = new Map()));
+    for (const replica of changes.upserted) later.set(replica.id, replica);
+    for (const id of changes.removed) later.set(id, null);
+  }
+
+  /** Brings the lifecycle view up to date outside a notification (at a read, after a raise). */
+  private catchUp(ref: FunctionRef): void {
+    const key = refKey(ref);
+    const known = this.seen.get(key);
+    const later = this.deferred.get(key);
+    this.deferred.delete(key);
+    if (known === undefined || !this.incremental.has(key)) {
+      this.relist(ref);
+      return;
+    }
+    if (later === undefined) return;
+    const source = this.lastSource.get(key) ?? 'policy';
+    for (const [id, replica] of later) {
+      if (replica === null) known.delete(id);
+      else this.see(ref, source, known, replica, false);
+    }
+  }
+
+  /** Compares the whole list with what was seen; the first list of a function records nothing. */
+  private relist(ref: FunctionRef): void {
+    const key = refKey(ref);
     const known = this.seen.get(key) ?? new Map<string, boolean>();
     const first = !this.seen.has(key);
     this.seen.set(key, known);
     const source = this.lastSource.get(key) ?? 'policy';
     const listed = this.options.provider.listReplicas(ref);
-    for (const replica of listed) {
-      const ready = replica.phase === 'ready';
-      const was = known.get(replica.id);
-      // A replica first seen already leaving (listed late, then drained) did not start now.
-      const leaving = replica.phase === 'draining' || replica.phase === 'stopping';
-      if (was === undefined && !first && !leaving) this.record(ref, source, 'scale_up_start', 0, 0, replica.phase, {}, replica.id);
-      if (ready && was !== true && !(was === undefined && first)) this.record(ref, source, 'scale_up_complete', 0, 0, 'ready', {}, replica.id);
-      known.set(replica.id, ready || (was ?? false));
-    }
+    for (const replica of listed) this.see(ref, source, known, replica, first);
+    if (known.size === listed.length) return;
     const ids = new Set(listed.map((r) => r.id));
     for (const id of [...known.keys()]) if (!ids.has(id)) known.delete(id);
+  }
+
+  private see(ref: FunctionRef, source: EventSource, known: Map<string, boolean>, replica: ReplicaInfo, first: boolean): void {
+    const ready = replica.phase === 'ready';
+    const was = known.get(replica.id);
+    // A replica first seen already leaving (listed late, then drained) did not start now.
+    const leaving = replica.phase === 'draining' || replica.phase === 'stopping';
+    if (was === undefined && !first && !leaving) this.record(ref, source, 'scale_up_start', 0, 0, replica.phase, {}, replica.id);
+    if (ready && was !== true && !(was === undefined && first)) this.record(ref, source, 'scale_up_complete', 0, 0, 'ready', {}, replica.id);
+    known.set(replica.id, ready || (was ?? false));
   }
 
   private record(ref: FunctionRef, source: EventSource, action: EventAction, from: number, to: number, reason: string, inputs: Readonly<Record<string, unknown>>, replica?: string, dryRun = false): void {

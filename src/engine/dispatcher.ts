@@ -3,8 +3,8 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import { parseRequestLimits, type RequestLimits, type RequestLimitsResult } from '../policy/labels.js';
-import { functionLabel, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
-import { gatewayShare, mergeReplicas, type EngineReplica, type GatewayShard, type ReplicaView } from './replicas.js';
+import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
+import { gatewayShare, ReplicaTable, type EngineReplica, type GatewayShard, type ReplicaCounts, type ReplicaView } from './replicas.js';
 
 /** Why a request waits: no ready replica at all, or every ready replica is at its limit. */
 export type QueueReason = 'no_replica' | 'busy';
@@ -150,14 +150,15 @@ interface Waiter {
 
 interface Entry {
   readonly ref: FunctionRef;
-  readonly replicas: Map<string, EngineReplica>;
+  readonly replicas: ReplicaTable;
+  /** The provider sends `ReplicaChanges`, which keep the table current: no relist needed. */
+  incremental: boolean;
   /** Replicas out of rotation after a failed connection, by id; empty on the hot path. */
   readonly suspects: Map<string, Suspect>;
   queue: Waiter[];
   /** Desired replicas as last reported; null before the first report. */
   desired: number | null;
   limits: RequestLimitsResult;
-  roundRobin: number;
   /** A wake was asked for and the function has not wanted replicas since. */
   wakeRaised: boolean;
   /** Clock ms when the current cold start began (first wake of a burst); null when none runs. */
@@ -203,7 +204,7 @@ export class Dispatcher {
     const { entry, replica } = slot;
     clock.clearTimeout(slot.timer);
     this.count(entry, -1);
-    replica.inFlight -= 1;
+    entry.replicas.addInFlight(replica, -1);
     replica.served += 1;
     replica.lastRequestEnd = clock.now();
     if (replica.inFlight === 0 && this.idleListeners.size > 0) for (const listener of [...this.idleListeners]) listener(entry.ref, replica.id);
@@ -213,7 +214,7 @@ export class Dispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.shard = options.shard ?? { count: 1, index: 0 };
-    this.unsubscribe = options.provider.subscribe((ref, state) => this.sync(ref, state));
+    this.unsubscribe = options.provider.subscribe((ref, state, changes) => this.notified(ref, state, changes));
     options.metrics.beforeCollect.add(this.collect);
   }
 
@@ -241,14 +242,36 @@ export class Dispatcher {
     this.sync(ref, await this.options.provider.getReplicas(ref));
   }
 
-  /** Takes the provider's replica list (and, when given, desired count and labels) and serves the queue. */
+  /**
+   * Takes the function's state (when given: desired count and labels) and serves the queue.
+   * The replica table is read again from `listReplicas` unless the provider keeps it
+   * current with `ReplicaChanges` (then this costs nothing per replica).
+   */
   sync(ref: FunctionRef, state?: ReplicaState): void {
     const entry = this.entry(ref);
-    mergeReplicas(entry.replicas, this.options.provider.listReplicas(ref));
+    if (!entry.incremental) entry.replicas.merge(this.options.provider.listReplicas(ref));
+    this.settle(entry, state);
+  }
+
+  /** A provider notification: what changed in the list when it says, else the whole list. */
+  private notified(ref: FunctionRef, state: ReplicaState, changes: ReplicaChanges | undefined): void {
+    const fresh = !this.entries.has(refKey(ref));
+    const entry = this.entry(ref);
+    entry.incremental = changes !== undefined;
+    // A new entry was just read whole, changes included.
+    if (changes !== undefined) {
+      if (!fresh) entry.replicas.apply(changes);
+    } else if (!fresh) entry.replicas.merge(this.options.provider.listReplicas(ref));
+    this.settle(entry, state);
+  }
+
+  private settle(entry: Entry, state: ReplicaState | undefined): void {
     if (entry.suspects.size > 0) this.reviewSuspects(entry);
     if (state !== undefined) {
       entry.desired = state.desired;
+      const before = this.concurrencyOf(entry);
       entry.limits = parseRequestLimits(state.labels, state.annotations, this.options.defaults);
+      if (this.concurrencyOf(entry) !== before) entry.replicas.reindex();
       if (state.desired > 0) entry.wakeRaised = false;
     }
     this.pump(entry);
@@ -369,7 +392,7 @@ export class Dispatcher {
     const entry = this.entry(ref);
     for (const id of ids) {
       const replica = entry.replicas.get(id);
-      if (replica !== undefined) replica.draining = draining;
+      if (replica !== undefined) entry.replicas.setDraining(replica, draining);
     }
     this.report(entry);
     if (!draining) this.pump(entry);
@@ -392,10 +415,13 @@ export class Dispatcher {
     const known = entry.suspects.get(replicaId);
     if (known !== undefined) clock.clearTimeout(known.timer);
     const timer = clock.setTimeout(() => {
-      if (entry.suspects.delete(replicaId)) this.pump(entry);
+      if (!entry.suspects.delete(replicaId)) return;
+      this.refresh(entry, replicaId);
+      this.pump(entry);
     }, this.options.suspectMs ?? SUSPECT_MS);
     timer.unref();
     entry.suspects.set(replicaId, { sawDown: replica.phase !== 'ready' || replica.address === null, timer });
+    entry.replicas.refresh(replica);
     this.report(entry);
   }
 
@@ -408,8 +434,15 @@ export class Dispatcher {
       else if (replica === undefined || suspect.sawDown) {
         this.options.clock.clearTimeout(suspect.timer);
         entry.suspects.delete(id);
+        this.refresh(entry, id);
       }
     }
+  }
+
+  /** A replica's suspect mark changed: the table looks again whether it is open. */
+  private refresh(entry: Entry, id: string): void {
+    const replica = entry.replicas.get(id);
+    if (replica !== undefined) entry.replicas.refresh(replica);
   }
 
   /** Calls `listener` whenever a replica's in-flight count drops to 0; returns the unsubscribe function. */
@@ -432,6 +465,21 @@ export class Dispatcher {
     const entry = this.entries.get(refKey(ref));
     if (entry === undefined) return [];
     return [...entry.replicas.values()].map((r) => ({ ...r }));
+  }
+
+  /** One replica of the table, read-only and live (not a copy); undefined when unknown. */
+  replica(ref: FunctionRef, id: string): ReplicaView | undefined {
+    return this.entries.get(refKey(ref))?.replicas.get(id);
+  }
+
+  /** The function's replicas counted by class, kept up to date (no table scan); zeros when unknown. */
+  replicaCounts(ref: FunctionRef): ReplicaCounts {
+    return this.entries.get(refKey(ref))?.replicas.counts() ?? { starting: 0, free: 0, busy: 0, draining: 0, stopping: 0, serving: 0 };
+  }
+
+  /** How many replicas the table holds, whatever their phase. */
+  replicaCount(ref: FunctionRef): number {
+    return this.entries.get(refKey(ref))?.replicas.size ?? 0;
   }
 
   /**
@@ -473,6 +521,15 @@ export class Dispatcher {
     return out;
   }
 
+  /** Requests waiting for `ref` by what they wait for now (as `stats`, without copying the table). */
+  queued(ref: FunctionRef): Readonly<Record<QueueReason, number>> {
+    const entry = this.entries.get(refKey(ref));
+    if (entry === undefined || entry.queue.length === 0) return { no_replica: 0, busy: 0 };
+    const length = entry.queue.length;
+    const reason = this.reasonOf(entry);
+    return { no_replica: reason === 'no_replica' ? length : 0, busy: reason === 'busy' ? length : 0 };
+  }
+
   stats(ref: FunctionRef): DispatchStats {
     const entry = this.entries.get(refKey(ref));
     if (entry === undefined) return { queued: { no_replica: 0, busy: 0 }, oldestWaitMs: 0, replicas: [] };
@@ -509,14 +566,20 @@ export class Dispatcher {
     if (entry === undefined) {
       const label = functionLabel(ref, this.options.defaultNamespace);
       const { queueLength, queueOldestWaitSeconds, heldRequests } = this.options.metrics;
+      // The table asks its entry for capacities and suspects; it is filled once the entry exists.
+      const owner: { entry?: Entry } = {};
+      const replicas = new ReplicaTable({
+        capacity: (replica) => (owner.entry === undefined ? 0 : this.capacity(owner.entry, replica)),
+        excluded: (replica) => owner.entry !== undefined && owner.entry.suspects.size > 0 && owner.entry.suspects.has(replica.id),
+      });
       entry = {
         ref: { name: ref.name, namespace: ref.namespace },
-        replicas: mergeReplicas(new Map(), this.options.provider.listReplicas(ref)),
+        replicas,
+        incremental: false,
         suspects: new Map(),
         queue: [],
         desired: null,
         limits: { ok: true, limits: this.options.defaults },
-        roundRobin: 0,
         wakeRaised: false,
         wakeStartedAt: null,
         reportedEmpty: false,
@@ -531,6 +594,8 @@ export class Dispatcher {
           oldest: queueOldestWaitSeconds.labels({ function_name: label }),
         },
       };
+      owner.entry = entry;
+      replicas.merge(this.options.provider.listReplicas(ref));
       this.entries.set(key, entry);
     }
     return entry;
@@ -542,8 +607,12 @@ export class Dispatcher {
   }
 
   private capacity(entry: Entry, replica: EngineReplica): number {
-    const concurrency = entry.limits.ok ? entry.limits.limits.concurrency : 0;
-    return gatewayShare(concurrency, this.shard, replica.id);
+    return gatewayShare(this.concurrencyOf(entry), this.shard, replica.id);
+  }
+
+  /** The function's hard limit per replica; 0 (unlimited) while its labels are invalid. */
+  private concurrencyOf(entry: Entry): number {
+    return entry.limits.ok ? entry.limits.limits.concurrency : 0;
   }
 
   /** Ready, not draining, with an address, and not suspect. */
@@ -553,23 +622,17 @@ export class Dispatcher {
 
   /** `busy` when some usable replica could take a request (now or once a slot frees), else `no_replica`. */
   private reasonOf(entry: Entry): QueueReason {
+    if (entry.replicas.serving === 0) return 'no_replica';
+    // Every replica has a share of at least one slot unless the limit is below the gateway count.
+    const concurrency = this.concurrencyOf(entry);
+    if (entry.suspects.size === 0 && (concurrency <= 0 || concurrency >= this.shard.count)) return 'busy';
     for (const replica of entry.replicas.values()) if (this.usable(entry, replica) && this.capacity(entry, replica) > 0) return 'busy';
     return 'no_replica';
   }
 
-  /** Least in-flight among usable replicas with a free slot; round robin among equals. */
+  /** Least in-flight among usable replicas with a free slot; round robin among equals (the table's index). */
   private pick(entry: Entry): EngineReplica | undefined {
-    let least = Number.POSITIVE_INFINITY;
-    let candidates: EngineReplica[] = [];
-    for (const replica of entry.replicas.values()) {
-      if (!this.usable(entry, replica) || replica.inFlight >= this.capacity(entry, replica)) continue;
-      if (replica.inFlight < least) {
-        least = replica.inFlight;
-        candidates = [replica];
-      } else if (replica.inFlight === least) candidates.push(replica);
-    }
-    if (candidates.length === 0) return undefined;
-    return candidates[entry.roundRobin++ % candidates.length];
+    return entry.replicas.next();
   }
 
   /** A slot on `replica`; its request timeout fires after the function's limit, or at `deadlineAt` when that is sooner. */
@@ -577,7 +640,7 @@ export class Dispatcher {
     const { clock } = this.options;
     const now = clock.now();
     if (waiter === null) this.count(entry, 1);
-    replica.inFlight += 1;
+    entry.replicas.addInFlight(replica, 1);
     replica.lastRequestStart = now;
     const timeoutMs = entry.limits.ok ? entry.limits.limits.requestTimeoutMs : this.options.defaults.requestTimeoutMs;
     const fireInMs = deadlineAt === undefined ? timeoutMs : Math.max(0, Math.min(timeoutMs, deadlineAt - now));

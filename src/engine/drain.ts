@@ -50,17 +50,22 @@ export class Drainer {
 
   constructor(private readonly options: DrainerOptions) {}
 
-  /** Marks `ids` draining and resolves, per id, how its drain ended. */
+  /**
+   * Marks `ids` draining and resolves, per id, how its drain ended. Costs O(ids), then
+   * O(replicas still busy) per slot given back: the rest of the table is never scanned.
+   */
   async drain(ref: FunctionRef, ids: readonly string[]): Promise<Map<string, DrainOutcome>> {
     const { dispatcher, clock, drainTimeoutMs } = this.options;
     dispatcher.setDraining(ref, ids, true);
-    const state = () => new Map(dispatcher.replicas(ref).map((r) => [r.id, r]));
-    const settled = () => {
-      const table = state();
-      return ids.every((id) => {
-        const r = table.get(id);
-        return r === undefined || !r.draining || r.inFlight === 0;
-      });
+    const done = (id: string): boolean => {
+      const r = dispatcher.replica(ref, id);
+      return r === undefined || !r.draining || r.inFlight === 0;
+    };
+    // Replicas still busy; one leaves the set once it is idle, gone or taken back.
+    const busy = new Set(ids.filter((id) => !done(id)));
+    const settled = (): boolean => {
+      for (const id of busy) if (done(id)) busy.delete(id);
+      return busy.size === 0;
     };
     let timedOut = false;
     if (!settled()) {
@@ -82,10 +87,9 @@ export class Drainer {
         this.wakeups.add(check);
       });
     }
-    const table = state();
     const outcomes = new Map<string, DrainOutcome>();
     for (const id of ids) {
-      const r = table.get(id);
+      const r = dispatcher.replica(ref, id);
       outcomes.set(id, r === undefined ? 'gone' : !r.draining ? 'taken-back' : r.inFlight === 0 ? 'drained' : 'drain-timeout');
     }
     return outcomes;

@@ -278,7 +278,8 @@ export class PolicyLoop {
   }
 
   private report(entry: Entry, spec: PolicySpec | null): void {
-    const counts = replicaStates(this.options.dispatcher.replicas(entry.ref));
+    const { starting, free, busy, draining, stopping } = this.options.dispatcher.replicaCounts(entry.ref);
+    const counts: Record<State, number> = { starting, free, busy, draining: draining + stopping };
     for (const state of STATES) entry.replicaGauges[state].set(counts[state]);
     const settings = spec === null ? {} : policySettings(spec);
     const { policySetting } = this.options.metrics;

@@ -102,7 +102,7 @@ export class NamedPolicyProvider implements ReplicaProvider {
 
   subscribe(listener: ReplicaListener): () => void {
     this.listeners.add(listener);
-    const off = this.inner.subscribe((ref, state) => listener(ref, this.overlay(ref, state)));
+    const off = this.inner.subscribe((ref, state, changes) => listener(ref, this.overlay(ref, state), changes));
     return () => {
       this.listeners.delete(listener);
       off();

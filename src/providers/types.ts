@@ -38,8 +38,23 @@ export interface ReplicaInfo {
   readonly createdAt: number;
 }
 
-/** Called whenever a function's desired or ready count changes. */
-export type ReplicaListener = (ref: FunctionRef, state: ReplicaState) => void;
+/**
+ * What changed in a function's replica list since the provider's previous notification for
+ * that function: replicas added or whose phase or address changed (their facts now), and
+ * ids gone. Applying each notification's changes to the list read at `subscribe` time gives
+ * `listReplicas` exactly, so a listener keeps its own table in O(changed replicas).
+ */
+export interface ReplicaChanges {
+  readonly upserted: readonly ReplicaInfo[];
+  readonly removed: readonly string[];
+}
+
+/**
+ * Called whenever a function's desired or ready count or its replica list changes. `changes`
+ * is optional: a provider that knows what changed passes it; without it, a listener that keeps
+ * a replica table reads `listReplicas` again.
+ */
+export type ReplicaListener = (ref: FunctionRef, state: ReplicaState, changes?: ReplicaChanges) => void;
 
 /**
  * The one provider interface. A provider reports facts and does one thing: set the replica

@@ -203,9 +203,10 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     if (event.from === 0) f.counters.coldStarts += 1;
     if (event.source === 'alert' && f.reactionMs === null && f.overloadAt !== null && event.time >= f.overloadAt) f.reactionMs = event.time - f.overloadAt;
   });
+  // After the dispatcher's own listener (subscribed first): its table is current, and counted.
   provider.subscribe((ref) => {
     const f = byKey.get(`${ref.namespace}/${ref.name}`);
-    if (f !== undefined) f.counters.setReplicas(provider.listReplicas(ref).length, clock.now(), endMs());
+    if (f !== undefined) f.counters.setReplicas(dispatcher.replicaCount(ref), clock.now(), endMs());
   });
 
   const alertPath = new AlertPath({
@@ -284,7 +285,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     f.idleArmed = false;
     const now = clock.now();
     if (now > endMs()) return;
-    const { queued } = dispatcher.stats(f.ref);
+    const queued = dispatcher.queued(f.ref);
     if (now < f.lastActivity + f.policy.zeroDurationMs || queued.busy + queued.no_replica > 0) {
       armIdle(f);
       return;
@@ -341,14 +342,13 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
       let stopping = 0;
       let queued = 0;
       for (const f of fns) {
-        const stats = dispatcher.stats(f.ref);
-        queued += stats.queued.busy + stats.queued.no_replica;
-        for (const r of stats.replicas) {
-          if (r.phase === 'stopping') stopping += 1;
-          else if (r.draining || r.phase === 'draining') draining += 1;
-          else if (r.phase === 'ready') ready += 1;
-          else starting += 1;
-        }
+        const waiting = dispatcher.queued(f.ref);
+        queued += waiting.busy + waiting.no_replica;
+        const counts = dispatcher.replicaCounts(f.ref);
+        stopping += counts.stopping;
+        draining += counts.draining;
+        ready += counts.free + counts.busy;
+        starting += counts.starting;
       }
       return { starting, ready, draining, stopping, queued };
     },
@@ -393,13 +393,13 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
 
   const samples: ReplicaSample[] = [];
   function sampleReplicas(everyMs: number): void {
-    samples.push({ t: clock.now(), replicas: fns.map((f) => provider.listReplicas(f.ref).length) });
+    samples.push({ t: clock.now(), replicas: fns.map((f) => dispatcher.replicaCount(f.ref)) });
     if (clock.now() + everyMs <= endMs()) clock.setTimeout(() => sampleReplicas(everyMs), everyMs);
   }
 
   await provider.start();
   for (const f of fns) await dispatcher.track(f.ref);
-  for (const f of fns) f.counters.setReplicas(provider.listReplicas(f.ref).length, 0, endMs());
+  for (const f of fns) f.counters.setReplicas(dispatcher.replicaCount(f.ref), 0, endMs());
   alertPath.start();
   timeline.start();
   for (const f of fns) if (f.policy.minReplicas > 0) armIdle(f);

@@ -63,6 +63,39 @@ function waitForReplicas(provider: ReplicaProvider, ref: FunctionRef, check: (li
 
 const PHASES = ['starting', 'ready', 'draining', 'stopping'];
 
+/** A replica list as comparable facts: id, phase, address; sorted by id. */
+const facts = (list: Iterable<ReplicaInfo>): Array<[string, string, string | null]> =>
+  [...list].map((r): [string, string, string | null] => [r.id, r.phase, r.address?.href ?? null]).sort((a, b) => a[0].localeCompare(b[0]));
+
+/**
+ * What a listener keeping its own table holds: the list at subscribe time, then each
+ * notification's `changes` applied (or the list read again when a notification has none).
+ */
+function mirror(provider: ReplicaProvider, ref: FunctionRef): Mirror {
+  const out: Mirror = { table: new Map(provider.listReplicas(ref).map((r) => [r.id, r])), changes: 0, relists: 0, unsubscribe: () => undefined };
+  out.unsubscribe = provider.subscribe((changed, _state, changes) => {
+    if (changed.name !== ref.name || changed.namespace !== ref.namespace) return;
+    if (changes === undefined) {
+      out.relists += 1;
+      out.table.clear();
+      for (const r of provider.listReplicas(ref)) out.table.set(r.id, r);
+      return;
+    }
+    out.changes += 1;
+    for (const r of changes.upserted) out.table.set(r.id, r);
+    for (const id of changes.removed) out.table.delete(id);
+  });
+  return out;
+}
+
+interface Mirror {
+  readonly table: Map<string, ReplicaInfo>;
+  /** Notifications that carried changes, and those that did not. */
+  changes: number;
+  relists: number;
+  unsubscribe: () => void;
+}
+
 /**
  * The shared contract every ReplicaProvider must pass: facts in, one action out, errors as
  * AppError codes, readiness pushed to subscribers, and replicas that the engine's dispatcher
@@ -72,8 +105,11 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
   describe(`ReplicaProvider contract: ${name}`, () => {
     let s: ContractSetup;
     let dispatcher: Dispatcher;
+    /** Subscribed before the provider starts, and kept through every test. */
+    let kept: Mirror;
     beforeAll(async () => {
       s = await setup();
+      kept = mirror(s.provider, s.ref);
       dispatcher = new Dispatcher({
         provider: s.provider,
         clock: systemClock,
@@ -85,6 +121,7 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
       await dispatcher.track(s.ref);
     });
     afterAll(async () => {
+      kept.unsubscribe();
       dispatcher.close();
       await s.close();
     });
@@ -213,6 +250,28 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
         changer.close();
       }
       await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
+    });
+
+    it('notifications keep a listener table equal to listReplicas: their changes applied (or a relist when they carry none)', async () => {
+      // Through every earlier test, from before start.
+      expect(facts(kept.table.values())).toEqual(facts(s.provider.listReplicas(s.ref)));
+      const late = mirror(s.provider, s.ref);
+      try {
+        await s.provider.setReplicas(s.ref, 3);
+        const ready = await waitForReplicas(s.provider, s.ref, (l) => l.filter((r) => r.phase === 'ready').length === 3 && l.length === 3);
+        expect(facts(late.table.values())).toEqual(facts(ready));
+        await s.provider.removeReplicas(s.ref, [ready[1]?.id ?? '']);
+        const after = await waitForReplicas(s.provider, s.ref, (l) => l.length === 2);
+        expect(facts(late.table.values())).toEqual(facts(after));
+        await s.provider.setReplicas(s.ref, 1);
+        await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
+        const one = await waitForReplicas(s.provider, s.ref, (l) => l.length === 1);
+        expect(facts(late.table.values())).toEqual(facts(one));
+        expect(facts(kept.table.values())).toEqual(facts(one));
+        expect(late.changes + late.relists).toBeGreaterThan(0);
+      } finally {
+        late.unsubscribe();
+      }
     });
 
     it('an unknown function lists no replicas and removeReplicas is FUNCTION_UNKNOWN', async () => {

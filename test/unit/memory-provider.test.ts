@@ -46,4 +46,18 @@ describe('MemoryProvider on a virtual clock', () => {
     const stopping = provider.listReplicas(ref).filter((r) => r.phase === 'stopping').map((r) => r.id);
     expect(stopping.sort()).toEqual(['fn-2', 'fn-3']);
   });
+
+  it('every notification says what changed: the replicas added or moved to a new phase, and the ids gone', async () => {
+    const { clock, provider } = setup();
+    const seen: string[] = [];
+    provider.subscribe((_ref, _state, changes) => {
+      seen.push(changes === undefined ? 'none' : [...changes.upserted.map((r) => `+${r.id}:${r.phase}`), ...changes.removed.map((id) => `-${id}`)].join(','));
+    });
+    await provider.start();
+    await provider.setReplicas(ref, 2);
+    clock.advance(300);
+    await provider.removeReplicas(ref, ['fn-1']);
+    clock.advance(50);
+    expect(seen).toEqual(['+fn-1:starting', '+fn-2:starting', '+fn-1:ready', '+fn-2:ready', '+fn-1:stopping', '-fn-1']);
+  });
 });

@@ -4,6 +4,7 @@ import {
   refKey,
   type FunctionInfo,
   type FunctionRef,
+  type ReplicaChanges,
   type ReplicaInfo,
   type ReplicaListener,
   type ReplicaPhase,
@@ -53,15 +54,23 @@ interface MemoryFunction {
   readonly spec: MemoryFunctionSpec;
   readonly model: ReplicaModel;
   desired: number;
-  /** Every replica that exists, in creation order. */
-  replicas: MemoryReplica[];
+  /** Every replica that exists, by id, in creation order. */
+  readonly replicas: Map<string, MemoryReplica>;
+  /** Replicas `starting` or `ready`, and those `ready` (counters, so no change recounts the list). */
+  live: number;
+  ready: number;
+  /** What changed since the last notification: replicas added or changed, ids gone. */
+  readonly changed: Set<MemoryReplica>;
+  readonly removed: string[];
   nextId: number;
 }
 
 /**
  * A provider that runs nothing: replicas are records whose phases follow a modelled start
  * and stop time on the injected clock. Addresses are `http://127.0.0.1:9/<fn>/<id>` and
- * are never dialled. Unit tests and the simulator drive it with a VirtualClock.
+ * are never dialled. Unit tests and the simulator drive it with a VirtualClock. Each
+ * notification carries its `ReplicaChanges`, and a replica's start, readiness or removal
+ * costs O(1): a function of 100,000 replicas is never relisted per change.
  */
 export class MemoryProvider implements ReplicaProvider {
   readonly kind = 'memory';
@@ -76,7 +85,18 @@ export class MemoryProvider implements ReplicaProvider {
     const fallback = options.defaultModel ?? { startMs: 0, stopMs: 0 };
     for (const spec of options.functions) {
       const ref = { name: spec.name, namespace: spec.namespace };
-      this.functions.set(refKey(ref), { ref, spec, model: spec.model ?? fallback, desired: Math.max(0, spec.replicas ?? 0), replicas: [], nextId: 1 });
+      this.functions.set(refKey(ref), {
+        ref,
+        spec,
+        model: spec.model ?? fallback,
+        desired: Math.max(0, spec.replicas ?? 0),
+        replicas: new Map(),
+        live: 0,
+        ready: 0,
+        changed: new Set(),
+        removed: [],
+        nextId: 1,
+      });
     }
   }
 
@@ -85,15 +105,19 @@ export class MemoryProvider implements ReplicaProvider {
     this.started = true;
     for (const fn of this.functions.values()) {
       this.reconcile(fn);
-      if (fn.replicas.length > 0) this.emit(fn);
+      if (fn.replicas.size > 0) this.emit(fn);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const fn of this.functions.values()) {
-      for (const replica of fn.replicas) this.clock.clearTimeout(replica.timer);
-      fn.replicas = [];
+      for (const replica of fn.replicas.values()) this.clock.clearTimeout(replica.timer);
+      fn.replicas.clear();
+      fn.changed.clear();
+      fn.removed.length = 0;
+      fn.live = 0;
+      fn.ready = 0;
     }
   }
 
@@ -117,10 +141,13 @@ export class MemoryProvider implements ReplicaProvider {
 
   async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
     const fn = this.find(ref);
-    const wanted = new Set(ids);
-    const victims = fn.replicas.filter((r) => wanted.has(r.id) && r.phase !== 'stopping');
-    if (victims.length === 0) return;
-    fn.desired = Math.max(0, fn.desired - victims.length);
+    const victims = new Set<MemoryReplica>();
+    for (const id of ids) {
+      const replica = fn.replicas.get(id);
+      if (replica !== undefined && replica.phase !== 'stopping') victims.add(replica);
+    }
+    if (victims.size === 0) return;
+    fn.desired = Math.max(0, fn.desired - victims.size);
     for (const victim of victims) this.stop(fn, victim);
     this.emit(fn);
   }
@@ -128,7 +155,7 @@ export class MemoryProvider implements ReplicaProvider {
   listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
     const fn = this.functions.get(refKey(ref));
     if (fn === undefined) return [];
-    return fn.replicas.map((r) => ({ id: r.id, address: r.address, phase: r.phase, createdAt: r.createdAt }));
+    return [...fn.replicas.values()].map(infoOf);
   }
 
   subscribe(listener: ReplicaListener): () => void {
@@ -145,7 +172,7 @@ export class MemoryProvider implements ReplicaProvider {
   private stateOf(fn: MemoryFunction): ReplicaState {
     return {
       desired: fn.desired,
-      ready: fn.replicas.filter((r) => r.phase === 'ready').length,
+      ready: fn.ready,
       labels: fn.spec.labels ?? {},
       annotations: fn.spec.annotations ?? {},
     };
@@ -154,15 +181,15 @@ export class MemoryProvider implements ReplicaProvider {
   /** Starts or stops replicas until the live ones (starting or ready) match desired. */
   private reconcile(fn: MemoryFunction): void {
     if (!this.started || this.closed) return;
-    const live = fn.replicas.filter((r) => r.phase === 'starting' || r.phase === 'ready');
     // A plain setReplicas down removes the least useful first: starting, then the newest.
-    const surplus = live.length - fn.desired;
+    const surplus = fn.live - fn.desired;
     if (surplus > 0) {
-      // `live` is in creation order, so its reverse puts the newest first; the sort is stable.
-      const order = [...live].reverse().sort((a, b) => (a.phase === b.phase ? 0 : a.phase === 'starting' ? -1 : 1));
+      // Creation order reversed puts the newest first; the sort is stable.
+      const live = [...fn.replicas.values()].filter((r) => r.phase === 'starting' || r.phase === 'ready');
+      const order = live.reverse().sort((a, b) => (a.phase === b.phase ? 0 : a.phase === 'starting' ? -1 : 1));
       for (const victim of order.slice(0, surplus)) this.stop(fn, victim);
     }
-    for (let i = live.length; i < fn.desired; i++) this.create(fn);
+    while (fn.live < fn.desired) this.create(fn);
   }
 
   private create(fn: MemoryFunction): void {
@@ -177,23 +204,45 @@ export class MemoryProvider implements ReplicaProvider {
     replica.timer = this.clock.setTimeout(() => {
       replica.timer = undefined;
       if (replica.phase !== 'starting') return;
-      replica.phase = 'ready';
+      this.setPhase(fn, replica, 'ready');
       this.emit(fn);
     }, fn.model.nextStartMs?.() ?? fn.model.startMs);
-    fn.replicas.push(replica);
+    fn.replicas.set(id, replica);
+    fn.live += 1;
+    fn.changed.add(replica);
   }
 
   private stop(fn: MemoryFunction, replica: MemoryReplica): void {
     this.clock.clearTimeout(replica.timer);
-    replica.phase = 'stopping';
+    this.setPhase(fn, replica, 'stopping');
     replica.timer = this.clock.setTimeout(() => {
-      fn.replicas = fn.replicas.filter((r) => r !== replica);
+      fn.replicas.delete(replica.id);
+      fn.changed.delete(replica);
+      fn.removed.push(replica.id);
       this.emit(fn);
     }, fn.model.stopMs);
   }
 
+  /** Moves a replica to `phase`, keeping the live and ready counters and the pending changes. */
+  private setPhase(fn: MemoryFunction, replica: MemoryReplica, phase: ReplicaPhase): void {
+    const wasLive = replica.phase === 'starting' || replica.phase === 'ready';
+    const isLive = phase === 'starting' || phase === 'ready';
+    fn.live += Number(isLive) - Number(wasLive);
+    fn.ready += Number(phase === 'ready') - Number(replica.phase === 'ready');
+    replica.phase = phase;
+    fn.changed.add(replica);
+  }
+
+  /** Tells listeners the function's state and what changed in its list since the last time. */
   private emit(fn: MemoryFunction): void {
     const state = this.stateOf(fn);
-    for (const listener of [...this.listeners]) listener(fn.ref, state);
+    const changes: ReplicaChanges = { upserted: [...fn.changed].map(infoOf), removed: [...fn.removed] };
+    fn.changed.clear();
+    fn.removed.length = 0;
+    for (const listener of [...this.listeners]) listener(fn.ref, state, changes);
   }
+}
+
+function infoOf(replica: MemoryReplica): ReplicaInfo {
+  return { id: replica.id, address: replica.address, phase: replica.phase, createdAt: replica.createdAt };
 }
