@@ -86,7 +86,8 @@ export class StatusStream {
   private detachSink: (() => void) | undefined;
   private passing = false;
   private lastListed = 0;
-  private lastWrite = Date.now();
+  /** When each client was last written to: its heartbeat is its own (one that follows one function hears nothing of the others). */
+  private readonly lastWrite = new Map<Response, number>();
   private closed = false;
 
   constructor(private readonly options: StatusStreamOptions) {
@@ -114,6 +115,7 @@ export class StatusStream {
     });
     res.write('retry: 2000\n\n');
     this.clients.set(res, only);
+    this.lastWrite.set(res, Date.now());
     req.on('close', () => this.drop(res));
     this.start();
     try {
@@ -147,6 +149,7 @@ export class StatusStream {
     this.closed = true;
     for (const res of [...this.clients.keys()]) {
       this.clients.delete(res);
+      this.lastWrite.delete(res);
       res.end();
     }
     this.stop();
@@ -173,6 +176,7 @@ export class StatusStream {
   }
 
   private drop(res: Response): void {
+    this.lastWrite.delete(res);
     if (!this.clients.delete(res)) return;
     if (this.clients.size === 0) this.stop();
   }
@@ -242,7 +246,8 @@ export class StatusStream {
         known.sent = json;
         this.broadcast(this.labelOf(known.ref), frame('function', json));
       }
-      if (Date.now() - this.lastWrite >= this.heartbeatMs) this.broadcast(null, ': heartbeat\n\n');
+      const now = Date.now();
+      for (const res of [...this.clients.keys()]) if (now - (this.lastWrite.get(res) ?? 0) >= this.heartbeatMs) this.write(res, ': heartbeat\n\n');
     } catch (err) {
       this.log.warn('stream pass failed', { error: err instanceof Error ? err.message : String(err) });
     } finally {
@@ -270,6 +275,6 @@ export class StatusStream {
       return;
     }
     res.write(text);
-    this.lastWrite = Date.now();
+    this.lastWrite.set(res, Date.now());
   }
 }

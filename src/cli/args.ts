@@ -1,4 +1,7 @@
+import { DEFAULT_HEARTBEAT_MS } from '../api/stream.js';
 import { AppError } from '../errors.js';
+import { parseDurationMs } from '../policy/duration.js';
+import { redactCredentials } from './gateway-url.js';
 
 /** How results are printed: an aligned table, more columns, or stable JSON for scripts. */
 export type OutputFormat = 'table' | 'wide' | 'json';
@@ -13,13 +16,41 @@ export interface CliArgs {
   readonly follow: boolean;
   /** `workers --all`: also the replicas removed (from the event log). */
   readonly all: boolean;
+  /** `--timeout`: longest wait for one whole answer of the gateway, ms. */
+  readonly timeoutMs: number;
+  /** `--connect-timeout`: `events --follow`: longest wait for the stream's head and first byte, ms. */
+  readonly connectTimeoutMs: number;
+  /** `--idle-timeout`: `events --follow`: longest silence (no event, no heartbeat) once it is open, ms. */
+  readonly idleTimeoutMs: number;
 }
 
 /** Gateway when neither `--gateway` nor OPENFAAS_URL says otherwise. */
 export const DEFAULT_GATEWAY = 'http://127.0.0.1:8080';
+/** `--timeout` when not given: one whole answer (list, describe, scale, invoke, ...). */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** `--connect-timeout` when not given: the event stream's head and first byte. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** `--idle-timeout` when not given: three of the gateway's heartbeat intervals without a byte. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 3 * DEFAULT_HEARTBEAT_MS;
+
+/** `-h`/`--help` among the arguments (before a `--`). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  for (const arg of argv) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
 
 function usage(message: string): AppError {
   return new AppError('USAGE', message);
+}
+
+/** A positive duration (`500ms`, `10s`, `1m`; a bare number is seconds), ms. */
+function durationOf(value: string, name: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === null || ms <= 0) throw usage(`${name} must be a positive duration like 10s or 500ms, not ${JSON.stringify(value)}`);
+  return ms;
 }
 
 function outputFormat(value: string): OutputFormat {
@@ -30,13 +61,18 @@ function outputFormat(value: string): OutputFormat {
 /**
  * Parses argv (command first): `--gateway URL` (`-g`, `--gateway=URL`; default $OPENFAAS_URL,
  * then DEFAULT_GATEWAY), `-o table|json|wide` (`--output`, `-o=`), `--verbose` (`-v`, the same
- * as `-o wide`), `--follow` (`-f`), `--all`. Throws AppError USAGE.
+ * as `-o wide`), `--follow` (`-f`), `--all`, and the durations `--timeout`,
+ * `--connect-timeout`, `--idle-timeout` (also with `=`). Throws AppError USAGE; a message
+ * that quotes the gateway URL shows its password as `***`.
  */
 export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliArgs {
   let gateway = env['OPENFAAS_URL'] ?? DEFAULT_GATEWAY;
   let output: OutputFormat = 'table';
   let follow = false;
   let all = false;
+  let timeoutMs = DEFAULT_TIMEOUT_MS;
+  let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
+  let idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
   const positionals: string[] = [];
   const [command = '', ...rest] = argv;
   const valueOf = (i: number, name: string): string => {
@@ -53,11 +89,22 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     else if (arg === '--verbose' || arg === '-v') output = 'wide';
     else if (arg === '--follow' || arg === '-f') follow = true;
     else if (arg === '--all') all = true;
+    else if (arg === '--timeout') timeoutMs = durationOf(valueOf(++i, arg), arg);
+    else if (arg === '--connect-timeout') connectTimeoutMs = durationOf(valueOf(++i, arg), arg);
+    else if (arg === '--idle-timeout') idleTimeoutMs = durationOf(valueOf(++i, arg), arg);
+    else if (/^--(timeout|connect-timeout|idle-timeout)=/.test(arg)) {
+      const eq = arg.indexOf('=');
+      const name = arg.slice(0, eq);
+      const ms = durationOf(arg.slice(eq + 1), name);
+      if (name === '--timeout') timeoutMs = ms;
+      else if (name === '--connect-timeout') connectTimeoutMs = ms;
+      else idleTimeoutMs = ms;
+    }
     else if (arg === '--') {
       positionals.push(...rest.slice(i + 1));
       break;
     }
-    else if (arg.startsWith('-') && arg !== '-') throw usage(`unknown option ${arg}`);
+    else if (arg.startsWith('-') && arg !== '-') throw usage(`unknown option ${redactCredentials(arg)}`);
     else positionals.push(arg);
   }
   if (gateway === '') throw usage('--gateway needs a URL');
@@ -65,9 +112,9 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     const url = new URL(gateway);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
   } catch {
-    throw usage(`--gateway must be an http(s) URL, not ${JSON.stringify(gateway)}`);
+    throw usage(`--gateway must be an http(s) URL, not ${JSON.stringify(redactCredentials(gateway))}`);
   }
-  return { command, positionals, gateway, output, follow, all };
+  return { command, positionals, gateway, output, follow, all, timeoutMs, connectTimeoutMs, idleTimeoutMs };
 }
 
 /** Exactly `count` positional arguments named `names` (for the usage message), or USAGE. */

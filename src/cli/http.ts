@@ -1,7 +1,18 @@
 import { AppError } from '../errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS } from './args.js';
+import { gatewayUrl } from './gateway-url.js';
 
-/** Longest wait for one answer of the gateway (not for a followed stream), ms. */
-export const REQUEST_TIMEOUT_MS = 30_000;
+/** How long the client waits, ms (the CLI's --timeout, --connect-timeout, --idle-timeout). */
+export interface ClientTimeouts {
+  /** One whole answer: connect, head and body. */
+  readonly timeoutMs: number;
+  /** A followed stream: connect, head and first byte. */
+  readonly connectTimeoutMs: number;
+  /** A followed stream once open: longest silence (no event, no heartbeat). */
+  readonly idleTimeoutMs: number;
+}
+
+const DEFAULT_TIMEOUTS: ClientTimeouts = { timeoutMs: DEFAULT_TIMEOUT_MS, connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS };
 
 /** An answer of the gateway: status, content type and body. */
 export interface GatewayAnswer {
@@ -18,12 +29,12 @@ function failed(message: string, details: Record<string, unknown>, cause?: unkno
  * Why a request got no answer: the system error code of fetch's cause (ECONNREFUSED,
  * ENOTFOUND, ...), else a message. Duck-typed: the error may come from another realm.
  */
-function networkReason(err: unknown): string {
+function networkReason(err: unknown, timeoutMs: number): string {
   const cause = (err as { cause?: unknown } | null)?.cause;
   for (const candidate of [cause, err]) {
     const code = (candidate as { code?: unknown } | null)?.code;
     if (typeof code === 'string') return code;
-    if ((candidate as { name?: unknown } | null)?.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS} ms`;
+    if ((candidate as { name?: unknown } | null)?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms (--timeout)`;
   }
   const message = (cause as { message?: unknown } | null)?.message ?? (err as { message?: unknown } | null)?.message;
   return typeof message === 'string' ? message : String(err);
@@ -42,26 +53,40 @@ function errorOf(body: Buffer): { code?: string; message?: string } {
 }
 
 /**
- * The one HTTP helper of the CLI: requests to the gateway with basic auth from
- * ALERT_SCALER_BASIC_AUTH_USER / ALERT_SCALER_BASIC_AUTH_PASSWORD when both are set.
- * Failures are AppError GATEWAY_FAILED whose message says which: unreachable, an HTTP
- * status (with the gateway's error code and message), or an answer that is not JSON.
+ * The one HTTP helper of the CLI: requests to the gateway with basic auth from the URL's
+ * own credentials (`http://user:password@host`), else from ALERT_SCALER_BASIC_AUTH_USER /
+ * ALERT_SCALER_BASIC_AUTH_PASSWORD when both are set. Every request is bounded (timeouts).
+ * Failures are AppError GATEWAY_FAILED whose message says which: unreachable, no answer in
+ * time, an HTTP status (with the gateway's error code and message), or an answer that is
+ * not JSON. Messages name the gateway with its password as `***`.
  */
 export class GatewayClient {
   private readonly authorization: string | undefined;
+  /** The URL requests go to (credentials taken out). */
+  private readonly base: string;
+  /** The gateway as messages show it: the password as `***`. */
+  readonly gateway: string;
 
   constructor(
-    readonly gateway: string,
+    gateway: string,
     env: Readonly<Record<string, string | undefined>>,
+    private readonly timeouts: ClientTimeouts = DEFAULT_TIMEOUTS,
   ) {
-    const user = env['ALERT_SCALER_BASIC_AUTH_USER'];
-    const password = env['ALERT_SCALER_BASIC_AUTH_PASSWORD'];
+    const parsed = gatewayUrl(gateway);
+    this.base = parsed.base;
+    this.gateway = parsed.display;
+    const user = parsed.credentials?.user ?? env['ALERT_SCALER_BASIC_AUTH_USER'];
+    const password = parsed.credentials?.password ?? env['ALERT_SCALER_BASIC_AUTH_PASSWORD'];
     this.authorization = user !== undefined && password !== undefined ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : undefined;
   }
 
-  /** The absolute URL of `path` on the gateway. */
+  /** The absolute URL of `path` on the gateway, as it may be shown (no password). */
   url(path: string): string {
     return new URL(path, this.gateway).toString();
+  }
+
+  private target(path: string): string {
+    return new URL(path, this.base).toString();
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -70,10 +95,11 @@ export class GatewayClient {
 
   /** Sends one request; resolves with any HTTP answer, rejects GATEWAY_FAILED when there is none. */
   async send(method: string, path: string, options: { body?: Buffer | string; contentType?: string; signal?: AbortSignal } = {}): Promise<GatewayAnswer> {
-    const signal = options.signal === undefined ? AbortSignal.timeout(REQUEST_TIMEOUT_MS) : AbortSignal.any([options.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
+    const { timeoutMs } = this.timeouts;
+    const signal = options.signal === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]);
     let res: Response;
     try {
-      res = await fetch(this.url(path), {
+      res = await fetch(this.target(path), {
         method,
         headers: this.headers(options.contentType === undefined ? {} : { 'Content-Type': options.contentType }),
         ...(options.body === undefined ? {} : { body: options.body }),
@@ -81,9 +107,16 @@ export class GatewayClient {
         redirect: 'manual',
       });
     } catch (err) {
-      throw failed(`cannot reach the gateway at ${this.gateway}: ${networkReason(err)}`, { gateway: this.gateway }, err);
+      throw failed(`cannot reach the gateway at ${this.gateway}: ${networkReason(err, timeoutMs)}`, { gateway: this.gateway }, err);
     }
-    return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: Buffer.from(await res.arrayBuffer()) };
+    // The same signal bounds the body: a gateway that stops sending mid-answer is an error too.
+    let body: Buffer;
+    try {
+      body = Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      throw failed(`the answer of the gateway at ${this.gateway} to ${method} ${path} broke off: ${networkReason(err, timeoutMs)}`, { gateway: this.gateway, status: res.status }, err);
+    }
+    return { status: res.status, contentType: res.headers.get('content-type') ?? '', body };
   }
 
   /** A 2xx JSON answer's body; any other answer is GATEWAY_FAILED naming the status and the gateway's error. */
@@ -110,42 +143,88 @@ export class GatewayClient {
   /**
    * Follows a server-sent events stream: once it is open, `onOpen` runs (events arriving
    * meanwhile wait in the stream), then `onEvent(name, data)` per event, until `signal`
-   * aborts (resolves) or the gateway ends it (rejects GATEWAY_FAILED).
+   * aborts (resolves) or the gateway ends it (rejects GATEWAY_FAILED). Bounded: the head and
+   * the first byte must come within `connectTimeoutMs` (the gateway writes a `retry:` line
+   * at once), then no silence longer than `idleTimeoutMs` (the gateway sends a heartbeat
+   * comment on an idle stream); either is GATEWAY_FAILED naming the gateway.
    */
   async follow(path: string, onEvent: (name: string, data: string) => void, signal: AbortSignal, onOpen: () => Promise<void> = async () => undefined): Promise<void> {
-    let res: Response;
+    const { connectTimeoutMs, idleTimeoutMs } = this.timeouts;
+    const stop = new AbortController();
+    let gaveUp: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = (ms: number, why: string): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        gaveUp = why;
+        stop.abort();
+      }, ms);
+    };
+    const both = AbortSignal.any([signal, stop.signal]);
+    const giveUp = (err: unknown): AppError => failed(`the gateway at ${this.gateway} ${gaveUp ?? 'broke the event stream'}${gaveUp === undefined ? `: ${err instanceof Error ? err.message : String(err)}` : ''}`, { gateway: this.gateway }, err);
     try {
-      res = await fetch(this.url(path), { headers: this.headers({ Accept: 'text/event-stream' }), signal });
-    } catch (err) {
-      if (signal.aborted) return;
-      throw failed(`cannot reach the gateway at ${this.gateway}: ${networkReason(err)}`, { gateway: this.gateway }, err);
-    }
-    if (res.status !== 200 || res.body === null) {
-      throw this.statusError('GET', path, { status: res.status, contentType: res.headers.get('content-type') ?? '', body: Buffer.from(await res.arrayBuffer()) });
-    }
-    await onOpen();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of res.body) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          let name = 'message';
-          const data: string[] = [];
-          for (const line of frame.split('\n')) {
-            if (line.startsWith('event:')) name = line.slice(6).trim();
-            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-          }
-          if (data.length > 0) onEvent(name, data.join('\n'));
-        }
+      bound(connectTimeoutMs, `did not answer GET ${path} within ${connectTimeoutMs} ms (--connect-timeout)`);
+      let res: Response;
+      try {
+        res = await fetch(this.target(path), { headers: this.headers({ Accept: 'text/event-stream' }), signal: both });
+      } catch (err) {
+        if (signal.aborted) return;
+        if (gaveUp !== undefined) throw giveUp(err);
+        throw failed(`cannot reach the gateway at ${this.gateway}: ${networkReason(err, connectTimeoutMs)}`, { gateway: this.gateway }, err);
       }
-    } catch (err) {
-      if (signal.aborted) return;
-      throw failed(`the event stream of ${this.gateway} broke: ${err instanceof Error ? err.message : String(err)}`, { gateway: this.gateway }, err);
+      let reader: { read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }> };
+      let first: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        if (res.status !== 200 || res.body === null) {
+          throw this.statusError('GET', path, { status: res.status, contentType: res.headers.get('content-type') ?? '', body: Buffer.from(await res.arrayBuffer()) });
+        }
+        bound(connectTimeoutMs, `sent the head of the event stream but no byte within ${connectTimeoutMs} ms (--connect-timeout)`);
+        reader = res.body.getReader() as typeof reader;
+        first = await reader.read();
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof AppError) throw err;
+        throw giveUp(err);
+      }
+      clearTimeout(timer);
+      await onOpen();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      let chunk = first;
+      try {
+        for (;;) {
+          if (chunk.done) break;
+          buffer += decoder.decode(chunk.value, { stream: true });
+          buffer = this.frames(buffer, onEvent);
+          bound(idleTimeoutMs, `sent nothing on the event stream for ${idleTimeoutMs} ms, not even a heartbeat (--idle-timeout)`);
+          chunk = await reader.read();
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        throw giveUp(err);
+      }
+      if (!signal.aborted) throw failed(`the gateway at ${this.gateway} ended the event stream (shutting down?)`, { gateway: this.gateway });
+    } finally {
+      clearTimeout(timer);
+      stop.abort();
     }
-    if (!signal.aborted) throw failed(`the gateway at ${this.gateway} ended the event stream (shutting down?)`, { gateway: this.gateway });
+  }
+
+  /** Hands every complete frame of `buffer` to `onEvent`; returns what is left (an incomplete frame). */
+  private frames(text: string, onEvent: (name: string, data: string) => void): string {
+    let buffer = text;
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = 'message';
+      const data: string[] = [];
+      for (const line of frame.split('\n')) {
+        if (line.startsWith('event:')) name = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (data.length > 0) onEvent(name, data.join('\n'));
+    }
+    return buffer;
   }
 }

@@ -34,7 +34,12 @@ interface VirtualTimer extends TimerHandle {
   readonly seq: number;
   readonly callback: () => void;
   cancelled: boolean;
+  /** Still in the heap (not yet run or dropped). */
+  queued: boolean;
 }
+
+/** Cleared timers the heap may hold before it is compacted (when they are also half of it). */
+const COMPACT_AFTER = 1024;
 
 function before(a: VirtualTimer, b: VirtualTimer): boolean {
   return a.due < b.due || (a.due === b.due && a.seq < b.seq);
@@ -48,6 +53,8 @@ export class VirtualClock implements Clock {
   private current: number;
   private seq = 0;
   private readonly heap: VirtualTimer[] = [];
+  /** Cleared timers still in the heap: compacted away once they are half of it, so a timer set and cleared per call (a request timeout) costs no memory until its due time. */
+  private cleared = 0;
 
   /** @param startMs the initial time, epoch milliseconds (0 by default). */
   constructor(startMs = 0) {
@@ -59,13 +66,36 @@ export class VirtualClock implements Clock {
   }
 
   setTimeout(callback: () => void, delayMs: number): TimerHandle {
-    const timer: VirtualTimer = { due: this.current + Math.max(0, delayMs), seq: this.seq++, callback, cancelled: false, unref: () => undefined };
+    const timer: VirtualTimer = { due: this.current + Math.max(0, delayMs), seq: this.seq++, callback, cancelled: false, queued: true, unref: () => undefined };
     this.push(timer);
     return timer;
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
-    if (handle !== undefined && 'cancelled' in handle) (handle as VirtualTimer).cancelled = true;
+    if (handle === undefined || !('cancelled' in handle)) return;
+    const timer = handle as VirtualTimer;
+    if (timer.cancelled) return;
+    timer.cancelled = true;
+    if (!timer.queued) return;
+    this.cleared += 1;
+    if (this.cleared > COMPACT_AFTER && this.cleared * 2 > this.heap.length) this.compact();
+  }
+
+  /** Drops every cleared timer from the heap; the rest, sorted, is a valid heap again. */
+  private compact(): void {
+    const live = this.heap.filter((t) => {
+      if (t.cancelled) t.queued = false;
+      return !t.cancelled;
+    });
+    live.sort((a, b) => (before(a, b) ? -1 : 1));
+    this.heap.length = 0;
+    for (const t of live) this.heap.push(t);
+    this.cleared = 0;
+  }
+
+  /** Timers the heap holds, cleared ones included (for tests of its bound). */
+  get heldTimers(): number {
+    return this.heap.length;
   }
 
   /** Timers scheduled and not yet run or cleared. */
@@ -141,6 +171,11 @@ export class VirtualClock implements Clock {
 
   private pop(): void {
     const heap = this.heap;
+    const top = heap[0];
+    if (top !== undefined) {
+      top.queued = false;
+      if (top.cancelled) this.cleared -= 1;
+    }
     const last = heap.pop();
     if (last === undefined || heap.length === 0) return;
     let i = 0;

@@ -24,7 +24,8 @@ export const SIMULATE_USAGE = `usage: alert-scaler simulate --stack stack.yml --
   --duration  how much to simulate (Go duration: 10m, 24h); the trace's length by default
   --seed      seed of every random draw (default 1): same input and seed, same output
   --out       also write events.csv, events.json, summary.json and chart.svg into DIR
-  --format    table (default) or json`;
+  --format    table (default) or json
+  --help, -h  this usage`;
 
 interface SimulateArgs {
   readonly stacks: readonly string[];
@@ -94,6 +95,10 @@ function writeOut(dir: string, result: RunResult): void {
  * message says what and where), 1 an unexpected failure.
  */
 export async function runSimulate(argv: readonly string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out(`${SIMULATE_USAGE}\n`);
+    return 0;
+  }
   let args: SimulateArgs;
   try {
     args = parseSimulateArgs(argv);

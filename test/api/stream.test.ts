@@ -97,6 +97,23 @@ describe('GET /system/stream', () => {
     }
   });
 
+  it('sends each client its own heartbeat: one following a quiet function gets it while another function keeps the stream busy', async () => {
+    const own = await ownStream({ heartbeatMs: 300 });
+    const all = await openSse(own.url);
+    const quiet = await openSse(`${own.url}?function=other`);
+    const busy = setInterval(() => s.engine.events.record({ time: Date.now(), function: 'echo', source: 'api', action: 'unchanged', from: 1, to: 1, reason: 'test', inputs: {} }), 50);
+    try {
+      await eventually(() => quiet.comments.includes('heartbeat'), 5000);
+      expect(all.events.some((e) => e.event === 'engine')).toBe(true);
+    } finally {
+      clearInterval(busy);
+      all.close();
+      quiet.close();
+      own.stream.close();
+      own.server.close();
+    }
+  });
+
   it('drops a client that stops reading once its unread bytes pass the limit, and keeps nothing for it', async () => {
     const own = await ownStream({ maxBufferedBytes: 64 * 1024 });
     const client = await openSse(own.url);

@@ -135,11 +135,18 @@ describe('CLI arguments', () => {
     expect(parseArgs(['events', 'echo', '-f'], {}).follow).toBe(true);
   });
 
+  it('reads the timeouts as durations (a bare number is seconds), in both forms, with defaults', () => {
+    expect(parseArgs(['list'], {})).toMatchObject({ timeoutMs: 30_000, connectTimeoutMs: 10_000, idleTimeoutMs: 45_000 });
+    expect(parseArgs(['events', '-f', '--timeout', '2', '--connect-timeout=500ms', '--idle-timeout', '1m'], {})).toMatchObject({ timeoutMs: 2000, connectTimeoutMs: 500, idleTimeoutMs: 60_000 });
+  });
+
   const bad: Array<[string, string[]]> = [
     ['an unknown option', ['list', '--bogus']],
     ['an unknown output format', ['list', '-o', 'yaml']],
     ['a gateway that is no http URL', ['list', '--gateway', 'ftp://x']],
     ['a missing option value', ['list', '--gateway']],
+    ['a zero timeout', ['list', '--timeout', '0']],
+    ['a timeout that is no duration', ['events', '--idle-timeout=soon']],
   ];
   it.each(bad)('%s is a USAGE error', (_name, argv) => {
     let thrown: unknown;

@@ -2,6 +2,24 @@ import { describe, expect, it } from '@jest/globals';
 import { systemClock, VirtualClock } from '../../src/core/clock.js';
 
 describe('VirtualClock', () => {
+  it('holds no more timers than are live (plus a bounded slack) when each call sets and clears a long timeout, and keeps their order', () => {
+    const clock = new VirtualClock();
+    const ran: number[] = [];
+    let most = 0;
+    // Like the simulator: per call a 5-minute request timeout, cleared when the call ends 1 ms later.
+    for (let i = 0; i < 100_000; i++) {
+      const timeout = clock.setTimeout(() => ran.push(-1), 300_000);
+      if (i % 10_000 === 0) clock.setTimeout(() => ran.push(i), 300_000 + i);
+      clock.advance(1);
+      clock.clearTimeout(timeout);
+      most = Math.max(most, clock.heldTimers);
+    }
+    expect(clock.pending()).toBe(10);
+    expect(most).toBeLessThanOrEqual(2 * 1024 + 2 * 10 + 2);
+    clock.advance(1_000_000);
+    expect(ran).toEqual(Array.from({ length: 10 }, (_, k) => k * 10_000));
+  });
+
   it('starts at the given time and moves only when advanced', () => {
     const clock = new VirtualClock(1_000);
     expect(clock.now()).toBe(1_000);
