@@ -41,9 +41,10 @@ export function formatDescribe(fn: FunctionBody, url: string): string {
     ['Annotations', pairs(fn.annotations)],
     ['Policy', policyText(fn.policy)],
     ['Replica States', `starting ${s.starting}, free ${s.free}, busy ${s.busy}, draining ${s.draining}, stopping ${s.stopping}`],
-    ['Crash Loop', crashLoopText(fn.crashLoop, fn.replicas)],
     ['Queue', `${fn.queueLength} (NoReplica ${fn.queue.noReplica}, WorkerBusy ${fn.queue.busy}, oldest wait ${fn.queue.oldestWaitMs} ms)`],
   ];
+  // Only while it is one: a healthy function's describe stays as it was.
+  if (fn.crashLoop) lines.splice(lines.length - 1, 0, ['Crash Loop', crashLoopText(fn.crashLoop, fn.replicas)]);
   const width = Math.max(...lines.map(([k]) => k.length)) + 3;
   return lines.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
 }
