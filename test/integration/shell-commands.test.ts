@@ -1,12 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { RunningScaler } from '../../src/bootstrap.js';
+import { packageRoot, type RunningScaler } from '../../src/bootstrap.js';
 import { formatDescribe } from '../../src/cli/describe.js';
 import { formatWorkers, crashLoopWorker } from '../../src/cli/workers.js';
 import type { FunctionBody } from '../../src/cli/context.js';
-import { capturingLogger, eventually, startTestScaler } from '../support/harness.js';
+import { capturingLogger, eventually, startTestScaler, writeStack } from '../support/harness.js';
 import { errorCode, send } from '../support/zero-harness.js';
 
 /*
@@ -102,6 +103,35 @@ describe('string commands run as a shell would', () => {
     s = undefined;
 
     await eventually(() => pids.every((pid) => !alive(pid)), 5000, 20);
+  }, 30_000);
+});
+
+describe('a SIGKILLed gateway takes a compound command line\'s processes with it', () => {
+  it('the shell\'s child (which has no parent-death signal of its own) dies with the gateway', async () => {
+    const main = join(packageRoot(), 'dist', 'src', 'main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+    const dir = mkdtempSync(join(tmpdir(), 'alert-scaler-shell-kill-'));
+    const pidDir = mkdtempSync(join(tmpdir(), 'alert-scaler-shell-kill-pids-'));
+    writeFileSync(join(dir, 'serve.mjs'), SERVE);
+    const stack = writeStack({ compound: { command: `cd ${dir} && ${NODE} serve.mjs`, environment: { PID_DIR: pidDir } } });
+    const gateway = spawn(NODE, [main], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => gateway.once('exit', resolve));
+    try {
+      await eventually(() => readdirSync(pidDir).length === 1, 15_000, 50);
+      const pids = readdirSync(pidDir).map(Number);
+      leftovers.push(...pids);
+      expect(pids.every(alive)).toBe(true);
+
+      gateway.kill('SIGKILL');
+      await exited;
+
+      await eventually(() => pids.every((pid) => !alive(pid)), 5000, 20);
+    } finally {
+      if (gateway.exitCode === null && gateway.signalCode === null) gateway.kill('SIGKILL');
+    }
   }, 30_000);
 });
 
