@@ -1,7 +1,7 @@
 import type { Dispatcher, QueueReason } from '../engine/dispatcher.js';
 import type { ReplicaView } from '../engine/replicas.js';
 import { parsePolicySpec, policySettings, type PolicyKind, type SpecDefaults } from '../policy/spec.js';
-import type { FunctionRef, ReplicaProvider, ReplicaState } from '../providers/types.js';
+import type { CrashLoop, FunctionRef, ReplicaProvider, ReplicaState } from '../providers/types.js';
 
 /** Waiting requests listed one by one in a function's detail; the counts cover them all. */
 export const WAITING_LISTED = 100;
@@ -54,17 +54,40 @@ export interface FunctionSummary {
   readonly queueLength: number;
 }
 
-/** What `GET /system/function/<name>` adds: the summary plus queue, instances and policy. */
+/**
+ * A function whose replicas keep crashing (`state` is always `crash-loop`): crashes in a row
+ * since one last became ready, when the next one starts (null while one is starting again,
+ * or when none is wanted), and the last crash: its replica, exit code or signal, the cause
+ * line and its last stderr lines (bounded). Times ISO-8601 UTC.
+ */
+export interface CrashLoopView {
+  readonly state: 'crash-loop';
+  readonly crashes: number;
+  readonly nextRetryAt: string | null;
+  readonly lastError: string;
+  readonly lastExit: {
+    readonly replica: string;
+    readonly reason: string;
+    readonly code: number | null;
+    readonly signal: string | null;
+    readonly at: string;
+  };
+  readonly stderr: readonly string[];
+}
+
+/** What `GET /system/function/<name>` adds: the summary plus queue, instances, policy and crash loop. */
 export interface FunctionDetail extends FunctionSummary {
   readonly queue: QueueView;
   readonly instances: readonly InstanceView[];
   readonly policy: PolicyView;
+  /** Null unless the function's replicas keep crashing (a provider that reports crashes: local). */
+  readonly crashLoop: CrashLoopView | null;
 }
 
 /** What the status views read: the dispatcher (engine counters), the provider (its facts), policy defaults. */
 export interface StatusSource {
   readonly dispatcher: Pick<Dispatcher, 'replicas' | 'stats' | 'waiting'>;
-  readonly provider: Pick<ReplicaProvider, 'listReplicas'>;
+  readonly provider: Pick<ReplicaProvider, 'listReplicas' | 'crashLoop'>;
   readonly specDefaults: SpecDefaults;
 }
 
@@ -110,7 +133,21 @@ export function policyView(state: Pick<ReplicaState, 'labels' | 'annotations'>, 
   return result.ok ? { type: result.spec.kind, settings: policySettings(result.spec) } : { type: null, problems: result.problems };
 }
 
-/** One function's live detail: replicas, queue (with the first waiters), counts and policy. */
+/** A provider's crash loop as the API shows it; null stays null. Pure. */
+export function crashLoopView(loop: CrashLoop | null): CrashLoopView | null {
+  if (loop === null) return null;
+  const { last } = loop;
+  return {
+    state: 'crash-loop',
+    crashes: loop.crashes,
+    nextRetryAt: iso(loop.nextRetryAt),
+    lastError: last.message,
+    lastExit: { replica: last.replica, reason: last.reason, code: last.code, signal: last.signal, at: new Date(last.at).toISOString() },
+    stderr: last.stderr,
+  };
+}
+
+/** One function's live detail: replicas, queue (with the first waiters), counts, policy and crash loop. */
 export function functionDetail(source: StatusSource, ref: FunctionRef, state: Pick<ReplicaState, 'labels' | 'annotations'>): FunctionDetail {
   const replicas = replicasOf(source, ref);
   const stats = source.dispatcher.stats(ref);
@@ -124,5 +161,6 @@ export function functionDetail(source: StatusSource, ref: FunctionRef, state: Pi
       return { id: r.id, state: instanceState(r), inFlight: r.inFlight, createdAt: new Date(r.createdAt).toISOString(), lastRequestAt: iso(last), served: r.served };
     }),
     policy: policyView(state, source.specDefaults),
+    crashLoop: crashLoopView(source.provider.crashLoop?.(ref) ?? null),
   };
 }

@@ -29,8 +29,8 @@ export interface FunctionRow extends Partial<FunctionSummary> {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
-/** `GET /system/function/<name>`. */
-export type FunctionBody = FunctionRow & FunctionDetail;
+/** `GET /system/function/<name>` (crashLoop absent from older gateways). */
+export type FunctionBody = FunctionRow & Omit<FunctionDetail, 'crashLoop'> & { readonly crashLoop?: FunctionDetail['crashLoop'] };
 
 export type { EventView };
 

@@ -1,4 +1,4 @@
-import type { PolicyView } from '../api/status.js';
+import type { CrashLoopView, PolicyView } from '../api/status.js';
 import { expectPositionals } from './args.js';
 import { fnPath, type Command, type FunctionBody } from './context.js';
 import { json } from './table.js';
@@ -16,13 +16,23 @@ export function policyText(policy: PolicyView): string {
   return `${policy.type} (${pairs(policy.settings, false)})`;
 }
 
+/**
+ * `crash-loop: 4 crashes, next retry 2026-01-02T03:04:05.000Z; last: replica exited with code 3: boom`;
+ * `-` when the function is not crash-looping. Pure.
+ */
+export function crashLoopText(loop: CrashLoopView | null | undefined, desired: number): string {
+  if (loop === null || loop === undefined) return '-';
+  const retry = loop.nextRetryAt !== null ? `next retry ${loop.nextRetryAt}` : desired > 0 ? 'retrying now' : 'no retry (0 replicas wanted)';
+  return `${loop.state}: ${loop.crashes} crash${loop.crashes === 1 ? '' : 'es'}, ${retry}; last: ${loop.lastError}`;
+}
+
 /** The faas-cli describe fields plus policy, replicas by state and queue, as `Field: value` lines. Pure. */
 export function formatDescribe(fn: FunctionBody, url: string): string {
   const s = fn.states;
   const lines: Array<[string, string]> = [
     ['Name', fn.name],
     ['Namespace', fn.namespace ?? '-'],
-    ['Status', (fn.availableReplicas ?? 0) > 0 ? 'Ready' : 'Not Ready'],
+    ['Status', (fn.availableReplicas ?? 0) > 0 ? 'Ready' : fn.crashLoop ? 'Crash Loop' : 'Not Ready'],
     ['Replicas', String(fn.replicas)],
     ['Available Replicas', String(fn.availableReplicas ?? 0)],
     ['Invocations', String(fn.invocationCount)],
@@ -33,6 +43,8 @@ export function formatDescribe(fn: FunctionBody, url: string): string {
     ['Replica States', `starting ${s.starting}, free ${s.free}, busy ${s.busy}, draining ${s.draining}, stopping ${s.stopping}`],
     ['Queue', `${fn.queueLength} (NoReplica ${fn.queue.noReplica}, WorkerBusy ${fn.queue.busy}, oldest wait ${fn.queue.oldestWaitMs} ms)`],
   ];
+  // Only while it is one: a healthy function's describe stays as it was.
+  if (fn.crashLoop) lines.splice(lines.length - 1, 0, ['Crash Loop', crashLoopText(fn.crashLoop, fn.replicas)]);
   const width = Math.max(...lines.map(([k]) => k.length)) + 3;
   return lines.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
 }

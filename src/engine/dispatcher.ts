@@ -361,7 +361,7 @@ export class Dispatcher {
       const timer: TimerHandle = clock.setTimeout(() => {
         const details = { maxWaitMs, reason: arrivalReason };
         if (this.reasonOf(entry) === 'no_replica') {
-          drop(new AppError('WAKE_TIMEOUT', `function ${ref.name} had no ready replica within ${maxWaitMs} ms`, { details }));
+          drop(this.wakeTimeout(ref, maxWaitMs, details));
           if (entry.queue.length === 0) this.endWake(entry, 'timeout');
         } else {
           drop(new AppError('QUEUE_TIMEOUT', `function ${ref.name} had no free replica slot within ${maxWaitMs} ms`, { details }));
@@ -384,6 +384,21 @@ export class Dispatcher {
       this.report(entry);
       this.maybeWake(entry);
       if (this.queuedListeners.size > 0) for (const listener of [...this.queuedListeners]) listener(entry.ref, arrivalReason);
+    });
+  }
+
+  /**
+   * WAKE_TIMEOUT for a request that waited `maxWaitMs` for a replica: when the function's
+   * replicas keep crashing it names the cause (the provider's last crash: exit code or
+   * signal, last stderr line) in the message and in `details` (crashes, exitCode, signal,
+   * lastError).
+   */
+  private wakeTimeout(ref: FunctionRef, maxWaitMs: number, details: Readonly<Record<string, unknown>>): AppError {
+    const loop = this.options.provider.crashLoop?.(ref) ?? null;
+    if (loop === null) return new AppError('WAKE_TIMEOUT', `function ${ref.name} had no ready replica within ${maxWaitMs} ms`, { details: { ...details } });
+    const { last } = loop;
+    return new AppError('WAKE_TIMEOUT', `function ${ref.name} did not become ready: ${last.message}`, {
+      details: { ...details, crashes: loop.crashes, exitCode: last.code, signal: last.signal, lastError: last.message },
     });
   }
 

@@ -1,12 +1,14 @@
-/** Who asked for a change. */
-export type EventSource = 'alert' | 'idler' | 'waker' | 'api' | 'policy';
+/** Who asked for a change; `provider` for what the provider reports by itself (a replica crashed). */
+export type EventSource = 'alert' | 'idler' | 'waker' | 'api' | 'policy' | 'provider';
 
 /**
  * What happened. Decisions: `scale_up`, `scale_down`, `unchanged` (recorded too), and
  * `scale_failed` when applying one failed. Replica lifecycle: `scale_up_start` (a replica
  * asked for), `scale_up_complete` (it is ready), `drain_start` (it takes no new requests),
- * `scale_down_complete` (it was removed). `policy_invalid`: an edit of the function's named
- * policy was refused (inputs name the policy, the keys at fault and the problems).
+ * `scale_down_complete` (it was removed), `replica_crashed` (it ended without being asked to;
+ * reason `exited`, `signal`, `start-timeout` or `spawn-failed`; inputs: `code`, `signal`,
+ * `crashes` in a row, `restartInMs`, `error`). `policy_invalid`: an edit of the function's
+ * named policy was refused (inputs name the policy, the keys at fault and the problems).
  */
 export type EventAction =
   | 'scale_up'
@@ -17,6 +19,7 @@ export type EventAction =
   | 'scale_up_complete'
   | 'drain_start'
   | 'scale_down_complete'
+  | 'replica_crashed'
   | 'policy_invalid';
 
 /** One engine event: a decision (changing something or not) or a replica lifecycle step. */

@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { PolicyDefaults, RequestLimits } from '../policy/labels.js';
-import type { FunctionRef, ReplicaProvider } from '../providers/types.js';
+import { functionLabel, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import { Changer, type ScaleDownGuard } from './changer.js';
 import { Dispatcher } from './dispatcher.js';
 import { Drainer } from './drain.js';
@@ -60,6 +60,26 @@ export function createEngine(options: EngineOptions): Engine {
     shard: options.shard,
     onNeedReplica: (ref) => needReplica(ref),
   });
+  // A crash is recorded as the provider reports it: the engine did not ask for it.
+  const offCrash = provider.onCrash?.((ref, crash, loop) => {
+    events.record({
+      time: clock.now(),
+      function: functionLabel(ref, options.defaultNamespace),
+      source: 'provider',
+      action: 'replica_crashed',
+      from: 0,
+      to: 0,
+      reason: crash.reason,
+      inputs: {
+        code: crash.code,
+        signal: crash.signal,
+        crashes: loop.crashes,
+        restartInMs: loop.nextRetryAt === null ? null : Math.max(0, loop.nextRetryAt - crash.at),
+        error: crash.message,
+      },
+      replica: crash.replica,
+    });
+  });
   const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: options.drainTimeoutMs });
   const changer = new Changer({
     provider,
@@ -83,6 +103,7 @@ export function createEngine(options: EngineOptions): Engine {
       needReplica = handler;
     },
     close() {
+      offCrash?.();
       changer.close();
       dispatcher.close();
     },

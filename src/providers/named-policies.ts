@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import { overlayPolicy, policyNameOf, translateNamedPolicy, type NamedPolicyDefaults } from '../policy/named.js';
 import {
-  functionLabel, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
+  functionLabel, type CrashListener, type CrashLoop, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
 } from './types.js';
 
 /**
@@ -98,6 +98,14 @@ export class NamedPolicyProvider implements ReplicaProvider {
 
   removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
     return this.inner.removeReplicas(ref, ids);
+  }
+
+  crashLoop(ref: FunctionRef): CrashLoop | null {
+    return this.inner.crashLoop?.(ref) ?? null;
+  }
+
+  onCrash(listener: CrashListener): () => void {
+    return this.inner.onCrash?.(listener) ?? (() => undefined);
   }
 
   subscribe(listener: ReplicaListener): () => void {

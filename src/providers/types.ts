@@ -57,6 +57,41 @@ export interface ReplicaChanges {
 export type ReplicaListener = (ref: FunctionRef, state: ReplicaState, changes?: ReplicaChanges) => void;
 
 /**
+ * How a replica ended without being asked to. `exited`: by itself, with an exit code;
+ * `signal`: killed by a signal it was not sent by the gateway; `start-timeout`: killed for
+ * not being ready within the start timeout; `spawn-failed`: its process could not be started.
+ */
+export type CrashReason = 'exited' | 'signal' | 'start-timeout' | 'spawn-failed';
+
+/** One unexpected end of a replica. */
+export interface ReplicaCrash {
+  readonly replica: string;
+  /** Exit code; null when it ended by a signal or never ran. */
+  readonly code: number | null;
+  /** The signal that ended it (`SIGSEGV`); null when it exited with a code. */
+  readonly signal: string | null;
+  readonly reason: CrashReason;
+  /** When it ended, epoch milliseconds. */
+  readonly at: number;
+  /** Its last stderr lines, oldest first (bounded: a few lines, a few KiB; control characters replaced). */
+  readonly stderr: readonly string[];
+  /** One line naming the cause: `replica exited with code 127: sh: 1: exec: FN=x: not found`. */
+  readonly message: string;
+}
+
+/** A function whose replicas keep crashing: each is started again after a growing delay (back-off). */
+export interface CrashLoop {
+  /** Crashes since one of the function's replicas last became ready (at least 1). */
+  readonly crashes: number;
+  readonly last: ReplicaCrash;
+  /** When the next replica starts, epoch ms; null while one is starting again, or when none is wanted. */
+  readonly nextRetryAt: number | null;
+}
+
+/** Called on every crash of a replica, with the function's crash loop as it is after it. */
+export type CrashListener = (ref: FunctionRef, crash: ReplicaCrash, loop: CrashLoop) => void;
+
+/**
  * The one provider interface. A provider reports facts and does one thing: set the replica
  * count. Policy (min, max, steps, delays) never travels inside a provider.
  *
@@ -84,6 +119,14 @@ export interface ReplicaProvider {
   removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void>;
   /** Subscribes to desired/ready/replica-list changes; returns the unsubscribe function. */
   subscribe(listener: ReplicaListener): () => void;
+  /**
+   * The function's crash loop while its replicas keep crashing (until one becomes ready);
+   * null otherwise. From the provider's own state (no I/O). Optional: a provider without it
+   * reports no crash loop.
+   */
+  crashLoop?(ref: FunctionRef): CrashLoop | null;
+  /** Subscribes to replica crashes (a provider without crash reports never calls it); returns the unsubscribe function. */
+  onCrash?(listener: CrashListener): () => void;
   /** Starts background work (processes, watches). */
   start(): Promise<void>;
   /** Stops background work; the local provider also stops its replicas. */

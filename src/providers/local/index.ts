@@ -2,11 +2,14 @@ import { AppError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import {
   refKey,
+  type CrashListener,
+  type CrashLoop,
   type FunctionInfo,
   type FunctionRef,
   type ReplicaInfo,
   type ReplicaListener,
   type ReplicaProvider,
+  type ReplicaCrash,
   type ReplicaState,
 } from '../types.js';
 import { freePort, Replica } from './replica.js';
@@ -30,15 +33,27 @@ interface LocalFunction {
   live: Replica[];
   /** Replicas being removed; still finishing in-flight requests. */
   draining: Set<Replica>;
+  /** Crashes since one of its replicas last became ready. */
   crashes: number;
+  /** The last of those crashes; undefined when crashes is 0. */
+  lastCrash: ReplicaCrash | undefined;
   restartTimer: NodeJS.Timeout | undefined;
+  /** When restartTimer fires, epoch ms. */
+  restartAt: number;
   /** Replicas whose port is being allocated (counted so concurrent reconciles do not overshoot). */
   pendingStarts: number;
   /** The n of the next replica id `<fn>-<n>`. */
   nextId: number;
 }
 
+/** The first restart after a crash waits this long, ms; each further crash in a row doubles it. */
+const FIRST_RESTART_DELAY_MS = 50;
 const MAX_RESTART_DELAY_MS = 10_000;
+
+/** The back-off before the next replica after `crashes` crashes in a row (at least 1), ms. Pure. */
+export function restartDelayMs(crashes: number): number {
+  return Math.min(FIRST_RESTART_DELAY_MS * 2 ** Math.min(Math.max(crashes, 1) - 1, 30), MAX_RESTART_DELAY_MS);
+}
 
 /**
  * The embedded provider: each replica is a child process on its own port (env PORT), ready
@@ -49,6 +64,7 @@ export class LocalProvider implements ReplicaProvider {
   readonly kind = 'local';
   private readonly functions = new Map<string, LocalFunction>();
   private readonly listeners = new Set<ReplicaListener>();
+  private readonly crashListeners = new Set<CrashListener>();
   private closed = false;
   /** Every replica whose process has not exited yet, whatever its phase or function. */
   private readonly processes = new Set<Replica>();
@@ -63,7 +79,9 @@ export class LocalProvider implements ReplicaProvider {
         live: [],
         draining: new Set(),
         crashes: 0,
+        lastCrash: undefined,
         restartTimer: undefined,
+        restartAt: 0,
         pendingStarts: 0,
         nextId: 1,
       });
@@ -133,6 +151,22 @@ export class LocalProvider implements ReplicaProvider {
   subscribe(listener: ReplicaListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * The function's crash loop: its replicas crashed (the last crash, how many in a row) and
+   * none has become ready since; the next start is due at `nextRetryAt`. Null otherwise.
+   */
+  crashLoop(ref: FunctionRef): CrashLoop | null {
+    const fn = this.functions.get(refKey(ref));
+    if (fn === undefined || fn.lastCrash === undefined || fn.crashes === 0) return null;
+    const due = fn.restartTimer !== undefined && fn.desired > fn.live.length + fn.pendingStarts;
+    return { crashes: fn.crashes, last: fn.lastCrash, nextRetryAt: due ? fn.restartAt : null };
+  }
+
+  onCrash(listener: CrashListener): () => void {
+    this.crashListeners.add(listener);
+    return () => this.crashListeners.delete(listener);
   }
 
   /** Replica processes of a function (tests use this to kill one). */
@@ -217,24 +251,51 @@ export class LocalProvider implements ReplicaProvider {
     if (replica.phase === 'exited') this.processes.delete(replica);
     if (replica.phase === 'ready') {
       fn.crashes = 0;
+      fn.lastCrash = undefined;
       this.options.logger.debug('replica ready', { function: fn.spec.name, port: replica.port, startMs: Date.now() - replica.startedAt });
     }
     if (replica.phase === 'exited' && fn.live.includes(replica)) {
       fn.live = fn.live.filter((r) => r !== replica);
-      if (replica.crashed && !this.closed) {
-        fn.crashes += 1;
-        const delay = Math.min(50 * 2 ** (fn.crashes - 1), MAX_RESTART_DELAY_MS);
-        this.options.logger.warn('replica died, restarting', { function: fn.spec.name, port: replica.port, delayMs: delay, crashes: fn.crashes });
-        if (fn.restartTimer === undefined) {
-          fn.restartTimer = setTimeout(() => {
-            fn.restartTimer = undefined;
-            this.reconcile(fn);
-          }, delay);
-          fn.restartTimer.unref();
-        }
-      }
+      const crash = replica.crashReport();
+      if (crash !== null && !this.closed) this.crashed(fn, crash);
     }
     this.emit(fn);
+  }
+
+  /** A replica crashed: restart after a back-off, tell operators why (its last stderr lines), tell crash listeners. */
+  private crashed(fn: LocalFunction, crash: ReplicaCrash): void {
+    fn.crashes += 1;
+    fn.lastCrash = crash;
+    const delay = restartDelayMs(fn.crashes);
+    if (fn.restartTimer === undefined) {
+      fn.restartAt = Date.now() + delay;
+      fn.restartTimer = setTimeout(() => {
+        fn.restartTimer = undefined;
+        this.reconcile(fn);
+      }, delay);
+      fn.restartTimer.unref();
+    }
+    const restartInMs = Math.max(0, fn.restartAt - Date.now());
+    this.options.logger.warn('replica crashed', {
+      function: fn.spec.name,
+      replica: crash.replica,
+      reason: crash.reason,
+      code: crash.code,
+      signal: crash.signal,
+      crashes: fn.crashes,
+      restartInMs,
+      error: crash.message,
+      stderr: crash.stderr.join('\n'),
+    });
+    const ref = { name: fn.spec.name, namespace: fn.spec.namespace };
+    const loop = this.crashLoop(ref) ?? { crashes: fn.crashes, last: crash, nextRetryAt: null };
+    for (const listener of [...this.crashListeners]) {
+      try {
+        listener(ref, crash, loop);
+      } catch (err) {
+        this.options.logger.warn('crash listener failed', { function: fn.spec.name, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
   }
 }
 

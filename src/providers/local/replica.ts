@@ -3,7 +3,10 @@ import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
+import type { CrashReason, ReplicaCrash } from '../types.js';
+import { PARENT_DEATH_SIGNAL, PARENT_DEATH_WRAPPER } from './command.js';
 import type { StackFunction } from './stack.js';
+import { StderrTail } from './stderr-tail.js';
 
 /** Finds a free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -59,10 +62,15 @@ function findSetpriv(): string | null {
  * The command that runs one replica: through `setpriv --pdeathsig KILL` when available, so
  * the kernel kills the replica when the gateway dies, even by SIGKILL. (The signal fires when
  * the forking thread exits; libuv forks from the main thread, so that is the process's end.)
+ * A compound command line runs under a shell that kills its whole group on that signal
+ * instead (PARENT_DEATH_WRAPPER): the line's children would not inherit it.
  */
-function replicaCommand(argv: readonly string[], logger: Logger): { file: string; args: string[] } {
-  const [file = '', ...args] = argv;
+function replicaCommand(fn: StackFunction, logger: Logger): { file: string; args: string[] } {
+  const [file = '', ...args] = fn.argv;
   const setpriv = findSetpriv();
+  if (setpriv !== null && fn.shellLine !== undefined) {
+    return { file: setpriv, args: ['--pdeathsig', PARENT_DEATH_SIGNAL, '--', '/bin/sh', '-c', PARENT_DEATH_WRAPPER, 'sh', fn.shellLine] };
+  }
   if (setpriv !== null) return { file: setpriv, args: ['--pdeathsig', 'KILL', '--', file, ...args] };
   if (!warnedNoSetpriv) {
     warnedNoSetpriv = true;
@@ -99,6 +107,37 @@ export interface ReplicaOptions {
   readonly onChange: (replica: Replica) => void;
 }
 
+/** How long a crashed replica's stderr gets to close (its last lines to arrive) after its process ended, ms. */
+const STDERR_SETTLE_MS = 1000;
+/** Longest cause line of a crash, characters. */
+const MESSAGE_CHARS = 300;
+
+/**
+ * The one line that names why a replica ended: what happened, then its last stderr line
+ * (`replica exited with code 127: sh: 1: exec: FN=x: not found`), at most MESSAGE_CHARS. Pure.
+ */
+export function crashMessage(
+  crash: { readonly reason: CrashReason; readonly code: number | null; readonly signal: string | null; readonly stderr: readonly string[] },
+  detail: { readonly startTimeoutMs: number; readonly error?: string },
+): string {
+  const head = {
+    'spawn-failed': () => `replica could not be started: ${detail.error ?? 'unknown error'}`,
+    'start-timeout': () => `replica not ready within ${detail.startTimeoutMs} ms`,
+    signal: () => `replica was killed by signal ${crash.signal ?? 'unknown'}`,
+    exited: () => `replica exited with code ${crash.code ?? 'unknown'}`,
+  }[crash.reason]();
+  const last = crash.stderr.at(-1)?.trim() ?? '';
+  const text = last === '' ? head : `${head}: ${last}`;
+  return text.length <= MESSAGE_CHARS ? text : `${text.slice(0, MESSAGE_CHARS - 1)}…`;
+}
+
+/** How the replica's own process ended: its exit code or signal, or the error that kept it from starting. */
+interface ProcessEnd {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly error?: Error;
+}
+
 /** One child process serving one replica of a local function. */
 export class Replica {
   readonly id: string;
@@ -111,12 +150,21 @@ export class Replica {
   crashed = false;
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
+  private resolveExited: () => void = () => undefined;
+  private readonly stderr = new StderrTail();
+  /** Set when the replica's own process ended; the replica is `exited` once its stderr closed too. */
+  private end: ProcessEnd | null = null;
+  private endedAt = 0;
+  /** Killed for not becoming ready within the start timeout. */
+  private startTimedOut = false;
+  private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
     this.id = options.id;
     this.port = options.port;
     this.url = new URL(`http://127.0.0.1:${options.port}`);
-    const { file, args } = replicaCommand(options.fn.argv, options.logger);
+    const { file, args } = replicaCommand(options.fn, options.logger);
+    this.exited = new Promise((resolveExit) => (this.resolveExited = resolveExit));
     this.child = spawn(file, args, {
       cwd: options.fn.cwd,
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...options.fn.environment, PORT: String(options.port) },
@@ -125,21 +173,17 @@ export class Replica {
       detached: process.platform !== 'win32',
     });
     this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr.push(chunk);
       options.logger.debug('replica stderr', { function: options.fn.name, port: this.port, text: chunk.toString().slice(0, 500) });
     });
-    this.exited = new Promise((resolveExit) => {
-      const onEnd = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
-        if (this.phase === 'exited') return;
-        // Whatever the replica started dies with it (a shell's child, a worker it forked).
-        this.killGroup();
-        if (this.phase !== 'draining' && this.phase !== 'stopping') this.crashed = true;
-        this.phase = 'exited';
-        options.logger.info('replica exited', { function: options.fn.name, port: this.port, code, signal, crashed: this.crashed, error: error?.message });
-        options.onChange(this);
-        resolveExit();
-      };
-      this.child.once('exit', (code, signal) => onEnd(code, signal));
-      this.child.once('error', (err) => onEnd(null, null, err));
+    this.child.once('exit', (code, signal) => this.onProcessEnd({ code, signal }));
+    // After 'exit', once every process holding its stderr (the group it started) is gone.
+    this.child.once('close', () => this.finish());
+    this.child.on('error', (err) => {
+      // Only a process that never started ends here; a failed kill of a running one is not its end.
+      if (this.child.pid !== undefined) return;
+      this.onProcessEnd({ code: null, signal: null, error: err });
+      this.finish();
     });
     void this.waitReady();
   }
@@ -148,18 +192,70 @@ export class Replica {
     return this.child.pid;
   }
 
+  /** How the replica crashed, once it is `exited` after a crash; null otherwise. */
+  crashReport(): ReplicaCrash | null {
+    if (this.phase !== 'exited' || !this.crashed || this.end === null) return null;
+    const { code, signal, error } = this.end;
+    const reason: CrashReason = error !== undefined ? 'spawn-failed' : this.startTimedOut ? 'start-timeout' : signal !== null ? 'signal' : 'exited';
+    const stderr = this.stderr.lines();
+    const crash = { reason, code, signal, stderr };
+    const message = crashMessage(crash, { startTimeoutMs: this.options.startTimeoutMs, ...(error === undefined ? {} : { error: error.message }) });
+    return { replica: this.id, ...crash, at: Math.round(this.endedAt), message };
+  }
+
+  /**
+   * The replica's own process ended. Unasked, it crashed: whatever it started dies with it
+   * (a shell's child, a worker it forked) and its last stderr gets a moment to arrive. Asked
+   * (stopping), the rest of its group keeps its grace: a shell ends at SIGTERM at once, the
+   * command it runs may take its time.
+   */
+  private onProcessEnd(end: ProcessEnd): void {
+    if (this.end !== null) return;
+    this.end = end;
+    this.endedAt = Date.now();
+    if (this.phase === 'draining' || this.phase === 'stopping') return;
+    this.crashed = true;
+    this.killGroup();
+    this.settleSoon();
+  }
+
+  /** Finishes the replica after STDERR_SETTLE_MS even if its stderr never closes (a process that left the group holds it). */
+  private settleSoon(): void {
+    if (this.settleTimer !== undefined || this.phase === 'exited') return;
+    this.settleTimer = setTimeout(() => this.finish(), STDERR_SETTLE_MS);
+    this.settleTimer.unref();
+  }
+
+  /** The replica is gone: its process ended and its stderr closed (or the settle time passed). */
+  private finish(): void {
+    if (this.phase === 'exited') return;
+    this.end ??= { code: this.child.exitCode, signal: this.child.signalCode };
+    clearTimeout(this.settleTimer);
+    // What is left of its group (a process that closed its stderr) goes with it.
+    this.killGroup();
+    if (this.phase !== 'draining' && this.phase !== 'stopping') this.crashed = true;
+    this.phase = 'exited';
+    if (!this.crashed) {
+      this.options.logger.info('replica exited', { function: this.options.fn.name, replica: this.id, port: this.port, code: this.end.code, signal: this.end.signal });
+    }
+    this.options.onChange(this);
+    this.resolveExited();
+  }
+
   /** Probes the health path until it answers 200, the process exits, or the start deadline passes. */
   private async waitReady(): Promise<void> {
     const deadline = this.startedAt + this.options.startTimeoutMs;
-    while (this.phase === 'starting') {
+    while (this.phase === 'starting' && this.end === null) {
       if (await probe(this.port, this.options.healthPath)) {
-        if (this.phase !== 'starting') return;
+        if (this.phase !== 'starting' || this.end !== null) return;
         this.phase = 'ready';
         this.options.onChange(this);
         return;
       }
       if (Date.now() > deadline) {
+        if (this.end !== null) return;
         this.options.logger.warn('replica not ready in time', { function: this.options.fn.name, port: this.port, startTimeoutMs: this.options.startTimeoutMs });
+        this.startTimedOut = true;
         this.crashed = true;
         this.signal('SIGKILL');
         return;
@@ -169,10 +265,10 @@ export class Replica {
   }
 
   /**
-   * Removes the replica: no new requests (`draining`, reported), SIGTERM (the process
-   * finishes what it holds), then SIGKILL if it has not exited after graceMs. The engine
-   * drains a replica's requests before it asks for this; requests still running get the
-   * process's own SIGTERM handling, as a pod does.
+   * Removes the replica: no new requests (`draining`, reported), SIGTERM to its group (the
+   * processes finish what they hold), then SIGKILL if they have not all ended after graceMs.
+   * The engine drains a replica's requests before it asks for this; requests still running
+   * get the process's own SIGTERM handling, as a pod does.
    */
   async stop(graceMs: number): Promise<void> {
     if (this.phase === 'exited') return;
@@ -182,7 +278,10 @@ export class Replica {
     this.phase = 'stopping';
     this.options.onChange(this);
     this.signal('SIGTERM');
-    const killTimer = setTimeout(() => this.signal('SIGKILL'), graceMs);
+    const killTimer = setTimeout(() => {
+      this.signal('SIGKILL');
+      this.settleSoon();
+    }, graceMs);
     await this.exited;
     clearTimeout(killTimer);
   }

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { isSimpleCommand, shellArgv } from './command.js';
 
 const stringMap = z
   .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
@@ -9,7 +10,7 @@ const stringMap = z
 
 const functionSchema = z.looseObject({
   /** The process that serves one replica: a command line (run by /bin/sh) or an argv list. */
-  command: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  command: z.union([z.string().regex(/\S/, 'command is blank'), z.array(z.string().min(1)).min(1)]),
   namespace: z.string().min(1).optional(),
   labels: stringMap.default({}),
   annotations: stringMap.default({}),
@@ -35,8 +36,13 @@ export type StackPolicies = Readonly<Record<string, Readonly<Record<string, stri
 export interface StackFunction {
   readonly name: string;
   readonly namespace: string;
-  /** argv of one replica process. */
+  /** argv of one replica process (a string command: `/bin/sh -c`, see shellArgv). */
   readonly argv: readonly string[];
+  /**
+   * The command line when it runs with the shell as its parent (a string command that is not
+   * a simple command: see isSimpleCommand); absent for argv and simple commands.
+   */
+  readonly shellLine?: string;
   /** Working directory: the stack file's folder. */
   readonly cwd: string;
   readonly labels: Readonly<Record<string, string>>;
@@ -79,7 +85,8 @@ export function parseStack(text: string, path: string, defaultNamespace: string)
   return Object.entries(result.data.functions).map(([name, fn]) => ({
     name,
     namespace: fn.namespace ?? defaultNamespace,
-    argv: typeof fn.command === 'string' ? ['/bin/sh', '-c', `exec ${fn.command}`] : fn.command,
+    argv: typeof fn.command === 'string' ? shellArgv(fn.command) : fn.command,
+    ...(typeof fn.command === 'string' && !isSimpleCommand(fn.command) ? { shellLine: fn.command } : {}),
     cwd,
     labels: fn.labels,
     annotations: fn.annotations,

@@ -78,7 +78,10 @@ function newCard(f) {
   const stats = el('div', 'stats');
   for (const state of STATES) stats.append(stat(state, state));
   stats.append(stat('inflight', 'in flight'), stat('queue', 'queued'), stat('rate', 'req/s'));
-  card.append(title, replicas, stats);
+  const crash = el('p', 'crash-line', '');
+  crash.dataset.field = 'crash';
+  crash.hidden = true;
+  card.append(title, replicas, stats, crash);
   const select = () => selectFunction(keyOf(f));
   card.addEventListener('click', select);
   card.addEventListener('keydown', (e) => {
@@ -112,6 +115,19 @@ function renderCard(f) {
   setField(card, 'inflight', inFlight(f));
   setField(card, 'queue', f.queueLength);
   setField(card, 'rate', f.requestsPerSecond.toFixed(1));
+  const looping = f.crashLoop !== null && f.crashLoop !== undefined;
+  card.classList.toggle('crash-loop', looping);
+  const crash = card.querySelector('[data-field="crash"]');
+  if (crash !== null) {
+    crash.hidden = !looping;
+    crash.textContent = looping ? `crash-loop: ${f.crashLoop.lastError}` : '';
+  }
+}
+
+/** The crash loop as one line of text: crashes, the next retry, the cause. */
+function crashText(loop, desired) {
+  const retry = loop.nextRetryAt !== null ? `next retry in ${duration(Date.parse(loop.nextRetryAt) - Date.now())}` : desired > 0 ? 'retrying now' : 'no retry (0 replicas wanted)';
+  return `crash-loop: ${loop.crashes} crash${loop.crashes === 1 ? '' : 'es'}, ${retry}; last: ${loop.lastError}`;
 }
 
 function renderList() {
@@ -152,6 +168,10 @@ function renderDetail() {
   detail.dataset.ready = String(f.availableReplicas);
   $('detail-title').textContent = `${f.name} (${f.namespace})`;
   $('detail-policy').textContent = policyText(f.policy);
+  const loop = f.crashLoop ?? null;
+  $('detail-crash').hidden = loop === null;
+  $('crash-summary').textContent = loop === null ? '' : crashText(loop, f.replicas);
+  $('crash-stderr').textContent = loop === null ? '' : loop.stderr.join('\n');
   $('replicas').querySelector('tbody').replaceChildren(
     ...f.instances.map((r) => {
       const tr = row([r.id, r.state, r.inFlight, duration(Date.now() - Date.parse(r.createdAt)), ago(r.lastRequestAt), r.served]);
