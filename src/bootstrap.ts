@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
@@ -8,6 +8,7 @@ import { AlertScaler } from './alerts/alert-scaler.js';
 import { AlertSignals } from './alerts/signals.js';
 import { MemoryAlertStateStore, type AlertStateStore } from './alerts/state-store.js';
 import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js';
+import { isFileTooLarge, readBounded, readTextFile } from './config/files.js';
 import { AppError } from './errors.js';
 import { Idler, LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
 import { InvocationLog } from './gateway/invocations.js';
@@ -128,8 +129,9 @@ export function createLocalProvider(config: Config, logger: Logger, readFile: Re
   const stackPath = stackPathOf(config);
   let text: string;
   try {
-    text = readFile(stackPath);
+    text = readBounded(readFile, stackPath, config.maxFileBytes, 'ALERT_SCALER_STACK');
   } catch (err) {
+    if (isFileTooLarge(err)) throw err;
     throw new AppError('CONFIG_INVALID', `ALERT_SCALER_STACK: cannot read ${stackPath}: ${(err as Error).message}`, { cause: err });
   }
   const functions = parseStack(text, stackPath, config.defaultNamespace);
@@ -155,7 +157,7 @@ async function createProviderSetup(config: Config, logger: Logger, readFile: Rea
       // Stack functions are read once: without one naming a policy there is nothing to watch.
       const provider = createLocalProvider(config, logger, readFile);
       const named = (await provider.listFunctions()).some((fn) => policyNameOf(fn.labels, fn.annotations) !== undefined);
-      return named ? { provider, policies: new StackPolicySource({ path: stackPathOf(config), readFile, logger }) } : { provider };
+      return named ? { provider, policies: new StackPolicySource({ path: stackPathOf(config), maxFileBytes: config.maxFileBytes, logger }) } : { provider };
     }
     case 'kubernetes': {
       const { createKubernetesSetup } = await import('./providers/kubernetes/index.js');
@@ -166,7 +168,7 @@ async function createProviderSetup(config: Config, logger: Logger, readFile: Rea
 
 /** Wires everything (config → logger → metrics → provider → app) and listens. */
 export async function startScaler(config: Config, overrides: ScalerOverrides = {}): Promise<RunningScaler> {
-  const readFile = overrides.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
+  const readFile: ReadFile = overrides.readFile ?? ((path, maxBytes) => readTextFile(path, maxBytes ?? config.maxFileBytes));
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics(overrides.registry);
   const auth = resolveBasicAuth(config, readFile);
@@ -282,6 +284,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     logger,
     defaultNamespace: config.defaultNamespace,
     bodyLimitBytes: config.bodyLimitBytes,
+    webhookBodyLimitBytes: config.webhookBodyLimitBytes,
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,

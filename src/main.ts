@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { startScaler } from './bootstrap.js';
+import { readTextFile, type ReadFile } from './config/files.js';
 import { loadConfig } from './config/index.js';
 import { isAppError } from './errors.js';
 
-const readFile = (path: string) => readFileSync(path, 'utf8');
+// Every caller passes its limit (maxFileBytes); the reader stops one byte past it.
+const readFile: ReadFile = (path, maxBytes) => readTextFile(path, maxBytes ?? Number.MAX_SAFE_INTEGER);
 
 try {
   const config = loadConfig(process.env, readFile);

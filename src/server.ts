@@ -24,6 +24,8 @@ export interface AppDeps extends ProxyDeps {
   readonly auth: { user: string; password: string } | undefined;
   /** False while starting or shutting down; /readyz answers 503 then. */
   readonly isReady: () => boolean;
+  /** Largest webhook notification (`POST /system/alert`), in bytes: its own limit, apart from `bodyLimitBytes`. */
+  readonly webhookBodyLimitBytes: number;
   /** Namespaces the provider manages (Kubernetes); a configured empty one lists as []. */
   readonly namespaces?: readonly string[] | undefined;
   /** Min, max and the ceiling `max=0` stands for: the policy `GET /system/function/<name>` reports. */
@@ -39,6 +41,11 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** True for the webhook's path as express routes it (any case, an optional trailing slash). */
+function isWebhookPath(path: string): boolean {
+  return /^\/system\/alert\/?$/i.test(path);
 }
 
 /** Translates body-parser errors (they carry `type` and `status`) into AppErrors. */
@@ -64,11 +71,13 @@ export function createApp(deps: AppDeps): RequestHandler {
   app.set('etag', false);
   const log = deps.logger.child({ component: 'http' });
 
-  // Body limit on every route, before anything reads a body.
+  // Body limit on every route, before anything reads a body; the webhook has its own (one
+  // notification is a whole alert group), which its route also counts as the body arrives.
   app.use((req, _res, next) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > deps.bodyLimitBytes) {
-      next(new AppError('BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${deps.bodyLimitBytes} byte limit`));
+    const limit = req.method === 'POST' && isWebhookPath(req.path) ? deps.webhookBodyLimitBytes : deps.bodyLimitBytes;
+    if (declared > limit) {
+      next(new AppError('BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${limit} byte limit`));
       return;
     }
     next();
@@ -101,11 +110,12 @@ export function createApp(deps: AppDeps): RequestHandler {
   if (deps.auth !== undefined) app.use('/ui', basicAuth(deps.auth));
   app.use('/ui', uiRouter());
   if (deps.auth !== undefined) app.use('/system', basicAuth(deps.auth));
+  // Before the JSON body parser: the webhook reads its own body, with its own limit.
+  app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics, bodyLimitBytes: deps.webhookBodyLimitBytes }));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
   app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
   if (deps.stream !== undefined) app.get('/system/stream', deps.stream.handle);
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
-  app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics }));
 
   app.use((req, _res, next) => {
     next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`));

@@ -1,12 +1,11 @@
 import { load as loadYaml } from 'js-yaml';
 import { AppError } from '../errors.js';
+import { isFileTooLarge, readBounded, type ReadFile } from './files.js';
 import { configSchema, ENV_KEYS, type Config } from './schema.js';
 
 export type { Config } from './schema.js';
 export { ENV_KEYS } from './schema.js';
-
-/** Reads a file as UTF-8; injected so tests need no files. */
-export type ReadFile = (path: string) => string;
+export type { ReadFile } from './files.js';
 
 function fail(problems: string[]): never {
   throw new AppError('CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, {
@@ -14,11 +13,12 @@ function fail(problems: string[]): never {
   });
 }
 
-function readConfigFile(path: string, readFile: ReadFile): Record<string, unknown> {
+function readConfigFile(path: string, readFile: ReadFile, maxBytes: number): Record<string, unknown> {
   let text: string;
   try {
-    text = readFile(path);
+    text = readBounded(readFile, path, maxBytes, 'ALERT_SCALER_CONFIG');
   } catch (err) {
+    if (isFileTooLarge(err)) throw err;
     fail([`ALERT_SCALER_CONFIG: cannot read ${path}: ${(err as Error).message}`]);
   }
   let parsed: unknown;
@@ -42,7 +42,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   const sourceOf = new Map<string, string>();
   const configPath = env['ALERT_SCALER_CONFIG'];
   if (configPath !== undefined && configPath !== '') {
-    for (const [key, value] of Object.entries(readConfigFile(configPath, readFile))) {
+    // The file cannot raise its own limit: the environment's, else the default.
+    const limit = configSchema.shape.maxFileBytes.safeParse(env['ALERT_SCALER_MAX_FILE_BYTES'] || undefined);
+    const maxBytes = limit.success ? limit.data : configSchema.shape.maxFileBytes.parse(undefined);
+    for (const [key, value] of Object.entries(readConfigFile(configPath, readFile, maxBytes))) {
       input[key] = value;
       sourceOf.set(key, `${configPath}: ${key}`);
     }
@@ -89,8 +92,9 @@ export function resolveBasicAuth(config: Config, readFile: ReadFile): { user: st
   const file = config.basicAuthPasswordFile ?? '';
   let password: string;
   try {
-    password = readFile(file).trim();
+    password = readBounded(readFile, file, config.maxFileBytes, 'ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE').trim();
   } catch (err) {
+    if (isFileTooLarge(err)) throw err;
     fail([`ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: cannot read ${file}: ${(err as Error).message}`]);
   }
   if (password === '') fail([`ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: ${file} is empty`]);

@@ -37,8 +37,21 @@ export const configSchema = z.strictObject({
   defaultNamespace: z.string().min(1).default('openfaas-fn'),
   logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']).default('info'),
   logFormat: z.enum(['json', 'text']).default('json'),
-  /** Largest accepted request body on every route, in bytes. */
+  /** Largest accepted request body on every route but the webhook, in bytes. */
   bodyLimitBytes: positiveInt.default(1_048_576),
+  /**
+   * Largest Alertmanager notification (`POST /system/alert`), in bytes. Alertmanager sends a
+   * whole alert group in one notification (its `max_alerts` defaults to 0: no limit), about
+   * 600 bytes per alert: 32 MiB holds some 50,000 alerts. A refused one (413) is lost.
+   */
+  webhookBodyLimitBytes: positiveInt.default(33_554_432),
+  /**
+   * Largest file read while running (stack file and its reloads, the config file, password
+   * files, kubeconfig), in bytes; checked before reading. 4 MiB holds a stack of some 5,000
+   * functions with a dozen labels each, or 40,000 named policies (a ConfigMap holds 1 MiB); a
+   * larger file is refused with CONFIG_INVALID at start and kept out at a reload.
+   */
+  maxFileBytes: positiveInt.default(4_194_304),
   basicAuthUser: z.string().min(1).optional(),
   basicAuthPassword: z.string().min(1).optional(),
   basicAuthPasswordFile: z.string().min(1).optional(),
@@ -135,6 +148,8 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_LOG_LEVEL: 'logLevel',
   ALERT_SCALER_LOG_FORMAT: 'logFormat',
   ALERT_SCALER_BODY_LIMIT_BYTES: 'bodyLimitBytes',
+  ALERT_SCALER_WEBHOOK_BODY_LIMIT_BYTES: 'webhookBodyLimitBytes',
+  ALERT_SCALER_MAX_FILE_BYTES: 'maxFileBytes',
   ALERT_SCALER_BASIC_AUTH_USER: 'basicAuthUser',
   ALERT_SCALER_BASIC_AUTH_PASSWORD: 'basicAuthPassword',
   ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: 'basicAuthPasswordFile',

@@ -10,12 +10,17 @@ import {
  */
 export type NamedPolicyListener = (namespace: string | undefined, name: string) => void;
 
+/** Called when a source refused new data as a whole (a file too large or not parsing): its last good policies stay. */
+export type NamedPolicyProblemListener = (problems: readonly string[]) => void;
+
 /** Where named policies come from: a stack file's `policies:`, the ConfigMaps of a namespace. */
 export interface NamedPolicySource {
   /** The policy's key/value data as written, from the source's cache (no I/O); undefined when there is none. */
   get(namespace: string, name: string): Readonly<Record<string, string>> | undefined;
   /** Calls `listener` after a policy was added, changed or removed; returns the unsubscribe function. */
   subscribe(listener: NamedPolicyListener): () => void;
+  /** Calls `listener` when new data was refused as a whole; returns the unsubscribe function. Optional. */
+  onProblem?(listener: NamedPolicyProblemListener): () => void;
   /** Loads the policies and starts watching (rejects when the first load fails). */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -67,6 +72,7 @@ export class NamedPolicyProvider implements ReplicaProvider {
   private readonly reporters = new Set<(report: NamedPolicyReport) => void>();
   private readonly log: Logger;
   private unsubscribeSource: (() => void) | undefined;
+  private unsubscribeProblems: (() => void) | undefined;
 
   constructor(
     readonly inner: ReplicaProvider,
@@ -131,11 +137,22 @@ export class NamedPolicyProvider implements ReplicaProvider {
         this.log.error('named policy reload failed', { policy: name, error: err instanceof Error ? err.message : String(err) });
       });
     });
+    this.unsubscribeProblems = this.source.onProblem?.((problems) => {
+      this.refused(problems).catch((err: unknown) => {
+        this.log.error('named policy reload failed', { error: err instanceof Error ? err.message : String(err) });
+      });
+    });
     await this.source.start();
+    // A replica event during the load may have looked a policy up before it was there.
+    for (const [key, entry] of this.entries) {
+      const [namespace, name] = splitKey(key);
+      this.refresh(namespace, name, entry);
+    }
   }
 
   async close(): Promise<void> {
     this.unsubscribeSource?.();
+    this.unsubscribeProblems?.();
     await this.source.close();
     await this.inner.close();
   }
@@ -228,6 +245,16 @@ export class NamedPolicyProvider implements ReplicaProvider {
         for (const listener of [...this.listeners]) listener(fn.ref, state);
         this.report({ kind: 'changed', ref: fn.ref, policy: name, desired: fn.desired });
       }
+    }
+  }
+
+  /** The source refused new data as a whole: each function naming a policy hears that its policy stays as it was. */
+  private async refused(problems: readonly string[]): Promise<void> {
+    for (const fn of await this.inner.listFunctions()) {
+      const policy = policyNameOf(fn.labels, fn.annotations);
+      if (policy === undefined) continue;
+      const kept = this.entries.get(`${fn.ref.namespace}/${policy}`)?.good !== undefined;
+      this.report({ kind: 'invalid', ref: fn.ref, policy, desired: fn.desired, problems, keys: [], kept });
     }
   }
 

@@ -160,7 +160,7 @@ describe('bad input changes nothing', () => {
     ['an endsAt that is not a date', (s) => post(s, withFunction(fixture('firing-single'), 'echo', { endsAt: '2026-02-30T00:00:00Z' })), 400, 'ALERT_INVALID'],
     ['a relative externalURL', (s) => post(s, { ...fixture('firing-single'), externalURL: '/alertmanager' }), 400, 'ALERT_INVALID'],
     [
-      'a 2 MiB body',
+      'a 2 MiB body (the webhook limit set to 1 MiB)',
       (s) => {
         const big = fixture('firing-single');
         big['padding'] = 'x'.repeat(2 * 1024 * 1024);
@@ -174,7 +174,7 @@ describe('bad input changes nothing', () => {
     ['a wrong user', (s) => request(s.server).post('/system/alert').auth('admin', 'test-secret').send(fixture('firing-single')), 401, 'UNAUTHORIZED'],
   ];
   it.each(cases)('%s', async (_name, send, status, code) => {
-    const s = await start({ echo: {} });
+    const s = await start({ echo: {} }, { ALERT_SCALER_WEBHOOK_BODY_LIMIT_BYTES: String(1024 * 1024) });
     const res = await send(s);
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);

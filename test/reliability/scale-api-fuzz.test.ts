@@ -189,7 +189,7 @@ describe('scale API fuzz', () => {
     shard: { count: 1, index: 0 },
   });
   const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, store: new MemoryAlertStateStore(), logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 60_000 }, defaultNamespace: NS });
-  const app = createApp({ provider, engine, dispatcher: engine.dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, trustedProxies: undefined, alertScaler, auth: undefined, isReady: () => true, specDefaults: specDefaults(config) });
+  const app = createApp({ provider, engine, dispatcher: engine.dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, webhookBodyLimitBytes: BODY_LIMIT, trustedProxies: undefined, alertScaler, auth: undefined, isReady: () => true, specDefaults: specDefaults(config) });
   const server = http.createServer(app);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let port = 0;

@@ -10,6 +10,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Config } from '../../config/index.js';
 import { AppError } from '../../errors.js';
+import { checkFileSize } from '../../config/files.js';
 import type { ProviderSetup } from '../types.js';
 import { KubeApi, loadKubeConfig } from './client.js';
 import { scaledEventSink } from './event-sink.js';
@@ -103,6 +104,8 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
  * with its alert state on the Deployments and the idler behind a Lease.
  */
 export async function createKubernetesSetup(config: Config, logger: Logger): Promise<ProviderSetup> {
+  // client-node reads the file whole: refuse an oversized one first (CONFIG_INVALID).
+  if (config.kubeconfig !== undefined) checkFileSize(config.kubeconfig, config.maxFileBytes, 'KUBECONFIG');
   const bundle = createKubernetesProviderBundle({
     ...(config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig }),
     namespaces: config.namespaces,

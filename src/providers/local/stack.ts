@@ -17,10 +17,10 @@ const functionSchema = z.looseObject({
   environment: stringMap.default({}),
 });
 
+const policyNameSchema = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'policy names are DNS subdomains: a-z, 0-9, -, .');
+
 /** `policies: <name>: {key: value}`: named policies (names as ConfigMap names: DNS subdomains). */
-const policiesSchema = z
-  .record(z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'policy names are DNS subdomains: a-z, 0-9, -, .'), stringMap)
-  .default({});
+const policiesSchema = z.record(policyNameSchema, stringMap).default({});
 
 const stackSchema = z.looseObject({
   version: z.union([z.string(), z.number()]).optional(),
@@ -64,19 +64,29 @@ function invalid(path: string, issues: ReadonlyArray<{ readonly path: readonly P
 }
 
 /**
- * Reads only the `policies:` map of a stack file (the part that reloads while the gateway
- * runs; the functions are read once at start). CONFIG_INVALID with every problem listed.
+ * Checks one entry of a stack file's `policies:` map (the part that reloads while the gateway
+ * runs, checked entry by entry so a large map is checked in slices): its values as text, or
+ * the problems, each naming the file and the key.
  */
-export function parseStackPolicies(text: string, path: string): StackPolicies {
-  const result = z.looseObject({ policies: policiesSchema }).safeParse(loadStackYaml(text, path) ?? {});
-  if (!result.success) throw invalid(path, result.error.issues);
-  return result.data.policies;
+export function checkStackPolicy(
+  path: string, name: string, value: unknown,
+): { ok: true; policy: Readonly<Record<string, string>> } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const named = policyNameSchema.safeParse(name);
+  if (!named.success) problems.push(...describe(path, named.error.issues, ['policies', name]));
+  const data = stringMap.safeParse(value);
+  if (!data.success) problems.push(...describe(path, data.error.issues, ['policies', name]));
+  return data.success && problems.length === 0 ? { ok: true, policy: data.data } : { ok: false, problems };
+}
+
+function describe(path: string, issues: ReadonlyArray<{ readonly path: readonly PropertyKey[]; readonly message: string }>, prefix: readonly string[]): string[] {
+  return issues.map((issue) => `${path}: ${[...prefix, ...issue.path.map(String)].join('.')}: ${issue.message}`);
 }
 
 /**
  * Parses a faas-cli style stack file (`functions: <name>: {command, labels, annotations,
  * environment}`); `version`, `provider` and faas-cli keys such as `lang` are accepted, and
- * `policies:` is checked (see parseStackPolicies).
+ * `policies:` is checked (see checkStackPolicy for its reloads).
  */
 export function parseStack(text: string, path: string, defaultNamespace: string): StackFunction[] {
   const result = stackSchema.safeParse(loadStackYaml(text, path));
