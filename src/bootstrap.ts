@@ -282,6 +282,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     logger,
     defaultNamespace: config.defaultNamespace,
     bodyLimitBytes: config.bodyLimitBytes,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,

@@ -39,6 +39,8 @@ export const configSchema = z.strictObject({
   logFormat: z.enum(['json', 'text']).default('json'),
   /** Largest accepted request body on every route, in bytes. */
   bodyLimitBytes: positiveInt.default(1_048_576),
+  /** Longest pause between two pieces of a proxied request body, ms; then 408 BODY_TIMEOUT and the call's replica slot is freed. */
+  bodyIdleTimeoutMs: positiveInt.default(10_000),
   basicAuthUser: z.string().min(1).optional(),
   basicAuthPassword: z.string().min(1).optional(),
   basicAuthPasswordFile: z.string().min(1).optional(),
@@ -135,6 +137,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_LOG_LEVEL: 'logLevel',
   ALERT_SCALER_LOG_FORMAT: 'logFormat',
   ALERT_SCALER_BODY_LIMIT_BYTES: 'bodyLimitBytes',
+  ALERT_SCALER_BODY_IDLE_TIMEOUT_MS: 'bodyIdleTimeoutMs',
   ALERT_SCALER_BASIC_AUTH_USER: 'basicAuthUser',
   ALERT_SCALER_BASIC_AUTH_PASSWORD: 'basicAuthPassword',
   ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: 'basicAuthPasswordFile',
