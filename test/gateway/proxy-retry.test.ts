@@ -11,6 +11,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
 import { InvocationLog } from '../../src/gateway/invocations.js';
 import { createFunctionProxy } from '../../src/gateway/proxy.js';
+import { requestHeaders } from '../../src/gateway/proxy-headers.js';
 import { MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf } from '../../src/gateway/proxy-retry.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
@@ -173,6 +174,27 @@ describe('which failures are sent again', () => {
   ];
   it.each(rows)('%s', (_name, error, reusedSocket, repeatable, unsent, reason) => {
     expect(retryReasonOf(error, { reusedSocket, repeatable, unsent })).toBe(reason);
+  });
+});
+
+describe('what the request headers say about sending again and about the body', () => {
+  const read = (raw: string[]) => requestHeaders(raw, '127.0.0.1', false, () => false);
+  // [name, raw headers, allows a second send, the key header forwarded]
+  const rows: Array<[string, string[], boolean, boolean]> = [
+    ['an Idempotency-Key (any case) allows a second send and is forwarded', ['idempotency-KEY', 'k-1'], true, true],
+    ['an empty Idempotency-Key does not', ['Idempotency-Key', ' '], false, true],
+    ['one named in Connection is dropped, and does not', ['Connection', 'Idempotency-Key', 'Idempotency-Key', 'k-1'], false, false],
+  ];
+  it.each(rows)('%s', (_name, raw, key, forwarded) => {
+    const headers = read(raw);
+    expect(headers.idempotencyKey).toBe(key);
+    expect(headers.forward.some((name) => name.toLowerCase() === 'idempotency-key')).toBe(forwarded);
+  });
+
+  it('a Transfer-Encoding marks a body of unknown length (and is not forwarded); a Content-Length is read', () => {
+    expect(read(['Transfer-Encoding', 'chunked'])).toMatchObject({ chunked: true, contentLength: Number.NaN });
+    expect(read(['Transfer-Encoding', 'chunked']).forward).not.toContain('Transfer-Encoding');
+    expect(read(['Content-Length', '12'])).toMatchObject({ chunked: false, contentLength: 12 });
   });
 });
 
