@@ -285,6 +285,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     defaultNamespace: config.defaultNamespace,
     bodyLimitBytes: config.bodyLimitBytes,
     webhookBodyLimitBytes: config.webhookBodyLimitBytes,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     trustedProxies: config.trustedProxies,
     auth,
     isReady: () => ready,

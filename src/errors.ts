@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'LABELS_INVALID'
   | 'UNAUTHORIZED'
   | 'BODY_TOO_LARGE'
+  | 'BODY_TIMEOUT'
   | 'FUNCTION_UNKNOWN'
   | 'FUNCTION_NOT_ENABLED'
   | 'PROVIDER_UNAVAILABLE'
@@ -35,6 +36,8 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   LABELS_INVALID: 400,
   UNAUTHORIZED: 401,
   BODY_TOO_LARGE: 413,
+  // The client sent nothing of its request body for `bodyIdleTimeoutMs`.
+  BODY_TIMEOUT: 408,
   FUNCTION_UNKNOWN: 404,
   FUNCTION_NOT_ENABLED: 404,
   PROVIDER_UNAVAILABLE: 503,

@@ -52,6 +52,8 @@ export const configSchema = z.strictObject({
    * larger file is refused with CONFIG_INVALID at start and kept out at a reload.
    */
   maxFileBytes: positiveInt.default(4_194_304),
+  /** Longest pause between two pieces of a proxied request body, ms; then 408 BODY_TIMEOUT and the call's replica slot is freed. */
+  bodyIdleTimeoutMs: positiveInt.default(10_000),
   basicAuthUser: z.string().min(1).optional(),
   basicAuthPassword: z.string().min(1).optional(),
   basicAuthPasswordFile: z.string().min(1).optional(),
@@ -150,6 +152,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_BODY_LIMIT_BYTES: 'bodyLimitBytes',
   ALERT_SCALER_WEBHOOK_BODY_LIMIT_BYTES: 'webhookBodyLimitBytes',
   ALERT_SCALER_MAX_FILE_BYTES: 'maxFileBytes',
+  ALERT_SCALER_BODY_IDLE_TIMEOUT_MS: 'bodyIdleTimeoutMs',
   ALERT_SCALER_BASIC_AUTH_USER: 'basicAuthUser',
   ALERT_SCALER_BASIC_AUTH_PASSWORD: 'basicAuthPassword',
   ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: 'basicAuthPasswordFile',

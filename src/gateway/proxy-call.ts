@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher, Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -10,7 +11,7 @@ import type { InvocationLog } from './invocations.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import type { FunctionTarget } from './proxy-path.js';
-import { MAX_ATTEMPTS, RETRY_BODY_BYTES, isIdempotent, retryReasonOf, type LoopTurns, type RetryReason } from './proxy-retry.js';
+import { MAX_ATTEMPTS, RETRY_BODY_BYTES, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -23,10 +24,10 @@ export interface CallContext {
   readonly agent: http.Agent;
   readonly dispatcher: Dispatcher;
   readonly metrics: Metrics;
-  /** Event-loop turns, to tell a close already on its way when a call was sent (see `retryReasonOf`). */
-  readonly turns: LoopTurns;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
+  /** Longest pause between two pieces of a request body while the gateway reads it, ms; 0 = no limit. */
+  readonly bodyIdleTimeoutMs: number;
   readonly invocations: InvocationLog;
 }
 
@@ -35,10 +36,12 @@ export interface CallContext {
  * total and duration by code, 499 when the client went away first), gives its replica slot
  * back when the response closes, and turns every upstream failure into an answer for this
  * call only (502 UPSTREAM_FAILED; 504 REQUEST_TIMEOUT when the slot's request timeout
- * fires; once headers are out, the response is cut). A call its replica never read (see
- * `retryReasonOf`) goes again, up to MAX_ATTEMPTS in all, within its first slot's request
- * timeout: the replica is made suspect, the slot given back and another one taken (or waited
- * for). A body up to RETRY_BODY_BYTES is kept for that until the replica answers.
+ * fires; once headers are out, the response is cut). A call that provably never reached its
+ * replica, or a repeatable one (see `retryReasonOf`), goes again, up to MAX_ATTEMPTS in all,
+ * within its first slot's request timeout: the replica is made suspect (unless it only closed
+ * a pooled connection), the slot given back and another one taken (or waited for). A body up
+ * to RETRY_BODY_BYTES is received before the slot is taken and kept until the replica answers
+ * (see `receiveBody`).
  */
 export class ProxyCall {
   /** Set while the call waits in the queue: called when the client goes away first. */
@@ -54,11 +57,15 @@ export class ProxyCall {
   private attempts = 0;
   /** The request body can be sent again: no answer began, and what came of it is kept. */
   private replayable = true;
-  /** The body chunks received so far while replayable (null before the first). */
+  /** The body chunks received so far: before the first send, and after it while replayable (null before the first). */
   private saved: Buffer[] | null = null;
   private bodyBytes = 0;
-  /** The event-loop turn the current attempt was sent in. */
-  private sentTurn = 0;
+  /** `bytesWritten` of the current attempt's connection when the attempt got it; -1 when not measured. */
+  private sentFrom = -1;
+  /** Runs when the body has been received (see `receiveBody`); null once run, or when not waited for. */
+  private bodyReady: (() => void) | null = null;
+  /** The body idle timeout while a body is being received; null when none runs. */
+  private bodyTimer: NodeJS.Timeout | null = null;
   private readonly started = performance.now();
   private readonly endInvocation: () => void;
 
@@ -105,6 +112,8 @@ export class ProxyCall {
     const error = asAppError(err);
     logRequestFailure(this.context.logger, error, { method: this.req.method, function: this.fn.metrics.label, upstream: upstreamHost });
     if (this.res.headersSent) this.cutCode = error.status;
+    // The rest of a stalled body is not waited for: the connection closes after the answer.
+    else if (error.code === 'BODY_TIMEOUT') this.res.setHeader('Connection', 'close');
     writeError(this.res, error);
     this.upstreamReq?.destroy();
   }
@@ -119,37 +128,79 @@ export class ProxyCall {
     else headers.forward[headers.forward.length - 1] = url.host;
     const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
     this.upstreamReq = upstreamReq;
-    this.sentTurn = this.context.turns.now();
+    this.sentFrom = -1;
+    // A call that may not simply go again is sent again only if none of its bytes left: the
+    // connection's byte count when the call gets it (before Node writes the call, which happens
+    // in the same tick) is compared when the exchange fails (see `retryReasonOf`).
+    if (!repeatable(this.req, headers)) upstreamReq.once('socket', (socket: Socket) => (this.sentFrom = socket.bytesWritten));
     upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamRes, slot, url.host));
     upstreamReq.on('error', (err) => this.onUpstreamError(err, upstreamReq, target, headers, slot));
-    if (this.attempts === 1) this.watchBody(headers.contentLength);
-    else {
-      // A retry: what the client sent so far first, then the rest as it comes.
-      if (this.saved !== null) for (const chunk of this.saved) upstreamReq.write(chunk);
-      if (this.req.readableEnded) {
-        upstreamReq.end();
-        return;
-      }
+    // What the client sent so far first (the body received before the slot, or kept for a
+    // retry), then the rest as it comes.
+    const saved = this.saved;
+    if (saved !== null) for (const chunk of saved) upstreamReq.write(chunk);
+    if (!this.replayable) this.saved = null;
+    if (this.req.readableEnded) {
+      upstreamReq.end();
+      return;
     }
     this.req.pipe(upstreamReq);
   }
 
   /**
-   * A body without Content-Length is counted as it streams (cut at the limit); a body that
-   * may be sent again (declared or counted up to RETRY_BODY_BYTES) is kept. No body, or a
-   * declared one too large to keep, costs nothing here.
+   * Starts reading the request body before any replica slot is taken (the call has a body: a
+   * Content-Length above 0, or a Transfer-Encoding). A body of at most RETRY_BODY_BYTES is
+   * received in full first, so a slow sender holds no slot: `ready` runs at its end. A larger
+   * one waits paused for its slot and then streams to the replica: `ready` runs at once
+   * (declared size) or once that size is passed (chunked). While the gateway reads the body,
+   * the client may pause at most `bodyIdleTimeoutMs` between two pieces: then 408
+   * BODY_TIMEOUT, and a slot held is freed with the response. Time the gateway itself holds
+   * the body back (waiting for a slot, a replica reading slowly) does not count.
    */
-  private watchBody(contentLength: number): void {
-    if (contentLength === 0) return;
-    if (contentLength > RETRY_BODY_BYTES) {
+  receiveBody(contentLength: number, ready: () => void): void {
+    const { req } = this;
+    const large = contentLength > RETRY_BODY_BYTES;
+    if (large) {
       this.replayable = false;
+      req.pause();
+    } else this.bodyReady = ready;
+    req.on('data', (chunk: Buffer) => this.onBodyChunk(chunk));
+    req.once('end', () => this.onBodyEnd());
+    const idleMs = this.context.bodyIdleTimeoutMs;
+    if (idleMs > 0) this.bodyTimer = setTimeout(bodyIdle, idleMs, this);
+    if (large) ready();
+  }
+
+  /** The body idle timeout passed: 408, unless the gateway is the one not reading (then it starts again). */
+  onBodyIdle(): void {
+    const timer = this.bodyTimer;
+    if (timer === null || this.settled || this.closedFlag) return;
+    if (this.req.readableFlowing !== true) {
+      timer.refresh();
       return;
     }
-    this.req.on('data', (chunk: Buffer) => this.onBodyChunk(chunk));
+    this.bodyTimer = null;
+    const ms = this.context.bodyIdleTimeoutMs;
+    this.fail(new AppError('BODY_TIMEOUT', `request body: nothing received for ${ms} ms`, { details: { bodyIdleTimeoutMs: ms } }));
+  }
+
+  private onBodyEnd(): void {
+    this.clearBodyTimer();
+    const ready = this.bodyReady;
+    if (ready === null) return;
+    this.bodyReady = null;
+    if (!this.settled && !this.closedFlag) ready();
+  }
+
+  private clearBodyTimer(): void {
+    if (this.bodyTimer === null) return;
+    clearTimeout(this.bodyTimer);
+    this.bodyTimer = null;
   }
 
   private onBodyChunk(chunk: Buffer): void {
     this.bodyBytes += chunk.length;
+    this.bodyTimer?.refresh();
     const limit = this.context.bodyLimitBytes;
     if (this.bodyBytes > limit) {
       const err = new AppError('BODY_TOO_LARGE', `request body is over the ${limit} byte limit`);
@@ -158,6 +209,19 @@ export class ProxyCall {
       else {
         this.req.unpipe(upstreamReq);
         upstreamReq.destroy(err);
+      }
+      return;
+    }
+    if (this.attempts === 0) {
+      // Before the first send every piece is kept for it; past RETRY_BODY_BYTES the rest waits
+      // (paused) for the slot and streams.
+      (this.saved ??= []).push(chunk);
+      const ready = this.bodyReady;
+      if (this.bodyBytes > RETRY_BODY_BYTES && ready !== null) {
+        this.replayable = false;
+        this.bodyReady = null;
+        this.req.pause();
+        ready();
       }
       return;
     }
@@ -176,8 +240,10 @@ export class ProxyCall {
       this.fail(err, host);
       return;
     }
-    const closedAtOnce = this.context.turns.peek() - this.sentTurn <= 1;
-    const reason = this.replayable && this.attempts < MAX_ATTEMPTS ? retryReasonOf(err, upstreamReq.reusedSocket, isIdempotent(this.req.method), closedAtOnce) : null;
+    const socket = upstreamReq.socket;
+    const unsent = this.sentFrom >= 0 && socket !== null && socket.bytesWritten === this.sentFrom;
+    const exchange = { reusedSocket: upstreamReq.reusedSocket, repeatable: repeatable(this.req, headers), unsent };
+    const reason = this.replayable && this.attempts < MAX_ATTEMPTS ? retryReasonOf(err, exchange) : null;
     if (reason === null) {
       const details = this.attempts > 1 ? { details: { attempts: this.attempts } } : {};
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed: ${err.message}`, { cause: err, ...details }), host);
@@ -253,6 +319,7 @@ export class ProxyCall {
 
   private readonly onClose = (): void => {
     this.closedFlag = true;
+    this.clearBodyTimer();
     const finished = this.res.writableFinished;
     if (!finished) {
       this.upstreamReq?.destroy();
@@ -267,4 +334,14 @@ export class ProxyCall {
     const code = this.cutCode !== 0 ? this.cutCode : finished ? this.res.statusCode : 499;
     this.fn.metrics.end(code, (performance.now() - this.started) / 1000);
   };
+}
+
+/** A call that may be sent twice: an idempotent method, or the client sent an `Idempotency-Key`. */
+function repeatable(req: http.IncomingMessage, headers: RequestHeaders): boolean {
+  return headers.idempotencyKey || isIdempotent(req.method);
+}
+
+/** The body idle timer's callback: one function for every call (the call is its argument). */
+function bodyIdle(call: ProxyCall): void {
+  call.onBodyIdle();
 }

@@ -52,6 +52,10 @@ export interface RequestHeaders {
   readonly forward: string[];
   /** Declared Content-Length (NaN when absent). */
   readonly contentLength: number;
+  /** A `Transfer-Encoding` was sent: a body of unknown length follows (chunked). */
+  readonly chunked: boolean;
+  /** A non-empty `Idempotency-Key` was sent: the client allows the call to be sent twice (kept, forwarded). */
+  readonly idempotencyKey: boolean;
   /** The Host the client sent ('' when absent). */
   readonly host: string;
 }
@@ -66,6 +70,8 @@ export function requestHeaders(raw: readonly string[], peer: string | undefined,
   const named = connectionNamed(raw);
   const forward: string[] = [];
   let contentLength = Number.NaN;
+  let chunked = false;
+  let idempotencyKey = false;
   let host = '';
   let chain = '';
   let trusted: boolean | null = null;
@@ -79,6 +85,7 @@ export function requestHeaders(raw: readonly string[], peer: string | undefined,
       host = value;
       continue;
     }
+    if (lower === 'transfer-encoding') chunked = true;
     if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
     if (lower === 'x-forwarded-for') {
       chain = chain === '' ? value : `${chain}, ${value}`;
@@ -91,13 +98,14 @@ export function requestHeaders(raw: readonly string[], peer: string | undefined,
       if (lower === 'x-forwarded-proto') keptProto = true;
     }
     if (lower === 'content-length') contentLength = Number(value);
+    else if (lower === 'idempotency-key' && value.trim() !== '') idempotencyKey = true;
     forward.push(name, value);
   }
   const address = peer ?? '';
   forward.push('X-Forwarded-For', chain === '' ? address : `${chain}, ${address}`);
   if (!keptHost && host !== '') forward.push('X-Forwarded-Host', host);
   if (!keptProto) forward.push('X-Forwarded-Proto', encrypted ? 'https' : 'http');
-  return { forward, contentLength, host };
+  return { forward, contentLength, chunked, idempotencyKey, host };
 }
 
 /** The upstream's response headers minus hop-by-hop ones and those named in its `Connection:`. */

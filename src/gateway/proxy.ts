@@ -11,7 +11,6 @@ import type { InvocationLog } from './invocations.js';
 import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
 import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
 import { parseFunctionTarget, type FunctionTarget } from './proxy-path.js';
-import { LoopTurns } from './proxy-retry.js';
 
 export interface ProxyDeps {
   /** The only source of replicas: a slot at once, or a wait in the function's queue. */
@@ -21,6 +20,11 @@ export interface ProxyDeps {
   readonly logger: Logger;
   readonly defaultNamespace: string;
   readonly bodyLimitBytes: number;
+  /**
+   * Longest pause between two pieces of a request body, ms (then 408 BODY_TIMEOUT); undefined
+   * sets none (apps built by hand in tests; the gateway always passes `bodyIdleTimeoutMs`).
+   */
+  readonly bodyIdleTimeoutMs?: number | undefined;
   /** Peers (addresses or CIDR subnets) whose forwarding headers are kept; undefined trusts none. */
   readonly trustedProxies: readonly string[] | undefined;
 }
@@ -40,7 +44,15 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
-  const context: CallContext = { agent, dispatcher: deps.dispatcher, metrics: deps.metrics, turns: new LoopTurns(), logger: deps.logger, bodyLimitBytes: deps.bodyLimitBytes, invocations: deps.invocations };
+  const context: CallContext = {
+    agent,
+    dispatcher: deps.dispatcher,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    bodyIdleTimeoutMs: deps.bodyIdleTimeoutMs ?? 0,
+    invocations: deps.invocations,
+  };
   const { dispatcher } = deps;
   const isTrusted = trustedProxyCheck(deps.trustedProxies);
   /** Functions that exist, by name as requested: bounded by the functions ever served. */
@@ -93,8 +105,18 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
     );
   }
 
+  /**
+   * A call with a body reads it before it takes a slot (all of it up to RETRY_BODY_BYTES, so
+   * a slow sender holds no replica; see ProxyCall.receiveBody); a call without one goes on at once.
+   */
   function serve(req: http.IncomingMessage, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
     const call = new ProxyCall(req, res, fn, context);
+    if (headers.contentLength > 0 || headers.chunked) call.receiveBody(headers.contentLength, () => dispatch(call, res, fn, target, headers));
+    else dispatch(call, res, fn, target, headers);
+  }
+
+  /** A slot at once, or a wait in the queue. */
+  function dispatch(call: ProxyCall, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
     let slot: Slot | null;
     try {
       slot = dispatcher.tryAcquire(fn.ref);
