@@ -28,7 +28,7 @@ export const USAGE = `usage: alert-scaler <command> [--gateway URL] [-o table|js
   simulate ...           replays a load trace on a virtual clock (run it alone for its usage)
   <fn> is name or name.namespace. Times are UTC ISO-8601. -o json is stable for scripts
   (events --follow -o json: one event per line); --verbose is -o wide.
-  --gateway   gateway URL (default $OPENFAAS_URL or http://127.0.0.1:8080)
+  --gateway   gateway URL, its admin listener (default $OPENFAAS_URL or http://127.0.0.1:8081)
   Basic auth: ALERT_SCALER_BASIC_AUTH_USER / ALERT_SCALER_BASIC_AUTH_PASSWORD.
   Exit codes: 0 ok, 1 gateway error, 2 usage.`;
 

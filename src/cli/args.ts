@@ -15,8 +15,11 @@ export interface CliArgs {
   readonly all: boolean;
 }
 
-/** Gateway when neither `--gateway` nor OPENFAAS_URL says otherwise. */
-export const DEFAULT_GATEWAY = 'http://127.0.0.1:8080';
+/**
+ * Gateway when neither `--gateway` nor OPENFAAS_URL says otherwise: the admin listener
+ * (`/system/*`; `invoke` works there too, its function answers sandboxed).
+ */
+export const DEFAULT_GATEWAY = 'http://127.0.0.1:8081';
 
 function usage(message: string): AppError {
   return new AppError('USAGE', message);

@@ -4,7 +4,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { FunctionRef } from '../providers/types.js';
-import { asAppError, logRequestFailure, writeError } from './error-response.js';
+import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
 import type { FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from './invocations.js';
 import type { RequestHeaders } from './proxy-headers.js';
@@ -28,6 +28,10 @@ export interface CallContext {
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   readonly invocations: InvocationLog;
+  /** Name/value pairs added to every answer of the call, after the function's own (the admin listener's sandbox). */
+  readonly responseHeaders: readonly string[];
+  /** Calls from construction to the close of their response: what shutdown ends at its deadline. */
+  readonly active: Set<ProxyCall>;
 }
 
 /**
@@ -70,6 +74,7 @@ export class ProxyCall {
   ) {
     this.endInvocation = context.invocations.begin(fn.ref);
     fn.metrics.begin();
+    context.active.add(this);
     res.once('close', this.onClose);
   }
 
@@ -105,6 +110,7 @@ export class ProxyCall {
     const error = asAppError(err);
     logRequestFailure(this.context.logger, error, { method: this.req.method, function: this.fn.metrics.label, upstream: upstreamHost });
     if (this.res.headersSent) this.cutCode = error.status;
+    else setHeaderPairs(this.res, this.context.responseHeaders);
     writeError(this.res, error);
     this.upstreamReq?.destroy();
   }
@@ -241,6 +247,7 @@ export class ProxyCall {
     try {
       const out = responseHeaders(upstreamRes.rawHeaders);
       if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
+      out.push(...this.context.responseHeaders);
       this.res.writeHead(status, out);
     } catch (err) {
       upstreamRes.destroy();
@@ -253,6 +260,7 @@ export class ProxyCall {
 
   private readonly onClose = (): void => {
     this.closedFlag = true;
+    this.context.active.delete(this);
     const finished = this.res.writableFinished;
     if (!finished) {
       this.upstreamReq?.destroy();
