@@ -22,5 +22,6 @@ COPY --from=build /app/dist ./dist
 COPY examples ./examples
 # The numeric uid of the image's `node` user, so runAsNonRoot can verify it.
 USER 1000:1000
-EXPOSE 8080
+# The function listener and the admin listener (/system/*, /ui/).
+EXPOSE 8080 8081
 CMD ["node", "dist/src/main.js"]

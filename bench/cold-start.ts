@@ -171,10 +171,10 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 }
 
 async function scaleToZero(running: RunningScaler, lastPid: number | undefined): Promise<void> {
-  const scaled = await request(`${running.url}/system/scale-function/bench`, 'POST', JSON.stringify({ replicas: 0 }));
+  const scaled = await request(`${running.adminUrl}/system/scale-function/bench`, 'POST', JSON.stringify({ replicas: 0 }));
   if (scaled.status !== 202) throw new Error(`cold-start bench: scale to 0 answered ${scaled.status}: ${scaled.body}`);
   await until(async () => {
-    const info = JSON.parse((await request(`${running.url}/system/function/bench`)).body) as { replicas: number; availableReplicas: number };
+    const info = JSON.parse((await request(`${running.adminUrl}/system/function/bench`)).body) as { replicas: number; availableReplicas: number };
     return info.replicas === 0 && info.availableReplicas === 0;
   }, 'zero replicas');
   if (lastPid !== undefined) await until(() => !alive(lastPid), `exit of pid ${lastPid}`);
@@ -260,7 +260,7 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
   const stack = join(dir, 'stack.yml');
   writeFileSync(script, FUNCTION_SOURCE);
   writeFileSync(stack, `functions:\n  bench:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]\n    labels:\n      com.openfaas.scale.min: "0"\n`);
-  const env = { PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ...options.env };
+  const env = { PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ...options.env };
   const readFile = (p: string) => readFileSync(p, 'utf8');
   const config = loadConfig(env, readFile);
   const running = await startScaler(config, { logger: silentLogger(), registry: new Registry(), readFile });

@@ -75,11 +75,13 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
   const cluster = await startFakeCluster({ count: functions, replicas: 1, labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '2' }, latencyMs: 0 });
   const ticks = clockTicks();
   const port = await freePort();
+  const adminPort = await freePort();
   const began = performance.now();
   const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js')], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       PORT: String(port),
+      ALERT_SCALER_ADMIN_PORT: String(adminPort),
       ALERT_SCALER_HOST: '127.0.0.1',
       ALERT_SCALER_LOG_LEVEL: 'error',
       ALERT_SCALER_PROVIDER: 'kubernetes',
@@ -95,6 +97,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const pid = child.pid ?? -1;
   const url = `http://127.0.0.1:${port}`;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
     // Ready first, then the list every 500 ms: before the provider has started, each list is a
     // live LIST of every Deployment, and polling that fast starves the fake API (this process)
@@ -104,7 +107,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
       return (await call(`${url}/healthz`, { timeoutMs: 2000 })).status === 200;
     }, 'gateway /healthz', 180_000, 50);
     await until(async () => {
-      const a = await call(`${url}/system/functions`, { timeoutMs: 30_000 });
+      const a = await call(`${adminUrl}/system/functions`, { timeoutMs: 30_000 });
       if (a.status !== 200) return false;
       const n = (JSON.parse(a.body) as unknown[]).length;
       return n >= functions;
@@ -133,7 +136,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
     const loadRssMb = rssMb(pid);
     const loadCpuShare = await cpuDuring;
 
-    const webhook = await notificationStream(url, { rate: 200, seconds: options.webhookSeconds, functions: Math.min(100, functions) });
+    const webhook = await notificationStream(adminUrl, { rate: 200, seconds: options.webhookSeconds, functions: Math.min(100, functions) });
 
     // Calls per alert: 20 notifications on functions the stream did not touch, answered one by one.
     const from = Math.min(100, functions);
@@ -141,7 +144,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
     const count = 20;
     for (let i = 0; i < count; i++) {
       const fn = `fn-${from + (Math.floor(i / 2) % Math.max(1, functions - from))}`;
-      await call(`${url}/system/alert`, { method: 'POST', body: notification(fn, i % 2 === 0, 1000 + i) });
+      await call(`${adminUrl}/system/alert`, { method: 'POST', body: notification(fn, i % 2 === 0, 1000 + i) });
     }
     await new Promise((r) => setTimeout(r, 1000));
     const apiCallsPerAlert = Math.round(((cluster.fake.requests.length - before) / count) * 100) / 100;

@@ -116,7 +116,7 @@ async function gatewayTrials(trials: number): Promise<number[]> {
   writeFileSync(script, REPLICA);
   const stack = join(dir, 'stack.yml');
   writeFileSync(stack, `functions:\n  slow:\n    command: ["${process.execPath}", "${script}"]\n    labels:\n${Object.entries(LABELS).map(([k, v]) => `      ${k}: "${v}"`).join('\n')}\n`);
-  const config = loadConfig({ PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_DRAIN_GRACE_MS: '1000' }, () => {
+  const config = loadConfig({ PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_DRAIN_GRACE_MS: '1000' }, () => {
     throw new Error('no config file');
   });
   const s = await startScaler(config, { logger: silentLogger(), registry: new Registry() });

@@ -103,7 +103,7 @@ async function startGateway(main: string, dir: string, cpuProfDir: string | unde
   const port = await freePort();
   const flags = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`];
   const child: ChildProcess = spawn(process.execPath, [...flags, main], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'info', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_ADMIN_PORT: String(await freePort()), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'info', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let logs = '';

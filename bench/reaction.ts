@@ -84,11 +84,11 @@ async function retime(path: string, edit: (doc: Doc) => Doc): Promise<void> {
   await writeFile(path, dump(edit(load(await readFile(path, 'utf8')) as Doc), { lineWidth: -1, noRefs: true }));
 }
 
-/** Starts Alertmanager and Prometheus for `setting` against `gateway` (host:port); returns their stop. */
-async function startMonitoringFor(setting: ReactionSetting, gateway: string, dir: string, bins: { prometheus: string; alertmanager: string }): Promise<() => Promise<void>> {
+/** Starts Alertmanager and Prometheus for `setting`: scraping `gateway`, the webhook to `admin` (host:port each); returns their stop. */
+async function startMonitoringFor(setting: ReactionSetting, gateway: string, admin: string, dir: string, bins: { prometheus: string; alertmanager: string }): Promise<() => Promise<void>> {
   const [prometheusPort, alertmanagerPort] = [await freePort(), await freePort()];
   const timing: MonitoringTiming = { scrapeInterval: setting.scrapeInterval, rateWindow: setting.rateWindow, forDuration: setting.forDuration, groupWait: setting.groupWait, groupInterval: setting.groupInterval, repeatInterval: setting.repeatInterval };
-  const files = await writeMonitoringConfigs(dir, { gateway, prometheusPort, alertmanagerPort, basicAuth: AUTH }, timing);
+  const files = await writeMonitoringConfigs(dir, { gateway, admin, prometheusPort, alertmanagerPort, basicAuth: AUTH }, timing);
   // writeMonitoringConfigs evaluates at the scrape interval; OpenFaaS's stock evaluates every 15 s.
   await retime(files.prometheusConfig, (doc) => ({ ...doc, global: { ...(doc['global'] as Doc), evaluation_interval: setting.evaluationInterval } }));
   for (const rules of files.ruleFiles) {
@@ -183,7 +183,7 @@ export async function reactionBenchmark(options: ReactionOptions = {}): Promise<
       for (let i = 0; i < trials; i++) policyTrials.push({ upMs: (await trial(gateway, { ...REF, name: 'queued' }, 1, { ...opts, holdAfterUpMs: 500, downTimeoutMs: 60_000 })).upMs });
       if (prometheus !== null && alertmanager !== null) {
         for (const setting of [OPENFAAS_STOCK, SHIPPED]) {
-          const stop = await startMonitoringFor(setting, new URL(gateway.url).host, join(dir, setting.name), { prometheus, alertmanager });
+          const stop = await startMonitoringFor(setting, new URL(gateway.url).host, new URL(gateway.adminUrl).host, join(dir, setting.name), { prometheus, alertmanager });
           const rows: ReactionTrial[] = [];
           try {
             for (let i = 0; i < trials; i++) rows.push(await trial(gateway, REF, 1, opts));

@@ -87,9 +87,9 @@ export async function soakBenchmark(options: { minutes?: number } = {}): Promise
       const cycleStart = performance.now();
       const alerting = (async () => {
         await sleep(3000);
-        await call(`${gateway.url}/system/alert`, { method: 'POST', body: notification('echo', true, cycles) });
+        await call(`${gateway.adminUrl}/system/alert`, { method: 'POST', body: notification('echo', true, cycles) });
         await sleep(7000);
-        await call(`${gateway.url}/system/alert`, { method: 'POST', body: notification('echo', false, cycles) });
+        await call(`${gateway.adminUrl}/system/alert`, { method: 'POST', body: notification('echo', false, cycles) });
         alerts += 2;
       })();
       await traffic(gateway, 15, 50, counts);

@@ -4,6 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
+import { freePort } from '../src/providers/local/replica.js';
 import { cpuSeconds } from './proxy-tools.js';
 
 /** Where each entry writes `<name>.json`. */
@@ -132,19 +133,26 @@ export function call(url: string, options: { method?: string; body?: string; age
 
 /** A gateway (`node dist/src/main.js`) in its own process, so its RSS, CPU and fds are its own. */
 export interface GatewayProcess {
+  /** The function listener. */
   readonly url: string;
   readonly port: number;
+  /** The admin listener (`/system/*`, the webhook). */
+  readonly adminUrl: string;
   readonly pid: number;
   /** Last 20 KB of its stderr/stdout. */
   logs(): string;
   stop(): Promise<void>;
 }
 
-/** Starts dist/src/main.js with `env` (PORT and host set here) and waits for /healthz (bounded by `readyTimeoutMs`). */
+/**
+ * Starts dist/src/main.js with `env` (PORT, a free admin port and host set here) and waits for
+ * /healthz (bounded by `readyTimeoutMs`).
+ */
 export async function startGatewayProcess(env: Record<string, string>, port: number, readyTimeoutMs = 60_000): Promise<GatewayProcess> {
   const main = join(packageRoot(), 'dist', 'src', 'main.js');
+  const adminPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [main], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_LOG_LEVEL: 'error', ...env },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_ADMIN_PORT: String(adminPort), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let logs = '';
@@ -168,7 +176,7 @@ export async function startGatewayProcess(env: Record<string, string>, port: num
     await stop();
     throw err;
   }
-  return { url, port, pid: child.pid ?? -1, logs: () => logs, stop };
+  return { url, port, adminUrl: `http://127.0.0.1:${adminPort}`, pid: child.pid ?? -1, logs: () => logs, stop };
 }
 
 /** Runs `count` async jobs with at most `concurrency` at once. */

@@ -98,10 +98,12 @@ export async function webhookFloodBenchmark(options: WebhookFloodOptions = {}): 
   const echo = join(root, 'examples', 'functions', 'echo.mjs');
   writeFileSync(stack, `functions:\n  echo:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(echo)}]\n    labels:\n      com.openfaas.scale.max: "${maxReplicas}"\n`);
   const port = await freePort();
+  const adminPort = await freePort();
   const gateway = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       PORT: String(port),
+      ALERT_SCALER_ADMIN_PORT: String(adminPort),
       ALERT_SCALER_HOST: '127.0.0.1',
       ALERT_SCALER_STACK: stack,
       ALERT_SCALER_LOG_LEVEL: 'error',
@@ -121,7 +123,7 @@ export async function webhookFloodBenchmark(options: WebhookFloodOptions = {}): 
       const probing = (async () => {
         while (handling) probes.push((await call(port, 'GET', '/healthz')).ms);
       })();
-      const answer = await call(port, 'POST', '/system/alert', body);
+      const answer = await call(adminPort, 'POST', '/system/alert', body);
       handling = false;
       await probing;
       rounds.push({ webhookMs: Math.round(answer.ms * 100) / 100, status: answer.status, healthz: { ...percentiles(probes), count: probes.length } });

@@ -107,7 +107,7 @@ async function localRow(options: Required<WebhookOptions>, sleepBin: string): Pr
     await freePort(),
   );
   try {
-    const run = await notificationStream(gateway.url, options);
+    const run = await notificationStream(gateway.adminUrl, options);
     return { provider: 'local', functions: options.functions, rate: options.rate, seconds: options.seconds, sent: run.sent, statuses: run.statuses, latencyMs: percentiles(run.latencies), scaleChanges: await scaleChanges(gateway) };
   } finally {
     await gateway.stop();
@@ -121,7 +121,7 @@ async function kubernetesRow(options: Required<WebhookOptions>): Promise<Webhook
     const gateway = await startGatewayProcess({ ALERT_SCALER_PROVIDER: 'kubernetes', KUBECONFIG: cluster.kubeconfig, ALERT_SCALER_SCALE_DOWN_WINDOW_SECONDS: '0', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' }, await freePort());
     try {
       const before = cluster.fake.requests.length;
-      const run = await notificationStream(gateway.url, options);
+      const run = await notificationStream(gateway.adminUrl, options);
       const apiCalls = cluster.fake.requests.length - before;
       return {
         provider: 'kubernetes',

@@ -17,7 +17,8 @@ export interface GatewayOptions {
 }
 
 /**
- * Starts a real alert-scaler gateway in this process on 127.0.0.1 and a random free port,
+ * Starts a real alert-scaler gateway in this process on 127.0.0.1, its function and admin
+ * listeners on random free ports,
  * configured exactly as `main.ts` would be from the same environment.
  */
 export async function startGateway(options: GatewayOptions): Promise<RunningScaler> {
@@ -25,6 +26,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningScal
   const config = loadConfig(
     {
       PORT: '0',
+      ALERT_SCALER_ADMIN_PORT: '0',
       ALERT_SCALER_HOST: '127.0.0.1',
       ALERT_SCALER_PROVIDER: 'local',
       ALERT_SCALER_STACK: options.stackPath,
@@ -47,9 +49,9 @@ export interface FunctionStatus {
   readonly availableReplicas: number;
 }
 
-/** GET /system/function/:name with basic auth. */
-export async function functionStatus(gatewayUrl: string, name: string, auth: { user: string; password: string }): Promise<FunctionStatus> {
-  const response = await fetch(`${gatewayUrl}/system/function/${encodeURIComponent(name)}`, {
+/** GET /system/function/:name with basic auth, on the admin listener (`adminUrl`). */
+export async function functionStatus(adminUrl: string, name: string, auth: { user: string; password: string }): Promise<FunctionStatus> {
+  const response = await fetch(`${adminUrl}/system/function/${encodeURIComponent(name)}`, {
     headers: { authorization: `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}` },
     signal: AbortSignal.timeout(2_000),
   });

@@ -31,8 +31,10 @@ export const FAST_TIMING: MonitoringTiming = Object.freeze({
 
 /** Where everything runs, all on 127.0.0.1. */
 export interface MonitoringTargets {
-  /** `host:port` of the gateway whose /metrics Prometheus scrapes. */
+  /** `host:port` of the gateway's function listener, whose /metrics Prometheus scrapes. */
   readonly gateway: string;
+  /** `host:port` of the gateway's admin listener, where Alertmanager sends the webhook. */
+  readonly admin: string;
   readonly prometheusPort: number;
   readonly alertmanagerPort: number;
   /** Credentials the webhook sends; null when the gateway has no basic auth. */
@@ -117,7 +119,7 @@ export async function writeMonitoringConfigs(dir: string, targets: MonitoringTar
     webhook_configs: (receiver.webhook_configs ?? []).map((webhook) => {
       const { http_config: httpConfig, ...rest } = webhook;
       const url = new URL(String(rest['url']));
-      const local = { ...rest, url: `http://${targets.gateway}${url.pathname}` };
+      const local = { ...rest, url: `http://${targets.admin}${url.pathname}` };
       if (targets.basicAuth === null) return local;
       return { ...local, http_config: { ...(httpConfig as Doc), basic_auth: { username: targets.basicAuth.user, password_file: passwordFile } } };
     }),

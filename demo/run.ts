@@ -41,7 +41,7 @@ async function main(): Promise<number> {
     // A long burst keeps stepping: Alertmanager repeats every 10s, one step per cooldown.
     timing: { ...FAST_TIMING, repeatInterval: '10s' },
   });
-  say(`gateway ${stack.gateway.url}  prometheus ${stack.monitoring.prometheusUrl}  alertmanager ${stack.monitoring.alertmanagerUrl}`);
+  say(`gateway ${stack.gateway.url} (admin ${stack.gateway.adminUrl})  prometheus ${stack.monitoring.prometheusUrl}  alertmanager ${stack.monitoring.alertmanagerUrl}`);
   say(`running for ${DURATION_SECONDS}s; Ctrl-C stops earlier`);
 
   const shown = new Map<string, string>();

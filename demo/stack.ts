@@ -111,8 +111,10 @@ export interface Monitoring {
 }
 
 export interface MonitoringOptions {
-  /** `host:port` of the gateway. */
+  /** `host:port` of the gateway's function listener (Prometheus scrapes its /metrics). */
   readonly gateway: string;
+  /** `host:port` of the gateway's admin listener (Alertmanager's webhook). */
+  readonly admin: string;
   readonly basicAuth: { readonly user: string; readonly password: string } | null;
   readonly timing: MonitoringTiming;
   /** How long to wait for a scraped target and a discovered Alertmanager (ms). */
@@ -136,7 +138,7 @@ export async function startMonitoring(options: MonitoringOptions): Promise<Monit
   };
   try {
     const [prometheusPort, alertmanagerPort] = [await freePort(), await freePort()];
-    const files = await writeMonitoringConfigs(workDir, { gateway: options.gateway, prometheusPort, alertmanagerPort, basicAuth: options.basicAuth }, options.timing);
+    const files = await writeMonitoringConfigs(workDir, { gateway: options.gateway, admin: options.admin, prometheusPort, alertmanagerPort, basicAuth: options.basicAuth }, options.timing);
     const alertmanagerUrl = `http://127.0.0.1:${alertmanagerPort}`;
     const prometheusUrl = `http://127.0.0.1:${prometheusPort}`;
     await mkdir(join(workDir, 'alertmanager-data'));
@@ -199,7 +201,7 @@ export async function startStack(options: GatewayOptions & { readonly timing: Mo
   const gateway = await startGateway(options);
   let monitoring: Monitoring;
   try {
-    monitoring = await startMonitoring({ gateway: new URL(gateway.url).host, basicAuth: options.basicAuth, timing: options.timing });
+    monitoring = await startMonitoring({ gateway: new URL(gateway.url).host, admin: new URL(gateway.adminUrl).host, basicAuth: options.basicAuth, timing: options.timing });
   } catch (err) {
     await gateway.close();
     throw err;

@@ -105,8 +105,12 @@ export interface ScalerOverrides {
 
 /** A running scaler. */
 export interface RunningScaler {
+  /** The function listener: `/function/*`, `/healthz`, `/readyz`, `/metrics`. */
   readonly url: string;
   readonly port: number;
+  /** The admin listener: `/system/*` (the webhook included), `/ui/`, and `/function/*` sandboxed. */
+  readonly adminUrl: string;
+  readonly adminPort: number;
   readonly provider: ReplicaProvider;
   readonly metrics: Metrics;
   readonly idler: Idler;
@@ -115,11 +119,15 @@ export interface RunningScaler {
   readonly engine: Engine;
   /** The leader-only policy loop (kinds other than `rps`); its gauges are set on every gateway. */
   readonly loop: PolicyLoop;
+  /** The function listener's server. */
   readonly server: http.Server;
+  /** The admin listener's server. */
+  readonly adminServer: http.Server;
   /**
-   * Graceful stop: no new connections; in-flight requests get `shutdownTimeoutMs` to finish,
-   * then calls still waiting in a dispatch queue are answered 503 SHUTTING_DOWN and the
-   * remaining connections close; replicas stop.
+   * Graceful stop of both listeners: no new connections; in-flight requests get
+   * `shutdownTimeoutMs` to finish, then every call without an answer yet (running on a
+   * replica or waiting in a dispatch queue) is answered 503 SHUTTING_DOWN with Retry-After,
+   * a call whose answer has begun is cut, and the remaining connections close; replicas stop.
    */
   close(): Promise<void>;
 }
@@ -309,19 +317,23 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   }
   await alertScaler.start();
 
-  const server = http.createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  const server = await listen(app.functions, config.port, config.host);
+  const adminHost = config.adminHost ?? config.host;
+  let adminServer: http.Server;
+  try {
+    adminServer = await listen(app.admin, config.adminPort, adminHost);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
+  const adminPort = (adminServer.address() as AddressInfo).port;
   idler.start();
   loop.start();
   // The first pass at once: the gauges exist from the start, a top-up to min happens now.
   void loop.tick();
   ready = true;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  logger.info('listening', { port, host: config.host, provider: provider.kind });
+  logger.info('listening', { port, host: config.host, adminPort, adminHost, provider: provider.kind });
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -331,14 +343,21 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       stream.close();
       unsubscribeQueued();
       await loop.stop();
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      const drained = Promise.all([server, adminServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       server.closeIdleConnections();
+      adminServer.closeIdleConnections();
       await Promise.race([drained, delay(config.shutdownTimeoutMs)]);
-      // Calls still queued (a waking function, busy replicas) get their 503 SHUTTING_DOWN
-      // (with Retry-After) before their sockets close, not a reset; the answers get a moment to flush.
+      // Calls still running on a replica or queued (a waking function, busy replicas) get their
+      // 503 SHUTTING_DOWN (with Retry-After) before their sockets close, not a reset (a call
+      // whose answer has begun can only be cut); the answers get a moment to flush.
       engine.close();
+      // Queued calls first get the dispatcher's answer (it says how long they waited), then
+      // every call still without an answer gets its 503 here.
+      await new Promise((resolve) => setImmediate(resolve));
+      app.endCalls();
       await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
       server.closeAllConnections();
+      adminServer.closeAllConnections();
       await idler.stop();
       alertScaler.stop();
       engine.close();
@@ -351,5 +370,21 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     })();
     return closing;
   };
-  return { url: `http://${host}:${port}`, port, provider, metrics, idler, alertScaler, engine, loop, server, close };
+  return { url: urlOf(config.host, port), port, adminUrl: urlOf(adminHost, adminPort), adminPort, provider, metrics, idler, alertScaler, engine, loop, server, adminServer, close };
+}
+
+/** Listens with `handler` on `port` (0: any free port) of `host`; rejects on a listen error (port in use). */
+async function listen(handler: http.RequestListener, port: number, host: string): Promise<http.Server> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+/** The URL a local client uses for a listener (a wildcard address becomes loopback). */
+function urlOf(host: string, port: number): string {
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${local.includes(':') ? `[${local}]` : local}:${port}`;
 }

@@ -18,7 +18,7 @@ export { parseArgs } from './cli/args.js';
 export const EXIT = { ok: 0, gateway: 1, usage: 2 } as const;
 
 /** The options every gateway command takes (its --help ends with them). */
-const OPTIONS = `  --gateway URL          gateway URL (default $OPENFAAS_URL or http://127.0.0.1:8080); credentials in it
+const OPTIONS = `  --gateway URL          gateway admin listener (default $OPENFAAS_URL or http://127.0.0.1:8081); credentials in it
                          (http://user:password@host) are sent as basic auth and shown as user:***
   -o table|json|wide     output (--verbose is -o wide); -o json is stable for scripts
   --timeout D            longest wait for one answer of the gateway (default 30s; D like 500ms, 10s, 1m)

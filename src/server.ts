@@ -60,17 +60,31 @@ function toAppError(err: unknown): AppError {
   return new AppError('INTERNAL', 'internal error', { cause: err });
 }
 
-/**
- * Builds the HTTP application, a plain Node request handler: `/function/` goes straight to
- * the proxy on the raw request (no framework on the hot path); everything else to the
- * express app (routes and one error middleware). Never listens.
- */
-export function createApp(deps: AppDeps): RequestHandler {
+/** The two listeners' handlers, built together over the same engine and proxy. */
+export interface App {
+  /**
+   * The function listener (`port`): `/function/*` (answers as the function sent them),
+   * `/healthz`, `/readyz`, `/metrics`. `/system/*` and `/ui/` answer 404 naming the admin listener.
+   */
+  readonly functions: RequestHandler;
+  /**
+   * The admin listener (`adminPort`): `/system/*` (the webhook included), `/ui/`, health and
+   * metrics, and `/function/*` for faas-cli, every answer with `Content-Security-Policy: sandbox`
+   * (an opaque origin: a function's page cannot use this origin's credentials).
+   */
+  readonly admin: RequestHandler;
+  /**
+   * Shutdown at its deadline: every proxied call without an answer yet gets 503 SHUTTING_DOWN
+   * (with Retry-After); one whose answer has begun is cut. Returns how many calls it ended.
+   */
+  endCalls(): number;
+}
+
+/** The routes both listeners serve: body limit, health, readiness, metrics. */
+function baseApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const log = deps.logger.child({ component: 'http' });
-
   // Body limit on every route, before anything reads a body; the webhook has its own (one
   // notification is a whole alert group), which its route also counts as the body arrives.
   app.use((req, _res, next) => {
@@ -82,7 +96,6 @@ export function createApp(deps: AppDeps): RequestHandler {
     }
     next();
   });
-
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -94,7 +107,41 @@ export function createApp(deps: AppDeps): RequestHandler {
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
+  return app;
+}
 
+/** The fallback 404 and the one error middleware: AppError code → status, JSON body; logged once, here. */
+function finishApp(app: express.Express, deps: AppDeps, log: AppDeps['logger'], notFound: (req: Request) => AppError): void {
+  app.use((req, _res, next) => {
+    next(notFound(req));
+  });
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    const appError = toAppError(err);
+    if (req.path === '/system/alert' && appError.code !== 'ALERT_INVALID') {
+      deps.metrics.webhookRequests.inc({ code: String(appError.status) });
+    }
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    logRequestFailure(log, appError, { method: req.method, path: req.path });
+    writeError(res, appError);
+  });
+}
+
+const noRoute = (req: Request): AppError => new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`);
+
+/** True for the paths only the admin listener serves. */
+function isAdminPath(path: string): boolean {
+  return path === '/system' || path.startsWith('/system/') || path === '/ui' || path.startsWith('/ui/');
+}
+
+/**
+ * The admin listener's express app: the API, the webhook and the page, behind basic auth
+ * when it is on, and the cross-origin check for changes.
+ */
+function adminApp(deps: AppDeps, log: AppDeps['logger']): express.Express {
+  const app = baseApp(deps);
   // A browser that logged in to /ui/ keeps sending the credentials, and the JSON body parser
   // below takes any content type: refuse a change that another site's page sends (CSRF).
   // Alertmanager, faas-cli and the CLI send no Origin; the page sends its own.
@@ -116,28 +163,39 @@ export function createApp(deps: AppDeps): RequestHandler {
   app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
   if (deps.stream !== undefined) app.get('/system/stream', deps.stream.handle);
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
+  finishApp(app, deps, log, noRoute);
+  return app;
+}
 
-  app.use((req, _res, next) => {
-    next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
-  });
-
-  // The one error middleware: AppError code → status, JSON body; logged once, here.
-  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    const appError = toAppError(err);
-    if (req.path === '/system/alert' && appError.code !== 'ALERT_INVALID') {
-      deps.metrics.webhookRequests.inc({ code: String(appError.status) });
-    }
-    if (res.headersSent) {
-      next(err);
-      return;
-    }
-    logRequestFailure(log, appError, { method: req.method, path: req.path });
-    writeError(res, appError);
-  });
-
+/**
+ * Builds the handlers of the two listeners, plain Node request handlers: `/function/` goes
+ * straight to the proxy on the raw request (no framework on the hot path); everything else
+ * to an express app (routes and one error middleware). Never listens.
+ *
+ * Functions answer on an origin of their own (the function listener), never on the one of
+ * `/ui/` and `/system/*`: a function's page opened in a browser logged in to `/ui/` cannot
+ * drive the admin API (same-origin requests there are 404; cross-origin ones have no
+ * credentials for it and fail the Origin check).
+ */
+export function createApp(deps: AppDeps): App {
+  const log = deps.logger.child({ component: 'http' });
+  const functionRoutes = baseApp(deps);
+  finishApp(functionRoutes, deps, log, (req) =>
+    isAdminPath(req.path)
+      ? new AppError('NOT_FOUND', `${req.path} is served on the admin listener (adminPort, ALERT_SCALER_ADMIN_PORT), not on the function listener`, { details: { listener: 'admin' } })
+      : noRoute(req),
+  );
+  const adminRoutes = adminApp(deps, log);
   const proxy = createFunctionProxy({ ...deps, logger: deps.logger.child({ component: 'gateway' }) });
-  return function route(req, res): void {
-    if (isFunctionRoute(req.url ?? '')) proxy(req, res);
-    else app(req, res);
+  return {
+    functions(req, res): void {
+      if (isFunctionRoute(req.url ?? '')) proxy(req, res);
+      else functionRoutes(req, res);
+    },
+    admin(req, res): void {
+      if (isFunctionRoute(req.url ?? '')) proxy.sandboxed(req, res);
+      else adminRoutes(req, res);
+    },
+    endCalls: () => proxy.endCalls(),
   };
 }

@@ -64,15 +64,16 @@ describe('README', () => {
     }
   });
 
-  it('`npm start` serves /function/echo on the example stack, and the CLI lists it', async () => {
+  it('`npm start` serves /function/echo on the example stack, and the CLI lists it through the admin listener', async () => {
     const port = await freePort();
-    const child = spawn('npm', ['start'], { cwd: root, env: { ...process.env, PORT: String(port), ALERT_SCALER_HOST: '127.0.0.1' }, detached: true, stdio: 'ignore' });
+    const adminPort = await freePort();
+    const child = spawn('npm', ['start'], { cwd: root, env: { ...process.env, PORT: String(port), ALERT_SCALER_ADMIN_PORT: String(adminPort), ALERT_SCALER_HOST: '127.0.0.1' }, detached: true, stdio: 'ignore' });
     started.push(child);
     await eventually(up(port), 60_000, 100);
     const res = await call(port, '/function/echo', 'hello from the README');
     expect(res).toEqual({ status: 200, body: 'hello from the README' });
 
-    const list = spawnSync(process.execPath, [join(root, 'bin', 'alert-scaler.js'), 'list', '--gateway', `http://127.0.0.1:${port}`], { encoding: 'utf8', timeout: 15_000 });
+    const list = spawnSync(process.execPath, [join(root, 'bin', 'alert-scaler.js'), 'list', '--gateway', `http://127.0.0.1:${adminPort}`], { encoding: 'utf8', timeout: 15_000 });
     expect(list.status).toBe(0);
     const lines = list.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^Function\s+Invocations\s+Replicas$/);
@@ -85,7 +86,7 @@ describe('graceful shutdown', () => {
     const port = await freePort();
     const stack = writeStack({ echo: { environment: { RESPONSE_DELAY_MS: '800' } } });
     const child = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], {
-      env: { PATH: process.env['PATH'] ?? '', PORT: String(port), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'info' },
+      env: { PATH: process.env['PATH'] ?? '', PORT: String(port), ALERT_SCALER_ADMIN_PORT: String(await freePort()), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'info' },
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
     });

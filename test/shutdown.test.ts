@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { packageRoot } from '../src/bootstrap.js';
 import { eventually, writeStack } from './support/harness.js';
-import { errorCode, heldCount, send, startZeroScaler, type ZeroScaler } from './support/zero-harness.js';
+import { errorCode, heldCount, recorderFunction, replicasOf, send, startZeroScaler, type ZeroScaler } from './support/zero-harness.js';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'main.js');
 
@@ -77,6 +77,7 @@ async function startGateway(env: Record<string, string> = {}): Promise<Gateway> 
     env: {
       PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
       PORT: '0',
+      ALERT_SCALER_ADMIN_PORT: '0',
       ALERT_SCALER_HOST: '127.0.0.1',
       ALERT_SCALER_STACK: stack,
       ALERT_SCALER_LOG_LEVEL: 'warn',
@@ -152,5 +153,53 @@ describe('shutdown orphans nothing', () => {
     expect(reply.status).toBe(503);
     expect(errorCode(reply)).toBe('SHUTTING_DOWN');
     expect(reply.headers['retry-after']).toBe('1');
+  }, 30_000);
+});
+
+describe('shutdown answers the calls it has to end', () => {
+  it('a call still running on its replica at the shutdown deadline gets 503 SHUTTING_DOWN with Retry-After, not a reset', async () => {
+    // The replica answers after 20 s: the call is still running when the 300 ms drain time is over.
+    const recorder = recorderFunction({ RESPONSE_DELAY_MS: '20000' });
+    zero = await startZeroScaler({ slow: recorder.fn }, { ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: '300', ALERT_SCALER_DRAIN_GRACE_MS: '500' });
+    const { running } = zero;
+    await eventually(async () => (await replicasOf(running, 'slow')).availableReplicas === 1, 10_000, 20);
+    const call = send(`${running.url}/function/slow`, { body: 'slow', timeoutMs: 10_000 });
+    await eventually(() => recorder.received().length === 1, 5000, 5);
+
+    const started = Date.now();
+    await running.close();
+    const reply = await call;
+
+    expect(reply.status).toBe(503);
+    expect(errorCode(reply)).toBe('SHUTTING_DOWN');
+    expect(reply.headers['retry-after']).toBe('1');
+    // At the deadline, not after the replica's 20 s.
+    expect(Date.now() - started).toBeLessThan(5000);
+  }, 30_000);
+
+  it('a call that answers before the deadline gets its answer', async () => {
+    const recorder = recorderFunction({ RESPONSE_DELAY_MS: '300' });
+    zero = await startZeroScaler({ quick: recorder.fn }, { ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: '5000', ALERT_SCALER_DRAIN_GRACE_MS: '500' });
+    const { running } = zero;
+    await eventually(async () => (await replicasOf(running, 'quick')).availableReplicas === 1, 10_000, 20);
+    const call = send(`${running.url}/function/quick`, { body: 'quick', timeoutMs: 10_000 });
+    await eventually(() => recorder.received().length === 1, 5000, 5);
+
+    await running.close();
+    const reply = await call;
+
+    expect(reply.status).toBe(200);
+    expect(reply.body.toString()).toBe('quick');
+  }, 30_000);
+
+  it('both listeners stop', async () => {
+    zero = await startZeroScaler({ fn: recorderFunction().fn }, { ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: '300' });
+    const { running } = zero;
+    await running.close();
+
+    expect(running.server.listening).toBe(false);
+    expect(running.adminServer.listening).toBe(false);
+    await expect(send(`${running.adminUrl}/healthz`, { timeoutMs: 2000 })).rejects.toThrow();
+    await expect(send(`${running.url}/healthz`, { timeoutMs: 2000 })).rejects.toThrow();
   }, 30_000);
 });

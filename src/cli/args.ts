@@ -24,8 +24,11 @@ export interface CliArgs {
   readonly idleTimeoutMs: number;
 }
 
-/** Gateway when neither `--gateway` nor OPENFAAS_URL says otherwise. */
-export const DEFAULT_GATEWAY = 'http://127.0.0.1:8080';
+/**
+ * Gateway when neither `--gateway` nor OPENFAAS_URL says otherwise: the admin listener
+ * (`/system/*`; `invoke` works there too, its function answers sandboxed).
+ */
+export const DEFAULT_GATEWAY = 'http://127.0.0.1:8081';
 /** `--timeout` when not given: one whole answer (list, describe, scale, invoke, ...). */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** `--connect-timeout` when not given: the event stream's head and first byte. */

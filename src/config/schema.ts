@@ -25,10 +25,17 @@ const addressList = z.preprocess(
  * variable (see ENV_KEYS). Defaults live here and nowhere else.
  */
 export const configSchema = z.strictObject({
-  /** HTTP port of the gateway. */
+  /** HTTP port of the function listener (`/function/*`, health, metrics); 0 picks a free port. */
   port: port.default(8080),
   /** Interface to listen on. */
   host: z.string().min(1).default('0.0.0.0'),
+  /**
+   * HTTP port of the admin listener (`/system/*`, the webhook, `/ui/`, and `/function/*`
+   * answered with `Content-Security-Policy: sandbox`); 0 picks a free port.
+   */
+  adminPort: port.default(8081),
+  /** Interface of the admin listener; unset means the same as `host`. */
+  adminHost: z.string().min(1).optional(),
   /** `local` runs functions as child processes; `kubernetes` scales Deployments. */
   provider: z.enum(['local', 'kubernetes']).default('local'),
   /** Stack file of the local provider; empty means the example stack shipped in the repo. */
@@ -144,6 +151,8 @@ export type Config = Readonly<z.output<typeof configSchema>>;
 export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   PORT: 'port',
   ALERT_SCALER_HOST: 'host',
+  ALERT_SCALER_ADMIN_PORT: 'adminPort',
+  ALERT_SCALER_ADMIN_HOST: 'adminHost',
   ALERT_SCALER_PROVIDER: 'provider',
   ALERT_SCALER_STACK: 'stackPath',
   ALERT_SCALER_DEFAULT_NAMESPACE: 'defaultNamespace',

@@ -10,6 +10,12 @@ export function asAppError(err: unknown): AppError {
   return isAppError(err) ? err : new AppError('INTERNAL', 'internal error', { cause: err });
 }
 
+/** Sets name/value pairs (`[name, value, ...]`) on a response whose headers are not out yet. */
+export function setHeaderPairs(res: ServerResponse, pairs: readonly string[]): void {
+  if (res.headersSent) return;
+  for (let i = 0; i + 1 < pairs.length; i += 2) res.setHeader(pairs[i] ?? '', pairs[i + 1] ?? '');
+}
+
 /**
  * Writes the one JSON error shape, `{"error":{"code","message",...details}}`, with the
  * status from the error table and `Retry-After` for the retry-later codes. When headers

@@ -5,7 +5,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { FunctionRef } from '../providers/types.js';
-import { asAppError, logRequestFailure, writeError } from './error-response.js';
+import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
 import type { FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from './invocations.js';
 import type { RequestHeaders } from './proxy-headers.js';
@@ -29,6 +29,10 @@ export interface CallContext {
   /** Longest pause between two pieces of a request body while the gateway reads it, ms; 0 = no limit. */
   readonly bodyIdleTimeoutMs: number;
   readonly invocations: InvocationLog;
+  /** Name/value pairs added to every answer of the call, after the function's own (the admin listener's sandbox). */
+  readonly responseHeaders: readonly string[];
+  /** Calls from construction to the close of their response: what shutdown ends at its deadline. */
+  readonly active: Set<ProxyCall>;
 }
 
 /**
@@ -77,6 +81,7 @@ export class ProxyCall {
   ) {
     this.endInvocation = context.invocations.begin(fn.ref);
     fn.metrics.begin();
+    context.active.add(this);
     res.once('close', this.onClose);
   }
 
@@ -112,8 +117,11 @@ export class ProxyCall {
     const error = asAppError(err);
     logRequestFailure(this.context.logger, error, { method: this.req.method, function: this.fn.metrics.label, upstream: upstreamHost });
     if (this.res.headersSent) this.cutCode = error.status;
-    // The rest of a stalled body is not waited for: the connection closes after the answer.
-    else if (error.code === 'BODY_TIMEOUT') this.res.setHeader('Connection', 'close');
+    else {
+      setHeaderPairs(this.res, this.context.responseHeaders);
+      // The rest of a stalled body is not waited for: the connection closes after the answer.
+      if (error.code === 'BODY_TIMEOUT') this.res.setHeader('Connection', 'close');
+    }
     writeError(this.res, error);
     this.upstreamReq?.destroy();
   }
@@ -307,6 +315,7 @@ export class ProxyCall {
     try {
       const out = responseHeaders(upstreamRes.rawHeaders);
       if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
+      out.push(...this.context.responseHeaders);
       this.res.writeHead(status, out);
     } catch (err) {
       upstreamRes.destroy();
@@ -320,6 +329,7 @@ export class ProxyCall {
   private readonly onClose = (): void => {
     this.closedFlag = true;
     this.clearBodyTimer();
+    this.context.active.delete(this);
     const finished = this.res.writableFinished;
     if (!finished) {
       this.upstreamReq?.destroy();

@@ -5,7 +5,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { functionLabel, parseFunctionRef } from '../providers/types.js';
-import { asAppError, logRequestFailure, writeError } from './error-response.js';
+import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
 import { FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from './invocations.js';
 import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
@@ -33,6 +33,24 @@ export interface ProxyDeps {
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /**
+ * What the admin listener adds to every function answer: an opaque origin, so a function's
+ * page cannot act with the admin origin's credentials nor pass its Origin check. Forced:
+ * appended after the function's own headers (browsers enforce every policy sent).
+ */
+export const SANDBOX_HEADERS: readonly string[] = ['Content-Security-Policy', 'sandbox'];
+
+/** The proxy as the function listener uses it, plus its sandboxed form and its shutdown hook. */
+export type FunctionProxy = RequestHandler & {
+  /** The same proxy (same agent, functions and calls), every answer with SANDBOX_HEADERS. */
+  readonly sandboxed: RequestHandler;
+  /**
+   * Ends every call in flight: 503 SHUTTING_DOWN (with Retry-After) when its answer has not
+   * begun, cut when it has. Returns how many calls it ended.
+   */
+  endCalls(): number;
+};
+
+/**
  * `ALL /function/<name>[/<path>]` on the raw Node request: takes a replica slot from the
  * dispatcher (at once, or after waiting in the function's queue, which wakes a function at
  * zero), streams the request to it and the answer back, counting it in the OpenFaaS gateway
@@ -40,10 +58,12 @@ export type RequestHandler = (req: http.IncomingMessage, res: http.ServerRespons
  * (404 when unknown); later calls read no provider. Nothing a client or a replica sends can
  * throw out of here: every failure is an answer to that call.
  */
-export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
+export function createFunctionProxy(deps: ProxyDeps): FunctionProxy {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
   const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
+  /** Calls from construction to the close of their response (both listeners). */
+  const active = new Set<ProxyCall>();
   const context: CallContext = {
     agent,
     dispatcher: deps.dispatcher,
@@ -52,7 +72,10 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
     bodyLimitBytes: deps.bodyLimitBytes,
     bodyIdleTimeoutMs: deps.bodyIdleTimeoutMs ?? 0,
     invocations: deps.invocations,
+    responseHeaders: [],
+    active,
   };
+  const sandboxContext: CallContext = { ...context, responseHeaders: SANDBOX_HEADERS };
   const { dispatcher } = deps;
   const isTrusted = trustedProxyCheck(deps.trustedProxies);
   /** Functions that exist, by name as requested: bounded by the functions ever served. */
@@ -83,9 +106,10 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
   };
 
   /** An error before the call is counted (bad target, unknown function): answered and logged once. */
-  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void => {
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, err: unknown, ctx: CallContext): void => {
     const error = asAppError(err);
     logRequestFailure(deps.logger, error, { method: req.method, path: (req.url ?? '').split('?')[0] });
+    setHeaderPairs(res, ctx.responseHeaders);
     writeError(res, error);
   };
 
@@ -97,7 +121,8 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
     dispatcher.acquire(fn.ref, { signal: gone.signal }).then(
       (slot: Slot) => call.start(target, headers, slot),
       (err: unknown) => {
-        if (call.closed) return;
+        // Closed, or already answered (shutdown's endCalls): nothing more to say.
+        if (call.closed || res.headersSent) return;
         // A call that waited for a replica says how long, even when the wake failed (504, 502, 503).
         if (isAppError(err) && err.details?.['reason'] === 'no_replica') res.setHeader('X-Scale-From-Zero', String(Math.round(performance.now() - since)));
         call.fail(err);
@@ -109,8 +134,8 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
    * A call with a body reads it before it takes a slot (all of it up to RETRY_BODY_BYTES, so
    * a slow sender holds no replica; see ProxyCall.receiveBody); a call without one goes on at once.
    */
-  function serve(req: http.IncomingMessage, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
-    const call = new ProxyCall(req, res, fn, context);
+  function serve(req: http.IncomingMessage, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders, ctx: CallContext): void {
+    const call = new ProxyCall(req, res, fn, ctx);
     if (headers.contentLength > 0 || headers.chunked) call.receiveBody(headers.contentLength, () => dispatch(call, res, fn, target, headers));
     else dispatch(call, res, fn, target, headers);
   }
@@ -128,26 +153,35 @@ export function createFunctionProxy(deps: ProxyDeps): RequestHandler {
     else call.start(target, headers, slot);
   }
 
-  return function functionProxy(req, res): void {
-    try {
-      const target = parseFunctionTarget(req.url ?? '/');
-      const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, isTrusted);
-      // A declared body over the limit is refused before any replica is used; a body without
-      // Content-Length is counted as it streams (ProxyCall).
-      if (headers.contentLength > deps.bodyLimitBytes) {
-        throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${deps.bodyLimitBytes} byte limit`);
+  const handler = (ctx: CallContext): RequestHandler =>
+    function functionProxy(req, res): void {
+      try {
+        const target = parseFunctionTarget(req.url ?? '/');
+        const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, isTrusted);
+        // A declared body over the limit is refused before any replica is used; a body without
+        // Content-Length is counted as it streams (ProxyCall).
+        if (headers.contentLength > deps.bodyLimitBytes) {
+          throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${deps.bodyLimitBytes} byte limit`);
+        }
+        const fn = known.get(target.name);
+        if (fn !== undefined) {
+          serve(req, res, fn, target, headers, ctx);
+          return;
+        }
+        lookup(target.name).then(
+          (found) => serve(req, res, found, target, headers, ctx),
+          (err: unknown) => refuse(req, res, err, ctx),
+        );
+      } catch (err) {
+        refuse(req, res, err, ctx);
       }
-      const fn = known.get(target.name);
-      if (fn !== undefined) {
-        serve(req, res, fn, target, headers);
-        return;
-      }
-      lookup(target.name).then(
-        (found) => serve(req, res, found, target, headers),
-        (err: unknown) => refuse(req, res, err),
-      );
-    } catch (err) {
-      refuse(req, res, err);
-    }
+    };
+
+  const endCalls = (): number => {
+    const calls = [...active];
+    const error = new AppError('SHUTTING_DOWN', 'the gateway is shutting down: the call did not finish within the shutdown timeout');
+    for (const call of calls) call.fail(error);
+    return calls.length;
   };
+  return Object.assign(handler(context), { sandboxed: handler(sandboxContext), endCalls });
 }

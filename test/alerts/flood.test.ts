@@ -70,7 +70,7 @@ describe('a notification with 10,000 distinct alerts for one function', () => {
       await new Promise((r) => setTimeout(r, 20));
       while (handling) probes.push(await healthz(port));
     })();
-    const res = await request(s.server).post('/system/alert').send(flood(ALERTS)).timeout(60_000);
+    const res = await request(s.adminServer).post('/system/alert').send(flood(ALERTS)).timeout(60_000);
     handling = false;
     await probing;
     delay.disable();
@@ -88,7 +88,7 @@ describe('a notification with 10,000 distinct alerts for one function', () => {
   it('steps once per distinct occurrence up to max and keeps the stored state at the cap, counting evictions', async () => {
     const store = new MemoryAlertStateStore();
     const s = await start(store);
-    const res = await request(s.server).post('/system/alert').send(flood(ALERTS)).timeout(60_000);
+    const res = await request(s.adminServer).post('/system/alert').send(flood(ALERTS)).timeout(60_000);
     expect(res.status).toBe(200);
     const results = res.body.results as Array<{ fingerprint: string; outcome: string; from: number; to: number; reason: string }>;
     // Same as one by one: step = ceil(10 × 20 / 100) = 2: 1 → 3 → 5 → 7 → 9 → 10, then at max.
@@ -118,7 +118,7 @@ describe('a notification with 10,000 distinct alerts for one function', () => {
 
     // The same notification again (an HA duplicate): the kept occurrences are duplicates,
     // the evicted ones are at max; nothing changes and the state stays at the cap.
-    const again = await request(s.server).post('/system/alert').send(flood(ALERTS)).timeout(60_000);
+    const again = await request(s.adminServer).post('/system/alert').send(flood(ALERTS)).timeout(60_000);
     expect(again.status).toBe(200);
     expect((again.body.results as Array<{ outcome: string }>).every((r) => r.outcome === 'unchanged')).toBe(true);
     const after = await store.load(ECHO_REF);

@@ -201,7 +201,7 @@ describe('webhook fuzz', () => {
   });
   const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS });
   const app = createApp({ provider, engine, dispatcher: engine.dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, webhookBodyLimitBytes: BODY_LIMIT, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true, specDefaults: { minReplicas: 1, maxReplicas: 20, maxReplicasCeiling: 20 } });
-  const server = http.createServer(app);
+  const server = http.createServer(app.admin);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let port = 0;
 

@@ -38,8 +38,8 @@ async function start(functions: Record<string, TestFunction>, env: Record<string
   running = await startTestScaler(functions, { ...AUTH, ALERT_SCALER_DRAIN_GRACE_MS: '2000', ...env });
   return running;
 }
-const post = (s: RunningScaler, body: unknown) => request(s.server).post('/system/alert').auth('alertmanager', 'test-secret').send(body as object);
-const fn = async (s: RunningScaler, name: string) => (await request(s.server).get(`/system/function/${name}`).auth('alertmanager', 'test-secret')).body as { replicas: number; availableReplicas: number };
+const post = (s: RunningScaler, body: unknown) => request(s.adminServer).post('/system/alert').auth('alertmanager', 'test-secret').send(body as object);
+const fn = async (s: RunningScaler, name: string) => (await request(s.adminServer).get(`/system/function/${name}`).auth('alertmanager', 'test-secret')).body as { replicas: number; availableReplicas: number };
 
 describe('POST /system/alert with real Alertmanager payloads', () => {
   it('firing steps the function up and availableReplicas follows once the new processes answer health', async () => {
@@ -152,7 +152,7 @@ describe('POST /system/alert with real Alertmanager payloads', () => {
 
 describe('bad input changes nothing', () => {
   const cases: Array<[string, (s: RunningScaler) => request.Test, number, string]> = [
-    ['malformed JSON', (s) => request(s.server).post('/system/alert').auth('alertmanager', 'test-secret').set('content-type', 'application/json').send('{"alerts": ['), 400, 'BAD_REQUEST'],
+    ['malformed JSON', (s) => request(s.adminServer).post('/system/alert').auth('alertmanager', 'test-secret').set('content-type', 'application/json').send('{"alerts": ['), 400, 'BAD_REQUEST'],
     ['wrong types', (s) => post(s, { ...fixture('firing-single'), alerts: [{ status: 'firing', labels: { function_name: 'echo' }, fingerprint: 7 }] }), 400, 'ALERT_INVALID'],
     ['wrong version', (s) => post(s, { ...fixture('firing-single'), version: '3' }), 400, 'ALERT_INVALID'],
     ['not an object', (s) => post(s, [1, 2, 3]), 400, 'ALERT_INVALID'],
@@ -169,9 +169,9 @@ describe('bad input changes nothing', () => {
       413,
       'BODY_TOO_LARGE',
     ],
-    ['no credentials', (s) => request(s.server).post('/system/alert').send(fixture('firing-single')), 401, 'UNAUTHORIZED'],
-    ['a wrong password', (s) => request(s.server).post('/system/alert').auth('alertmanager', 'wrong').send(fixture('firing-single')), 401, 'UNAUTHORIZED'],
-    ['a wrong user', (s) => request(s.server).post('/system/alert').auth('admin', 'test-secret').send(fixture('firing-single')), 401, 'UNAUTHORIZED'],
+    ['no credentials', (s) => request(s.adminServer).post('/system/alert').send(fixture('firing-single')), 401, 'UNAUTHORIZED'],
+    ['a wrong password', (s) => request(s.adminServer).post('/system/alert').auth('alertmanager', 'wrong').send(fixture('firing-single')), 401, 'UNAUTHORIZED'],
+    ['a wrong user', (s) => request(s.adminServer).post('/system/alert').auth('admin', 'test-secret').send(fixture('firing-single')), 401, 'UNAUTHORIZED'],
   ];
   it.each(cases)('%s', async (_name, send, status, code) => {
     const s = await start({ echo: {} }, { ALERT_SCALER_WEBHOOK_BODY_LIMIT_BYTES: String(1024 * 1024) });
@@ -220,7 +220,7 @@ describe('bad input changes nothing', () => {
     const { logger, lines } = await capturingLogger();
     running = await startTestScaler({ echo: {} }, {}, { logger });
     const s = running;
-    await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    await request(s.adminServer).post('/system/alert').send(fixture('firing-single'));
     const applied = lines.filter((l) => l['message'] === 'scale applied');
     expect(applied).toEqual([expect.objectContaining({ function: 'echo', from: 1, to: 5, reason: 'step-up', source: 'alert' })]);
     expect(lines.some((l) => l['level'] === 'warn' && /basic auth is off/.test(String(l['message'])))).toBe(true);

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 const scale = (replicas: number, origin?: string) => {
-  const req = request(s.server).post('/system/scale-function/echo').auth(AUTH.user, AUTH.password).set('Content-Type', 'text/plain');
+  const req = request(s.adminServer).post('/system/scale-function/echo').auth(AUTH.user, AUTH.password).set('Content-Type', 'text/plain');
   return (origin === undefined ? req : req.set('Origin', origin)).send(JSON.stringify({ serviceName: 'echo', replicas }));
 };
 
@@ -31,13 +31,13 @@ describe('changes from another origin', () => {
   });
 
   it('the page itself (same origin) and clients that send no Origin may scale', async () => {
-    const host = new URL(s.url).host;
+    const host = new URL(s.adminUrl).host;
     expect((await scale(1, `http://${host}`)).status).toBe(202);
     expect((await scale(1)).status).toBe(202);
   });
 
   it('reads from another origin stay allowed (the answers are not readable cross-site anyway)', async () => {
-    const res = await request(s.server).get('/system/functions').auth(AUTH.user, AUTH.password).set('Origin', 'http://example.com');
+    const res = await request(s.adminServer).get('/system/functions').auth(AUTH.user, AUTH.password).set('Origin', 'http://example.com');
     expect(res.status).toBe(200);
   });
 });

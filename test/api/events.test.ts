@@ -26,12 +26,12 @@ afterAll(async () => {
   await s.close();
 });
 
-const get = (path: string) => request(s.server).get(path).auth(USER, PASSWORD);
+const get = (path: string) => request(s.adminServer).get(path).auth(USER, PASSWORD);
 
 describe('/system/events', () => {
   it('returns the decisions of an alert, a wake, an idle scale-down and a manual scale with their reasons; CSV form too', async () => {
     // An alert: 1 → 3 (step 20 % of max 10).
-    const alert = await request(s.server).post('/system/alert').auth(USER, PASSWORD).send(firing as object);
+    const alert = await request(s.adminServer).post('/system/alert').auth(USER, PASSWORD).send(firing as object);
     expect(alert.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3 });
     // A wake: the first call to a function at zero.
     const cold = await request(s.server).post('/function/sleepy').send('wake');
@@ -40,7 +40,7 @@ describe('/system/events', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await s.idler.tick()).toEqual([{ name: 'sleepy', namespace: 'openfaas-fn' }]);
     // A manual scale: 3 → 2.
-    const manual = await request(s.server).post('/system/scale-function/echo').auth(USER, PASSWORD).send({ serviceName: 'echo', replicas: 2 });
+    const manual = await request(s.adminServer).post('/system/scale-function/echo').auth(USER, PASSWORD).send({ serviceName: 'echo', replicas: 2 });
     expect(manual.status).toBe(202);
     await eventually(async () => (await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).desired === 2, 5000);
 
@@ -75,7 +75,7 @@ describe('/system/events', () => {
   });
 
   it('a scale-down records each removed replica as drained, never as a replica starting', async () => {
-    const scale = (replicas: number) => request(s.server).post('/system/scale-function/echo').auth(USER, PASSWORD).send({ serviceName: 'echo', replicas });
+    const scale = (replicas: number) => request(s.adminServer).post('/system/scale-function/echo').auth(USER, PASSWORD).send({ serviceName: 'echo', replicas });
     await scale(3);
     await eventually(async () => (await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).ready === 3);
     const since = Date.now();
@@ -121,7 +121,7 @@ describe('/system/events', () => {
   });
 
   it('is behind the same basic auth as /system/*', async () => {
-    const res = await request(s.server).get('/system/events');
+    const res = await request(s.adminServer).get('/system/events');
     expect(res.status).toBe(401);
   });
 });

@@ -39,10 +39,10 @@ function invoke(name: string): Promise<number> {
 
 describe('function status in the system API', () => {
   it('one function shows its replicas by state, its queue with each waiting request, and its policy, next to the OpenFaaS fields', async () => {
-    await eventually(async () => ((await request(s.server).get('/system/function/slow')).body as { availableReplicas: number }).availableReplicas === 1);
+    await eventually(async () => ((await request(s.adminServer).get('/system/function/slow')).body as { availableReplicas: number }).availableReplicas === 1);
     const calls = [invoke('slow'), invoke('slow'), invoke('slow')];
-    await eventually(async () => ((await request(s.server).get('/system/function/slow')).body as { queueLength: number }).queueLength === 2, 5000);
-    const res = await request(s.server).get('/system/function/slow');
+    await eventually(async () => ((await request(s.adminServer).get('/system/function/slow')).body as { queueLength: number }).queueLength === 2, 5000);
+    const res = await request(s.adminServer).get('/system/function/slow');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: 'slow', namespace: 'openfaas-fn', replicas: 1, availableReplicas: 1, queueLength: 2 });
     expect(res.body.labels).toMatchObject({ 'com.openfaas.scale.type': 'queue' });
@@ -61,18 +61,18 @@ describe('function status in the system API', () => {
     expect(res.body.queue.waiting[0].arrivedAt).toMatch(ISO);
     expect(res.body.policy).toEqual({ type: 'queue', settings: { min_replicas: 1, max_replicas: 4, max_queue_size: 3, scale_up_step: 1, max_idle_seconds: 120 } });
 
-    const list = await request(s.server).get('/system/functions');
+    const list = await request(s.adminServer).get('/system/functions');
     const slow = (list.body as Array<Record<string, unknown>>).find((f) => f['name'] === 'slow');
     expect(slow).toMatchObject({ replicas: 1, availableReplicas: 1, states: { starting: 0, free: 0, busy: 1, draining: 0, stopping: 0 }, queueLength: 2 });
     expect(await Promise.all(calls)).toEqual([200, 200, 200]);
 
-    const after = await request(s.server).get('/system/function/slow');
+    const after = await request(s.adminServer).get('/system/function/slow');
     expect(after.body.instances[0]).toMatchObject({ state: 'free', inFlight: 0, served: 3 });
     expect(after.body.queue).toEqual({ noReplica: 0, busy: 0, oldestWaitMs: 0, waiting: [] });
   }, 20_000);
 
   it('a function whose scale labels do not parse reports its problems instead of a policy', async () => {
-    const res = await request(s.server).get('/system/function/odd');
+    const res = await request(s.adminServer).get('/system/function/odd');
     expect(res.status).toBe(200);
     expect(res.body.policy.type).toBeNull();
     expect(res.body.policy.problems).toHaveLength(1);

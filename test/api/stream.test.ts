@@ -46,20 +46,20 @@ async function ownStream(options: { heartbeatMs?: number; maxBufferedBytes?: num
 
 describe('GET /system/stream', () => {
   it('is behind the same basic auth as /system/*', async () => {
-    const res = await request(s.server).get('/system/stream');
+    const res = await request(s.adminServer).get('/system/stream');
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/^Basic/);
   });
 
   it('sends every function on connect, then the engine event and the new snapshot when an alert scales one', async () => {
-    const client = await openSse(`${s.url}/system/stream`, AUTH);
+    const client = await openSse(`${s.adminUrl}/system/stream`, AUTH);
     try {
       expect(client.status).toBe(200);
       expect(client.headers['content-type']).toMatch(/^text\/event-stream/);
       await eventually(() => functionEvents(client, 'echo').length > 0 && functionEvents(client, 'other').length > 0, 5000);
       expect(functionEvents(client, 'echo')[0]).toMatchObject({ replicas: 1 });
 
-      const alert = await request(s.server).post('/system/alert').auth(AUTH.user, AUTH.password).send(firing);
+      const alert = await request(s.adminServer).post('/system/alert').auth(AUTH.user, AUTH.password).send(firing);
       expect(alert.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3 });
       await eventually(() => client.events.some((e) => e.event === 'engine' && (JSON.parse(e.data) as { action: string; source: string }).source === 'alert'), 5000);
       const engine = client.events.filter((e) => e.event === 'engine').map((e) => JSON.parse(e.data) as Record<string, unknown>);
@@ -71,12 +71,12 @@ describe('GET /system/stream', () => {
   }, 20_000);
 
   it('with ?function= sends only that function and its events', async () => {
-    const client = await openSse(`${s.url}/system/stream?function=other`, AUTH);
+    const client = await openSse(`${s.adminUrl}/system/stream?function=other`, AUTH);
     try {
       await eventually(() => functionEvents(client, 'other').length > 0, 5000);
-      const scaled = await request(s.server).post('/system/scale-function/echo').auth(AUTH.user, AUTH.password).send({ serviceName: 'echo', replicas: 2 });
+      const scaled = await request(s.adminServer).post('/system/scale-function/echo').auth(AUTH.user, AUTH.password).send({ serviceName: 'echo', replicas: 2 });
       expect(scaled.status).toBe(202);
-      await request(s.server).post('/system/scale-function/other').auth(AUTH.user, AUTH.password).send({ serviceName: 'other', replicas: 1 });
+      await request(s.adminServer).post('/system/scale-function/other').auth(AUTH.user, AUTH.password).send({ serviceName: 'other', replicas: 1 });
       await eventually(() => client.events.some((e) => e.event === 'engine'), 5000);
       const names = client.events.map((e) => (JSON.parse(e.data) as { name?: string; function?: string }).name ?? (JSON.parse(e.data) as { function?: string }).function);
       expect(new Set(names)).toEqual(new Set(['other']));
@@ -135,7 +135,7 @@ describe('GET /system/stream', () => {
   }, 20_000);
 
   it('ends open streams on shutdown, so the gateway closes without waiting for them', async () => {
-    const client = await openSse(`${s.url}/system/stream`, AUTH);
+    const client = await openSse(`${s.adminUrl}/system/stream`, AUTH);
     await eventually(() => client.events.length > 0, 5000);
     const started = Date.now();
     await s.close();

@@ -30,7 +30,7 @@ beforeAll(async () => {
     { echo: { labels: { 'com.openfaas.scale.max': '10' } }, slow: SLOW, cold: COLD },
     { ALERT_SCALER_BASIC_AUTH_USER: AUTH.user, ALERT_SCALER_BASIC_AUTH_PASSWORD: AUTH.password, ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
   );
-  env = { ALERT_SCALER_BASIC_AUTH_USER: AUTH.user, ALERT_SCALER_BASIC_AUTH_PASSWORD: AUTH.password, OPENFAAS_URL: s.url };
+  env = { ALERT_SCALER_BASIC_AUTH_USER: AUTH.user, ALERT_SCALER_BASIC_AUTH_PASSWORD: AUTH.password, OPENFAAS_URL: s.adminUrl };
   // The replicas start after the gateway listens: wait until they serve (a loaded machine is slow).
   for (const name of ['echo', 'slow']) await eventually(async () => (await s.provider.getReplicas({ name, namespace: 'openfaas-fn' })).ready === 1, 20_000);
 }, 40_000);
@@ -91,7 +91,7 @@ describe('alert-scaler CLI against a running gateway', () => {
     expect(text.out).toMatch(/^Status: +Ready$/m);
     expect(text.out).toMatch(/^Policy: +rps \(min_replicas=1, max_replicas=10\)$/m);
     expect(text.out).toMatch(/^Queue: +0 \(NoReplica 0, WorkerBusy 0, oldest wait 0 ms\)$/m);
-    expect(text.out).toContain(`URL:                 ${s.url}/function/echo`);
+    expect(text.out).toContain(`URL:                 ${s.adminUrl}/function/echo`);
     const json = JSON.parse((await cli(['describe', 'echo', '-o', 'json'])).out) as Record<string, unknown>;
     expect(json).toMatchObject({ name: 'echo', replicas: 1, policy: { type: 'rps' } });
   });
@@ -145,7 +145,7 @@ describe('alert-scaler CLI against a running gateway', () => {
   });
 
   it('events prints decisions with their reasons, filtered by function; -o json is the API body', async () => {
-    const alert = await request(s.server).post('/system/alert').auth(AUTH.user, AUTH.password).send(firing);
+    const alert = await request(s.adminServer).post('/system/alert').auth(AUTH.user, AUTH.password).send(firing);
     expect(alert.status).toBe(200);
     const all = await cli(['events']);
     expect(all.code).toBe(0);

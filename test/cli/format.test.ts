@@ -129,6 +129,8 @@ describe('CLI arguments', () => {
     expect(parseArgs(['list', '--gateway', 'http://127.0.0.1:1'], {}).gateway).toBe('http://127.0.0.1:1');
     expect(parseArgs(['list', '--gateway=http://127.0.0.1:2'], {}).gateway).toBe('http://127.0.0.1:2');
     expect(parseArgs(['list'], { OPENFAAS_URL: 'http://127.0.0.1:3' }).gateway).toBe('http://127.0.0.1:3');
+    // Without either: the admin listener's default port, where /system/* is served.
+    expect(parseArgs(['list'], {}).gateway).toBe('http://127.0.0.1:8081');
     expect(parseArgs(['list', '-o', 'json'], {}).output).toBe('json');
     expect(parseArgs(['list', '--output=wide'], {}).output).toBe('wide');
     expect(parseArgs(['list', '--verbose'], {}).output).toBe('wide');

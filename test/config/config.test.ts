@@ -32,6 +32,7 @@ describe('loadConfig', () => {
     const config = loadConfig({}, noFile);
     expect(config).toMatchObject({
       port: 8080,
+      adminPort: 8081,
       provider: 'local',
       stackPath: '',
       bodyLimitBytes: 1_048_576,
@@ -89,6 +90,18 @@ describe('loadConfig', () => {
     expect(() => resolveBasicAuth(config, files({ '/run/secret': '\n' }))).toThrow(/empty/);
   });
 
+  it('the admin listener has its own port and host, from the environment', () => {
+    const config = loadConfig({ ALERT_SCALER_ADMIN_PORT: '9091', ALERT_SCALER_ADMIN_HOST: '127.0.0.1' }, noFile);
+    expect(config.adminPort).toBe(9091);
+    expect(config.adminHost).toBe('127.0.0.1');
+    expect(loadConfig({}, noFile).adminHost).toBeUndefined();
+  });
+
+  it('an admin port equal to the function port is refused (0 = any free port is not)', () => {
+    expect(problemsOf(() => loadConfig({ PORT: '9000', ALERT_SCALER_ADMIN_PORT: '9000' }, noFile)).join()).toMatch(/ALERT_SCALER_ADMIN_PORT/);
+    expect(loadConfig({ PORT: '0', ALERT_SCALER_ADMIN_PORT: '0' }, noFile).adminPort).toBe(0);
+  });
+
   it('default min above default max is refused', () => {
     expect(problemsOf(() => loadConfig({ ALERT_SCALER_DEFAULT_MIN_REPLICAS: '5', ALERT_SCALER_DEFAULT_MAX_REPLICAS: '2' }, noFile)).join()).toMatch(/defaultMinReplicas/);
   });
@@ -109,7 +122,7 @@ describe('the process on a bad configuration', () => {
   it('exits 2 on a stack file with a bad function', () => {
     const dir = mkdtempSync(join(tmpdir(), 'alert-scaler-stack-'));
     writeFileSync(join(dir, 'stack.yml'), 'functions:\n  Bad_Name:\n    command: 42\n');
-    const result = run({ PORT: '0', ALERT_SCALER_STACK: join(dir, 'stack.yml') });
+    const result = run({ PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_STACK: join(dir, 'stack.yml') });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/Bad_Name/);
   });

@@ -100,6 +100,9 @@ describe('deploy configs agree with each other', () => {
     expect(operatorWebhook?.['sendResolved']).toBe(true);
     expect(new URL(String(webhook?.['url'])).pathname).toBe('/system/alert');
     expect(new URL(String(operatorWebhook?.['url'])).pathname).toBe('/system/alert');
+    // The webhook is served on the admin listener only (its default port).
+    expect(new URL(String(webhook?.['url'])).port).toBe('8081');
+    expect(new URL(String(operatorWebhook?.['url'])).port).toBe('8081');
     const basicAuth = (operatorWebhook?.['httpConfig'] as { basicAuth: Record<string, { name: string; key: string }> }).basicAuth;
     expect(Object.keys(basicAuth).sort()).toEqual(['password', 'username']);
   });
@@ -127,7 +130,10 @@ describe('deploy configs agree with each other', () => {
     const config = await yamlOf('deploy/monitoring/alertmanager-config.yaml');
     const [receiver] = (config['spec'] as { receivers: Array<{ webhookConfigs: Array<{ url: string; httpConfig: { basicAuth: Record<string, { name: string; key: string }> } }> }> }).receivers;
     const webhook = receiver?.webhookConfigs[0];
-    const port = servicePorts.find((p) => p.name === 'http')?.port;
+    // Two ports: the function listener (scraped) and the admin listener (the webhook).
+    expect(servicePorts.map((p) => [p.name, p.port])).toEqual([['http', 8080], ['admin', 8081]]);
+    expect(monitorSpec.endpoints[0]?.port).toBe('http');
+    const port = servicePorts.find((p) => p.name === 'admin')?.port;
     expect(webhook?.url).toBe(`http://${serviceMeta.name}.${serviceMeta.namespace}.svc.cluster.local:${port}/system/alert`);
     const secretMeta = secret['metadata'] as { name: string; namespace: string };
     const secretKeys = Object.keys((secret['stringData'] ?? secret['data']) as Record<string, string>);

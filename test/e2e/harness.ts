@@ -95,7 +95,7 @@ export async function startE2EStack(): Promise<E2EStack> {
 
 /** Desired replicas of `name`, read through the gateway's system API. */
 export async function replicasOf(stack: Stack, name: string): Promise<number> {
-  return (await functionStatus(stack.gateway.url, name, AUTH)).replicas;
+  return (await functionStatus(stack.gateway.adminUrl, name, AUTH)).replicas;
 }
 
 /** Sum of a counter (or gauge) of the gateway's registry over the series matching `labels`. */

@@ -26,7 +26,7 @@ afterAll(async () => {
 
 describe('an unexpected error', () => {
   it('is a 500 INTERNAL with a JSON body, not a provider code', async () => {
-    const res = await request(s.server).get('/system/function/echo');
+    const res = await request(s.adminServer).get('/system/function/echo');
     expect(res.status).toBe(500);
     expect(res.body.error.code).toBe('INTERNAL');
   });

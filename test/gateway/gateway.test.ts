@@ -75,19 +75,19 @@ describe('the function proxy', () => {
   });
 
   it('spreads requests over ready replicas', async () => {
-    await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 2 });
+    await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 2 });
     await eventually(async () => (await s.provider.getReplicas(echoRef)).ready === 2);
     const pids = new Set<string>();
     for (let i = 0; i < 10; i++) pids.add(String((await request(s.server).get('/function/echo')).headers['x-echo-pid']));
     expect(pids.size).toBe(2);
-    await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 1 });
+    await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 1 });
   });
 });
 
 describe('the system API', () => {
   it('lists functions in the OpenFaaS shape with invocation counts', async () => {
     await request(s.server).get('/function/other');
-    const res = await request(s.server).get('/system/functions');
+    const res = await request(s.adminServer).get('/system/functions');
     expect(res.status).toBe(200);
     const other = (res.body as Array<Record<string, unknown>>).find((f) => f['name'] === 'other');
     expect(other).toEqual({
@@ -104,22 +104,22 @@ describe('the system API', () => {
   });
 
   it('GET /system/function/<unknown> is 404', async () => {
-    const res = await request(s.server).get('/system/function/nope');
+    const res = await request(s.adminServer).get('/system/function/nope');
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('FUNCTION_UNKNOWN');
   });
 
   it('manual scaling answers 202; above max is clamped and the answer says so', async () => {
-    const res = await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 9 });
+    const res = await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 9 });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ requested: 9, replicas: 4, clamped: true, reason: 'capped-at-max' });
     expect((await s.provider.getReplicas(echoRef)).desired).toBe(4);
-    const back = await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 1 });
+    const back = await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 1 });
     expect(back.body).toMatchObject({ from: 4, replicas: 1, clamped: false });
   });
 
   it('manual scaling to 0 is allowed and the next call wakes the function', async () => {
-    const res = await request(s.server).post('/system/scale-function/other').send({ serviceName: 'other', replicas: 0 });
+    const res = await request(s.adminServer).post('/system/scale-function/other').send({ serviceName: 'other', replicas: 0 });
     expect(res.status).toBe(202);
     await eventually(async () => (await s.provider.getReplicas({ name: 'other', namespace: 'openfaas-fn' })).ready === 0);
     const call = await request(s.server).post('/function/other').send('wake up');
@@ -136,7 +136,7 @@ describe('the system API', () => {
     ['a mismatched serviceName', { serviceName: 'other', replicas: 2 }, 'BAD_REQUEST'],
   ];
   it.each(bad)('manual scaling with %s is 400 and changes nothing', async (_name, body, code) => {
-    const res = await request(s.server).post('/system/scale-function/echo').send(body as object);
+    const res = await request(s.adminServer).post('/system/scale-function/echo').send(body as object);
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe(code);
     expect((await s.provider.getReplicas(echoRef)).desired).toBe(1);
@@ -187,7 +187,7 @@ describe('the local provider keeps replicas running', () => {
     const slow = request(s.server).post('/function/slow').send('still here').then((r) => r);
     await eventually(() => s.engine.dispatcher.replicas(slowRef).some((r) => r.inFlight > 0), 5000, 5);
     const [replica] = provider.replicasOf(slowRef);
-    const scaled = await request(s.server).post('/system/scale-function/slow').send({ serviceName: 'slow', replicas: 0 });
+    const scaled = await request(s.adminServer).post('/system/scale-function/slow').send({ serviceName: 'slow', replicas: 0 });
     expect(scaled.status).toBe(202);
     // The replica takes no new request (draining in the engine, or leaving in the provider).
     const view = s.engine.dispatcher.replicas(slowRef).find((r) => r.id === replica?.id);

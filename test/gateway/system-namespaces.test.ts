@@ -41,26 +41,26 @@ async function desired(ref: { name: string; namespace: string }): Promise<number
 
 describe('the system API and namespaces', () => {
   it('a body namespace scales the function in that namespace', async () => {
-    const res = await request(s.server).post('/system/scale-function/worker').send({ serviceName: 'worker', namespace: 'team-a', replicas: 2 });
+    const res = await request(s.adminServer).post('/system/scale-function/worker').send({ serviceName: 'worker', namespace: 'team-a', replicas: 2 });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ function: 'worker', namespace: 'team-a', replicas: 2 });
     expect(await desired(workerRef)).toBe(2);
-    await request(s.server).post('/system/scale-function/worker?namespace=team-a').send({ serviceName: 'worker', replicas: 1 });
+    await request(s.adminServer).post('/system/scale-function/worker?namespace=team-a').send({ serviceName: 'worker', replicas: 1 });
     // A scale-down answers at once; the count follows once the removed replica has drained.
     await eventually(async () => (await desired(workerRef)) === 1, 5000);
   });
 
   it('a serviceName in the name.namespace form scales the function in that namespace', async () => {
-    const res = await request(s.server).post('/system/scale-function/worker').send({ serviceName: 'worker.team-a', replicas: 2 });
+    const res = await request(s.adminServer).post('/system/scale-function/worker').send({ serviceName: 'worker.team-a', replicas: 2 });
     expect(res.status).toBe(202);
     expect(await desired(workerRef)).toBe(2);
-    await request(s.server).post('/system/scale-function/worker.team-a').send({ serviceName: 'worker', replicas: 1 });
+    await request(s.adminServer).post('/system/scale-function/worker.team-a').send({ serviceName: 'worker', replicas: 1 });
     // A scale-down answers at once; the count follows once the removed replica has drained.
     await eventually(async () => (await desired(workerRef)) === 1, 5000);
   });
 
   it('a serviceName naming kube-system does not scale the default namespace\'s function of that name', async () => {
-    const res = await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo.kube-system', replicas: 3 });
+    const res = await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo.kube-system', replicas: 3 });
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('FUNCTION_UNKNOWN');
     expect(await desired(echoRef)).toBe(1);
@@ -72,7 +72,7 @@ describe('the system API and namespaces', () => {
     ['the body namespace and the body serviceName', '/system/scale-function/echo', { serviceName: 'echo.openfaas-fn', namespace: 'team-a', replicas: 2 }, ['openfaas-fn', 'team-a']],
   ];
   it.each(conflicts)('a conflict between %s is a 400 that names both namespaces and changes nothing', async (_name, path, body, named) => {
-    const res = await request(s.server).post(path).send(body);
+    const res = await request(s.adminServer).post(path).send(body);
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('BAD_REQUEST');
     expect(Object.values(res.body.error.namespaces as Record<string, string>).sort()).toEqual(named);
@@ -80,40 +80,40 @@ describe('the system API and namespaces', () => {
   });
 
   it('GET /system/function/<name>?namespace= reads that namespace', async () => {
-    const res = await request(s.server).get('/system/function/worker?namespace=team-a');
+    const res = await request(s.adminServer).get('/system/function/worker?namespace=team-a');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: 'worker', namespace: 'team-a' });
-    expect((await request(s.server).get('/system/function/worker.team-a?namespace=openfaas-fn')).status).toBe(400);
+    expect((await request(s.adminServer).get('/system/function/worker.team-a?namespace=openfaas-fn')).status).toBe(400);
   });
 
   it('GET /system/functions?namespace= lists only that namespace', async () => {
-    const teamA = await request(s.server).get('/system/functions?namespace=team-a');
+    const teamA = await request(s.adminServer).get('/system/functions?namespace=team-a');
     expect(teamA.status).toBe(200);
     expect((teamA.body as Array<{ name: string; namespace: string }>).map((f) => `${f.name}.${f.namespace}`)).toEqual(['worker.team-a']);
-    const byDefault = await request(s.server).get('/system/functions?namespace=openfaas-fn');
+    const byDefault = await request(s.adminServer).get('/system/functions?namespace=openfaas-fn');
     expect((byDefault.body as Array<{ name: string; namespace: string }>).map((f) => `${f.name}.${f.namespace}`)).toEqual(['echo.openfaas-fn']);
-    const all = await request(s.server).get('/system/functions');
+    const all = await request(s.adminServer).get('/system/functions');
     expect((all.body as unknown[]).length).toBe(2);
   });
 
   it('GET /system/functions for a namespace the gateway does not manage is a 400 listing the ones it does', async () => {
-    const res = await request(s.server).get('/system/functions?namespace=kube-system');
+    const res = await request(s.adminServer).get('/system/functions?namespace=kube-system');
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('BAD_REQUEST');
     expect(res.body.error.namespaces).toEqual(['openfaas-fn', 'team-a']);
   });
 
   it('replicas above 10,000 are clamped to the function\'s max, not refused', async () => {
-    const res = await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 50_000 });
+    const res = await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 50_000 });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ requested: 50_000, replicas: 4, clamped: true, reason: 'capped-at-max' });
     expect(await desired(echoRef)).toBe(4);
-    await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 1 });
+    await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 1 });
     expect(await desired(echoRef)).toBe(1);
   });
 
   it('replicas beyond the safe integer range are a 400', async () => {
-    const res = await request(s.server).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 2 ** 53 });
+    const res = await request(s.adminServer).post('/system/scale-function/echo').send({ serviceName: 'echo', replicas: 2 ** 53 });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('BAD_REQUEST');
     expect(await desired(echoRef)).toBe(1);

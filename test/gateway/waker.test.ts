@@ -171,7 +171,7 @@ describe('zero-scale wake (the dispatch queue with no replica)', () => {
     const held = send(`${running.url}/function/fn`, { body: 'held across a scale to 0', timeoutMs: 10_000 });
     await eventually(() => heldCount(running, 'fn') === 1 && provider.calls.length === 1, 5000, 5);
 
-    const scaled = await send(`${running.url}/system/scale-function/fn`, { body: JSON.stringify({ serviceName: 'fn', replicas: 0 }) });
+    const scaled = await send(`${running.adminUrl}/system/scale-function/fn`, { body: JSON.stringify({ serviceName: 'fn', replicas: 0 }) });
     expect(scaled.status).toBe(202);
 
     // Answered by a replica of the second wake, well before the 20 s wake timeout.

@@ -69,7 +69,7 @@ describe('named policies in the stack file, edited while the gateway runs', () =
   it('an invalid value is refused: still 2, a warning naming the key in the log and in /system/events', async () => {
     writePolicy({ min_workers: 'two', max_workers: 5, max_queue_size: 2, scale_up_step: 1, max_idle_time: 60 });
     await eventually(() => s.engine.events.query().some((e) => e.action === 'policy_invalid'), 5_000);
-    const res = await request(s.server).get('/system/events?function=echo');
+    const res = await request(s.adminServer).get('/system/events?function=echo');
     expect(res.status).toBe(200);
     const refused = (res.body as Array<{ action: string; reason: string; inputs: { keys: string[]; problems: string[]; policy: string } }>).find((e) => e.action === 'policy_invalid');
     expect(refused).toMatchObject({ reason: 'kept-last-good', inputs: { policy: 'get-start-configmap', keys: ['min_workers'] } });

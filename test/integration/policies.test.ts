@@ -124,7 +124,7 @@ describe('policy kinds in the gateway, local provider', () => {
       status,
       alerts: [{ status, labels: { alertname: 'KeepWarm', function_name: 'held', scale_action: 'hold' }, annotations: {}, startsAt: new Date().toISOString(), fingerprint: 'keepwarm-held' }],
     });
-    const post = (status: 'firing' | 'resolved') => send(`${s.url}/system/alert`, { body: JSON.stringify(alert(status)), headers: { 'content-type': 'application/json' } });
+    const post = (status: 'firing' | 'resolved') => send(`${s.adminUrl}/system/alert`, { body: JSON.stringify(alert(status)), headers: { 'content-type': 'application/json' } });
     const firing = await post('firing');
     expect(firing.status).toBe(200);
     expect(JSON.parse(firing.body.toString())).toMatchObject({ results: [{ outcome: 'unchanged', reason: 'hold' }] });

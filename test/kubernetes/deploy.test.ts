@@ -200,7 +200,10 @@ describeKubectl('deploy/ manifests', () => {
     expect(env['ALERT_SCALER_BASIC_AUTH_USER']).toEqual({ secretKeyRef: { name: 'alert-scaler-basic-auth', key: 'basic-auth-user' } });
     expect(env['ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE']).toBe('/var/secrets/alert-scaler/basic-auth-password');
     expect(env['ALERT_SCALER_BASIC_AUTH_PASSWORD']).toBeUndefined();
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    // The function listener (PORT) and the admin listener (ALERT_SCALER_ADMIN_PORT, default 8081).
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'admin', containerPort: 8081, protocol: 'TCP' }]);
+    expect(env['PORT'] ?? '8080').toBe('8080');
+    expect(env['ALERT_SCALER_ADMIN_PORT'] ?? '8081').toBe('8081');
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
@@ -210,7 +213,11 @@ describeKubectl('deploy/ manifests', () => {
   it('the Service and the PodDisruptionBudget select the Deployment pods', () => {
     const labels = ((one('Deployment', 'alert-scaler')['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels);
     const matches = (selector: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => labels[k] === v);
-    expect(matches((one('Service', 'alert-scaler')['spec'] as { selector: Record<string, string> }).selector)).toBe(true);
+    const service = one('Service', 'alert-scaler')['spec'] as { selector: Record<string, string>; type?: string; ports: Array<{ name: string; port: number; targetPort: string }> };
+    expect(matches(service.selector)).toBe(true);
+    // Both listeners, each to the container port of its name; cluster-internal only.
+    expect(service.ports.map((p) => [p.name, p.port, p.targetPort])).toEqual([['http', 8080, 'http'], ['admin', 8081, 'admin']]);
+    expect(service.type ?? 'ClusterIP').toBe('ClusterIP');
     const pdb = one('PodDisruptionBudget', 'alert-scaler')['spec'] as { minAvailable: number; selector: { matchLabels: Record<string, string> } };
     expect(matches(pdb.selector.matchLabels)).toBe(true);
     expect(pdb.minAvailable).toBe(1);

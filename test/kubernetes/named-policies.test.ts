@@ -63,7 +63,7 @@ describeKubectl('named policies as ConfigMaps, made with the real kubectl, while
     const captured = await capturingLogger();
     lines = captured.lines;
     const config = loadConfig({
-      PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_PROVIDER: 'kubernetes', KUBECONFIG: env.kubeconfig,
+      PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_PROVIDER: 'kubernetes', KUBECONFIG: env.kubeconfig,
       ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ALERT_SCALER_LEASE_DURATION_SECONDS: '2',
     }, () => '');
     s = await startScaler(config, { logger: captured.logger, registry: new Registry() });

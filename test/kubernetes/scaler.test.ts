@@ -37,6 +37,7 @@ async function scaler(kubeconfig: string, extra: Record<string, string> = {}): P
   const config = loadConfig(
     {
       PORT: '0',
+      ALERT_SCALER_ADMIN_PORT: '0',
       ALERT_SCALER_HOST: '127.0.0.1',
       ALERT_SCALER_PROVIDER: 'kubernetes',
       KUBECONFIG: kubeconfig,
@@ -189,15 +190,15 @@ describe('the scaler on the Kubernetes provider', () => {
     fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10', 'com.openfaas.scale.down.window': '500ms' } });
     const s = await scaler(kubeconfig);
 
-    const up = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    const up = await request(s.adminServer).post('/system/alert').send(fixture('firing-single'));
     expect(up.status).toBe(200);
     expect(up.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3, reason: 'step-up' });
     expect(fake.replicasOf('echo')).toBe(3);
 
-    const again = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    const again = await request(s.adminServer).post('/system/alert').send(fixture('firing-single'));
     expect(again.body.results[0]).toMatchObject({ reason: 'duplicate', to: 3 });
 
-    const down = await request(s.server).post('/system/alert').send(fixture('resolved-single'));
+    const down = await request(s.adminServer).post('/system/alert').send(fixture('resolved-single'));
     expect(down.body.results[0]).toMatchObject({ outcome: 'unchanged', reason: 'scale-down-scheduled' });
     expect(fake.replicasOf('echo')).toBe(3);
     await waitFor(() => fake.replicasOf('echo') === 1, 'scale-down to min after the window', 5000);
@@ -223,7 +224,7 @@ describe('the scaler on the Kubernetes provider', () => {
     const calls = (): string[] =>
       fake.apiCalls().filter((c) => c.verb !== 'watch' && c.verb !== 'list' && c.resource !== 'leases').map((c) => `${c.verb} ${c.resource}${c.subresource === null ? '' : `/${c.subresource}`}`);
     const before = calls().length;
-    const up = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    const up = await request(s.adminServer).post('/system/alert').send(fixture('firing-single'));
     expect(up.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3 });
     // The Event is created by the engine's event sink in the background; everything else was the answer's path.
     const cycle = calls().slice(before).filter((c) => c !== 'create events');
@@ -238,7 +239,7 @@ describe('the scaler on the Kubernetes provider', () => {
     fake.addDeployment({ name: 'echo', replicas: 1, labels: { app: 'echo' } });
     const s = await scaler(kubeconfig);
     const writesBefore = fake.apiCalls().filter((c) => c.method !== 'GET').length;
-    const res = await request(s.server).post('/system/alert').send(fixture('firing-single'));
+    const res = await request(s.adminServer).post('/system/alert').send(fixture('firing-single'));
     expect(res.status).toBe(200);
     expect(res.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'not-enabled' });
     expect(res.body.results[0].error).toMatch(/echo/);
@@ -254,7 +255,7 @@ describe('the scaler on the Kubernetes provider', () => {
     for (let round = 0; round < 3; round++) {
       const payload = forFunction({ ...fixture('firing-single'), alerts: fixture('firing-single').alerts.map((x) => ({ ...x, startsAt: `2026-11-23T19:0${round}:00Z` })) }, 'echo');
       const before = fake.replicasOf('echo') ?? 0;
-      const [ra, rb] = await Promise.all([request(a.server).post('/system/alert').send(payload), request(b.server).post('/system/alert').send(payload)]);
+      const [ra, rb] = await Promise.all([request(a.adminServer).post('/system/alert').send(payload), request(b.adminServer).post('/system/alert').send(payload)]);
       expect([ra.status, rb.status]).toEqual([200, 200]);
       const outcomes = [ra.body.results[0].outcome, rb.body.results[0].outcome].sort();
       expect(outcomes).toEqual(['applied', 'unchanged']);

@@ -106,7 +106,7 @@ describe('chaos on the local provider', () => {
       const until = Date.now() + LOCAL_RUN_MS;
       await Promise.all([
         traffic(running.port, draw, record, until, 4),
-        alertLoop(running.port, Object.keys(BOUNDS), draw, record, until),
+        alertLoop(running.adminPort, Object.keys(BOUNDS), draw, record, until),
         boundsSampler(async (name) => (await provider.getReplicas({ name, namespace: NS })).desired, record, until),
         repeat(until, () => 20, () => {
           for (const name of Object.keys(BOUNDS)) for (const r of provider.replicasOf({ name, namespace: NS })) if (r.pid !== undefined) pids.add(r.pid);
@@ -151,7 +151,7 @@ describe('chaos on the Kubernetes provider against the fake API', () => {
         service.close(() => resolve());
       }));
       const config = loadConfig({
-        PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_PROVIDER: 'kubernetes', KUBECONFIG: env.kubeconfig, ALERT_SCALER_LOG_LEVEL: 'silent',
+        PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_PROVIDER: 'kubernetes', KUBECONFIG: env.kubeconfig, ALERT_SCALER_LOG_LEVEL: 'silent',
         ALERT_SCALER_KUBERNETES_ROUTING: 'service', ALERT_SCALER_FUNCTION_URL_TEMPLATE: `http://127.0.0.1:${(service.address() as AddressInfo).port}`,
         ALERT_SCALER_IDLER_INTERVAL_SECONDS: '0.25', ALERT_SCALER_COOLDOWN_SECONDS: '0', ALERT_SCALER_WAKE_TIMEOUT_MS: '8000', ALERT_SCALER_REQUEST_TIMEOUT_MS: '5000',
       }, () => '');
@@ -165,7 +165,7 @@ describe('chaos on the Kubernetes provider against the fake API', () => {
       const until = Date.now() + KUBERNETES_RUN_MS;
       await Promise.all([
         traffic(running.port, draw, record, until, 3),
-        alertLoop(running.port, Object.keys(BOUNDS), draw, record, until),
+        alertLoop(running.adminPort, Object.keys(BOUNDS), draw, record, until),
         boundsSampler(async (name) => fake.replicasOf(name) ?? Number.NaN, record, until),
         // The kinds take turns (their sizes are drawn), so every kind is injected in every run
         // however many turns the time allows; a slow turn is slow until the next slow turn.

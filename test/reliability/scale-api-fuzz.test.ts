@@ -190,7 +190,7 @@ describe('scale API fuzz', () => {
   });
   const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, store: new MemoryAlertStateStore(), logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 60_000 }, defaultNamespace: NS });
   const app = createApp({ provider, engine, dispatcher: engine.dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, webhookBodyLimitBytes: BODY_LIMIT, trustedProxies: undefined, alertScaler, auth: undefined, isReady: () => true, specDefaults: specDefaults(config) });
-  const server = http.createServer(app);
+  const server = http.createServer(app.admin);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let port = 0;
 

@@ -186,7 +186,7 @@ async function runLive(scenario: Scenario): Promise<LiveRun> {
   for (const call of scenario.scaleCalls) {
     at(call.atMs, () => {
       calls.push(
-        fetch(`${s.url}/system/scale-function/${call.function}`, {
+        fetch(`${s.adminUrl}/system/scale-function/${call.function}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` },
           body: JSON.stringify({ serviceName: call.function, replicas: call.replicas }),

@@ -35,9 +35,9 @@ export function writeStack(functions: Record<string, TestFunction>): string {
   return path;
 }
 
-/** A config for tests: loopback, free port, silent, the given stack and env overrides. */
+/** A config for tests: loopback, free ports (function and admin listeners), silent, the given stack and env overrides. */
 export function testConfig(stackPath: string, env: Record<string, string> = {}): Config {
-  return loadConfig({ PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stackPath, ALERT_SCALER_LOG_LEVEL: 'silent', ...env }, () => {
+  return loadConfig({ PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stackPath, ALERT_SCALER_LOG_LEVEL: 'silent', ...env }, () => {
     throw new Error('no config file in tests');
   });
 }

@@ -131,7 +131,7 @@ export function send(
 
 /** `replicas` and `availableReplicas` from GET /system/function/<name>. */
 export async function replicasOf(running: RunningScaler, name: string): Promise<{ replicas: number; availableReplicas: number }> {
-  const reply = await send(`${running.url}/system/function/${name}`);
+  const reply = await send(`${running.adminUrl}/system/function/${name}`);
   if (reply.status !== 200) throw new Error(`GET /system/function/${name} answered ${reply.status}`);
   return JSON.parse(reply.body.toString()) as { replicas: number; availableReplicas: number };
 }

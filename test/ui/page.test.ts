@@ -74,9 +74,9 @@ describeWithChromium('the status page at /ui/', () => {
 
   it('asks for the credentials when basic auth is on: 401 with a Basic challenge', async () => {
     const page = await open(LAPTOP, false);
-    const challenged = page.waitForEvent('response', { predicate: (r) => r.url() === `${s.url}/ui/`, ...WAIT });
+    const challenged = page.waitForEvent('response', { predicate: (r) => r.url() === `${s.adminUrl}/ui/`, ...WAIT });
     // Chromium asks for credentials; with none to give, the navigation fails on the challenge.
-    const navigation = await page.goto(`${s.url}/ui/`, WAIT).then(
+    const navigation = await page.goto(`${s.adminUrl}/ui/`, WAIT).then(
       () => 'loaded',
       (err: unknown) => String(err),
     );
@@ -89,7 +89,7 @@ describeWithChromium('the status page at /ui/', () => {
 
   it('lists the functions with their live counts, follows an alert without a reload, and scales and invokes by hand (laptop)', async () => {
     const page = await open(LAPTOP);
-    const res = await page.goto(`${s.url}/ui/`, WAIT);
+    const res = await page.goto(`${s.adminUrl}/ui/`, WAIT);
     expect(res?.status()).toBe(200);
     await page.waitForSelector(`${card('echo')}[data-desired="1"][data-ready="1"]`, WAIT);
     await page.waitForSelector(card('odd'), WAIT);
@@ -97,7 +97,7 @@ describeWithChromium('the status page at /ui/', () => {
     // A mark that a reload would wipe.
     await page.evaluate('window.__mark = "no reload"');
 
-    const alert = await request(s.server).post('/system/alert').auth(AUTH.user, AUTH.password).send(firing);
+    const alert = await request(s.adminServer).post('/system/alert').auth(AUTH.user, AUTH.password).send(firing);
     expect(alert.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3 });
     await page.waitForSelector(`${card('echo')}[data-desired="3"]`, WAIT);
     await page.waitForSelector(`${card('echo')}[data-ready="3"]`, WAIT);
@@ -129,7 +129,7 @@ describeWithChromium('the status page at /ui/', () => {
 
   it('shows untrusted text as text: a label holding markup runs nothing', async () => {
     const page = await open(LAPTOP);
-    await page.goto(`${s.url}/ui/`, WAIT);
+    await page.goto(`${s.adminUrl}/ui/`, WAIT);
     await page.click(card('odd'), WAIT);
     await page.waitForSelector('#detail[data-function="odd"]', WAIT);
     expect(await page.textContent('#detail-policy')).toContain(HOSTILE.replaceAll('"', '\\"'));
@@ -139,7 +139,7 @@ describeWithChromium('the status page at /ui/', () => {
 
   it('fits a phone screen: one column, the detail below the list, nothing wider than the screen', async () => {
     const page = await open(PHONE);
-    await page.goto(`${s.url}/ui/`, WAIT);
+    await page.goto(`${s.adminUrl}/ui/`, WAIT);
     await page.click(card('echo'), WAIT);
     await page.waitForSelector('#detail[data-function="echo"]', WAIT);
     await page.waitForSelector('#replicas tbody tr', WAIT);
