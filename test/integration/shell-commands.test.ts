@@ -115,7 +115,7 @@ describe('a SIGKILLed gateway takes a compound command line\'s processes with it
     writeFileSync(join(dir, 'serve.mjs'), SERVE);
     const stack = writeStack({ compound: { command: `cd ${dir} && ${NODE} serve.mjs`, environment: { PID_DIR: pidDir } } });
     const gateway = spawn(NODE, [main], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'warn' },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'warn' },
       stdio: 'ignore',
     });
     const exited = new Promise((resolve) => gateway.once('exit', resolve));
@@ -159,7 +159,7 @@ describe('a replica that keeps crashing is visible', () => {
 
   it('a held call gets a 504 naming the cause; the log, the event log, the status API and describe show the crash loop', async () => {
     // The base URL of /system/* (the admin API; the lead repoints it when the admin listener lands).
-    const adminUrl = s.url;
+    const adminUrl = s.adminUrl;
     const started = Date.now();
     const reply = await send(`${s.url}/function/boom`, { body: 'x', timeoutMs: 10_000 });
 

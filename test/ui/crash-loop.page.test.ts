@@ -50,7 +50,7 @@ describeWithChromium('the status page shows a crash loop', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
       const page = await context.newPage();
-      await page.goto(`${s.url}/ui/`, WAIT);
+      await page.goto(`${s.adminUrl}/ui/`, WAIT);
       const card = '[data-function="crashy"]';
       await page.waitForSelector(`${card}.crash-loop [data-field="crash"]:not([hidden])`, WAIT);
       expect(await page.textContent(`${card} [data-field="crash"]`)).toBe(`crash-loop: replica exited with code 3: ${HOSTILE}`);
