@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { packageRoot } from '../src/bootstrap.js';
 import { eventually, writeStack } from './support/harness.js';
 import { errorCode, heldCount, recorderFunction, replicasOf, send, startZeroScaler, type ZeroScaler } from './support/zero-harness.js';
+import { alive } from './support/processes.js';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'main.js');
 
@@ -25,16 +26,6 @@ const child = stubborn
 writeFileSync(join(process.env.PID_DIR, String(process.pid)), process.pid + ' ' + child.pid);
 http.createServer((req, res) => res.end('OK')).listen(Number(process.env.PORT), '127.0.0.1');
 `;
-
-/** False when the process is gone or a zombie (the container's PID 1 may never reap it). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 interface Gateway {
   readonly child: ChildProcess;

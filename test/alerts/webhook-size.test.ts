@@ -95,7 +95,8 @@ afterEach(async () => {
   running = undefined;
 });
 
-const portOf = (s: RunningScaler): number => (s.server.address() as { port: number }).port;
+/** The admin listener: the webhook is served there only. */
+const portOf = (s: RunningScaler): number => s.adminPort;
 const ECHO = { echo: { labels: { 'com.openfaas.scale.max': '10', 'com.openfaas.scale.factor': '20' } } };
 
 describe('the webhook body limit', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { packageRoot } from '../../src/bootstrap.js';
 import { runCli } from '../../src/cli.js';
+import { closedPort } from '../support/processes.js';
 
 /*
  * The CLI never hangs and never prints a password: gateways on 127.0.0.1 that accept and
@@ -184,15 +185,6 @@ describe('--help', () => {
 });
 
 describe('a password in --gateway', () => {
-  /** A port on 127.0.0.1 that was just listening and is now closed. */
-  async function closedPort(): Promise<number> {
-    const server = http.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
-  }
-
   it('is never printed when the gateway refuses the connection, for every command (user kept, password ***)', async () => {
     const port = await closedPort();
     for (const argv of [['list'], ['describe', 'echo'], ['workers', 'echo'], ['queue', 'echo'], ['events'], ['events', '--follow'], ['scale', 'echo', '1'], ['invoke', 'echo']]) {

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { packageRoot, type RunningScaler } from '../../src/bootstrap.js';
 import { runCli, type CliIo } from '../../src/cli.js';
 import { eventually, startTestScaler } from '../support/harness.js';
+import { closedPort } from '../support/processes.js';
 
 /*
  * Every command against a running gateway with basic auth on (the CLI takes it from the
@@ -57,15 +57,6 @@ function call(name: string): Promise<number> {
     req.on('error', reject);
     req.end('x');
   });
-}
-
-/** A port on 127.0.0.1 that was just listening and is now closed: nothing answers there. */
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('alert-scaler CLI against a running gateway', () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -9,6 +9,7 @@ import { formatWorkers, crashLoopWorker } from '../../src/cli/workers.js';
 import type { FunctionBody } from '../../src/cli/context.js';
 import { capturingLogger, eventually, startTestScaler, writeStack } from '../support/harness.js';
 import { errorCode, send } from '../support/zero-harness.js';
+import { alive } from '../support/processes.js';
 
 /*
  * Item 8 of issue 16 with real processes: string commands run as a shell would (exec only for
@@ -27,16 +28,6 @@ import { join } from 'node:path';
 if (process.env.PID_DIR) writeFileSync(join(process.env.PID_DIR, String(process.pid)), '');
 http.createServer((req, res) => { req.resume(); res.end('ok ' + (process.env.FN ?? '-')); }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
-
-/** False when the process is gone or a zombie (the sandbox's PID 1 may never reap it). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 const leftovers: number[] = [];
 afterAll(() => {

@@ -8,16 +8,15 @@
  * fetch and as a no-cors one. The page is opened on the function listener and on the admin
  * listener (which faas-cli uses for /function/* too). `other` stays at 1 replica every time.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { RunningScaler } from '../../src/bootstrap.js';
 import { eventually, startTestScaler } from '../support/harness.js';
+import { chromiumDescribe, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const AUTH = { user: 'admin', password: 'admin-origin-test' };
 const WAIT = { timeout: 10_000 };
 const OTHER = { name: 'other', namespace: 'openfaas-fn' };
@@ -55,15 +54,7 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
-function chromiumOrSkip(): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  const message = `admin-origin browser suite: ${CHROMIUM} not found (apt-get install chromium)`;
-  if (process.env['CI'] === 'true') throw new Error(message);
-  console.warn(`SKIPPED ${message}`);
-  return false;
-}
-
-const describeWithChromium = chromiumOrSkip() ? describe : describe.skip;
+const describeWithChromium = chromiumDescribe('admin-origin browser suite');
 
 let s: RunningScaler;
 let adminUrl: string;
@@ -96,7 +87,7 @@ describeWithChromium('a function page opened by a browser logged in to /ui/', ()
     );
     adminUrl = s.adminUrl;
     profile = mkdtempSync(join(tmpdir(), 'alert-scaler-chromium-'));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000, env: { ...process.env, HOME: profile } });
+    browser = await launchChromium(profile);
     await eventually(async () => (await s.provider.getReplicas({ name: 'evil', namespace: 'openfaas-fn' })).ready === 1 && (await s.provider.getReplicas(OTHER)).ready === 1, 15_000);
   }, 60_000);
 

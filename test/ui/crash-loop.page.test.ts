@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import type { Browser } from 'playwright-core';
 import type { RunningScaler } from '../../src/bootstrap.js';
 import { startTestScaler } from '../support/harness.js';
+import { chromiumDescribe, launchChromium } from '../support/chromium.js';
 
 /*
  * The status page shows a function's crash loop (issue 16, item 8) as text: its cause line on
@@ -12,20 +13,10 @@ import { startTestScaler } from '../support/harness.js';
  * that would run script if the page ever put it into markup. Debian's Chromium, headless.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const WAIT = { timeout: 15_000 };
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
 
-function chromiumOrSkip(): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  const message = `crash-loop page test: ${CHROMIUM} not found (apt-get install chromium)`;
-  if (process.env['CI'] === 'true') throw new Error(message);
-  console.warn(`SKIPPED ${message}`);
-  return false;
-}
-
-const describeWithChromium = chromiumOrSkip() ? describe : describe.skip;
+const describeWithChromium = chromiumDescribe('crash-loop page test');
 
 let s: RunningScaler;
 let browser: Browser;
@@ -37,7 +28,7 @@ describeWithChromium('the status page shows a crash loop', () => {
     const script = `console.error('starting'); console.error(process.env.HOSTILE); process.exit(3)`;
     s = await startTestScaler({ crashy: { command: `${process.execPath} -e "${script}"`, environment: { HOSTILE } } }, { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' });
     profile = mkdtempSync(join(tmpdir(), 'alert-scaler-chromium-'));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000, env: { ...process.env, HOME: profile } });
+    browser = await launchChromium(profile);
   }, 60_000);
 
   afterAll(async () => {

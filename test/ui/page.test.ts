@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import request from 'supertest';
 import { packageRoot, type RunningScaler } from '../../src/bootstrap.js';
 import { eventually, startTestScaler } from '../support/harness.js';
+import { chromiumDescribe, launchChromium } from '../support/chromium.js';
 
 /*
  * The acceptance test of /ui/ in a real browser: Debian's Chromium (never a downloaded one),
@@ -14,8 +15,6 @@ import { eventually, startTestScaler } from '../support/harness.js';
  * the committed copies the README shows, so a test run never dirties the tree).
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const AUTH = { user: 'admin', password: 'ui-test-password' };
 const SCREENSHOTS = join(packageRoot(), 'test-output', 'screenshots');
 const LAPTOP = { width: 1280, height: 800 };
@@ -25,15 +24,7 @@ const WAIT = { timeout: 10_000 };
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
 const firing = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'firing-single.json'), 'utf8')) as object;
 
-function chromiumOrSkip(): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  const message = `status page browser suite: ${CHROMIUM} not found (apt-get install chromium)`;
-  if (process.env['CI'] === 'true') throw new Error(message);
-  console.warn(`SKIPPED ${message}`);
-  return false;
-}
-
-const describeWithChromium = chromiumOrSkip() ? describe : describe.skip;
+const describeWithChromium = chromiumDescribe('status page browser suite');
 
 let s: RunningScaler;
 let browser: Browser;
@@ -61,7 +52,7 @@ describeWithChromium('the status page at /ui/', () => {
     );
     // playwright makes a fresh profile per launch; the folder is ours so it is removed for sure.
     profile = mkdtempSync(join(tmpdir(), 'alert-scaler-chromium-'));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000, env: { ...process.env, HOME: profile } });
+    browser = await launchChromium(profile);
     mkdirSync(SCREENSHOTS, { recursive: true });
   }, 60_000);
 

@@ -12,7 +12,8 @@ import { createEngine, type Engine } from '../../src/engine/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { MemoryProvider } from '../../src/providers/memory/index.js';
-import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
+import type { FunctionRef, ReplicaInfo } from '../../src/providers/types.js';
+import { DelegatingProvider } from '../support/delegating-provider.js';
 import { DEFAULT_POLICY } from '../support/policy.js';
 import { LIMITS, NS } from './support/engine.js';
 
@@ -21,14 +22,15 @@ const BOUND = 20 * N;
 const STOP_MS = 10;
 
 /** Passes everything to the memory provider and counts the replica rows `listReplicas` returns. */
-class CountingProvider implements ReplicaProvider {
-  readonly kind = 'counting';
+class CountingProvider extends DelegatingProvider<MemoryProvider> {
   rows = 0;
   constructor(
-    private readonly inner: MemoryProvider,
+    inner: MemoryProvider,
     private readonly budget: number,
-  ) {}
-  listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
+  ) {
+    super(inner);
+  }
+  override listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
     const listed = this.inner.listReplicas(ref);
     this.charge(listed.length);
     return listed;
@@ -37,27 +39,6 @@ class CountingProvider implements ReplicaProvider {
   charge(rows: number): void {
     this.rows += rows;
     if (this.rows > this.budget) throw new Error(`read ${this.rows} replica rows, over the budget of ${this.budget}`);
-  }
-  getReplicas(ref: FunctionRef): Promise<ReplicaState> {
-    return this.inner.getReplicas(ref);
-  }
-  setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
-    return this.inner.setReplicas(ref, replicas);
-  }
-  listFunctions(): Promise<FunctionInfo[]> {
-    return this.inner.listFunctions();
-  }
-  removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
-    return this.inner.removeReplicas(ref, ids);
-  }
-  subscribe(listener: ReplicaListener): () => void {
-    return this.inner.subscribe(listener);
-  }
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
