@@ -10,6 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { packageRoot, type RunningScaler } from '../../src/bootstrap.js';
 import { startTestScaler } from '../support/harness.js';
+import { probeHealth } from '../support/health-probe.js';
 
 const ALERTS = 10_000;
 const MiB = 1024 * 1024;
@@ -62,31 +63,6 @@ function post(port: number, body: string | Buffer, chunked = false): Promise<{ s
     for (let at = 0; at < whole.length; at += MiB) req.write(whole.subarray(at, at + MiB));
     req.end();
   });
-}
-
-/** Times GET /healthz on fresh connections until `stop()`; resolves the slowest in ms. */
-function probeHealth(port: number): { stop: () => Promise<number[]> } {
-  let running = true;
-  const times: number[] = [];
-  const loop = (async () => {
-    while (running) {
-      const started = performance.now();
-      await new Promise<void>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 10_000 }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        }).on('error', reject);
-      });
-      times.push(performance.now() - started);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return times;
-    },
-  };
 }
 
 let running: RunningScaler | undefined;

@@ -4,7 +4,6 @@
  * the last good policies, logged once and recorded as an event; a large file under the cap
  * is parsed off the event loop while /healthz keeps answering.
  */
-import http from 'node:http';
 import { mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { AppError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { capturingLogger, ECHO, eventually, testConfig } from '../support/harness.js';
+import { probeHealth } from '../support/health-probe.js';
 
 const REF = { name: 'echo', namespace: 'openfaas-fn' };
 const KiB = 1024;
@@ -138,32 +138,6 @@ describe('the size of files read at run time is capped (maxFileBytes)', () => {
     expect((await s.provider.getReplicas(REF)).labels['com.openfaas.scale.min']).toBe('2');
   }, 30_000);
 });
-
-/** Times GET /healthz on fresh connections until `stop()`. */
-function probeHealth(port: number): { stop: () => Promise<number[]> } {
-  let on = true;
-  const times: number[] = [];
-  const loop = (async () => {
-    while (on) {
-      const started = performance.now();
-      await new Promise<void>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 20_000 }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        }).on('error', reject);
-      });
-      times.push(performance.now() - started);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    stop: async () => {
-      on = false;
-      await loop;
-      return times;
-    },
-  };
-}
 
 describe('a large stack file under the limit', () => {
   it('is reloaded while /healthz keeps answering: the event loop never stalls long', async () => {
