@@ -78,11 +78,12 @@ describe('a notification with 10,000 distinct alerts for one function', () => {
     expect(res.status).toBe(200);
     expect(res.body.results).toHaveLength(ALERTS);
     // Generous bounds (the goal, < 100 ms and < 1 s, is measured by `npm run bench`);
-    // before the fix the loop was blocked for the whole 10+ s. Here 330-540 ms with jest's two
-    // workers sharing 2 cores (a 1 s bound left too little room when the other worker is busy).
+    // before the fix the loop was blocked for the whole 10+ s. Seen 330-1,030 ms with jest's two
+    // workers sharing 2 cores (this process also builds the 2 MB body and parses the 10,000
+    // results itself), so the bound is 3 s: far from the old freeze, clear of the other worker.
     expect(probes.length).toBeGreaterThan(0);
-    expect(Math.max(...probes)).toBeLessThan(1500);
-    expect(delay.max / 1e6).toBeLessThan(1500);
+    expect(Math.max(...probes)).toBeLessThan(3000);
+    expect(delay.max / 1e6).toBeLessThan(3000);
     process.stdout.write(`flood: ${probes.length} healthz probes, slowest ${Math.max(...probes).toFixed(1)} ms; event loop delay max ${(delay.max / 1e6).toFixed(1)} ms\n`);
   }, 90_000);
 
