@@ -115,8 +115,9 @@ describe('the webhook body limit', () => {
     expect((await s.provider.getReplicas(REF)).desired).toBe(1);
     const stallMs = delay.max / 1e6;
     process.stdout.write(`deep body: event loop delay max ${stallMs.toFixed(1)} ms, ${times.length} healthz probes, slowest ${Math.max(...times).toFixed(1)} ms\n`);
-    // Generous (shared CI cores; about 60 ms measured): the old route blocked the loop for 7 s here.
-    expect(stallMs).toBeLessThan(300);
-    expect(Math.max(...times)).toBeLessThan(500);
+    // Generous (two jest workers on shared CI cores; 17-118 ms seen, /healthz up to 153 ms): the
+    // old route blocked the loop for 7-12 s here.
+    expect(stallMs).toBeLessThan(1000);
+    expect(Math.max(...times)).toBeLessThan(1500);
   }, 60_000);
 });

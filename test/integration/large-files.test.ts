@@ -160,8 +160,9 @@ describe('a large stack file under the limit', () => {
     const times = await probes.stop();
     const stallMs = delay.max / 1e6;
     process.stdout.write(`large reload: applied after ${tookMs.toFixed(0)} ms; event loop delay max ${stallMs.toFixed(1)} ms; ${times.length} healthz probes, slowest ${Math.max(...times).toFixed(1)} ms\n`);
-    // Generous bounds for shared CI cores; the old code held the loop for the whole parse.
-    expect(stallMs).toBeLessThan(300);
-    expect(Math.max(...times)).toBeLessThan(500);
+    // Generous bounds for two jest workers on shared CI cores (54-87 ms seen, /healthz up to
+    // 110 ms); the old code held the loop for the whole parse, 3.2 s.
+    expect(stallMs).toBeLessThan(1000);
+    expect(Math.max(...times)).toBeLessThan(1500);
   }, 60_000);
 });
