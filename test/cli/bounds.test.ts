@@ -184,15 +184,20 @@ describe('--help', () => {
   });
 });
 
+/** `url` (a loopback gateway) with `userinfo` (`user:password`) put after its scheme. */
+function withCredentials(url: string, userinfo: string): string {
+  return url.replace(/^([a-z]+:\/\/)/, `$1${userinfo}@`);
+}
+
 describe('a password in --gateway', () => {
   it('is never printed when the gateway refuses the connection, for every command (user kept, password ***)', async () => {
     const port = await closedPort();
     for (const argv of [['list'], ['describe', 'echo'], ['workers', 'echo'], ['queue', 'echo'], ['events'], ['events', '--follow'], ['scale', 'echo', '1'], ['invoke', 'echo']]) {
       let out = '';
       let err = '';
-      const code = await runCli([...argv, '--gateway', `http://user:secret@127.0.0.1:${port}`], {}, (t) => (out += t), (t) => (err += t));
+      const code = await runCli([...argv, '--gateway', withCredentials(`http://127.0.0.1:${port}`, 'user:secret')], {}, (t) => (out += t), (t) => (err += t));
       expect([argv.join(' '), code]).toEqual([argv.join(' '), 1]);
-      expect(err).toContain(`cannot reach the gateway at http://user:***@127.0.0.1:${port}: ECONNREFUSED`);
+      expect(err).toContain(`cannot reach the gateway at ${withCredentials(`http://127.0.0.1:${port}`, 'user:***')}: ECONNREFUSED`);
       expect(out + err).not.toContain('secret');
     }
   });
@@ -207,16 +212,16 @@ describe('a password in --gateway', () => {
         else res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"name":"echo","replicas":1,"invocationCount":0,"states":{"starting":0,"free":1,"busy":0,"draining":0,"stopping":0},"queueLength":0,"queue":{"noReplica":0,"busy":0,"oldestWaitMs":0},"policy":{"type":null,"problems":[]},"instances":[]}');
       },
     );
-    const withSecret = gateway.replace('http://', 'http://user:s%40cret@');
+    const withSecret = withCredentials(gateway, 'user:s%40cret');
     const texts: string[] = [];
     const run = async (argv: string[]): Promise<number> => runCli(argv, {}, (t) => texts.push(t), (t) => texts.push(t));
     expect(await run(['list', '--gateway', withSecret])).toBe(1);
     expect(await run(['describe', 'echo', '--gateway', withSecret])).toBe(0);
-    expect(await run(['list', '--gateway', 'ftp://user:secret@127.0.0.1'])).toBe(2);
-    expect(await run(['list', '--bogus=http://user:secret@127.0.0.1'])).toBe(2);
+    expect(await run(['list', '--gateway', withCredentials('ftp://127.0.0.1', 'user:secret')])).toBe(2);
+    expect(await run(['list', `--bogus=${withCredentials('http://127.0.0.1', 'user:secret')}`])).toBe(2);
     const printed = texts.join('');
-    expect(printed).toContain(`the gateway at ${gateway.replace('http://', 'http://user:***@')} answered GET /system/functions with HTTP 500 INTERNAL: boom`);
-    expect(printed).toContain(`${gateway.replace('http://', 'http://user:***@')}/function/echo`);
+    expect(printed).toContain(`the gateway at ${withCredentials(gateway, 'user:***')} answered GET /system/functions with HTTP 500 INTERNAL: boom`);
+    expect(printed).toContain(`${withCredentials(gateway, 'user:***')}/function/echo`);
     expect(printed).not.toMatch(/secret|s%40cret|s@cret/);
     // The credentials still authenticate: sent as basic auth, decoded.
     expect(seen).toEqual([`Basic ${Buffer.from('user:s@cret').toString('base64')}`, `Basic ${Buffer.from('user:s@cret').toString('base64')}`]);
