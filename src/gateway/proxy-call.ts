@@ -10,8 +10,9 @@ import type { FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from './invocations.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
+import { CallBody, type BodyOwner } from './proxy-body.js';
 import type { FunctionTarget } from './proxy-path.js';
-import { MAX_ATTEMPTS, RETRY_BODY_BYTES, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
+import { MAX_ATTEMPTS, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -47,7 +48,7 @@ export interface CallContext {
  * to RETRY_BODY_BYTES is received before the slot is taken and kept until the replica answers
  * (see `receiveBody`).
  */
-export class ProxyCall {
+export class ProxyCall implements BodyOwner {
   /** Set while the call waits in the queue: called when the client goes away first. */
   onGone: (() => void) | null = null;
   private slot: Slot | null = null;
@@ -58,18 +59,11 @@ export class ProxyCall {
   private settled = false;
   private closedFlag = false;
   /** Sends to a replica so far. */
-  private attempts = 0;
-  /** The request body can be sent again: no answer began, and what came of it is kept. */
-  private replayable = true;
-  /** The body chunks received so far: before the first send, and after it while replayable (null before the first). */
-  private saved: Buffer[] | null = null;
-  private bodyBytes = 0;
+  private sends = 0;
+  /** The request body, when the call has one (see `receiveBody`). */
+  private body: CallBody | null = null;
   /** `bytesWritten` of the current attempt's connection when the attempt got it; -1 when not measured. */
   private sentFrom = -1;
-  /** Runs when the body has been received (see `receiveBody`); null once run, or when not waited for. */
-  private bodyReady: (() => void) | null = null;
-  /** The body idle timeout while a body is being received; null when none runs. */
-  private bodyTimer: NodeJS.Timeout | null = null;
   private readonly started = performance.now();
   private readonly endInvocation: () => void;
 
@@ -88,6 +82,16 @@ export class ProxyCall {
   /** True once the response has closed (finished or the client went away). */
   get closed(): boolean {
     return this.closedFlag;
+  }
+
+  /** Sends to a replica so far (0 while the body is received before the first). */
+  get attempts(): number {
+    return this.sends;
+  }
+
+  /** Answered (an error written, or the response cut) or closed: later events change nothing. */
+  get finished(): boolean {
+    return this.settled || this.closedFlag;
   }
 
   /**
@@ -127,12 +131,12 @@ export class ProxyCall {
   }
 
   private forward(target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
-    this.attempts += 1;
+    this.sends += 1;
     const url = slot.url;
     const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
     const path = base + (target.path === '' ? '/' : target.path) + target.query;
     // Host is the last header pair: added by the first attempt, changed by a retry.
-    if (this.attempts === 1) headers.forward.push('Host', url.host);
+    if (this.sends === 1) headers.forward.push('Host', url.host);
     else headers.forward[headers.forward.length - 1] = url.host;
     const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
     this.upstreamReq = upstreamReq;
@@ -145,9 +149,7 @@ export class ProxyCall {
     upstreamReq.on('error', (err) => this.onUpstreamError(err, upstreamReq, target, headers, slot));
     // What the client sent so far first (the body received before the slot, or kept for a
     // retry), then the rest as it comes.
-    const saved = this.saved;
-    if (saved !== null) for (const chunk of saved) upstreamReq.write(chunk);
-    if (!this.replayable) this.saved = null;
+    this.body?.replay(upstreamReq);
     if (this.req.readableEnded) {
       upstreamReq.end();
       return;
@@ -155,89 +157,20 @@ export class ProxyCall {
     this.req.pipe(upstreamReq);
   }
 
-  /**
-   * Starts reading the request body before any replica slot is taken (the call has a body: a
-   * Content-Length above 0, or a Transfer-Encoding). A body of at most RETRY_BODY_BYTES is
-   * received in full first, so a slow sender holds no slot: `ready` runs at its end. A larger
-   * one waits paused for its slot and then streams to the replica: `ready` runs at once
-   * (declared size) or once that size is passed (chunked). While the gateway reads the body,
-   * the client may pause at most `bodyIdleTimeoutMs` between two pieces: then 408
-   * BODY_TIMEOUT, and a slot held is freed with the response. Time the gateway itself holds
-   * the body back (waiting for a slot, a replica reading slowly) does not count.
-   */
+  /** Reads the request body before any replica slot is taken (see CallBody); `ready` runs when the call may take one. */
   receiveBody(contentLength: number, ready: () => void): void {
-    const { req } = this;
-    const large = contentLength > RETRY_BODY_BYTES;
-    if (large) {
-      this.replayable = false;
-      req.pause();
-    } else this.bodyReady = ready;
-    req.on('data', (chunk: Buffer) => this.onBodyChunk(chunk));
-    req.once('end', () => this.onBodyEnd());
-    const idleMs = this.context.bodyIdleTimeoutMs;
-    if (idleMs > 0) this.bodyTimer = setTimeout(bodyIdle, idleMs, this);
-    if (large) ready();
+    this.body = new CallBody(this.req, this.context, this);
+    this.body.receive(contentLength, ready);
   }
 
-  /** The body idle timeout passed: 408, unless the gateway is the one not reading (then it starts again). */
-  onBodyIdle(): void {
-    const timer = this.bodyTimer;
-    if (timer === null || this.settled || this.closedFlag) return;
-    if (this.req.readableFlowing !== true) {
-      timer.refresh();
-      return;
+  /** The body passed the limit: 413, or the running exchange ends with it (then 502 or cut). */
+  overLimit(err: AppError): void {
+    const upstreamReq = this.upstreamReq;
+    if (upstreamReq === null) this.fail(err);
+    else {
+      this.req.unpipe(upstreamReq);
+      upstreamReq.destroy(err);
     }
-    this.bodyTimer = null;
-    const ms = this.context.bodyIdleTimeoutMs;
-    this.fail(new AppError('BODY_TIMEOUT', `request body: nothing received for ${ms} ms`, { details: { bodyIdleTimeoutMs: ms } }));
-  }
-
-  private onBodyEnd(): void {
-    this.clearBodyTimer();
-    const ready = this.bodyReady;
-    if (ready === null) return;
-    this.bodyReady = null;
-    if (!this.settled && !this.closedFlag) ready();
-  }
-
-  private clearBodyTimer(): void {
-    if (this.bodyTimer === null) return;
-    clearTimeout(this.bodyTimer);
-    this.bodyTimer = null;
-  }
-
-  private onBodyChunk(chunk: Buffer): void {
-    this.bodyBytes += chunk.length;
-    this.bodyTimer?.refresh();
-    const limit = this.context.bodyLimitBytes;
-    if (this.bodyBytes > limit) {
-      const err = new AppError('BODY_TOO_LARGE', `request body is over the ${limit} byte limit`);
-      const upstreamReq = this.upstreamReq;
-      if (upstreamReq === null) this.fail(err);
-      else {
-        this.req.unpipe(upstreamReq);
-        upstreamReq.destroy(err);
-      }
-      return;
-    }
-    if (this.attempts === 0) {
-      // Before the first send every piece is kept for it; past RETRY_BODY_BYTES the rest waits
-      // (paused) for the slot and streams.
-      (this.saved ??= []).push(chunk);
-      const ready = this.bodyReady;
-      if (this.bodyBytes > RETRY_BODY_BYTES && ready !== null) {
-        this.replayable = false;
-        this.bodyReady = null;
-        this.req.pause();
-        ready();
-      }
-      return;
-    }
-    if (!this.replayable) return;
-    if (this.bodyBytes > RETRY_BODY_BYTES) {
-      this.replayable = false;
-      this.saved = null;
-    } else (this.saved ??= []).push(chunk);
   }
 
   /** The exchange failed before or during the answer: another attempt when the replica never read the call, else 502. */
@@ -251,9 +184,9 @@ export class ProxyCall {
     const socket = upstreamReq.socket;
     const unsent = this.sentFrom >= 0 && socket !== null && socket.bytesWritten === this.sentFrom;
     const exchange = { reusedSocket: upstreamReq.reusedSocket, repeatable: repeatable(this.req, headers), unsent };
-    const reason = this.replayable && this.attempts < MAX_ATTEMPTS ? retryReasonOf(err, exchange) : null;
+    const reason = (this.body?.replayable ?? true) && this.sends < MAX_ATTEMPTS ? retryReasonOf(err, exchange) : null;
     if (reason === null) {
-      const details = this.attempts > 1 ? { details: { attempts: this.attempts } } : {};
+      const details = this.sends > 1 ? { details: { attempts: this.sends } } : {};
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed: ${err.message}`, { cause: err, ...details }), host);
       return;
     }
@@ -271,7 +204,7 @@ export class ProxyCall {
     const label = this.fn.metrics.label;
     if (reason !== 'closed') dispatcher.suspect(ref, failed.replicaId);
     metrics.upstreamRetries.inc({ function_name: label, reason });
-    if (logger.isLevelEnabled('warn')) logger.warn('upstream retry', { function: label, replica: failed.replicaId, reason, attempt: this.attempts + 1, error: err.message });
+    if (logger.isLevelEnabled('warn')) logger.warn('upstream retry', { function: label, replica: failed.replicaId, reason, attempt: this.sends + 1, error: err.message });
     const upstreamReq = this.upstreamReq;
     if (upstreamReq !== null) this.req.unpipe(upstreamReq);
     this.req.pause();
@@ -285,7 +218,7 @@ export class ProxyCall {
       (slot) => this.start(target, headers, slot),
       (waitErr: unknown) => {
         if (this.closedFlag) return;
-        this.fail(new AppError('UPSTREAM_FAILED', `function ${label} failed and no replica took the call again: ${err.message}`, { cause: waitErr, details: { attempts: this.attempts } }), failed.url.host);
+        this.fail(new AppError('UPSTREAM_FAILED', `function ${label} failed and no replica took the call again: ${err.message}`, { cause: waitErr, details: { attempts: this.sends } }), failed.url.host);
       },
     );
   }
@@ -301,8 +234,7 @@ export class ProxyCall {
       return;
     }
     // An answer began: this call is never sent again, and its kept body can go.
-    this.replayable = false;
-    this.saved = null;
+    this.body?.drop();
     // A final answer is 200-599. Node's client passes 1xx other than 101 as 'information'; a
     // 101 here was not asked for (no upgrade is forwarded) and below 100 or above 599 is
     // not HTTP: writeHead would throw on some, the client would hang on others.
@@ -328,7 +260,7 @@ export class ProxyCall {
 
   private readonly onClose = (): void => {
     this.closedFlag = true;
-    this.clearBodyTimer();
+    this.body?.clearTimer();
     this.context.active.delete(this);
     const finished = this.res.writableFinished;
     if (!finished) {
@@ -349,9 +281,4 @@ export class ProxyCall {
 /** A call that may be sent twice: an idempotent method, or the client sent an `Idempotency-Key`. */
 function repeatable(req: http.IncomingMessage, headers: RequestHeaders): boolean {
   return headers.idempotencyKey || isIdempotent(req.method);
-}
-
-/** The body idle timer's callback: one function for every call (the call is its argument). */
-function bodyIdle(call: ProxyCall): void {
-  call.onBodyIdle();
 }
