@@ -4,90 +4,10 @@ import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import { parseRequestLimits, type RequestLimits, type RequestLimitsResult } from '../policy/labels.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
+import { GrantedSlot, type QueueReason, type Slot } from './slot.js';
 import { gatewayShare, ReplicaTable, type EngineReplica, type GatewayShard, type ReplicaCounts, type ReplicaView } from './replicas.js';
 
-/** Why a request waits: no ready replica at all, or every ready replica is at its limit. */
-export type QueueReason = 'no_replica' | 'busy';
-
-/** One request's hold on one replica. */
-export interface Slot {
-  readonly replicaId: string;
-  readonly url: URL;
-  /** Time spent in the queue, ms; null when the slot was free at once. */
-  readonly waitedMs: number | null;
-  /** Clock ms when the request timeout passes (a retry of the call keeps it: `acquire`'s `deadlineAt`). */
-  readonly deadlineAt: number;
-  /** What the request waited for when it joined the queue; null when it did not wait. */
-  readonly waitedFor: QueueReason | null;
-  /**
-   * Aborts when the function's request timeout passes (reason: AppError REQUEST_TIMEOUT);
-   * the slot is already released then. The caller aborts its upstream call and answers 504.
-   * Made on first use: a caller that needs one callback uses `onTimeout` instead.
-   */
-  readonly signal: AbortSignal;
-  /**
-   * Sets the one callback run when the request timeout passes (as `signal` aborts, with the
-   * same reason); null clears it. Costs no AbortController: the proxy's hot path uses this.
-   */
-  onTimeout(listener: ((reason: AppError) => void) | null): void;
-  /** Gives the slot back; only the first call counts. */
-  release(): void;
-}
-
-/**
- * A granted slot: one object per request, no closures but its timer's. `free` is the
- * dispatcher's (one function for all slots); the AbortController is made only when asked for.
- */
-class GrantedSlot implements Slot {
-  readonly replicaId: string;
-  readonly url: URL;
-  timer: TimerHandle | undefined;
-  deadlineAt = 0;
-  private released = false;
-  private controller: AbortController | null = null;
-  private listener: ((reason: AppError) => void) | null = null;
-  /** Set when the request timeout passed; a signal asked for later starts aborted. */
-  private expired: AppError | null = null;
-
-  constructor(
-    readonly entry: Entry,
-    readonly replica: EngineReplica,
-    readonly waitedMs: number | null,
-    readonly waitedFor: QueueReason | null,
-    private readonly free: (slot: GrantedSlot) => void,
-  ) {
-    this.replicaId = replica.id;
-    // A usable replica always has an address (see Dispatcher.usable).
-    this.url = replica.address ?? new URL('http://invalid.invalid');
-  }
-
-  get signal(): AbortSignal {
-    if (this.controller === null) {
-      this.controller = new AbortController();
-      if (this.expired !== null) this.controller.abort(this.expired);
-    }
-    return this.controller.signal;
-  }
-
-  onTimeout(listener: ((reason: AppError) => void) | null): void {
-    this.listener = listener;
-  }
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.free(this);
-  }
-
-  /** The request timeout passed: free the slot, then tell the holder. */
-  expire(timeoutMs: number): void {
-    this.release();
-    const reason = new AppError('REQUEST_TIMEOUT', `function ${this.entry.ref.name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } });
-    this.expired = reason;
-    this.controller?.abort(reason);
-    this.listener?.(reason);
-  }
-}
+export type { QueueReason, Slot } from './slot.js';
 
 /** Queue and replica state of one function, for the API. */
 export interface DispatchStats {
@@ -199,7 +119,7 @@ export class Dispatcher {
   private readonly unsubscribe: () => void;
   private readonly collect = () => this.reportOldest();
   /** Gives a slot back: shared by every slot, so a slot carries no closure of its own. */
-  private readonly free = (slot: GrantedSlot): void => {
+  private readonly free = (slot: GrantedSlot<Entry>): void => {
     const { clock } = this.options;
     const { entry, replica } = slot;
     clock.clearTimeout(slot.timer);
