@@ -166,6 +166,7 @@ export class Changer {
   /** The last dry-run or held decision recorded per function, so a repeat is not recorded again. */
   private readonly lastNotApplied = new Map<string, string>();
   private readonly unsubscribe: () => void;
+  private readonly settlingListeners = new Set<(ref: FunctionRef, settled: Promise<void>) => void>();
 
   constructor(private readonly options: ChangerOptions) {
     this.unsubscribe = options.provider.subscribe((ref, _state, changes) => this.observe(ref, changes));
@@ -173,6 +174,16 @@ export class Changer {
 
   close(): void {
     this.unsubscribe();
+  }
+
+  /**
+   * Calls `listener` after each applied change with the promise that resolves when it has
+   * settled (a scale-down's drain and removal; at once for a scale-up): lets a caller (the
+   * simulator) follow drains without wrapping the changer. Returns the unsubscribe function.
+   */
+  onSettling(listener: (ref: FunctionRef, settled: Promise<void>) => void): () => void {
+    this.settlingListeners.add(listener);
+    return () => this.settlingListeners.delete(listener);
   }
 
   /** Runs `task` under the function's change lock (for a change made outside the cycle). */
@@ -202,7 +213,9 @@ export class Changer {
             throw err;
           }
         }
-        return this.apply(ref, source, read, decision, context, hooks);
+        const outcome = await this.apply(ref, source, read, decision, context, hooks);
+        if (outcome.changed && this.settlingListeners.size > 0) for (const listener of [...this.settlingListeners]) listener(ref, outcome.settled);
+        return outcome;
       }
     });
   }

@@ -115,6 +115,7 @@ export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
   private readonly idleListeners = new Set<(ref: FunctionRef, replicaId: string) => void>();
   private readonly queuedListeners = new Set<(ref: FunctionRef, reason: QueueReason) => void>();
+  private readonly activeListeners = new Set<(ref: FunctionRef) => void>();
   private readonly shard: GatewayShard;
   private readonly unsubscribe: () => void;
   private readonly collect = () => this.reportOldest();
@@ -395,6 +396,16 @@ export class Dispatcher {
     return () => this.queuedListeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` when a function with no request present (none in flight, none waiting)
+   * gets one: the moment a quiet function becomes active. Not called again until it has been
+   * quiet once more; returns the unsubscribe function.
+   */
+  onActive(listener: (ref: FunctionRef) => void): () => void {
+    this.activeListeners.add(listener);
+    return () => this.activeListeners.delete(listener);
+  }
+
   /** Copies of the function's replica table (provider facts + engine counters), in creation order. */
   replicas(ref: FunctionRef): ReplicaView[] {
     const entry = this.entries.get(refKey(ref));
@@ -435,7 +446,9 @@ export class Dispatcher {
     const now = this.options.clock.now();
     entry.area += entry.present * (now - entry.areaAt);
     entry.areaAt = now;
+    const quiet = entry.present === 0;
     entry.present += delta;
+    if (quiet && delta > 0 && this.activeListeners.size > 0) for (const listener of [...this.activeListeners]) listener(entry.ref);
   }
 
   /**
