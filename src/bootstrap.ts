@@ -4,29 +4,28 @@ import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
-import { AlertScaler } from './alerts/alert-scaler.js';
+import type { AlertScaler } from './alerts/alert-scaler.js';
 import { AlertSignals } from './alerts/signals.js';
 import { MemoryAlertStateStore, type AlertStateStore } from './alerts/state-store.js';
 import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js';
 import { isFileTooLarge, readBounded, readTextFile } from './config/files.js';
 import { AppError } from './errors.js';
-import { Idler, LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
-import { InvocationLog } from './gateway/invocations.js';
+import { LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
+import { InvocationLog } from './engine/activity.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
-import { parseScalingPolicy, type PolicyDefaults, type RequestLimits } from './policy/labels.js';
-import type { SpecDefaults } from './policy/spec.js';
-import { decideWake } from './policy/wake.js';
+import { parseScalingPolicy } from './policy/labels.js';
+import { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
 import { LocalProvider } from './providers/local/index.js';
 import { StackPolicySource } from './providers/local/policies.js';
 import { NamedPolicyProvider } from './providers/named-policies.js';
-import { attachNamedPolicies } from './engine/policy-reload.js';
-import { policyNameOf, type NamedPolicyDefaults } from './policy/named.js';
+import { policyNameOf } from './policy/named.js';
 import { parseStack } from './providers/local/stack.js';
 import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvider } from './providers/types.js';
 import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
-import { PolicyLoop } from './engine/loop.js';
+import type { Scalers } from './engine/scalers.js';
+import { createScaler } from './compose/scaler.js';
 import { RemoteSignals, remoteTimeoutMs } from './engine/signals.js';
 import { PrometheusRemoteLoad } from './engine/signals-prometheus.js';
 import { createApp } from './server.js';
@@ -50,42 +49,7 @@ export function packageRoot(): string {
   return dir;
 }
 
-/** Policy defaults from the config. */
-export function policyDefaults(config: Config): PolicyDefaults {
-  return {
-    minReplicas: config.defaultMinReplicas,
-    maxReplicas: config.defaultMaxReplicas,
-    factorPercent: config.defaultFactorPercent,
-    scaleDownWindowMs: config.scaleDownWindowSeconds * 1000,
-    scaleToZero: false,
-    zeroDurationMs: config.zeroDurationSeconds * 1000,
-    wakeTimeoutMs: config.wakeTimeoutMs,
-    dryRun: config.dryRun,
-    maxReplicasCeiling: config.maxReplicasCeiling,
-  };
-}
-
-/**
- * Min, max and the ceiling `com.openfaas.scale.max=0` stands for, from the config: what the
- * API reports as a function's policy when its labels leave them out.
- */
-export function specDefaults(config: Config): SpecDefaults {
-  return { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.maxReplicasCeiling };
-}
-
-/** Request limits of a function without labels, from the config. */
-export function requestDefaults(config: Config): RequestLimits {
-  return { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs };
-}
-
-/** What the parsers fall back to when checking a named policy, from the config. */
-export function namedPolicyDefaults(config: Config): NamedPolicyDefaults {
-  return {
-    policy: policyDefaults(config),
-    spec: specDefaults(config),
-    request: requestDefaults(config),
-  };
-}
+export { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
 
 /** The stack file of the local provider (the example stack when none is configured). */
 function stackPathOf(config: Config): string {
@@ -113,12 +77,14 @@ export interface RunningScaler {
   readonly adminPort: number;
   readonly provider: ReplicaProvider;
   readonly metrics: Metrics;
-  readonly idler: Idler;
+  /** Runs every `scale.zero` function's idle check now; the idle deadlines run by themselves. */
+  readonly idler: { tick(): Promise<FunctionRef[]> };
+  /** The webhook's logic (alerts → the functions' scalers). */
   readonly alertScaler: AlertScaler;
   /** Dispatcher (the proxy's only source of replicas), change cycle, drain and event log. */
   readonly engine: Engine;
-  /** The leader-only policy loop (kinds other than `rps`); its gauges are set on every gateway. */
-  readonly loop: PolicyLoop;
+  /** One scaler per function, fed by events (src/engine/scalers.ts). */
+  readonly scalers: Scalers;
   /** The function listener's server. */
   readonly server: http.Server;
   /** The admin listener's server. */
@@ -208,7 +174,6 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const label = (ref: FunctionRef): string => functionLabel(ref, config.defaultNamespace);
   const detachSink = setup.attachEvents?.(engine.events);
   const isLeader = overrides.isLeader ?? setup.isLeader ?? (() => true);
-  const policyReload = named === undefined ? undefined : attachNamedPolicies(named, engine, { logger, defaultNamespace: config.defaultNamespace, isLeader });
   metrics.gatewayInfo.set({ gateway_index: String(config.gatewayIndex) }, 1);
   // Several gateways: the leader adds the others' load (from Prometheus) to its own view.
   const remote =
@@ -220,58 +185,25 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so policies decide on the sum over all of them',
     });
   }
-  const loop = new PolicyLoop({
+  const invocations = new InvocationLog();
+  const localIdle = new LocalIdleSource(invocations);
+  const scaler = createScaler(engine, {
     provider,
-    dispatcher: engine.dispatcher,
-    changer: engine.changer,
-    clock: engine.clock,
+    ...(named === undefined ? {} : { named }),
     logger,
     metrics,
     defaultNamespace: config.defaultNamespace,
-    defaults: specDefaults(config),
     tickMs: config.policyIntervalMs,
     isLeader,
-    externalQueue: (ref) => signals.queueValue(ref),
     ...(remote === undefined ? {} : { remote }),
-  });
-  // A request that has to wait asks the policy at once (debounced per function in the loop).
-  const unsubscribeQueued = engine.dispatcher.onQueued((ref) => void loop.evaluateNow(ref));
-  const alertScaler = new AlertScaler({
-    changer: engine.changer,
-    clock: engine.clock,
-    store: overrides.store ?? setup.store ?? new MemoryAlertStateStore(),
-    logger: logger.child({ component: 'alerts' }),
-    metrics,
-    timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
-    defaultNamespace: config.defaultNamespace,
     signals,
-    policy: loop,
+    store: overrides.store ?? setup.store ?? new MemoryAlertStateStore(),
+    timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
+    activity: invocations,
+    idleSource: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
+    idleRecheckMs: config.idlerIntervalSeconds * 1000,
   });
-  // The wake: a request waits for a function that wants 0 replicas. One change cycle per
-  // burst (the dispatcher raises it once); a failure answers the waiting requests 502.
-  const wakeLog = logger.child({ component: 'waker' });
-  engine.onNeedReplica((ref) => {
-    const fn = label(ref);
-    wakeLog.info('wake requested', { function: fn, held: engine.dispatcher.stats(ref).queued.no_replica });
-    engine.changer.change(ref, 'waker', decideWake).catch((err: unknown) => {
-      const cause = err instanceof Error ? err : new Error(String(err));
-      wakeLog.error('wake failed', { function: fn, error: cause.message });
-      engine.dispatcher.wakeFailed(ref, cause);
-    });
-  });
-  const invocations = new InvocationLog();
-  const localIdle = new LocalIdleSource(invocations);
-  const idler = new Idler({
-    provider,
-    changer: engine.changer,
-    defaults: policyDefaults(config),
-    defaultNamespace: config.defaultNamespace,
-    invocations,
-    logger: logger.child({ component: 'idler' }),
-    intervalMs: config.idlerIntervalSeconds * 1000,
-    isLeader,
-    source: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
-  });
+  const alertScaler = scaler.alerts;
   let ready = false;
   const stream = new StatusStream({
     provider,
@@ -308,14 +240,12 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   });
   await provider.start();
   await setup.start?.();
-  await policyReload?.applyAll();
   for (const info of await provider.listFunctions()) {
     const fn = label(info.ref);
     metrics.invocationStarted.inc({ function_name: fn }, 0);
     metrics.serviceCount.set({ function_name: fn }, info.desired);
     metrics.availableReplicas.set({ function_name: fn }, info.ready);
   }
-  await alertScaler.start();
 
   const server = await listen(app.functions, config.port, config.host);
   const adminHost = config.adminHost ?? config.host;
@@ -328,10 +258,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   }
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
-  idler.start();
-  loop.start();
-  // The first pass at once: the gauges exist from the start, a top-up to min happens now.
-  void loop.tick();
+  // Every function read and evaluated once (a top-up to min happens now); then events drive it.
+  await scaler.start();
   ready = true;
   logger.info('listening', { port, host: config.host, adminPort, adminHost, provider: provider.kind });
 
@@ -341,8 +269,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       ready = false;
       // Live streams never finish by themselves: end them first, so they do not hold the close.
       stream.close();
-      unsubscribeQueued();
-      await loop.stop();
+      await scaler.stop();
       const drained = Promise.all([server, adminServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       server.closeIdleConnections();
       adminServer.closeIdleConnections();
@@ -358,11 +285,8 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
       await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
       server.closeAllConnections();
       adminServer.closeAllConnections();
-      await idler.stop();
-      alertScaler.stop();
       engine.close();
       detachSink?.();
-      policyReload?.detach();
       unsubscribe();
       await setup.stop?.();
       await provider.close();
@@ -370,7 +294,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     })();
     return closing;
   };
-  return { url: urlOf(config.host, port), port, adminUrl: urlOf(adminHost, adminPort), adminPort, provider, metrics, idler, alertScaler, engine, loop, server, adminServer, close };
+  return { url: urlOf(config.host, port), port, adminUrl: urlOf(adminHost, adminPort), adminPort, provider, metrics, idler: scaler.idler, alertScaler, engine, scalers: scaler.scalers, server, adminServer, close };
 }
 
 /** Listens with `handler` on `port` (0: any free port) of `host`; rejects on a listen error (port in use). */

@@ -1,6 +1,8 @@
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
+import type { TimerHeap } from '../core/timers.js';
 import type { ChangeHooks, Changer, Decide, Decision } from '../engine/changer.js';
-import type { Evaluation, KindResult } from '../engine/loop.js';
+import type { Evaluation } from '../engine/evaluate.js';
+import type { KindResult } from '../engine/scalers.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -37,6 +39,7 @@ interface AlertGroup {
 
 const MAX_CONFLICT_ATTEMPTS = 5;
 const RPS: KindResult = { ok: true, kind: 'rps' };
+type KindOrFailure = KindResult | { readonly ok: 'failed'; readonly error: unknown };
 const SCALE_DOWN_RETRY_MS = 5_000;
 /** Alerts decided between two turns of the event loop, in a very large group. */
 const CHUNK = 500;
@@ -50,8 +53,10 @@ function describe(alert: WebhookAlert): Pick<AlertOutcome, 'alertname' | 'finger
 export interface AlertScalerOptions {
   /** The engine's change cycle: every alert change goes through it (source `alert`). */
   readonly changer: Changer;
-  /** The engine's clock: scale-down windows are timed on it. */
+  /** The engine's clock. */
   readonly clock: Clock;
+  /** The scalers' timer heap: each function's pending scale-down is one due entry on it. */
+  readonly timers: TimerHeap;
   readonly store: AlertStateStore;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -60,13 +65,15 @@ export interface AlertScalerOptions {
   /** Holds and queue values of firing alerts (src/alerts/signals.ts); none are kept when absent. */
   readonly signals?: AlertSignals;
   /**
-   * The policy loop: a function whose kind is not `rps` has its policy evaluated at once
+   * The scalers: a function whose kind is not `rps` has its policy evaluated at once
    * instead of being stepped. Absent: every function is `rps`.
    */
   readonly policy?: PolicyBridge;
+  /** Called with each scale-down a due time starts (the simulator follows them); none when absent. */
+  readonly track?: (work: Promise<unknown>) => void;
 }
 
-/** What the alert handler needs from the policy loop (src/engine/loop.ts). */
+/** What the alert handler needs from the scalers (src/engine/scalers.ts). */
 export interface PolicyBridge {
   /** The function's policy kind, or the problems of its labels. Provider errors propagate. */
   kindOf(ref: FunctionRef): Promise<KindResult>;
@@ -85,7 +92,6 @@ type Recorded<D extends AlertDecision | AlertBatchDecision> = D & Decision;
  * again) → apply; when applying fails the state is put back so the retry finds it.
  */
 export class AlertScaler {
-  private readonly timers = new Map<string, TimerHandle>();
   private stopped = false;
 
   constructor(private readonly options: AlertScalerOptions) {}
@@ -95,10 +101,9 @@ export class AlertScaler {
     for (const { ref, scaleDownAt } of await this.options.store.listPending()) this.schedule(ref, scaleDownAt);
   }
 
+  /** Stops arming scale-downs (the heap's entries go with the scalers). */
   stop(): void {
     this.stopped = true;
-    for (const timer of this.timers.values()) this.options.clock.clearTimeout(timer);
-    this.timers.clear();
   }
 
   /**
@@ -161,23 +166,27 @@ export class AlertScaler {
       else indices.push(index);
     }
     const kind = indices.length === 0 ? null : await this.kindOf(ref);
-    if (kind === null || (kind.ok && kind.kind === 'rps')) {
+    if (kind !== null && kind.ok === 'failed') {
+      const failure = this.failure(ref, kind.error);
+      for (const i of indices) outcomes[i] = this.outcome(alerts, i, failure);
+      this.options.logger.error('alerts failed', { function: functionLabel(ref, this.options.defaultNamespace), alerts: indices.length, ...failure });
+    } else if (kind === null || (kind.ok && kind.kind === 'rps')) {
       if (indices.length > 0) await this.stepGroup({ ref, indices }, alerts, outcomes);
     } else await this.evaluateGroup({ ref, indices }, kind, alerts, outcomes);
     if (heldBefore && signals?.holding(ref).length === 0) await this.released(ref);
   }
 
   /**
-   * The function's kind; `rps` without a policy loop, when the labels the step reads are
-   * invalid too (the step reports them) or when it cannot be read (the step meets the error).
+   * The function's kind (`rps` without scalers); a provider error reading it is the alerts'
+   * outcome (`failed` answers 503 so Alertmanager retries; an unknown function is `skipped`).
    */
-  private async kindOf(ref: FunctionRef): Promise<KindResult> {
+  private async kindOf(ref: FunctionRef): Promise<KindOrFailure> {
     const { policy } = this.options;
     if (policy === undefined) return RPS;
     try {
       return await policy.kindOf(ref);
-    } catch {
-      return RPS;
+    } catch (err) {
+      return { ok: 'failed', error: err };
     }
   }
 
@@ -339,21 +348,15 @@ export class AlertScaler {
   }
 
   private cancel(ref: FunctionRef): void {
-    const key = refKey(ref);
-    this.options.clock.clearTimeout(this.timers.get(key));
-    this.timers.delete(key);
+    this.options.timers.cancel(`alert:${refKey(ref)}`);
   }
 
   private schedule(ref: FunctionRef, at: number): void {
     if (this.stopped) return;
-    this.cancel(ref);
-    const { clock } = this.options;
-    const timer = clock.setTimeout(() => {
-      this.timers.delete(refKey(ref));
-      void this.scaleDownDue(ref);
-    }, Math.max(0, at - clock.now()));
-    timer.unref();
-    this.timers.set(refKey(ref), timer);
+    this.options.timers.set(`alert:${refKey(ref)}`, at, () => {
+      const work = this.scaleDownDue(ref);
+      this.options.track?.(work);
+    });
   }
 
   /**

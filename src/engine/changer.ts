@@ -2,7 +2,8 @@ import type { Clock } from '../core/clock.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { parseScalingPolicy, type PolicyDefaults, type ScalingPolicy } from '../policy/labels.js';
+import type { PolicyDefaults, ScalingPolicy } from '../policy/labels.js';
+import { PolicyCache } from './policies.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaInfo, type ReplicaProvider } from '../providers/types.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -130,6 +131,8 @@ export interface ChangerOptions {
   readonly defaultNamespace: string;
   /** Holds on scale-downs (alerts); none when absent. */
   readonly guard?: ScaleDownGuard;
+  /** Parsed policies shared with the scalers; one of its own (on `defaults`) when absent. */
+  readonly policies?: PolicyCache;
 }
 
 const DEFAULT_ATTEMPTS = 5;
@@ -168,7 +171,10 @@ export class Changer {
   private readonly unsubscribe: () => void;
   private readonly settlingListeners = new Set<(ref: FunctionRef, settled: Promise<void>) => void>();
 
+  private readonly policies: PolicyCache;
+
   constructor(private readonly options: ChangerOptions) {
+    this.policies = options.policies ?? new PolicyCache(options.defaults);
     this.unsubscribe = options.provider.subscribe((ref, _state, changes) => this.observe(ref, changes));
   }
 
@@ -239,7 +245,7 @@ export class Changer {
   private async read(ref: FunctionRef): Promise<{ state: ChangeState; policy: ScalingPolicy; providerDesired: number }> {
     const { provider, dispatcher } = this.options;
     const state = await provider.getReplicas(ref);
-    const policy = parseScalingPolicy(state.labels, state.annotations, this.options.defaults);
+    const policy = this.policies.of(refKey(ref), state.labels, state.annotations).scaling;
     if (!policy.ok) {
       throw new AppError('LABELS_INVALID', `function ${ref.name} has invalid scale labels: ${policy.problems.join('; ')}`, { details: { problems: policy.problems } });
     }

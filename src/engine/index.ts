@@ -7,6 +7,7 @@ import { Changer, type ScaleDownGuard } from './changer.js';
 import { Dispatcher } from './dispatcher.js';
 import { Drainer } from './drain.js';
 import { EventLog } from './events.js';
+import { PolicyCache } from './policies.js';
 import type { GatewayShard } from './replicas.js';
 
 /** What the engine needs from the composition root. */
@@ -37,6 +38,8 @@ export interface Engine {
   readonly dispatcher: Dispatcher;
   readonly drainer: Drainer;
   readonly changer: Changer;
+  /** Every function's labels parsed once per change (the change cycle and the scalers read it). */
+  readonly policies: PolicyCache;
   /** Sets what runs when a request waits for a function that wants 0 replicas (the wake). */
   onNeedReplica(handler: (ref: FunctionRef) => void): void;
   /** Stops listening to the provider; waiting requests fail with SHUTTING_DOWN. */
@@ -80,6 +83,7 @@ export function createEngine(options: EngineOptions): Engine {
       replica: crash.replica,
     });
   });
+  const policies = new PolicyCache(options.policyDefaults);
   const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: options.drainTimeoutMs });
   const changer = new Changer({
     provider,
@@ -91,6 +95,7 @@ export function createEngine(options: EngineOptions): Engine {
     metrics,
     defaults: options.policyDefaults,
     defaultNamespace: options.defaultNamespace,
+    policies,
     ...(options.guard === undefined ? {} : { guard: options.guard }),
   });
   return {
@@ -99,6 +104,7 @@ export function createEngine(options: EngineOptions): Engine {
     dispatcher,
     drainer,
     changer,
+    policies,
     onNeedReplica(handler) {
       needReplica = handler;
     },

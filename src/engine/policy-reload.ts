@@ -10,6 +10,8 @@ export interface PolicyReloadOptions {
   readonly defaultNamespace: string;
   /** Whether this gateway changes counts (the leader); always when absent. Refusals are recorded either way. */
   readonly isLeader?: () => boolean;
+  /** After an edit's bounds are applied: the function's scaler parses its labels again. */
+  readonly edited?: (ref: FunctionRef) => Promise<void>;
 }
 
 /** What attachNamedPolicies returns. */
@@ -23,14 +25,14 @@ export interface PolicyReload {
 /**
  * Acts on named policy reports: an applied edit runs one change cycle per function naming the
  * policy (source `policy`, decideBounds: min_workers 1 → 2 scales it to 2 at once, whatever
- * its kind; the policy loop decides the rest at its next tick); a refused edit is recorded in
+ * its kind; then the function's scaler parses its labels again and decides the rest); a refused edit is recorded in
  * the event log as `policy_invalid`, naming the policy, the keys at fault and the problems.
  */
 export function attachNamedPolicies(named: NamedPolicyProvider, engine: Engine, options: PolicyReloadOptions): PolicyReload {
   const log = options.logger.child({ component: 'named-policies' });
   const leader = (): boolean => options.isLeader?.() ?? true;
   const bound = (ref: FunctionRef, policy: string): Promise<void> => engine.changer.change(ref, 'policy', decideBounds).then(
-    () => undefined,
+    () => options.edited?.(ref),
     (err: unknown) => {
       log.warn('named policy not applied', { function: functionLabel(ref, options.defaultNamespace), policy, error: err instanceof Error ? err.message : String(err) });
     },

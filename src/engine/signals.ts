@@ -122,6 +122,17 @@ export class RemoteSignals {
     return track.area + track.present * Math.max(0, at - track.at);
   }
 
+  /**
+   * Labels of functions with load at another gateway in the last reading: requests held
+   * there, or a started count that moved. Empty while failing.
+   */
+  *busyLabels(): IterableIterator<string> {
+    if (this.failing) return;
+    for (const [label, track] of this.tracks) {
+      if (track.present > 0 || track.queued.busy + track.queued.no_replica > 0 || (track.activeAt !== null && track.activeAt === track.at)) yield label;
+    }
+  }
+
   /** A function that is gone. */
   forget(label: string): void {
     this.tracks.delete(label);

@@ -22,7 +22,7 @@ export interface Metrics {
   readonly queueLength: Gauge<'function_name' | 'reason'>;
   /** Age of the oldest waiting request per function, set at scrape time by `beforeCollect` hooks. */
   readonly queueOldestWaitSeconds: Gauge<'function_name'>;
-  /** Replicas per function by state (`starting`, `free`, `busy`, `draining`), set by the policy loop each tick. */
+  /** Replicas per function by state (`starting`, `free`, `busy`, `draining`), set from the dispatcher's counts when scraped. */
   readonly replicasByState: Gauge<'function_name' | 'state'>;
   /** Each function's policy settings (`setting`: `min_replicas`, `max_queue_size`, ...; durations in seconds), set by the policy loop. */
   readonly policySetting: Gauge<'function_name' | 'setting'>;
@@ -38,6 +38,8 @@ export interface Metrics {
   readonly upstreamRetries: Counter<'function_name' | 'reason'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
+  /** Hooks run just before the replica-state gauges are read (the scalers set them there, not per second). */
+  readonly beforeReplicaCollect: Set<() => void>;
 }
 
 /** Creates all metrics on `registry` (a fresh one by default), with default process metrics. */
@@ -45,8 +47,10 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const beforeCollect = new Set<() => void>();
+  const beforeReplicaCollect = new Set<() => void>();
   return {
     beforeCollect,
+    beforeReplicaCollect,
     registry,
     invocationTotal: new Counter({
       name: 'gateway_function_invocation_total',
@@ -145,6 +149,9 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       help: 'Replicas of the function by state (starting, free, busy, draining)',
       labelNames: ['function_name', 'state'],
       registers,
+      collect() {
+        for (const hook of beforeReplicaCollect) hook();
+      },
     }),
     policySetting: new Gauge({
       name: 'alert_scaler_policy_setting',

@@ -1,3 +1,4 @@
+import type { WebhookAlert } from '../alerts/payload.js';
 import type { Clock } from '../core/clock.js';
 import type { AlertSignal } from '../policy/alert-step.js';
 import type { AlertingModel } from './alerting.js';
@@ -168,4 +169,25 @@ export class AlertPath {
     if (current.status === 'resolved' || now + model.groupIntervalMs > this.options.endMs()) this.groups.delete(fn);
     else clock.setTimeout(() => this.flush(fn), model.groupIntervalMs);
   }
+}
+
+/** 16 hex digits from `text` (FNV-1a, 64 bits), the form of Alertmanager's fingerprints. */
+function fingerprintOf(text: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) hash = BigInt.asUintN(64, (hash ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n);
+  return hash.toString(16).padStart(16, '0');
+}
+
+/**
+ * The alert of a notification as Alertmanager posts it for the shipped rule: `alertname`
+ * APIHighInvocationRate and the function's `function_name`, with the rule's start time.
+ */
+export function webhookAlert(functionName: string, signal: AlertSignal): WebhookAlert {
+  return {
+    status: signal.status,
+    labels: { alertname: 'APIHighInvocationRate', function_name: functionName },
+    annotations: {},
+    startsAt: signal.startsAt,
+    fingerprint: fingerprintOf(signal.fingerprint),
+  };
 }

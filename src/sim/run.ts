@@ -1,24 +1,25 @@
-import { policyDefaults, requestDefaults as requestDefaultsOf } from '../bootstrap.js';
+import { AlertSignals } from '../alerts/signals.js';
+import { MemoryAlertStateStore } from '../alerts/state-store.js';
+import { createScaler } from '../compose/scaler.js';
+import { policyDefaults, requestDefaults as requestDefaultsOf } from '../config/defaults.js';
 import { configSchema, type Config } from '../config/schema.js';
 import { VirtualClock } from '../core/clock.js';
+import { InvocationLog } from '../engine/activity.js';
 import { createEngine } from '../engine/index.js';
 import type { Slot } from '../engine/dispatcher.js';
 import type { EngineEvent } from '../engine/events.js';
 import { AppError, isAppError } from '../errors.js';
 import { silentLogger } from '../log/logger.js';
 import { createMetrics } from '../metrics/registry.js';
-import { decideAlerts, decideScaleDown, EMPTY_ALERT_STATE, type AlertSignal, type AlertState, type AlertTiming } from '../policy/alert-step.js';
-import { parseRequestLimits, parseScalingPolicy, type RequestLimits, type ScalingPolicy } from '../policy/labels.js';
-import { parsePolicySpec, type PolicyKind } from '../policy/spec.js';
+import { parseRequestLimits, parseScalingPolicy, type RequestLimits } from '../policy/labels.js';
 import { MemoryProvider } from '../providers/memory/index.js';
 import { functionLabel, type FunctionRef } from '../providers/types.js';
-import { AlertPath } from './alert-path.js';
-import { decideIdleAt, decideWake } from './decisions.js';
+import { AlertPath, webhookAlert } from './alert-path.js';
 import { sample } from './distribution.js';
 import { Random } from './random.js';
 import { FunctionCounters, type FunctionSummary } from './stats.js';
-import { scheduleScaleCalls, SimPolicyLoop, type ScaleCall } from './policy-loop.js';
-import { specDefaultsOf, type SimStack } from './stack.js';
+import { scheduleScaleCalls, type ScaleCall } from './scale-calls.js';
+import type { SimStack } from './stack.js';
 import { Timeline, type TimelinePoint } from './timeline.js';
 import type { Arrival, Trace } from './trace.js';
 
@@ -74,15 +75,10 @@ interface FunctionRun {
   readonly index: number;
   readonly ref: FunctionRef;
   readonly label: string;
-  readonly policy: ScalingPolicy;
-  /** `rps` follows the modelled alert path; the other kinds the policy loop. */
-  readonly kind: PolicyKind;
+  readonly wakeTimeoutMs: number;
   readonly limits: RequestLimits;
   readonly serviceRandom: Random;
   readonly counters: FunctionCounters;
-  lastActivity: number;
-  idleArmed: boolean;
-  alertState: AlertState;
   overloadWindow: number;
   overloadCount: number;
   overloadAt: number | null;
@@ -94,27 +90,10 @@ function flush(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/**
- * Replays `trace` through the real engine (dispatcher, change cycle, drain, event log) on a
- * VirtualClock and a MemoryProvider built from the stack: each call takes a slot from the
- * dispatcher (or waits in its queue) and gives it back after its service time; a call for
- * a function at zero wakes it through the change cycle; `scale.zero` functions are idled;
- * `rps` functions scale by the modelled alert path and `decideAlerts`/`decideScaleDown`;
- * the other kinds by the gateway's PolicyLoop (every `stack.policyTickMs`, and at once when
- * a call has to wait). Time jumps from event to event. Same stack, trace, seed → the same
- * result. Throws TRACE_INVALID from the trace, CONFIG_INVALID for a scale call naming no
- * function of the stack.
- */
-export async function simulate(options: RunOptions): Promise<RunResult> {
-  const { stack, trace } = options;
-  const config = options.config ?? configSchema.parse({});
+/** The stack's functions on a MemoryProvider on `clock`, each at its min, starts sampled from its model. */
+function stackProvider(stack: SimStack, clock: VirtualClock, root: Random, config: Config): MemoryProvider {
   const defaults = policyDefaults(config);
-  const requestDefaults: RequestLimits = requestDefaultsOf(config);
-  const root = new Random(options.seed);
-  const clock = new VirtualClock(0);
-  const timing: AlertTiming = { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 };
-
-  const provider = new MemoryProvider({
+  return new MemoryProvider({
     clock,
     functions: stack.functions.map((fn, i) => {
       const startRandom = root.fork(20_000 + i);
@@ -129,39 +108,88 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
       };
     }),
   });
+}
+
+/** Work the run waits for before moving the clock: promises in flight and the first failure. */
+class Pending {
+  count = 0;
+  failure: unknown;
+  readonly track = (work: Promise<unknown>): void => {
+    this.count += 1;
+    work.then(
+      () => (this.count -= 1),
+      (err: unknown) => {
+        this.count -= 1;
+        this.failure ??= err;
+      },
+    );
+  };
+}
+
+/**
+ * Replays `trace` through the gateway's own engine and scalers (src/compose/scaler.ts, as
+ * src/bootstrap.ts composes them) on a VirtualClock and a MemoryProvider built from the
+ * stack: each call takes a slot from the dispatcher (or waits in its queue) and gives it back
+ * after its service time; the modelled Prometheus and Alertmanager (src/sim/alert-path.ts)
+ * deliver notifications to the gateway's webhook logic; waking, idling and every policy kind
+ * run exactly as on the gateway. Time jumps from event to event. Same stack, trace, seed →
+ * the same result. Throws TRACE_INVALID from the trace, CONFIG_INVALID for a scale call
+ * naming no function of the stack.
+ */
+export async function simulate(options: RunOptions): Promise<RunResult> {
+  const { stack, trace } = options;
+  const config = options.config ?? configSchema.parse({});
+  const requestDefaults: RequestLimits = requestDefaultsOf(config);
+  const root = new Random(options.seed);
+  const clock = new VirtualClock(0);
+  const provider = stackProvider(stack, clock, root, config);
   const metrics = createMetrics();
+  const signals = new AlertSignals(clock, config.firingStaleSeconds * 1000);
   const engine = createEngine({
     provider,
     clock,
     metrics,
     logger: silentLogger(),
     defaultNamespace: config.defaultNamespace,
-    policyDefaults: defaults,
+    policyDefaults: policyDefaults(config),
     requestDefaults,
     eventLogSize: 1,
     drainTimeoutMs: config.drainTimeoutMs,
     shard: { count: 1, index: 0 },
+    guard: signals,
   });
-  const { dispatcher, changer } = engine;
+  const { dispatcher } = engine;
+  const pending = new Pending();
+  const { track } = pending;
+  const invocations = new InvocationLog(() => clock.now(), 0);
+  const scaler = createScaler(engine, {
+    provider,
+    logger: silentLogger(),
+    metrics,
+    defaultNamespace: config.defaultNamespace,
+    tickMs: stack.policyTickMs,
+    signals,
+    store: new MemoryAlertStateStore(),
+    timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
+    activity: invocations,
+    idleRecheckMs: config.idlerIntervalSeconds * 1000,
+    track,
+  });
+  engine.changer.onSettling((_ref, settled) => track(settled));
 
   const fns: FunctionRun[] = stack.functions.map((fn, index) => {
-    const policy = parseScalingPolicy(fn.labels, fn.annotations, defaults);
     const limits = parseRequestLimits(fn.labels, fn.annotations, requestDefaults);
-    const spec = parsePolicySpec(fn.labels, fn.annotations, specDefaultsOf(defaults));
-    if (!policy.ok || !limits.ok || !spec.ok) throw new Error(`function ${fn.name}: labels were not validated`);
+    const policy = parseScalingPolicy(fn.labels, fn.annotations, policyDefaults(config));
+    if (!limits.ok || !policy.ok) throw new Error(`function ${fn.name}: labels were not validated`);
     const ref = { name: fn.name, namespace: fn.namespace };
     return {
       index,
       ref,
       label: functionLabel(ref, config.defaultNamespace),
-      policy: policy.policy,
-      kind: spec.spec.kind,
+      wakeTimeoutMs: policy.policy.wakeTimeoutMs,
       limits: limits.limits,
       serviceRandom: root.fork(10_000 + index),
       counters: new FunctionCounters(),
-      lastActivity: 0,
-      idleArmed: false,
-      alertState: EMPTY_ALERT_STATE,
       overloadWindow: 0,
       overloadCount: 0,
       overloadAt: null,
@@ -170,7 +198,10 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   });
   const byLabel = new Map(fns.map((f) => [f.label, f]));
   const byKey = new Map(fns.map((f) => [`${f.ref.namespace}/${f.ref.name}`, f]));
-  const rps = fns.flatMap((f) => (f.kind === 'rps' ? [f.index] : []));
+  const rps = stack.functions.flatMap((fn, i) => {
+    const spec = engine.policies.of(`${fn.namespace}/${fn.name}`, fn.labels, fn.annotations).spec;
+    return spec.ok && spec.spec.kind === 'rps' ? [i] : [];
+  });
   const scaleCalls = (options.scaleCalls ?? []).map((call) => {
     const f = fns.find((g) => g.ref.name === call.function);
     if (f === undefined) throw new AppError('CONFIG_INVALID', `scale call at ${call.atMs} ms: no function ${JSON.stringify(call.function)} in the stack`);
@@ -180,26 +211,14 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   let traceDone = false;
   let traceEndMs = 0;
   const endMs = (): number => options.durationMs ?? trace.knownEndMs ?? (traceDone ? traceEndMs : Number.POSITIVE_INFINITY);
-  let pending = 0;
   let outstanding = 0;
-  let failure: unknown;
-  const track = (work: Promise<unknown>): void => {
-    pending += 1;
-    work.then(
-      () => (pending -= 1),
-      (err: unknown) => {
-        pending -= 1;
-        failure ??= err;
-      },
-    );
-  };
 
   const events: EngineEvent[] = [];
   engine.events.addSink((event) => {
     if (options.keepEvents) events.push(event);
     const f = byLabel.get(event.function);
     if (f === undefined || event.action !== 'scale_up') return;
-    // A start from zero, whoever asked for it (the waker, the policy loop, the scale API).
+    // A start from zero, whoever asked for it (the waker, the policy, the scale API).
     if (event.from === 0) f.counters.coldStarts += 1;
     if (event.source === 'alert' && f.reactionMs === null && f.overloadAt !== null && event.time >= f.overloadAt) f.reactionMs = event.time - f.overloadAt;
   });
@@ -215,91 +234,11 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     functions: rps,
     names: fns.map((f) => f.label),
     endMs,
-    deliver: (index, signal) => track(deliverAlert(fns[index] as FunctionRun, signal)),
+    // Alertmanager's notification reaches the gateway's own webhook logic.
+    deliver: (index, signal) => track(scaler.alerts.applyAll([webhookAlert(fns[index]?.label ?? '', signal)])),
   });
 
-  async function deliverAlert(f: FunctionRun, signal: AlertSignal): Promise<void> {
-    let next: AlertState | undefined;
-    const outcome = await changer.change(f.ref, 'alert', ({ state, policy, now }) => {
-      const decision = decideAlerts({ current: state.desired, policy, state: f.alertState, now, timing, signals: [signal] });
-      next = decision.state;
-      return { replicas: decision.replicas, reason: decision.reason, inputs: { status: signal.status, startsAt: signal.startsAt } };
-    });
-    track(outcome.settled);
-    if (next !== undefined) rememberAlertState(f, next);
-  }
-
-  function rememberAlertState(f: FunctionRun, state: AlertState): void {
-    f.alertState = state;
-    const at = state.scaleDownAt;
-    if (at === null || at > endMs()) return;
-    clock.setTimeout(() => {
-      if (f.alertState.scaleDownAt !== at) return;
-      track(
-        (async () => {
-          let next: AlertState | undefined;
-          const outcome = await changer.change(f.ref, 'alert', ({ state: current, policy, now }) => {
-            const decision = decideScaleDown({ current: current.desired, policy, state: f.alertState, now, timing });
-            next = decision.state;
-            return { replicas: decision.replicas, reason: decision.reason };
-          });
-          track(outcome.settled);
-          if (next !== undefined) f.alertState = next;
-        })(),
-      );
-    }, at - clock.now());
-  }
-
-  engine.onNeedReplica((ref) => {
-    const f = byKey.get(`${ref.namespace}/${ref.name}`);
-    if (f !== undefined) track(changer.change(f.ref, 'waker', decideWake));
-  });
-
-  const policyLoop =
-    rps.length === fns.length
-      ? null
-      : new SimPolicyLoop({
-          engine,
-          clock,
-          provider,
-          metrics,
-          logger: silentLogger(),
-          defaultNamespace: config.defaultNamespace,
-          defaults: specDefaultsOf(defaults),
-          tickMs: stack.policyTickMs,
-          endMs,
-          track,
-          refs: fns.filter((f) => f.kind !== 'rps').map((f) => f.ref),
-        });
-
-  const idlerIntervalMs = config.idlerIntervalSeconds * 1000;
-  const nextIdlerTick = (at: number): number => Math.ceil(at / idlerIntervalMs) * idlerIntervalMs;
-  function armIdle(f: FunctionRun): void {
-    if (f.idleArmed || !f.policy.scaleToZero) return;
-    f.idleArmed = true;
-    // The first idler tick at which the function can be idle, and never the current instant again.
-    const at = Math.max(nextIdlerTick(f.lastActivity + f.policy.zeroDurationMs), nextIdlerTick(clock.now() + 1));
-    clock.setTimeout(() => idleCheck(f), at - clock.now());
-  }
-  function idleCheck(f: FunctionRun): void {
-    f.idleArmed = false;
-    const now = clock.now();
-    if (now > endMs()) return;
-    const queued = dispatcher.queued(f.ref);
-    if (now < f.lastActivity + f.policy.zeroDurationMs || queued.busy + queued.no_replica > 0) {
-      armIdle(f);
-      return;
-    }
-    track(
-      changer.change(f.ref, 'idler', decideIdleAt(f.lastActivity)).then((outcome) => {
-        track(outcome.settled);
-        // Still serving: look again once the calls in flight have ended.
-        if (outcome.reason === 'in-flight' || outcome.reason === 'busy') armIdle(f);
-      }),
-    );
-  }
-
-  function begin(f: FunctionRun, slot: Slot, arrivedAt: number, serviceMs: number): void {
+  function begin(f: FunctionRun, slot: Slot, arrivedAt: number, serviceMs: number, end: () => void): void {
     const waited = slot.waitedMs ?? 0;
     const grantedAt = arrivedAt + waited;
     f.counters.waits.push(waited);
@@ -309,7 +248,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
       f.counters.timedOut += 1;
       clock.setTimeout(() => {
         outstanding -= 1;
-        f.lastActivity = clock.now();
+        end();
       }, grantedAt + f.limits.requestTimeoutMs - clock.now());
       return;
     }
@@ -318,7 +257,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
       outstanding -= 1;
       f.counters.served += 1;
       f.counters.latencies.push(waited + serviceMs);
-      f.lastActivity = clock.now();
+      end();
       alertPath.served(f.index);
     }, grantedAt + serviceMs - clock.now());
   }
@@ -359,36 +298,35 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     const f = fns[a.fn] as FunctionRun;
     const now = clock.now();
     f.counters.requests += 1;
-    f.lastActivity = now;
     timeline.arrival();
     overload(f, now);
+    // The gateway's record of the call, from its arrival to its end (the idle deadlines read it).
+    const end = invocations.begin(f.ref);
     const serviceMs = a.serviceMs ?? sample(stack.functions[a.fn]?.service ?? { kind: 'fixed', ms: 0 }, f.serviceRandom);
     const slot = dispatcher.tryAcquire(f.ref);
     if (slot !== null) {
-      begin(f, slot, now, serviceMs);
-    } else {
-      outstanding += 1;
-      track(
-        dispatcher.acquire(f.ref, { maxWaitMs: f.policy.wakeTimeoutMs }).then(
-          (queuedSlot) => {
-            outstanding -= 1;
-            f.counters.queued += 1;
-            begin(f, queuedSlot, now, serviceMs);
-          },
-          (err: unknown) => {
-            outstanding -= 1;
-            if (isAppError(err, 'QUEUE_FULL')) f.counters.refused += 1;
-            else if (isAppError(err, 'QUEUE_TIMEOUT')) {
-              f.counters.queued += 1;
-              f.counters.timedOut += 1;
-            } else throw err;
-          },
-        ),
-      );
-      // A request that waits asks its function's policy for a decision now, as on the gateway.
-      if (f.kind !== 'rps') policyLoop?.evaluateNow(f.ref);
+      begin(f, slot, now, serviceMs, end);
+      return;
     }
-    armIdle(f);
+    outstanding += 1;
+    track(
+      dispatcher.acquire(f.ref, { maxWaitMs: f.wakeTimeoutMs }).then(
+        (queuedSlot) => {
+          outstanding -= 1;
+          f.counters.queued += 1;
+          begin(f, queuedSlot, now, serviceMs, end);
+        },
+        (err: unknown) => {
+          outstanding -= 1;
+          end();
+          if (isAppError(err, 'QUEUE_FULL')) f.counters.refused += 1;
+          else if (isAppError(err, 'QUEUE_TIMEOUT')) {
+            f.counters.queued += 1;
+            f.counters.timedOut += 1;
+          } else throw err;
+        },
+      ),
+    );
   }
 
   const samples: ReplicaSample[] = [];
@@ -402,9 +340,8 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   for (const f of fns) f.counters.setReplicas(dispatcher.replicaCount(f.ref), 0, endMs());
   alertPath.start();
   timeline.start();
-  for (const f of fns) if (f.policy.minReplicas > 0) armIdle(f);
-  policyLoop?.start();
-  scheduleScaleCalls({ calls: scaleCalls, clock, changer, track });
+  await scaler.start();
+  scheduleScaleCalls({ calls: scaleCalls, clock, changer: engine.changer, track });
   if (options.sampleEveryMs !== undefined) sampleReplicas(options.sampleEveryMs);
 
   const batches = trace.batches(options.durationMs);
@@ -429,16 +366,17 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
       await refill();
       continue;
     }
-    if (failure !== undefined) throw failure;
+    if (pending.failure !== undefined) throw pending.failure;
     const due = clock.nextDue();
     if (due === null) break;
-    if (traceDone && due > endMs() && outstanding === 0 && pending === 0) break;
+    if (traceDone && due > endMs() && outstanding === 0 && pending.count === 0) break;
     clock.advance(due - clock.now());
-    if (pending > 0) await flush();
+    if (pending.count > 0) await flush();
   }
   await flush();
+  await scaler.stop();
   engine.close();
-  if (failure !== undefined) throw failure;
+  if (pending.failure !== undefined) throw pending.failure;
   const end = Number.isFinite(endMs()) ? endMs() : clock.now();
   return {
     stack: stack.path,

@@ -2,7 +2,7 @@ import { load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { parseDurationMs } from '../policy/duration.js';
-import { DEFAULT_TICK_MS } from '../engine/loop.js';
+import { DEFAULT_TICK_MS } from '../engine/scalers.js';
 import { parseRequestLimits, parseScalingPolicy, type PolicyDefaults, type RequestLimits } from '../policy/labels.js';
 import { parsePolicySpec, type SpecDefaults } from '../policy/spec.js';
 import { OPENFAAS_ALERTING, type AlertingModel } from './alerting.js';

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { TimerHeap } from '../../src/core/timers.js';
 import { AlertScaler } from '../../src/alerts/alert-scaler.js';
 import { MemoryAlertStateStore } from '../../src/alerts/state-store.js';
 import { policyDefaults } from '../../src/bootstrap.js';
@@ -199,7 +200,7 @@ describe('webhook fuzz', () => {
     drainTimeoutMs: config.drainTimeoutMs,
     shard: { count: 1, index: 0 },
   });
-  const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS });
+  const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, timers: new TimerHeap(engine.clock), store, logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 }, defaultNamespace: NS });
   const app = createApp({ provider, engine, dispatcher: engine.dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, webhookBodyLimitBytes: BODY_LIMIT, trustedProxies: config.trustedProxies, alertScaler, auth: undefined, isReady: () => true, specDefaults: { minReplicas: 1, maxReplicas: 20, maxReplicasCeiling: 20 } });
   const server = http.createServer(app.admin);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

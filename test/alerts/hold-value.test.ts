@@ -32,13 +32,14 @@ async function setup(labels: Record<string, string>, replicas: number) {
   const alerts = new AlertScaler({
     changer: e.changer,
     clock: e.clock,
+    timers: e.scalers.timers,
     store: new MemoryAlertStateStore(),
     logger: silentLogger(),
     metrics: e.metrics,
     timing: { cooldownMs: 10_000, firingStaleMs: STALE_MS },
     defaultNamespace: 'openfaas-fn',
     signals,
-    policy: e.loop,
+    policy: e.scalers,
   });
   return { ...e, alerts, signals };
 }
@@ -109,7 +110,7 @@ describe('scale_action="hold"', () => {
     const e = await setup({ [`${L}type`]: 'queue', [`${L}min`]: '1', [`${L}idle-timeout`]: '1s' }, 3);
     await e.alerts.applyAll([hold('firing')]);
     await e.clock.run(2_000);
-    await e.loop.tick();
+    await e.scalers.tick();
     expect(await e.desired()).toBe(3);
     await e.alerts.applyAll([hold('resolved')]);
     await e.clock.run(100);

@@ -9,6 +9,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { TimerHeap } from '../../src/core/timers.js';
 import { AlertScaler } from '../../src/alerts/alert-scaler.js';
 import { MemoryAlertStateStore } from '../../src/alerts/state-store.js';
 import { policyDefaults, requestDefaults, specDefaults } from '../../src/bootstrap.js';
@@ -188,7 +189,7 @@ describe('scale API fuzz', () => {
     drainTimeoutMs: config.drainTimeoutMs,
     shard: { count: 1, index: 0 },
   });
-  const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, store: new MemoryAlertStateStore(), logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 60_000 }, defaultNamespace: NS });
+  const alertScaler = new AlertScaler({ changer: engine.changer, clock: engine.clock, timers: new TimerHeap(engine.clock), store: new MemoryAlertStateStore(), logger, metrics, timing: { cooldownMs: 10_000, firingStaleMs: 60_000 }, defaultNamespace: NS });
   const app = createApp({ provider, engine, dispatcher: engine.dispatcher, invocations: new InvocationLog(), metrics, logger, defaultNamespace: NS, bodyLimitBytes: BODY_LIMIT, webhookBodyLimitBytes: BODY_LIMIT, trustedProxies: undefined, alertScaler, auth: undefined, isReady: () => true, specDefaults: specDefaults(config) });
   const server = http.createServer(app.admin);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { packageRoot, policyDefaults, requestDefaults, type RunningScaler } from '../../src/bootstrap.js';
 import { shippedAlerting } from '../../src/sim/alerting.js';
-import type { ScaleCall } from '../../src/sim/policy-loop.js';
+import type { ScaleCall } from '../../src/sim/scale-calls.js';
 import { Random } from '../../src/sim/random.js';
 import { simulate } from '../../src/sim/run.js';
 import { parseSimStack } from '../../src/sim/stack.js';

@@ -14,7 +14,7 @@ const QUEUE = { [`${L}type`]: 'queue', [`${L}max-queue`]: '0', [`${L}concurrency
 describe('a request that has to wait', () => {
   it('asks for one evaluation per burst, answered in the same instant', async () => {
     const e = await policyEngine(QUEUE, 1);
-    e.dispatcher.onQueued((ref) => void e.loop.evaluateNow(ref));
+    e.dispatcher.onQueued((ref) => void e.scalers.evaluateNow(ref));
     let reads = 0;
     const read = e.provider.getReplicas.bind(e.provider);
     e.provider.getReplicas = (ref) => {
@@ -48,22 +48,22 @@ describe('a request that has to wait', () => {
 describe('dry run', () => {
   it('with the config on, the loop records its decision once with dryRun and changes nothing', async () => {
     const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}min`]: '3' }, 1, { dryRun: true });
-    e.loop.start();
+    e.scalers.start();
     await e.clock.run(4 * TICK_MS);
     expect(await e.desired()).toBe(1);
     expect(e.live()).toBe(1);
     const decisions = e.events.query().filter((ev) => ev.source === 'policy' && ev.replica === undefined);
     expect(decisions).toEqual([expect.objectContaining({ action: 'scale_up', from: 1, to: 3, reason: 'top-up-to-min', dryRun: true })]);
-    e.loop.stop();
+    e.scalers.stop();
   });
 
   it('label dry-run=true puts one function in dry run; dry-run=false takes one out of the config dry run', async () => {
     const on = await policyEngine({ [`${L}type`]: 'queue', [`${L}min`]: '3', [`${L}dry-run`]: 'true' }, 1);
-    await on.loop.tick();
+    await on.scalers.tick();
     expect(await on.desired()).toBe(1);
     expect(on.events.query().at(-1)).toMatchObject({ action: 'scale_up', dryRun: true });
     const off = await policyEngine({ [`${L}type`]: 'queue', [`${L}min`]: '3', [`${L}dry-run`]: 'false' }, 1, { dryRun: true });
-    await off.loop.tick();
+    await off.scalers.tick();
     expect(await off.desired()).toBe(3);
     expect(off.events.query().find((ev) => ev.action === 'scale_up')).not.toHaveProperty('dryRun');
     await off.clock.run(START_MS);
@@ -91,7 +91,7 @@ describe('hold', () => {
   it('blocks the loop\'s idle removal while held, records it once, and the removal runs once released', async () => {
     let holding: string[] = ['KeepWarm'];
     const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}min`]: '1', [`${L}idle-timeout`]: '1s' }, 3, { guard: { holding: () => holding } });
-    e.loop.start();
+    e.scalers.start();
     await e.clock.run(5 * TICK_MS);
     expect(await e.desired()).toBe(3);
     const held = e.events.query().filter((ev) => ev.reason === 'hold');
@@ -100,7 +100,7 @@ describe('hold', () => {
     holding = [];
     await e.clock.run(2 * TICK_MS);
     expect(await e.desired()).toBe(1);
-    e.loop.stop();
+    e.scalers.stop();
   });
 
   it.each<[EventSource, boolean]>([
@@ -127,7 +127,7 @@ describe('hold', () => {
 describe('a queue only alerts can see', () => {
   it('feeds the queue kind: more than max-queue waiting elsewhere steps up with nothing queued here', async () => {
     const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}max-queue`]: '2', [`${L}max`]: '5' }, 1, { externalQueue: () => 5 });
-    await e.loop.tick();
+    await e.scalers.tick();
     expect(await e.desired()).toBe(2);
     expect(e.events.query().find((ev) => ev.action === 'scale_up')?.inputs).toMatchObject({ queuedBusy: 5, alertQueue: 5 });
     await e.clock.run(START_MS);
@@ -135,17 +135,17 @@ describe('a queue only alerts can see', () => {
 
   it('at or under max-queue changes nothing, and it wakes a function at zero', async () => {
     const under = await policyEngine({ [`${L}type`]: 'queue', [`${L}max-queue`]: '2' }, 1, { externalQueue: () => 2 });
-    await under.loop.tick();
+    await under.scalers.tick();
     expect(await under.desired()).toBe(1);
     const zero = await policyEngine({ [`${L}type`]: 'queue', [`${L}min`]: '0' }, 0, { externalQueue: () => 1 });
-    await zero.loop.tick();
+    await zero.scalers.tick();
     expect(await zero.desired()).toBe(1);
     await zero.clock.run(START_MS);
   });
 
   it('is not read for other kinds', async () => {
     const e = await policyEngine({ [`${L}type`]: 'free-workers', [`${L}min-free`]: '0' }, 1, { externalQueue: () => 50 });
-    await e.loop.tick();
+    await e.scalers.tick();
     expect(await e.desired()).toBe(1);
   });
 });
@@ -154,7 +154,7 @@ describe('the policy gauges', () => {
   it('are set for an rps function too, so one rule can compare every function with its own setting', async () => {
     const { gauge } = await import('./support/engine.js');
     const e = await policyEngine({ [`${L}max`]: '7' }, 1);
-    await e.loop.tick();
+    await e.scalers.tick();
     expect(await gauge(e.metrics, 'alert_scaler_replicas', { function_name: 'fn', state: 'free' })).toBe(1);
     expect(await gauge(e.metrics, 'alert_scaler_policy_setting', { function_name: 'fn', setting: 'max_replicas' })).toBe(7);
   });

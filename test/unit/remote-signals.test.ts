@@ -122,40 +122,40 @@ describe('the policy loop with several gateways (virtual clock)', () => {
     const source = new FakeSource();
     const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}max-queue`]: '2', [`${L}max`]: '5', [`${L}concurrency`]: '1' }, 1, { remote: source });
     source.next = load(4, 3);
-    e.loop.start();
+    e.scalers.start();
     await e.clock.run(TICK_MS);
     const up = e.events.query().find((ev) => ev.action === 'scale_up');
     expect(up).toMatchObject({ from: 1, to: 2, reason: 'step-up' });
     expect(up?.inputs).toMatchObject({ queuedBusy: 3, remoteInFlight: 4, remoteQueued: 3 });
     expect(source.reads).toBe(1);
-    await e.loop.stop();
+    await e.scalers.stop();
   });
 
   it('free-workers: a request held by another gateway makes the only replica busy, so one more is added', async () => {
     const source = new FakeSource();
     const e = await policyEngine({ [`${L}type`]: 'free-workers', [`${L}min-free`]: '1', [`${L}max`]: '5', [`${L}concurrency`]: '1' }, 1, { remote: source });
     source.next = load(1);
-    e.loop.start();
+    e.scalers.start();
     await e.clock.run(TICK_MS);
     expect(await e.desired()).toBe(2);
-    await e.loop.stop();
+    await e.scalers.stop();
   });
 
   it('concurrency: requests held by other gateways count in the observed concurrency', async () => {
     const source = new FakeSource();
     const e = await policyEngine({ [`${L}type`]: 'concurrency', [`${L}target`]: '1', [`${L}max`]: '10', [`${L}concurrency`]: '1' }, 1, { remote: source });
     source.next = load(4);
-    e.loop.start();
+    e.scalers.start();
     await e.clock.run(10 * TICK_MS);
     expect(await e.desired()).toBe(4);
-    await e.loop.stop();
+    await e.scalers.stop();
   });
 
   it('idle removal waits while traffic goes through another gateway, and goes ahead once every gateway is quiet', async () => {
     const source = new FakeSource();
     const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}min`]: '1', [`${L}max`]: '5', [`${L}idle-timeout`]: '3s', [`${L}concurrency`]: '1' }, 3, { remote: source });
     let started = 0;
-    e.loop.start();
+    e.scalers.start();
     for (let i = 0; i < 10; i++) {
       source.next = load(0, 0, (started += 1));
       await e.clock.run(TICK_MS);
@@ -163,14 +163,14 @@ describe('the policy loop with several gateways (virtual clock)', () => {
     expect(await e.desired()).toBe(3);
     await e.clock.run(3_000 + 2 * TICK_MS);
     expect(await e.desired()).toBe(1);
-    await e.loop.stop();
+    await e.scalers.stop();
   });
 
   it('a query that never answers does not stop the ticks: the loop decides on this gateway\'s own view', async () => {
     const source = new FakeSource();
     const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}max-queue`]: '0', [`${L}max`]: '5', [`${L}concurrency`]: '1' }, 1, { remote: source });
     source.next = 'hang';
-    e.loop.start();
+    e.scalers.start();
     await e.clock.run(3 * TICK_MS);
     expect(source.reads).toBe(3);
     expect(e.remote?.degraded).toBe(true);
@@ -181,7 +181,7 @@ describe('the policy loop with several gateways (virtual clock)', () => {
     await e.clock.run(TICK_MS);
     expect(await e.desired()).toBe(2);
     // The pass under way waits for its query's timeout (virtual time) before stop resolves.
-    const stopped = e.loop.stop();
+    const stopped = e.scalers.stop();
     await e.clock.run(TICK_MS);
     await stopped;
   });

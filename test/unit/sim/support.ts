@@ -2,7 +2,7 @@ import { packageRoot, policyDefaults, requestDefaults } from '../../../src/boots
 import { configSchema } from '../../../src/config/schema.js';
 import { shippedAlerting } from '../../../src/sim/alerting.js';
 import { Random } from '../../../src/sim/random.js';
-import type { ScaleCall } from '../../../src/sim/policy-loop.js';
+import type { ScaleCall } from '../../../src/sim/scale-calls.js';
 import { simulate, type RunResult } from '../../../src/sim/run.js';
 import { parseSimStack, type SimStack } from '../../../src/sim/stack.js';
 import { openTrace } from '../../../src/sim/trace.js';

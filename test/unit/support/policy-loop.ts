@@ -1,7 +1,8 @@
 import { VirtualClock } from '../../../src/core/clock.js';
 import type { ScaleDownGuard } from '../../../src/engine/changer.js';
 import { createEngine } from '../../../src/engine/index.js';
-import { PolicyLoop } from '../../../src/engine/loop.js';
+import { InvocationLog } from '../../../src/engine/activity.js';
+import { Scalers } from '../../../src/engine/scalers.js';
 import { RemoteSignals, type RemoteLoadSource } from '../../../src/engine/signals.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/registry.js';
@@ -16,7 +17,7 @@ export const TICK_MS = 1000;
 
 /**
  * A whole engine on a virtual clock for one function `fn` (memory provider, dispatcher,
- * drainer, changer, policy loop), with the highest desired count and the most
+ * drainer, changer, the per-function scalers), with the highest desired count and the most
  * requests one replica ever held recorded as they happen.
  */
 export interface PolicyEngineOptions {
@@ -37,7 +38,7 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
   const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
   const metrics = createMetrics();
   const logger = silentLogger();
-  const { dispatcher, events, changer } = createEngine({
+  const engine = createEngine({
     provider,
     clock,
     metrics,
@@ -51,16 +52,16 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     ...(opts.guard === undefined ? {} : { guard: opts.guard }),
   });
   const remote = opts.remote === undefined ? undefined : new RemoteSignals({ source: opts.remote, clock, logger, timeoutMs: TICK_MS / 2 });
-  const loop = new PolicyLoop({
+  const { dispatcher, events, changer } = engine;
+  const scalers = new Scalers({
+    engine,
     provider,
-    dispatcher,
-    changer,
-    clock,
     logger,
     metrics,
     defaultNamespace: NS,
-    defaults: { minReplicas: 1, maxReplicas: 20, maxReplicasCeiling: 50 },
     tickMs: TICK_MS,
+    activity: new InvocationLog(() => clock.now()),
+    idleRecheckMs: 30_000,
     ...(opts.leader === undefined ? {} : { isLeader: opts.leader }),
     ...(opts.externalQueue === undefined ? {} : { externalQueue: opts.externalQueue }),
     ...(remote === undefined ? {} : { remote }),
@@ -83,7 +84,7 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     let slot = dispatcher.tryAcquire(ref);
     if (slot === null) {
       const waiting = dispatcher.acquire(ref, { maxWaitMs: 3_600_000 });
-      if (hook) void loop.evaluateNow(ref);
+      if (hook) void scalers.evaluateNow(ref);
       slot = await waiting;
     }
     const now = (held.get(slot.replicaId) ?? 0) + 1;
@@ -109,5 +110,5 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
 
   const desired = async () => (await provider.getReplicas(ref)).desired;
   const live = () => provider.listReplicas(ref).filter((r) => r.phase !== 'stopping').length;
-  return { clock, ref, provider, dispatcher, events, changer, loop, metrics, seen, call, clients, desired, live, remote };
+  return { clock, ref, provider, dispatcher, events, changer, scalers, metrics, seen, call, clients, desired, live, remote };
 }

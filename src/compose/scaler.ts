@@ -1,0 +1,118 @@
+import { AlertScaler } from '../alerts/alert-scaler.js';
+import type { AlertSignals } from '../alerts/signals.js';
+import type { AlertStateStore } from '../alerts/state-store.js';
+import type { FunctionRef } from '../core/ref.js';
+import type { InvocationLog } from '../engine/activity.js';
+import type { IdleSource } from '../engine/idle.js';
+import type { Engine } from '../engine/index.js';
+import { attachNamedPolicies, type PolicyReload } from '../engine/policy-reload.js';
+import { Scalers } from '../engine/scalers.js';
+import type { RemoteSignals } from '../engine/signals.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { AlertTiming } from '../policy/alert-step.js';
+import type { NamedPolicyProvider } from '../providers/named-policies.js';
+import type { ReplicaProvider } from '../providers/types.js';
+
+/** What the scalers are fed: real sources on the gateway, modelled ones in the simulator. */
+export interface ScalerInputs {
+  /** The provider the engine was built on (the named-policy overlay when there is one). */
+  readonly provider: ReplicaProvider;
+  /** Named policies: edits re-parse and bound the functions naming them. */
+  readonly named?: NamedPolicyProvider;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly defaultNamespace: string;
+  /** Time between two evaluations while a function is active, ms. */
+  readonly tickMs: number;
+  /** Whether this gateway decides; always when absent. */
+  readonly isLeader?: () => boolean;
+  /** The other gateways' load (several gateways with Prometheus). */
+  readonly remote?: RemoteSignals;
+  /** Holds and queue values of firing alerts (also the engine's scale-down guard). */
+  readonly signals?: AlertSignals;
+  /** Alert state (the `rps` kind's memory): memory, or the Kubernetes annotation. */
+  readonly store: AlertStateStore;
+  readonly timing: AlertTiming;
+  /** Traffic per function (idle deadlines). */
+  readonly activity: InvocationLog;
+  /** Idle source at a deadline; this gateway's record when absent. */
+  readonly idleSource?: IdleSource;
+  /** Asking the idle source again after it said not idle, ms. */
+  readonly idleRecheckMs: number;
+  /** Called with every piece of async work an event or a due time starts (the simulator follows them). */
+  readonly track?: (work: Promise<unknown>) => void;
+}
+
+/** The scalers and the webhook logic that feeds them alerts, composed once. */
+export interface ComposedScaler {
+  readonly scalers: Scalers;
+  /** The webhook's logic: a notification's alerts become each function's events. */
+  readonly alerts: AlertScaler;
+  /** Runs every `scale.zero` function's idle check now (tests, an operator); the deadlines run by themselves. */
+  readonly idler: { tick(): Promise<FunctionRef[]> };
+  /** Named policies at start, alert scale-downs pending in the store, then every function read once. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds one scaler per function on `engine` with its inputs, and the alert handler that
+ * feeds them. src/bootstrap.ts calls it with the gateway's sources; src/sim calls it with
+ * modelled ones, so the simulator runs the gateway's code.
+ */
+export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScaler {
+  const { signals, remote, idleSource, isLeader, track } = inputs;
+  const scalers = new Scalers({
+    engine,
+    provider: inputs.provider,
+    logger: inputs.logger,
+    metrics: inputs.metrics,
+    defaultNamespace: inputs.defaultNamespace,
+    tickMs: inputs.tickMs,
+    activity: inputs.activity,
+    idleRecheckMs: inputs.idleRecheckMs,
+    ...(isLeader === undefined ? {} : { isLeader }),
+    ...(signals === undefined ? {} : { externalQueue: (ref: FunctionRef) => signals.queueValue(ref) }),
+    ...(remote === undefined ? {} : { remote }),
+    ...(idleSource === undefined ? {} : { idleSource }),
+    ...(track === undefined ? {} : { track }),
+  });
+  const alerts = new AlertScaler({
+    changer: engine.changer,
+    clock: engine.clock,
+    timers: scalers.timers,
+    store: inputs.store,
+    logger: inputs.logger.child({ component: 'alerts' }),
+    metrics: inputs.metrics,
+    timing: inputs.timing,
+    defaultNamespace: inputs.defaultNamespace,
+    policy: scalers,
+    ...(signals === undefined ? {} : { signals }),
+    ...(track === undefined ? {} : { track }),
+  });
+  const reload: PolicyReload | undefined =
+    inputs.named === undefined
+      ? undefined
+      : attachNamedPolicies(inputs.named, engine, {
+          logger: inputs.logger,
+          defaultNamespace: inputs.defaultNamespace,
+          ...(isLeader === undefined ? {} : { isLeader }),
+          edited: (ref) => scalers.refresh(ref),
+        });
+  return {
+    scalers,
+    alerts,
+    idler: { tick: () => scalers.idleNow() },
+    async start() {
+      await reload?.applyAll();
+      await alerts.start();
+      await scalers.start();
+    },
+    async stop() {
+      alerts.stop();
+      reload?.detach();
+      await scalers.stop();
+    },
+  };
+}

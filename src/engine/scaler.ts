@@ -1,0 +1,248 @@
+import type { Gauge } from 'prom-client';
+import type { Clock } from '../core/clock.js';
+import { functionLabel, refKey, type FunctionRef } from '../core/ref.js';
+import type { TimerHeap } from '../core/timers.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { decideIdle } from '../policy/idle.js';
+import { EMPTY_POLICY_MEMORY, policySettings, type PolicyMemory, type PolicySpec } from '../policy/index.js';
+import type { ScalingPolicy } from '../policy/labels.js';
+import type { ReplicaState } from '../providers/types.js';
+import type { InvocationLog } from './activity.js';
+import { evaluatePolicy, type EvaluateContext, type Evaluation } from './evaluate.js';
+import type { IdleSource } from './idle.js';
+import type { ParsedPolicy, PolicyCache } from './policies.js';
+
+/** What every function's scaler shares: the engine's parts and the gateway's inputs. */
+export interface ScalerContext extends EvaluateContext {
+  readonly policies: PolicyCache;
+  readonly clock: Clock;
+  readonly timers: TimerHeap;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly defaultNamespace: string;
+  /** Time between two evaluations while a function is active, ms. */
+  readonly tickMs: number;
+  /** Whether this gateway decides (the leader). */
+  readonly leader: () => boolean;
+  readonly activity: InvocationLog;
+  readonly idleSource: IdleSource;
+  /** When an idle function's source says it is not idle yet (traffic elsewhere, unknown), ask again after this, ms. */
+  readonly idleRecheckMs: number;
+  /** Called with every piece of async work an event or a due time starts (the simulator follows them); a no-op on the gateway. */
+  readonly spawn: (work: Promise<unknown>) => void;
+  /** Work counters, for the footprint test and bench. */
+  readonly counters: { evaluations: number };
+}
+
+type State = 'starting' | 'free' | 'busy' | 'draining';
+const STATES: readonly State[] = ['starting', 'free', 'busy', 'draining'];
+
+/**
+ * One function's scaler: its parsed policy (from the shared cache, refreshed only when its
+ * labels change), its policy memory, and its due times on the shared timer heap (`tick:`
+ * while active, `idle:` while it may go to zero). Every input is an event: `observe` (a
+ * provider notification), `poke` (a request arrived at a quiet function), `evaluateNow` (a
+ * request had to queue, an alert for a non-`rps` kind), `checkIdle` (its idle deadline).
+ * A function with no traffic, no running window and no deadline has nothing scheduled.
+ */
+export class FunctionScaler {
+  readonly key: string;
+  readonly label: string;
+  /** The provider's desired count, as last notified or read. */
+  desired = 0;
+  private parsed: ParsedPolicy | undefined;
+  private memory: PolicyMemory = EMPTY_POLICY_MEMORY;
+  private running = false;
+  private again = false;
+  private pending: Promise<Evaluation | null> | undefined;
+  private problems = '';
+  private readonly settings = new Map<string, Gauge.Internal<'function_name' | 'setting'>>();
+  private replicaGauges: Readonly<Record<State, Gauge.Internal<'function_name' | 'state'>>> | undefined;
+
+  constructor(
+    readonly ref: FunctionRef,
+    private readonly ctx: ScalerContext,
+  ) {
+    this.key = refKey(ref);
+    this.label = functionLabel(ref, ctx.defaultNamespace);
+  }
+
+  /** The kind's spec; null before the labels are known or while they are invalid. */
+  get spec(): PolicySpec | null {
+    return this.parsed?.spec.ok === true ? this.parsed.spec.spec : null;
+  }
+
+  /** The scale policy (min, max, scale-to-zero); null before the labels are known or while invalid. */
+  get scaling(): ScalingPolicy | null {
+    return this.parsed?.scaling.ok === true ? this.parsed.scaling.policy : null;
+  }
+
+  /** The parsed labels (with their problems); undefined before they are known. */
+  get policy(): ParsedPolicy | undefined {
+    return this.parsed;
+  }
+
+  /** Takes the provider's facts: the count, and the labels (parsed again only when they changed). */
+  sync(state: ReplicaState): void {
+    this.desired = state.desired;
+    const parsed = this.ctx.policies.of(this.key, state.labels, state.annotations);
+    if (parsed === this.parsed) return;
+    this.parsed = parsed;
+    this.reportSpec();
+  }
+
+  /** A provider notification: the facts, then a look one tick from now and the idle deadline. */
+  observe(state: ReplicaState): void {
+    this.sync(state);
+    this.poke(this.ctx.tickMs);
+    this.armIdle();
+  }
+
+  /** Asks for an evaluation `delayMs` from now (an earlier one already asked for stands); only where a policy decides. */
+  poke(delayMs: number): void {
+    const spec = this.spec;
+    if (spec === null || spec.kind === 'rps' || !this.ctx.leader()) return;
+    const { timers, clock } = this.ctx;
+    timers.setEarliest(`tick:${this.key}`, clock.now() + delayMs, () => this.ctx.spawn(this.evaluate()));
+  }
+
+  /**
+   * Evaluates now. Calls made before the evaluation starts share it (a burst of queued
+   * requests is one evaluation). Null when nothing was evaluated (not leader, `rps`, labels
+   * invalid or unknown).
+   */
+  evaluateNow(): Promise<Evaluation | null> {
+    this.pending ??= Promise.resolve().then(() => {
+      this.pending = undefined;
+      return this.evaluate();
+    });
+    return this.pending;
+  }
+
+  /** Runs the policy once (once more after, when asked meanwhile); schedules the next look unless quiet. */
+  async evaluate(): Promise<Evaluation | null> {
+    const spec = this.spec;
+    if (spec === null || spec.kind === 'rps' || !this.ctx.leader()) return null;
+    if (this.running) {
+      this.again = true;
+      return null;
+    }
+    this.running = true;
+    this.ctx.timers.cancel(`tick:${this.key}`);
+    let result: Evaluation | null = null;
+    try {
+      this.ctx.counters.evaluations += 1;
+      const out = await evaluatePolicy(this.ctx, this.ref, this.label, spec, this.desired, this.memory);
+      this.memory = out.memory;
+      result = out.evaluation;
+      if (out.evaluation.changed) this.desired = out.evaluation.to;
+      if (!out.quiet) this.poke(this.ctx.tickMs);
+    } catch (err) {
+      this.ctx.log.error('policy evaluation failed', { function: this.label, error: err instanceof Error ? err.message : String(err) });
+      this.poke(this.ctx.tickMs);
+    } finally {
+      this.running = false;
+    }
+    if (this.again) {
+      this.again = false;
+      await this.evaluate();
+    }
+    return result;
+  }
+
+  /** Sets the idle deadline (last activity + zero-duration) when the function may go to zero and none is set. */
+  armIdle(): void {
+    const policy = this.scaling;
+    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.leader()) return;
+    if (this.ctx.timers.dueAt(`idle:${this.key}`) !== undefined) return;
+    this.idleAt(this.ctx.activity.lastActivity(this.ref) + policy.zeroDurationMs);
+  }
+
+  private idleAt(at: number): void {
+    this.ctx.timers.set(`idle:${this.key}`, at, () => this.ctx.spawn(this.checkIdle()));
+  }
+
+  /**
+   * The idle deadline: scales the function to zero through the change cycle (source `idler`,
+   * src/policy/idle.ts) when nothing happened for its zero-duration and the idle source
+   * agrees; else sets the next deadline. Resolves true once scaled to zero and drained.
+   */
+  async checkIdle(): Promise<boolean> {
+    const { timers, activity, clock, changer, log } = this.ctx;
+    timers.cancel(`idle:${this.key}`);
+    const policy = this.scaling;
+    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.leader()) return false;
+    const { ref } = this;
+    const last = activity.lastActivity(ref);
+    const now = clock.now();
+    if (activity.inflightOf(ref) > 0) return this.rearm(now + policy.zeroDurationMs);
+    if (last + policy.zeroDurationMs > now) return this.rearm(last + policy.zeroDurationMs);
+    const idleness = await this.ctx.idleSource.idleness(ref, policy.zeroDurationMs);
+    if (idleness !== 'idle') return this.rearm(clock.now() + this.ctx.idleRecheckMs);
+    try {
+      // Decided again under the lock: a request may have arrived while the source answered.
+      const outcome = await changer.change(ref, 'idler', ({ state, policy: current }) =>
+        decideIdle({ current: state.desired, policy: current, idleness, inFlight: activity.inflightOf(ref), activitySince: activity.lastActivity(ref) !== last, idleMs: activity.idleMs(ref) }),
+      );
+      if (!outcome.changed) return this.rearm(Math.max(clock.now(), activity.lastActivity(ref)) + policy.zeroDurationMs);
+      this.desired = outcome.to;
+      await outcome.settled;
+      return true;
+    } catch (err) {
+      log.warn('idle scale-down failed', { function: this.label, error: err instanceof Error ? err.message : String(err), retryMs: this.ctx.idleRecheckMs });
+      return this.rearm(clock.now() + this.ctx.idleRecheckMs);
+    }
+  }
+
+  private rearm(at: number): false {
+    this.idleAt(at);
+    return false;
+  }
+
+  /** Sets the replica-state gauges from the dispatcher's counts (at scrape time). */
+  reportReplicas(): void {
+    const { starting, free, busy, draining, stopping } = this.ctx.dispatcher.replicaCounts(this.ref);
+    if (this.replicaGauges === undefined) {
+      const gauge = (state: State) => this.ctx.metrics.replicasByState.labels({ function_name: this.label, state });
+      this.replicaGauges = { starting: gauge('starting'), free: gauge('free'), busy: gauge('busy'), draining: gauge('draining') };
+    }
+    const counts: Record<State, number> = { starting, free, busy, draining: draining + stopping };
+    for (const state of STATES) this.replicaGauges[state].set(counts[state]);
+  }
+
+  /** The spec changed: its settings gauges follow, and invalid labels are logged once per change. */
+  private reportSpec(): void {
+    const parsed = this.parsed;
+    const problems = parsed === undefined || parsed.spec.ok ? '' : parsed.spec.problems.join('; ');
+    if (problems !== '' && problems !== this.problems) this.ctx.log.warn('policy labels invalid', { function: this.label, problems: problems.split('; ') });
+    this.problems = problems;
+    const spec = this.spec;
+    const settings = spec === null ? {} : policySettings(spec);
+    const { policySetting } = this.ctx.metrics;
+    for (const name of [...this.settings.keys()]) {
+      if (name in settings) continue;
+      policySetting.remove({ function_name: this.label, setting: name });
+      this.settings.delete(name);
+    }
+    for (const [name, value] of Object.entries(settings)) {
+      let gauge = this.settings.get(name);
+      if (gauge === undefined) {
+        gauge = policySetting.labels({ function_name: this.label, setting: name });
+        this.settings.set(name, gauge);
+      }
+      gauge.set(value);
+    }
+  }
+
+  /** The function is gone: its due times and series go too. */
+  forget(): void {
+    const { timers, metrics, policies } = this.ctx;
+    timers.cancel(`tick:${this.key}`);
+    timers.cancel(`idle:${this.key}`);
+    policies.forget(this.key);
+    this.ctx.remote?.forget(this.label);
+    for (const state of STATES) metrics.replicasByState.remove({ function_name: this.label, state });
+    for (const name of this.settings.keys()) metrics.policySetting.remove({ function_name: this.label, setting: name });
+  }
+}

@@ -1,0 +1,299 @@
+import { TimerHeap } from '../core/timers.js';
+import { refKey, type FunctionRef } from '../core/ref.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { PolicyKind } from '../policy/index.js';
+import { decideWake } from '../policy/wake.js';
+import type { FunctionInfo, ReplicaProvider } from '../providers/types.js';
+import type { InvocationLog } from './activity.js';
+import type { Evaluation } from './evaluate.js';
+import { LocalIdleSource, type IdleSource } from './idle.js';
+import type { Engine } from './index.js';
+import { FunctionScaler, type ScalerContext } from './scaler.js';
+import type { RemoteSignals } from './signals.js';
+
+/** Default time between two evaluations of an active function, ms. */
+export const DEFAULT_TICK_MS = 1000;
+
+/** A function's policy kind, or why its labels are invalid. */
+export type KindResult = { readonly ok: true; readonly kind: PolicyKind } | { readonly ok: false; readonly problems: readonly string[] };
+
+export interface ScalersOptions {
+  readonly engine: Engine;
+  readonly provider: ReplicaProvider;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly defaultNamespace: string;
+  /** Time between two evaluations while a function is active, ms; DEFAULT_TICK_MS when absent. */
+  readonly tickMs?: number;
+  /** Whether this gateway decides (the leader); always when absent. */
+  readonly isLeader?: () => boolean;
+  /** Requests waiting in a queue the gateway cannot see (a firing alert's `value`); null when none. */
+  readonly externalQueue?: (ref: FunctionRef) => number | null;
+  /** The other gateways' load (several gateways, Prometheus), refreshed every tick while leader. */
+  readonly remote?: RemoteSignals;
+  /** The gateway's record of traffic per function (idle deadlines). */
+  readonly activity: InvocationLog;
+  /** Whether a function is idle at its deadline; this gateway's record when absent. */
+  readonly idleSource?: IdleSource;
+  /** Asking again after the idle source said not idle, ms. */
+  readonly idleRecheckMs: number;
+  /** Called with every piece of async work an event or a due time starts (the simulator follows them). */
+  readonly track?: (work: Promise<unknown>) => void;
+}
+
+/** Work done since start, for tests and the footprint bench. */
+export interface ScalerStats {
+  readonly functions: number;
+  readonly evaluations: number;
+  /** Due entries on the timer heap now. */
+  readonly timers: number;
+}
+
+/**
+ * One scaler per function (src/engine/scaler.ts), fed by events: provider notifications, a
+ * quiet function's first request (`dispatcher.onActive`), a request that had to queue
+ * (`onQueued`), a wake (`onNeedReplica`), its own due times on one timer heap. `start` reads
+ * every function once (a top-up to min happens then); after that, work grows with what
+ * happens, not with the number of functions. Gauges of replica states are set at scrape time.
+ */
+export class Scalers {
+  readonly timers: TimerHeap;
+  private readonly scalers = new Map<string, FunctionScaler>();
+  private readonly byLabel = new Map<string, FunctionScaler>();
+  /** First reads of functions whose labels are not known yet: a burst shares one. */
+  private readonly loading = new Map<string, Promise<FunctionScaler>>();
+  private readonly ctx: ScalerContext;
+  private readonly log: Logger;
+  private readonly unsubscribe: Array<() => void> = [];
+  private sweeping: Promise<void> | undefined;
+  private wasLeader = false;
+  private started = false;
+
+  constructor(private readonly options: ScalersOptions) {
+    const { engine } = options;
+    this.log = options.logger.child({ component: 'scaler' });
+    this.timers = new TimerHeap(engine.clock, (err, key) => this.log.error('due work failed', { key, error: err instanceof Error ? err.message : String(err) }));
+    this.ctx = {
+      dispatcher: engine.dispatcher,
+      changer: engine.changer,
+      clock: engine.clock,
+      policies: engine.policies,
+      timers: this.timers,
+      log: this.log,
+      metrics: options.metrics,
+      defaultNamespace: options.defaultNamespace,
+      tickMs: options.tickMs ?? DEFAULT_TICK_MS,
+      leader: options.isLeader ?? (() => true),
+      activity: options.activity,
+      idleSource: options.idleSource ?? new LocalIdleSource(options.activity),
+      idleRecheckMs: options.idleRecheckMs,
+      counters: { evaluations: 0 },
+      spawn: options.track ?? (() => undefined),
+      ...(options.externalQueue === undefined ? {} : { externalQueue: options.externalQueue }),
+      ...(options.remote === undefined ? {} : { remote: options.remote }),
+    };
+    // Replica-state gauges are set when read (a scrape), from the dispatcher's kept counts.
+    const report = () => {
+      for (const scaler of this.scalers.values()) scaler.reportReplicas();
+    };
+    options.metrics.beforeReplicaCollect.add(report);
+    this.unsubscribe.push(() => options.metrics.beforeReplicaCollect.delete(report));
+  }
+
+  /** Subscribes to the events, then reads and evaluates every function once. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { engine, provider } = this.options;
+    this.unsubscribe.push(
+      provider.subscribe((ref, state) => this.scaler(ref).observe(state)),
+      engine.dispatcher.onActive((ref) => this.scalers.get(refKey(ref))?.poke(this.ctx.tickMs)),
+      engine.dispatcher.onQueued((ref) => this.ctx.spawn(this.evaluateNow(ref))),
+    );
+    engine.onNeedReplica((ref) => this.wake(ref));
+    this.wasLeader = this.ctx.leader();
+    await this.tick();
+    if (this.options.isLeader !== undefined) this.every('leader', () => this.watchLeader());
+    if (this.options.remote !== undefined) this.every('remote', () => this.refreshRemote());
+  }
+
+  /** Stops every due time and subscription; resolves once a sweep under way has finished. */
+  async stop(): Promise<void> {
+    this.started = false;
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.timers.close();
+    await this.sweeping;
+  }
+
+  /**
+   * Reads every function (one provider list) and evaluates each whose kind a policy decides
+   * (when leader); arms idle deadlines; forgets functions that are gone. At start, on
+   * becoming leader, and when asked (tests). Never throws.
+   */
+  tick(): Promise<void> {
+    this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      // The other gateways' load is read on its own due time (every tick), not here.
+      const functions = await this.options.provider.listFunctions();
+      const seen = this.syncAll(functions);
+      for (const [key, scaler] of this.scalers) {
+        if (seen.has(key)) continue;
+        scaler.forget();
+        this.scalers.delete(key);
+        this.byLabel.delete(scaler.label);
+      }
+      await Promise.all([...seen].map((key) => this.scalers.get(key)?.evaluate()));
+    } catch (err) {
+      this.log.error('policy sweep failed', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private syncAll(functions: readonly FunctionInfo[]): Set<string> {
+    const seen = new Set<string>();
+    for (const fn of functions) {
+      const scaler = this.scaler(fn.ref);
+      seen.add(scaler.key);
+      scaler.sync(fn);
+      scaler.armIdle();
+    }
+    return seen;
+  }
+
+  /**
+   * Evaluates one function's policy now (a request had to queue, an alert for a non-`rps`
+   * kind). Reads the function first only when its labels are not known yet. Null when
+   * nothing was evaluated (not leader, `rps`, invalid labels, an error, which is logged).
+   */
+  async evaluateNow(ref: FunctionRef): Promise<Evaluation | null> {
+    try {
+      return await (await this.known(ref)).evaluateNow();
+    } catch (err) {
+      this.log.error('policy evaluation failed', { function: refKey(ref), error: err instanceof Error ? err.message : String(err) });
+      return null;
+    }
+  }
+
+  /** The function's policy kind (from its parsed labels; read once if not known). Provider errors propagate. */
+  async kindOf(ref: FunctionRef): Promise<KindResult> {
+    const spec = (await this.known(ref)).policy?.spec;
+    if (spec === undefined) return { ok: false, problems: ['labels unknown'] };
+    return spec.ok ? { ok: true, kind: spec.spec.kind } : spec;
+  }
+
+  /** The labels or an edit changed: parse again (read once) and evaluate now. */
+  async refresh(ref: FunctionRef): Promise<void> {
+    try {
+      const scaler = this.scaler(ref);
+      scaler.sync(await this.options.provider.getReplicas(ref));
+      scaler.armIdle();
+      await scaler.evaluateNow();
+    } catch (err) {
+      this.log.warn('policy refresh failed', { function: refKey(ref), error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * Runs every `scale.zero` function's idle check now instead of at its deadline (reads the
+   * function list once); returns the functions scaled to zero. Nothing when not leader.
+   */
+  async idleNow(): Promise<FunctionRef[]> {
+    if (!this.ctx.leader()) return [];
+    let functions: FunctionInfo[];
+    try {
+      functions = await this.options.provider.listFunctions();
+    } catch (err) {
+      this.log.warn('idler list failed', { error: err instanceof Error ? err.message : String(err) });
+      return [];
+    }
+    const scaled: FunctionRef[] = [];
+    for (const fn of functions) {
+      const scaler = this.scaler(fn.ref);
+      scaler.sync(fn);
+      if (await scaler.checkIdle()) scaled.push(scaler.ref);
+    }
+    return scaled;
+  }
+
+  /** Work done since start. */
+  stats(): ScalerStats {
+    return { functions: this.scalers.size, evaluations: this.ctx.counters.evaluations, timers: this.timers.size };
+  }
+
+  /** A request waits for a function that wants 0 replicas: one change cycle (the dispatcher asks once per burst); a failure answers the waiting requests. */
+  private wake(ref: FunctionRef): void {
+    const { changer, dispatcher } = this.options.engine;
+    const fn = this.scaler(ref).label;
+    this.log.info('wake requested', { function: fn, held: dispatcher.queued(ref).no_replica });
+    this.ctx.spawn(
+      changer.change(ref, 'waker', decideWake).catch((err: unknown) => {
+        const cause = err instanceof Error ? err : new Error(String(err));
+        this.log.error('wake failed', { function: fn, error: cause.message });
+        dispatcher.wakeFailed(ref, cause);
+      }),
+    );
+  }
+
+  /** The function's scaler with its labels known: read once from the provider when they are not. */
+  private known(ref: FunctionRef): Promise<FunctionScaler> {
+    const scaler = this.scaler(ref);
+    if (scaler.policy !== undefined) return Promise.resolve(scaler);
+    let load = this.loading.get(scaler.key);
+    if (load === undefined) {
+      load = this.options.provider.getReplicas(ref).then(
+        (state) => {
+          this.loading.delete(scaler.key);
+          scaler.sync(state);
+          return scaler;
+        },
+        (err: unknown) => {
+          this.loading.delete(scaler.key);
+          throw err;
+        },
+      );
+      this.loading.set(scaler.key, load);
+    }
+    return load;
+  }
+
+  private scaler(ref: FunctionRef): FunctionScaler {
+    const key = refKey(ref);
+    let scaler = this.scalers.get(key);
+    if (scaler === undefined) {
+      scaler = new FunctionScaler({ name: ref.name, namespace: ref.namespace }, this.ctx);
+      this.scalers.set(key, scaler);
+      this.byLabel.set(scaler.label, scaler);
+    }
+    return scaler;
+  }
+
+  /** Runs `task` every tick on the heap until stopped (at a fixed cadence: a slow task does not stretch it). */
+  private every(key: string, task: () => Promise<void> | void): void {
+    const run = async () => {
+      const next = this.ctx.clock.now() + this.ctx.tickMs;
+      await task();
+      if (this.started) this.timers.set(key, Math.max(next, this.ctx.clock.now()), () => this.ctx.spawn(run()));
+    };
+    this.timers.set(key, this.ctx.clock.now() + this.ctx.tickMs, () => this.ctx.spawn(run()));
+  }
+
+  /** On becoming leader, every function is read and evaluated once. */
+  private async watchLeader(): Promise<void> {
+    const leader = this.ctx.leader();
+    const became = leader && !this.wasLeader;
+    this.wasLeader = leader;
+    if (became) await this.tick();
+  }
+
+  /** Reads the other gateways' load; functions with load there are looked at now. */
+  private async refreshRemote(): Promise<void> {
+    const { remote } = this.options;
+    if (remote === undefined || !this.ctx.leader()) return;
+    await remote.refresh();
+    for (const label of remote.busyLabels()) this.byLabel.get(label)?.poke(0);
+  }
+}
