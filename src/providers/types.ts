@@ -4,6 +4,8 @@ import type { NamedPolicySource } from './named-policies.js';
 
 export { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../core/ref.js';
 import type { FunctionRef } from '../core/ref.js';
+export type { ReplicaPhase } from '../core/phase.js';
+import type { ReplicaPhase } from '../core/phase.js';
 
 /** Facts a provider reports about one function. */
 export interface ReplicaState {
@@ -19,13 +21,6 @@ export interface ReplicaState {
 export interface FunctionInfo extends ReplicaState {
   readonly ref: FunctionRef;
 }
-
-/**
- * Lifecycle phase of one replica. `starting`: created, not yet passing its readiness check;
- * `ready`: may take requests; `draining`: takes no new requests, finishing in-flight ones
- * (chosen for removal); `stopping`: being terminated (a signal sent, a pod terminating).
- */
-export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'stopping';
 
 /** One replica as its provider knows it. The engine adds in-flight and request times. */
 export interface ReplicaInfo {
