@@ -1,7 +1,3 @@
-import type { AlertStateStore } from '../alerts/state-store.js';
-import type { EventLog } from '../engine/events.js';
-import type { NamedPolicySource } from './named-policies.js';
-
 export { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../core/ref.js';
 import type { FunctionRef } from '../core/ref.js';
 export type { ReplicaPhase } from '../core/phase.js';
@@ -126,22 +122,4 @@ export interface ReplicaProvider {
   start(): Promise<void>;
   /** Stops background work; the local provider also stops its replicas. */
   close(): Promise<void>;
-}
-
-/** A provider plus the parts that make several scaler replicas act as one. */
-export interface ProviderSetup {
-  readonly provider: ReplicaProvider;
-  /** Shared alert state; the in-memory store when absent. */
-  readonly store?: AlertStateStore;
-  /** Whether this replica runs the idler; always true when absent. */
-  readonly isLeader?: () => boolean;
-  /**
-   * Attaches a sink to the engine's event log that records applied changes where operators
-   * look for them (a Kubernetes Event); returns the function that detaches it.
-   */
-  readonly attachEvents?: (events: EventLog) => () => void;
-  /** Named policies (`com.openfaas.scale.policy=<name>`): the stack file's `policies:`, ConfigMaps. */
-  readonly policies?: NamedPolicySource;
-  start?(): Promise<void>;
-  stop?(): Promise<void>;
 }
