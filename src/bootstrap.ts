@@ -1,27 +1,26 @@
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import http from 'node:http';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { AlertScaler } from './alerts/alert-scaler.js';
 import { AlertSignals } from './alerts/signals.js';
 import { MemoryAlertStateStore, type AlertStateStore } from './alerts/state-store.js';
+import { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
 import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js';
 import { isFileTooLarge, readBounded, readTextFile } from './config/files.js';
+import { packageRoot } from './config/package-root.js';
 import { AppError } from './errors.js';
 import { Idler, LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
 import { InvocationLog } from './gateway/invocations.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
-import { parseScalingPolicy, type PolicyDefaults, type RequestLimits } from './policy/labels.js';
-import type { SpecDefaults } from './policy/spec.js';
+import { parseScalingPolicy } from './policy/labels.js';
 import { decideWake } from './policy/wake.js';
 import { LocalProvider } from './providers/local/index.js';
 import { StackPolicySource } from './providers/local/policies.js';
 import { NamedPolicyProvider } from './providers/named-policies.js';
 import { attachNamedPolicies } from './engine/policy-reload.js';
-import { policyNameOf, type NamedPolicyDefaults } from './policy/named.js';
+import { policyNameOf } from './policy/named.js';
 import { parseStack } from './providers/local/stack.js';
 import type { ProviderSetup } from './providers/setup.js';
 import { functionLabel, type FunctionRef, type ReplicaProvider } from './providers/types.js';
@@ -33,59 +32,14 @@ import { PrometheusRemoteLoad } from './engine/signals-prometheus.js';
 import { createApp } from './server.js';
 import { StatusStream } from './api/stream.js';
 
+export { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
+export { packageRoot } from './config/package-root.js';
+
 /** How long queued calls' 503 answers get to reach their clients before the sockets close. */
 const HELD_ANSWER_FLUSH_MS = 500;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** The folder holding package.json (works from src/ under ts-jest and from dist/src/). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
-}
-
-/** Policy defaults from the config. */
-export function policyDefaults(config: Config): PolicyDefaults {
-  return {
-    minReplicas: config.defaultMinReplicas,
-    maxReplicas: config.defaultMaxReplicas,
-    factorPercent: config.defaultFactorPercent,
-    scaleDownWindowMs: config.scaleDownWindowSeconds * 1000,
-    scaleToZero: false,
-    zeroDurationMs: config.zeroDurationSeconds * 1000,
-    wakeTimeoutMs: config.wakeTimeoutMs,
-    dryRun: config.dryRun,
-    maxReplicasCeiling: config.maxReplicasCeiling,
-  };
-}
-
-/**
- * Min, max and the ceiling `com.openfaas.scale.max=0` stands for, from the config: what the
- * API reports as a function's policy when its labels leave them out.
- */
-export function specDefaults(config: Config): SpecDefaults {
-  return { minReplicas: config.defaultMinReplicas, maxReplicas: config.defaultMaxReplicas, maxReplicasCeiling: config.maxReplicasCeiling };
-}
-
-/** Request limits of a function without labels, from the config. */
-export function requestDefaults(config: Config): RequestLimits {
-  return { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs };
-}
-
-/** What the parsers fall back to when checking a named policy, from the config. */
-export function namedPolicyDefaults(config: Config): NamedPolicyDefaults {
-  return {
-    policy: policyDefaults(config),
-    spec: specDefaults(config),
-    request: requestDefaults(config),
-  };
 }
 
 /** The stack file of the local provider (the example stack when none is configured). */

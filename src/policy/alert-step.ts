@@ -1,4 +1,4 @@
-import { EMPTY_ALERT_STATE, type AlertState } from './alert-state.js';
+import type { AlertState } from './alert-state.js';
 import type { ScalingPolicy } from './labels.js';
 
 export { EMPTY_ALERT_STATE, type AlertState } from './alert-state.js';
