@@ -1,7 +1,8 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot, policyDefaults, requestDefaults } from '../src/bootstrap.js';
+import { policyDefaults, requestDefaults } from '../src/config/defaults.js';
+import { packageRoot } from '../src/config/package-root.js';
 import { configSchema } from '../src/config/schema.js';
 import { shippedAlerting } from '../src/sim/alerting.js';
 import { Random } from '../src/sim/random.js';

@@ -1,27 +1,27 @@
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import http from 'node:http';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { AlertScaler } from './alerts/alert-scaler.js';
 import { AlertSignals } from './alerts/signals.js';
 import { MemoryAlertStateStore, type AlertStateStore } from './alerts/state-store.js';
+import { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
 import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js';
 import { isFileTooLarge, readBounded, readTextFile } from './config/files.js';
+import { packageRoot } from './config/package-root.js';
 import { AppError } from './errors.js';
 import { LocalIdleSource, PrometheusIdleSource } from './gateway/idler.js';
 import { InvocationLog } from './engine/activity.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { parseScalingPolicy } from './policy/labels.js';
-import { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
 import { LocalProvider } from './providers/local/index.js';
 import { StackPolicySource } from './providers/local/policies.js';
 import { NamedPolicyProvider } from './providers/named-policies.js';
 import { policyNameOf } from './policy/named.js';
 import { parseStack } from './providers/local/stack.js';
-import { functionLabel, type FunctionRef, type ProviderSetup, type ReplicaProvider } from './providers/types.js';
+import type { ProviderSetup } from './providers/setup.js';
+import { functionLabel, type FunctionRef, type ReplicaProvider } from './providers/types.js';
 import { systemClock } from './core/clock.js';
 import { createEngine, type Engine } from './engine/index.js';
 import type { Scalers } from './engine/scalers.js';
@@ -31,25 +31,15 @@ import { PrometheusRemoteLoad } from './engine/signals-prometheus.js';
 import { createApp } from './server.js';
 import { StatusStream } from './api/stream.js';
 
+export { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
+export { packageRoot } from './config/package-root.js';
+
 /** How long queued calls' 503 answers get to reach their clients before the sockets close. */
 const HELD_ANSWER_FLUSH_MS = 500;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
-
-/** The folder holding package.json (works from src/ under ts-jest and from dist/src/). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
-}
-
-export { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
 
 /** The stack file of the local provider (the example stack when none is configured). */
 function stackPathOf(config: Config): string {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { yieldToLoop } from './yield-to-loop.js';
+import { yieldToLoop } from '../core/yield-to-loop.js';
 
 const labelMap = z.record(z.string(), z.string());
 

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import type { ScaleDownGuard } from '../engine/changer.js';
+import type { ScaleDownGuard } from '../policy/cycle.js';
 import { ALERT_STATE_MAX_ENTRIES } from '../policy/alert-step.js';
 import { refKey, type FunctionRef } from '../providers/types.js';
 import type { WebhookAlert } from './payload.js';

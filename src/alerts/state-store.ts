@@ -1,24 +1,8 @@
 import { AppError } from '../errors.js';
-import { EMPTY_ALERT_STATE, type AlertState } from '../policy/alert-step.js';
-import { refKey, type FunctionRef } from '../providers/types.js';
+import { refKey, type FunctionRef } from '../core/ref.js';
+import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type VersionedAlertState } from '../policy/alert-state.js';
 
-/** A stored alert state with an opaque version for optimistic concurrency. */
-export interface VersionedAlertState {
-  readonly state: AlertState;
-  /** Opaque; null when nothing is stored yet. */
-  readonly version: string | null;
-}
-
-/**
- * Where per-function alert state lives. `save` must fail with PROVIDER_CONFLICT when the
- * stored version is no longer `expectedVersion`, so two scaler replicas never both step.
- */
-export interface AlertStateStore {
-  load(ref: FunctionRef): Promise<VersionedAlertState>;
-  save(ref: FunctionRef, state: AlertState, expectedVersion: string | null): Promise<void>;
-  /** Functions that have a pending scale-down (for the scale-down timer after a restart). */
-  listPending(): Promise<Array<{ ref: FunctionRef; scaleDownAt: number }>>;
-}
+export type { AlertStateStore, VersionedAlertState } from '../policy/alert-state.js';
 
 /** In-process store for one scaler instance (the local provider). */
 export class MemoryAlertStateStore implements AlertStateStore {

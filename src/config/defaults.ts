@@ -1,5 +1,5 @@
-import type { PolicyDefaults, RequestLimits } from '../policy/labels.js';
 import type { NamedPolicyDefaults } from '../policy/named.js';
+import type { PolicyDefaults, RequestLimits } from '../policy/labels.js';
 import type { SpecDefaults } from '../policy/spec.js';
 import type { Config } from './schema.js';
 
@@ -39,4 +39,3 @@ export function namedPolicyDefaults(config: Config): NamedPolicyDefaults {
     request: requestDefaults(config),
   };
 }
-

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { ChangeState as CycleState, DecideInput as CycleInput, Decision, ScaleDownGuard } from '../policy/cycle.js';
 import type { PolicyDefaults, ScalingPolicy } from '../policy/labels.js';
 import { PolicyCache } from './policies.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaInfo, type ReplicaProvider } from '../providers/types.js';
@@ -10,6 +11,8 @@ import type { Dispatcher } from './dispatcher.js';
 import { chooseVictims, isLeaving, type Drainer } from './drain.js';
 import type { EventAction, EventLog, EventSource } from './events.js';
 import type { ReplicaView } from './replicas.js';
+
+export type { Decision, ScaleDownGuard } from '../policy/cycle.js';
 
 /**
  * The count a decision asks for, given the state it was decided on: with `remove`, the
@@ -25,35 +28,11 @@ function target(state: ChangeState, decision: Decision): { to: number; chosen: r
   return { to: chosen === undefined ? Math.max(0, decision.replicas) : Math.max(0, state.desired - chosen.length), chosen };
 }
 
-/** What a decision sees: counts without the replicas being drained, and the replica table. */
-export interface ChangeState {
-  /** Desired replicas, not counting those the engine is draining. */
-  readonly desired: number;
-  readonly ready: number;
-  readonly replicas: readonly ReplicaView[];
-}
+/** What a decision sees, with the engine's replica table (see src/policy/cycle.ts). */
+export type ChangeState = CycleState<ReplicaView>;
 
-/** A pure decision: new count, a reason word, and what it looked at (bounded, JSON-safe). */
-export interface Decision {
-  readonly replicas: number;
-  readonly reason: string;
-  readonly inputs?: Readonly<Record<string, unknown>>;
-  /**
-   * Exactly which replicas go (a policy's per-replica idle removal); the count then falls by
-   * the number of those still in service. Absent: the cycle chooses (idle first, newest first).
-   */
-  readonly remove?: readonly string[];
-}
-
-/** What a decision is given: the state, the policy, the time and what `load` read (the alert state). */
-export interface DecideInput<C = undefined> {
-  readonly state: ChangeState;
-  readonly policy: ScalingPolicy;
-  /** Epoch ms, from the engine's clock. */
-  readonly now: number;
-  /** What the change's `load` hook returned; undefined without one. */
-  readonly context: C;
-}
+/** What a decision is given, with the engine's replica table (see src/policy/cycle.ts). */
+export type DecideInput<C = undefined> = CycleInput<C, ReplicaView>;
 
 /**
  * A pure function of state, policy and time: no I/O, no clock reads. It may return a
@@ -99,15 +78,6 @@ export interface ChangeOutcome<D extends Decision = Decision> {
   readonly decision: D;
   /** Resolves (never rejects) once a scale-down's replicas are removed or its removal failed; at once otherwise. */
   readonly settled: Promise<void>;
-}
-
-/**
- * Blocks scale-downs while something holds the function (an alert labelled
- * `scale_action="hold"`, see src/alerts/signals.ts). Synchronous: it is asked under the lock.
- */
-export interface ScaleDownGuard {
-  /** What holds `ref` now (alert names); empty when nothing does. */
-  holding(ref: FunctionRef): readonly string[];
 }
 
 /**

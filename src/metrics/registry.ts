@@ -43,6 +43,7 @@ export interface Metrics {
 }
 
 /** Creates all metrics on `registry` (a fresh one by default), with default process metrics. */
+// layout: table (one entry per metric)
 export function createMetrics(registry: Registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];

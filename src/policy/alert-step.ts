@@ -1,19 +1,7 @@
+import type { AlertState } from './alert-state.js';
 import type { ScalingPolicy } from './labels.js';
 
-/**
- * Per-function alert state. Plain JSON so it can be stored anywhere (memory, an annotation).
- * Times are epoch milliseconds.
- */
-export interface AlertState {
-  /** Alerts currently firing for the function: fingerprint → last time it was seen firing. */
-  readonly firing: Readonly<Record<string, number>>;
-  /** When the function returns to min; null when no scale-down is pending. */
-  readonly scaleDownAt: number | null;
-  /** Last step per alert occurrence (`fingerprint@startsAt`) → time of that step. */
-  readonly steps: Readonly<Record<string, number>>;
-}
-
-export const EMPTY_ALERT_STATE: AlertState = Object.freeze({ firing: {}, scaleDownAt: null, steps: {} });
+export { EMPTY_ALERT_STATE, type AlertState } from './alert-state.js';
 
 /** One alert from a notification, reduced to what the policy needs. */
 export interface AlertSignal {

@@ -1,4 +1,4 @@
-import type { DecideInput, Decision } from '../engine/changer.js';
+import type { DecideInput, Decision } from './cycle.js';
 
 /**
  * The decision after a function's settings changed (a named policy edited): bring the count

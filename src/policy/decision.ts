@@ -1,4 +1,4 @@
-import type { ReplicaPhase } from '../providers/types.js';
+import type { ReplicaPhase } from '../core/phase.js';
 
 /** One replica as a policy sees it (the engine's replica table, read-only). */
 export interface ReplicaRow {

@@ -1,4 +1,4 @@
-import type { DecideInput, Decision } from '../engine/changer.js';
+import type { DecideInput, Decision } from './cycle.js';
 
 /**
  * The wake decision, pure: a function that wants 0 replicas goes to max(min, 1) (reason

@@ -1,9 +1,7 @@
-import type { AlertStateStore } from '../alerts/state-store.js';
-import type { EventLog } from '../engine/events.js';
-import type { NamedPolicySource } from './named-policies.js';
-
 export { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../core/ref.js';
 import type { FunctionRef } from '../core/ref.js';
+export type { ReplicaPhase } from '../core/phase.js';
+import type { ReplicaPhase } from '../core/phase.js';
 
 /** Facts a provider reports about one function. */
 export interface ReplicaState {
@@ -19,13 +17,6 @@ export interface ReplicaState {
 export interface FunctionInfo extends ReplicaState {
   readonly ref: FunctionRef;
 }
-
-/**
- * Lifecycle phase of one replica. `starting`: created, not yet passing its readiness check;
- * `ready`: may take requests; `draining`: takes no new requests, finishing in-flight ones
- * (chosen for removal); `stopping`: being terminated (a signal sent, a pod terminating).
- */
-export type ReplicaPhase = 'starting' | 'ready' | 'draining' | 'stopping';
 
 /** One replica as its provider knows it. The engine adds in-flight and request times. */
 export interface ReplicaInfo {
@@ -131,22 +122,4 @@ export interface ReplicaProvider {
   start(): Promise<void>;
   /** Stops background work; the local provider also stops its replicas. */
   close(): Promise<void>;
-}
-
-/** A provider plus the parts that make several scaler replicas act as one. */
-export interface ProviderSetup {
-  readonly provider: ReplicaProvider;
-  /** Shared alert state; the in-memory store when absent. */
-  readonly store?: AlertStateStore;
-  /** Whether this replica runs the idler; always true when absent. */
-  readonly isLeader?: () => boolean;
-  /**
-   * Attaches a sink to the engine's event log that records applied changes where operators
-   * look for them (a Kubernetes Event); returns the function that detaches it.
-   */
-  readonly attachEvents?: (events: EventLog) => () => void;
-  /** Named policies (`com.openfaas.scale.policy=<name>`): the stack file's `policies:`, ConfigMaps. */
-  readonly policies?: NamedPolicySource;
-  start?(): Promise<void>;
-  stop?(): Promise<void>;
 }

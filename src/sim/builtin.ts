@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import type { Random } from './random.js';
-import type { Arrival, Trace } from './trace.js';
+import type { Arrival, Trace } from './arrival.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

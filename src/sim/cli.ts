@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { packageRoot, policyDefaults, requestDefaults } from '../bootstrap.js';
+import { policyDefaults, requestDefaults } from '../config/defaults.js';
+import { packageRoot } from '../config/package-root.js';
 import { configSchema } from '../config/schema.js';
 import { eventsToCsv } from '../engine/events.js';
 import { isAppError } from '../errors.js';

@@ -1,4 +1,4 @@
-import { policyDefaults } from '../../src/bootstrap.js';
+import { policyDefaults } from '../../src/config/defaults.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { PolicyDefaults } from '../../src/policy/labels.js';
 

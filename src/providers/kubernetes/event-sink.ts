@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
 import { parseFunctionRef, type FunctionRef } from '../../core/ref.js';
-import type { EngineEvent, EventSink } from '../../engine/events.js';
+import type { EngineEvent, EventSink } from '../../core/events.js';
 
 /** The message of a `Scaled` Event: from, to, reason, source, and the alert that caused it when there is one. */
 export function scaledMessage(event: EngineEvent): string {

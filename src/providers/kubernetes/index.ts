@@ -11,7 +11,7 @@ import type { Logger } from 'winston';
 import type { Config } from '../../config/index.js';
 import { AppError } from '../../errors.js';
 import { checkFileSize } from '../../config/files.js';
-import type { ProviderSetup } from '../types.js';
+import type { ProviderSetup } from '../setup.js';
 import { KubeApi, loadKubeConfig } from './client.js';
 import { scaledEventSink } from './event-sink.js';
 import { LeaderElector } from './leader.js';

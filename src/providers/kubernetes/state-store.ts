@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { z } from 'zod';
-import type { AlertStateStore, VersionedAlertState } from '../../alerts/state-store.js';
 import { AppError, isAppError } from '../../errors.js';
-import { EMPTY_ALERT_STATE, type AlertState } from '../../policy/alert-step.js';
+import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type VersionedAlertState } from '../../policy/alert-state.js';
 import type { DeploymentLike, KubeApi } from './client.js';
 import { isOptedIn } from './provider.js';
 import { DeploymentSnapshots } from './snapshots.js';

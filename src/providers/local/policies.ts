@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { yieldToLoop } from '../../alerts/yield-to-loop.js';
+import { yieldToLoop } from '../../core/yield-to-loop.js';
 import { isFileTooLarge, readTextFileAsync } from '../../config/files.js';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
