@@ -18,9 +18,8 @@ export interface ContractSetup {
   /** A function that does not exist. */
   readonly unknownRef: FunctionRef;
   /**
-   * Optional: changes `ref`'s effective labels as an operator would (a decorator's policy
-   * edit) and returns the labels now expected to be present. Providers whose labels cannot
-   * change while running leave it out.
+   * Changes `ref`'s effective labels as an operator would (a decorator's policy edit) and
+   * returns the labels now expected to be present; required with `{ relabels: true }`.
    */
   relabel?(): Promise<Readonly<Record<string, string>>>;
   close(): Promise<void>;
@@ -105,12 +104,18 @@ interface Mirror {
   unsubscribe: () => void;
 }
 
+/** What a provider under test can do beyond the contract's core. */
+export interface ContractOptions {
+  /** Its labels change while it runs (`ContractSetup.relabel`): a named-policy edit. */
+  readonly relabels?: boolean;
+}
+
 /**
  * The shared contract every ReplicaProvider must pass: facts in, one action out, errors as
  * AppError codes, readiness pushed to subscribers, and replicas that the engine's dispatcher
  * (the one place a request gets a replica) routes to only when ready and not draining.
  */
-export function runProviderContract(name: string, setup: () => Promise<ContractSetup>): void {
+export function runProviderContract(name: string, setup: () => Promise<ContractSetup>, options: ContractOptions = {}): void {
   describe(`ReplicaProvider contract: ${name}`, () => {
     let s: ContractSetup;
     let dispatcher: Dispatcher;
@@ -312,8 +317,8 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
       await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
     });
 
-    it('a label change (where the provider has one) reaches subscribers, getReplicas and listFunctions alike', async () => {
-      if (s.relabel === undefined) return;
+    (options.relabels === true ? it : it.skip)('a label change reaches subscribers, getReplicas and listFunctions alike', async () => {
+      if (s.relabel === undefined) throw new Error('relabels: true needs setup().relabel');
       const heard: Array<Readonly<Record<string, string>>> = [];
       let afterUnsubscribe = 0;
       const unsubscribe = s.provider.subscribe((ref, st) => {

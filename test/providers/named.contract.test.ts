@@ -37,4 +37,4 @@ runProviderContract('named policies over memory', async () => {
     },
     close: () => provider.close(),
   };
-});
+}, { relabels: true });

@@ -112,6 +112,19 @@ describe('named policies through the decorator and the change cycle', () => {
     expect((await provider.getReplicas(ref)).labels['com.openfaas.scale.max']).toBe('3');
   });
 
+  it('a policy its source loads at start is not warned missing, and a subscriber from before start hears its labels', async () => {
+    const { logger, lines } = await capturingLogger();
+    const clock = new VirtualClock(1_000_000);
+    const ref = { name: 'fn', namespace: NS };
+    const memory = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas: 1, labels: { ...POLICY, 'com.openfaas.scale.max': '3' } }] });
+    const provider = new NamedPolicyProvider(memory, new MemoryPolicySource([[NS, 'get-start', { max_workers: '5' }]]), { logger, defaults: DEFAULTS, defaultNamespace: NS });
+    const heard: string[] = [];
+    provider.subscribe((_ref, state) => heard.push(state.labels['com.openfaas.scale.max'] ?? ''));
+    await provider.start();
+    expect(heard.at(-1)).toBe('5');
+    expect(lines.filter((l) => l['message'] === 'named policy missing')).toEqual([]);
+  });
+
   it('a function without the policy label is passed through untouched', async () => {
     const { provider, ref } = await setup({ 'com.openfaas.scale.max': '3' }, { max_workers: '5' });
     expect((await provider.getReplicas(ref)).labels).toEqual({ 'com.openfaas.scale.max': '3' });
