@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import { packageRoot } from '../../src/bootstrap.js';
 import { LABEL_TABLE, labelTableMarkdown, NAMED_SUFFIXES, PLATFORM_KEYS, type LabelParser } from '../../src/policy/label-table.js';
 import { parseRequestLimits, parseScalingPolicy, type PolicyDefaults, type RequestLimits } from '../../src/policy/labels.js';
 import { POLICY_LABEL, policyNameOf, translateNamedPolicy, type NamedPolicyDefaults } from '../../src/policy/named.js';
@@ -91,7 +91,7 @@ describe('the label table', () => {
   });
 
   it('the README\'s scale-label table is the one the table derives', () => {
-    const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md'), 'utf8');
     expect(readme).toContain(labelTableMarkdown());
   });
 });
