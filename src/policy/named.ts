@@ -1,35 +1,17 @@
 import { parseRequestLimits, parseScalingPolicy, type PolicyDefaults, type RequestLimits } from './labels.js';
+import { NAMED_LABELS, NAMED_SUFFIXES, PLATFORM_KEYS } from './label-table.js';
 import { parsePolicySpec, type SpecDefaults } from './spec.js';
 
 /** The label that names a function's policy: `com.openfaas.scale.policy=<name>` (short `scale.policy`). */
 export const POLICY_LABEL = 'com.openfaas.scale.policy';
 
 /**
- * Keys of a named policy in the platforms' own words, and the label each one sets.
- * EverAI: `min_workers` ... `min_free_workers`; IBM Code Engine: `min-scale` ... `scale-down-delay`.
- * Durations (`max_idle_time`, `request-timeout`, `scale-down-delay`) are seconds when bare
- * numbers, as both platforms write them, or Go durations (`90s`, `2m`).
+ * Keys of a named policy in the platforms' own words, and the label each one sets (from
+ * LABEL_TABLE). EverAI: `min_workers` ... `min_free_workers`; IBM Code Engine: `min-scale` ...
+ * `scale-down-delay`. Durations (`max_idle_time`, `request-timeout`, `scale-down-delay`) are
+ * seconds when bare numbers, as both platforms write them, or Go durations (`90s`, `2m`).
  */
-export const PLATFORM_KEYS: Readonly<Record<string, string>> = {
-  min_workers: 'com.openfaas.scale.min',
-  max_workers: 'com.openfaas.scale.max',
-  max_queue_size: 'com.openfaas.scale.max-queue',
-  scale_up_step: 'com.openfaas.scale.step',
-  max_idle_time: 'com.openfaas.scale.idle-timeout',
-  min_free_workers: 'com.openfaas.scale.min-free',
-  'min-scale': 'com.openfaas.scale.min',
-  'max-scale': 'com.openfaas.scale.max',
-  concurrency: 'com.openfaas.scale.concurrency',
-  'concurrency-target': 'com.openfaas.scale.target',
-  'request-timeout': 'com.openfaas.request-timeout',
-  'scale-down-delay': 'com.openfaas.scale.down.window',
-};
-
-/** Our own scale label suffixes a policy may set as `com.openfaas.scale.<suffix>` or `scale.<suffix>`. */
-const OWN_SUFFIXES = [
-  'type', 'min', 'max', 'factor', 'down.window', 'zero', 'zero-duration', 'wake-timeout',
-  'concurrency', 'max-queued', 'max-queue', 'step', 'idle-timeout', 'min-free', 'target',
-] as const;
+export { PLATFORM_KEYS } from './label-table.js';
 
 /** What the parsers fall back to for settings a policy leaves out (the gateway's config). */
 export interface NamedPolicyDefaults {
@@ -55,13 +37,13 @@ const NEUTRAL: NamedPolicyDefaults = {
   request: { concurrency: 0, maxQueued: 0, requestTimeoutMs: 1, maxWaitMs: 1 },
 };
 
-/** Our label for a policy key, or undefined when the key is unknown. */
+/** Our label for a policy key (a platform word, or one of LABEL_TABLE's names a policy may set, long or short), or undefined when the key is unknown. */
 export function labelForKey(key: string): string | undefined {
   const platform = PLATFORM_KEYS[key];
   if (platform !== undefined) return platform;
-  if (key === 'com.openfaas.request-timeout') return key;
-  const suffix = key.startsWith('com.openfaas.scale.') ? key.slice('com.openfaas.scale.'.length) : key.startsWith('scale.') ? key.slice('scale.'.length) : undefined;
-  return suffix !== undefined && (OWN_SUFFIXES as readonly string[]).includes(suffix) ? `com.openfaas.scale.${suffix}` : undefined;
+  if (NAMED_LABELS.includes(key)) return key;
+  const suffix = key.startsWith('scale.') ? key.slice('scale.'.length) : undefined;
+  return suffix !== undefined && NAMED_SUFFIXES.includes(suffix) ? `com.openfaas.scale.${suffix}` : undefined;
 }
 
 /** Problems the existing label parsers find in `labels` (the same checks a function's own labels get). */

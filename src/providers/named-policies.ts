@@ -73,6 +73,8 @@ export class NamedPolicyProvider implements ReplicaProvider {
   private readonly log: Logger;
   private unsubscribeSource: (() => void) | undefined;
   private unsubscribeProblems: (() => void) | undefined;
+  /** Whether the source has loaded: before that a policy not found is not yet missing. */
+  private loaded = false;
 
   constructor(
     readonly inner: ReplicaProvider,
@@ -143,10 +145,18 @@ export class NamedPolicyProvider implements ReplicaProvider {
       });
     });
     await this.source.start();
-    // A replica event during the load may have looked a policy up before it was there.
+    this.loaded = true;
+    // A replica event during the load (the inner provider's start) looked its policy up before
+    // the source had it, and its subscribers heard the function's own labels: they hear again.
+    const changed = new Set<string>();
     for (const [key, entry] of this.entries) {
       const [namespace, name] = splitKey(key);
-      this.refresh(namespace, name, entry);
+      if (this.refresh(namespace, name, entry) === 'changed') changed.add(key);
+    }
+    if (changed.size === 0) return;
+    for (const fn of await this.inner.listFunctions()) {
+      const policy = policyNameOf(fn.labels, fn.annotations);
+      if (policy !== undefined && changed.has(`${fn.ref.namespace}/${policy}`)) this.notify(fn);
     }
   }
 
@@ -163,7 +173,7 @@ export class NamedPolicyProvider implements ReplicaProvider {
     if (name === undefined) return state;
     const entry = this.entry(ref.namespace, name);
     if (entry.good === undefined) {
-      if (entry.seen === undefined && !entry.missingWarned) {
+      if (this.loaded && entry.seen === undefined && !entry.missingWarned) {
         entry.missingWarned = true;
         this.log.warn('named policy missing', { function: this.label(ref), policy: name, hint: 'the function\'s own labels apply' });
       }
@@ -241,8 +251,7 @@ export class NamedPolicyProvider implements ReplicaProvider {
       if (result === 'invalid') {
         this.report({ kind: 'invalid', ref: fn.ref, policy: name, desired: fn.desired, problems: entry.problems, keys: entry.keys, kept: entry.good !== undefined });
       } else if (result === 'changed') {
-        const state = this.overlay(fn.ref, fn);
-        for (const listener of [...this.listeners]) listener(fn.ref, state);
+        this.notify(fn);
         this.report({ kind: 'changed', ref: fn.ref, policy: name, desired: fn.desired });
       }
     }
@@ -256,6 +265,13 @@ export class NamedPolicyProvider implements ReplicaProvider {
       const kept = this.entries.get(`${fn.ref.namespace}/${policy}`)?.good !== undefined;
       this.report({ kind: 'invalid', ref: fn.ref, policy, desired: fn.desired, problems, keys: [], kept });
     }
+  }
+
+  /** Tells subscribers the function's state with its effective labels (no replica changed: no `changes`). */
+  private notify(fn: FunctionInfo): void {
+    const { ref, ...state } = fn;
+    const effective = this.overlay(ref, state);
+    for (const listener of [...this.listeners]) listener(ref, effective);
   }
 
   private report(report: NamedPolicyReport): void {

@@ -17,6 +17,11 @@ export interface ContractSetup {
   readonly ref: FunctionRef;
   /** A function that does not exist. */
   readonly unknownRef: FunctionRef;
+  /**
+   * Changes `ref`'s effective labels as an operator would (a decorator's policy edit) and
+   * returns the labels now expected to be present; required with `{ relabels: true }`.
+   */
+  relabel?(): Promise<Readonly<Record<string, string>>>;
   close(): Promise<void>;
 }
 
@@ -72,9 +77,10 @@ const facts = (list: Iterable<ReplicaInfo>): Array<[string, string, string | nul
  * notification's `changes` applied (or the list read again when a notification has none).
  */
 function mirror(provider: ReplicaProvider, ref: FunctionRef): Mirror {
-  const out: Mirror = { table: new Map(provider.listReplicas(ref).map((r) => [r.id, r])), changes: 0, relists: 0, unsubscribe: () => undefined };
-  out.unsubscribe = provider.subscribe((changed, _state, changes) => {
+  const out: Mirror = { table: new Map(provider.listReplicas(ref).map((r) => [r.id, r])), labels: undefined, changes: 0, relists: 0, unsubscribe: () => undefined };
+  out.unsubscribe = provider.subscribe((changed, state, changes) => {
     if (changed.name !== ref.name || changed.namespace !== ref.namespace) return;
+    out.labels = state.labels;
     if (changes === undefined) {
       out.relists += 1;
       out.table.clear();
@@ -90,10 +96,18 @@ function mirror(provider: ReplicaProvider, ref: FunctionRef): Mirror {
 
 interface Mirror {
   readonly table: Map<string, ReplicaInfo>;
+  /** The labels the last notification carried; undefined before the first. */
+  labels: Readonly<Record<string, string>> | undefined;
   /** Notifications that carried changes, and those that did not. */
   changes: number;
   relists: number;
   unsubscribe: () => void;
+}
+
+/** What a provider under test can do beyond the contract's core. */
+export interface ContractOptions {
+  /** Its labels change while it runs (`ContractSetup.relabel`): a named-policy edit. */
+  readonly relabels?: boolean;
 }
 
 /**
@@ -101,12 +115,14 @@ interface Mirror {
  * AppError codes, readiness pushed to subscribers, and replicas that the engine's dispatcher
  * (the one place a request gets a replica) routes to only when ready and not draining.
  */
-export function runProviderContract(name: string, setup: () => Promise<ContractSetup>): void {
+export function runProviderContract(name: string, setup: () => Promise<ContractSetup>, options: ContractOptions = {}): void {
   describe(`ReplicaProvider contract: ${name}`, () => {
     let s: ContractSetup;
     let dispatcher: Dispatcher;
     /** Subscribed before the provider starts, and kept through every test. */
     let kept: Mirror;
+    /** The labels `kept` last heard when start() resolved (undefined: it heard nothing yet). */
+    let heardAtStart: Readonly<Record<string, string>> | undefined;
     beforeAll(async () => {
       s = await setup();
       kept = mirror(s.provider, s.ref);
@@ -118,6 +134,7 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
         defaults: { concurrency: 0, maxQueued: 100, requestTimeoutMs: 60_000, maxWaitMs: 10_000 },
       });
       await s.provider.start();
+      heardAtStart = kept.labels;
       await dispatcher.track(s.ref);
     });
     afterAll(async () => {
@@ -271,6 +288,60 @@ export function runProviderContract(name: string, setup: () => Promise<ContractS
         expect(late.changes + late.relists).toBeGreaterThan(0);
       } finally {
         late.unsubscribe();
+      }
+    });
+
+    it('a subscriber from before start has heard, when start resolves, the labels getReplicas reports', async () => {
+      const state = await s.provider.getReplicas(s.ref);
+      if (heardAtStart !== undefined) expect(heardAtStart).toEqual(state.labels);
+      expect(kept.labels ?? state.labels).toEqual(state.labels);
+    });
+
+    it('getReplicas, listFunctions and subscribers report the same labels', async () => {
+      const heard: Array<Readonly<Record<string, string>>> = [];
+      const unsubscribe = s.provider.subscribe((ref, st) => {
+        if (ref.name === s.ref.name && ref.namespace === s.ref.namespace) heard.push(st.labels);
+      });
+      try {
+        await s.provider.setReplicas(s.ref, 2);
+        await waitFor(s.provider, s.ref, (st) => st.ready === 2);
+        const own = (await s.provider.getReplicas(s.ref)).labels;
+        const listed = (await s.provider.listFunctions()).find((f) => f.ref.name === s.ref.name && f.ref.namespace === s.ref.namespace)?.labels;
+        expect(listed).toEqual(own);
+        expect(heard.length).toBeGreaterThan(0);
+        for (const labels of heard) expect(labels).toEqual(own);
+      } finally {
+        unsubscribe();
+      }
+      await s.provider.setReplicas(s.ref, 1);
+      await waitFor(s.provider, s.ref, (st) => st.ready === 1 && st.desired === 1);
+    });
+
+    (options.relabels === true ? it : it.skip)('a label change reaches subscribers, getReplicas and listFunctions alike', async () => {
+      if (s.relabel === undefined) throw new Error('relabels: true needs setup().relabel');
+      const heard: Array<Readonly<Record<string, string>>> = [];
+      let afterUnsubscribe = 0;
+      const unsubscribe = s.provider.subscribe((ref, st) => {
+        if (ref.name === s.ref.name && ref.namespace === s.ref.namespace) heard.push(st.labels);
+      });
+      const gone = s.provider.subscribe(() => {
+        afterUnsubscribe += 1;
+      });
+      gone();
+      const before = facts(kept.table.values());
+      try {
+        const expected = await s.relabel();
+        const state = await waitFor(s.provider, s.ref, (st) => Object.entries(expected).every(([k, v]) => st.labels[k] === v));
+        expect(state.labels).toMatchObject(expected);
+        const listed = (await s.provider.listFunctions()).find((f) => f.ref.name === s.ref.name && f.ref.namespace === s.ref.namespace);
+        expect(listed?.labels).toEqual(state.labels);
+        expect(heard.at(-1)).toEqual(state.labels);
+        expect(afterUnsubscribe).toBe(0);
+        // A label change moves no replica: a listener's table still equals the list.
+        expect(facts(kept.table.values())).toEqual(before);
+        expect(facts(kept.table.values())).toEqual(facts(s.provider.listReplicas(s.ref)));
+      } finally {
+        unsubscribe();
       }
     });
 

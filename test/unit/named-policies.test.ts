@@ -5,34 +5,11 @@ import { attachNamedPolicies } from '../../src/engine/policy-reload.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { NamedPolicyDefaults } from '../../src/policy/named.js';
 import { MemoryProvider } from '../../src/providers/memory/index.js';
-import { NamedPolicyProvider, type NamedPolicyListener, type NamedPolicySource } from '../../src/providers/named-policies.js';
+import { NamedPolicyProvider } from '../../src/providers/named-policies.js';
 import { capturingLogger } from '../support/harness.js';
+import { MemoryPolicySource } from '../support/named-source.js';
 import { DEFAULT_POLICY } from '../support/policy.js';
 import { LIMITS, NS, settle, START_MS } from './support/engine.js';
-
-/** Named policies held in memory; `set` edits one as an operator would. */
-class MemorySource implements NamedPolicySource {
-  private readonly data = new Map<string, Record<string, string>>();
-  private readonly listeners = new Set<NamedPolicyListener>();
-
-  set(namespace: string, name: string, data: Record<string, string> | undefined): void {
-    if (data === undefined) this.data.delete(`${namespace}/${name}`);
-    else this.data.set(`${namespace}/${name}`, data);
-    for (const l of this.listeners) l(namespace, name);
-  }
-
-  get(namespace: string, name: string): Readonly<Record<string, string>> | undefined {
-    return this.data.get(`${namespace}/${name}`);
-  }
-
-  subscribe(listener: NamedPolicyListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async start(): Promise<void> {}
-  async close(): Promise<void> {}
-}
 
 const DEFAULTS: NamedPolicyDefaults = {
   policy: DEFAULT_POLICY,
@@ -45,7 +22,7 @@ async function setup(labels: Record<string, string>, policy?: Record<string, str
   const { logger, lines } = await capturingLogger();
   const ref = { name: 'fn', namespace: NS };
   const memory = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas: 1, labels }] });
-  const source = new MemorySource();
+  const source = new MemoryPolicySource();
   if (policy !== undefined) source.set(NS, 'get-start', policy);
   const provider = new NamedPolicyProvider(memory, source, { logger, defaults: DEFAULTS, defaultNamespace: NS });
   const engine = createEngine({
@@ -133,6 +110,19 @@ describe('named policies through the decorator and the change cycle', () => {
     source.set(NS, 'get-start', undefined);
     await flush();
     expect((await provider.getReplicas(ref)).labels['com.openfaas.scale.max']).toBe('3');
+  });
+
+  it('a policy its source loads at start is not warned missing, and a subscriber from before start hears its labels', async () => {
+    const { logger, lines } = await capturingLogger();
+    const clock = new VirtualClock(1_000_000);
+    const ref = { name: 'fn', namespace: NS };
+    const memory = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas: 1, labels: { ...POLICY, 'com.openfaas.scale.max': '3' } }] });
+    const provider = new NamedPolicyProvider(memory, new MemoryPolicySource([[NS, 'get-start', { max_workers: '5' }]]), { logger, defaults: DEFAULTS, defaultNamespace: NS });
+    const heard: string[] = [];
+    provider.subscribe((_ref, state) => heard.push(state.labels['com.openfaas.scale.max'] ?? ''));
+    await provider.start();
+    expect(heard.at(-1)).toBe('5');
+    expect(lines.filter((l) => l['message'] === 'named policy missing')).toEqual([]);
   });
 
   it('a function without the policy label is passed through untouched', async () => {
