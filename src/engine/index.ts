@@ -47,6 +47,29 @@ export interface Engine {
   close(): void;
 }
 
+/** Records each replica crash as the provider reports it (the engine did not ask for it); returns the unsubscribe, if it reports crashes. */
+function recordCrashes(provider: ReplicaProvider, events: EventLog, clock: Clock, defaultNamespace: string): (() => void) | undefined {
+  return provider.onCrash?.((ref, crash, loop) => {
+    events.record({
+      time: clock.now(),
+      function: functionLabel(ref, defaultNamespace),
+      source: 'provider',
+      action: 'replica_crashed',
+      from: 0,
+      to: 0,
+      reason: crash.reason,
+      inputs: {
+        code: crash.code,
+        signal: crash.signal,
+        crashes: loop.crashes,
+        restartInMs: loop.nextRetryAt === null ? null : Math.max(0, loop.nextRetryAt - crash.at),
+        error: crash.message,
+      },
+      replica: crash.replica,
+    });
+  });
+}
+
 /** Builds the dispatcher, drainer, change cycle and event log on one clock and one provider. */
 export function createEngine(options: EngineOptions): Engine {
   const { provider, clock, metrics, logger } = options;
@@ -64,26 +87,7 @@ export function createEngine(options: EngineOptions): Engine {
     shard: options.shard,
     onNeedReplica: (ref) => needReplica(ref),
   });
-  // A crash is recorded as the provider reports it: the engine did not ask for it.
-  const offCrash = provider.onCrash?.((ref, crash, loop) => {
-    events.record({
-      time: clock.now(),
-      function: functionLabel(ref, options.defaultNamespace),
-      source: 'provider',
-      action: 'replica_crashed',
-      from: 0,
-      to: 0,
-      reason: crash.reason,
-      inputs: {
-        code: crash.code,
-        signal: crash.signal,
-        crashes: loop.crashes,
-        restartInMs: loop.nextRetryAt === null ? null : Math.max(0, loop.nextRetryAt - crash.at),
-        error: crash.message,
-      },
-      replica: crash.replica,
-    });
-  });
+  const offCrash = recordCrashes(provider, events, clock, options.defaultNamespace);
   const policies = new PolicyCache(options.policyDefaults);
   const drainer = new Drainer({ dispatcher, provider, clock, drainTimeoutMs: options.drainTimeoutMs });
   const changer = new Changer({

@@ -7,7 +7,8 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { packageRoot, startScaler, type RunningScaler } from '../../src/bootstrap.js';
 import { loadConfig } from '../../src/config/index.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { silentLogger, type Logger } from '../../src/log/logger.js';
+import { capturingLogger } from '../support/harness.js';
 import { startFake, waitFor } from './helpers.js';
 
 /*
@@ -33,7 +34,7 @@ async function cluster() {
   return env;
 }
 
-async function scaler(kubeconfig: string, extra: Record<string, string> = {}): Promise<RunningScaler> {
+async function scaler(kubeconfig: string, extra: Record<string, string> = {}, logger: Logger = silentLogger()): Promise<RunningScaler> {
   const config = loadConfig(
     {
       PORT: '0',
@@ -47,7 +48,7 @@ async function scaler(kubeconfig: string, extra: Record<string, string> = {}): P
     },
     () => '',
   );
-  const running = await startScaler(config, { logger: silentLogger(), registry: new Registry() });
+  const running = await startScaler(config, { logger, registry: new Registry() });
   cleanups.push(() => running.close());
   return running;
 }
@@ -214,6 +215,17 @@ describe('the scaler on the Kubernetes provider', () => {
     // Each applied change becomes an Event from the engine's event sink, in the background.
     await waitFor(() => messages().some((m) => /from 1 to 3: step-up by alert/.test(m)), 'the Scaled event of the step-up');
     await waitFor(() => messages().some((m) => /from 3 to 1/.test(m)), 'the Scaled event of the scale-down');
+  });
+
+  it('one change is one `scale applied` line: the change cycle writes it, the provider does not write it again', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10' } });
+    const { logger, lines } = await capturingLogger();
+    const s = await scaler(kubeconfig, {}, logger);
+    const up = await request(s.adminServer).post('/system/alert').send(fixture('firing-single'));
+    expect(up.body.results[0]).toMatchObject({ outcome: 'applied', from: 1, to: 3 });
+    const applied = lines.filter((l) => l['message'] === 'scale applied');
+    expect(applied).toEqual([expect.objectContaining({ function: 'echo', from: 1, to: 3, reason: 'step-up', source: 'alert' })]);
   });
 
   it('a firing step makes at most 4 API calls and one Scaled Event, without reading the scale', async () => {

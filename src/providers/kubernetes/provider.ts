@@ -181,7 +181,8 @@ export class KubernetesProvider implements ReplicaProvider {
           metadata: { ...deployment.metadata, resourceVersion: scale.metadata?.resourceVersion ?? '' },
           spec: { ...deployment.spec, replicas: to },
         });
-        this.logger.info('scale applied', { function: refKey(ref), from, to, attempt });
+        // The change cycle logs the one `scale applied` line (with reason and source); this is the write's detail.
+        this.logger.debug('scale written', { function: refKey(ref), from, to, attempt });
         return { from, to };
       } catch (err) {
         if (!isAppError(err, 'PROVIDER_CONFLICT')) throw err;
