@@ -1,0 +1,175 @@
+import { describe, expect, it } from '@jest/globals';
+import { VirtualClock } from '../../src/core/clock.js';
+import { refKey, type FunctionRef } from '../../src/core/ref.js';
+import { InvocationLog } from '../../src/engine/activity.js';
+import { createEngine } from '../../src/engine/index.js';
+import { PolicyCache } from '../../src/engine/policies.js';
+import { Scalers } from '../../src/engine/scalers.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import { MemoryProvider } from '../../src/providers/memory/index.js';
+import type { FunctionInfo, ReplicaState } from '../../src/providers/types.js';
+import { DelegatingProvider } from '../support/delegating-provider.js';
+import { DEFAULT_POLICY } from '../support/policy.js';
+
+const NS = 'openfaas-fn';
+const L = 'com.openfaas.scale.';
+const HOUR_MS = 3_600_000;
+
+/** Counts every provider read, per function for getReplicas. */
+class CountingProvider extends DelegatingProvider<MemoryProvider> {
+  lists = 0;
+  readonly gets = new Map<string, number>();
+  override listFunctions(): Promise<FunctionInfo[]> {
+    this.lists += 1;
+    return super.listFunctions();
+  }
+  override getReplicas(ref: FunctionRef): Promise<ReplicaState> {
+    this.gets.set(refKey(ref), (this.gets.get(refKey(ref)) ?? 0) + 1);
+    return super.getReplicas(ref);
+  }
+  reads(): number {
+    return this.lists + [...this.gets.values()].reduce((a, b) => a + b, 0);
+  }
+}
+
+/** Labels of the i-th function: every kind, a few at zero with scale-to-zero. */
+function labelsOf(i: number): { labels: Record<string, string>; replicas: number } {
+  switch (i % 5) {
+    case 0:
+      return { labels: { [`${L}type`]: 'queue', [`${L}concurrency`]: '1', [`${L}max`]: '5' }, replicas: 1 };
+    case 1:
+      return { labels: { [`${L}type`]: 'free-workers', [`${L}concurrency`]: '1', [`${L}max`]: '5' }, replicas: 1 };
+    case 2:
+      return { labels: { [`${L}type`]: 'concurrency', [`${L}target`]: '2', [`${L}max`]: '5' }, replicas: 1 };
+    case 3:
+      return { labels: { [`${L}max`]: '5' }, replicas: 1 };
+    default:
+      return { labels: { [`${L}zero`]: 'true', [`${L}min`]: '0', [`${L}zero-duration`]: '1m' }, replicas: 0 };
+  }
+}
+
+async function world(count: number) {
+  const clock = new VirtualClock(1_000_000);
+  const inner = new MemoryProvider({
+    clock,
+    defaultModel: { startMs: 200, stopMs: 10 },
+    functions: Array.from({ length: count }, (_, i) => ({ name: `fn${i}`, namespace: NS, ...labelsOf(i) })),
+  });
+  const provider = new CountingProvider(inner);
+  const metrics = createMetrics();
+  const engine = createEngine({
+    provider,
+    clock,
+    metrics,
+    logger: silentLogger(),
+    defaultNamespace: NS,
+    policyDefaults: { ...DEFAULT_POLICY, minReplicas: 1, maxReplicas: 20 },
+    requestDefaults: { concurrency: 0, maxQueued: 100, requestTimeoutMs: 60_000, maxWaitMs: 60_000 },
+    eventLogSize: 1000,
+    drainTimeoutMs: 30_000,
+    shard: { count: 1, index: 0 },
+  });
+  // Which functions the policies looked at: every evaluation reads the dispatcher's table once.
+  const looked = new Map<string, number>();
+  const stats = engine.dispatcher.stats.bind(engine.dispatcher);
+  engine.dispatcher.stats = (ref) => {
+    looked.set(ref.name, (looked.get(ref.name) ?? 0) + 1);
+    return stats(ref);
+  };
+  const activity = new InvocationLog(() => clock.now());
+  const scalers = new Scalers({ engine, provider, logger: silentLogger(), metrics, defaultNamespace: NS, tickMs: 1000, activity, idleRecheckMs: 30_000 });
+  await provider.start();
+  for (let i = 0; i < count; i++) await engine.dispatcher.track({ name: `fn${i}`, namespace: NS });
+  await scalers.start();
+  await clock.run(1000);
+  return { clock, provider, engine, scalers, looked, activity };
+}
+
+describe('one scaler per function, fed by events', () => {
+  it('10,000 idle functions for an hour of virtual time: no evaluation, no provider read, nothing due; then a request evaluates that one function only', async () => {
+    const w = await world(10_000);
+    expect(w.scalers.stats().functions).toBe(10_000);
+    const evaluationsAtStart = w.scalers.stats().evaluations;
+    // Start-up looked at each non-rps function (a top-up to min happens then) once, and once
+    // more when its starting replica became ready; rps functions never.
+    expect(evaluationsAtStart).toBeGreaterThanOrEqual(6_000);
+    expect(evaluationsAtStart).toBeLessThanOrEqual(12_000);
+    const readsAtStart = w.provider.reads();
+    w.looked.clear();
+
+    await w.clock.run(HOUR_MS);
+
+    expect(w.scalers.stats().evaluations).toBe(evaluationsAtStart);
+    expect(w.provider.reads()).toBe(readsAtStart);
+    expect(w.looked.size).toBe(0);
+    expect(w.scalers.stats().timers).toBe(0);
+    expect(w.clock.pending()).toBe(0);
+
+    // One request to one queue function: it becomes active, is looked at while the request
+    // runs, and goes quiet again after it; no other function is looked at.
+    const ref = { name: 'fn10', namespace: NS };
+    const slot = w.engine.dispatcher.tryAcquire(ref);
+    expect(slot).not.toBeNull();
+    await w.clock.run(5_000);
+    slot?.release();
+    await w.clock.run(60_000);
+    expect([...w.looked.keys()]).toEqual(['fn10']);
+    expect(w.looked.get('fn10')).toBeGreaterThanOrEqual(1);
+    expect(w.scalers.stats().evaluations - evaluationsAtStart).toBe(w.looked.get('fn10'));
+    expect(w.scalers.stats().timers).toBe(0);
+  }, 60_000);
+
+  it('a concurrency function keeps being looked at while its windows run, scales back to min, then goes quiet', async () => {
+    const w = await world(5);
+    const ref = { name: 'fn2', namespace: NS };
+    const slots = Array.from({ length: 8 }, () => w.engine.dispatcher.tryAcquire(ref));
+    await w.clock.run(10_000);
+    expect((await w.provider.inner.getReplicas(ref)).desired).toBe(4);
+    for (const slot of slots) slot?.release();
+    w.looked.clear();
+    await w.clock.run(10 * 60_000);
+    expect((await w.provider.inner.getReplicas(ref)).desired).toBe(1);
+    const looks = w.looked.get('fn2') ?? 0;
+    // Looked at once a tick until the stable window and the scale-down delay ran out, then never.
+    expect(looks).toBeGreaterThan(30);
+    await w.clock.run(HOUR_MS);
+    expect(w.looked.get('fn2')).toBe(looks);
+    expect(w.scalers.stats().timers).toBe(0);
+  });
+
+  it('a scale-to-zero function goes to zero at its idle deadline, and its wake arms the next one', async () => {
+    const w = await world(5);
+    const ref = { name: 'fn4', namespace: NS };
+    // A call at zero, as the proxy makes it: recorded, held while the function wakes.
+    const end = w.activity.begin(ref);
+    const waiting = w.engine.dispatcher.acquire(ref, { maxWaitMs: 10_000 });
+    await w.clock.run(500);
+    const slot = await waiting;
+    await w.clock.run(1000);
+    slot.release();
+    end();
+    const endedAt = w.clock.now();
+    expect((await w.provider.inner.getReplicas(ref)).desired).toBe(1);
+    await w.clock.run(59_000);
+    expect((await w.provider.inner.getReplicas(ref)).desired).toBe(1);
+    await w.clock.run(2_000);
+    expect((await w.provider.inner.getReplicas(ref)).desired).toBe(0);
+    const idled = w.engine.events.query({ function: 'fn4' }).find((e) => e.source === 'idler' && e.action === 'scale_down');
+    expect(idled?.time).toBe(endedAt + 60_000);
+    expect(w.scalers.stats().timers).toBe(0);
+  });
+});
+
+describe('PolicyCache', () => {
+  it('parses a function\'s labels once: the same objects or an equal copy are a hit, a change parses again', () => {
+    const cache = new PolicyCache({ ...DEFAULT_POLICY });
+    const labels = { [`${L}type`]: 'queue', [`${L}max`]: '4' };
+    const first = cache.of('ns/f', labels, {});
+    expect(cache.of('ns/f', labels, {})).toBe(first);
+    expect(cache.of('ns/f', { ...labels }, {})).toBe(first);
+    const changed = cache.of('ns/f', { ...labels, [`${L}max`]: '6' }, {});
+    expect(changed).not.toBe(first);
+    expect(changed.spec.ok && changed.spec.spec.maxReplicas).toBe(6);
+  });
+});
