@@ -7,6 +7,7 @@ import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { AlertBatch, decideScaleDown, type AlertBatchDecision, type AlertDecision, type AlertState, type AlertTiming } from '../policy/alert-step.js';
+import { isAlertDriven } from '../policy/index.js';
 import { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../providers/types.js';
 import type { AlertSignals } from './signals.js';
 import type { AlertStateStore, VersionedAlertState } from './state-store.js';
@@ -170,7 +171,7 @@ export class AlertScaler {
       const failure = this.failure(ref, kind.error);
       for (const i of indices) outcomes[i] = this.outcome(alerts, i, failure);
       this.options.logger.error('alerts failed', { function: functionLabel(ref, this.options.defaultNamespace), alerts: indices.length, ...failure });
-    } else if (kind === null || (kind.ok && kind.kind === 'rps')) {
+    } else if (kind === null || (kind.ok && isAlertDriven(kind.kind))) {
       if (indices.length > 0) await this.stepGroup({ ref, indices }, alerts, outcomes);
     } else await this.evaluateGroup({ ref, indices }, kind, alerts, outcomes);
     if (heldBefore && signals?.holding(ref).length === 0) await this.released(ref);

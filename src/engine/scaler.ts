@@ -5,7 +5,7 @@ import type { TimerHeap } from '../core/timers.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { decideIdle } from '../policy/idle.js';
-import { EMPTY_POLICY_MEMORY, policySettings, type PolicyMemory, type PolicySpec } from '../policy/index.js';
+import { EMPTY_POLICY_MEMORY, isAlertDriven, policySettings, type PolicyMemory, type PolicySpec } from '../policy/index.js';
 import type { ScalingPolicy } from '../policy/labels.js';
 import type { ReplicaState } from '../providers/types.js';
 import type { InvocationLog } from './activity.js';
@@ -102,7 +102,7 @@ export class FunctionScaler {
   /** Asks for an evaluation `delayMs` from now (an earlier one already asked for stands); only where a policy decides. */
   poke(delayMs: number): void {
     const spec = this.spec;
-    if (spec === null || spec.kind === 'rps' || !this.ctx.leader()) return;
+    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader()) return;
     const { timers, clock } = this.ctx;
     timers.setEarliest(`tick:${this.key}`, clock.now() + delayMs, () => this.ctx.spawn(this.evaluate()));
   }
@@ -123,7 +123,7 @@ export class FunctionScaler {
   /** Runs the policy once (once more after, when asked meanwhile); schedules the next look unless quiet. */
   async evaluate(): Promise<Evaluation | null> {
     const spec = this.spec;
-    if (spec === null || spec.kind === 'rps' || !this.ctx.leader()) return null;
+    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader()) return null;
     if (this.running) {
       this.again = true;
       return null;

@@ -15,6 +15,14 @@ export interface PolicyMemory {
 export const EMPTY_POLICY_MEMORY: PolicyMemory = Object.freeze({ concurrency: EMPTY_CONCURRENCY_MEMORY });
 
 /**
+ * True for kinds driven by alerts (`rps`): their count changes on a notification, through the
+ * alert step and its state, never on a load evaluation. The one place that tells them apart.
+ */
+export function isAlertDriven(kind: PolicySpec['kind']): boolean {
+  return kind === 'rps';
+}
+
+/**
  * The one switch over policy kinds: a pure decision from the spec, the input and what the
  * kind remembers, and the memory to keep for next time. `rps` is driven by alerts, not here:
  * it answers `alert-driven` and changes nothing.

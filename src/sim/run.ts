@@ -11,6 +11,7 @@ import type { EngineEvent } from '../engine/events.js';
 import { AppError, isAppError } from '../errors.js';
 import { silentLogger } from '../log/logger.js';
 import { createMetrics } from '../metrics/registry.js';
+import { isAlertDriven } from '../policy/index.js';
 import { parseRequestLimits, parseScalingPolicy, type RequestLimits } from '../policy/labels.js';
 import { MemoryProvider } from '../providers/memory/index.js';
 import { functionLabel, type FunctionRef } from '../providers/types.js';
@@ -200,7 +201,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   const byKey = new Map(fns.map((f) => [`${f.ref.namespace}/${f.ref.name}`, f]));
   const rps = stack.functions.flatMap((fn, i) => {
     const spec = engine.policies.of(`${fn.namespace}/${fn.name}`, fn.labels, fn.annotations).spec;
-    return spec.ok && spec.spec.kind === 'rps' ? [i] : [];
+    return spec.ok && isAlertDriven(spec.spec.kind) ? [i] : [];
   });
   const scaleCalls = (options.scaleCalls ?? []).map((call) => {
     const f = fns.find((g) => g.ref.name === call.function);
