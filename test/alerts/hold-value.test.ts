@@ -10,7 +10,7 @@ import { AlertSignals, parseQueueValue } from '../../src/alerts/signals.js';
 import { MemoryAlertStateStore } from '../../src/alerts/state-store.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { policyEngine, START_MS } from '../unit/support/policy-loop.js';
+import { policyEngine, START_MS } from '../engine/support/policy-loop.js';
 
 const L = 'com.openfaas.scale.';
 const STALE_MS = 60_000;
@@ -20,7 +20,7 @@ function alert(status: 'firing' | 'resolved', fingerprint: string, labels: Recor
 }
 const hold = (status: 'firing' | 'resolved') => alert(status, 'h1', { alertname: 'KeepWarm', scale_action: 'hold' });
 
-/** The policy engine of test/unit/support with an alert scaler wired as bootstrap wires it. */
+/** The policy engine of test/engine/support with an alert scaler wired as bootstrap wires it. */
 async function setup(labels: Record<string, string>, replicas: number) {
   const box: { signals?: AlertSignals } = {};
   const e = await policyEngine(labels, replicas, {

@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { packageRoot } from '../../../src/bootstrap.js';
-import { runCli } from '../../../src/cli.js';
+import { packageRoot } from '../../src/bootstrap.js';
+import { runCli } from '../../src/cli.js';
 
 const root = packageRoot();
 const ours = join(root, 'examples', 'simulate', 'stack.yml');

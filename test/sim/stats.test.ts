@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { Random } from '../../../src/sim/random.js';
-import { EXACT_LIMIT, MAX_RETAINED, Samples } from '../../../src/sim/stats.js';
+import { Random } from '../../src/sim/random.js';
+import { EXACT_LIMIT, MAX_RETAINED, Samples } from '../../src/sim/stats.js';
 
 /** Exact nearest-rank percentile of `values` (no rounding). */
 function exactAt(values: readonly number[], p: number): number {

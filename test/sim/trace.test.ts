@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../src/errors.js';
 import { arrivals } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sim-trace-'));

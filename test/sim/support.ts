@@ -1,12 +1,12 @@
-import { policyDefaults, requestDefaults } from '../../../src/config/defaults.js';
-import { packageRoot } from '../../../src/config/package-root.js';
-import { configSchema } from '../../../src/config/schema.js';
-import { shippedAlerting } from '../../../src/sim/alerting.js';
-import { Random } from '../../../src/sim/random.js';
-import type { ScaleCall } from '../../../src/sim/scale-calls.js';
-import { simulate, type RunResult } from '../../../src/sim/run.js';
-import { parseSimStack, type SimStack } from '../../../src/sim/stack.js';
-import { openTrace } from '../../../src/sim/trace.js';
+import { policyDefaults, requestDefaults } from '../../src/config/defaults.js';
+import { packageRoot } from '../../src/config/package-root.js';
+import { configSchema } from '../../src/config/schema.js';
+import { shippedAlerting } from '../../src/sim/alerting.js';
+import { Random } from '../../src/sim/random.js';
+import type { ScaleCall } from '../../src/sim/scale-calls.js';
+import { simulate, type RunResult } from '../../src/sim/run.js';
+import { parseSimStack, type SimStack } from '../../src/sim/stack.js';
+import { openTrace } from '../../src/sim/trace.js';
 
 export const config = configSchema.parse({});
 

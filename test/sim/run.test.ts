@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { summaryJson } from '../../../src/sim/report.js';
+import { summaryJson } from '../../src/sim/report.js';
 import { run, stack } from './support.js';
 
 /** One function, `replicas` fixed (min = max, so no alert changes it), concurrency 1, exponential service. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { meanOf, parseDistribution, sample } from '../../../src/sim/distribution.js';
-import { Random } from '../../../src/sim/random.js';
+import { meanOf, parseDistribution, sample } from '../../src/sim/distribution.js';
+import { Random } from '../../src/sim/random.js';
 
 describe('Random', () => {
   it('gives the same sequence for the same seed and another for another seed', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { VirtualClock } from '../../../src/core/clock.js';
-import type { AlertSignal } from '../../../src/policy/alert-step.js';
-import { AlertPath, prometheusRate } from '../../../src/sim/alert-path.js';
-import { OPENFAAS_ALERTING, type AlertingModel } from '../../../src/sim/alerting.js';
-import { packageRoot } from '../../../src/bootstrap.js';
-import { shippedAlerting } from '../../../src/sim/alerting.js';
+import { VirtualClock } from '../../src/core/clock.js';
+import type { AlertSignal } from '../../src/policy/alert-step.js';
+import { AlertPath, prometheusRate } from '../../src/sim/alert-path.js';
+import { OPENFAAS_ALERTING, type AlertingModel } from '../../src/sim/alerting.js';
+import { packageRoot } from '../../src/bootstrap.js';
+import { shippedAlerting } from '../../src/sim/alerting.js';
 
 describe('prometheusRate', () => {
   it('is the increase over the window when samples sit at its edges', () => {
