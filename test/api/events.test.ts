@@ -19,7 +19,7 @@ let s: RunningScaler;
 beforeAll(async () => {
   s = await startTestScaler(
     { echo: { labels: { 'com.openfaas.scale.max': '10' } }, sleepy: { labels: OPT_IN } },
-    { ALERT_SCALER_BASIC_AUTH_USER: USER, ALERT_SCALER_BASIC_AUTH_PASSWORD: PASSWORD, ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
+    { ALERT_SCALER_BASIC_AUTH_USER: USER, ALERT_SCALER_BASIC_AUTH_PASSWORD: PASSWORD },
   );
 }, 30_000);
 afterAll(async () => {
@@ -36,9 +36,10 @@ describe('/system/events', () => {
     // A wake: the first call to a function at zero.
     const cold = await request(s.server).post('/function/sleepy').send('wake');
     expect([cold.status, cold.text]).toEqual([200, 'wake']);
-    // An idle scale-down once its zero-duration has passed without a call.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await s.idler.tick()).toEqual([{ name: 'sleepy', namespace: 'openfaas-fn' }]);
+    // An idle scale-down, by its deadline, once its zero-duration has passed without a call.
+    const idled = () => s.engine.events.query({ function: 'sleepy' }).filter((e) => e.source === 'idler').map((e) => e.action);
+    await eventually(() => idled().includes('scale_down_complete'), 5000);
+    expect(idled()).toEqual(['scale_down', 'drain_start', 'scale_down_complete']);
     // A manual scale: 3 → 2.
     const manual = await request(s.adminServer).post('/system/scale-function/echo').auth(USER, PASSWORD).send({ serviceName: 'echo', replicas: 2 });
     expect(manual.status).toBe(202);

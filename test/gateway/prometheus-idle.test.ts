@@ -3,6 +3,7 @@ import { LocalIdleSource, PrometheusIdleSource } from '../../src/gateway/idler.j
 import { InvocationLog } from '../../src/gateway/invocations.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { FakePrometheus } from '../support/fake-prometheus.js';
+import { eventually } from '../support/harness.js';
 import { fnRef, replicasOf, send, startZeroScaler, type ZeroScaler } from '../support/zero-harness.js';
 
 /** How the fake Prometheus answers for one function_name. */
@@ -99,21 +100,31 @@ describe('idler with Prometheus', () => {
     scaler = undefined;
   });
 
-  it('scales to zero the function Prometheus reports idle and keeps the busy and unknown ones', async () => {
+  it('scales to zero the function Prometheus reports idle and keeps the busy and unknown ones, asking again after the idler interval', async () => {
     const labels = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero-duration': '200ms' };
-    scaler = await startZeroScaler({ quiet: { labels }, loud: { labels }, mute: { labels } }, { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ALERT_SCALER_PROMETHEUS_URL: prometheus.url });
-    const { running } = scaler;
-    for (const name of ['quiet', 'loud', 'mute']) expect((await send(`${running.url}/function/${name}`, { body: name })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 300));
     answers.set('quiet', { value: '0' });
     answers.set('loud', { value: '3' });
     answers.set('mute', 'error');
+    // The idler interval is the wait before asking again after `busy` or `unknown`.
+    scaler = await startZeroScaler({ quiet: { labels }, loud: { labels }, mute: { labels } }, { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '0.5', ALERT_SCALER_PROMETHEUS_URL: prometheus.url });
+    const { running } = scaler;
+    for (const name of ['quiet', 'loud', 'mute']) expect((await send(`${running.url}/function/${name}`, { body: name })).status).toBe(200);
+    const asked = (name: string) => prometheus.queries.filter((q) => q.includes(`function_name="${name}"`) && q.includes('[1s]')).length;
+    const idled = () => running.engine.events.query().filter((e) => e.source === 'idler' && e.action === 'scale_down');
 
-    expect(await running.idler.tick()).toEqual([fnRef('quiet')]);
+    // Each deadline asked; loud and mute were asked again after the interval and still kept.
+    await eventually(() => asked('loud') >= 2 && asked('mute') >= 2 && idled().length === 1, 5000);
 
     expect((await replicasOf(running, 'quiet')).replicas).toBe(0);
     expect((await replicasOf(running, 'loud')).replicas).toBe(1);
     expect((await replicasOf(running, 'mute')).replicas).toBe(1);
-    expect(prometheus.queries.filter((q) => q.includes('function_name="quiet"') && q.includes('[1s]'))).toHaveLength(1);
+    expect(idled().map((e) => [e.function, e.reason, e.inputs['idleness']])).toEqual([['quiet', 'idle', 'idle']]);
+    expect(asked('quiet')).toBe(1);
+
+    // Once Prometheus has seen no call either, the next recheck idles it.
+    answers.set('mute', { value: '0' });
+    await eventually(async () => (await replicasOf(running, 'mute')).replicas === 0, 3000);
+    expect(idled().map((e) => e.function)).toEqual(['quiet', 'mute']);
+    expect((await replicasOf(running, 'loud')).replicas).toBe(1);
   });
 });

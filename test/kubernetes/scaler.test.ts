@@ -43,7 +43,6 @@ async function scaler(kubeconfig: string, extra: Record<string, string> = {}, lo
       ALERT_SCALER_PROVIDER: 'kubernetes',
       KUBECONFIG: kubeconfig,
       ALERT_SCALER_LOG_LEVEL: 'silent',
-      ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600',
       ...extra,
     },
     () => '',
@@ -283,26 +282,35 @@ describe('the scaler on the Kubernetes provider', () => {
       replicas: 1,
       labels: { faas_function: 'sleepy', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' },
     });
-    const env = { ALERT_SCALER_LEASE_DURATION_SECONDS: '2' };
+    const service = await fakeService();
+    const env = { ALERT_SCALER_LEASE_DURATION_SECONDS: '2', ALERT_SCALER_KUBERNETES_ROUTING: 'service', ALERT_SCALER_FUNCTION_URL_TEMPLATE: service.url };
     const a = await scaler(kubeconfig, env);
     await new Promise((r) => setTimeout(r, 300));
     const b = await scaler(kubeconfig, env);
-    await new Promise((r) => setTimeout(r, 1200));
-    // Exactly one of them idles: the leader.
-    const [scaledA, scaledB] = [await a.idler.tick(), await b.idler.tick()];
-    expect(scaledA.length + scaledB.length).toBe(1);
-    const [leader, follower] = scaledA.length === 1 ? [a, b] : [b, a];
-    expect(fake.replicasOf('sleepy')).toBe(0);
+    const downs = (s: RunningScaler) => s.engine.events.query({ function: 'sleepy' }).filter((e) => e.source === 'idler' && e.action === 'scale_down');
+    const idled = (s: RunningScaler) => downs(s).length;
+    // Exactly one of them idles, by its deadline: the leader.
+    await waitFor(() => fake.replicasOf('sleepy') === 0, 'the leader to idle the function', 5000);
+    expect([idled(a), idled(b)].sort()).toEqual([0, 1]);
+    const [leader, follower] = idled(a) === 1 ? [a, b] : [b, a];
 
-    // The leader goes away; the function is woken again; the follower must idle it.
+    // Called through the leader: the follower, whose own record saw no call since it started,
+    // hears the wake too but must not idle; the leader idles it a zero-duration after the call.
+    const calledAt = Date.now();
+    const call = await request(leader.server).post('/function/sleepy').send('hi');
+    expect([call.status, call.text]).toEqual([200, 'hi']);
+    await waitFor(() => idled(leader) === 2 && fake.replicasOf('sleepy') === 0, 'the leader to idle it again', 5000);
+    expect(idled(follower)).toBe(0);
+    expect(await follower.idler.tick()).toEqual([]);
+    expect((downs(leader)[1]?.time ?? 0) - calledAt).toBeGreaterThanOrEqual(1000);
+
+    // The leader goes away; the function is woken again (from outside); the follower must idle it.
+    const lostAt = Date.now();
+    await leader.close();
     fake.mutateDeployment('sleepy', 'openfaas-fn', (d) => {
       (d['spec'] as { replicas: number }).replicas = 1;
     });
-    expect(await follower.idler.tick()).toEqual([]);
-    const lostAt = Date.now();
-    await leader.close();
-    await waitFor(async () => (await follower.idler.tick()).length === 1, 'the follower to idle the function', 4000);
+    await waitFor(() => idled(follower) === 1 && fake.replicasOf('sleepy') === 0, 'the follower to idle the function', 4000);
     expect(Date.now() - lostAt).toBeLessThan(2000 + 1500);
-    expect(fake.replicasOf('sleepy')).toBe(0);
   });
 });
