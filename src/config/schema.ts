@@ -74,7 +74,7 @@ export const configSchema = z.strictObject({
    * most replicas such a function may get.
    */
   maxReplicasCeiling: positiveInt.default(100),
-  /** Time between two passes of the policy loop (kinds other than `rps`), ms. */
+  /** Time between two evaluations of an active function's policy (kinds other than `rps`), ms; a quiet function is not evaluated at all. */
   policyIntervalMs: positiveInt.default(1000),
   /**
    * Dry run: every automatic decision (policy loop, alerts, idler) is recorded in the event
@@ -90,7 +90,11 @@ export const configSchema = z.strictObject({
 
   /** Idle time before scale to zero, for functions with `com.openfaas.scale.zero=true`. */
   zeroDurationSeconds: z.coerce.number().positive().default(900),
-  /** How often the idler looks for idle functions. */
+  /**
+   * Each `scale.zero` function is checked at its own idle deadline (last call + zero-duration);
+   * when the idle source then says not idle (traffic at another gateway, Prometheus unknown),
+   * it is asked again after this many seconds.
+   */
   idlerIntervalSeconds: z.coerce.number().positive().default(5),
   /** When set, idle time comes from this Prometheus (shared by all gateway replicas). */
   prometheusUrl: z.url().optional(),
