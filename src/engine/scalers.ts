@@ -1,5 +1,5 @@
 import { TimerHeap } from '../core/timers.js';
-import { refKey, type FunctionRef } from '../core/ref.js';
+import { functionLabel, refKey, type FunctionRef } from '../core/ref.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { PolicyKind } from '../policy/index.js';
@@ -188,8 +188,9 @@ export class Scalers {
   /** The labels or an edit changed: parse again (read once) and evaluate now. */
   async refresh(ref: FunctionRef): Promise<void> {
     try {
+      const state = await this.options.provider.getReplicas(ref);
       const scaler = this.scaler(ref);
-      scaler.sync(await this.options.provider.getReplicas(ref));
+      scaler.sync(state);
       scaler.armIdle();
       await scaler.evaluateNow();
     } catch (err) {
@@ -227,7 +228,7 @@ export class Scalers {
   /** A request waits for a function that wants 0 replicas: one change cycle (the dispatcher asks once per burst); a failure answers the waiting requests. */
   private wake(ref: FunctionRef): void {
     const { changer, dispatcher } = this.options.engine;
-    const fn = this.scaler(ref).label;
+    const fn = functionLabel(ref, this.options.defaultNamespace);
     this.log.info('wake requested', { function: fn, held: dispatcher.queued(ref).no_replica });
     this.ctx.spawn(
       changer.change(ref, 'waker', decideWake).catch((err: unknown) => {
@@ -238,24 +239,30 @@ export class Scalers {
     );
   }
 
-  /** The function's scaler with its labels known: read once from the provider when they are not. */
+  /**
+   * The function's scaler with its labels known: read once from the provider when they are
+   * not (a burst shares the read). A scaler is made only once the read succeeds, so names
+   * from an alert or a request for functions that do not exist leave nothing behind.
+   */
   private known(ref: FunctionRef): Promise<FunctionScaler> {
-    const scaler = this.scaler(ref);
-    if (scaler.policy !== undefined) return Promise.resolve(scaler);
-    let load = this.loading.get(scaler.key);
+    const key = refKey(ref);
+    const scaler = this.scalers.get(key);
+    if (scaler?.policy !== undefined) return Promise.resolve(scaler);
+    let load = this.loading.get(key);
     if (load === undefined) {
       load = this.options.provider.getReplicas(ref).then(
         (state) => {
-          this.loading.delete(scaler.key);
-          scaler.sync(state);
-          return scaler;
+          this.loading.delete(key);
+          const found = this.scaler(ref);
+          found.sync(state);
+          return found;
         },
         (err: unknown) => {
-          this.loading.delete(scaler.key);
+          this.loading.delete(key);
           throw err;
         },
       );
-      this.loading.set(scaler.key, load);
+      this.loading.set(key, load);
     }
     return load;
   }

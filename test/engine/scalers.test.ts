@@ -161,6 +161,18 @@ describe('one scaler per function, fed by events', () => {
   });
 });
 
+describe('names that are not functions', () => {
+  it('an evaluation or a kind asked for an unknown function fails clearly and leaves no scaler behind', async () => {
+    const w = await world(5);
+    const before = w.scalers.stats();
+    const nope = { name: 'no-such-function', namespace: NS };
+    expect(await w.scalers.evaluateNow(nope)).toBeNull();
+    await expect(w.scalers.kindOf(nope)).rejects.toMatchObject({ code: 'FUNCTION_UNKNOWN' });
+    for (let i = 0; i < 100; i++) await w.scalers.kindOf({ name: `nope-${i}`, namespace: NS }).catch(() => undefined);
+    expect(w.scalers.stats()).toEqual(before);
+  });
+});
+
 describe('PolicyCache', () => {
   it('parses a function\'s labels once: the same objects or an equal copy are a hit, a change parses again', () => {
     const cache = new PolicyCache({ ...DEFAULT_POLICY });
