@@ -77,7 +77,9 @@ export interface AlertPathOptions {
  * and a flush sees what the evaluation just posted; and a repeat needs the notification log's
  * entry, stamped after the last notification was delivered, to be older than
  * repeat_interval at the tick (`entry.Timestamp.Before(now - repeat)`), so when
- * repeat_interval is a multiple of group_interval a repeat comes one group_interval after it.
+ * repeat_interval is a multiple of group_interval a repeat comes one group_interval after it
+ * (live, that is a race the repeat loses more often than not: the ticks drift later by the
+ * timer's latency, the entry by the webhook's answer time).
  */
 export class AlertPath {
   private readonly counters: Float64Array;
