@@ -68,8 +68,18 @@ export interface AlertPathOptions {
  * evaluation interval (inactive → pending → firing after `for`; firing → resolved);
  * Alertmanager keeps one group per function (group_by function_name): its first
  * notification after group_wait, then at each group_interval when the alert changed or
- * repeat_interval has passed since the last; a resolved alert is sent once (send_resolved)
- * and ends the group; one that resolves before it was ever sent is dropped.
+ * more than repeat_interval has passed since the last; a resolved alert is sent once
+ * (send_resolved) and ends the group; one that resolves before it was ever sent is dropped.
+ *
+ * Two orderings follow the real pair (Prometheus 2.x, Alertmanager 0.25): Alertmanager's
+ * group ticks run a moment after the evaluation that created the group (the alert's post
+ * takes that long), so an evaluation and a flush due at the same instant run in that order
+ * and a flush sees what the evaluation just posted; and a repeat needs the notification log's
+ * entry, stamped after the last notification was delivered, to be older than
+ * repeat_interval at the tick (`entry.Timestamp.Before(now - repeat)`), so when
+ * repeat_interval is a multiple of group_interval a repeat comes one group_interval after it
+ * (live, that is a race the repeat loses more often than not: the ticks drift later by the
+ * timer's latency, the entry by the webhook's answer time).
  */
 export class AlertPath {
   private readonly counters: Float64Array;
@@ -105,8 +115,10 @@ export class AlertPath {
   private every(firstMs: number, intervalMs: number, tick: () => void): void {
     const { clock, endMs } = this.options;
     const run = () => {
-      tick();
+      // The next tick is queued before this one runs, so before any group flush this tick
+      // starts: at an instant both share, the evaluation (and what it posts) comes first.
       if (clock.now() + intervalMs <= endMs()) clock.setTimeout(run, intervalMs);
+      tick();
     };
     clock.setTimeout(run, firstMs);
   }
@@ -161,7 +173,7 @@ export class AlertPath {
     const { current, notified } = group;
     const changed = notified === null || notified.status !== current.status || notified.startsAt !== current.startsAt;
     const neverSentFiring = current.status === 'resolved' && (notified === null || notified.status === 'resolved');
-    if (!neverSentFiring && (changed || now - group.lastNotifyAt >= model.repeatIntervalMs)) {
+    if (!neverSentFiring && (changed || now - group.lastNotifyAt > model.repeatIntervalMs)) {
       group.notified = current;
       group.lastNotifyAt = now;
       deliver(fn, current);

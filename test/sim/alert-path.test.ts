@@ -72,11 +72,24 @@ describe('AlertPath', () => {
     const got = drive(OPENFAAS_ALERTING, (t) => t >= 60_000 && t < 200_000, 20, 300_000);
     // Eval at 75 s sees the rise (pending), at 90 s it has held `for` 5 s (firing); group_wait 5 s → 95 s.
     expect(got[0]).toEqual({ t: 95_000, status: 'firing', startsAt: new Date(75_000).toISOString() });
-    // Repeats every repeat_interval (30 s) at a group_interval tick while it fires.
-    expect(got.filter((g) => g.status === 'firing').map((g) => g.t).slice(0, 3)).toEqual([95_000, 125_000, 155_000]);
+    // Repeats at the first group_interval tick (10 s) past repeat_interval (30 s) while it
+    // fires: at 125 s the log entry of 95 s is exactly 30 s old, not older, so 135 s.
+    expect(got.filter((g) => g.status === 'firing').map((g) => g.t).slice(0, 3)).toEqual([95_000, 135_000, 175_000]);
     const resolved = got.find((g) => g.status === 'resolved');
     expect(resolved?.t).toBeGreaterThan(200_000);
     expect(resolved?.t).toBeLessThanOrEqual(200_000 + 15_000 + 10_000 + 15_000);
+  });
+
+  it('at 1 s intervals a flush runs after the evaluation of the same instant: the resolve goes out at the evaluation that saw the rate fall', () => {
+    const model: AlertingModel = { name: 'fast', scrapeIntervalMs: 1000, evaluationIntervalMs: 1000, rateWindowMs: 5000, threshold: 5, forMs: 2000, groupWaitMs: 1000, groupIntervalMs: 1000, repeatIntervalMs: 3_600_000 };
+    const got = drive(model, (t) => t >= 5_000 && t < 37_000, 25, 50_000);
+    // Pending at 7 s (window (2, 7]: 38 calls from zero), firing at 9 s, sent after group_wait.
+    // At 41 s the window (36, 41] holds 12 calls over 4 s sampled (3/s): inactive, and the
+    // group's tick of 41 s, a moment after that evaluation in Alertmanager, sends the resolve.
+    expect(got.map((g) => [g.t, g.status])).toEqual([
+      [10_000, 'firing'],
+      [41_000, 'resolved'],
+    ]);
   });
 
   it('a rise shorter than `for` never notifies', () => {
