@@ -50,7 +50,7 @@ function stackProvider(stack: SimStack, clock: VirtualClock, root: Random, confi
 }
 
 /**
- * Composes the engine and the scalers (src/compose/scaler.ts) as src/bootstrap.ts does, on a
+ * Composes the engine and the scalers (src/compose/scaler.ts) as src/compose/gateway.ts does, on a
  * VirtualClock at 0 and a MemoryProvider built from `stack`, with silent logs, one gateway
  * and no Prometheus; every piece of async work they start is tracked by `pending`.
  */

@@ -56,7 +56,7 @@ export interface RunResult {
 
 /**
  * Replays `trace` through the gateway's own engine and scalers (src/compose/scaler.ts, as
- * src/bootstrap.ts composes them) on a VirtualClock and a MemoryProvider built from the
+ * src/compose/gateway.ts composes them) on a VirtualClock and a MemoryProvider built from the
  * stack: each call takes a slot from the dispatcher (or waits in its queue) and gives it back
  * after its service time; the modelled Prometheus and Alertmanager (src/sim/alert-path.ts)
  * deliver notifications to the gateway's webhook logic; waking, idling and every policy kind
