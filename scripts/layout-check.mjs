@@ -16,8 +16,9 @@
  *   files together. One entry per strongly connected component, with one cycle printed.
  * - `upward`: an import from a higher layer. Layers, lowest first: core, errors (src/errors.ts),
  *   log, metrics, policy, config, providers, engine, alerts, gateway, api, ui, cli, sim, and the
- *   top (src/server.ts, src/bootstrap.ts, src/main.ts, src/cli.ts). A file may import from its
- *   own layer and lower ones. config sits above policy: src/config/defaults.ts maps the Config
+ *   top (src/server.ts, src/bootstrap.ts, src/main.ts, src/cli.ts, and src/bootstrap/: the
+ *   parts bootstrap.ts composes). A file may import from its own layer and lower ones.
+ *   config sits above policy: src/config/defaults.ts maps the Config
  *   onto the policy's default shapes, and nothing in policy reads the config. One rule narrows
  *   the order: src/providers may import from src/policy only with `import type` (or `export
  *   type ... from`), i.e. the plain data shapes a provider stores or reports, never a decision;
@@ -44,6 +45,8 @@ export const LAYERS = ['core', 'errors', 'log', 'metrics', 'policy', 'config', '
 /** src/policy modules of plain data (types and their constant values) that providers may import values from. */
 export const POLICY_DATA_MODULES = ['src/policy/alert-state.ts'];
 const TOP_FILES = { 'errors.ts': 'errors', 'server.ts': 'top', 'bootstrap.ts': 'top', 'main.ts': 'top', 'cli.ts': 'top' };
+/** src folders in the top layer: src/bootstrap/ holds the parts src/bootstrap.ts composes. */
+export const TOP_FOLDERS = ['bootstrap'];
 
 /** Every .ts file under `dir`, as paths relative to `root` with `/` separators, sorted. */
 function listTs(root, dir) {
@@ -63,6 +66,7 @@ function listTs(root, dir) {
 export function layerOf(file) {
   const parts = file.split('/');
   if (parts.length === 2) return TOP_FILES[parts[1]];
+  if (TOP_FOLDERS.includes(parts[1])) return 'top';
   return LAYERS.includes(parts[1]) && parts[1] !== 'top' ? parts[1] : undefined;
 }
 

@@ -58,7 +58,7 @@ export interface ComposedScaler {
 
 /**
  * Builds one scaler per function on `engine` with its inputs, and the alert handler that
- * feeds them. src/bootstrap.ts calls it with the gateway's sources; src/sim calls it with
+ * feeds them. src/compose/gateway.ts calls it with the gateway's sources; src/sim calls it with
  * modelled ones, so the simulator runs the gateway's code.
  */
 export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScaler {

@@ -1,9 +1,8 @@
 import { TimerHeap } from '../core/timers.js';
-import { functionLabel, refKey, type FunctionRef } from '../core/ref.js';
+import { refKey, type FunctionRef } from '../core/ref.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { PolicyKind } from '../policy/index.js';
-import { decideWake } from '../policy/wake.js';
 import type { FunctionInfo, ReplicaProvider } from '../providers/types.js';
 import type { InvocationLog } from './activity.js';
 import type { Evaluation } from './evaluate.js';
@@ -11,6 +10,7 @@ import { LocalIdleSource, type IdleSource } from './idle.js';
 import type { Engine } from './index.js';
 import { FunctionScaler, type ScalerContext } from './scaler.js';
 import type { RemoteSignals } from './signals.js';
+import { wake } from './wake.js';
 
 /** Default time between two evaluations of an active function, ms. */
 export const DEFAULT_TICK_MS = 1000;
@@ -111,7 +111,7 @@ export class Scalers {
       engine.dispatcher.onActive((ref) => this.scalers.get(refKey(ref))?.poke(this.ctx.tickMs)),
       engine.dispatcher.onQueued((ref) => this.ctx.spawn(this.evaluateNow(ref))),
     );
-    engine.onNeedReplica((ref) => this.wake(ref));
+    engine.onNeedReplica((ref) => this.ctx.spawn(wake(engine, ref, this.log, this.options.defaultNamespace)));
     this.wasLeader = this.ctx.leader();
     await this.tick();
     if (this.options.isLeader !== undefined) this.every('leader', () => this.watchLeader());
@@ -223,20 +223,6 @@ export class Scalers {
   /** Work done since start. */
   stats(): ScalerStats {
     return { functions: this.scalers.size, evaluations: this.ctx.counters.evaluations, timers: this.timers.size };
-  }
-
-  /** A request waits for a function that wants 0 replicas: one change cycle (the dispatcher asks once per burst); a failure answers the waiting requests. */
-  private wake(ref: FunctionRef): void {
-    const { changer, dispatcher } = this.options.engine;
-    const fn = functionLabel(ref, this.options.defaultNamespace);
-    this.log.info('wake requested', { function: fn, held: dispatcher.queued(ref).no_replica });
-    this.ctx.spawn(
-      changer.change(ref, 'waker', decideWake).catch((err: unknown) => {
-        const cause = err instanceof Error ? err : new Error(String(err));
-        this.log.error('wake failed', { function: fn, error: cause.message });
-        dispatcher.wakeFailed(ref, cause);
-      }),
-    );
   }
 
   /**

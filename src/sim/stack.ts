@@ -86,6 +86,10 @@ export interface StackContext {
   readonly shipped: () => AlertingModel;
 }
 
+type StackData = z.infer<typeof stackSchema>;
+type FunctionData = StackData['functions'][string];
+type SimulateBlock = StackData['simulate'];
+
 /**
  * Parses a stack file for the simulator: the local provider's format (`command` is
  * accepted and not needed), each function's `simulate: {start, service, stop}` and the
@@ -93,6 +97,18 @@ export interface StackContext {
  * and `tick`, the policy loop's interval). Throws CONFIG_INVALID listing every problem, each naming where it is.
  */
 export function parseSimStack(source: string, path: string, context: StackContext): SimStack {
+  const data = readStackData(source, path);
+  const problems: string[] = [];
+  const functions = Object.entries(data.functions).map(([name, fn]) => simFunction(name, fn, `${path}: functions.${name}`, context, problems));
+  if (functions.length === 0) problems.push(`${path}: functions: the stack has no function`);
+  const alerting = alertingOf(data.simulate, path, context, problems);
+  const policyTickMs = tickOf(data.simulate, path, problems);
+  if (problems.length > 0) throw new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
+  return { path, functions, alerting, policyTickMs };
+}
+
+/** The YAML text checked against the stack schema; CONFIG_INVALID for bad YAML or a bad shape (every issue listed). */
+function readStackData(source: string, path: string): StackData {
   let raw: unknown;
   try {
     raw = loadYaml(source);
@@ -104,37 +120,39 @@ export function parseSimStack(source: string, path: string, context: StackContex
     const problems = result.error.issues.map((issue) => `${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
   }
-  const problems: string[] = [];
-  const functions: SimFunction[] = [];
-  for (const [name, fn] of Object.entries(result.data.functions)) {
-    const where = `${path}: functions.${name}`;
-    const policy = parseScalingPolicy(fn.labels, fn.annotations, context.policyDefaults);
-    if (!policy.ok) problems.push(...policy.problems.map((p) => `${where}: ${p}`));
-    const spec = parsePolicySpec(fn.labels, fn.annotations, specDefaultsOf(context.policyDefaults));
-    if (!spec.ok) problems.push(...spec.problems.map((p) => `${where}: ${p}`));
-    const limits = parseRequestLimits(fn.labels, fn.annotations, context.requestDefaults);
-    if (!limits.ok) problems.push(...limits.problems.map((p) => `${where}: ${p}`));
-    const dist = (key: 'start' | 'service', fallback: string): Distribution => {
-      const value = fn.simulate?.[key] ?? fallback;
-      const parsed = parseDistribution(value);
-      if (parsed === null) problems.push(`${where}.simulate.${key}: ${JSON.stringify(value)} is not a duration (300ms), exp:MEAN or uniform:LOW-HIGH`);
-      return parsed ?? { kind: 'fixed', ms: 0 };
-    };
-    const stop = fn.simulate?.stop ?? '0s';
-    const stopMs = parseDurationMs(stop);
-    if (stopMs === null) problems.push(`${where}.simulate.stop: ${JSON.stringify(stop)} is not a duration`);
-    functions.push({
-      name,
-      namespace: fn.namespace ?? context.defaultNamespace,
-      labels: fn.labels,
-      annotations: fn.annotations,
-      start: dist('start', DEFAULT_START),
-      service: dist('service', DEFAULT_SERVICE),
-      stopMs: stopMs ?? 0,
-    });
-  }
-  if (functions.length === 0) problems.push(`${path}: functions: the stack has no function`);
-  const block = result.data.simulate;
+  return result.data;
+}
+
+/** One function: its labels checked by the gateway's parsers and its replica model; its problems (named by `where`) go into `problems`. */
+function simFunction(name: string, fn: FunctionData, where: string, context: StackContext, problems: string[]): SimFunction {
+  const policy = parseScalingPolicy(fn.labels, fn.annotations, context.policyDefaults);
+  if (!policy.ok) problems.push(...policy.problems.map((p) => `${where}: ${p}`));
+  const spec = parsePolicySpec(fn.labels, fn.annotations, specDefaultsOf(context.policyDefaults));
+  if (!spec.ok) problems.push(...spec.problems.map((p) => `${where}: ${p}`));
+  const limits = parseRequestLimits(fn.labels, fn.annotations, context.requestDefaults);
+  if (!limits.ok) problems.push(...limits.problems.map((p) => `${where}: ${p}`));
+  const dist = (key: 'start' | 'service', fallback: string): Distribution => {
+    const value = fn.simulate?.[key] ?? fallback;
+    const parsed = parseDistribution(value);
+    if (parsed === null) problems.push(`${where}.simulate.${key}: ${JSON.stringify(value)} is not a duration (300ms), exp:MEAN or uniform:LOW-HIGH`);
+    return parsed ?? { kind: 'fixed', ms: 0 };
+  };
+  const stop = fn.simulate?.stop ?? '0s';
+  const stopMs = parseDurationMs(stop);
+  if (stopMs === null) problems.push(`${where}.simulate.stop: ${JSON.stringify(stop)} is not a duration`);
+  return {
+    name,
+    namespace: fn.namespace ?? context.defaultNamespace,
+    labels: fn.labels,
+    annotations: fn.annotations,
+    start: dist('start', DEFAULT_START),
+    service: dist('service', DEFAULT_SERVICE),
+    stopMs: stopMs ?? 0,
+  };
+}
+
+/** The alerting model: the shipped settings or OpenFaaS's, with the block's overrides (then named `<name>+overrides`). */
+function alertingOf(block: SimulateBlock, path: string, context: StackContext, problems: string[]): AlertingModel {
   let alerting: AlertingModel = OPENFAAS_ALERTING;
   if (block?.alerting !== 'openfaas') {
     try {
@@ -152,13 +170,17 @@ export function parseSimStack(source: string, path: string, context: StackContex
     else overrides[target] = ms;
   }
   if (block?.threshold !== undefined) overrides['threshold'] = block.threshold;
-  let policyTickMs = DEFAULT_TICK_MS;
-  if (block?.tick !== undefined) {
-    const ms = parseDurationMs(block.tick);
-    if (ms === null || ms <= 0) problems.push(`${path}: simulate.tick: ${JSON.stringify(block.tick)} is not a positive duration`);
-    else policyTickMs = ms;
-  }
-  if (problems.length > 0) throw new AppError('CONFIG_INVALID', `invalid stack file:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
   const named = Object.keys(overrides).length > 0 ? `${alerting.name}+overrides` : alerting.name;
-  return { path, functions, alerting: { ...alerting, ...overrides, name: named }, policyTickMs };
+  return { ...alerting, ...overrides, name: named };
+}
+
+/** The policy loop's interval, ms: `simulate.tick`, else the gateway's default. */
+function tickOf(block: SimulateBlock, path: string, problems: string[]): number {
+  if (block?.tick === undefined) return DEFAULT_TICK_MS;
+  const ms = parseDurationMs(block.tick);
+  if (ms === null || ms <= 0) {
+    problems.push(`${path}: simulate.tick: ${JSON.stringify(block.tick)} is not a positive duration`);
+    return DEFAULT_TICK_MS;
+  }
+  return ms;
 }

@@ -103,6 +103,16 @@ describe('layout check', () => {
     expect(found.map((v) => v.kind)).toEqual(['upward', 'upward']);
   });
 
+  it('src/bootstrap/ is in the top layer: it may import server.ts, and a lower layer may not import it', () => {
+    const root = tree({
+      'src/server.ts': 'export const createApp = (): number => 1;\n',
+      'src/bootstrap/app.ts': "import { createApp } from '../server.js';\nexport const app = createApp();\n",
+      'src/bootstrap.ts': "import { app } from './bootstrap/app.js';\nexport const started = app;\n",
+      'src/sim/run.ts': "import { app } from '../bootstrap/app.js';\nexport const x = app;\n",
+    });
+    expect(keys(checkLayout(root))).toEqual(['src/sim/run.ts -> src/bootstrap/app.ts: upward import (sim -> top)']);
+  });
+
   it('a file in no layer is reported', () => {
     const root = tree({ 'src/async/queue.ts': 'export const q = 1;\n' });
     expect(keys(checkLayout(root))).toEqual(['src/async/queue.ts: in no layer']);

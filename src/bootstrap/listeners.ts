@@ -1,0 +1,53 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/index.js';
+import type { App } from '../server.js';
+
+/** The two listening servers and where a local client reaches them. */
+export interface Listeners {
+  /** The function listener's server and port (its `url`). */
+  readonly server: http.Server;
+  readonly port: number;
+  readonly url: string;
+  /** The admin listener's server, host and port (its `adminUrl`). */
+  readonly adminServer: http.Server;
+  readonly adminHost: string;
+  readonly adminPort: number;
+  readonly adminUrl: string;
+}
+
+/**
+ * Listens with the function handler on `config.port` of `config.host`, then with the admin
+ * handler on `config.adminPort` of `config.adminHost` (the host when unset); when the admin
+ * listener fails (port in use) the function listener is closed and the error rethrown.
+ */
+export async function listenBoth(app: App, config: Config): Promise<Listeners> {
+  const server = await listen(app.functions, config.port, config.host);
+  const adminHost = config.adminHost ?? config.host;
+  let adminServer: http.Server;
+  try {
+    adminServer = await listen(app.admin, config.adminPort, adminHost);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const adminPort = (adminServer.address() as AddressInfo).port;
+  return { server, port, url: urlOf(config.host, port), adminServer, adminHost, adminPort, adminUrl: urlOf(adminHost, adminPort) };
+}
+
+/** Listens with `handler` on `port` (0: any free port) of `host`; rejects on a listen error (port in use). */
+async function listen(handler: http.RequestListener, port: number, host: string): Promise<http.Server> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+/** The URL a local client uses for a listener (a wildcard address becomes loopback). */
+function urlOf(host: string, port: number): string {
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${local.includes(':') ? `[${local}]` : local}:${port}`;
+}
