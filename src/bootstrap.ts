@@ -17,7 +17,7 @@ import { createMetrics, type Metrics } from './metrics/registry.js';
 import { parseScalingPolicy } from './policy/labels.js';
 import { LocalProvider } from './providers/local/index.js';
 import { StackPolicySource } from './providers/local/policies.js';
-import { NamedPolicyProvider } from './providers/named-policies.js';
+import { NamedPolicyProvider } from './engine/named-policies.js';
 import { policyNameOf } from './policy/named.js';
 import { parseStack } from './providers/local/stack.js';
 import type { ProviderSetup } from './providers/setup.js';
