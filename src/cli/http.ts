@@ -1,5 +1,7 @@
 import { AppError } from '../errors.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS } from './args.js';
+import { followEventStream } from './event-stream.js';
+import { errorOf, failed, networkReason } from './gateway-failure.js';
 import { gatewayUrl } from './gateway-url.js';
 
 /** How long the client waits, ms (the CLI's --timeout, --connect-timeout, --idle-timeout). */
@@ -19,37 +21,6 @@ export interface GatewayAnswer {
   readonly status: number;
   readonly contentType: string;
   readonly body: Buffer;
-}
-
-function failed(message: string, details: Record<string, unknown>, cause?: unknown): AppError {
-  return new AppError('GATEWAY_FAILED', message, { details, ...(cause === undefined ? {} : { cause }) });
-}
-
-/**
- * Why a request got no answer: the system error code of fetch's cause (ECONNREFUSED,
- * ENOTFOUND, ...), else a message. Duck-typed: the error may come from another realm.
- */
-function networkReason(err: unknown, timeoutMs: number): string {
-  const cause = (err as { cause?: unknown } | null)?.cause;
-  for (const candidate of [cause, err]) {
-    const code = (candidate as { code?: unknown } | null)?.code;
-    if (typeof code === 'string') return code;
-    if ((candidate as { name?: unknown } | null)?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms (--timeout)`;
-  }
-  const message = (cause as { message?: unknown } | null)?.message ?? (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' ? message : String(err);
-}
-
-/** The code and message of an alert-scaler error body, when it is one. */
-function errorOf(body: Buffer): { code?: string; message?: string } {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { error?: { code?: unknown; message?: unknown } };
-    const code = typeof parsed.error?.code === 'string' ? parsed.error.code : undefined;
-    const message = typeof parsed.error?.message === 'string' ? parsed.error.message : undefined;
-    return { ...(code === undefined ? {} : { code }), ...(message === undefined ? {} : { message }) };
-  } catch {
-    return {};
-  }
 }
 
 /**
@@ -150,81 +121,9 @@ export class GatewayClient {
    */
   async follow(path: string, onEvent: (name: string, data: string) => void, signal: AbortSignal, onOpen: () => Promise<void> = async () => undefined): Promise<void> {
     const { connectTimeoutMs, idleTimeoutMs } = this.timeouts;
-    const stop = new AbortController();
-    let gaveUp: string | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const bound = (ms: number, why: string): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        gaveUp = why;
-        stop.abort();
-      }, ms);
-    };
-    const both = AbortSignal.any([signal, stop.signal]);
-    const giveUp = (err: unknown): AppError => failed(`the gateway at ${this.gateway} ${gaveUp ?? 'broke the event stream'}${gaveUp === undefined ? `: ${err instanceof Error ? err.message : String(err)}` : ''}`, { gateway: this.gateway }, err);
-    try {
-      bound(connectTimeoutMs, `did not answer GET ${path} within ${connectTimeoutMs} ms (--connect-timeout)`);
-      let res: Response;
-      try {
-        res = await fetch(this.target(path), { headers: this.headers({ Accept: 'text/event-stream' }), signal: both });
-      } catch (err) {
-        if (signal.aborted) return;
-        if (gaveUp !== undefined) throw giveUp(err);
-        throw failed(`cannot reach the gateway at ${this.gateway}: ${networkReason(err, connectTimeoutMs)}`, { gateway: this.gateway }, err);
-      }
-      let reader: { read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }> };
-      let first: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        if (res.status !== 200 || res.body === null) {
-          throw this.statusError('GET', path, { status: res.status, contentType: res.headers.get('content-type') ?? '', body: Buffer.from(await res.arrayBuffer()) });
-        }
-        bound(connectTimeoutMs, `sent the head of the event stream but no byte within ${connectTimeoutMs} ms (--connect-timeout)`);
-        reader = res.body.getReader() as typeof reader;
-        first = await reader.read();
-      } catch (err) {
-        if (signal.aborted) return;
-        if (err instanceof AppError) throw err;
-        throw giveUp(err);
-      }
-      clearTimeout(timer);
-      await onOpen();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      let chunk = first;
-      try {
-        for (;;) {
-          if (chunk.done) break;
-          buffer += decoder.decode(chunk.value, { stream: true });
-          buffer = this.frames(buffer, onEvent);
-          bound(idleTimeoutMs, `sent nothing on the event stream for ${idleTimeoutMs} ms, not even a heartbeat (--idle-timeout)`);
-          chunk = await reader.read();
-        }
-      } catch (err) {
-        if (signal.aborted) return;
-        throw giveUp(err);
-      }
-      if (!signal.aborted) throw failed(`the gateway at ${this.gateway} ended the event stream (shutting down?)`, { gateway: this.gateway });
-    } finally {
-      clearTimeout(timer);
-      stop.abort();
-    }
-  }
-
-  /** Hands every complete frame of `buffer` to `onEvent`; returns what is left (an incomplete frame). */
-  private frames(text: string, onEvent: (name: string, data: string) => void): string {
-    let buffer = text;
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) !== -1) {
-      const frame = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let name = 'message';
-      const data: string[] = [];
-      for (const line of frame.split('\n')) {
-        if (line.startsWith('event:')) name = line.slice(6).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-      }
-      if (data.length > 0) onEvent(name, data.join('\n'));
-    }
-    return buffer;
+    const statusError = async (res: Response): Promise<AppError> =>
+      this.statusError('GET', path, { status: res.status, contentType: res.headers.get('content-type') ?? '', body: Buffer.from(await res.arrayBuffer()) });
+    const request = { gateway: this.gateway, path, url: this.target(path), headers: this.headers({ Accept: 'text/event-stream' }), connectTimeoutMs, idleTimeoutMs, statusError };
+    return followEventStream(request, onEvent, signal, onOpen);
   }
 }

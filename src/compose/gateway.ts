@@ -10,7 +10,7 @@ import { PrometheusRemoteLoad } from '../engine/signals-prometheus.js';
 import { LocalIdleSource, PrometheusIdleSource } from '../gateway/idler.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { NamedPolicyProvider } from '../providers/named-policies.js';
+import { NamedPolicyProvider } from '../engine/named-policies.js';
 import type { ProviderSetup } from '../providers/setup.js';
 import type { ReplicaProvider } from '../providers/types.js';
 import { createScaler, type ComposedScaler } from './scaler.js';

@@ -11,7 +11,7 @@ import type { RemoteSignals } from '../engine/signals.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AlertTiming } from '../policy/alert-step.js';
-import type { NamedPolicyProvider } from '../providers/named-policies.js';
+import type { NamedPolicyProvider } from '../engine/named-policies.js';
 import type { ReplicaProvider } from '../providers/types.js';
 
 /** What the scalers are fed: real sources on the gateway, modelled ones in the simulator. */

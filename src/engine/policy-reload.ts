@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import { decideBounds } from '../policy/bounds.js';
 import { policyNameOf } from '../policy/named.js';
-import type { NamedPolicyProvider, NamedPolicyReport } from '../providers/named-policies.js';
+import type { NamedPolicyProvider, NamedPolicyReport } from './named-policies.js';
 import { functionLabel, type FunctionRef } from '../providers/types.js';
 import type { Engine } from './index.js';
 

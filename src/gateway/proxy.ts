@@ -4,11 +4,10 @@ import type { Dispatcher, Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { functionLabel, parseFunctionRef } from '../providers/types.js';
 import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
-import { FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from './invocations.js';
 import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
+import { KnownFunctions } from './proxy-functions.js';
 import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
 import { parseFunctionTarget, type FunctionTarget } from './proxy-path.js';
 
@@ -76,49 +75,94 @@ export function createFunctionProxy(deps: ProxyDeps): FunctionProxy {
     active,
   };
   const sandboxContext: CallContext = { ...context, responseHeaders: SANDBOX_HEADERS };
-  const { dispatcher } = deps;
-  const isTrusted = trustedProxyCheck(deps.trustedProxies);
-  /** Functions that exist, by name as requested: bounded by the functions ever served. */
-  const known = new Map<string, KnownFunction>();
-  /** Lookups of functions not yet known, so a burst of first calls reads the provider once. */
-  const lookups = new Map<string, Promise<KnownFunction>>();
-
-  /** Tracks a function in the dispatcher before its first call; FUNCTION_UNKNOWN rejects (404). */
-  const lookup = (name: string): Promise<KnownFunction> => {
-    let pending = lookups.get(name);
-    if (pending === undefined) {
-      const ref = parseFunctionRef(name, deps.defaultNamespace);
-      pending = dispatcher.track(ref).then(
-        () => {
-          lookups.delete(name);
-          const fn: KnownFunction = { ref, metrics: new FunctionMetrics(deps.metrics, functionLabel(ref, deps.defaultNamespace)) };
-          known.set(name, fn);
-          return fn;
-        },
-        (err: unknown) => {
-          lookups.delete(name);
-          throw err;
-        },
-      );
-      lookups.set(name, pending);
-    }
-    return pending;
+  const router = new FunctionRouter(deps);
+  const handler = (ctx: CallContext): RequestHandler =>
+    function functionProxy(req, res): void {
+      router.handle(req, res, ctx);
+    };
+  const endCalls = (): number => {
+    const calls = [...active];
+    const error = new AppError('SHUTTING_DOWN', 'the gateway is shutting down: the call did not finish within the shutdown timeout');
+    for (const call of calls) call.fail(error);
+    return calls.length;
   };
+  return Object.assign(handler(context), { sandboxed: handler(sandboxContext), endCalls });
+}
+
+/** Routes one request: its target and headers, its function (looked up once), then a slot now or a wait in the queue. */
+class FunctionRouter {
+  private readonly dispatcher: Dispatcher;
+  private readonly functions: KnownFunctions;
+  private readonly isTrusted: ReturnType<typeof trustedProxyCheck>;
+
+  constructor(private readonly deps: ProxyDeps) {
+    this.dispatcher = deps.dispatcher;
+    this.functions = new KnownFunctions(deps.dispatcher, deps.metrics, deps.defaultNamespace);
+    this.isTrusted = trustedProxyCheck(deps.trustedProxies);
+  }
+
+  /** The handler's body: nothing thrown escapes (every failure is an answer to the call). */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: CallContext): void {
+    try {
+      const target = parseFunctionTarget(req.url ?? '/');
+      const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, this.isTrusted);
+      // A declared body over the limit is refused before any replica is used; a body without
+      // Content-Length is counted as it streams (ProxyCall).
+      const { bodyLimitBytes } = this.deps;
+      if (headers.contentLength > bodyLimitBytes) {
+        throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${bodyLimitBytes} byte limit`);
+      }
+      const fn = this.functions.get(target.name);
+      if (fn !== undefined) {
+        this.serve(req, res, fn, target, headers, ctx);
+        return;
+      }
+      this.functions.lookup(target.name).then(
+        (found) => this.serve(req, res, found, target, headers, ctx),
+        (err: unknown) => this.refuse(req, res, err, ctx),
+      );
+    } catch (err) {
+      this.refuse(req, res, err, ctx);
+    }
+  }
 
   /** An error before the call is counted (bad target, unknown function): answered and logged once. */
-  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, err: unknown, ctx: CallContext): void => {
+  private refuse(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, ctx: CallContext): void {
     const error = asAppError(err);
-    logRequestFailure(deps.logger, error, { method: req.method, path: (req.url ?? '').split('?')[0] });
+    logRequestFailure(this.deps.logger, error, { method: req.method, path: (req.url ?? '').split('?')[0] });
     setHeaderPairs(res, ctx.responseHeaders);
     writeError(res, error);
-  };
+  }
+
+  /**
+   * A call with a body reads it before it takes a slot (all of it up to RETRY_BODY_BYTES, so
+   * a slow sender holds no replica; see ProxyCall.receiveBody); a call without one goes on at once.
+   */
+  private serve(req: http.IncomingMessage, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders, ctx: CallContext): void {
+    const call = new ProxyCall(req, res, fn, ctx);
+    if (headers.contentLength > 0 || headers.chunked) call.receiveBody(headers.contentLength, () => this.dispatch(call, res, fn, target, headers));
+    else this.dispatch(call, res, fn, target, headers);
+  }
+
+  /** A slot at once, or a wait in the queue. */
+  private dispatch(call: ProxyCall, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
+    let slot: Slot | null;
+    try {
+      slot = this.dispatcher.tryAcquire(fn.ref);
+    } catch (err) {
+      call.fail(err);
+      return;
+    }
+    if (slot === null) this.queue(call, res, fn, target, headers);
+    else call.start(target, headers, slot);
+  }
 
   /** No free slot at once: wait in the function's queue until one is handed over, or fail. */
-  function queue(call: ProxyCall, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
+  private queue(call: ProxyCall, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
     const gone = new AbortController();
     call.onGone = () => gone.abort();
     const since = performance.now();
-    dispatcher.acquire(fn.ref, { signal: gone.signal }).then(
+    this.dispatcher.acquire(fn.ref, { signal: gone.signal }).then(
       (slot: Slot) => call.start(target, headers, slot),
       (err: unknown) => {
         // Closed, or already answered (shutdown's endCalls): nothing more to say.
@@ -129,59 +173,4 @@ export function createFunctionProxy(deps: ProxyDeps): FunctionProxy {
       },
     );
   }
-
-  /**
-   * A call with a body reads it before it takes a slot (all of it up to RETRY_BODY_BYTES, so
-   * a slow sender holds no replica; see ProxyCall.receiveBody); a call without one goes on at once.
-   */
-  function serve(req: http.IncomingMessage, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders, ctx: CallContext): void {
-    const call = new ProxyCall(req, res, fn, ctx);
-    if (headers.contentLength > 0 || headers.chunked) call.receiveBody(headers.contentLength, () => dispatch(call, res, fn, target, headers));
-    else dispatch(call, res, fn, target, headers);
-  }
-
-  /** A slot at once, or a wait in the queue. */
-  function dispatch(call: ProxyCall, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
-    let slot: Slot | null;
-    try {
-      slot = dispatcher.tryAcquire(fn.ref);
-    } catch (err) {
-      call.fail(err);
-      return;
-    }
-    if (slot === null) queue(call, res, fn, target, headers);
-    else call.start(target, headers, slot);
-  }
-
-  const handler = (ctx: CallContext): RequestHandler =>
-    function functionProxy(req, res): void {
-      try {
-        const target = parseFunctionTarget(req.url ?? '/');
-        const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, isTrusted);
-        // A declared body over the limit is refused before any replica is used; a body without
-        // Content-Length is counted as it streams (ProxyCall).
-        if (headers.contentLength > deps.bodyLimitBytes) {
-          throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${deps.bodyLimitBytes} byte limit`);
-        }
-        const fn = known.get(target.name);
-        if (fn !== undefined) {
-          serve(req, res, fn, target, headers, ctx);
-          return;
-        }
-        lookup(target.name).then(
-          (found) => serve(req, res, found, target, headers, ctx),
-          (err: unknown) => refuse(req, res, err, ctx),
-        );
-      } catch (err) {
-        refuse(req, res, err, ctx);
-      }
-    };
-
-  const endCalls = (): number => {
-    const calls = [...active];
-    const error = new AppError('SHUTTING_DOWN', 'the gateway is shutting down: the call did not finish within the shutdown timeout');
-    for (const call of calls) call.fail(error);
-    return calls.length;
-  };
-  return Object.assign(handler(context), { sandboxed: handler(sandboxContext), endCalls });
 }

@@ -5,7 +5,7 @@ import { attachNamedPolicies } from '../../src/engine/policy-reload.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { NamedPolicyDefaults } from '../../src/policy/named.js';
 import { MemoryProvider } from '../../src/providers/memory/index.js';
-import { NamedPolicyProvider } from '../../src/providers/named-policies.js';
+import { NamedPolicyProvider } from '../../src/engine/named-policies.js';
 import { capturingLogger } from '../support/harness.js';
 import { MemoryPolicySource } from '../support/named-source.js';
 import { DEFAULT_POLICY } from '../support/policy.js';

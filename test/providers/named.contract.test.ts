@@ -1,7 +1,7 @@
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { MemoryProvider } from '../../src/providers/memory/index.js';
-import { NamedPolicyProvider } from '../../src/providers/named-policies.js';
+import { NamedPolicyProvider } from '../../src/engine/named-policies.js';
 import { MemoryPolicySource } from '../support/named-source.js';
 import { DEFAULT_POLICY } from '../support/policy.js';
 import { runProviderContract } from './contract.js';

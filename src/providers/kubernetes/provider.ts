@@ -1,24 +1,18 @@
-import { hostname } from 'node:os';
 import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
 import {
   refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
 } from '../types.js';
 import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLike, type KubeApi, type PodLike } from './client.js';
+import { DeploymentScale } from './deployment-scale.js';
 import { Informer, deploymentSource, factsOf, type DeploymentFacts, type InformerOptions } from './informer.js';
+import { isOptedIn } from './opt-in.js';
 import { ReplicaIndex } from './replica-index.js';
 import { endpointSliceSource, podSource, type PodFacts, type SliceFacts } from './replicas.js';
+import { scaleEventBody } from './scale-event.js';
 import { DeploymentSnapshots } from './snapshots.js';
 
-/** Label OpenFaaS puts on function Deployments; its presence opts a Deployment in. */
-export const FAAS_FUNCTION_LABEL = 'faas_function';
-/** Label that opts any Deployment in when set to `true`. */
-export const ENABLED_LABEL = 'alert-scaler.io/enabled';
-
-/** True when a Deployment carries `faas_function=<name>` or `alert-scaler.io/enabled=true`. */
-export function isOptedIn(labels: Readonly<Record<string, string>>): boolean {
-  return (labels[FAAS_FUNCTION_LABEL] ?? '') !== '' || labels[ENABLED_LABEL] === 'true';
-}
+export { ENABLED_LABEL, FAAS_FUNCTION_LABEL, isOptedIn } from './opt-in.js';
 
 /**
  * Where the gateway sends a function's requests: `pod`, straight to the ready pod addresses
@@ -44,8 +38,6 @@ export interface KubernetesProviderSettings {
   readonly snapshots?: DeploymentSnapshots;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Functions are Deployments that opted in. Replicas change only through the scale
  * subresource with optimistic concurrency. Three list+watch caches: the Deployments (desired
@@ -61,11 +53,14 @@ export class KubernetesProvider implements ReplicaProvider {
   private readonly index: ReplicaIndex;
   private readonly logger: Logger;
   private readonly snapshots: DeploymentSnapshots;
+  /** Live reads and scale writes of the Deployments. */
+  private readonly scale: DeploymentScale;
   private started = false;
 
   constructor(private readonly settings: KubernetesProviderSettings) {
     this.logger = settings.logger.child({ component: 'kubernetes-provider' });
     this.snapshots = settings.snapshots ?? new DeploymentSnapshots();
+    this.scale = new DeploymentScale(settings, this.snapshots, this.logger);
     const options: InformerOptions = { minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs };
     const { api, namespaces } = settings;
     this.index = new ReplicaIndex((ns) => this.informer.all().filter((d) => d.namespace === ns));
@@ -100,14 +95,14 @@ export class KubernetesProvider implements ReplicaProvider {
    * service routing, the Deployment's available replicas.
    */
   async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
-    const facts = factsOf(await this.enabledDeployment(ref));
+    const facts = factsOf(await this.scale.enabledDeployment(ref));
     return this.stateOf(facts);
   }
 
-  /** Sets the desired count through the scale subresource (see writeScale). */
+  /** Sets the desired count through the scale subresource (see DeploymentScale.write). */
   async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
     if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
-    await this.writeScale(ref, () => replicas);
+    await this.scale.write(ref, () => replicas);
   }
 
   /**
@@ -116,7 +111,7 @@ export class KubernetesProvider implements ReplicaProvider {
    * ReplicaSet controller deletes exactly them. On failure they take requests again.
    */
   async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
-    this.watched(ref);
+    this.scale.watched(ref);
     const key = refKey(ref);
     const known = new Map(this.listReplicas(ref).map((r) => [r.id, r]));
     const targets = [...new Set(ids)].filter((id) => {
@@ -125,7 +120,7 @@ export class KubernetesProvider implements ReplicaProvider {
     });
     if (targets.length === 0) {
       // Nothing to remove; still an unknown or opted-out function is an error, as for every call.
-      await this.enabledDeployment(ref);
+      await this.scale.enabledDeployment(ref);
       return;
     }
     this.replicasChanged(this.index.setDraining(key, targets, true) ? [key] : []);
@@ -141,61 +136,12 @@ export class KubernetesProvider implements ReplicaProvider {
         }
       }
       if (marked.length === 0) return;
-      const { from, to } = await this.writeScale(ref, (current) => Math.max(0, current - marked.length));
+      const { from, to } = await this.scale.write(ref, (current) => Math.max(0, current - marked.length));
       this.logger.info('replicas removed', { function: key, replicas: marked, from, to });
     } catch (err) {
       this.replicasChanged(this.index.setDraining(key, targets, false) ? [key] : []);
       throw err;
     }
-  }
-
-  /**
-   * Writes `target(current)` to the scale subresource with the Deployment's resourceVersion
-   * as precondition (the scale's resourceVersion is its Deployment's), starting from the
-   * snapshot of this cycle's read when there is one, else a live read; on 409 re-read live
-   * and retry, at most `conflictRetries` attempts. The opt-in label is checked on the
-   * Deployment at the same resourceVersion as the write, so a Deployment that opts out
-   * meanwhile is never touched. A snapshot that already shows the target is confirmed live
-   * before nothing is written.
-   */
-  private async writeScale(ref: FunctionRef, target: (current: number) => number): Promise<{ from: number; to: number }> {
-    let lastConflict: AppError | undefined;
-    let snapshot = this.snapshots.get(ref);
-    for (let attempt = 1; attempt <= this.settings.conflictRetries; attempt += 1) {
-      const deployment = snapshot === undefined ? await this.enabledDeployment(ref) : this.enabled(ref, snapshot);
-      const fromSnapshot = snapshot !== undefined;
-      snapshot = undefined;
-      const version = deployment.metadata?.resourceVersion ?? '';
-      const from = factsOf(deployment).desired;
-      const to = target(from);
-      if (from === to) {
-        if (!fromSnapshot) return { from, to };
-        attempt -= 1;
-        continue;
-      }
-      try {
-        const scale = await this.settings.api.replaceScale(ref.namespace, ref.name, version, to);
-        // The write's answer is the Deployment at its new version: same labels, the new count.
-        this.snapshots.record(ref, {
-          ...deployment,
-          metadata: { ...deployment.metadata, resourceVersion: scale.metadata?.resourceVersion ?? '' },
-          spec: { ...deployment.spec, replicas: to },
-        });
-        // The change cycle logs the one `scale applied` line (with reason and source); this is the write's detail.
-        this.logger.debug('scale written', { function: refKey(ref), from, to, attempt });
-        return { from, to };
-      } catch (err) {
-        if (!isAppError(err, 'PROVIDER_CONFLICT')) throw err;
-        this.snapshots.forget(ref);
-        lastConflict = err;
-        this.logger.debug('scale conflict', { function: refKey(ref), attempt });
-        // As client-go's DefaultRetry: about 10 ms between attempts, jittered.
-        await sleep(10 + Math.random() * 5);
-      }
-    }
-    throw new AppError('PROVIDER_CONFLICT', `${refKey(ref)} kept changing; gave up after ${this.settings.conflictRetries} attempts`, {
-      cause: lastConflict,
-    });
   }
 
   async listFunctions(): Promise<FunctionInfo[]> {
@@ -232,49 +178,7 @@ export class KubernetesProvider implements ReplicaProvider {
    */
   async recordScaleEvent(ref: FunctionRef, from: number, to: number, message: string): Promise<void> {
     const facts = this.informer.get(ref.namespace, ref.name) ?? factsOf(await this.settings.api.getDeployment(ref.namespace, ref.name));
-    const now = new Date();
-    await this.settings.api.createEvent(ref.namespace, {
-      metadata: { name: `${ref.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: ref.namespace },
-      involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', name: ref.name, namespace: ref.namespace, uid: facts.uid, resourceVersion: facts.resourceVersion },
-      reason: 'Scaled',
-      type: 'Normal',
-      message: `New size: ${to} (was ${from}); reason: ${message}`,
-      source: { component: 'alert-scaler' },
-      reportingComponent: 'alert-scaler',
-      reportingInstance: hostname(),
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    });
-  }
-
-  private watched(ref: FunctionRef): void {
-    if (!this.settings.namespaces.includes(ref.namespace)) {
-      throw new AppError('FUNCTION_UNKNOWN', `${refKey(ref)} is not in a watched namespace (${this.settings.namespaces.join(', ')})`);
-    }
-  }
-
-  /** Reads the Deployment live, keeps it as the snapshot, and checks it opted in. */
-  private async enabledDeployment(ref: FunctionRef): Promise<DeploymentLike> {
-    this.watched(ref);
-    let deployment: DeploymentLike;
-    try {
-      deployment = await this.settings.api.getDeployment(ref.namespace, ref.name);
-    } catch (err) {
-      this.snapshots.forget(ref);
-      throw err;
-    }
-    this.snapshots.record(ref, deployment);
-    return this.enabled(ref, deployment);
-  }
-
-  /** `deployment` when it opted in, else FUNCTION_NOT_ENABLED. */
-  private enabled(ref: FunctionRef, deployment: DeploymentLike): DeploymentLike {
-    this.watched(ref);
-    if (!isOptedIn(deployment.metadata?.labels ?? {})) {
-      throw new AppError('FUNCTION_NOT_ENABLED', `${refKey(ref)} has neither ${FAAS_FUNCTION_LABEL} nor ${ENABLED_LABEL}=true`);
-    }
-    return deployment;
+    await this.settings.api.createEvent(ref.namespace, scaleEventBody(ref, facts, { from, to, message }, new Date()));
   }
 
   private async listLive(): Promise<DeploymentFacts[]> {

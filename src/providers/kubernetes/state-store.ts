@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AppError, isAppError } from '../../errors.js';
 import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type VersionedAlertState } from '../../policy/alert-state.js';
 import type { DeploymentLike, KubeApi } from './client.js';
-import { isOptedIn } from './provider.js';
+import { isOptedIn } from './opt-in.js';
 import { DeploymentSnapshots } from './snapshots.js';
 import { refKey, type FunctionRef } from '../types.js';
 

@@ -12,8 +12,12 @@ import {
   type ReplicaCrash,
   type ReplicaState,
 } from '../types.js';
-import { freePort, Replica } from './replica.js';
+import { crashLoopOf, leastUseful, newLocalFunction, restartDelayMs, stateOf, type LocalFunction } from './pool.js';
+import { freePort } from './process.js';
+import { Replica } from './replica.js';
 import type { StackFunction } from './stack.js';
+
+export { restartDelayMs } from './pool.js';
 
 export interface LocalProviderOptions {
   readonly functions: readonly StackFunction[];
@@ -24,35 +28,6 @@ export interface LocalProviderOptions {
   readonly healthIntervalMs: number;
   readonly startTimeoutMs: number;
   readonly drainGraceMs: number;
-}
-
-interface LocalFunction {
-  readonly spec: StackFunction;
-  desired: number;
-  /** Replicas counted toward desired (starting or ready). */
-  live: Replica[];
-  /** Replicas being removed; still finishing in-flight requests. */
-  draining: Set<Replica>;
-  /** Crashes since one of its replicas last became ready. */
-  crashes: number;
-  /** The last of those crashes; undefined when crashes is 0. */
-  lastCrash: ReplicaCrash | undefined;
-  restartTimer: NodeJS.Timeout | undefined;
-  /** When restartTimer fires, epoch ms. */
-  restartAt: number;
-  /** Replicas whose port is being allocated (counted so concurrent reconciles do not overshoot). */
-  pendingStarts: number;
-  /** The n of the next replica id `<fn>-<n>`. */
-  nextId: number;
-}
-
-/** The first restart after a crash waits this long, ms; each further crash in a row doubles it. */
-const FIRST_RESTART_DELAY_MS = 50;
-const MAX_RESTART_DELAY_MS = 10_000;
-
-/** The back-off before the next replica after `crashes` crashes in a row (at least 1), ms. Pure. */
-export function restartDelayMs(crashes: number): number {
-  return Math.min(FIRST_RESTART_DELAY_MS * 2 ** Math.min(Math.max(crashes, 1) - 1, 30), MAX_RESTART_DELAY_MS);
 }
 
 /**
@@ -72,20 +47,7 @@ export class LocalProvider implements ReplicaProvider {
   private readonly onProcessExit = () => this.killAll();
 
   constructor(private readonly options: LocalProviderOptions) {
-    for (const spec of options.functions) {
-      this.functions.set(refKey(spec), {
-        spec,
-        desired: Math.max(0, options.initialReplicas(spec)),
-        live: [],
-        draining: new Set(),
-        crashes: 0,
-        lastCrash: undefined,
-        restartTimer: undefined,
-        restartAt: 0,
-        pendingStarts: 0,
-        nextId: 1,
-      });
-    }
+    for (const spec of options.functions) this.functions.set(refKey(spec), newLocalFunction(spec, options.initialReplicas(spec)));
   }
 
   async start(): Promise<void> {
@@ -99,17 +61,8 @@ export class LocalProvider implements ReplicaProvider {
     return fn;
   }
 
-  private stateOf(fn: LocalFunction): ReplicaState {
-    return {
-      desired: fn.desired,
-      ready: fn.live.filter((r) => r.phase === 'ready').length,
-      labels: fn.spec.labels,
-      annotations: fn.spec.annotations,
-    };
-  }
-
   async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
-    return this.stateOf(this.find(ref));
+    return stateOf(this.find(ref));
   }
 
   async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
@@ -123,7 +76,7 @@ export class LocalProvider implements ReplicaProvider {
   }
 
   async listFunctions(): Promise<FunctionInfo[]> {
-    return [...this.functions.values()].map((fn) => ({ ref: { name: fn.spec.name, namespace: fn.spec.namespace }, ...this.stateOf(fn) }));
+    return [...this.functions.values()].map((fn) => ({ ref: { name: fn.spec.name, namespace: fn.spec.namespace }, ...stateOf(fn) }));
   }
 
   listReplicas(ref: FunctionRef): readonly ReplicaInfo[] {
@@ -159,9 +112,7 @@ export class LocalProvider implements ReplicaProvider {
    */
   crashLoop(ref: FunctionRef): CrashLoop | null {
     const fn = this.functions.get(refKey(ref));
-    if (fn === undefined || fn.lastCrash === undefined || fn.crashes === 0) return null;
-    const due = fn.restartTimer !== undefined && fn.desired > fn.live.length + fn.pendingStarts;
-    return { crashes: fn.crashes, last: fn.lastCrash, nextRetryAt: due ? fn.restartAt : null };
+    return fn === undefined ? null : crashLoopOf(fn);
   }
 
   onCrash(listener: CrashListener): () => void {
@@ -197,7 +148,7 @@ export class LocalProvider implements ReplicaProvider {
   }
 
   private emit(fn: LocalFunction): void {
-    const state = this.stateOf(fn);
+    const state = stateOf(fn);
     const ref = { name: fn.spec.name, namespace: fn.spec.namespace };
     for (const listener of this.listeners) listener(ref, state);
   }
@@ -207,7 +158,7 @@ export class LocalProvider implements ReplicaProvider {
     while (fn.live.length + fn.pendingStarts > fn.desired && fn.live.length > 0) {
       // Remove the least useful replica first: a starting one, then the newest. (The engine's
       // scale-down drains and removes chosen replicas instead; this is a bare count change.)
-      const victim = [...fn.live].reverse().sort((a, b) => rank(a) - rank(b))[0] as Replica;
+      const victim = leastUseful(fn.live) as Replica;
       fn.live = fn.live.filter((r) => r !== victim);
       this.retire(fn, victim);
     }
@@ -297,8 +248,4 @@ export class LocalProvider implements ReplicaProvider {
       }
     }
   }
-}
-
-function rank(replica: Replica): number {
-  return replica.phase === 'ready' ? 1 : 0;
 }

@@ -1,92 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import type { Logger } from '../../log/logger.js';
 import type { CrashReason, ReplicaCrash } from '../types.js';
-import { PARENT_DEATH_SIGNAL, PARENT_DEATH_WRAPPER } from './command.js';
+import { crashMessage } from './crash.js';
+import { probe, replicaCommand, signalGroup } from './process.js';
 import type { StackFunction } from './stack.js';
 import { StderrTail } from './stderr-tail.js';
 
-/** Finds a free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-function probe(port: number, path: string): Promise<boolean> {
-  return new Promise((resolveProbe) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      resolveProbe(res.statusCode === 200);
-    });
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolveProbe(false));
-  });
-}
-
-/** util-linux setpriv, which sets the parent-death signal and then execs the replica. */
-const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];
-let setprivPath: string | null | undefined;
-let warnedNoSetpriv = false;
-
-/**
- * The setpriv binary, looked up once; null off Linux or when it is missing (then a replica
- * outlives a SIGKILLed gateway: nothing else tells it that its parent is gone).
- */
-function findSetpriv(): string | null {
-  if (setprivPath !== undefined) return setprivPath;
-  setprivPath = null;
-  if (process.platform === 'linux') {
-    for (const candidate of SETPRIV_PATHS) {
-      try {
-        accessSync(candidate, constants.X_OK);
-        setprivPath = candidate;
-        break;
-      } catch {
-        // not here; try the next one
-      }
-    }
-  }
-  return setprivPath;
-}
-
-/**
- * The command that runs one replica: through `setpriv --pdeathsig KILL` when available, so
- * the kernel kills the replica when the gateway dies, even by SIGKILL. (The signal fires when
- * the forking thread exits; libuv forks from the main thread, so that is the process's end.)
- * A compound command line runs under a shell that kills its whole group on that signal
- * instead (PARENT_DEATH_WRAPPER): the line's children would not inherit it.
- */
-function replicaCommand(fn: StackFunction, logger: Logger): { file: string; args: string[] } {
-  const [file = '', ...args] = fn.argv;
-  const setpriv = findSetpriv();
-  if (setpriv !== null && fn.shellLine !== undefined) {
-    return { file: setpriv, args: ['--pdeathsig', PARENT_DEATH_SIGNAL, '--', '/bin/sh', '-c', PARENT_DEATH_WRAPPER, 'sh', fn.shellLine] };
-  }
-  if (setpriv !== null) return { file: setpriv, args: ['--pdeathsig', 'KILL', '--', file, ...args] };
-  if (!warnedNoSetpriv) {
-    warnedNoSetpriv = true;
-    logger.warn('replicas will outlive a killed gateway', { hint: 'install util-linux setpriv (Linux) so replicas get SIGKILL when the gateway dies' });
-  }
-  return { file, args };
-}
-
-/** Signals a whole process group; a group that is already gone is not an error. */
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
-}
+export { crashMessage } from './crash.js';
+export { freePort } from './process.js';
 
 /**
  * Phase of a local replica process: `draining` while it finishes in-flight requests before
@@ -109,28 +30,6 @@ export interface ReplicaOptions {
 
 /** How long a crashed replica's stderr gets to close (its last lines to arrive) after its process ended, ms. */
 const STDERR_SETTLE_MS = 1000;
-/** Longest cause line of a crash, characters. */
-const MESSAGE_CHARS = 300;
-
-/**
- * The one line that names why a replica ended: what happened, then its last stderr line
- * (`replica exited with code 127: sh: 1: exec: FN=x: not found`), at most MESSAGE_CHARS. Pure.
- */
-export function crashMessage(
-  crash: { readonly reason: CrashReason; readonly code: number | null; readonly signal: string | null; readonly stderr: readonly string[] },
-  detail: { readonly startTimeoutMs: number; readonly error?: string },
-): string {
-  const head = {
-    'spawn-failed': () => `replica could not be started: ${detail.error ?? 'unknown error'}`,
-    'start-timeout': () => `replica not ready within ${detail.startTimeoutMs} ms`,
-    signal: () => `replica was killed by signal ${crash.signal ?? 'unknown'}`,
-    exited: () => `replica exited with code ${crash.code ?? 'unknown'}`,
-  }[crash.reason]();
-  const last = crash.stderr.at(-1)?.trim() ?? '';
-  const text = last === '' ? head : `${head}: ${last}`;
-  return text.length <= MESSAGE_CHARS ? text : `${text.slice(0, MESSAGE_CHARS - 1)}…`;
-}
-
 /** How the replica's own process ended: its exit code or signal, or the error that kept it from starting. */
 interface ProcessEnd {
   readonly code: number | null;

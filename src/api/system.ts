@@ -1,0 +1,130 @@
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Changer } from '../engine/changer.js';
+import type { Dispatcher } from '../engine/dispatcher.js';
+import type { SpecDefaults } from '../policy/spec.js';
+import { decideManual } from '../policy/manual.js';
+import { functionLabel, type FunctionInfo, type ReplicaProvider } from '../providers/types.js';
+import { functionDetail, functionSummary, type StatusSource } from './status.js';
+import { queryNamespace, refFrom } from './system-ref.js';
+
+export { agreedNamespace } from './system-ref.js';
+
+// Any non-negative safe integer: above the function's max is clamped, not refused.
+const scaleBody = z.strictObject({
+  serviceName: z.string().min(1).optional(),
+  namespace: z.string().min(1).optional(),
+  replicas: z.number().int().min(0),
+});
+
+async function invocationCounts(metrics: Metrics): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const value of (await metrics.invocationTotal.get()).values) {
+    const fn = String(value.labels['function_name']);
+    counts.set(fn, (counts.get(fn) ?? 0) + value.value);
+  }
+  return counts;
+}
+
+/** What the system API reads and changes. */
+export interface SystemDeps {
+  provider: ReplicaProvider;
+  changer: Changer;
+  metrics: Metrics;
+  /** The engine's replica table and queues. */
+  dispatcher: Pick<Dispatcher, 'replicas' | 'stats' | 'waiting'>;
+  /** Min, max and the ceiling `max=0` stands for, for the policy a function reports. */
+  specDefaults: SpecDefaults;
+  defaultNamespace: string;
+  /** Namespaces the provider is configured to manage (Kubernetes); listed even when empty. */
+  namespaces?: readonly string[] | undefined;
+}
+
+/**
+ * The OpenFaaS-compatible system API: list, get and scale functions. A scale goes through
+ * the change cycle (source `api`, decision: src/policy/manual.ts); a scale-down drains the
+ * replicas it removes after the 202 answer. Besides the OpenFaaS fields, the list gives each
+ * function's replica counts by state and queue length, and one function also its queue, its
+ * replicas and its policy (src/api/status.ts).
+ */
+export function systemRouter(deps: SystemDeps): Router {
+  const api = new SystemApi(deps);
+  const router = Router();
+  router.get('/functions', (req, res) => api.list(req, res));
+  router.get('/function/:name', (req, res) => api.get(req, res));
+  router.post('/scale-function/:name', (req, res) => api.scale(req, res));
+  return router;
+}
+
+/** The system API's handlers, one per route. */
+class SystemApi {
+  private readonly status: StatusSource;
+
+  constructor(private readonly deps: SystemDeps) {
+    this.status = { dispatcher: deps.dispatcher, provider: deps.provider, specDefaults: deps.specDefaults };
+  }
+
+  /**
+   * `GET /functions`. As in OpenFaaS: ?namespace= lists that namespace only; one this gateway
+   * does not manage (no function in it, not the default) is a 400, not an empty list.
+   */
+  async list(req: Request, res: Response): Promise<void> {
+    const { deps } = this;
+    const namespace = queryNamespace(req);
+    const counts = await invocationCounts(deps.metrics);
+    const functions = await deps.provider.listFunctions();
+    if (namespace === undefined) {
+      res.json(functions.map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref) })));
+      return;
+    }
+    const managed = new Set([deps.defaultNamespace, ...(deps.namespaces ?? []), ...functions.map((info) => info.ref.namespace)]);
+    if (!managed.has(namespace)) {
+      throw new AppError('BAD_REQUEST', `namespace ${namespace} is not managed by this gateway`, { details: { namespaces: [...managed].sort() } });
+    }
+    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref) })));
+  }
+
+  /** `GET /function/:name`: the OpenFaaS fields plus the function's detail. */
+  async get(req: Request, res: Response): Promise<void> {
+    const ref = refFrom(req, this.deps.defaultNamespace);
+    const state = await this.deps.provider.getReplicas(ref);
+    res.json({ ...this.describe({ ref, ...state }, await invocationCounts(this.deps.metrics)), ...functionDetail(this.status, ref, state) });
+  }
+
+  /** `POST /scale-function/:name`: a manual scale through the change cycle, 202 with the result. */
+  async scale(req: Request, res: Response): Promise<void> {
+    const parsed = scaleBody.safeParse(req.body);
+    if (!parsed.success) {
+      throw new AppError('BAD_REQUEST', 'body must be {"serviceName": string, "namespace"?: string, "replicas": integer >= 0}', {
+        details: { problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) },
+      });
+    }
+    const ref = refFrom(req, this.deps.defaultNamespace, parsed.data);
+    const requested = parsed.data.replicas;
+    const result = await this.deps.changer.change(ref, 'api', ({ policy }) => decideManual({ requested, policy }));
+    res.status(202).json({
+      function: ref.name,
+      namespace: ref.namespace,
+      requested,
+      from: result.from,
+      replicas: result.to,
+      clamped: result.to !== requested,
+      reason: result.reason,
+    });
+  }
+
+  /** A function's OpenFaaS fields. */
+  private describe(info: FunctionInfo, counts: Map<string, number>): Record<string, unknown> {
+    return {
+      name: info.ref.name,
+      namespace: info.ref.namespace,
+      replicas: info.desired,
+      availableReplicas: info.ready,
+      invocationCount: counts.get(functionLabel(info.ref, this.deps.defaultNamespace)) ?? 0,
+      labels: info.labels,
+      annotations: info.annotations,
+    };
+  }
+}

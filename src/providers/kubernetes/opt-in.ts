@@ -1,0 +1,9 @@
+/** Label OpenFaaS puts on function Deployments; its presence opts a Deployment in. */
+export const FAAS_FUNCTION_LABEL = 'faas_function';
+/** Label that opts any Deployment in when set to `true`. */
+export const ENABLED_LABEL = 'alert-scaler.io/enabled';
+
+/** True when a Deployment carries `faas_function=<name>` or `alert-scaler.io/enabled=true`. */
+export function isOptedIn(labels: Readonly<Record<string, string>>): boolean {
+  return (labels[FAAS_FUNCTION_LABEL] ?? '') !== '' || labels[ENABLED_LABEL] === 'true';
+}
