@@ -46,7 +46,7 @@ export interface GatewayParts {
  */
 export function composeGateway(config: Config, setup: ProviderSetup, inputs: GatewayInputs): GatewayParts {
   const { logger, metrics } = inputs;
-  // Named policies overlay their labels on the provider's answers (src/providers/named-policies.ts).
+  // Named policies overlay their labels on the provider's answers (src/engine/named-policies.ts).
   const named = setup.policies === undefined ? undefined : new NamedPolicyProvider(setup.provider, setup.policies, { logger, defaults: namedPolicyDefaults(config), defaultNamespace: config.defaultNamespace });
   const provider = named ?? setup.provider;
   if (setup.isLeader !== undefined && config.prometheusUrl === undefined) {
