@@ -2,6 +2,7 @@ import type { Gauge } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import { functionLabel, refKey, type FunctionRef } from '../core/ref.js';
 import type { TimerHeap } from '../core/timers.js';
+import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { decideIdle } from '../policy/idle.js';
@@ -31,6 +32,8 @@ export interface ScalerContext extends EvaluateContext {
   readonly idleRecheckMs: number;
   /** Called with every piece of async work an event or a due time starts (the simulator follows them); a no-op on the gateway. */
   readonly spawn: (work: Promise<unknown>) => void;
+  /** The provider no longer knows this function: forget its scaler. */
+  readonly gone: (scaler: FunctionScaler) => void;
   /** Work counters, for the footprint test and bench. */
   readonly counters: { evaluations: number };
 }
@@ -139,6 +142,7 @@ export class FunctionScaler {
       if (out.evaluation.changed) this.desired = out.evaluation.to;
       if (!out.quiet) this.poke(this.ctx.tickMs);
     } catch (err) {
+      if (this.goneOn(err)) return null;
       this.ctx.log.error('policy evaluation failed', { function: this.label, error: err instanceof Error ? err.message : String(err) });
       this.poke(this.ctx.tickMs);
     } finally {
@@ -190,9 +194,18 @@ export class FunctionScaler {
       await outcome.settled;
       return true;
     } catch (err) {
+      if (this.goneOn(err)) return false;
       log.warn('idle scale-down failed', { function: this.label, error: err instanceof Error ? err.message : String(err), retryMs: this.ctx.idleRecheckMs });
       return this.rearm(clock.now() + this.ctx.idleRecheckMs);
     }
+  }
+
+  /** The provider no longer knows the function (deleted): its scaler goes, nothing is retried. */
+  private goneOn(err: unknown): boolean {
+    if (!isAppError(err, 'FUNCTION_UNKNOWN')) return false;
+    this.ctx.log.info('function gone', { function: this.label });
+    this.ctx.gone(this);
+    return true;
   }
 
   private rearm(at: number): false {

@@ -89,6 +89,7 @@ export class Scalers {
       idleSource: options.idleSource ?? new LocalIdleSource(options.activity),
       idleRecheckMs: options.idleRecheckMs,
       counters: { evaluations: 0 },
+      gone: (scaler) => this.drop(scaler),
       spawn: options.track ?? (() => undefined),
       ...(options.externalQueue === undefined ? {} : { externalQueue: options.externalQueue }),
       ...(options.remote === undefined ? {} : { remote: options.remote }),
@@ -141,12 +142,7 @@ export class Scalers {
       // The other gateways' load is read on its own due time (every tick), not here.
       const functions = await this.options.provider.listFunctions();
       const seen = this.syncAll(functions);
-      for (const [key, scaler] of this.scalers) {
-        if (seen.has(key)) continue;
-        scaler.forget();
-        this.scalers.delete(key);
-        this.byLabel.delete(scaler.label);
-      }
+      for (const [key, scaler] of this.scalers) if (!seen.has(key)) this.drop(scaler);
       await Promise.all([...seen].map((key) => this.scalers.get(key)?.evaluate()));
     } catch (err) {
       this.log.error('policy sweep failed', { error: err instanceof Error ? err.message : String(err) });
@@ -251,6 +247,13 @@ export class Scalers {
       this.loading.set(key, load);
     }
     return load;
+  }
+
+  /** A function that is gone: its due times, series and entry go. */
+  private drop(scaler: FunctionScaler): void {
+    scaler.forget();
+    this.scalers.delete(scaler.key);
+    this.byLabel.delete(scaler.label);
   }
 
   private scaler(ref: FunctionRef): FunctionScaler {

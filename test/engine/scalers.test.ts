@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { VirtualClock } from '../../src/core/clock.js';
+import { AppError } from '../../src/errors.js';
 import { refKey, type FunctionRef } from '../../src/core/ref.js';
 import { InvocationLog } from '../../src/engine/activity.js';
 import { createEngine } from '../../src/engine/index.js';
@@ -19,6 +20,8 @@ const HOUR_MS = 3_600_000;
 /** Counts every provider read, per function for getReplicas. */
 class CountingProvider extends DelegatingProvider<MemoryProvider> {
   lists = 0;
+  /** Functions deleted behind the gateway's back: every read of them is FUNCTION_UNKNOWN. */
+  readonly deleted = new Set<string>();
   readonly gets = new Map<string, number>();
   override listFunctions(): Promise<FunctionInfo[]> {
     this.lists += 1;
@@ -26,6 +29,7 @@ class CountingProvider extends DelegatingProvider<MemoryProvider> {
   }
   override getReplicas(ref: FunctionRef): Promise<ReplicaState> {
     this.gets.set(refKey(ref), (this.gets.get(refKey(ref)) ?? 0) + 1);
+    if (this.deleted.has(ref.name)) return Promise.reject(new AppError('FUNCTION_UNKNOWN', `function ${ref.name} not found`));
     return super.getReplicas(ref);
   }
   reads(): number {
@@ -170,6 +174,26 @@ describe('names that are not functions', () => {
     await expect(w.scalers.kindOf(nope)).rejects.toMatchObject({ code: 'FUNCTION_UNKNOWN' });
     for (let i = 0; i < 100; i++) await w.scalers.kindOf({ name: `nope-${i}`, namespace: NS }).catch(() => undefined);
     expect(w.scalers.stats()).toEqual(before);
+  });
+});
+
+describe('a function deleted behind the gateway', () => {
+  it('its scaler goes at the first read that says so; nothing is retried for it', async () => {
+    const w = await world(5);
+    const ref = { name: 'fn0', namespace: NS };
+    const held = w.engine.dispatcher.tryAcquire(ref);
+    w.provider.deleted.add('fn0');
+    // Three waiting on a busy single-slot replica: the queue policy asks for one more, and the change cycle's read meets the deletion.
+    const waiting = Promise.all([1, 2, 3].map(() => w.engine.dispatcher.acquire(ref, { maxWaitMs: 5_000 }).catch(() => undefined)));
+    await w.clock.run(100);
+    expect(w.scalers.stats().functions).toBe(4);
+    const reads = w.provider.gets.get(refKey(ref)) ?? 0;
+    const looks = w.looked.get('fn0') ?? 0;
+    await w.clock.run(60_000);
+    expect(w.provider.gets.get(refKey(ref)) ?? 0).toBe(reads);
+    expect(w.looked.get('fn0') ?? 0).toBe(looks);
+    held?.release();
+    await waiting;
   });
 });
 
