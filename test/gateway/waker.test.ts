@@ -37,8 +37,9 @@ describe('zero-scale wake (the dispatch queue with no replica)', () => {
   });
 
   it('1,000 concurrent requests held at zero all succeed with their own bodies after exactly one scale-up, and the wake metrics agree', async () => {
-    // The slow start keeps the replica down until every request is held at once.
-    const { running, provider } = await start({ fn: { labels: { ...MIN_ZERO, 'com.openfaas.scale.wake-timeout': '20s' }, environment: { START_DELAY_MS: '1500' } } });
+    // The slow start keeps the replica down until every request is held at once (3 s: opening
+    // 1,000 connections took over 1.5 s on a loaded 2-core machine, and late ones found it ready).
+    const { running, provider } = await start({ fn: { labels: { ...MIN_ZERO, 'com.openfaas.scale.wake-timeout': '20s' }, environment: { START_DELAY_MS: '3000' } } });
     const agent = new http.Agent({ keepAlive: false, maxSockets: 1000 });
     const n = 1000;
     let maxHeld = 0;
