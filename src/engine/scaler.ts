@@ -123,7 +123,7 @@ export class FunctionScaler {
   /** Runs the policy once (once more after, when asked meanwhile); schedules the next look unless quiet. */
   async evaluate(): Promise<Evaluation | null> {
     const spec = this.spec;
-    if (spec === null || spec.kind === 'rps' || !this.ctx.leader()) return null;
+    if (spec === null || spec.kind === 'rps' || !this.ctx.leader() || this.asleep()) return null;
     if (this.running) {
       this.again = true;
       return null;
@@ -149,6 +149,17 @@ export class FunctionScaler {
       await this.evaluate();
     }
     return result;
+  }
+
+  /**
+   * At zero with `scale.zero` and nothing waiting: the idler put it there, and only a wake (a
+   * request) brings it back. Its kind's min is where a wake starts, not a floor to top up to:
+   * topping up would undo the idler every tick (up, idle deadline already past, down, ...).
+   */
+  private asleep(): boolean {
+    if (this.desired !== 0 || this.scaling?.scaleToZero !== true) return false;
+    const waiting = this.ctx.dispatcher.queued(this.ref);
+    return waiting.busy + waiting.no_replica === 0;
   }
 
   /** Sets the idle deadline (last activity + zero-duration) when the function may go to zero and none is set. */
