@@ -344,33 +344,40 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   scheduleScaleCalls({ calls: scaleCalls, clock, changer: engine.changer, track });
   if (options.sampleEveryMs !== undefined) sampleReplicas(options.sampleEveryMs);
 
+  // Arrivals are taken from the trace's batches by this loop, not set as timers: the clock's
+  // heap holds only the engine's own timers and the calls in service.
   const batches = trace.batches(options.durationMs);
-  let needRefill = true;
+  let batch: readonly Arrival[] = [];
+  let next = 0;
   const refill = async (): Promise<void> => {
-    const next = await batches.next();
-    if (next.done === true) {
+    const read = await batches.next();
+    if (read.done === true) {
       traceDone = true;
-      traceEndMs = next.value;
+      traceEndMs = read.value;
       return;
     }
-    const batch = next.value;
-    for (const a of batch) clock.setTimeout(() => arrive(a), a.timeMs - clock.now());
-    const last = batch[batch.length - 1];
-    if (last === undefined) needRefill = true;
-    else clock.setTimeout(() => (needRefill = true), last.timeMs - clock.now());
+    batch = read.value;
+    next = 0;
   };
 
   for (;;) {
-    if (needRefill && !traceDone) {
-      needRefill = false;
+    if (next >= batch.length && !traceDone) {
       await refill();
       continue;
     }
     if (pending.failure !== undefined) throw pending.failure;
     const due = clock.nextDue();
-    if (due === null) break;
-    if (traceDone && due > endMs() && outstanding === 0 && pending.count === 0) break;
-    clock.advance(due - clock.now());
+    const arrival = batch[next];
+    // A timer due at the same instant as an arrival runs first (a call ending frees its slot).
+    if (arrival !== undefined && (due === null || arrival.timeMs < due)) {
+      next += 1;
+      clock.advance(arrival.timeMs - clock.now());
+      arrive(arrival);
+    } else {
+      if (due === null) break;
+      if (traceDone && due > endMs() && outstanding === 0 && pending.count === 0) break;
+      clock.advance(due - clock.now());
+    }
     if (pending.count > 0) await flush();
   }
   await flush();
