@@ -6,6 +6,7 @@ import { packageRoot } from '../src/bootstrap.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { percentiles, type Percentiles } from './cold-start.js';
 import { startFakeCluster } from './fake-cluster.js';
+import { idleFootprint, idleFootprintSummary, type IdleFootprint } from './footprint-idle.js';
 import { pacedRun } from './paced.js';
 import { clockTicks } from './proxy-tools.js';
 import { call, cpuShareOver, pool, rssMb, until } from './support.js';
@@ -40,15 +41,24 @@ export interface FootprintRow {
   readonly webhookLatencyMs: Percentiles;
   readonly webhookStatuses: Record<string, number>;
   readonly apiCallsPerAlert: number;
+  /** Those calls by verb and resource (`get deployments`, `patch deployments/scale`), per alert; absent in older results. */
+  readonly apiCallsPerAlertByKind?: Record<string, number>;
 }
 
 export interface FootprintResult {
   readonly name: 'footprint';
+  /** The gateway alone, idle, on the memory provider (bench/footprint-idle.ts); absent in older results. */
+  readonly idle?: IdleFootprint;
   readonly rows: FootprintRow[];
 }
 
 export interface FootprintOptions {
+  /** Kubernetes rows (fake API); none when empty. */
   readonly sizes?: readonly number[];
+  /** Functions of the memory-provider idle measure; 0 skips it. */
+  readonly memoryFunctions?: number;
+  /** Its idle window, s. */
+  readonly memoryIdleSeconds?: number;
   readonly idleSeconds?: number;
   readonly loadSeconds?: number;
   readonly webhookSeconds?: number;
@@ -148,6 +158,11 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
     }
     await new Promise((r) => setTimeout(r, 1000));
     const apiCallsPerAlert = Math.round(((cluster.fake.requests.length - before) / count) * 100) / 100;
+    const apiCallsPerAlertByKind: Record<string, number> = {};
+    for (const r of cluster.fake.requests.slice(before)) {
+      const kind = `${r.verb ?? r.method} ${r.resource ?? r.path}${r.subresource === null ? '' : `/${r.subresource}`}`;
+      apiCallsPerAlertByKind[kind] = (apiCallsPerAlertByKind[kind] ?? 0) + 1 / count;
+    }
 
     return {
       functions,
@@ -164,6 +179,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
       webhookLatencyMs: percentiles(webhook.latencies),
       webhookStatuses: webhook.statuses,
       apiCallsPerAlert,
+      apiCallsPerAlertByKind,
     };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -175,17 +191,25 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
   }
 }
 
-/** Runs each size in turn; every process it starts is stopped before it returns. */
+/** The idle measure on the memory provider first, then each Kubernetes size in turn; every process it starts is stopped before it returns. */
 export async function footprintBenchmark(opts: FootprintOptions = {}): Promise<FootprintResult> {
-  const options: Required<FootprintOptions> = { sizes: opts.sizes ?? [1000, 10_000], idleSeconds: opts.idleSeconds ?? 30, loadSeconds: opts.loadSeconds ?? 10, webhookSeconds: opts.webhookSeconds ?? 10 };
+  const options: Required<FootprintOptions> = {
+    sizes: opts.sizes ?? [1000, 10_000],
+    memoryFunctions: opts.memoryFunctions ?? 10_000,
+    memoryIdleSeconds: opts.memoryIdleSeconds ?? 60,
+    idleSeconds: opts.idleSeconds ?? 30,
+    loadSeconds: opts.loadSeconds ?? 10,
+    webhookSeconds: opts.webhookSeconds ?? 10,
+  };
+  const idle = options.memoryFunctions > 0 ? await idleFootprint({ functions: options.memoryFunctions, idleSeconds: options.memoryIdleSeconds }) : undefined;
   const rows: FootprintRow[] = [];
   for (const size of options.sizes) rows.push(await measure(size, options));
-  return { name: 'footprint', rows };
+  return { name: 'footprint', ...(idle === undefined ? {} : { idle }), rows };
 }
 
 /** The result for humans. */
 export function footprintSummary(r: FootprintResult): string {
-  const lines = ['scale and footprint (Kubernetes provider, fake API, service routing to one echo server):'];
+  const lines = [...(r.idle === undefined ? [] : [idleFootprintSummary(r.idle)]), ...(r.rows.length === 0 ? [] : ['scale and footprint (Kubernetes provider, fake API, service routing to one echo server):'])];
   for (const row of r.rows) {
     lines.push(
       `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +

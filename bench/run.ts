@@ -91,8 +91,18 @@ const ENTRIES: Record<string, () => Promise<string>> = {
     return webhookSummary(r);
   },
   footprint: async () => {
-    const sizes = process.env['BENCH_FOOTPRINT_SIZES']?.split(',').map(Number);
-    const r = await footprintBenchmark(defined({ sizes, idleSeconds: numberEnv('BENCH_FOOTPRINT_IDLE_SECONDS'), loadSeconds: numberEnv('BENCH_FOOTPRINT_LOAD_SECONDS'), webhookSeconds: numberEnv('BENCH_FOOTPRINT_WEBHOOK_SECONDS') }));
+    // BENCH_FOOTPRINT_SIZES= (empty) runs no Kubernetes row; BENCH_FOOTPRINT_MEMORY_FUNCTIONS=0 no memory-provider idle measure.
+    const sizes = process.env['BENCH_FOOTPRINT_SIZES']?.split(',').filter((v) => v.trim() !== '').map(Number);
+    const r = await footprintBenchmark(
+      defined({
+        sizes,
+        memoryFunctions: numberEnv('BENCH_FOOTPRINT_MEMORY_FUNCTIONS'),
+        memoryIdleSeconds: numberEnv('BENCH_FOOTPRINT_MEMORY_IDLE_SECONDS'),
+        idleSeconds: numberEnv('BENCH_FOOTPRINT_IDLE_SECONDS'),
+        loadSeconds: numberEnv('BENCH_FOOTPRINT_LOAD_SECONDS'),
+        webhookSeconds: numberEnv('BENCH_FOOTPRINT_WEBHOOK_SECONDS'),
+      }),
+    );
     writeResult('footprint', r);
     return footprintSummary(r);
   },

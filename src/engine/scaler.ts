@@ -1,4 +1,3 @@
-import type { Gauge } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import { functionLabel, refKey, type FunctionRef } from '../core/ref.js';
 import type { TimerHeap } from '../core/timers.js';
@@ -60,8 +59,8 @@ export class FunctionScaler {
   private again = false;
   private pending: Promise<Evaluation | null> | undefined;
   private problems = '';
-  private readonly settings = new Map<string, Gauge.Internal<'function_name' | 'setting'>>();
-  private replicaGauges: Readonly<Record<State, Gauge.Internal<'function_name' | 'state'>>> | undefined;
+  /** Settings series set for this function (their names): the registry holds the values; no child object is kept per series. */
+  private settings: readonly string[] = [];
 
   constructor(
     readonly ref: FunctionRef,
@@ -126,7 +125,7 @@ export class FunctionScaler {
   /** Runs the policy once (once more after, when asked meanwhile); schedules the next look unless quiet. */
   async evaluate(): Promise<Evaluation | null> {
     const spec = this.spec;
-    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader()) return null;
+    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader() || this.asleep()) return null;
     if (this.running) {
       this.again = true;
       return null;
@@ -153,6 +152,17 @@ export class FunctionScaler {
       await this.evaluate();
     }
     return result;
+  }
+
+  /**
+   * At zero with `scale.zero` and nothing waiting: the idler put it there, and only a wake (a
+   * request) brings it back. Its kind's min is where a wake starts, not a floor to top up to:
+   * topping up would undo the idler every tick (up, idle deadline already past, down, ...).
+   */
+  private asleep(): boolean {
+    if (this.desired !== 0 || this.scaling?.scaleToZero !== true) return false;
+    const waiting = this.ctx.dispatcher.queued(this.ref);
+    return waiting.busy + waiting.no_replica === 0;
   }
 
   /** Sets the idle deadline (last activity + zero-duration) when the function may go to zero and none is set. */
@@ -213,15 +223,12 @@ export class FunctionScaler {
     return false;
   }
 
-  /** Sets the replica-state gauges from the dispatcher's counts (at scrape time). */
+  /** Sets the replica-state gauges from the dispatcher's counts (at scrape time); no child object is kept per series. */
   reportReplicas(): void {
     const { starting, free, busy, draining, stopping } = this.ctx.dispatcher.replicaCounts(this.ref);
-    if (this.replicaGauges === undefined) {
-      const gauge = (state: State) => this.ctx.metrics.replicasByState.labels({ function_name: this.label, state });
-      this.replicaGauges = { starting: gauge('starting'), free: gauge('free'), busy: gauge('busy'), draining: gauge('draining') };
-    }
     const counts: Record<State, number> = { starting, free, busy, draining: draining + stopping };
-    for (const state of STATES) this.replicaGauges[state].set(counts[state]);
+    const { replicasByState } = this.ctx.metrics;
+    for (const state of STATES) replicasByState.set({ function_name: this.label, state }, counts[state]);
   }
 
   /** The spec changed: its settings gauges follow, and invalid labels are logged once per change. */
@@ -233,19 +240,9 @@ export class FunctionScaler {
     const spec = this.spec;
     const settings = spec === null ? {} : policySettings(spec);
     const { policySetting } = this.ctx.metrics;
-    for (const name of [...this.settings.keys()]) {
-      if (name in settings) continue;
-      policySetting.remove({ function_name: this.label, setting: name });
-      this.settings.delete(name);
-    }
-    for (const [name, value] of Object.entries(settings)) {
-      let gauge = this.settings.get(name);
-      if (gauge === undefined) {
-        gauge = policySetting.labels({ function_name: this.label, setting: name });
-        this.settings.set(name, gauge);
-      }
-      gauge.set(value);
-    }
+    for (const name of this.settings) if (!(name in settings)) policySetting.remove({ function_name: this.label, setting: name });
+    for (const [name, value] of Object.entries(settings)) policySetting.set({ function_name: this.label, setting: name }, value);
+    this.settings = Object.keys(settings);
   }
 
   /** The function is gone: its due times and series go too. */
@@ -256,6 +253,6 @@ export class FunctionScaler {
     policies.forget(this.key);
     this.ctx.remote?.forget(this.label);
     for (const state of STATES) metrics.replicasByState.remove({ function_name: this.label, state });
-    for (const name of this.settings.keys()) metrics.policySetting.remove({ function_name: this.label, setting: name });
+    for (const name of this.settings) metrics.policySetting.remove({ function_name: this.label, setting: name });
   }
 }

@@ -42,10 +42,16 @@ export interface Metrics {
   readonly beforeReplicaCollect: Set<() => void>;
 }
 
+/** Sampling interval of the default metrics' event-loop lag monitor, ms. */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 /** Creates all metrics on `registry` (a fresh one by default), with default process metrics. */
 // layout: table (one entry per metric)
 export function createMetrics(registry: Registry = new Registry()): Metrics {
-  collectDefaultMetrics({ register: registry });
+  // The event-loop lag histogram samples with a timer: prom-client's default 10 ms wakes the
+  // process 100 times a second, about 0.7 % of a core with nothing else to do; 100 ms still
+  // catches every stall (it delays the next sample) at a tenth of the wake-ups.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const registers = [registry];
   const beforeCollect = new Set<() => void>();
   const beforeReplicaCollect = new Set<() => void>();

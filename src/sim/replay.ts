@@ -105,16 +105,23 @@ export class Replay {
 export async function replayToEnd(gw: SimGateway, feed: TraceFeed, replay: Replay): Promise<void> {
   const { clock, pending } = gw;
   for (;;) {
-    if (feed.needRefill && !feed.done) {
-      feed.needRefill = false;
-      await feed.refill(replay.arrive);
+    if (feed.needRefill) {
+      await feed.refill();
       continue;
     }
     if (pending.failure !== undefined) throw pending.failure;
     const due = clock.nextDue();
-    if (due === null) break;
-    if (feed.done && due > feed.endMs() && replay.outstanding === 0 && pending.count === 0) break;
-    clock.advance(due - clock.now());
+    const arrival = feed.peek();
+    // A timer due at the same instant as an arrival runs first (a call ending frees its slot).
+    if (arrival !== undefined && (due === null || arrival.timeMs < due)) {
+      feed.take();
+      clock.advance(arrival.timeMs - clock.now());
+      replay.arrive(arrival);
+    } else {
+      if (due === null) break;
+      if (feed.done && due > feed.endMs() && replay.outstanding === 0 && pending.count === 0) break;
+      clock.advance(due - clock.now());
+    }
     if (pending.count > 0) await flush();
   }
 }

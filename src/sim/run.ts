@@ -71,7 +71,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
   const fns = functionRuns(stack, config, gw.root);
   const rps = rpsFunctions(stack, gw.engine);
   const scaleCalls = resolveScaleCalls(options.scaleCalls ?? [], fns);
-  const feed = new TraceFeed(trace, options.durationMs, gw.clock);
+  const feed = new TraceFeed(trace, options.durationMs);
   const events = observeRun(gw, fns, feed.endMs, options.keepEvents);
   const alertPath = deliveringAlertPath(stack, gw, fns, rps, feed.endMs);
   const timeline = new Timeline(gw.clock, () => fleetState(gw.engine.dispatcher, fns), feed.endMs);

@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { AppError } from '../errors.js';
 import { parseDurationMs } from '../policy/duration.js';
 import { builtinTrace } from './builtin.js';
@@ -33,22 +32,81 @@ function invalid(path: string, line: number, message: string): AppError {
   return new AppError('TRACE_INVALID', `${path} line ${line}: ${message}`, { details: { path, line } });
 }
 
-/** Lines of a file, numbered from 1, streamed. */
-async function* lines(path: string): AsyncGenerator<[number, string]> {
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  const opened = new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', reject);
-  });
-  try {
-    await opened;
-  } catch (err) {
-    throw new AppError('TRACE_INVALID', `cannot read trace ${path}: ${(err as Error).message}`, { cause: err });
+/** A line ends at LF, CRLF or a lone CR (as readline splits). */
+const LINE_BREAK = /\r\n|\n|\r/;
+
+/**
+ * Lines of a file, numbered from 1, streamed a chunk (64 KiB) at a time: `next` hands out one
+ * line, `chunk` every line read and not handed out yet (the per-request reader takes them in
+ * bulk: no promise per line), and iterating yields them one by one.
+ */
+class LineSource implements AsyncIterable<[number, string]> {
+  private pending: string[] = [];
+  private at = 0;
+  /** Text after the last line break read (a line not finished yet). */
+  private rest = '';
+  private ended = false;
+  /** Lines handed out so far: the number of the last one. */
+  private handed = 0;
+
+  private constructor(private readonly chunks: AsyncIterator<string>) {}
+
+  static async open(path: string): Promise<LineSource> {
+    const stream = createReadStream(path, { encoding: 'utf8' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        stream.once('open', () => resolve());
+        stream.once('error', reject);
+      });
+    } catch (err) {
+      throw new AppError('TRACE_INVALID', `cannot read trace ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    return new LineSource(stream[Symbol.asyncIterator]() as AsyncIterator<string>);
   }
-  let n = 0;
-  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
-    n += 1;
-    yield [n, line];
+
+  /** The next line and its number; null at the end of the file. */
+  async next(): Promise<[number, string] | null> {
+    while (this.at >= this.pending.length) if (!(await this.fill())) return null;
+    this.handed += 1;
+    return [this.handed, this.pending[this.at++] as string];
+  }
+
+  /** Every line read and not handed out yet (at least one), with the first one's number; null at the end. */
+  async chunk(): Promise<{ readonly first: number; readonly lines: readonly string[] } | null> {
+    while (this.at >= this.pending.length) if (!(await this.fill())) return null;
+    const lines = this.at === 0 ? this.pending : this.pending.slice(this.at);
+    const first = this.handed + 1;
+    this.handed += lines.length;
+    this.pending = [];
+    this.at = 0;
+    return { first, lines };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<[number, string]> {
+    for (let c = await this.chunk(); c !== null; c = await this.chunk()) {
+      for (let i = 0; i < c.lines.length; i++) yield [c.first + i, c.lines[i] as string];
+    }
+  }
+
+  /** Reads the next chunk into `pending`; false once the file has ended and every line was read. */
+  private async fill(): Promise<boolean> {
+    if (this.ended) return false;
+    const read = await this.chunks.next();
+    this.at = 0;
+    if (read.done === true) {
+      this.ended = true;
+      const last = this.rest.endsWith('\r') ? this.rest.slice(0, -1) : this.rest;
+      this.rest = '';
+      this.pending = last === '' ? [] : [last];
+      return this.pending.length > 0;
+    }
+    const text = this.rest + read.value;
+    // A CR at the very end may be the first half of a CRLF: it waits for the next chunk.
+    const cut = text.endsWith('\r') ? text.length - 1 : text.length;
+    const parts = text.slice(0, cut).split(LINE_BREAK);
+    this.rest = (parts.pop() ?? '') + text.slice(cut);
+    this.pending = parts;
+    return true;
   }
 }
 
@@ -72,15 +130,12 @@ function functionIndex(functions: readonly string[]): Map<string, number> {
 }
 
 async function* readCsvTrace(path: string, functions: readonly string[], random: Random, limitMs: number | null, notes: string[]): AsyncGenerator<Arrival[], number> {
-  const source = lines(path);
-  let header: [number, string] | undefined;
+  const source = await LineSource.open(path);
+  let header: [number, string] | null;
   for (;;) {
-    const next = await source.next();
-    if (next.done === true) throw invalid(path, 1, 'the trace is empty: no header line');
-    if (next.value[1].trim() !== '') {
-      header = next.value;
-      break;
-    }
+    header = await source.next();
+    if (header === null) throw invalid(path, 1, 'the trace is empty: no header line');
+    if (header[1].trim() !== '') break;
   }
   const columns = header[1].trim().toLowerCase().split(',').map((c) => c.trim());
   const names = columns.join(',');
@@ -90,32 +145,41 @@ async function* readCsvTrace(path: string, functions: readonly string[], random:
   throw invalid(path, header[0], `unknown header ${JSON.stringify(header[1])}: expected time,function[,duration], start,function,count or HashOwner,HashApp,HashFunction,Trigger,1,...,1440`);
 }
 
-async function* perRequest(path: string, source: AsyncGenerator<[number, string]>, functions: readonly string[], limitMs: number | null): AsyncGenerator<Arrival[], number> {
+async function* perRequest(path: string, source: LineSource, functions: readonly string[], limitMs: number | null): AsyncGenerator<Arrival[], number> {
   const index = functionIndex(functions);
   const times = new TimeParser();
   let batch: Arrival[] = [];
   let last = 0;
-  for await (const [n, line] of source) {
-    if (line.trim() === '') continue;
-    const [time = '', name = '', duration, extra] = line.split(',');
-    if (extra !== undefined) throw invalid(path, n, 'more than 3 fields (time,function,duration)');
-    const timeMs = times.parse(time);
-    if (timeMs === null) throw invalid(path, n, `time ${JSON.stringify(time)} is not seconds from the start nor an ISO-8601 time`);
-    if (timeMs < last) throw invalid(path, n, `time ${time} goes back (rows must be in time order)`);
-    const fn = index.get(name.trim());
-    if (fn === undefined) throw invalid(path, n, `function ${JSON.stringify(name)} is not in the stack`);
-    let serviceMs: number | null = null;
-    if (duration !== undefined && duration.trim() !== '') {
-      const d = duration.trim();
-      serviceMs = /^\d+(\.\d+)?$/.test(d) ? Number(d) : parseDurationMs(d);
-      if (serviceMs === null) throw invalid(path, n, `duration ${JSON.stringify(duration)} is not milliseconds nor a duration like 120ms`);
-    }
-    if (limitMs !== null && timeMs >= limitMs) break;
-    last = timeMs;
-    batch.push({ timeMs, fn, serviceMs });
-    if (batch.length >= BATCH) {
-      yield batch;
-      batch = [];
+  // Lines are taken a chunk at a time: one await per 64 KiB, not per call.
+  for (let chunk = await source.chunk(); chunk !== null; chunk = await source.chunk()) {
+    const { first, lines } = chunk;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const n = first + i;
+      if (line.trim() === '') continue;
+      const [time = '', name = '', duration, extra] = line.split(',');
+      if (extra !== undefined) throw invalid(path, n, 'more than 3 fields (time,function,duration)');
+      const timeMs = times.parse(time);
+      if (timeMs === null) throw invalid(path, n, `time ${JSON.stringify(time)} is not seconds from the start nor an ISO-8601 time`);
+      if (timeMs < last) throw invalid(path, n, `time ${time} goes back (rows must be in time order)`);
+      const fn = index.get(name.trim());
+      if (fn === undefined) throw invalid(path, n, `function ${JSON.stringify(name)} is not in the stack`);
+      let serviceMs: number | null = null;
+      if (duration !== undefined && duration.trim() !== '') {
+        const d = duration.trim();
+        serviceMs = /^\d+(\.\d+)?$/.test(d) ? Number(d) : parseDurationMs(d);
+        if (serviceMs === null) throw invalid(path, n, `duration ${JSON.stringify(duration)} is not milliseconds nor a duration like 120ms`);
+      }
+      if (limitMs !== null && timeMs >= limitMs) {
+        if (batch.length > 0) yield batch;
+        return last;
+      }
+      last = timeMs;
+      batch.push({ timeMs, fn, serviceMs });
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
     }
   }
   if (batch.length > 0) yield batch;
@@ -138,7 +202,7 @@ function* inBatches(arrivals: Arrival[]): Generator<Arrival[]> {
   for (let i = 0; i < arrivals.length; i += BATCH) yield arrivals.slice(i, i + BATCH);
 }
 
-async function* perInterval(path: string, source: AsyncGenerator<[number, string]>, functions: readonly string[], random: Random, limitMs: number | null): AsyncGenerator<Arrival[], number> {
+async function* perInterval(path: string, source: LineSource, functions: readonly string[], random: Random, limitMs: number | null): AsyncGenerator<Arrival[], number> {
   const index = functionIndex(functions);
   const times = new TimeParser();
   let group: Array<{ fn: number; count: number }> = [];
@@ -168,7 +232,7 @@ async function* perInterval(path: string, source: AsyncGenerator<[number, string
   return groupStart + lengthMs;
 }
 
-async function* azure(path: string, source: AsyncGenerator<[number, string]>, width: number, functions: readonly string[], random: Random, limitMs: number | null, notes: string[]): AsyncGenerator<Arrival[], number> {
+async function* azure(path: string, source: LineSource, width: number, functions: readonly string[], random: Random, limitMs: number | null, notes: string[]): AsyncGenerator<Arrival[], number> {
   const minutes = width - 4;
   if (minutes < 1) throw invalid(path, 1, 'no minute columns after HashOwner,HashApp,HashFunction,Trigger');
   const index = functionIndex(functions);

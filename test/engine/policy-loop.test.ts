@@ -149,6 +149,23 @@ describe('policy loop', () => {
     e.scalers.stop();
   });
 
+  it('a scale.zero function the idler took to zero stays there: min is where a wake starts, not a floor to top up to', async () => {
+    // Before: every tick topped it up to min 1 and the (already past) idle deadline took it
+    // down again, once a second forever (the simulate bench's 24 h grew to 2.9 M events).
+    for (const type of ['queue', 'free-workers', 'concurrency']) {
+      const e = await policyEngine({ [`${L}type`]: type, [`${L}min`]: '1', [`${L}zero`]: 'true', [`${L}zero-duration`]: '5s' }, 1);
+      await e.scalers.start();
+      await e.clock.run(5_000 + 10 * TICK_MS);
+      expect({ type, desired: await e.desired() }).toEqual({ type, desired: 0 });
+      const changes = e.events.query().filter((ev) => ev.action === 'scale_up' || ev.action === 'scale_down');
+      expect(changes.map((ev) => `${ev.source} ${ev.action} ${ev.reason}`)).toEqual(['idler scale_down idle']);
+      const idleEvaluations = e.scalers.stats().evaluations;
+      await e.clock.run(60 * TICK_MS);
+      expect(e.scalers.stats().evaluations).toBe(idleEvaluations);
+      await e.scalers.stop();
+    }
+  });
+
   it('idle removal drains exactly the replicas the policy chose, not the newest idle one', async () => {
     const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}min`]: '2', [`${L}idle-timeout`]: '3s', [`${L}concurrency`]: '1' }, 3);
     // fn-3 (newest) serves a request just before the loop looks; fn-1 and fn-2 have been idle since they started.

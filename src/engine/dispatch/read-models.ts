@@ -64,15 +64,13 @@ export function report(entry: Entry): void {
   if (length === 0 && entry.reportedEmpty) return;
   entry.reportedEmpty = length === 0;
   const reason = reasonOf(entry);
-  entry.gauges.noReplica.set(reason === 'no_replica' ? length : 0);
-  entry.gauges.held.set(reason === 'no_replica' ? length : 0);
-  entry.gauges.busy.set(reason === 'busy' ? length : 0);
+  entry.gauges.queue(reason === 'no_replica' ? length : 0, reason === 'busy' ? length : 0);
 }
 
 /** Sets each entry's oldest-wait gauge, seconds at `now` (clock ms): before a scrape. */
 export function reportOldest(entries: Iterable<Entry>, now: number): void {
   for (const entry of entries) {
     const head = entry.queue[0];
-    entry.gauges.oldest.set(head === undefined ? 0 : (now - head.arrivedAt) / 1000);
+    entry.gauges.oldest(head === undefined ? 0 : (now - head.arrivedAt) / 1000);
   }
 }

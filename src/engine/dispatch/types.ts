@@ -1,4 +1,3 @@
-import type { Gauge } from 'prom-client';
 import type { TimerHandle } from '../../core/clock.js';
 import type { RequestLimitsResult } from '../../policy/labels.js';
 import type { FunctionRef } from '../../providers/types.js';
@@ -22,6 +21,14 @@ export interface Waiter {
   readonly resolve: (slot: Slot) => void;
   readonly reject: (err: Error) => void;
   readonly cleanup: () => void;
+}
+
+/** A function's queue gauges (made by src/engine/dispatch/entry.ts). */
+export interface EntryGauges {
+  /** Requests held without a replica (also the held-requests gauge) and behind busy replicas. */
+  queue(noReplica: number, busy: number): void;
+  /** Age of the oldest waiting request, seconds. */
+  oldest(seconds: number): void;
 }
 
 /** Everything the dispatcher keeps about one function: its replica table, queue, limits, load and gauges. */
@@ -50,12 +57,7 @@ export interface Entry {
   area: number;
   areaAt: number;
   readonly label: string;
-  readonly gauges: {
-    readonly noReplica: Gauge.Internal<'function_name' | 'reason'>;
-    readonly busy: Gauge.Internal<'function_name' | 'reason'>;
-    readonly held: Gauge.Internal<'function_name'>;
-    readonly oldest: Gauge.Internal<'function_name'>;
-  };
+  readonly gauges: EntryGauges;
 }
 
 /** How a cold start ended: a replica became usable, every waiter timed out, or the wake failed. */
