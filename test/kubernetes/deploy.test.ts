@@ -97,7 +97,6 @@ describeKubectl('deploy/ manifests', () => {
   it('renders the expected objects', () => {
     expect(docs.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`).sort()).toEqual([
       'Deployment/openfaas/alert-scaler',
-      'Namespace//openfaas',
       'PodDisruptionBudget/openfaas/alert-scaler',
       'Role/openfaas-fn/alert-scaler-functions',
       'Role/openfaas/alert-scaler-leader',
@@ -197,6 +196,8 @@ describeKubectl('deploy/ manifests', () => {
     expect(env['ALERT_SCALER_PROVIDER']).toBe('kubernetes');
     expect(env['ALERT_SCALER_NAMESPACES']).toBe('openfaas-fn');
     expect(env['ALERT_SCALER_LEASE_NAME']).toBe('alert-scaler-leader');
+    // The Lease follows the namespace the overlay chose: the pod's own.
+    expect(env['ALERT_SCALER_LEASE_NAMESPACE']).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
     expect(env['ALERT_SCALER_BASIC_AUTH_USER']).toEqual({ secretKeyRef: { name: 'alert-scaler-basic-auth', key: 'basic-auth-user' } });
     expect(env['ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE']).toBe('/var/secrets/alert-scaler/basic-auth-password');
     expect(env['ALERT_SCALER_BASIC_AUTH_PASSWORD']).toBeUndefined();
@@ -221,6 +222,39 @@ describeKubectl('deploy/ manifests', () => {
     const pdb = one('PodDisruptionBudget', 'alert-scaler')['spec'] as { minAvailable: number; selector: { matchLabels: Record<string, string> } };
     expect(matches(pdb.selector.matchLabels)).toBe(true);
     expect(pdb.minAvailable).toBe(1);
+  });
+
+  it('creates no Namespace: alert-scaler installs into one it does not own', () => {
+    expect(docs.filter((d) => d.kind === 'Namespace')).toEqual([]);
+    expect(rendered).not.toMatch(/^kind: Namespace$/m);
+  });
+
+  it('an overlay for another namespace moves alert-scaler, its Lease Role and the RoleBinding subjects; the functions RBAC stays in openfaas-fn', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'deploy-ns-'));
+    try {
+      await cp(join(root, 'deploy'), copy, { recursive: true });
+      const transformer = join(copy, 'overlays', 'openfaas', 'namespace.yaml');
+      const text = await readFile(transformer, 'utf8');
+      expect(text).toContain('  namespace: openfaas\n');
+      await writeFile(transformer, text.replace('  namespace: openfaas\n', '  namespace: team-a\n'));
+      const other = (loadAll(await kustomize(copy)) as Doc[]).filter((d) => d !== null);
+      expect(other.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`).sort()).toEqual([
+        'Deployment/team-a/alert-scaler',
+        'PodDisruptionBudget/team-a/alert-scaler',
+        'Role/openfaas-fn/alert-scaler-functions',
+        'Role/team-a/alert-scaler-leader',
+        'RoleBinding/openfaas-fn/alert-scaler-functions',
+        'RoleBinding/team-a/alert-scaler-leader',
+        'Secret/team-a/alert-scaler-basic-auth',
+        'Service/team-a/alert-scaler',
+        'ServiceAccount/team-a/alert-scaler',
+      ]);
+      for (const b of other.filter((d) => d.kind === 'RoleBinding')) {
+        expect(b['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'alert-scaler', namespace: 'team-a' }]);
+      }
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 
   it('rendering ignores other files under deploy/ (those belong to Alertmanager, Prometheus, Grafana)', async () => {
