@@ -1,4 +1,5 @@
 import { TimerHeap } from '../core/timers.js';
+import { yieldToLoop } from '../core/yield-to-loop.js';
 import { refKey, type FunctionRef } from '../core/ref.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -14,6 +15,8 @@ import { wake } from './wake.js';
 
 /** Default time between two evaluations of an active function, ms. */
 export const DEFAULT_TICK_MS = 1000;
+/** Functions read and evaluated between two turns of the event loop in a sweep. */
+export const SWEEP_BATCH = 500;
 
 /** A function's policy kind, or why its labels are invalid. */
 export type KindResult = { readonly ok: true; readonly kind: PolicyKind } | { readonly ok: false; readonly problems: readonly string[] };
@@ -141,23 +144,24 @@ export class Scalers {
     try {
       // The other gateways' load is read on its own due time (every tick), not here.
       const functions = await this.options.provider.listFunctions();
-      const seen = this.syncAll(functions);
+      const seen = new Set<string>();
+      const work: Array<Promise<unknown>> = [];
+      for (let i = 0; i < functions.length; i++) {
+        // Thousands of functions: a turn of the event loop between batches, so calls and the
+        // webhook are served while a new leader reads and evaluates them all.
+        if (i > 0 && i % SWEEP_BATCH === 0) await yieldToLoop();
+        const fn = functions[i] as FunctionInfo;
+        const scaler = this.scaler(fn.ref);
+        seen.add(scaler.key);
+        scaler.sync(fn);
+        scaler.armIdle();
+        work.push(scaler.evaluate());
+      }
       for (const [key, scaler] of this.scalers) if (!seen.has(key)) this.drop(scaler);
-      await Promise.all([...seen].map((key) => this.scalers.get(key)?.evaluate()));
+      await Promise.all(work);
     } catch (err) {
       this.log.error('policy sweep failed', { error: err instanceof Error ? err.message : String(err) });
     }
-  }
-
-  private syncAll(functions: readonly FunctionInfo[]): Set<string> {
-    const seen = new Set<string>();
-    for (const fn of functions) {
-      const scaler = this.scaler(fn.ref);
-      seen.add(scaler.key);
-      scaler.sync(fn);
-      scaler.armIdle();
-    }
-    return seen;
   }
 
   /**
@@ -232,18 +236,14 @@ export class Scalers {
     if (scaler?.policy !== undefined) return Promise.resolve(scaler);
     let load = this.loading.get(key);
     if (load === undefined) {
-      load = this.options.provider.getReplicas(ref).then(
-        (state) => {
-          this.loading.delete(key);
+      load = this.options.provider
+        .getReplicas(ref)
+        .then((state) => {
           const found = this.scaler(ref);
           found.sync(state);
           return found;
-        },
-        (err: unknown) => {
-          this.loading.delete(key);
-          throw err;
-        },
-      );
+        })
+        .finally(() => this.loading.delete(key));
       this.loading.set(key, load);
     }
     return load;

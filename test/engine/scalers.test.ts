@@ -5,7 +5,7 @@ import { refKey, type FunctionRef } from '../../src/core/ref.js';
 import { InvocationLog } from '../../src/engine/activity.js';
 import { createEngine } from '../../src/engine/index.js';
 import { PolicyCache } from '../../src/engine/policies.js';
-import { Scalers } from '../../src/engine/scalers.js';
+import { Scalers, SWEEP_BATCH } from '../../src/engine/scalers.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { MemoryProvider } from '../../src/providers/memory/index.js';
@@ -162,6 +162,20 @@ describe('one scaler per function, fed by events', () => {
     const idled = w.engine.events.query({ function: 'fn4' }).find((e) => e.source === 'idler' && e.action === 'scale_down');
     expect(idled?.time).toBe(endedAt + 60_000);
     expect(w.scalers.stats().timers).toBe(0);
+  });
+});
+
+describe('a sweep over many functions (start-up, a new leader)', () => {
+  it('gives the event loop a turn between batches instead of reading and evaluating them all in one', async () => {
+    const w = await world(4 * SWEEP_BATCH);
+    const before = w.scalers.stats().evaluations;
+    let atFirstTurn: number | undefined;
+    setImmediate(() => (atFirstTurn = w.scalers.stats().evaluations - before));
+    await w.scalers.tick();
+    const all = w.scalers.stats().evaluations - before;
+    // 60 % of the functions are evaluated (the rps ones never are): 1,200 in all, 300 per batch.
+    expect(all).toBe(1_200);
+    expect(atFirstTurn).toBe(300);
   });
 });
 
