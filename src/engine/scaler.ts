@@ -58,6 +58,7 @@ export class FunctionScaler {
   private running = false;
   private again = false;
   private pending: Promise<Evaluation | null> | undefined;
+  /** The last problems logged (one per line), so invalid labels are logged once per change. */
   private problems = '';
   /** Settings series set for this function (their names): the registry holds the values; no child object is kept per series. */
   private settings: readonly string[] = [];
@@ -234,9 +235,10 @@ export class FunctionScaler {
   /** The spec changed: its settings gauges follow, and invalid labels are logged once per change. */
   private reportSpec(): void {
     const parsed = this.parsed;
-    const problems = parsed === undefined || parsed.spec.ok ? '' : parsed.spec.problems.join('; ');
-    if (problems !== '' && problems !== this.problems) this.ctx.log.warn('policy labels invalid', { function: this.label, problems: problems.split('; ') });
-    this.problems = problems;
+    const problems = parsed === undefined || parsed.spec.ok ? [] : parsed.spec.problems;
+    const said = problems.join('\n');
+    if (said !== '' && said !== this.problems) this.ctx.log.warn('policy labels invalid', { function: this.label, problems });
+    this.problems = said;
     const spec = this.spec;
     const settings = spec === null ? {} : policySettings(spec);
     const { policySetting } = this.ctx.metrics;

@@ -3,7 +3,6 @@ import type { Logger } from '../log/logger.js';
 import { LocalIdleSource, type IdleSource, type Idleness } from '../engine/idle.js';
 import { functionLabel, type FunctionRef } from '../providers/types.js';
 
-export { LocalIdleSource, type IdleSource, type Idleness } from '../engine/idle.js';
 
 /**
  * Asks Prometheus for invocations started across every gateway replica in the window.

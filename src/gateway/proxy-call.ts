@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { FunctionRef } from '../providers/types.js';
 import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
 import type { FunctionMetrics } from './function-metrics.js';
-import type { InvocationLog } from './invocations.js';
+import type { InvocationLog } from '../engine/activity.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';

@@ -5,7 +5,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
-import type { InvocationLog } from './invocations.js';
+import type { InvocationLog } from '../engine/activity.js';
 import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
 import { KnownFunctions } from './proxy-functions.js';
 import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';

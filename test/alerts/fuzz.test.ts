@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { createEngine } from '../../src/engine/index.js';
 import { AppError } from '../../src/errors.js';
-import { InvocationLog } from '../../src/gateway/invocations.js';
+import { InvocationLog } from '../../src/engine/activity.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { LocalIdleSource, PrometheusIdleSource } from '../../src/gateway/idler.js';
-import { InvocationLog } from '../../src/gateway/invocations.js';
+import { LocalIdleSource } from '../../src/engine/idle.js';
+import { PrometheusIdleSource } from '../../src/gateway/idler.js';
+import { InvocationLog } from '../../src/engine/activity.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { FakePrometheus } from '../support/fake-prometheus.js';
 import { eventually } from '../support/harness.js';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { systemClock } from '../../src/core/clock.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
-import { InvocationLog } from '../../src/gateway/invocations.js';
+import { InvocationLog } from '../../src/engine/activity.js';
 import { createFunctionProxy } from '../../src/gateway/proxy.js';
 import { requestHeaders } from '../../src/gateway/proxy-headers.js';
 import { MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf } from '../../src/gateway/proxy-retry.js';

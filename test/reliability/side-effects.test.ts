@@ -16,7 +16,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { packageRoot } from '../../src/bootstrap.js';
 import { systemClock } from '../../src/core/clock.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
-import { InvocationLog } from '../../src/gateway/invocations.js';
+import { InvocationLog } from '../../src/engine/activity.js';
 import { createFunctionProxy } from '../../src/gateway/proxy.js';
 import { MAX_ATTEMPTS, RETRY_BODY_BYTES } from '../../src/gateway/proxy-retry.js';
 import { silentLogger } from '../../src/log/logger.js';
