@@ -150,7 +150,7 @@ describe('the scaler on the Kubernetes provider, routing to pods', () => {
     await s.provider.removeReplicas(ref, [victim]);
     const writes = fake.requests.slice(from).filter((r) => r.method !== 'GET');
     const patch = writes.findIndex((r) => r.resource === 'pods' && r.path.endsWith(`/${victim}`));
-    const scale = writes.findIndex((r) => r.subresource === 'scale');
+    const scale = writes.findIndex((r) => r.resource === 'deployments' && (r.body as { spec?: unknown } | undefined)?.spec !== undefined);
     expect(patch).toBeGreaterThanOrEqual(0);
     expect(scale).toBeGreaterThan(patch);
     expect(fake.replicasOf('echo')).toBe(2);

@@ -50,8 +50,10 @@ export interface KubernetesProviderOptions {
   readonly logger: Logger;
   /** Upper bound of one API request in ms (watches excluded); default 10000; 0 disables it. */
   readonly requestTimeoutMs?: number;
-  /** Attempts of a scale write that meets 409 Conflict before PROVIDER_CONFLICT; default 5. */
+  /** Attempts of a Deployment write that meets 409 Conflict before PROVIDER_CONFLICT; default 5. */
   readonly conflictRetries?: number;
+  /** After a 409, the longest wait for the watch to show the newer version before one live read, ms; default 2000. */
+  readonly conflictWaitMs?: number;
   /** First delay after a failed list or watch in ms (doubles up to maxBackoffMs); default 200. */
   readonly minBackoffMs?: number;
   /** Longest delay between list/watch retries in ms; default 10000. */
@@ -92,6 +94,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
     functionUrlTemplate: options.functionUrlTemplate ?? DEFAULT_FUNCTION_URL_TEMPLATE,
     logger: options.logger,
     conflictRetries: options.conflictRetries ?? 5,
+    ...(options.conflictWaitMs === undefined ? {} : { conflictWaitMs: options.conflictWaitMs }),
     minBackoffMs: options.minBackoffMs ?? 200,
     maxBackoffMs: options.maxBackoffMs ?? 10_000,
     watchDeadlineMs: options.watchDeadlineMs ?? 360_000,
@@ -126,7 +129,7 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
   });
   return {
     provider: bundle.provider,
-    store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger, snapshots: bundle.snapshots }),
+    store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger, writes: bundle.provider.writes }),
     isLeader: () => elector.isLeader(),
     policies: new ConfigMapPolicySource(bundle.api, config.namespaces, logger, { minBackoffMs: 200, maxBackoffMs: 10_000, watchDeadlineMs: 360_000 }),
     attachEvents: (events) =>
