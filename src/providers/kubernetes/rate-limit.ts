@@ -49,6 +49,8 @@ export interface RateLimiterOptions {
   readonly maxRetryAfterMs?: number;
   /** Resends of a request answered 429; default DEFAULT_RETRIES_429. */
   readonly retries429?: number;
+  /** Called on each 429 (a metric). */
+  readonly onThrottled?: () => void;
 }
 
 /** What the limiter did since it was made; for metrics and tests. */
@@ -133,6 +135,7 @@ export class RateLimiter {
   /** A 429: no request goes before `ms` (cut to maxRetryAfterMs) from now. */
   pause(ms: number): void {
     this.throttled += 1;
+    this.options.onThrottled?.();
     const until = this.options.clock.now() + Math.min(Math.max(0, ms), this.maxRetryAfterMs);
     if (until > this.pausedUntil) this.pausedUntil = until;
     this.schedule();
