@@ -4,11 +4,10 @@ import { AppError, isAppError } from '../../errors.js';
 import { refKey, type FunctionRef } from '../types.js';
 import type { DeploymentLike, KubeApi } from './client.js';
 import { factsOf, type DeploymentFacts } from './informer.js';
-import { ENABLED_LABEL, FAAS_FUNCTION_LABEL, isOptedIn } from './opt-in.js';
+import { ENABLED_LABEL, FAAS_FUNCTION_LABEL, STATE_ANNOTATION, isOptedIn } from './opt-in.js';
 import type { DeploymentSnapshots } from './snapshots.js';
 
-/** The Deployment annotation that holds a function's alert state as JSON. */
-export const STATE_ANNOTATION = 'alert-scaler.io/state';
+export { STATE_ANNOTATION } from './opt-in.js';
 
 /** Short digest of an annotation's text; null for none. */
 export function digestOf(text: string | undefined): string | null {
@@ -110,7 +109,7 @@ export class DeploymentWrites {
     const change = (queue.next ??= { waiters: [] });
     // What it replaces: the state being written when one is, else the stored one.
     const sending = queue.sending?.state?.text;
-    change.state = { text, base: change.state?.base ?? digestOf(sending ?? this.newest(ref)?.annotations[STATE_ANNOTATION]) };
+    change.state = { text, base: change.state?.base ?? digestOf(sending ?? this.newest(ref)?.alertState) };
     const written = new Promise<void>((resolve, reject) => change.waiters.push({ resolve: () => resolve(), reject }));
     // Nobody need wait for it: a failure is logged in flush, not left unhandled.
     written.catch(() => undefined);
@@ -183,7 +182,7 @@ export class DeploymentWrites {
       const to = change.target === undefined ? from : change.target(from);
       const metadata: Record<string, unknown> = { resourceVersion: deployment.resourceVersion };
       if (change.state !== undefined) {
-        const stored = digestOf(deployment.annotations[STATE_ANNOTATION]);
+        const stored = digestOf(deployment.alertState);
         if (stored !== digestOf(change.state.text)) {
           if (stored !== change.state.base) throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
           metadata['annotations'] = { [STATE_ANNOTATION]: change.state.text };

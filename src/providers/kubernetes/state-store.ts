@@ -3,12 +3,12 @@ import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type VersionedAlertState } from '../../policy/alert-state.js';
 import type { KubeApi } from './client.js';
-import { DeploymentWrites, STATE_ANNOTATION, digestOf } from './deployment-writes.js';
-import { isOptedIn } from './opt-in.js';
+import { DeploymentWrites, digestOf } from './deployment-writes.js';
+import { STATE_ANNOTATION, isOptedIn } from './opt-in.js';
 import { DeploymentSnapshots } from './snapshots.js';
 import { refKey, type FunctionRef } from '../types.js';
 
-export { STATE_ANNOTATION } from './deployment-writes.js';
+export { STATE_ANNOTATION } from './opt-in.js';
 
 const alertStateSchema = z.object({
   firing: z.record(z.string(), z.number()),
@@ -72,7 +72,7 @@ export class KubernetesAlertStateStore implements AlertStateStore {
 
   async load(ref: FunctionRef): Promise<VersionedAlertState> {
     const deployment = await this.writes.read(ref);
-    const text = this.writes.pendingState(ref) ?? deployment.annotations[STATE_ANNOTATION];
+    const text = this.writes.pendingState(ref) ?? deployment.alertState;
     if (text === undefined) return { state: EMPTY_ALERT_STATE, version: null };
     return { state: this.parse(ref, text), version: version(deployment.resourceVersion, text) };
   }
@@ -80,7 +80,7 @@ export class KubernetesAlertStateStore implements AlertStateStore {
   async save(ref: FunctionRef, state: AlertState, expectedVersion: string | null): Promise<void> {
     const expectedDigest = expectedVersion === null ? null : (expectedVersion.split('/')[1] ?? '');
     const deployment = await this.writes.read(ref);
-    const current = this.writes.pendingState(ref) ?? deployment.annotations[STATE_ANNOTATION];
+    const current = this.writes.pendingState(ref) ?? deployment.alertState;
     if (digestOf(current) !== expectedDigest) throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
     const text = JSON.stringify(state);
     if (text === current) return;
