@@ -44,6 +44,7 @@ interface Change {
 }
 
 interface Queue {
+  readonly ref: FunctionRef;
   /** The change not sent yet: later changes merge into it. */
   next: Change | undefined;
   /** The change being sent (its state still reads as the function's). */
@@ -133,11 +134,23 @@ export class DeploymentWrites {
     return done;
   }
 
+  /** Sends every staged change now and resolves when all are written or failed (a graceful stop). */
+  async flushAll(): Promise<void> {
+    const done: Array<Promise<unknown>> = [];
+    for (const queue of [...this.queues.values()]) {
+      const change = queue.next ?? queue.sending;
+      if (change === undefined) continue;
+      done.push(new Promise((resolve) => change.waiters.push({ resolve, reject: resolve })));
+      if (queue.next !== undefined) this.flush(queue.ref);
+    }
+    await Promise.all(done);
+  }
+
   private queue(ref: FunctionRef): Queue {
     const key = refKey(ref);
     let queue = this.queues.get(key);
     if (queue === undefined) {
-      queue = { next: undefined, sending: undefined, linger: undefined };
+      queue = { ref, next: undefined, sending: undefined, linger: undefined };
       this.queues.set(key, queue);
     }
     return queue;

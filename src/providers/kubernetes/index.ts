@@ -192,6 +192,8 @@ export async function createKubernetesSetup(config: Config, logger: Logger, metr
     },
     stop: async () => {
       aggregator.close();
+      // Alert state still lingering for a count write goes out now.
+      await bundle.provider.writes.flushAll();
       await elector.stop();
     },
   };
