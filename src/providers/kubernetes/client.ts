@@ -127,6 +127,21 @@ function pauseOf429(err: unknown): number | undefined {
 }
 
 /**
+ * Makes `kubeConfig` reuse one keep-alive agent for every request: client-node 1.x builds a
+ * new agent (so a new TCP connection and, in a cluster, a TLS handshake) per request. The
+ * agent keeps the first request's TLS options (CA, client certificate); tokens travel in
+ * headers and still refresh. A client-node without the method is left as it is.
+ */
+function reuseOneAgent(kubeConfig: KubeConfig): void {
+  type Create = (cluster: unknown, options: Record<string, unknown>) => unknown;
+  const target = kubeConfig as unknown as { createAgent?: Create };
+  const create = target.createAgent;
+  if (typeof create !== 'function') return;
+  let agent: unknown;
+  target.createAgent = (cluster, options) => (agent ??= create.call(kubeConfig, cluster, { ...options, keepAlive: true }));
+}
+
+/**
  * Typed Kubernetes calls with a per-request timeout and error translation, every one but the
  * watches within the client's budget (`limiter`): a token bucket with priorities, paused by a
  * 429's Retry-After (see RateLimiter).
@@ -148,6 +163,7 @@ export class KubeApi {
     private readonly requestTimeoutMs: number,
     readonly limiter: RateLimiter = new RateLimiter({ qps: DEFAULT_API_QPS, burst: DEFAULT_API_BURST, clock: systemClock }),
   ) {
+    reuseOneAgent(kubeConfig);
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
