@@ -1,5 +1,6 @@
 /** The per-function write queue of the Kubernetes provider against the fake API: merged writes, state that lingers. */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { AppError } from '../../src/errors.js';
 import { createKubernetesProviderBundle } from '../../src/providers/kubernetes/index.js';
 import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes/state-store.js';
 import type { FakeApiServer } from './fake-api-server.js';
@@ -64,5 +65,18 @@ describe('the Deployment write queue', () => {
     await expect(store.save(echo, state(1), loaded.version)).rejects.toMatchObject({ code: 'PROVIDER_CONFLICT' });
     await new Promise((r) => setTimeout(r, 1200));
     expect(deploymentWrites(fake, from)).toHaveLength(0);
+  });
+
+  it('a fence that refuses (an owner that lost its lease) stops the write before it is sent', async () => {
+    const { fake, provider } = await setup();
+    provider.writes.fence = () => {
+      throw new AppError('PROVIDER_CONFLICT', 'not the owner');
+    };
+    const from = fake.requests.length;
+    await expect(provider.setReplicas(echo, 3)).rejects.toMatchObject({ code: 'PROVIDER_CONFLICT' });
+    expect(deploymentWrites(fake, from)).toHaveLength(0);
+    provider.writes.fence = undefined;
+    await provider.setReplicas(echo, 3);
+    expect(fake.replicasOf('echo')).toBe(3);
   });
 });

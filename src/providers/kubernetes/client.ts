@@ -24,6 +24,7 @@ import {
 import { systemClock } from '../../core/clock.js';
 import { AppError } from '../../errors.js';
 import { translateKubeError, type KubeAction } from './errors.js';
+import { reuseOneAgent } from './keep-alive.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS, RateLimiter, retryAfterMs, type RequestPriority } from './rate-limit.js';
 
 export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
@@ -124,21 +125,6 @@ function pauseOf429(err: unknown): number | undefined {
   if (statusOf(err) !== 429) return undefined;
   const headers = (err as { headers?: Record<string, string | undefined> }).headers ?? {};
   return retryAfterMs(headers['retry-after'] ?? headers['Retry-After'], Date.now()) ?? 1000;
-}
-
-/**
- * Makes `kubeConfig` reuse one keep-alive agent for every request: client-node 1.x builds a
- * new agent (so a new TCP connection and, in a cluster, a TLS handshake) per request. The
- * agent keeps the first request's TLS options (CA, client certificate); tokens travel in
- * headers and still refresh. A client-node without the method is left as it is.
- */
-function reuseOneAgent(kubeConfig: KubeConfig): void {
-  type Create = (cluster: unknown, options: Record<string, unknown>) => unknown;
-  const target = kubeConfig as unknown as { createAgent?: Create };
-  const create = target.createAgent;
-  if (typeof create !== 'function') return;
-  let agent: unknown;
-  target.createAgent = (cluster, options) => (agent ??= create.call(kubeConfig, cluster, { ...options, keepAlive: true }));
 }
 
 /**

@@ -64,6 +64,12 @@ interface Queue {
  * writer changed it, and the change cycle decides again).
  */
 export class DeploymentWrites {
+  /**
+   * Called right before each write is sent (every attempt): throws (e.g. PROVIDER_CONFLICT)
+   * to refuse it. The hook for fencing a write by an owner that has lost its bucket lease;
+   * none by default.
+   */
+  fence: ((ref: FunctionRef) => void) | undefined;
   private readonly queues = new Map<string, Queue>();
   private readonly attempts: number;
   private readonly conflictWaitMs: number;
@@ -203,6 +209,7 @@ export class DeploymentWrites {
       }
       if (to === from && metadata['annotations'] === undefined) return { from, to };
       const body = to === from ? { metadata } : { metadata, spec: { replicas: to } };
+      this.fence?.(ref);
       try {
         const written = await this.options.api.patchDeployment(ref.namespace, ref.name, body, to === from ? 'state' : 'scale');
         this.options.snapshots.record(ref, written);
