@@ -10,7 +10,8 @@ import { idleFootprint, idleFootprintSummary, type IdleFootprint } from './footp
 import { pacedRun } from './paced.js';
 import { clockTicks } from './proxy-tools.js';
 import { call, cpuShareOver, pool, rssMb, until } from './support.js';
-import { notification, notificationStream } from './webhook.js';
+import { measureSteps, stepCalls } from './alert-budget.js';
+import { notificationStream } from './webhook.js';
 
 /*
  * Scale and footprint: N Deployments (1,000 and 10,000) on the fake Kubernetes API (no added
@@ -21,9 +22,12 @@ import { notification, notificationStream } from './webhook.js';
  *   served   gateway spawn → every function answered one call (32 at a time) with 200
  *   idle     RSS (VmRSS) after the calls, and CPU share of one core over `idleSeconds`
  *   load     RSS and CPU share during the proxy entry's fixed rate (500 calls/s, open loop)
- *   webhook  p50 / p99 of the webhook entry's stream (200/s over 100 of the functions)
- *   API calls per alert: fake API requests made while 20 notifications (firing then resolved,
- *            one function each, answered one by one) were handled, divided by 20
+ *   API calls per alert step: 40 notifications one at a time on functions the stream does
+ *            not touch (firing then resolved per function: a step up, a step down), each
+ *            step's calls counted until the API log is quiet (bench/alert-budget.ts): mean,
+ *            p99 and max per step, mean by kind; lists, watches and the Lease excluded
+ *   webhook  p50 / p99 of the webhook entry's stream (200/s over 100 of the functions), and
+ *            the API calls made meanwhile per notification
  */
 
 export interface FootprintRow {
@@ -40,9 +44,17 @@ export interface FootprintRow {
   readonly loadErrors: number;
   readonly webhookLatencyMs: Percentiles;
   readonly webhookStatuses: Record<string, number>;
+  /** Mean API calls per alert step. */
   readonly apiCallsPerAlert: number;
   /** Those calls by verb and resource (`get deployments`, `patch deployments/scale`), per alert; absent in older results. */
   readonly apiCallsPerAlertByKind?: Record<string, number>;
+  /** p99 and max of the API calls of one alert step; absent in older results. */
+  readonly apiCallsPerStepP99?: number;
+  readonly apiCallsPerStepMax?: number;
+  /** GETs over the measured steps (the goal: none); absent in older results. */
+  readonly apiGetsInSteps?: number;
+  /** API calls per notification during the 200/s stream; absent in older results. */
+  readonly streamCallsPerNotification?: number;
 }
 
 export interface FootprintResult {
@@ -146,23 +158,11 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
     const loadRssMb = rssMb(pid);
     const loadCpuShare = await cpuDuring;
 
+    // Steps first: the stream's aggregated Events come due 30 s after it, not inside these steps.
+    const steps = await measureSteps(cluster.fake, adminUrl, { steps: 40, from: Math.min(100, functions), functions });
+    const streamFrom = cluster.fake.requests.length;
     const webhook = await notificationStream(adminUrl, { rate: 200, seconds: options.webhookSeconds, functions: Math.min(100, functions) });
-
-    // Calls per alert: 20 notifications on functions the stream did not touch, answered one by one.
-    const from = Math.min(100, functions);
-    const before = cluster.fake.requests.length;
-    const count = 20;
-    for (let i = 0; i < count; i++) {
-      const fn = `fn-${from + (Math.floor(i / 2) % Math.max(1, functions - from))}`;
-      await call(`${adminUrl}/system/alert`, { method: 'POST', body: notification(fn, i % 2 === 0, 1000 + i) });
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    const apiCallsPerAlert = Math.round(((cluster.fake.requests.length - before) / count) * 100) / 100;
-    const apiCallsPerAlertByKind: Record<string, number> = {};
-    for (const r of cluster.fake.requests.slice(before)) {
-      const kind = `${r.verb ?? r.method} ${r.resource ?? r.path}${r.subresource === null ? '' : `/${r.subresource}`}`;
-      apiCallsPerAlertByKind[kind] = (apiCallsPerAlertByKind[kind] ?? 0) + 1 / count;
-    }
+    const streamCalls = stepCalls(cluster.fake.requests.slice(streamFrom)).length;
 
     return {
       functions,
@@ -178,8 +178,12 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
       loadErrors: load.errors,
       webhookLatencyMs: percentiles(webhook.latencies),
       webhookStatuses: webhook.statuses,
-      apiCallsPerAlert,
-      apiCallsPerAlertByKind,
+      apiCallsPerAlert: steps.mean,
+      apiCallsPerAlertByKind: steps.byKind,
+      apiCallsPerStepP99: steps.p99,
+      apiCallsPerStepMax: steps.max,
+      apiGetsInSteps: steps.gets,
+      streamCallsPerNotification: Math.round((streamCalls / webhook.sent) * 100) / 100,
     };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -214,7 +218,8 @@ export function footprintSummary(r: FootprintResult): string {
     lines.push(
       `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +
         ` at ${row.loadRate}/s RSS ${row.loadRssMb} MB, CPU ${(row.loadCpuShare * 100).toFixed(1)} %, p99 ${row.loadLatencyMs.p99.toFixed(2)} ms (${row.loadErrors} errors);` +
-        ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms; ${row.apiCallsPerAlert} API calls per alert`,
+        ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms (${row.streamCallsPerNotification ?? '?'} API calls per notification);` +
+        ` API calls per alert step mean ${row.apiCallsPerAlert}, p99 ${row.apiCallsPerStepP99 ?? '?'}, max ${row.apiCallsPerStepMax ?? '?'}, GETs ${row.apiGetsInSteps ?? '?'}`,
     );
   }
   return lines.join('\n');

@@ -74,7 +74,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const metrics = createMetrics(overrides.registry);
   const auth = resolveBasicAuth(config, readFile);
   if (auth === undefined) logger.warn('basic auth is off: /system/* is open to anyone who can reach this port', { hint: 'set ALERT_SCALER_BASIC_AUTH_USER and ALERT_SCALER_BASIC_AUTH_PASSWORD' });
-  const setup: ProviderSetup = overrides.provider !== undefined ? { provider: overrides.provider } : await createProviderSetup(config, logger, readFile);
+  const setup: ProviderSetup = overrides.provider !== undefined ? { provider: overrides.provider } : await createProviderSetup(config, logger, readFile, metrics);
   const parts = composeGateway(config, setup, {
     logger,
     metrics,

@@ -46,7 +46,7 @@ export function createLocalProvider(config: Config, logger: Logger, readFile: Re
 }
 
 /** One case per provider; the Kubernetes module (and client-node) loads only when chosen. */
-export async function createProviderSetup(config: Config, logger: Logger, readFile: ReadFile): Promise<ProviderSetup> {
+export async function createProviderSetup(config: Config, logger: Logger, readFile: ReadFile, metrics?: Metrics): Promise<ProviderSetup> {
   switch (config.provider) {
     case 'local': {
       // Stack functions are read once: without one naming a policy there is nothing to watch.
@@ -56,7 +56,7 @@ export async function createProviderSetup(config: Config, logger: Logger, readFi
     }
     case 'kubernetes': {
       const { createKubernetesSetup } = await import('../providers/kubernetes/index.js');
-      return createKubernetesSetup(config, logger);
+      return createKubernetesSetup(config, logger, metrics);
     }
   }
 }

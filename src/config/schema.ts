@@ -143,6 +143,15 @@ export const configSchema = z.strictObject({
   leaseNamespace: z.string().min(1).default('openfaas'),
   /** Kubernetes provider: a leader that stops renewing loses the Lease after this long. */
   leaseDurationSeconds: z.coerce.number().int().min(1).default(15),
+  /**
+   * Kubernetes provider: API requests per second (token bucket; watches excluded); 0 means
+   * no limit. 400 serves 200 alert steps a second (see src/providers/kubernetes/rate-limit.ts).
+   */
+  kubernetesApiQps: z.coerce.number().min(0).default(400),
+  /** Kubernetes provider: requests the bucket saves up (the burst above QPS). */
+  kubernetesApiBurst: z.coerce.number().int().min(1).default(800),
+  /** Kubernetes provider: at most one write of a function's `Scaled` Event per this many seconds (repeats bump its count); 0: one per change. */
+  kubernetesEventIntervalSeconds: z.coerce.number().min(0).default(30),
 
   /** On SIGTERM: how long in-flight requests get before the process exits anyway. */
   shutdownTimeoutMs: positiveInt.default(15_000),
@@ -200,5 +209,8 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_LEASE_NAME: 'leaseName',
   ALERT_SCALER_LEASE_NAMESPACE: 'leaseNamespace',
   ALERT_SCALER_LEASE_DURATION_SECONDS: 'leaseDurationSeconds',
+  ALERT_SCALER_KUBERNETES_API_QPS: 'kubernetesApiQps',
+  ALERT_SCALER_KUBERNETES_API_BURST: 'kubernetesApiBurst',
+  ALERT_SCALER_KUBERNETES_EVENT_INTERVAL_SECONDS: 'kubernetesEventIntervalSeconds',
   ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
 };

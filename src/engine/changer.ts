@@ -181,7 +181,15 @@ export class Changer {
             throw err;
           }
         }
-        const outcome = await this.apply(ref, source, read, decision, context, hooks);
+        let outcome: ChangeOutcome<D>;
+        try {
+          outcome = await this.apply(ref, source, read, decision, context, hooks, attempt < attempts);
+        } catch (err) {
+          // A provider that merges the saved state into the count's write (Kubernetes) finds a
+          // conflicting state only there: read and decide again, as for a conflicting save.
+          if (isAppError(err, 'PROVIDER_CONFLICT') && attempt < attempts) continue;
+          throw err;
+        }
         if (outcome.changed && this.settlingListeners.size > 0) for (const listener of [...this.settlingListeners]) listener(ref, outcome.settled);
         return outcome;
       }
@@ -219,7 +227,7 @@ export class Changer {
   }
 
   /** Applies a saved decision: unchanged, dry run, up or down; logs and counts an applied change once. */
-  private async apply<D extends Decision, C>(ref: FunctionRef, source: EventSource, read: ReadState, decision: D, context: C, hooks: ChangeHooks<D, C>): Promise<ChangeOutcome<D>> {
+  private async apply<D extends Decision, C>(ref: FunctionRef, source: EventSource, read: ReadState, decision: D, context: C, hooks: ChangeHooks<D, C>, retryable: boolean): Promise<ChangeOutcome<D>> {
     const from = read.state.desired;
     const { to, chosen } = targetOf(read.state, decision);
     const inputs = chosen === undefined ? (decision.inputs ?? {}) : { ...decision.inputs, remove: chosen };
@@ -242,7 +250,7 @@ export class Changer {
     let settled = Promise.resolve();
     if (to > from) {
       const order = { ref, source, from, to, providerDesired: read.providerDesired, reason: decision.reason, inputs };
-      await this.scaleUp.run(order, key, (err) => hooks.failed?.(decision, context, err, 'apply'));
+      await this.scaleUp.run(order, key, (err) => hooks.failed?.(decision, context, err, 'apply'), retryable);
     } else {
       this.recorder.record(ref, source, 'scale_down', from, to, decision.reason, inputs);
       const victims = chosen ?? chooseVictims(read.state.replicas.filter((r) => !isLeaving(r)), from - to);

@@ -33,14 +33,19 @@ export interface ScaleUpOrder {
 export class ScaleUp {
   constructor(private readonly options: ScaleUpOptions) {}
 
-  /** Raises the count; on failure records `scale_failed`, awaits `onFailed`, and rethrows. */
-  async run(order: ScaleUpOrder, key: string, onFailed: (err: unknown) => Promise<void> | undefined): Promise<void> {
+  /**
+   * Raises the count; on failure records `scale_failed`, awaits `onFailed`, and rethrows.
+   * With `retryable`, a PROVIDER_CONFLICT (the write met a change it cannot merge: the
+   * stored alert state moved) is rethrown as it is, unrecorded, for the cycle to decide again.
+   */
+  async run(order: ScaleUpOrder, key: string, onFailed: (err: unknown) => Promise<void> | undefined, retryable = false): Promise<void> {
     const { recorder, lifecycle } = this.options;
     const { ref, source, from, to, inputs, reason } = order;
     lifecycle.raising(key, true);
     try {
       await this.raise(ref, order.providerDesired, to - from);
     } catch (err) {
+      if (retryable && err instanceof AppError && err.code === 'PROVIDER_CONFLICT') throw err;
       recorder.record(ref, source, 'scale_failed', from, to, err instanceof AppError ? err.code : 'error', { ...inputs, decided: reason });
       lifecycle.raising(key, false);
       lifecycle.catchUp(ref);

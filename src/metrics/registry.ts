@@ -36,6 +36,10 @@ export interface Metrics {
    * (`refused`, `reset`, `closed`; see src/gateway/proxy-retry.ts).
    */
   readonly upstreamRetries: Counter<'function_name' | 'reason'>;
+  /** Kubernetes API requests answered 429 (the client paused for their Retry-After). */
+  readonly kubernetesApiThrottled: Counter;
+  /** Scaled Events not written, by reason (`queue_full`: too many functions waiting; `failed`: the API refused). */
+  readonly kubernetesEventsDropped: Counter<'reason'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
   /** Hooks run just before the replica-state gauges are read (the scalers set them there, not per second). */
@@ -143,6 +147,17 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_upstream_retries_total',
       help: 'Proxied calls sent again after their replica failed before answering, by reason (refused, reset, closed)',
       labelNames: ['function_name', 'reason'],
+      registers,
+    }),
+    kubernetesApiThrottled: new Counter({
+      name: 'alert_scaler_kubernetes_api_throttled_total',
+      help: 'Kubernetes API requests answered 429; the client paused for their Retry-After',
+      registers,
+    }),
+    kubernetesEventsDropped: new Counter({
+      name: 'alert_scaler_kubernetes_events_dropped_total',
+      help: 'Scaled Events not written, by reason (queue_full, failed)',
+      labelNames: ['reason'],
       registers,
     }),
     queueLength: new Gauge({

@@ -11,7 +11,7 @@ import { delimiter, join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
 import { packageRoot } from '../../src/bootstrap.js';
-import { createKubernetesProviderBundle } from '../../src/providers/kubernetes/index.js';
+import { createKubernetesProviderBundle, scaleEventApi } from '../../src/providers/kubernetes/index.js';
 import { KubernetesAlertStateStore } from '../../src/providers/kubernetes/state-store.js';
 import { LeaderElector } from '../../src/providers/kubernetes/leader.js';
 import { ConfigMapPolicySource } from '../../src/providers/kubernetes/policies.js';
@@ -119,6 +119,7 @@ describeKubectl('deploy/ manifests', () => {
       'openfaas-fn  configmaps list',
       'openfaas-fn  configmaps watch',
       'openfaas-fn  events create',
+      'openfaas-fn  events patch',
       'openfaas-fn  pods list',
       'openfaas-fn  pods patch',
       'openfaas-fn  pods watch',
@@ -128,7 +129,6 @@ describeKubectl('deploy/ manifests', () => {
       'openfaas-fn apps deployments list',
       'openfaas-fn apps deployments patch',
       'openfaas-fn apps deployments watch',
-      'openfaas-fn apps deployments/scale update',
     ].sort());
     for (const b of docs.filter((d) => d.kind === 'RoleBinding')) {
       expect(b['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'alert-scaler', namespace: 'openfaas' }]);
@@ -146,6 +146,10 @@ describeKubectl('deploy/ manifests', () => {
       await provider.getReplicas({ name: 'fn', namespace: 'openfaas-fn' });
       await provider.setReplicas({ name: 'fn', namespace: 'openfaas-fn' }, 3);
       await provider.recordScaleEvent({ name: 'fn', namespace: 'openfaas-fn' }, 1, 2, 'alert test');
+      // The Scaled Event of a function is created once, then bumped (patch).
+      const events = scaleEventApi({ api, provider });
+      const name = await events.create({ name: 'fn', namespace: 'openfaas-fn' }, { from: 2, to: 3, message: 'alert test' }, 1, new Date());
+      await events.bump({ name: 'fn', namespace: 'openfaas-fn' }, name, { from: 3, to: 2, message: 'alert test' }, 2, new Date());
       const policies = new ConfigMapPolicySource(api, ['openfaas-fn'], quietLogger(), { minBackoffMs: 10, maxBackoffMs: 100, watchDeadlineMs: 60_000 });
       await policies.start();
       await waitFor(() => fake.openWatches >= 4, 'the Deployment, pod, EndpointSlice and ConfigMap watches');

@@ -49,6 +49,8 @@ export interface FaultRule {
   readonly path?: string | RegExp;
   readonly status: number;
   count: number;
+  /** Sent as the Retry-After header (seconds); see throttleNext. */
+  readonly retryAfterSeconds?: number;
 }
 
 interface WatchStream {
@@ -284,7 +286,7 @@ export class FakeApiServer {
     this.faults.push({ ...rule, count: rule.count ?? 1 });
   }
 
-  /** The next `count` scale writes (PUT or PATCH) answer 409 Conflict without applying. */
+  /** The next `count` scale writes (PUT or PATCH of the scale, a PATCH of a Deployment's spec.replicas) answer 409 Conflict without applying. */
   conflictNextScaleWrites(count: number): void {
     this.scaleConflicts += count;
   }
@@ -570,6 +572,7 @@ export class FakeApiServer {
       const message = fault.status === 403
         ? `${what} is forbidden: User "system:serviceaccount:openfaas:alert-scaler" cannot ${parsed === null ? method.toLowerCase() : rbacVerb(method, parsed, watch)} resource "${what}" in API group "${parsed?.type.group ?? ''}" in the namespace "${parsed?.namespace ?? ''}"`
         : `injected fault ${fault.status}`;
+      if (fault.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(fault.retryAfterSeconds));
       this.sendStatus(res, fault.status, message);
       return;
     }
@@ -634,6 +637,10 @@ export class FakeApiServer {
       }
       case 'PATCH': {
         const patch = this.patchBody(req, body);
+        if (this.scaleConflicts > 0 && p.type.resource === 'deployments' && (patch['spec'] as Json | undefined)?.['replicas'] !== undefined) {
+          this.scaleConflicts -= 1;
+          throw this.conflict(p.type, p.name);
+        }
         const expected = ((patch['metadata'] as Json | undefined)?.['resourceVersion']) as string | undefined;
         if (expected !== undefined && expected !== current.metadata.resourceVersion) throw this.conflict(p.type, p.name);
         const next = mergePatch(current, patch) as K8sObject;
@@ -736,5 +743,16 @@ export class FakeApiServer {
       if (timer !== undefined) clearTimeout(timer);
       this.watches.delete(stream);
     });
+  }
+
+  // ---- API priority and fairness -----------------------------------------------------------
+
+  /**
+   * The next `count` requests matching method and path answer 429 Too Many Requests with
+   * `Retry-After: retryAfterSeconds`, as the apiserver's priority and fairness does when a
+   * flow's queue is full.
+   */
+  throttleNext(rule: { method?: string; path?: string | RegExp; count?: number; retryAfterSeconds: number }): void {
+    this.faults.push({ ...rule, status: 429, count: rule.count ?? 1 });
   }
 }

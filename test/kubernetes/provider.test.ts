@@ -29,7 +29,7 @@ describe('KubernetesProvider against the fake API server', () => {
     fake.addDeployment({ name: 'database', replicas: 1, labels: { app: 'database' } });
     fake.addDeployment({ name: 'off', replicas: 1, labels: { app: 'off', 'alert-scaler.io/enabled': 'false' } });
     fake.addDeployment({ name: 'elsewhere', namespace: 'other', replicas: 1 });
-    provider = createKubernetesProvider({ kubeconfig, logger: quietLogger(), requestTimeoutMs: 400, minBackoffMs: 20, maxBackoffMs: 100 });
+    provider = createKubernetesProvider({ kubeconfig, logger: quietLogger(), requestTimeoutMs: 400, minBackoffMs: 20, maxBackoffMs: 100, conflictWaitMs: 100 });
     provider.subscribe((ref, state) => seen.push({ ref, state }));
     await provider.start();
     dispatcher = dispatcherOver(provider);
@@ -62,18 +62,17 @@ describe('KubernetesProvider against the fake API server', () => {
     });
   });
 
-  it('sets replicas through the scale subresource with the resourceVersion of its read as precondition, without reading the scale', async () => {
+  it('sets replicas with one merge patch of the Deployment at the cached resourceVersion: no read, live or of the scale', async () => {
     const before = fake.requests.length;
     await provider.getReplicas(echo);
     await provider.setReplicas(echo, 3);
     expect(fake.replicasOf('echo')).toBe(3);
-    const calls = fake.requests.slice(before).filter((r) => r.verb !== null);
-    expect(calls.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`}`)).toEqual([
-      'get deployments', 'update deployments/scale',
-    ]);
-    const put = calls.at(-1)?.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
-    expect(put.spec.replicas).toBe(3);
-    expect(put.metadata.resourceVersion).toMatch(/^\d+$/);
+    const calls = fake.requests.slice(before).filter((r) => r.verb !== null && r.verb !== 'watch');
+    expect(calls.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`}`)).toEqual(['patch deployments']);
+    const patch = calls.at(-1)?.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
+    expect(patch.spec.replicas).toBe(3);
+    expect(patch.metadata.resourceVersion).toMatch(/^\d+$/);
+    expect(calls.at(-1)?.contentType).toBe('application/merge-patch+json');
   });
 
   it('tells subscribers about the new desired count, then about readiness from the watch', async () => {
@@ -94,58 +93,55 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(writesTo('echo')).toBe(writes);
   });
 
-  it('retries a 409 Conflict with a fresh read, then succeeds', async () => {
-    const puts = (): number => fake.apiCalls().filter((r) => r.verb === 'update' && r.subresource === 'scale').length;
-    const before = puts();
+  const patches = (): number => fake.apiCalls().filter((r) => r.verb === 'patch' && r.resource === 'deployments' && (r.body as { spec?: unknown }).spec !== undefined).length;
+  const gets = (): number => fake.apiCalls().filter((r) => r.verb === 'get').length;
+
+  it('a 409 whose newer version never shows on the watch (an injected one) is retried after the bounded wait and one live read', async () => {
+    const [before, read] = [patches(), gets()];
     fake.conflictNextScaleWrites(2);
     await provider.setReplicas(echo, 2);
     expect(fake.replicasOf('echo')).toBe(2);
-    expect(puts() - before).toBe(3);
+    expect(patches() - before).toBe(3);
+    expect(gets() - read).toBe(2);
   });
 
   it('a Conflict on every attempt ends as PROVIDER_CONFLICT after 5 attempts, replicas unchanged', async () => {
-    const puts = (): number => fake.apiCalls().filter((r) => r.verb === 'update' && r.subresource === 'scale').length;
-    // Let the fake controller's delayed status write of the previous test land first: a status
-    // change between our two reads is itself a (PUT-less) conflict attempt.
-    await waitFor(async () => (await provider.getReplicas(echo)).ready === 2, 'status to settle');
-    await new Promise((r) => setTimeout(r, 50));
-    const before = puts();
+    const before = patches();
     fake.conflictNextScaleWrites(1000);
     expect(await codeOf(provider.setReplicas(echo, 5))).toBe('PROVIDER_CONFLICT');
-    expect(puts() - before).toBe(5);
+    expect(patches() - before).toBe(5);
     expect(fake.replicasOf('echo')).toBe(2);
   });
 
-  it('a change by someone else between the read and the scale write is a 409: read again live and retried', async () => {
+  it('a change by someone else between the read and the write is a 409 resolved from the watch: no read, the write again at the new version', async () => {
+    await waitFor(async () => (await provider.getReplicas(echo)).ready === 2, 'status to settle');
     let mutated = false;
     fake.onRequest = (r) => {
-      if (!mutated && r.method === 'PUT' && r.subresource === 'scale') {
+      if (!mutated && r.method === 'PATCH' && r.path.endsWith('/deployments/echo')) {
         mutated = true;
         fake.mutateDeployment('echo', NS, (d) => { (d.metadata['annotations'] as Record<string, string>)['touched'] = 'yes'; });
       }
     };
-    const count = (verb: string, subresource: string | null): number => fake.apiCalls().filter((r) => r.verb === verb && r.subresource === subresource && r.path.endsWith(subresource === null ? '/echo' : '/echo/scale')).length;
-    const [gets, puts] = [count('get', null), count('update', 'scale')];
-    await provider.getReplicas(echo);
+    const [before, read] = [patches(), gets()];
     await provider.setReplicas(echo, 3);
     fake.onRequest = undefined;
     expect(mutated).toBe(true);
-    expect(count('update', 'scale') - puts).toBe(2);
-    expect(count('get', null) - gets).toBe(2);
-    expect(count('get', 'scale')).toBe(0);
+    expect(patches() - before).toBe(2);
+    expect(gets() - read).toBe(0);
     expect(fake.replicasOf('echo')).toBe(3);
+    expect((fake.deployment('echo')?.metadata['annotations'] as Record<string, string>)['touched']).toBe('yes');
   });
 
-  it('a count someone else changed right after our read is still written: a read showing the target is confirmed live', async () => {
-    await provider.getReplicas(echo);
+  it('a count someone else set is seen through the watch: setting it back writes it', async () => {
     const shown = fake.replicasOf('echo') ?? 0;
     fake.mutateDeployment('echo', NS, (d) => { (d['spec'] as { replicas: number }).replicas = shown + 1; });
+    await waitFor(async () => (await provider.getReplicas(echo)).desired === shown + 1, 'the watch to show the new count');
     await provider.setReplicas(echo, shown);
     expect(fake.replicasOf('echo')).toBe(shown);
   });
 
   it('a 500 from the API server is PROVIDER_UNAVAILABLE with the original error as cause', async () => {
-    fake.failNext({ method: 'PUT', path: '/deployments/echo/scale', status: 500 });
+    fake.failNext({ method: 'PATCH', path: '/deployments/echo', status: 500 });
     const err = await provider.setReplicas(echo, 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('PROVIDER_UNAVAILABLE');
@@ -154,20 +150,27 @@ describe('KubernetesProvider against the fake API server', () => {
   });
 
   it('a 403 is PROVIDER_FORBIDDEN naming the missing permission', async () => {
-    fake.failNext({ method: 'PUT', path: '/deployments/echo/scale', status: 403 });
+    fake.failNext({ method: 'PATCH', path: '/deployments/echo', status: 403 });
     const err = (await provider.setReplicas(echo, 1).catch((e: unknown) => e)) as AppError;
     expect(err.code).toBe('PROVIDER_FORBIDDEN');
-    expect(err.message).toContain('update deployments/scale in namespace openfaas-fn');
+    expect(err.message).toContain('patch deployments in namespace openfaas-fn');
   });
 
   it('a 401 (credentials rejected) is PROVIDER_FORBIDDEN too', async () => {
-    fake.failNext({ method: 'GET', path: '/deployments/echo', status: 401 });
-    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_FORBIDDEN');
+    fake.failNext({ method: 'PATCH', path: '/deployments/echo', status: 401 });
+    expect(await codeOf(provider.setReplicas(echo, 1))).toBe('PROVIDER_FORBIDDEN');
   });
 
-  it('a 429 (throttled) is PROVIDER_UNAVAILABLE: worth retrying', async () => {
-    fake.failNext({ method: 'GET', path: '/deployments/echo', status: 429 });
-    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_UNAVAILABLE');
+  it('a 429 is sent again after its Retry-After; still 429 after 3 resends it is PROVIDER_UNAVAILABLE: worth retrying', async () => {
+    const sent = (): number => fake.apiCalls().filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo')).length;
+    let before = sent();
+    fake.throttleNext({ method: 'PATCH', path: '/deployments/echo', retryAfterSeconds: 0 });
+    await provider.setReplicas(echo, 2);
+    expect([sent() - before, fake.replicasOf('echo')]).toEqual([2, 2]);
+    before = sent();
+    fake.throttleNext({ method: 'PATCH', path: '/deployments/echo', retryAfterSeconds: 0, count: 4 });
+    expect(await codeOf(provider.setReplicas(echo, 3))).toBe('PROVIDER_UNAVAILABLE');
+    expect([sent() - before, fake.replicasOf('echo')]).toEqual([4, 2]);
   });
 
   it('a missing Deployment is FUNCTION_UNKNOWN', async () => {
@@ -187,10 +190,12 @@ describe('KubernetesProvider against the fake API server', () => {
 
   it('a slow API within the timeout still works; beyond it is PROVIDER_UNAVAILABLE', async () => {
     fake.latencyMs = 100;
-    await provider.setReplicas(echo, 2);
-    expect(fake.replicasOf('echo')).toBe(2);
+    await provider.setReplicas(echo, 3);
+    expect(fake.replicasOf('echo')).toBe(3);
     fake.latencyMs = 600;
-    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_UNAVAILABLE');
+    expect(await codeOf(provider.setReplicas(echo, 2))).toBe('PROVIDER_UNAVAILABLE');
+    // Decisions still read the cache meanwhile: no request, no timeout.
+    expect((await provider.getReplicas(echo)).desired).toBe(3);
   });
 
   it.each([

@@ -129,7 +129,7 @@ describe('Kubernetes replicas from pods and EndpointSlices', () => {
     await provider.removeReplicas(fn, victims);
     const writes = fake.requests.slice(before).filter((r) => r.method !== 'GET');
     expect(writes.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`} ${r.path.split('/').at(r.subresource === null ? -1 : -2)}`)).toEqual([
-      `patch pods ${victims[0]}`, `patch pods ${victims[1]}`, 'update deployments/scale fn',
+      `patch pods ${victims[0]}`, `patch pods ${victims[1]}`, 'patch deployments fn',
     ]);
     expect(writes[0]?.body).toEqual({ metadata: { annotations: { [COST]: LOWEST_DELETION_COST } } });
     expect(LOWEST_DELETION_COST).toBe('-2147483648');

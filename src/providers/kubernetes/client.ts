@@ -20,10 +20,12 @@ import {
   type V1EndpointSlice,
   type V1Lease,
   type V1Pod,
-  type V1Scale,
 } from '@kubernetes/client-node';
+import { systemClock } from '../../core/clock.js';
 import { AppError } from '../../errors.js';
 import { translateKubeError, type KubeAction } from './errors.js';
+import { reuseOneAgent } from './keep-alive.js';
+import { DEFAULT_API_BURST, DEFAULT_API_QPS, RateLimiter, retryAfterMs, type RequestPriority } from './rate-limit.js';
 
 export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
 export { V1MicroTime } from '@kubernetes/client-node';
@@ -118,7 +120,18 @@ export function loadKubeConfig(source?: KubeConfig | string): KubeConfig {
   return kc;
 }
 
-/** Typed Kubernetes calls with a per-request timeout and error translation. */
+/** A 429's pause in ms (its Retry-After, else 1 s); undefined for any other error. */
+function pauseOf429(err: unknown): number | undefined {
+  if (statusOf(err) !== 429) return undefined;
+  const headers = (err as { headers?: Record<string, string | undefined> }).headers ?? {};
+  return retryAfterMs(headers['retry-after'] ?? headers['Retry-After'], Date.now()) ?? 1000;
+}
+
+/**
+ * Typed Kubernetes calls with a per-request timeout and error translation, every one but the
+ * watches within the client's budget (`limiter`): a token bucket with priorities, paused by a
+ * 429's Retry-After (see RateLimiter).
+ */
 export class KubeApi {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
@@ -126,8 +139,17 @@ export class KubeApi {
   private readonly discovery: DiscoveryV1Api;
   private readonly watcher: Watch;
 
-  /** @param requestTimeoutMs upper bound for one request (watches excluded); 0 disables it. */
-  constructor(readonly kubeConfig: KubeConfig, private readonly requestTimeoutMs: number) {
+  /**
+   * @param requestTimeoutMs upper bound for one request (watches excluded; time waiting for
+   *   the budget not counted); 0 disables it.
+   * @param limiter the request budget; DEFAULT_API_QPS / DEFAULT_API_BURST on the system clock when absent.
+   */
+  constructor(
+    readonly kubeConfig: KubeConfig,
+    private readonly requestTimeoutMs: number,
+    readonly limiter: RateLimiter = new RateLimiter({ qps: DEFAULT_API_QPS, burst: DEFAULT_API_BURST, clock: systemClock }),
+  ) {
+    reuseOneAgent(kubeConfig);
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
@@ -140,7 +162,7 @@ export class KubeApi {
   }
 
   async listDeployments(namespace: string): Promise<Listed<V1Deployment>> {
-    const list = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace }));
+    const list = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace }), 'scale');
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
@@ -154,7 +176,7 @@ export class KubeApi {
 
   /** The pods of a namespace (every pod: an opted-in Deployment's pods may carry any labels). */
   async listPods(namespace: string): Promise<Listed<V1Pod>> {
-    const list = await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.core.listNamespacedPod({ namespace }));
+    const list = await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.core.listNamespacedPod({ namespace }), 'scale');
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
@@ -166,7 +188,7 @@ export class KubeApi {
   /** The EndpointSlices of a namespace that belong to a Service (label kubernetes.io/service-name). */
   async listEndpointSlices(namespace: string): Promise<Listed<V1EndpointSlice>> {
     const list = await this.call({ verb: 'list', resource: 'endpointslices', namespace }, () =>
-      this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: SERVICE_NAME_LABEL }));
+      this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: SERVICE_NAME_LABEL }), 'scale');
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
@@ -177,7 +199,7 @@ export class KubeApi {
 
   /** The ConfigMaps of a namespace (named policies are ConfigMaps; any may be one). */
   async listConfigMaps(namespace: string): Promise<Listed<V1ConfigMap>> {
-    const list = await this.call({ verb: 'list', resource: 'configmaps', namespace }, () => this.core.listNamespacedConfigMap({ namespace }));
+    const list = await this.call({ verb: 'list', resource: 'configmaps', namespace }, () => this.core.listNamespacedConfigMap({ namespace }), 'scale');
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
@@ -186,36 +208,36 @@ export class KubeApi {
     return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {}, resourceVersion, onEvent, onDone);
   }
 
-  /** Merge-patches a pod's annotations (a null value removes one). */
+  /** Merge-patches a pod's annotations (a null value removes one); part of a scale-down, so at scale priority. */
   patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<V1Pod> {
     return this.call({ verb: 'patch', resource: 'pods', namespace, name }, () =>
-      this.core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+      this.core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)), 'scale');
   }
 
-  readScale(namespace: string, name: string): Promise<V1Scale> {
-    return this.call({ verb: 'get', resource: 'deployments/scale', namespace, name }, () => this.apps.readNamespacedDeploymentScale({ name, namespace }));
-  }
-
-  /** Writes spec.replicas with `resourceVersion` as precondition (409 when stale). */
-  replaceScale(namespace: string, name: string, resourceVersion: string, replicas: number): Promise<V1Scale> {
-    const body: V1Scale = { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name, namespace, resourceVersion }, spec: { replicas } };
-    return this.call({ verb: 'update', resource: 'deployments/scale', namespace, name }, () => this.apps.replaceNamespacedDeploymentScale({ name, namespace, body }));
-  }
-
-  /** JSON merge patch of metadata only; a `resourceVersion` in it is a precondition. */
-  patchDeploymentMetadata(namespace: string, name: string, metadata: Record<string, unknown>): Promise<V1Deployment> {
+  /**
+   * One JSON merge patch of a Deployment: metadata (annotations) and, when given, spec.replicas
+   * (the state annotation and the count in one write); `metadata.resourceVersion` in it is a
+   * precondition (409 when stale). `priority`: `scale` when it carries a count, else `state`.
+   */
+  patchDeployment(namespace: string, name: string, body: { metadata: Record<string, unknown>; spec?: { replicas: number } }, priority: RequestPriority): Promise<V1Deployment> {
     return this.call({ verb: 'patch', resource: 'deployments', namespace, name }, () =>
-      this.apps.patchNamespacedDeployment({ name, namespace, body: { metadata } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+      this.apps.patchNamespacedDeployment({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)), priority);
   }
 
   createEvent(namespace: string, body: CoreV1Event): Promise<CoreV1Event> {
-    return this.call({ verb: 'create', resource: 'events', namespace }, () => this.core.createNamespacedEvent({ namespace, body }));
+    return this.call({ verb: 'create', resource: 'events', namespace }, () => this.core.createNamespacedEvent({ namespace, body }), 'event');
+  }
+
+  /** Merge-patches an Event (its count, message and lastTimestamp: a repeat of the same event). */
+  patchEvent(namespace: string, name: string, patch: Record<string, unknown>): Promise<CoreV1Event> {
+    return this.call({ verb: 'patch', resource: 'events', namespace, name }, () =>
+      this.core.patchNamespacedEvent({ name, namespace, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)), 'event');
   }
 
   /** The Lease, or null when it does not exist. */
   async getLease(namespace: string, name: string): Promise<V1Lease | null> {
     try {
-      return await this.call({ verb: 'get', resource: 'leases', namespace, name }, () => this.coordination.readNamespacedLease({ name, namespace }));
+      return await this.call({ verb: 'get', resource: 'leases', namespace, name }, () => this.coordination.readNamespacedLease({ name, namespace }), 'scale');
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw err;
@@ -223,12 +245,12 @@ export class KubeApi {
   }
 
   createLease(namespace: string, body: V1Lease): Promise<V1Lease> {
-    return this.call({ verb: 'create', resource: 'leases', namespace }, () => this.coordination.createNamespacedLease({ namespace, body }));
+    return this.call({ verb: 'create', resource: 'leases', namespace }, () => this.coordination.createNamespacedLease({ namespace, body }), 'scale');
   }
 
   /** Replaces a Lease; its metadata.resourceVersion is the precondition. */
   replaceLease(namespace: string, name: string, body: V1Lease): Promise<V1Lease> {
-    return this.call({ verb: 'update', resource: 'leases', namespace, name }, () => this.coordination.replaceNamespacedLease({ name, namespace, body }));
+    return this.call({ verb: 'update', resource: 'leases', namespace, name }, () => this.coordination.replaceNamespacedLease({ name, namespace, body }), 'scale');
   }
 
   private watch<T>(path: string, query: Record<string, string>, resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
@@ -241,8 +263,20 @@ export class KubeApi {
     );
   }
 
+  /**
+   * Sends a request within the budget at `priority` (default `state`: a one-off read), a 429
+   * paused for and resent as RateLimiter.run says, the error translated at the end.
+   */
+  private async call<T>(action: KubeAction, request: () => Promise<T>, priority: RequestPriority = 'state'): Promise<T> {
+    try {
+      return await this.limiter.run(priority, () => this.timed(request), pauseOf429);
+    } catch (err) {
+      throw translateKubeError(err, action);
+    }
+  }
+
   /** Bounds a request in time; client-node 1.x cannot cancel it, so a late answer is ignored. */
-  private async call<T>(action: KubeAction, request: () => Promise<T>): Promise<T> {
+  private async timed<T>(request: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const pending = request();
@@ -251,8 +285,6 @@ export class KubeApi {
         timer = setTimeout(() => reject(new Error(`request timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
       });
       return await Promise.race([pending, timeout]);
-    } catch (err) {
-      throw translateKubeError(err, action);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }

@@ -9,11 +9,16 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Config } from '../../config/index.js';
+import { systemClock } from '../../core/clock.js';
+import type { Metrics } from '../../metrics/registry.js';
 import { AppError } from '../../errors.js';
 import { checkFileSize } from '../../config/files.js';
 import type { ProviderSetup } from '../setup.js';
 import { KubeApi, loadKubeConfig } from './client.js';
+import { EventAggregator, type ScaleEventApi } from './event-aggregate.js';
 import { scaledEventSink } from './event-sink.js';
+import { DEFAULT_API_BURST, DEFAULT_API_QPS, RateLimiter } from './rate-limit.js';
+import { scaleEventBody, scaleEventMessage } from './scale-event.js';
 import { LeaderElector } from './leader.js';
 import { ConfigMapPolicySource } from './policies.js';
 import { KubernetesProvider, type KubernetesRouting } from './provider.js';
@@ -27,6 +32,8 @@ export { LeaderElector } from './leader.js';
 export { scaledEventSink, scaledMessage } from './event-sink.js';
 export { ConfigMapPolicySource } from './policies.js';
 export { DeploymentSnapshots, SNAPSHOT_MAX_AGE_MS } from './snapshots.js';
+export { RateLimiter, DEFAULT_API_QPS, DEFAULT_API_BURST, type RequestPriority } from './rate-limit.js';
+export { EventAggregator } from './event-aggregate.js';
 
 /** Default Service URL of a function; `{name}` and `{namespace}` are replaced. */
 export const DEFAULT_FUNCTION_URL_TEMPLATE = 'http://{name}.{namespace}.svc.cluster.local:8080';
@@ -50,8 +57,16 @@ export interface KubernetesProviderOptions {
   readonly logger: Logger;
   /** Upper bound of one API request in ms (watches excluded); default 10000; 0 disables it. */
   readonly requestTimeoutMs?: number;
-  /** Attempts of a scale write that meets 409 Conflict before PROVIDER_CONFLICT; default 5. */
+  /** API requests per second (watches excluded); default DEFAULT_API_QPS; 0: no limit. */
+  readonly apiQps?: number;
+  /** Requests saved up above the rate; default DEFAULT_API_BURST. */
+  readonly apiBurst?: number;
+  /** Called on each 429 from the API (a metric). */
+  readonly onThrottled?: () => void;
+  /** Attempts of a Deployment write that meets 409 Conflict before PROVIDER_CONFLICT; default 5. */
   readonly conflictRetries?: number;
+  /** After a 409, the longest wait for the watch to show the newer version before one live read, ms; default 2000. */
+  readonly conflictWaitMs?: number;
   /** First delay after a failed list or watch in ms (doubles up to maxBackoffMs); default 200. */
   readonly minBackoffMs?: number;
   /** Longest delay between list/watch retries in ms; default 10000. */
@@ -82,7 +97,13 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
 export function createKubernetesProviderBundle(options: KubernetesProviderOptions): KubernetesProviderBundle {
   const namespaces = options.namespaces ?? ['openfaas-fn'];
   if (namespaces.length === 0) throw new AppError('CONFIG_INVALID', 'the Kubernetes provider needs at least one namespace');
-  const api = new KubeApi(loadKubeConfig(options.kubeconfig), options.requestTimeoutMs ?? 10_000);
+  const limiter = new RateLimiter({
+    qps: options.apiQps ?? DEFAULT_API_QPS,
+    burst: options.apiBurst ?? DEFAULT_API_BURST,
+    clock: systemClock,
+    ...(options.onThrottled === undefined ? {} : { onThrottled: options.onThrottled }),
+  });
+  const api = new KubeApi(loadKubeConfig(options.kubeconfig), options.requestTimeoutMs ?? 10_000, limiter);
   const snapshots = new DeploymentSnapshots();
   const provider = new KubernetesProvider({
     api,
@@ -92,6 +113,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
     functionUrlTemplate: options.functionUrlTemplate ?? DEFAULT_FUNCTION_URL_TEMPLATE,
     logger: options.logger,
     conflictRetries: options.conflictRetries ?? 5,
+    ...(options.conflictWaitMs === undefined ? {} : { conflictWaitMs: options.conflictWaitMs }),
     minBackoffMs: options.minBackoffMs ?? 200,
     maxBackoffMs: options.maxBackoffMs ?? 10_000,
     watchDeadlineMs: options.watchDeadlineMs ?? 360_000,
@@ -99,11 +121,25 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
   return { provider, api, snapshots, defaultNamespace: options.defaultNamespace ?? namespaces[0] ?? 'openfaas-fn' };
 }
 
+/** Scaled Events of the provider's functions: created on the Deployment, bumped with PATCH (see EventAggregator). */
+export function scaleEventApi(bundle: Pick<KubernetesProviderBundle, 'api' | 'provider'>): ScaleEventApi {
+  return {
+    async create(ref, change, count, now) {
+      const facts = await bundle.provider.writes.read(ref);
+      const created = await bundle.api.createEvent(ref.namespace, scaleEventBody(ref, facts, change, now, count));
+      return created.metadata?.name ?? '';
+    },
+    async bump(ref, name, change, count, now) {
+      await bundle.api.patchEvent(ref.namespace, name, { count, message: scaleEventMessage(change), lastTimestamp: now.toISOString() });
+    },
+  };
+}
+
 /**
  * Builds the Kubernetes provider from the config (loaded only when ALERT_SCALER_PROVIDER=kubernetes),
- * with its alert state on the Deployments and the idler behind a Lease.
+ * with its alert state on the Deployments and the idler behind a Lease; `metrics` counts 429s and dropped Events.
  */
-export async function createKubernetesSetup(config: Config, logger: Logger): Promise<ProviderSetup> {
+export async function createKubernetesSetup(config: Config, logger: Logger, metrics?: Metrics): Promise<ProviderSetup> {
   // client-node reads the file whole: refuse an oversized one first (CONFIG_INVALID).
   if (config.kubeconfig !== undefined) checkFileSize(config.kubeconfig, config.maxFileBytes, 'KUBECONFIG');
   const bundle = createKubernetesProviderBundle({
@@ -113,6 +149,17 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
     routing: config.kubernetesRouting,
     functionUrlTemplate: config.functionUrlTemplate,
     logger: logger.child({ component: 'kubernetes-provider' }),
+    apiQps: config.kubernetesApiQps,
+    apiBurst: config.kubernetesApiBurst,
+    ...(metrics === undefined ? {} : { onThrottled: () => metrics.kubernetesApiThrottled.inc() }),
+  });
+  const eventLogger = logger.child({ component: 'kubernetes-events' });
+  const aggregator = new EventAggregator({
+    api: scaleEventApi(bundle),
+    clock: systemClock,
+    logger: eventLogger,
+    intervalMs: config.kubernetesEventIntervalSeconds * 1000,
+    ...(metrics === undefined ? {} : { onDropped: (reason: 'queue_full' | 'failed') => metrics.kubernetesEventsDropped.inc({ reason }) }),
   });
   const elector = new LeaderElector({
     api: bundle.api,
@@ -126,21 +173,27 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
   });
   return {
     provider: bundle.provider,
-    store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger, snapshots: bundle.snapshots }),
+    store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger, writes: bundle.provider.writes }),
     isLeader: () => elector.isLeader(),
     policies: new ConfigMapPolicySource(bundle.api, config.namespaces, logger, { minBackoffMs: 200, maxBackoffMs: 10_000, watchDeadlineMs: 360_000 }),
     attachEvents: (events) =>
       events.addSink(
         scaledEventSink({
-          record: (ref, from, to, message) => bundle.provider.recordScaleEvent(ref, from, to, message),
+          record: (ref, from, to, message) => {
+            aggregator.record(ref, { from, to, message });
+            return Promise.resolve();
+          },
           defaultNamespace: config.defaultNamespace,
-          logger: logger.child({ component: 'kubernetes-events' }),
+          logger: eventLogger,
         }),
       ),
     start: async () => {
       await elector.start();
     },
     stop: async () => {
+      aggregator.close();
+      // Alert state still lingering for a count write goes out now.
+      await bundle.provider.writes.flushAll();
       await elector.stop();
     },
   };

@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
 import { statusOf, type DeploymentLike, type KubeApi, type Listed, type WatchEvent } from './client.js';
+import { STATE_ANNOTATION } from './opt-in.js';
 
 /** What a cache keeps of one object: at least its key and version. */
 export interface CachedFacts {
@@ -15,13 +16,18 @@ export interface DeploymentFacts extends CachedFacts {
   /** status.availableReplicas, else status.readyReplicas, else 0. */
   readonly ready: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** The annotations but the alert state (a policy input, parsed when it changes). */
   readonly annotations: Readonly<Record<string, string>>;
+  /** The alert state annotation's text (STATE_ANNOTATION); undefined when none. */
+  readonly alertState?: string | undefined;
   /** spec.selector.matchLabels: which pods are this Deployment's. */
   readonly selector: Readonly<Record<string, string>>;
 }
 
 /** Reduces a Deployment (typed or raw JSON from a watch) to its facts. */
 export function factsOf(d: DeploymentLike): DeploymentFacts {
+  // The alert state changes with every step: kept apart, so the annotations (policy inputs) stay the same object's equal.
+  const { [STATE_ANNOTATION]: alertState, ...annotations } = d.metadata?.annotations ?? {};
   return {
     name: d.metadata?.name ?? '',
     namespace: d.metadata?.namespace ?? '',
@@ -31,7 +37,8 @@ export function factsOf(d: DeploymentLike): DeploymentFacts {
     desired: d.spec?.replicas ?? 1,
     ready: d.status?.availableReplicas ?? d.status?.readyReplicas ?? 0,
     labels: { ...(d.metadata?.labels ?? {}) },
-    annotations: { ...(d.metadata?.annotations ?? {}) },
+    annotations,
+    alertState,
     selector: { ...(d.spec?.selector?.matchLabels ?? {}) },
   };
 }

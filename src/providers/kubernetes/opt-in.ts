@@ -2,6 +2,8 @@
 export const FAAS_FUNCTION_LABEL = 'faas_function';
 /** Label that opts any Deployment in when set to `true`. */
 export const ENABLED_LABEL = 'alert-scaler.io/enabled';
+/** The Deployment annotation that holds a function's alert state as JSON (not a policy input: kept out of `annotations` in the cache). */
+export const STATE_ANNOTATION = 'alert-scaler.io/state';
 
 /** True when a Deployment carries `faas_function=<name>` or `alert-scaler.io/enabled=true`. */
 export function isOptedIn(labels: Readonly<Record<string, string>>): boolean {

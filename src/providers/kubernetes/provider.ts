@@ -4,7 +4,7 @@ import {
   refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
 } from '../types.js';
 import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLike, type KubeApi, type PodLike } from './client.js';
-import { DeploymentScale } from './deployment-scale.js';
+import { DeploymentWrites } from './deployment-writes.js';
 import { Informer, deploymentSource, factsOf, type DeploymentFacts, type InformerOptions } from './informer.js';
 import { isOptedIn } from './opt-in.js';
 import { ReplicaIndex } from './replica-index.js';
@@ -31,6 +31,8 @@ export interface KubernetesProviderSettings {
   readonly functionUrlTemplate: string;
   readonly logger: Logger;
   readonly conflictRetries: number;
+  /** Longest wait for the watch after a 409 before one live read, ms; default 2000 (DeploymentWrites). */
+  readonly conflictWaitMs?: number;
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
   readonly watchDeadlineMs: number;
@@ -53,14 +55,25 @@ export class KubernetesProvider implements ReplicaProvider {
   private readonly index: ReplicaIndex;
   private readonly logger: Logger;
   private readonly snapshots: DeploymentSnapshots;
-  /** Live reads and scale writes of the Deployments. */
-  private readonly scale: DeploymentScale;
+  /**
+   * Reads of the Deployments (from the watch cache) and every write of them (state and count
+   * merged per function); shared with the alert state store (KubernetesAlertStateStore).
+   */
+  readonly writes: DeploymentWrites;
   private started = false;
 
   constructor(private readonly settings: KubernetesProviderSettings) {
     this.logger = settings.logger.child({ component: 'kubernetes-provider' });
     this.snapshots = settings.snapshots ?? new DeploymentSnapshots();
-    this.scale = new DeploymentScale(settings, this.snapshots, this.logger);
+    this.writes = new DeploymentWrites({
+      api: settings.api,
+      namespaces: settings.namespaces,
+      snapshots: this.snapshots,
+      view: { cached: (ref) => this.informer.get(ref.namespace, ref.name), synced: () => this.started },
+      logger: this.logger,
+      attempts: settings.conflictRetries,
+      ...(settings.conflictWaitMs === undefined ? {} : { conflictWaitMs: settings.conflictWaitMs }),
+    });
     const options: InformerOptions = { minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs };
     const { api, namespaces } = settings;
     this.index = new ReplicaIndex((ns) => this.informer.all().filter((d) => d.namespace === ns));
@@ -89,20 +102,19 @@ export class KubernetesProvider implements ReplicaProvider {
   }
 
   /**
-   * Reads the Deployment live (not from the cache), so decisions start from the current
-   * desired count; the read is kept as the snapshot the cycle's writes start from.
-   * `ready`: with pod routing, the ready endpoints (from the cache once started); with
-   * service routing, the Deployment's available replicas.
+   * The Deployment from the watch cache (or this process's own last write, until the watch
+   * has it): no live read once the caches have listed. `ready`: with pod routing, the ready
+   * endpoints (from the cache once started); with service routing, the Deployment's
+   * available replicas.
    */
   async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
-    const facts = factsOf(await this.scale.enabledDeployment(ref));
-    return this.stateOf(facts);
+    return this.stateOf(await this.writes.read(ref));
   }
 
-  /** Sets the desired count through the scale subresource (see DeploymentScale.write). */
+  /** Sets the desired count: a merge patch of spec.replicas at the cached resourceVersion, with any staged alert state (see DeploymentWrites). */
   async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
     if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
-    await this.scale.write(ref, () => replicas);
+    await this.writes.scale(ref, () => replicas);
   }
 
   /**
@@ -111,7 +123,7 @@ export class KubernetesProvider implements ReplicaProvider {
    * ReplicaSet controller deletes exactly them. On failure they take requests again.
    */
   async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
-    this.scale.watched(ref);
+    this.writes.watched(ref);
     const key = refKey(ref);
     const known = new Map(this.listReplicas(ref).map((r) => [r.id, r]));
     const targets = [...new Set(ids)].filter((id) => {
@@ -120,7 +132,7 @@ export class KubernetesProvider implements ReplicaProvider {
     });
     if (targets.length === 0) {
       // Nothing to remove; still an unknown or opted-out function is an error, as for every call.
-      await this.scale.enabledDeployment(ref);
+      await this.writes.read(ref);
       return;
     }
     this.replicasChanged(this.index.setDraining(key, targets, true) ? [key] : []);
@@ -136,7 +148,7 @@ export class KubernetesProvider implements ReplicaProvider {
         }
       }
       if (marked.length === 0) return;
-      const { from, to } = await this.scale.write(ref, (current) => Math.max(0, current - marked.length));
+      const { from, to } = await this.writes.scale(ref, (current) => Math.max(0, current - marked.length));
       this.logger.info('replicas removed', { function: key, replicas: marked, from, to });
     } catch (err) {
       this.replicasChanged(this.index.setDraining(key, targets, false) ? [key] : []);

@@ -5,19 +5,23 @@ import { refKey, type FunctionRef } from '../types.js';
 export const SNAPSHOT_MAX_AGE_MS = 2_000;
 
 /**
- * The last Deployment this process read live or got back from a write, per function, so one
- * change cycle reads it once: the provider's live read at the start of the cycle serves the
- * state store's load and save and the scale write after it, and each write's answer serves
- * the next write. Only writes use a snapshot, always with its resourceVersion as
- * precondition, so a stale one costs a 409 and a live re-read, never a wrong write; the
- * opt-in label is checked on the snapshot, which is the Deployment at that very version.
+ * The Deployment this process got back from its own write (or a rare live read), per
+ * function, until the watch cache catches up: the watch delivers a write a few ms after its
+ * answer, and the next change cycle must not decide from (and write at) the version before
+ * it. Writes always carry the snapshot's resourceVersion as precondition, so a stale one
+ * costs a 409, never a wrong write; the opt-in label is checked on the snapshot, which is
+ * the Deployment at that very version.
  *
- * A snapshot is dropped when the watch shows the Deployment at another resourceVersion
- * (someone else wrote it: the controller's status, kubectl), when a write meets 409, and
- * after `maxAgeMs`.
+ * A snapshot is dropped when the watch shows the Deployment at the snapshot's own
+ * resourceVersion (the cache has it now) or deleted, when a write meets 409, and after
+ * `maxAgeMs` (a watch that skipped the version: a re-list). A watch event of another
+ * version does not drop it: that is an older event still on its way. Waiters
+ * (`changed`) learn when the watch shows a version other than the one they wrote at.
  */
 export class DeploymentSnapshots {
   private readonly entries = new Map<string, { readonly deployment: DeploymentLike; readonly at: number }>();
+  /** Per function: the version each waiter wrote at and its resolve. */
+  private readonly waiters = new Map<string, Set<{ readonly version: string; readonly resolve: (changed: boolean) => void }>>();
 
   /**
    * @param maxAgeMs how long a snapshot may serve a write, in ms; 0 disables reuse.
@@ -46,11 +50,43 @@ export class DeploymentSnapshots {
     return entry.deployment;
   }
 
-  /** The watch saw `ref` at `resourceVersion` (null: deleted): a snapshot of another version is dropped. */
+  /**
+   * The watch saw `ref` at `resourceVersion` (null: deleted): a snapshot of that version (or
+   * of a deleted one) is dropped, the cache now has it; waiters on another version wake.
+   */
   observed(ref: FunctionRef, resourceVersion: string | null): void {
     const key = refKey(ref);
     const entry = this.entries.get(key);
-    if (entry !== undefined && entry.deployment.metadata?.resourceVersion !== resourceVersion) this.entries.delete(key);
+    if (entry !== undefined && (resourceVersion === null || entry.deployment.metadata?.resourceVersion === resourceVersion)) this.entries.delete(key);
+    const waiting = this.waiters.get(key);
+    if (waiting === undefined) return;
+    for (const w of [...waiting]) if (w.version !== resourceVersion) w.resolve(true);
+  }
+
+  /**
+   * Resolves true once the watch shows `ref` at a version other than `version` (a 409 is
+   * resolved from the watch, not by a read), false after `timeoutMs`. `current` is the
+   * cache's version now: when it already differs, resolves true at once.
+   */
+  changed(ref: FunctionRef, version: string, current: string | undefined, timeoutMs: number): Promise<boolean> {
+    if (current !== undefined && current !== version) return Promise.resolve(true);
+    const key = refKey(ref);
+    return new Promise<boolean>((resolve) => {
+      const set = this.waiters.get(key) ?? new Set();
+      this.waiters.set(key, set);
+      const waiter = {
+        version,
+        resolve: (changed: boolean) => {
+          clearTimeout(timer);
+          set.delete(waiter);
+          if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
+          resolve(changed);
+        },
+      };
+      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
+      timer.unref();
+      set.add(waiter);
+    });
   }
 
   /** Drops the snapshot of `ref` (a write met 409: it is stale). */

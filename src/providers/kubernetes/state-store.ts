@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { z } from 'zod';
-import { AppError, isAppError } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type VersionedAlertState } from '../../policy/alert-state.js';
-import type { DeploymentLike, KubeApi } from './client.js';
-import { isOptedIn } from './opt-in.js';
+import type { KubeApi } from './client.js';
+import { DeploymentWrites, digestOf } from './deployment-writes.js';
+import { STATE_ANNOTATION, isOptedIn } from './opt-in.js';
 import { DeploymentSnapshots } from './snapshots.js';
 import { refKey, type FunctionRef } from '../types.js';
 
-/** The Deployment annotation that holds a function's alert state as JSON. */
-export const STATE_ANNOTATION = 'alert-scaler.io/state';
+export { STATE_ANNOTATION } from './opt-in.js';
 
 const alertStateSchema = z.object({
   firing: z.record(z.string(), z.number()),
@@ -17,20 +16,13 @@ const alertStateSchema = z.object({
   steps: z.record(z.string(), z.number()),
 });
 
-/** Short digest of the stored annotation text. */
-function digest(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
-}
-
 /**
- * The version is `<Deployment resourceVersion>/<digest of the annotation>`. The write is a
- * metadata-only merge patch whose `metadata.resourceVersion` is a precondition, so two
- * writers can never both succeed from the same read. Changes to the Deployment that leave
- * the state as it was loaded (a scale, a status update by the controller) are not conflicts:
- * save re-reads and retries with the new resourceVersion, at most `attempts` times.
+ * The version is `<Deployment resourceVersion>/<digest of the annotation>`; only the digest
+ * decides a conflict: changes to the Deployment that leave the state as it was loaded (a
+ * scale, a status update by the controller) are not conflicts.
  */
 function version(resourceVersion: string, text: string): string {
-  return `${resourceVersion}/${digest(text)}`;
+  return `${resourceVersion}/${digestOf(text) ?? ''}`;
 }
 
 export interface KubernetesAlertStateStoreOptions {
@@ -38,63 +30,62 @@ export interface KubernetesAlertStateStoreOptions {
   /** Namespaces the scaler manages; a ref elsewhere is FUNCTION_UNKNOWN. */
   readonly namespaces: readonly string[];
   readonly logger: Logger;
-  /** Writes attempted when only unrelated fields of the Deployment changed; default 5. */
+  /** Writes attempted when only unrelated fields of the Deployment changed; default 5 (standalone only). */
   readonly attempts?: number;
   /**
-   * Shared with the provider: load reads the Deployment the cycle's read already got, save
-   * writes from it and keeps its answer for the scale write. A private one when absent.
+   * The provider's Deployment writer (KubernetesProvider.writes): load reads the watch cache,
+   * and save stages the state to ride along with the cycle's count write (one PATCH), or to
+   * go alone after its linger. Absent (standalone): reads are live and each save is written
+   * before it resolves.
    */
-  readonly snapshots?: DeploymentSnapshots;
+  readonly writes?: DeploymentWrites;
 }
 
 /**
  * AlertStateStore in the annotation `alert-scaler.io/state` of each function's Deployment.
- * Only opted-in Deployments are read or written, and only their metadata: never the spec.
- * Load and the first save attempt start from the Deployment snapshot (see DeploymentSnapshots)
- * when there is one: the save's resourceVersion precondition refuses a stale one (409), and
- * the retry reads live.
+ * Only opted-in Deployments are read or written, and only their metadata (plus, merged by
+ * DeploymentWrites, the count the same cycle sets). A save checks the version it was given
+ * against the newest known state (staged, this process's last write, or the watch cache):
+ * PROVIDER_CONFLICT when another writer changed it; the write itself carries the
+ * resourceVersion precondition, so a change the cache has not seen yet is refused too.
  */
 export class KubernetesAlertStateStore implements AlertStateStore {
   private readonly logger: Logger;
-  private readonly attempts: number;
-  private readonly snapshots: DeploymentSnapshots;
+  private readonly writes: DeploymentWrites;
+  /** Staged saves (with the provider's writer) resolve at once; standalone ones once written. */
+  private readonly coalesce: boolean;
 
   constructor(private readonly options: KubernetesAlertStateStoreOptions) {
     this.logger = options.logger.child({ component: 'kubernetes-state-store' });
-    this.attempts = options.attempts ?? 5;
-    this.snapshots = options.snapshots ?? new DeploymentSnapshots();
+    this.coalesce = options.writes !== undefined;
+    this.writes =
+      options.writes ??
+      new DeploymentWrites({
+        api: options.api,
+        namespaces: options.namespaces,
+        snapshots: new DeploymentSnapshots(),
+        view: { cached: () => undefined, synced: () => false },
+        logger: this.logger,
+        attempts: options.attempts ?? 5,
+      });
   }
 
   async load(ref: FunctionRef): Promise<VersionedAlertState> {
-    const deployment = await this.enabledDeployment(ref, true);
-    const text = deployment.metadata?.annotations?.[STATE_ANNOTATION];
+    const deployment = await this.writes.read(ref);
+    const text = this.writes.pendingState(ref) ?? deployment.alertState;
     if (text === undefined) return { state: EMPTY_ALERT_STATE, version: null };
-    return { state: this.parse(ref, text), version: version(deployment.metadata?.resourceVersion ?? '', text) };
+    return { state: this.parse(ref, text), version: version(deployment.resourceVersion, text) };
   }
 
   async save(ref: FunctionRef, state: AlertState, expectedVersion: string | null): Promise<void> {
     const expectedDigest = expectedVersion === null ? null : (expectedVersion.split('/')[1] ?? '');
+    const deployment = await this.writes.read(ref);
+    const current = this.writes.pendingState(ref) ?? deployment.alertState;
+    if (digestOf(current) !== expectedDigest) throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
     const text = JSON.stringify(state);
-    for (let attempt = 1; attempt <= this.attempts; attempt += 1) {
-      const deployment = await this.enabledDeployment(ref, attempt === 1);
-      const stored = deployment.metadata?.annotations?.[STATE_ANNOTATION];
-      if ((stored === undefined ? null : digest(stored)) !== expectedDigest) {
-        throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
-      }
-      try {
-        const written = await this.options.api.patchDeploymentMetadata(ref.namespace, ref.name, {
-          resourceVersion: deployment.metadata?.resourceVersion ?? '',
-          annotations: { [STATE_ANNOTATION]: text },
-        });
-        this.snapshots.record(ref, written);
-        return;
-      } catch (err) {
-        this.snapshots.forget(ref);
-        // 409: the Deployment moved on since the read; re-read and compare the state again.
-        if (!isAppError(err, 'PROVIDER_CONFLICT')) throw err;
-      }
-    }
-    throw new AppError('PROVIDER_CONFLICT', `${refKey(ref)} kept changing; alert state not saved after ${this.attempts} attempts`);
+    if (text === current) return;
+    const written = this.writes.stageState(ref, text, !this.coalesce);
+    if (!this.coalesce) await written;
   }
 
   async listPending(): Promise<Array<{ ref: FunctionRef; scaleDownAt: number }>> {
@@ -124,26 +115,5 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     if (result.success) return result.data;
     this.logger.warn('alert state unreadable', { function: refKey(ref), annotation: STATE_ANNOTATION });
     return EMPTY_ALERT_STATE;
-  }
-
-  /** The Deployment, opted in: the snapshot when `reuse` and there is one, else read live (and kept). */
-  private async enabledDeployment(ref: FunctionRef, reuse: boolean): Promise<DeploymentLike> {
-    if (!this.options.namespaces.includes(ref.namespace)) {
-      throw new AppError('FUNCTION_UNKNOWN', `${refKey(ref)} is not in a watched namespace`);
-    }
-    let deployment = reuse ? this.snapshots.get(ref) : undefined;
-    if (deployment === undefined) {
-      try {
-        deployment = await this.options.api.getDeployment(ref.namespace, ref.name);
-      } catch (err) {
-        this.snapshots.forget(ref);
-        throw err;
-      }
-      this.snapshots.record(ref, deployment);
-    }
-    if (!isOptedIn(deployment.metadata?.labels ?? {})) {
-      throw new AppError('FUNCTION_NOT_ENABLED', `${refKey(ref)} has not opted in to alert-scaler`);
-    }
-    return deployment;
   }
 }

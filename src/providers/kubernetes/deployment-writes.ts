@@ -1,0 +1,258 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'winston';
+import { AppError, isAppError } from '../../errors.js';
+import { refKey, type FunctionRef } from '../types.js';
+import type { DeploymentLike, KubeApi } from './client.js';
+import { factsOf, type DeploymentFacts } from './informer.js';
+import { ENABLED_LABEL, FAAS_FUNCTION_LABEL, STATE_ANNOTATION, isOptedIn } from './opt-in.js';
+import type { DeploymentSnapshots } from './snapshots.js';
+
+export { STATE_ANNOTATION } from './opt-in.js';
+
+/** Short digest of an annotation's text; null for none. */
+export function digestOf(text: string | undefined): string | null {
+  return text === undefined ? null : createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** Where the Deployments are read from: the provider's watch cache. */
+export interface DeploymentView {
+  /** The cached facts of `ref`; undefined when it is not cached. */
+  cached(ref: FunctionRef): DeploymentFacts | undefined;
+  /** True once the cache has listed: a miss then means the Deployment does not exist (no live read). */
+  synced(): boolean;
+}
+
+export interface DeploymentWritesOptions {
+  readonly api: KubeApi;
+  readonly namespaces: readonly string[];
+  readonly snapshots: DeploymentSnapshots;
+  readonly view: DeploymentView;
+  readonly logger: Logger;
+  /** Writes of one change (a 409 each) before PROVIDER_CONFLICT; default 5. */
+  readonly attempts?: number;
+  /** Longest wait for the watch to show the version that beat a write (409), ms; then one live read. Default 2000. */
+  readonly conflictWaitMs?: number;
+  /** How long a state change alone waits for the function's count write to ride along with, ms; default 1000. */
+  readonly lingerMs?: number;
+}
+
+/** A staged change of one function: its alert state text (and the stored text it replaces), its count. */
+interface Change {
+  state?: { readonly text: string; readonly base: string | null };
+  target?: (current: number) => number;
+  readonly waiters: Array<{ resolve: (r: { from: number; to: number }) => void; reject: (err: unknown) => void }>;
+}
+
+interface Queue {
+  readonly ref: FunctionRef;
+  /** The change not sent yet: later changes merge into it. */
+  next: Change | undefined;
+  /** The change being sent (its state still reads as the function's). */
+  sending: Change | undefined;
+  linger: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The one writer of a function's Deployment: a per-function queue that merges what is not
+ * sent yet (the alert state annotation and the replica count go in one JSON merge patch),
+ * one write in flight per function. Every write starts from the newest known version (this
+ * process's last write's answer until the watch has it, else the watch cache), never from a
+ * live read, and carries its resourceVersion as precondition. A 409 is resolved by waiting
+ * for the watch to show the newer version (bounded by conflictWaitMs; one live read only if
+ * it does not come), then deciding the write again: the count from its target function; the
+ * state only if the stored one is still the one it replaces (else PROVIDER_CONFLICT: another
+ * writer changed it, and the change cycle decides again).
+ */
+export class DeploymentWrites {
+  /**
+   * Called right before each write is sent (every attempt): throws (e.g. PROVIDER_CONFLICT)
+   * to refuse it. The hook for fencing a write by an owner that has lost its bucket lease;
+   * none by default.
+   */
+  fence: ((ref: FunctionRef) => void) | undefined;
+  private readonly queues = new Map<string, Queue>();
+  private readonly attempts: number;
+  private readonly conflictWaitMs: number;
+  private readonly lingerMs: number;
+
+  constructor(private readonly options: DeploymentWritesOptions) {
+    this.attempts = Math.max(1, options.attempts ?? 5);
+    this.conflictWaitMs = Math.max(0, options.conflictWaitMs ?? 2000);
+    this.lingerMs = Math.max(0, options.lingerMs ?? 1000);
+  }
+
+  /** FUNCTION_UNKNOWN unless the function's namespace is watched. */
+  watched(ref: FunctionRef): void {
+    if (!this.options.namespaces.includes(ref.namespace)) {
+      throw new AppError('FUNCTION_UNKNOWN', `${refKey(ref)} is not in a watched namespace (${this.options.namespaces.join(', ')})`);
+    }
+  }
+
+  /**
+   * The newest known Deployment of `ref`, opted in: this process's last write's answer, else
+   * the watch cache; a live read only before the cache has listed. FUNCTION_UNKNOWN when it
+   * does not exist, FUNCTION_NOT_ENABLED when it did not opt in.
+   */
+  async read(ref: FunctionRef): Promise<DeploymentFacts> {
+    this.watched(ref);
+    const known = this.newest(ref) ?? (this.options.view.synced() ? undefined : await this.live(ref));
+    if (known === undefined) throw new AppError('FUNCTION_UNKNOWN', `deployments ${refKey(ref)} not found`);
+    return enabled(ref, known);
+  }
+
+  /** The alert state text staged or being written for `ref` (it reads as stored); undefined when none is. */
+  pendingState(ref: FunctionRef): string | undefined {
+    const queue = this.queues.get(refKey(ref));
+    return queue?.next?.state?.text ?? queue?.sending?.state?.text;
+  }
+
+  /**
+   * Stages `text` as the function's alert state: it goes with the function's next count
+   * write, or alone after lingerMs (`now`: at once). The returned promise settles when it is
+   * written; callers that staged it need not wait (a failure is logged).
+   */
+  stageState(ref: FunctionRef, text: string, now = false): Promise<void> {
+    const queue = this.queue(ref);
+    const change = (queue.next ??= { waiters: [] });
+    // What it replaces: the state being written when one is, else the stored one.
+    const sending = queue.sending?.state?.text;
+    change.state = { text, base: change.state?.base ?? digestOf(sending ?? this.newest(ref)?.alertState) };
+    const written = new Promise<void>((resolve, reject) => change.waiters.push({ resolve: () => resolve(), reject }));
+    // Nobody need wait for it: a failure is logged in flush, not left unhandled.
+    written.catch(() => undefined);
+    if (now) this.flush(ref);
+    else if (queue.linger === undefined && queue.sending === undefined) {
+      queue.linger = setTimeout(() => this.flush(ref), this.lingerMs);
+      queue.linger.unref();
+    }
+    return written;
+  }
+
+  /** Writes the count `target(current)` (with any staged state) now; resolves with the count before and after. */
+  scale(ref: FunctionRef, target: (current: number) => number): Promise<{ from: number; to: number }> {
+    const queue = this.queue(ref);
+    const change = (queue.next ??= { waiters: [] });
+    const earlier = change.target;
+    // Two count changes merged: the later applies to what the earlier leaves.
+    change.target = earlier === undefined ? target : (current) => target(earlier(current));
+    const done = new Promise<{ from: number; to: number }>((resolve, reject) => change.waiters.push({ resolve, reject }));
+    this.flush(ref);
+    return done;
+  }
+
+  /** Sends every staged change now and resolves when all are written or failed (a graceful stop). */
+  async flushAll(): Promise<void> {
+    const done: Array<Promise<unknown>> = [];
+    for (const queue of [...this.queues.values()]) {
+      const change = queue.next ?? queue.sending;
+      if (change === undefined) continue;
+      done.push(new Promise((resolve) => change.waiters.push({ resolve, reject: resolve })));
+      if (queue.next !== undefined) this.flush(queue.ref);
+    }
+    await Promise.all(done);
+  }
+
+  private queue(ref: FunctionRef): Queue {
+    const key = refKey(ref);
+    let queue = this.queues.get(key);
+    if (queue === undefined) {
+      queue = { ref, next: undefined, sending: undefined, linger: undefined };
+      this.queues.set(key, queue);
+    }
+    return queue;
+  }
+
+  /** Sends the staged change unless one is in flight (it follows that one). */
+  private flush(ref: FunctionRef): void {
+    const key = refKey(ref);
+    const queue = this.queues.get(key);
+    if (queue === undefined || queue.sending !== undefined || queue.next === undefined) return;
+    if (queue.linger !== undefined) clearTimeout(queue.linger);
+    queue.linger = undefined;
+    const change = queue.next;
+    queue.next = undefined;
+    queue.sending = change;
+    this.send(ref, change).then(
+      (result) => {
+        for (const w of change.waiters) w.resolve(result);
+      },
+      (err: unknown) => {
+        if (change.target === undefined && change.state !== undefined) {
+          this.options.logger.warn('alert state not written', { function: key, error: err instanceof Error ? err.message : String(err) });
+        }
+        for (const w of change.waiters) w.reject(err);
+      },
+    ).finally(() => {
+      queue.sending = undefined;
+      if (queue.next === undefined) this.queues.delete(key);
+      else if (queue.next.target !== undefined) this.flush(ref);
+      else {
+        queue.linger = setTimeout(() => this.flush(ref), this.lingerMs);
+        queue.linger.unref();
+      }
+    });
+  }
+
+  /** One change: its write, and again after each 409 once the watch has the newer version. */
+  private async send(ref: FunctionRef, change: Change): Promise<{ from: number; to: number }> {
+    for (let attempt = 1; ; attempt += 1) {
+      const deployment = await this.read(ref);
+      const from = deployment.desired;
+      const to = change.target === undefined ? from : change.target(from);
+      const metadata: Record<string, unknown> = { resourceVersion: deployment.resourceVersion };
+      if (change.state !== undefined) {
+        const stored = digestOf(deployment.alertState);
+        if (stored !== digestOf(change.state.text)) {
+          if (stored !== change.state.base) throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
+          metadata['annotations'] = { [STATE_ANNOTATION]: change.state.text };
+        }
+      }
+      if (to === from && metadata['annotations'] === undefined) return { from, to };
+      const body = to === from ? { metadata } : { metadata, spec: { replicas: to } };
+      this.fence?.(ref);
+      try {
+        const written = await this.options.api.patchDeployment(ref.namespace, ref.name, body, to === from ? 'state' : 'scale');
+        this.options.snapshots.record(ref, written);
+        this.options.logger.debug('deployment written', { function: refKey(ref), from, to, state: metadata['annotations'] !== undefined, attempt });
+        return { from, to };
+      } catch (err) {
+        if (!isAppError(err, 'PROVIDER_CONFLICT')) throw err;
+        this.options.snapshots.forget(ref);
+        if (attempt >= this.attempts) throw new AppError('PROVIDER_CONFLICT', `${refKey(ref)} kept changing; gave up after ${attempt} writes`, { cause: err });
+        this.options.logger.debug('deployment conflict', { function: refKey(ref), attempt });
+        const { view, snapshots } = this.options;
+        const seen = view.synced() && (await snapshots.changed(ref, deployment.resourceVersion, view.cached(ref)?.resourceVersion, this.conflictWaitMs));
+        // No watch (standalone), or it did not bring the newer version in time: read it once.
+        if (!seen) await this.live(ref);
+      }
+    }
+  }
+
+  /** The snapshot of this process's own write (or live read) while the cache lacks it, else the cache. */
+  private newest(ref: FunctionRef): DeploymentFacts | undefined {
+    const own = this.options.snapshots.get(ref);
+    return own === undefined ? this.options.view.cached(ref) : factsOf(own);
+  }
+
+  /** One live read (before the cache has listed, or a watch that did not deliver), kept as the snapshot. */
+  private async live(ref: FunctionRef): Promise<DeploymentFacts | undefined> {
+    let deployment: DeploymentLike;
+    try {
+      deployment = await this.options.api.getDeployment(ref.namespace, ref.name);
+    } catch (err) {
+      this.options.snapshots.forget(ref);
+      if (isAppError(err, 'FUNCTION_UNKNOWN')) return undefined;
+      throw err;
+    }
+    this.options.snapshots.record(ref, deployment);
+    return factsOf(deployment);
+  }
+}
+
+/** `facts` when its Deployment opted in, else FUNCTION_NOT_ENABLED. */
+function enabled(ref: FunctionRef, facts: DeploymentFacts): DeploymentFacts {
+  if (!isOptedIn(facts.labels)) {
+    throw new AppError('FUNCTION_NOT_ENABLED', `${refKey(ref)} has neither ${FAAS_FUNCTION_LABEL} nor ${ENABLED_LABEL}=true`);
+  }
+  return facts;
+}

@@ -1,0 +1,82 @@
+/** The per-function write queue of the Kubernetes provider against the fake API: merged writes, state that lingers. */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { AppError } from '../../src/errors.js';
+import { createKubernetesProviderBundle } from '../../src/providers/kubernetes/index.js';
+import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes/state-store.js';
+import type { FakeApiServer } from './fake-api-server.js';
+import { quietLogger, startFake, waitFor } from './helpers.js';
+
+const NS = 'openfaas-fn';
+const echo = { name: 'echo', namespace: NS };
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup() {
+  const env = await startFake({ readyDelayMs: null });
+  cleanups.push(() => env.close());
+  env.fake.addDeployment({ name: 'echo', replicas: 1 });
+  const bundle = createKubernetesProviderBundle({ kubeconfig: env.kubeconfig, logger: quietLogger() });
+  await bundle.provider.start();
+  cleanups.push(() => bundle.provider.close());
+  const store = new KubernetesAlertStateStore({ api: bundle.api, namespaces: [NS], logger: quietLogger(), writes: bundle.provider.writes });
+  return { fake: env.fake, provider: bundle.provider, store };
+}
+
+const deploymentWrites = (fake: FakeApiServer, from: number) => fake.requests.slice(from).filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo'));
+const state = (n: number) => ({ firing: { fp: n }, scaleDownAt: null, steps: {} });
+
+describe('the Deployment write queue', () => {
+  it('changes made while a write is in flight go out as one merged write after it', async () => {
+    const { fake, provider, store } = await setup();
+    fake.latencyMs = 50;
+    const from = fake.requests.length;
+    const first = provider.setReplicas(echo, 2);
+    await waitFor(() => deploymentWrites(fake, from).length === 1, 'the first write sent');
+    // Meanwhile: a state save and two more counts for the same function.
+    await store.save(echo, state(1), null);
+    const rest = [provider.setReplicas(echo, 3), provider.setReplicas(echo, 4)];
+    await Promise.all([first, ...rest]);
+    const writes = deploymentWrites(fake, from);
+    expect(writes).toHaveLength(2);
+    expect(writes[1]?.body).toMatchObject({ spec: { replicas: 4 }, metadata: { annotations: { [STATE_ANNOTATION]: JSON.stringify(state(1)) } } });
+    expect(fake.replicasOf('echo')).toBe(4);
+  });
+
+  it('a state change alone reads back at once and is written by itself after its linger, with no read', async () => {
+    const { fake, store } = await setup();
+    const from = fake.requests.length;
+    await store.save(echo, state(7), null);
+    // Staged: the next load sees it before the write.
+    expect((await store.load(echo)).state).toEqual(state(7));
+    expect(deploymentWrites(fake, from)).toHaveLength(0);
+    await waitFor(() => deploymentWrites(fake, from).length === 1, 'the lingering state written', 3000);
+    expect(deploymentWrites(fake, from)[0]?.body).toEqual({ metadata: { resourceVersion: expect.stringMatching(/^\d+$/), annotations: { [STATE_ANNOTATION]: JSON.stringify(state(7)) } } });
+    expect(fake.apiCalls().slice(from).filter((r) => r.verb === 'get')).toEqual([]);
+  });
+
+  it('a save against a state another writer changed (seen through the watch) is PROVIDER_CONFLICT, without writing', async () => {
+    const { fake, store } = await setup();
+    const loaded = await store.load(echo);
+    fake.mutateDeployment('echo', NS, (d) => { (d.metadata['annotations'] as Record<string, string>)[STATE_ANNOTATION] = JSON.stringify(state(9)); });
+    await waitFor(async () => (await store.load(echo)).state.firing['fp'] === 9, 'the watch to show the other state');
+    const from = fake.requests.length;
+    await expect(store.save(echo, state(1), loaded.version)).rejects.toMatchObject({ code: 'PROVIDER_CONFLICT' });
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(deploymentWrites(fake, from)).toHaveLength(0);
+  });
+
+  it('a fence that refuses (an owner that lost its lease) stops the write before it is sent', async () => {
+    const { fake, provider } = await setup();
+    provider.writes.fence = () => {
+      throw new AppError('PROVIDER_CONFLICT', 'not the owner');
+    };
+    const from = fake.requests.length;
+    await expect(provider.setReplicas(echo, 3)).rejects.toMatchObject({ code: 'PROVIDER_CONFLICT' });
+    expect(deploymentWrites(fake, from)).toHaveLength(0);
+    provider.writes.fence = undefined;
+    await provider.setReplicas(echo, 3);
+    expect(fake.replicasOf('echo')).toBe(3);
+  });
+});
