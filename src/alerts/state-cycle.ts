@@ -12,6 +12,12 @@ import type { AlertStateStore, VersionedAlertState } from './state-store.js';
 const MAX_CONFLICT_ATTEMPTS = 5;
 /** Wait before a failed scale-down is tried again, ms. */
 const SCALE_DOWN_RETRY_MS = 5_000;
+/**
+ * Wait before a held scale-down is looked at again, ms: the hold may be released at another
+ * gateway (its resolve is written to the stored state; a provider that reports the state
+ * change re-arms sooner, see `follow`).
+ */
+export const HELD_RECHECK_MS = 5_000;
 
 /** An alert decision as the change cycle records it: with what it looked at. */
 export type Recorded<D extends AlertDecision | AlertBatchDecision> = D & Decision;
@@ -29,6 +35,12 @@ export interface AlertStateCycleOptions {
   readonly timing: AlertTiming;
   /** Called with each scale-down a due time starts (the simulator follows them); none when absent. */
   readonly track?: (work: Promise<unknown>) => void;
+  /**
+   * Whether this gateway decides for the function (its owner); always when absent. Only the
+   * owner arms and runs a pending scale-down; another gateway that gets the resolve only
+   * stores `scaleDownAt`, and the owner arms it from the store.
+   */
+  readonly owns?: (ref: FunctionRef) => boolean;
 }
 
 /**
@@ -90,9 +102,9 @@ export class AlertStateCycle {
     }
   }
 
-  /** Arms `ref`'s scale-down at `at` (ms, on the clock), replacing its earlier one; nothing once stopped. */
+  /** Arms `ref`'s scale-down at `at` (ms, on the clock), replacing its earlier one; nothing once stopped or where this gateway does not decide. */
   schedule(ref: FunctionRef, at: number): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.owns(ref)) return;
     this.options.timers.set(`alert:${refKey(ref)}`, at, () => {
       const work = this.scaleDownDue(ref);
       this.options.track?.(work);
@@ -103,12 +115,30 @@ export class AlertStateCycle {
     this.options.timers.cancel(`alert:${refKey(ref)}`);
   }
 
+  private owns(ref: FunctionRef): boolean {
+    return this.options.owns?.(ref) ?? true;
+  }
+
+  /**
+   * The stored state of `ref` was seen to change (a provider notification carrying it): where
+   * this gateway decides, a pending scale-down with no timer armed is armed at its stored
+   * time, and none pending cancels the timer. An armed timer stands: when due it loads the
+   * state and re-arms at the stored time if that moved (`not-due`).
+   */
+  follow(ref: FunctionRef, scaleDownAt: number | null): void {
+    if (this.stopped || !this.owns(ref)) return;
+    if (scaleDownAt === null) this.cancel(ref);
+    else if (this.options.timers.dueAt(`alert:${refKey(ref)}`) === undefined) this.schedule(ref, scaleDownAt);
+  }
+
   /**
    * Runs a pending scale-down whose window has passed, through the change cycle, and waits
    * for its drain; a provider failure retries it later.
    */
   async scaleDownDue(ref: FunctionRef): Promise<void> {
     const timing = this.options.timing;
+    // Its owner now is another gateway (a move): that one armed it from the stored state.
+    if (!this.owns(ref)) return;
     try {
       const decide: Decide<Recorded<AlertDecision>, VersionedAlertState> = ({ state, policy, now, context }) => ({
         ...decideScaleDown({ current: state.desired, policy, state: context.state, now, timing }),
@@ -119,6 +149,8 @@ export class AlertStateCycle {
         // Keep the scale-down pending so the retry still finds it.
         failed: (_decision, stored, _err, phase) => this.restore(ref, phase, (latest) => ({ ...latest, scaleDownAt: stored.state.scaleDownAt })),
       });
+      // Held (a hold alert, maybe received by another gateway): nothing was saved; look again.
+      if (done.heldBy.length > 0) this.schedule(ref, this.options.clock.now() + HELD_RECHECK_MS);
       await done.settled;
     } catch (err) {
       if (isAppError(err, 'LABELS_INVALID')) {

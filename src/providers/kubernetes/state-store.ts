@@ -11,11 +11,20 @@ import { refKey, type FunctionRef } from '../types.js';
 /** The Deployment annotation that holds a function's alert state as JSON. */
 export const STATE_ANNOTATION = 'alert-scaler.io/state';
 
+/** The stored shape (src/policy/alert-state.ts); holds and values are absent in states stored before them, and when empty. */
 const alertStateSchema = z.object({
   firing: z.record(z.string(), z.number()),
   scaleDownAt: z.number().nullable(),
   steps: z.record(z.string(), z.number()),
+  holds: z.record(z.string(), z.object({ name: z.string(), seen: z.number() })).optional(),
+  values: z.record(z.string(), z.object({ value: z.number().nonnegative(), seen: z.number() })).optional(),
 });
+
+/** The parsed state without `holds: undefined` (exactOptionalPropertyTypes): absent stays absent. */
+function withoutUndefined(parsed: z.output<typeof alertStateSchema>): AlertState {
+  const { holds, values, ...rest } = parsed;
+  return { ...rest, ...(holds === undefined ? {} : { holds }), ...(values === undefined ? {} : { values }) };
+}
 
 /** Short digest of the stored annotation text. */
 function digest(text: string): string {
@@ -112,6 +121,12 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     return pending;
   }
 
+  /** The state a Deployment's annotations carry (a watch notification's facts); undefined when they carry none. */
+  stateIn(ref: FunctionRef, annotations: Readonly<Record<string, string>>): AlertState | undefined {
+    const text = annotations[STATE_ANNOTATION];
+    return text === undefined ? undefined : this.parse(ref, text);
+  }
+
   /** A corrupt annotation reads as empty state (logged); the next save replaces it. */
   private parse(ref: FunctionRef, text: string): AlertState {
     let json: unknown;
@@ -121,7 +136,7 @@ export class KubernetesAlertStateStore implements AlertStateStore {
       json = undefined;
     }
     const result = alertStateSchema.safeParse(json);
-    if (result.success) return result.data;
+    if (result.success) return withoutUndefined(result.data);
     this.logger.warn('alert state unreadable', { function: refKey(ref), annotation: STATE_ANNOTATION });
     return EMPTY_ALERT_STATE;
   }
