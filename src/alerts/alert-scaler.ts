@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { NotedSignals, SignalNote } from '../policy/alert-signals.js';
 import type { AlertTiming } from '../policy/alert-step.js';
-import { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../providers/types.js';
+import { functionLabel, parseFunctionRef, refKey, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import { describe, failureOf, outcomeOf, type AlertGroup, type AlertOutcome, type OutcomeFields } from './outcome.js';
 import type { WebhookAlert } from './payload.js';
 import { noteOf, roleOf, type AlertSignals } from './signals.js';
@@ -85,12 +85,22 @@ export class AlertScaler {
   }
 
   /**
-   * A provider notification for `ref`: when its facts carry the stored alert state, the
-   * pending scale-down's timer follows it (src/alerts/state-cycle.ts `follow`).
+   * Follows the stored alert state as other gateways write it: the pending scale-down's timer
+   * follows each state seen (src/alerts/state-cycle.ts `follow`), from the store's own saves
+   * (memory) and from provider notifications whose facts carry it (the Kubernetes watch).
+   * Returns the unsubscribe.
    */
-  observed(ref: FunctionRef, annotations: Readonly<Record<string, string>>): void {
-    const state = this.options.store.stateIn?.(ref, annotations);
-    if (state !== undefined) this.cycle.follow(ref, state.scaleDownAt);
+  follow(provider: ReplicaProvider): () => void {
+    const { store } = this.options;
+    const offSaved = store.onSaved?.((ref, state) => this.cycle.follow(ref, state.scaleDownAt));
+    const offProvider = provider.subscribe((ref, facts) => {
+      const state = store.stateIn?.(ref, facts.annotations);
+      if (state !== undefined) this.cycle.follow(ref, state.scaleDownAt);
+    });
+    return () => {
+      offSaved?.();
+      offProvider();
+    };
   }
 
   /** Stops arming scale-downs (the heap's entries go with the scalers). */

@@ -97,8 +97,8 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
     idler: { tick: () => scalers.idleNow() },
     async start() {
       await reload?.applyAll();
-      // A stored state written by another gateway (a notification carrying it) re-arms the pending scale-down here.
-      unsubscribe = inputs.provider.subscribe((ref, state) => alerts.observed(ref, state.annotations));
+      // A stored state written by another gateway re-arms the pending scale-down here.
+      unsubscribe = alerts.follow(inputs.provider);
       await alerts.start();
       await scalers.start();
     },

@@ -64,4 +64,9 @@ export interface AlertStateStore {
    * written by another; undefined when the facts do not carry it (or this store keeps it elsewhere).
    */
   stateIn?(ref: FunctionRef, annotations: Readonly<Record<string, string>>): AlertState | undefined;
+  /**
+   * Calls `listener` after every state saved, by any writer (a store that sees every write:
+   * the in-memory one, shared by the gateways of one process or test); returns the unsubscribe.
+   */
+  onSaved?(listener: (ref: FunctionRef, state: AlertState) => void): () => void;
 }
