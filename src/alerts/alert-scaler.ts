@@ -94,7 +94,9 @@ export class AlertScaler {
     const { store } = this.options;
     const offSaved = store.onSaved?.((ref, state) => this.cycle.follow(ref, state.scaleDownAt));
     const offProvider = provider.subscribe((ref, facts) => {
-      const state = store.stateIn?.(ref, facts.annotations);
+      // Parsed only where this gateway decides: a notification for another owner's function costs nothing.
+      if (store.stateIn === undefined || !(this.options.owns?.(ref) ?? true)) return;
+      const state = store.stateIn(ref, facts.annotations);
       if (state !== undefined) this.cycle.follow(ref, state.scaleDownAt);
     });
     return () => {
