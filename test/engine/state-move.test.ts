@@ -30,9 +30,9 @@ describe('a hold sent to one gateway', () => {
     await g.clock.run(40_000);
     expect(await g.desired()).toBe(3);
     expect(g.b.events().find((ev) => ev.reason === 'hold')).toMatchObject({ source: 'alert', action: 'unchanged', inputs: expect.objectContaining({ decided: 'reset-to-min', heldBy: ['KeepWarm'] }) });
-    // Released at a (not the owner): b's held scale-down looks again within HELD_RECHECK_MS.
+    // Released at a (not the owner): the stored release re-arms b's held scale-down at once.
     await g.a.composed.alerts.applyAll([hold('resolved')]);
-    await g.clock.run(HELD_RECHECK_MS + 100);
+    await g.clock.run(100);
     expect(await g.desired()).toBe(1);
     expect(g.a.events().filter((ev) => ev.action === 'scale_down')).toEqual([]);
   });
