@@ -5,6 +5,7 @@ import type { ChangeHooks, Changer, Decide, Decision } from '../engine/changer.j
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { decideScaleDown, type AlertBatchDecision, type AlertDecision, type AlertState, type AlertTiming } from '../policy/alert-step.js';
+import { liveHolds } from '../policy/alert-signals.js';
 import { refKey } from '../providers/types.js';
 import { problemsOf } from './outcome.js';
 import type { AlertStateStore, VersionedAlertState } from './state-store.js';
@@ -103,12 +104,15 @@ export class AlertStateCycle {
   }
 
   /** Arms `ref`'s scale-down at `at` (ms, on the clock), replacing its earlier one; nothing once stopped or where this gateway does not decide. */
-  schedule(ref: FunctionRef, at: number): void {
+  schedule(ref: FunctionRef, at: number, earliest = false): void {
     if (this.stopped || !this.owns(ref)) return;
-    this.options.timers.set(`alert:${refKey(ref)}`, at, () => {
+    const run = () => {
       const work = this.scaleDownDue(ref);
       this.options.track?.(work);
-    });
+    };
+    // `earliest`: an entry already due at or before `at` stands.
+    if (earliest) this.options.timers.setEarliest(`alert:${refKey(ref)}`, at, run);
+    else this.options.timers.set(`alert:${refKey(ref)}`, at, run);
   }
 
   private cancel(ref: FunctionRef): void {
@@ -120,14 +124,17 @@ export class AlertStateCycle {
   }
 
   /**
-   * The stored state of `ref` was seen to change (a provider notification carrying it): where
-   * this gateway decides, a pending scale-down with no timer armed is armed at its stored
-   * time, and none pending cancels the timer. An armed timer stands: when due it loads the
-   * state and re-arms at the stored time if that moved (`not-due`).
+   * The stored state of `ref` was seen to change (written here or by another gateway): where
+   * this gateway decides, its scale-down timer follows it. None pending cancels the timer. A
+   * pending one with no live hold is armed at its stored time unless due sooner (a release
+   * stored anywhere lets a held scale-down run at once); while held, an armed timer (the
+   * recheck) stands. A timer due before the stored time loads the state then and re-arms (`not-due`).
    */
-  follow(ref: FunctionRef, scaleDownAt: number | null): void {
+  follow(ref: FunctionRef, state: AlertState): void {
+    const { scaleDownAt } = state;
     if (this.stopped || !this.owns(ref)) return;
     if (scaleDownAt === null) this.cancel(ref);
+    else if (liveHolds(state, this.options.clock.now(), this.options.timing.firingStaleMs).length === 0) this.schedule(ref, scaleDownAt, true);
     else if (this.options.timers.dueAt(`alert:${refKey(ref)}`) === undefined) this.schedule(ref, scaleDownAt);
   }
 
