@@ -92,12 +92,12 @@ export class AlertScaler {
    */
   follow(provider: ReplicaProvider): () => void {
     const { store } = this.options;
-    const offSaved = store.onSaved?.((ref, state) => this.cycle.follow(ref, state.scaleDownAt));
+    const offSaved = store.onSaved?.((ref, state) => this.cycle.follow(ref, state));
     const offProvider = provider.subscribe((ref, facts) => {
       // Parsed only where this gateway decides: a notification for another owner's function costs nothing.
       if (store.stateIn === undefined || !(this.options.owns?.(ref) ?? true)) return;
       const state = store.stateIn(ref, facts.annotations);
-      if (state !== undefined) this.cycle.follow(ref, state.scaleDownAt);
+      if (state !== undefined) this.cycle.follow(ref, state);
     });
     return () => {
       offSaved?.();
