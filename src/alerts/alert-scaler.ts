@@ -5,11 +5,12 @@ import type { Evaluation } from '../engine/evaluate.js';
 import type { KindResult } from '../engine/scalers.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { NotedSignals, SignalNote } from '../policy/alert-signals.js';
 import type { AlertTiming } from '../policy/alert-step.js';
-import { functionLabel, parseFunctionRef, refKey, type FunctionRef } from '../providers/types.js';
+import { functionLabel, parseFunctionRef, refKey, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import { describe, failureOf, outcomeOf, type AlertGroup, type AlertOutcome, type OutcomeFields } from './outcome.js';
 import type { WebhookAlert } from './payload.js';
-import type { AlertSignals } from './signals.js';
+import { noteOf, roleOf, type AlertSignals } from './signals.js';
 import { AlertStateCycle } from './state-cycle.js';
 import type { AlertStateStore } from './state-store.js';
 import { CHUNK, stepGroup, type StepGroupDeps } from './step-group.js';
@@ -44,6 +45,8 @@ export interface AlertScalerOptions {
   readonly policy?: PolicyBridge;
   /** Called with each scale-down a due time starts (the simulator follows them); none when absent. */
   readonly track?: (work: Promise<unknown>) => void;
+  /** Whether this gateway decides for the function (arms and runs its pending scale-down); always when absent. */
+  readonly owns?: (ref: FunctionRef) => boolean;
 }
 
 /** What the alert handler needs from the scalers (src/engine/scalers.ts). */
@@ -67,14 +70,39 @@ export class AlertScaler {
   private readonly stepDeps: StepGroupDeps;
 
   constructor(private readonly options: AlertScalerOptions) {
-    const { changer, clock, timers, store, logger, metrics, timing, defaultNamespace, track } = options;
-    this.cycle = new AlertStateCycle({ changer, clock, timers, store, logger, timing, ...(track === undefined ? {} : { track }) });
+    const { changer, clock, timers, store, logger, metrics, timing, defaultNamespace, track, owns } = options;
+    this.cycle = new AlertStateCycle({ changer, clock, timers, store, logger, timing, ...(track === undefined ? {} : { track }), ...(owns === undefined ? {} : { owns }) });
     this.stepDeps = { changer, cycle: this.cycle, logger, metrics, timing, defaultNamespace };
   }
 
-  /** Re-arms timers for scale-downs pending in the store (after a restart). */
+  /**
+   * Arms the timers of the scale-downs pending in the store for the functions this gateway
+   * decides: at start (after a restart) and after it starts deciding for more (a new leader, a
+   * gain of ownership), so a pending window still ends at its stored time after a move.
+   */
   async start(): Promise<void> {
     for (const { ref, scaleDownAt } of await this.options.store.listPending()) this.cycle.schedule(ref, scaleDownAt);
+  }
+
+  /**
+   * Follows the stored alert state as other gateways write it: the pending scale-down's timer
+   * follows each state seen (src/alerts/state-cycle.ts `follow`), from the store's own saves
+   * (memory) and from provider notifications whose facts carry it (the Kubernetes watch).
+   * Returns the unsubscribe.
+   */
+  follow(provider: ReplicaProvider): () => void {
+    const { store } = this.options;
+    const offSaved = store.onSaved?.((ref, state) => this.cycle.follow(ref, state));
+    const offProvider = provider.subscribe((ref, facts) => {
+      // Parsed only where this gateway decides: a notification for another owner's function costs nothing.
+      if (store.stateIn === undefined || !(this.options.owns?.(ref) ?? true)) return;
+      const state = store.stateIn(ref, facts.annotations);
+      if (state !== undefined) this.cycle.follow(ref, state);
+    });
+    return () => {
+      offSaved?.();
+      offProvider();
+    };
   }
 
   /** Stops arming scale-downs (the heap's entries go with the scalers). */
@@ -131,16 +159,21 @@ export class AlertScaler {
    */
   private async applyGroup(group: AlertGroup, alerts: readonly WebhookAlert[], outcomes: AlertOutcome[]): Promise<void> {
     const { ref } = group;
-    const { signals } = this.options;
-    const heldBefore = signals !== undefined && signals.holding(ref).length > 0;
     const indices: number[] = [];
+    const holds: number[] = [];
+    const notes: SignalNote[] = [];
     for (let k = 0; k < group.indices.length; k++) {
       if (k > 0 && k % CHUNK === 0) await yieldToLoop();
       const index = group.indices[k] as number;
       const alert = alerts[index] as WebhookAlert;
-      if (signals?.observe(ref, alert) === 'hold') outcomes[index] = outcomeOf(alerts, index, { outcome: 'unchanged', reason: alert.status === 'firing' ? 'hold' : 'hold-released' });
-      else indices.push(index);
+      const note = this.options.signals === undefined ? null : noteOf(alert);
+      if (note !== null) notes.push(note);
+      if (roleOf(alert) === 'hold') {
+        holds.push(index);
+        outcomes[index] = outcomeOf(alerts, index, { outcome: 'unchanged', reason: alert.status === 'firing' ? 'hold' : 'hold-released' });
+      } else indices.push(index);
     }
+    const noted = await this.note(ref, notes, holds, alerts, outcomes);
     const kind = indices.length === 0 ? null : await this.kindOf(ref);
     if (kind !== null && kind.ok === 'failed') {
       const failure = failureOf(ref, kind.error);
@@ -149,7 +182,28 @@ export class AlertScaler {
     } else if (kind === null || (kind.ok && isAlertDriven(kind.kind))) {
       if (indices.length > 0) await stepGroup(this.stepDeps, { ref, indices }, alerts, outcomes);
     } else await this.evaluateGroup({ ref, indices }, kind, alerts, outcomes);
-    if (heldBefore && signals?.holding(ref).length === 0) await this.released(ref);
+    if (noted !== null && noted.heldBefore.length > 0 && noted.heldAfter.length === 0) await this.released(ref);
+  }
+
+  /**
+   * Persists the group's holds and values in the function's stored state (one versioned
+   * write; none when nothing changed), before its other alerts are decided, so a value is
+   * there when the policy looks. When that fails, the hold alerts fail (503: Alertmanager sends
+   * them again); the others go on. Null when nothing was noted.
+   */
+  private async note(ref: FunctionRef, notes: readonly SignalNote[], holds: readonly number[], alerts: readonly WebhookAlert[], outcomes: AlertOutcome[]): Promise<NotedSignals | null> {
+    const { signals } = this.options;
+    if (signals === undefined || notes.length === 0) return null;
+    try {
+      return await signals.note(ref, notes);
+    } catch (err) {
+      const failure = failureOf(ref, err);
+      for (const i of holds) outcomes[i] = outcomeOf(alerts, i, failure);
+      const log = { function: functionLabel(ref, this.options.defaultNamespace), alerts: notes.length, ...failure };
+      if (failure.outcome === 'failed') this.options.logger.error('alert signals not stored', log);
+      else this.options.logger.warn('alert signals not stored', log);
+      return null;
+    }
   }
 
   /**

@@ -1,8 +1,10 @@
 import type { Clock } from '../core/clock.js';
+import { isAppError } from '../errors.js';
+import { liveHolds, liveQueueValue, noteSignals, type NotedSignals, type SignalNote } from '../policy/alert-signals.js';
 import type { ScaleDownGuard } from '../policy/cycle.js';
-import { ALERT_STATE_MAX_ENTRIES } from '../policy/alert-step.js';
-import { refKey, type FunctionRef } from '../providers/types.js';
+import type { FunctionRef } from '../providers/types.js';
 import type { WebhookAlert } from './payload.js';
+import type { AlertStateStore } from './state-store.js';
 
 /** An alert labelled `scale_action="hold"` blocks every scale-down of its function while it fires. */
 export const HOLD_LABEL = 'scale_action';
@@ -17,12 +19,6 @@ export const VALUE_ANNOTATION = 'value';
  */
 export type AlertRole = 'hold' | 'value' | 'scale';
 
-interface Seen<T> {
-  readonly data: T;
-  /** Clock ms when it was last seen firing. */
-  readonly seen: number;
-}
-
 /** A plain decimal or exponent number, as Prometheus renders `{{ $value }}` (`12`, `3.5`, `1.2e+06`). */
 const NUMBER = /^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -35,79 +31,80 @@ export function parseQueueValue(text: string | undefined): number | null {
   return Number.isFinite(value) ? value : null;
 }
 
+/** Writes of the stored state tried when another writer got in between (PROVIDER_CONFLICT). */
+const NOTE_ATTEMPTS = 5;
+
+/** What one alert is to its function; pure (the labels and the `value` annotation decide). */
+export function roleOf(alert: Pick<WebhookAlert, 'labels' | 'annotations'>): AlertRole {
+  if (alert.labels[HOLD_LABEL] === HOLD_VALUE) return 'hold';
+  return parseQueueValue(alert.annotations[VALUE_ANNOTATION]) === null ? 'scale' : 'value';
+}
+
+/**
+ * What an alert notes in the stored state: a hold; a value for an alert that carries the
+ * `value` annotation (firing with a number: that number; resolved, or not a number: its value
+ * goes); null for an alert without it, which writes nothing (a notification of plain scale
+ * alerts costs no state write; a value alert resolved without its annotation counts until stale).
+ */
+export function noteOf(alert: Pick<WebhookAlert, 'status' | 'fingerprint' | 'labels' | 'annotations'>): SignalNote | null {
+  const firing = alert.status === 'firing';
+  if (alert.labels[HOLD_LABEL] === HOLD_VALUE) return { kind: 'hold', fingerprint: alert.fingerprint, firing, name: alert.labels['alertname'] ?? alert.fingerprint };
+  const text = alert.annotations[VALUE_ANNOTATION];
+  if (text === undefined) return null;
+  return { kind: 'value', fingerprint: alert.fingerprint, firing, value: parseQueueValue(text) };
+}
+
 /**
  * What firing alerts say about each function besides "step up": the holds
  * (`scale_action="hold"`, by fingerprint, with the alert's name) and the queue lengths
- * (annotation `value`, by fingerprint). A firing alert is kept until it resolves or is not
- * seen again for `staleMs` (Alertmanager re-sends firing alerts every `repeat_interval`);
- * at most ALERT_STATE_MAX_ENTRIES of each per function.
- * Kept in this process's memory: with several gateway replicas, each knows the alerts it
- * received (see the README). It is the changer's ScaleDownGuard.
+ * (annotation `value`, by fingerprint). Persisted with the function, in its alert state
+ * (src/policy/alert-signals.ts; the Kubernetes store keeps it in the Deployment's
+ * annotation): the gateway that receives a notification writes them through the versioned
+ * store, the gateway that decides reads them, so a hold sent to one gateway blocks a
+ * scale-down decided by another. A firing alert counts until it resolves or is not seen
+ * again for `staleMs` (Alertmanager re-sends firing alerts every `repeat_interval`). It is
+ * the changer's ScaleDownGuard; reads go through the store's `load`, which the Kubernetes
+ * store serves from its Deployment cache.
  */
 export class AlertSignals implements ScaleDownGuard {
-  private readonly holds = new Map<string, Map<string, Seen<string>>>();
-  private readonly values = new Map<string, Map<string, Seen<number>>>();
-
   /**
    * @param clock the engine's clock.
    * @param staleMs a firing alert not seen again for this long no longer counts, ms.
+   * @param store where the function's alert state lives (shared by every gateway).
    */
   constructor(
     private readonly clock: Clock,
     private readonly staleMs: number,
+    private readonly store: AlertStateStore,
   ) {}
 
-  /** Takes one alert of a notification for `ref` and says what it is. */
-  observe(ref: FunctionRef, alert: Pick<WebhookAlert, 'status' | 'fingerprint' | 'labels' | 'annotations'>): AlertRole {
-    const key = refKey(ref);
-    const now = this.clock.now();
-    if (alert.labels[HOLD_LABEL] === HOLD_VALUE) {
-      update(this.holds, key, alert.fingerprint, alert.status === 'firing' ? { data: alert.labels['alertname'] ?? alert.fingerprint, seen: now } : null);
-      return 'hold';
+  /**
+   * Notes `notes` (one function's hold and value alerts of a notification) in its stored
+   * state: load, note, save at the loaded version, again on PROVIDER_CONFLICT (at most
+   * NOTE_ATTEMPTS); nothing is written when nothing changed. Provider errors propagate (the
+   * webhook answers 503 and Alertmanager sends the alerts again).
+   */
+  async note(ref: FunctionRef, notes: readonly SignalNote[]): Promise<NotedSignals> {
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.store.load(ref);
+      const noted = noteSignals(stored.state, notes, this.clock.now(), this.staleMs);
+      if (!noted.changed) return noted;
+      try {
+        await this.store.save(ref, noted.state, stored.version);
+        return noted;
+      } catch (err) {
+        if (!isAppError(err, 'PROVIDER_CONFLICT') || attempt >= NOTE_ATTEMPTS) throw err;
+      }
     }
-    const value = parseQueueValue(alert.annotations[VALUE_ANNOTATION]);
-    // A resolved alert takes its value away whatever its annotation says now.
-    update(this.values, key, alert.fingerprint, alert.status === 'firing' && value !== null ? { data: value, seen: now } : null);
-    return value === null ? 'scale' : 'value';
   }
 
   /** Names of the hold alerts firing for `ref` now (each once); empty when none. */
-  holding(ref: FunctionRef): readonly string[] {
-    return [...new Set(this.live(this.holds, refKey(ref)).map((s) => s.data))].sort();
+  async holding(ref: FunctionRef): Promise<readonly string[]> {
+    return liveHolds((await this.store.load(ref)).state, this.clock.now(), this.staleMs);
   }
 
   /** Sum of the queue lengths that firing alerts report for `ref`; null when none does. */
-  queueValue(ref: FunctionRef): number | null {
-    const live = this.live(this.values, refKey(ref));
-    return live.length === 0 ? null : live.reduce((sum, s) => sum + s.data, 0);
+  async queueValue(ref: FunctionRef): Promise<number | null> {
+    return liveQueueValue((await this.store.load(ref)).state, this.clock.now(), this.staleMs);
   }
-
-  private live<T>(from: Map<string, Map<string, Seen<T>>>, key: string): Array<Seen<T>> {
-    const byFingerprint = from.get(key);
-    if (byFingerprint === undefined) return [];
-    const now = this.clock.now();
-    for (const [fingerprint, s] of byFingerprint) if (now - s.seen >= this.staleMs) byFingerprint.delete(fingerprint);
-    if (byFingerprint.size === 0) from.delete(key);
-    return [...byFingerprint.values()];
-  }
-}
-
-/** Sets (or, with null, removes) one fingerprint's entry of one function. */
-function update<T>(from: Map<string, Map<string, Seen<T>>>, key: string, fingerprint: string, entry: Seen<T> | null): void {
-  let byFingerprint = from.get(key);
-  if (entry === null) {
-    byFingerprint?.delete(fingerprint);
-    if (byFingerprint?.size === 0) from.delete(key);
-    return;
-  }
-  if (byFingerprint === undefined) {
-    byFingerprint = new Map();
-    from.set(key, byFingerprint);
-  }
-  // Bounded as the alert state is: the entry set longest ago goes first.
-  if (!byFingerprint.has(fingerprint) && byFingerprint.size >= ALERT_STATE_MAX_ENTRIES) {
-    const oldest = byFingerprint.keys().next();
-    if (oldest.done !== true) byFingerprint.delete(oldest.value);
-  }
-  byFingerprint.set(fingerprint, entry);
 }

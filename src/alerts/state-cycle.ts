@@ -5,6 +5,7 @@ import type { ChangeHooks, Changer, Decide, Decision } from '../engine/changer.j
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { decideScaleDown, type AlertBatchDecision, type AlertDecision, type AlertState, type AlertTiming } from '../policy/alert-step.js';
+import { liveHolds } from '../policy/alert-signals.js';
 import { refKey } from '../providers/types.js';
 import { problemsOf } from './outcome.js';
 import type { AlertStateStore, VersionedAlertState } from './state-store.js';
@@ -12,6 +13,12 @@ import type { AlertStateStore, VersionedAlertState } from './state-store.js';
 const MAX_CONFLICT_ATTEMPTS = 5;
 /** Wait before a failed scale-down is tried again, ms. */
 const SCALE_DOWN_RETRY_MS = 5_000;
+/**
+ * Wait before a held scale-down is looked at again, ms: the hold may be released at another
+ * gateway (its resolve is written to the stored state; a provider that reports the state
+ * change re-arms sooner, see `follow`).
+ */
+export const HELD_RECHECK_MS = 5_000;
 
 /** An alert decision as the change cycle records it: with what it looked at. */
 export type Recorded<D extends AlertDecision | AlertBatchDecision> = D & Decision;
@@ -29,6 +36,12 @@ export interface AlertStateCycleOptions {
   readonly timing: AlertTiming;
   /** Called with each scale-down a due time starts (the simulator follows them); none when absent. */
   readonly track?: (work: Promise<unknown>) => void;
+  /**
+   * Whether this gateway decides for the function (its owner); always when absent. Only the
+   * owner arms and runs a pending scale-down; another gateway that gets the resolve only
+   * stores `scaleDownAt`, and the owner arms it from the store.
+   */
+  readonly owns?: (ref: FunctionRef) => boolean;
 }
 
 /**
@@ -90,17 +103,39 @@ export class AlertStateCycle {
     }
   }
 
-  /** Arms `ref`'s scale-down at `at` (ms, on the clock), replacing its earlier one; nothing once stopped. */
-  schedule(ref: FunctionRef, at: number): void {
-    if (this.stopped) return;
-    this.options.timers.set(`alert:${refKey(ref)}`, at, () => {
+  /** Arms `ref`'s scale-down at `at` (ms, on the clock), replacing its earlier one; nothing once stopped or where this gateway does not decide. */
+  schedule(ref: FunctionRef, at: number, earliest = false): void {
+    if (this.stopped || !this.owns(ref)) return;
+    const run = () => {
       const work = this.scaleDownDue(ref);
       this.options.track?.(work);
-    });
+    };
+    // `earliest`: an entry already due at or before `at` stands.
+    if (earliest) this.options.timers.setEarliest(`alert:${refKey(ref)}`, at, run);
+    else this.options.timers.set(`alert:${refKey(ref)}`, at, run);
   }
 
   private cancel(ref: FunctionRef): void {
     this.options.timers.cancel(`alert:${refKey(ref)}`);
+  }
+
+  private owns(ref: FunctionRef): boolean {
+    return this.options.owns?.(ref) ?? true;
+  }
+
+  /**
+   * The stored state of `ref` was seen to change (written here or by another gateway): where
+   * this gateway decides, its scale-down timer follows it. None pending cancels the timer. A
+   * pending one with no live hold is armed at its stored time unless due sooner (a release
+   * stored anywhere lets a held scale-down run at once); while held, an armed timer (the
+   * recheck) stands. A timer due before the stored time loads the state then and re-arms (`not-due`).
+   */
+  follow(ref: FunctionRef, state: AlertState): void {
+    const { scaleDownAt } = state;
+    if (this.stopped || !this.owns(ref)) return;
+    if (scaleDownAt === null) this.cancel(ref);
+    else if (liveHolds(state, this.options.clock.now(), this.options.timing.firingStaleMs).length === 0) this.schedule(ref, scaleDownAt, true);
+    else if (this.options.timers.dueAt(`alert:${refKey(ref)}`) === undefined) this.schedule(ref, scaleDownAt);
   }
 
   /**
@@ -109,6 +144,8 @@ export class AlertStateCycle {
    */
   async scaleDownDue(ref: FunctionRef): Promise<void> {
     const timing = this.options.timing;
+    // Its owner now is another gateway (a move): that one armed it from the stored state.
+    if (!this.owns(ref)) return;
     try {
       const decide: Decide<Recorded<AlertDecision>, VersionedAlertState> = ({ state, policy, now, context }) => ({
         ...decideScaleDown({ current: state.desired, policy, state: context.state, now, timing }),
@@ -119,6 +156,8 @@ export class AlertStateCycle {
         // Keep the scale-down pending so the retry still finds it.
         failed: (_decision, stored, _err, phase) => this.restore(ref, phase, (latest) => ({ ...latest, scaleDownAt: stored.state.scaleDownAt })),
       });
+      // Held (a hold alert, maybe received by another gateway): nothing was saved; look again.
+      if (done.heldBy.length > 0) this.schedule(ref, this.options.clock.now() + HELD_RECHECK_MS);
       await done.settled;
     } catch (err) {
       if (isAppError(err, 'LABELS_INVALID')) {

@@ -4,9 +4,10 @@ import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type Versione
 
 export type { AlertStateStore, VersionedAlertState } from '../policy/alert-state.js';
 
-/** In-process store for one scaler instance (the local provider). */
+/** In-process store (the local provider, the simulator; tests share one between gateways). */
 export class MemoryAlertStateStore implements AlertStateStore {
   private readonly entries = new Map<string, { ref: FunctionRef; state: AlertState; version: number }>();
+  private readonly listeners = new Set<(ref: FunctionRef, state: AlertState) => void>();
 
   async load(ref: FunctionRef): Promise<VersionedAlertState> {
     const entry = this.entries.get(refKey(ref));
@@ -22,6 +23,12 @@ export class MemoryAlertStateStore implements AlertStateStore {
       throw new AppError('PROVIDER_CONFLICT', `alert state of ${key} changed concurrently`);
     }
     this.entries.set(key, { ref, state, version: (entry?.version ?? 0) + 1 });
+    for (const listener of [...this.listeners]) listener(ref, state);
+  }
+
+  onSaved(listener: (ref: FunctionRef, state: AlertState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   async listPending(): Promise<Array<{ ref: FunctionRef; scaleDownAt: number }>> {

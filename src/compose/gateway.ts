@@ -55,8 +55,9 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
       hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so idle time counts every replica',
     });
   }
-  // Holds and queue values of firing alerts: the changer's scale-down guard, the loop's hidden queue.
-  const signals = new AlertSignals(systemClock, config.firingStaleSeconds * 1000);
+  // Holds and queue values of firing alerts, kept in the stored alert state: the changer's scale-down guard, the loop's hidden queue.
+  const store = inputs.store ?? setup.store ?? new MemoryAlertStateStore();
+  const signals = new AlertSignals(systemClock, config.firingStaleSeconds * 1000, store);
   const engine = createEngine({
     provider,
     clock: systemClock,
@@ -86,7 +87,7 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
     isLeader,
     ...(remote === undefined ? {} : { remote }),
     signals,
-    store: inputs.store ?? setup.store ?? new MemoryAlertStateStore(),
+    store,
     timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
     activity: invocations,
     idleSource: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),

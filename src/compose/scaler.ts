@@ -77,20 +77,11 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
     ...(remote === undefined ? {} : { remote }),
     ...(idleSource === undefined ? {} : { idleSource }),
     ...(track === undefined ? {} : { track }),
+    // A new decider arms the scale-downs pending in the store for what it now decides.
+    adopted: () => alerts.start(),
   });
-  const alerts = new AlertScaler({
-    changer: engine.changer,
-    clock: engine.clock,
-    timers: scalers.timers,
-    store: inputs.store,
-    logger: inputs.logger.child({ component: 'alerts' }),
-    metrics: inputs.metrics,
-    timing: inputs.timing,
-    defaultNamespace: inputs.defaultNamespace,
-    policy: scalers,
-    ...(signals === undefined ? {} : { signals }),
-    ...(track === undefined ? {} : { track }),
-  });
+  const alerts: AlertScaler = alertScaler(engine, inputs, scalers);
+  let unsubscribe: (() => void) | undefined;
   const reload: PolicyReload | undefined =
     inputs.named === undefined
       ? undefined
@@ -106,13 +97,35 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
     idler: { tick: () => scalers.idleNow() },
     async start() {
       await reload?.applyAll();
+      // A stored state written by another gateway re-arms the pending scale-down here.
+      unsubscribe = alerts.follow(inputs.provider);
       await alerts.start();
       await scalers.start();
     },
     async stop() {
+      unsubscribe?.();
       alerts.stop();
       reload?.detach();
       await scalers.stop();
     },
   };
+}
+
+/** The webhook's logic on the scalers' timer heap; a pending scale-down runs where the function is decided (until sharding: the leader). */
+function alertScaler(engine: Engine, inputs: ScalerInputs, scalers: Scalers): AlertScaler {
+  const { signals, isLeader, track } = inputs;
+  return new AlertScaler({
+    changer: engine.changer,
+    clock: engine.clock,
+    timers: scalers.timers,
+    store: inputs.store,
+    logger: inputs.logger.child({ component: 'alerts' }),
+    metrics: inputs.metrics,
+    timing: inputs.timing,
+    defaultNamespace: inputs.defaultNamespace,
+    policy: scalers,
+    ...(signals === undefined ? {} : { signals }),
+    ...(track === undefined ? {} : { track }),
+    ...(isLeader === undefined ? {} : { owns: () => isLeader() }),
+  });
 }

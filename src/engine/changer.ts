@@ -171,7 +171,7 @@ export class Changer {
         const read = await this.read(ref);
         const context = hooks.load === undefined ? (undefined as C) : await hooks.load();
         const decision = await decide({ state: read.state, policy: read.policy, now: this.options.clock.now(), context });
-        const heldBy = this.heldBy(ref, source, read.state, decision);
+        const heldBy = await this.heldBy(ref, source, read.state, decision);
         if (heldBy.length > 0) return this.hold(ref, source, read.state, decision, heldBy);
         if (hooks.save !== undefined) {
           try {
@@ -197,10 +197,10 @@ export class Changer {
   }
 
   /** What holds a decision that would lower the count; empty when it would not, or nothing holds, or the source is not held. */
-  private heldBy(ref: FunctionRef, source: EventSource, state: ChangeState, decision: Decision): readonly string[] {
+  private async heldBy(ref: FunctionRef, source: EventSource, state: ChangeState, decision: Decision): Promise<readonly string[]> {
     const { guard } = this.options;
     if (guard === undefined || NOT_HELD.has(source) || targetOf(state, decision).to >= state.desired) return [];
-    return guard.holding(ref);
+    return await guard.holding(ref);
   }
 
   /** A held scale-down: recorded as `unchanged` (reason `hold`, once per repeat), nothing saved or applied. */

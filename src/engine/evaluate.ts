@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { decide, type PolicyInput, type PolicyMemory, type PolicySpec, type QueueLengths } from '../policy/index.js';
+import { holdAfterTakeover, type Takeover } from '../policy/takeover.js';
 import type { FunctionRef } from '../core/ref.js';
 import type { Changer } from './changer.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -21,7 +22,7 @@ export interface EvaluateContext {
   readonly changer: Changer;
   readonly clock: Clock;
   /** A queue the gateway cannot see (a firing alert's `value`), added to `queue` kinds' busy queue. */
-  readonly externalQueue?: (ref: FunctionRef) => number | null;
+  readonly externalQueue?: (ref: FunctionRef) => number | null | Promise<number | null>;
   /** The other gateways' load, added to this gateway's view (several gateways, Prometheus). */
   readonly remote?: RemoteSignals;
 }
@@ -38,6 +39,12 @@ export interface EvaluationResult {
   readonly quiet: boolean;
 }
 
+/** The takeover guard of an evaluation: until when a scale-down is held, and whether to record that it was. */
+export interface TakeoverGate extends Takeover {
+  /** True to record the hold as an event (the first time in a takeover). */
+  readonly record: boolean;
+}
+
 /** Far enough ahead that every window, delay and idle time of a policy has run out (30 days). */
 export const QUIET_HORIZON_MS = 30 * 24 * 3_600_000;
 
@@ -47,12 +54,13 @@ export const QUIET_HORIZON_MS = 30 * 24 * 3_600_000;
  * the change cycle (source `policy`), deciding again under its lock on the state it read.
  * A per-replica removal names exactly the replicas that go.
  */
-export async function evaluatePolicy(ctx: EvaluateContext, ref: FunctionRef, label: string, spec: PolicySpec, providerDesired: number, memory: PolicyMemory): Promise<EvaluationResult> {
+export async function evaluatePolicy(ctx: EvaluateContext, ref: FunctionRef, label: string, spec: PolicySpec, providerDesired: number, memory: PolicyMemory, takeover: TakeoverGate | null = null): Promise<EvaluationResult> {
   const { dispatcher, changer, clock } = ctx;
+  // Read first (it may read the stored alert state): the replica table below is then current.
+  const external = spec.kind === 'queue' ? ((await ctx.externalQueue?.(ref)) ?? null) : null;
   const stats = dispatcher.stats(ref);
   const leaving = stats.replicas.filter((r) => r.draining).length;
   const desired = Math.max(0, providerDesired - leaving);
-  const external = spec.kind === 'queue' ? (ctx.externalQueue?.(ref) ?? null) : null;
   const remote = ctx.remote?.load(label) ?? null;
   const local: QueueLengths = external === null ? stats.queued : { ...stats.queued, busy: stats.queued.busy + external };
   const queued = queuedWithRemote(local, remote);
@@ -69,7 +77,12 @@ export async function evaluatePolicy(ctx: EvaluateContext, ref: FunctionRef, lab
   };
   const replicasOf = (rows: readonly ReplicaView[]) => replicasWithRemote(rows, remote);
   const input: PolicyInput = { replicas: replicasOf(stats.replicas), queued, desired, now: clock.now(), observed: observed() };
-  const out = decide(spec, input, memory);
+  // A new decider lowers nothing for one window (src/policy/takeover.ts); quiet is judged without it.
+  const decideHeld = (at: PolicyInput) => {
+    const raw = decide(spec, at, memory);
+    return { ...raw, decision: holdAfterTakeover(raw.decision, spec, at.desired, at.now, takeover) };
+  };
+  const out = decideHeld(input);
   const remove = out.decision.remove ?? [];
   if (remove.length > 0) {
     // Exactly the replicas the policy chose; the cycle drops any that took a request meanwhile.
@@ -80,12 +93,14 @@ export async function evaluatePolicy(ctx: EvaluateContext, ref: FunctionRef, lab
     // Decide again under the changer's lock, on the state it read; keep that memory.
     let kept = out.memory;
     const done = await changer.change(ref, 'policy', ({ state, now }) => {
-      const again = decide(spec, { replicas: replicasOf(state.replicas), queued, desired: state.desired, now, observed: observed() }, memory);
+      const again = decideHeld({ replicas: replicasOf(state.replicas), queued, desired: state.desired, now, observed: observed() });
       kept = again.memory;
       return withExtra(again.decision);
     });
     return { evaluation: { from: done.from, to: done.to, reason: done.reason, changed: done.changed }, memory: kept, quiet: false };
   }
+  // Recorded once per takeover (an `unchanged` event with reason `takeover-hold`), so events show why.
+  if (out.decision.reason === 'takeover-hold' && takeover?.record === true) await changer.change(ref, 'policy', ({ state }) => withExtra({ ...out.decision, replicas: state.desired }));
   const quiet = isQuiet(spec, input, out.memory, remote === null ? 0 : remote.present);
   return { evaluation: { from: desired, to: desired, reason: out.decision.reason, changed: false }, memory: out.memory, quiet };
 }

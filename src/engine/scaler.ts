@@ -9,7 +9,8 @@ import { EMPTY_POLICY_MEMORY, isAlertDriven, policySettings, type PolicyMemory, 
 import type { ScalingPolicy } from '../policy/labels.js';
 import type { ReplicaState } from '../providers/types.js';
 import type { InvocationLog } from './activity.js';
-import { evaluatePolicy, type EvaluateContext, type Evaluation } from './evaluate.js';
+import { takeoverWindowMs } from '../policy/takeover.js';
+import { evaluatePolicy, type EvaluateContext, type Evaluation, type TakeoverGate } from './evaluate.js';
 import type { IdleSource } from './idle.js';
 import type { ParsedPolicy, PolicyCache } from './policies.js';
 
@@ -62,11 +63,18 @@ export class FunctionScaler {
   private problems = '';
   /** Settings series set for this function (their names): the registry holds the values; no child object is kept per series. */
   private settings: readonly string[] = [];
+  /** When this gateway started deciding for it (start-up, a gain of ownership), else null: the takeover guard counts from it. */
+  private adoptedAt: number | null = null;
+  /** Whether this takeover's hold was recorded as an event (once per takeover). */
+  private takeoverRecorded = false;
 
+  /** @param since when this gateway started deciding (its start, or becoming leader): the takeover counts from it. */
   constructor(
     readonly ref: FunctionRef,
     private readonly ctx: ScalerContext,
+    since: number = ctx.clock.now(),
   ) {
+    this.adoptedAt = since;
     this.key = refKey(ref);
     this.label = functionLabel(ref, ctx.defaultNamespace);
   }
@@ -105,7 +113,7 @@ export class FunctionScaler {
   /** Asks for an evaluation `delayMs` from now (an earlier one already asked for stands); only where a policy decides. */
   poke(delayMs: number): void {
     const spec = this.spec;
-    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader()) return;
+    if (spec === null || isAlertDriven(spec.kind) || !this.decides()) return;
     const { timers, clock } = this.ctx;
     timers.setEarliest(`tick:${this.key}`, clock.now() + delayMs, () => this.ctx.spawn(this.evaluate()));
   }
@@ -126,7 +134,7 @@ export class FunctionScaler {
   /** Runs the policy once (once more after, when asked meanwhile); schedules the next look unless quiet. */
   async evaluate(): Promise<Evaluation | null> {
     const spec = this.spec;
-    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader() || this.asleep()) return null;
+    if (spec === null || isAlertDriven(spec.kind) || !this.decides() || this.asleep()) return null;
     if (this.running) {
       this.again = true;
       return null;
@@ -136,8 +144,9 @@ export class FunctionScaler {
     let result: Evaluation | null = null;
     try {
       this.ctx.counters.evaluations += 1;
-      const out = await evaluatePolicy(this.ctx, this.ref, this.label, spec, this.desired, this.memory);
+      const out = await evaluatePolicy(this.ctx, this.ref, this.label, spec, this.desired, this.memory, this.takeover(spec));
       this.memory = out.memory;
+      if (out.evaluation.reason === 'takeover-hold') this.takeoverRecorded = true;
       result = out.evaluation;
       if (out.evaluation.changed) this.desired = out.evaluation.to;
       if (!out.quiet) this.poke(this.ctx.tickMs);
@@ -169,9 +178,37 @@ export class FunctionScaler {
   /** Sets the idle deadline (last activity + zero-duration) when the function may go to zero and none is set. */
   armIdle(): void {
     const policy = this.scaling;
-    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.leader()) return;
+    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.decides()) return;
     if (this.ctx.timers.dueAt(`idle:${this.key}`) !== undefined) return;
-    this.idleAt(this.ctx.activity.lastActivity(this.ref) + policy.zeroDurationMs);
+    this.idleAt(this.lastSeen() + policy.zeroDurationMs);
+  }
+
+  /**
+   * Whether this gateway decides for the function now (the leader; the owner once functions
+   * are sharded). Notes when it starts to (`adoptedAt`) and forgets it when it does not.
+   */
+  private decides(): boolean {
+    const leader = this.ctx.leader();
+    if (!leader) this.adoptedAt = null;
+    else if (this.adoptedAt === null) this.handedOver(this.ctx.clock.now());
+    return leader;
+  }
+
+  /** Who decides changed (a new leader, ownership moved): this gateway decides from `at` (a new takeover), or not (null). */
+  handedOver(at: number | null): void {
+    this.adoptedAt = at;
+    this.takeoverRecorded = false;
+  }
+
+  /** The takeover guard of this evaluation: scale-downs held until adoptedAt + the kind's window. */
+  private takeover(spec: PolicySpec): TakeoverGate | null {
+    const at = this.adoptedAt;
+    return at === null ? null : { adoptedAt: at, until: at + takeoverWindowMs(spec), record: !this.takeoverRecorded };
+  }
+
+  /** The idle clock's start: the last call this gateway saw, and never before it started deciding. */
+  private lastSeen(): number {
+    return Math.max(this.ctx.activity.lastActivity(this.ref), this.adoptedAt ?? Number.NEGATIVE_INFINITY);
   }
 
   private idleAt(at: number): void {
@@ -187,9 +224,10 @@ export class FunctionScaler {
     const { timers, activity, clock, changer, log } = this.ctx;
     timers.cancel(`idle:${this.key}`);
     const policy = this.scaling;
-    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.leader()) return false;
+    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.decides()) return false;
     const { ref } = this;
-    const last = activity.lastActivity(ref);
+    const seen = activity.lastActivity(ref);
+    const last = this.lastSeen();
     const now = clock.now();
     if (activity.inflightOf(ref) > 0) return this.rearm(now + policy.zeroDurationMs);
     if (last + policy.zeroDurationMs > now) return this.rearm(last + policy.zeroDurationMs);
@@ -198,7 +236,7 @@ export class FunctionScaler {
     try {
       // Decided again under the lock: a request may have arrived while the source answered.
       const outcome = await changer.change(ref, 'idler', ({ state, policy: current }) =>
-        decideIdle({ current: state.desired, policy: current, idleness, inFlight: activity.inflightOf(ref), activitySince: activity.lastActivity(ref) !== last, idleMs: activity.idleMs(ref) }),
+        decideIdle({ current: state.desired, policy: current, idleness, inFlight: activity.inflightOf(ref), activitySince: activity.lastActivity(ref) !== seen, idleMs: activity.idleMs(ref) }),
       );
       if (!outcome.changed) return this.rearm(Math.max(clock.now(), activity.lastActivity(ref)) + policy.zeroDurationMs);
       this.desired = outcome.to;

@@ -32,7 +32,7 @@ export interface ScalersOptions {
   /** Whether this gateway decides (the leader); always when absent. */
   readonly isLeader?: () => boolean;
   /** Requests waiting in a queue the gateway cannot see (a firing alert's `value`); null when none. */
-  readonly externalQueue?: (ref: FunctionRef) => number | null;
+  readonly externalQueue?: (ref: FunctionRef) => number | null | Promise<number | null>;
   /** The other gateways' load (several gateways, Prometheus), refreshed every tick while leader. */
   readonly remote?: RemoteSignals;
   /** The gateway's record of traffic per function (idle deadlines). */
@@ -43,6 +43,8 @@ export interface ScalersOptions {
   readonly idleRecheckMs: number;
   /** Called with every piece of async work an event or a due time starts (the simulator follows them). */
   readonly track?: (work: Promise<unknown>) => void;
+  /** Runs when this gateway starts deciding for more functions (a new leader), before they are read: arms their pending alert scale-downs. */
+  readonly adopted?: () => Promise<void>;
 }
 
 /** Work done since start, for tests and the footprint bench. */
@@ -71,10 +73,13 @@ export class Scalers {
   private readonly unsubscribe: Array<() => void> = [];
   private sweeping: Promise<void> | undefined;
   private wasLeader = false;
+  /** Since when this gateway decides (built, or became leader): a scaler made later starts its takeover then. */
+  private since: number;
   private started = false;
 
   constructor(private readonly options: ScalersOptions) {
     const { engine } = options;
+    this.since = engine.clock.now();
     this.log = options.logger.child({ component: 'scaler' });
     this.timers = new TimerHeap(engine.clock, (err, key) => this.log.error('due work failed', { key, error: err instanceof Error ? err.message : String(err) }));
     this.ctx = {
@@ -98,9 +103,7 @@ export class Scalers {
       ...(options.remote === undefined ? {} : { remote: options.remote }),
     };
     // Replica-state gauges are set when read (a scrape), from the dispatcher's kept counts.
-    const report = () => {
-      for (const scaler of this.scalers.values()) scaler.reportReplicas();
-    };
+    const report = () => this.scalers.forEach((scaler) => scaler.reportReplicas());
     options.metrics.beforeReplicaCollect.add(report);
     this.unsubscribe.push(() => options.metrics.beforeReplicaCollect.delete(report));
   }
@@ -131,9 +134,8 @@ export class Scalers {
   }
 
   /**
-   * Reads every function (one provider list) and evaluates each whose kind a policy decides
-   * (when leader); arms idle deadlines; forgets functions that are gone. At start, on
-   * becoming leader, and when asked (tests). Never throws.
+   * Reads every function (one provider list) and evaluates each whose kind a policy decides (when
+   * leader); arms idle deadlines; forgets functions gone. At start, on becoming leader, when asked (tests). Never throws.
    */
   tick(): Promise<void> {
     this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
@@ -260,7 +262,7 @@ export class Scalers {
     const key = refKey(ref);
     let scaler = this.scalers.get(key);
     if (scaler === undefined) {
-      scaler = new FunctionScaler({ name: ref.name, namespace: ref.namespace }, this.ctx);
+      scaler = new FunctionScaler({ name: ref.name, namespace: ref.namespace }, this.ctx, this.since);
       this.scalers.set(key, scaler);
       this.byLabel.set(scaler.label, scaler);
     }
@@ -277,11 +279,14 @@ export class Scalers {
     this.timers.set(key, this.ctx.clock.now() + this.ctx.tickMs, () => this.ctx.spawn(run()));
   }
 
-  /** On becoming leader, every function is read and evaluated once. */
+  /** On becoming leader: a new takeover for every scaler, pending alert scale-downs armed, every function read and evaluated once. */
   private async watchLeader(): Promise<void> {
     const leader = this.ctx.leader();
     const became = leader && !this.wasLeader;
+    if (became) this.since = this.ctx.clock.now();
+    if (leader !== this.wasLeader) for (const scaler of this.scalers.values()) scaler.handedOver(leader ? this.since : null);
     this.wasLeader = leader;
+    if (became) await this.options.adopted?.().catch((err: unknown) => this.log.error('pending scale-downs not armed', { error: err instanceof Error ? err.message : String(err) }));
     if (became) await this.tick();
   }
 

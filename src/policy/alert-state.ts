@@ -12,6 +12,31 @@ export interface AlertState {
   readonly scaleDownAt: number | null;
   /** Last step per alert occurrence (`fingerprint@startsAt`) → time of that step. */
   readonly steps: Readonly<Record<string, number>>;
+  /**
+   * Hold alerts (`scale_action="hold"`) firing for the function: fingerprint → its alert name
+   * and the last time it was seen firing. Absent when none (and in states stored before holds
+   * were). Written by whichever gateway got the notification; read by the one that decides.
+   */
+  readonly holds?: Readonly<Record<string, HoldEntry>>;
+  /** Queue lengths that firing alerts report (annotation `value`): fingerprint → the value and when last seen. Absent when none. */
+  readonly values?: Readonly<Record<string, ValueEntry>>;
+}
+
+/** One hold alert as stored: its alert name (at most ALERT_NAME_MAX_CHARS) and when it was last seen firing (epoch ms). */
+export interface HoldEntry {
+  readonly name: string;
+  readonly seen: number;
+}
+
+/** One value alert as stored: the queue length it reports and when it was last seen firing (epoch ms). */
+export interface ValueEntry {
+  readonly value: number;
+  readonly seen: number;
+}
+
+/** The holds and values of `state`, only those present: what a decision that rebuilds the state carries over unchanged. */
+export function signalsOf(state: AlertState): Pick<AlertState, 'holds' | 'values'> {
+  return { ...(state.holds === undefined ? {} : { holds: state.holds }), ...(state.values === undefined ? {} : { values: state.values }) };
 }
 
 /** The state of a function nothing was stored for: no alert firing, no scale-down pending. */
@@ -33,4 +58,15 @@ export interface AlertStateStore {
   save(ref: FunctionRef, state: AlertState, expectedVersion: string | null): Promise<void>;
   /** Functions that have a pending scale-down (for the scale-down timer after a restart). */
   listPending(): Promise<Array<{ ref: FunctionRef; scaleDownAt: number }>>;
+  /**
+   * The state as a provider's facts of the function carry it (the Kubernetes store: the
+   * Deployment annotation in a watch notification), so the gateway that decides sees a change
+   * written by another; undefined when the facts do not carry it (or this store keeps it elsewhere).
+   */
+  stateIn?(ref: FunctionRef, annotations: Readonly<Record<string, string>>): AlertState | undefined;
+  /**
+   * Calls `listener` after every state saved, by any writer (a store that sees every write:
+   * the in-memory one, shared by the gateways of one process or test); returns the unsubscribe.
+   */
+  onSaved?(listener: (ref: FunctionRef, state: AlertState) => void): () => void;
 }

@@ -1,4 +1,4 @@
-import type { AlertState } from './alert-state.js';
+import { signalsOf, type AlertState } from './alert-state.js';
 import type { ScalingPolicy } from './labels.js';
 
 export { EMPTY_ALERT_STATE, type AlertState } from './alert-state.js';
@@ -173,7 +173,8 @@ export class AlertBatch {
     return {
       replicas: this.current,
       reason: this.changeReason ?? this.lastReason,
-      state: { firing: Object.fromEntries(this.firing), scaleDownAt: this.scaleDownAt, steps: Object.fromEntries(this.steps) },
+      // Holds and values are the alert signals' (src/policy/alert-signals.ts): carried over as stored.
+      state: { firing: Object.fromEntries(this.firing), scaleDownAt: this.scaleDownAt, steps: Object.fromEntries(this.steps), ...signalsOf(this.input.state) },
       cancelledScaleDown: this.cancelledScaleDown,
       outcomes: this.outcomes,
       firstChange: this.firstChange,
@@ -253,7 +254,7 @@ export function decideScaleDown(input: {
   const result = (replicas: number, reason: AlertReason, scaleDownAt: number | null): AlertDecision => ({
     replicas,
     reason,
-    state: { firing, scaleDownAt, steps },
+    state: { firing, scaleDownAt, steps, ...signalsOf(state) },
     cancelledScaleDown: false,
   });
   if (state.scaleDownAt === null || now < state.scaleDownAt) return result(current, 'not-due', state.scaleDownAt);

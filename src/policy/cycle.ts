@@ -38,9 +38,12 @@ export interface DecideInput<C = undefined, R extends ReplicaRow = ReplicaRow> {
 
 /**
  * Blocks scale-downs while something holds the function (an alert labelled
- * `scale_action="hold"`, see src/alerts/signals.ts). Synchronous: it is asked under the lock.
+ * `scale_action="hold"`, see src/alerts/signals.ts). Asked under the lock, only for a
+ * decision that would lower the count; it may read the function's stored alert state (a
+ * cache read: see the store), so it may answer with a promise. A rejection ends the change
+ * unapplied: nothing scales down on a state it could not read.
  */
 export interface ScaleDownGuard {
   /** What holds `ref` now (alert names); empty when nothing does. */
-  holding(ref: FunctionRef): readonly string[];
+  holding(ref: FunctionRef): readonly string[] | Promise<readonly string[]>;
 }

@@ -59,7 +59,8 @@ export function composeSimGateway(stack: SimStack, config: Config, seed: number)
   const clock = new VirtualClock(0);
   const provider = stackProvider(stack, clock, root, config);
   const metrics = createMetrics();
-  const signals = new AlertSignals(clock, config.firingStaleSeconds * 1000);
+  const store = new MemoryAlertStateStore();
+  const signals = new AlertSignals(clock, config.firingStaleSeconds * 1000, store);
   const engine = createEngine({
     provider,
     clock,
@@ -83,7 +84,7 @@ export function composeSimGateway(stack: SimStack, config: Config, seed: number)
     defaultNamespace: config.defaultNamespace,
     tickMs: stack.policyTickMs,
     signals,
-    store: new MemoryAlertStateStore(),
+    store,
     timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
     activity: invocations,
     idleRecheckMs: config.idlerIntervalSeconds * 1000,

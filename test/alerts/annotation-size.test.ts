@@ -1,6 +1,7 @@
 /** The alert state at its cap, stored on a Deployment through the fake API server. */
 import { describe, expect, it } from '@jest/globals';
 import { alertSchema } from '../../src/alerts/payload.js';
+import { ALERT_NAME_MAX_CHARS, ALERT_SIGNAL_MAX_ENTRIES, noteSignals, type SignalNote } from '../../src/policy/alert-signals.js';
 import { decideAlerts, EMPTY_ALERT_STATE, type AlertSignal } from '../../src/policy/alert-step.js';
 import { KubeApi, KubernetesAlertStateStore, loadKubeConfig, STATE_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { quietLogger, startFake } from '../kubernetes/helpers.js';
@@ -36,6 +37,33 @@ describe('the alert state annotation at the cap', () => {
       expect(JSON.parse(annotation)).toEqual(state);
       expect(bytes).toBeGreaterThan(100_000);
       expect(bytes).toBeLessThan(ANNOTATIONS_LIMIT_BYTES * 0.55);
+    } finally {
+      await started.close();
+    }
+  });
+  it('with holds and values at their cap too (longest names and numbers), stays well under the 256 KiB limit', async () => {
+    const started = await startFake({ readyDelayMs: null });
+    try {
+      const store = new KubernetesAlertStateStore({ api: new KubeApi(loadKubeConfig(started.kubeconfig), 2000), namespaces: [NS], logger: quietLogger() });
+      started.fake.addDeployment({ name: 'held', replicas: 1 });
+      const now = 1_764_000_000_000;
+      const fp = (prefix: string, i: number) => `${prefix}${'f'.repeat(25)}${String(i).padStart(6, '0')}`;
+      const signals: AlertSignal[] = Array.from({ length: 3000 }, (_, i) => ({ status: 'firing' as const, fingerprint: fp('s', i), startsAt: '2026-11-23T19:07:12.123456789+05:30' }));
+      const stepped = decideAlerts({ current: 1, policy: DEFAULT_POLICY, state: EMPTY_ALERT_STATE, signals, now, timing: { cooldownMs: 10_000, firingStaleMs: 21_600_000 } }).state;
+      // Label values have no bound of their own: a hold's name is cut to ALERT_NAME_MAX_CHARS.
+      const notes: SignalNote[] = Array.from({ length: 3 * ALERT_SIGNAL_MAX_ENTRIES }, (_, i) => [
+        { kind: 'hold' as const, fingerprint: fp('h', i), firing: true, name: 'N'.repeat(10_000) },
+        { kind: 'value' as const, fingerprint: fp('v', i), firing: true, value: 1.2345678901234567e300 },
+      ]).flat();
+      const { state } = noteSignals(stepped, notes, now, 21_600_000);
+      expect(Object.keys(state.holds ?? {})).toHaveLength(ALERT_SIGNAL_MAX_ENTRIES);
+      expect(Object.keys(state.values ?? {})).toHaveLength(ALERT_SIGNAL_MAX_ENTRIES);
+      expect(Object.values(state.holds ?? {})[0]?.name).toHaveLength(ALERT_NAME_MAX_CHARS);
+      await store.save({ name: 'held', namespace: NS }, state, null);
+
+      const annotation = (started.fake.deployment('held')?.metadata['annotations'] as Record<string, string>)[STATE_ANNOTATION] ?? '';
+      expect(JSON.parse(annotation)).toEqual(state);
+      expect(Buffer.byteLength(annotation)).toBeLessThan(ANNOTATIONS_LIMIT_BYTES * 0.65);
     } finally {
       await started.close();
     }

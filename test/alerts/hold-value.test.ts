@@ -6,7 +6,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { AlertScaler } from '../../src/alerts/alert-scaler.js';
 import type { WebhookAlert } from '../../src/alerts/payload.js';
-import { AlertSignals, parseQueueValue } from '../../src/alerts/signals.js';
+import { AlertSignals, noteOf, parseQueueValue } from '../../src/alerts/signals.js';
 import { MemoryAlertStateStore } from '../../src/alerts/state-store.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -27,13 +27,14 @@ async function setup(labels: Record<string, string>, replicas: number) {
     guard: { holding: (ref) => box.signals?.holding(ref) ?? [] },
     externalQueue: (ref) => box.signals?.queueValue(ref) ?? null,
   });
-  const signals = new AlertSignals(e.clock, STALE_MS);
+  const store = new MemoryAlertStateStore();
+  const signals = new AlertSignals(e.clock, STALE_MS, store);
   box.signals = signals;
   const alerts = new AlertScaler({
     changer: e.changer,
     clock: e.clock,
     timers: e.scalers.timers,
-    store: new MemoryAlertStateStore(),
+    store,
     logger: silentLogger(),
     metrics: e.metrics,
     timing: { cooldownMs: 10_000, firingStaleMs: STALE_MS },
@@ -57,9 +58,9 @@ describe('a firing alert for a function that is not rps', () => {
   it('once resolved, its value no longer counts', async () => {
     const e = await setup({ [`${L}type`]: 'queue', [`${L}max-queue`]: '2' }, 1);
     await e.alerts.applyAll([alert('firing', 'q1', {}, { value: '7' })]);
-    expect(e.signals.queueValue(e.ref)).toBe(7);
+    expect(await e.signals.queueValue(e.ref)).toBe(7);
     await e.alerts.applyAll([alert('resolved', 'q1', {}, { value: '7' })]);
-    expect(e.signals.queueValue(e.ref)).toBeNull();
+    expect(await e.signals.queueValue(e.ref)).toBeNull();
     await e.clock.run(START_MS);
   });
 
@@ -112,19 +113,21 @@ describe('scale_action="hold"', () => {
     await e.clock.run(2_000);
     await e.scalers.tick();
     expect(await e.desired()).toBe(3);
+    expect(e.events.query().find((ev) => ev.reason === 'hold')).toMatchObject({ source: 'policy', inputs: expect.objectContaining({ decided: 'idle', heldBy: ['KeepWarm'] }) });
     await e.alerts.applyAll([hold('resolved')]);
     await e.clock.run(100);
     expect(await e.desired()).toBe(1);
   });
 
-  it('stops counting once not seen for the stale time (a lost resolve)', () => {
+  it('stops counting once not seen for the stale time (a lost resolve)', async () => {
     const clock = new VirtualClock(0);
-    const signals = new AlertSignals(clock, STALE_MS);
+    const signals = new AlertSignals(clock, STALE_MS, new MemoryAlertStateStore());
     const ref = { name: 'fn', namespace: 'openfaas-fn' };
-    signals.observe(ref, hold('firing'));
-    expect(signals.holding(ref)).toEqual(['KeepWarm']);
+    const hold1 = noteOf(hold('firing'));
+    await signals.note(ref, hold1 === null ? [] : [hold1]);
+    expect(await signals.holding(ref)).toEqual(['KeepWarm']);
     clock.advance(STALE_MS);
-    expect(signals.holding(ref)).toEqual([]);
+    expect(await signals.holding(ref)).toEqual([]);
   });
 });
 

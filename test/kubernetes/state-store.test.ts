@@ -2,7 +2,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { isAppError } from '../../src/errors.js';
 import type { AlertState } from '../../src/policy/alert-step.js';
-import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes/index.js';
+import { AlertSignals, noteOf } from '../../src/alerts/signals.js';
+import { systemClock } from '../../src/core/clock.js';
+import { createKubernetesProviderBundle, KubeApi, loadKubeConfig } from '../../src/providers/kubernetes/index.js';
 import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes/state-store.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { codeOf, quietLogger, startFake } from './helpers.js';
@@ -15,11 +17,13 @@ describe('KubernetesAlertStateStore', () => {
   let close: () => Promise<void>;
   let storeA: KubernetesAlertStateStore;
   let storeB: KubernetesAlertStateStore;
+  let kubeconfig: string;
 
   beforeAll(async () => {
     const started = await startFake({ readyDelayMs: null });
     fake = started.fake;
     close = started.close;
+    kubeconfig = started.kubeconfig;
     // Two scaler instances: two clients, two stores.
     const make = (): KubernetesAlertStateStore =>
       new KubernetesAlertStateStore({ api: new KubeApi(loadKubeConfig(started.kubeconfig), 2000), namespaces: [NS], logger: quietLogger() });
@@ -149,4 +153,43 @@ describe('KubernetesAlertStateStore', () => {
     fake.failNext({ method: 'PATCH', status: 403 });
     expect(await codeOf(storeA.save(ref, firing(1), null))).toBe('PROVIDER_FORBIDDEN');
   });
+
+  it("a hold written through one store is seen by another gateway's guard without a GET of its own", async () => {
+    const ref = newFunction();
+    // Gateway A gets the hold: it stores it in the function's alert state.
+    const a = new AlertSignals(systemClock, 60_000, storeA);
+    const note = noteOf({ status: 'firing', fingerprint: 'h1', labels: { alertname: 'KeepWarm', scale_action: 'hold' }, annotations: {} });
+    await a.note(ref, note === null ? [] : [note]);
+    // Gateway B decides: its store reads through its provider's Deployment writer (the watch cache).
+    const bundle = createKubernetesProviderBundle({ kubeconfig, namespaces: [NS], logger: quietLogger(), minBackoffMs: 10 });
+    const storeOfB = new KubernetesAlertStateStore({ api: bundle.api, namespaces: [NS], logger: quietLogger(), writes: bundle.provider.writes });
+    const b = new AlertSignals(systemClock, 60_000, storeOfB);
+    await bundle.provider.start();
+    try {
+      // The change cycle reads the function first (from the watch cache), then asks the guard.
+      const facts = await bundle.provider.getReplicas(ref);
+      const gets = () => fake.apiCalls().filter((r) => r.verb === 'get' && r.resource === 'deployments').length;
+      const before = gets();
+      expect(await b.holding(ref)).toEqual(['KeepWarm']);
+      expect(gets() - before).toBe(0);
+      // The facts a watch notification carries hold the same state (the owner follows it).
+      expect(storeOfB.stateIn(ref, facts.annotations)?.holds).toEqual({ h1: { name: 'KeepWarm', seen: expect.any(Number) } });
+      expect(storeOfB.stateIn({ name: 'no-such-function', namespace: NS }, {})).toBeUndefined();
+    } finally {
+      await bundle.provider.close();
+    }
+  });
+
+  it('a state stored before holds and values existed reads without them, and one with them round-trips', async () => {
+    const ref = newFunction();
+    await storeA.save(ref, firing(1000), null);
+    const old = await storeB.load(ref);
+    expect(old.state).toEqual(firing(1000));
+    expect('holds' in old.state).toBe(false);
+    const withSignals: AlertState = { ...firing(1000), holds: { h1: { name: 'KeepWarm', seen: 1000 } }, values: { v1: { value: 7, seen: 1000 } } };
+    await storeB.save(ref, withSignals, old.version);
+    const fresh = new KubernetesAlertStateStore({ api: new KubeApi(loadKubeConfig(kubeconfig), 2000), namespaces: [NS], logger: quietLogger() });
+    expect((await fresh.load(ref)).state).toEqual(withSignals);
+  });
 });
+

@@ -106,6 +106,11 @@ export class DeploymentWrites {
     return queue?.next?.state?.text ?? queue?.sending?.state?.text;
   }
 
+  /** The alert state text as this process knows it (staged, being written, or cached from the watch); undefined when none. */
+  storedState(ref: FunctionRef): string | undefined {
+    return this.pendingState(ref) ?? this.newest(ref)?.alertState;
+  }
+
   /**
    * Stages `text` as the function's alert state: it goes with the function's next count
    * write, or alone after lingerMs (`now`: at once). The returned promise settles when it is

@@ -10,11 +10,20 @@ import { refKey, type FunctionRef } from '../types.js';
 
 export { STATE_ANNOTATION } from './opt-in.js';
 
+/** The stored shape (src/policy/alert-state.ts); holds and values are absent in states stored before them, and when empty. */
 const alertStateSchema = z.object({
   firing: z.record(z.string(), z.number()),
   scaleDownAt: z.number().nullable(),
   steps: z.record(z.string(), z.number()),
+  holds: z.record(z.string(), z.object({ name: z.string(), seen: z.number() })).optional(),
+  values: z.record(z.string(), z.object({ value: z.number().nonnegative(), seen: z.number() })).optional(),
 });
+
+/** The parsed state without `holds: undefined` (exactOptionalPropertyTypes): absent stays absent. */
+function withoutUndefined(parsed: z.output<typeof alertStateSchema>): AlertState {
+  const { holds, values, ...rest } = parsed;
+  return { ...rest, ...(holds === undefined ? {} : { holds }), ...(values === undefined ? {} : { values }) };
+}
 
 /**
  * The version is `<Deployment resourceVersion>/<digest of the annotation>`; only the digest
@@ -103,6 +112,16 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     return pending;
   }
 
+  /**
+   * The state stored for `ref` when a watch notification tells of it: the cached facts keep
+   * the annotation apart from `annotations` (so a step does not re-parse the policy), hence
+   * the writer's cache first; undefined when none is stored.
+   */
+  stateIn(ref: FunctionRef, annotations: Readonly<Record<string, string>>): AlertState | undefined {
+    const text = this.options.writes?.storedState(ref) ?? annotations[STATE_ANNOTATION];
+    return text === undefined ? undefined : this.parse(ref, text);
+  }
+
   /** A corrupt annotation reads as empty state (logged); the next save replaces it. */
   private parse(ref: FunctionRef, text: string): AlertState {
     let json: unknown;
@@ -112,7 +131,7 @@ export class KubernetesAlertStateStore implements AlertStateStore {
       json = undefined;
     }
     const result = alertStateSchema.safeParse(json);
-    if (result.success) return result.data;
+    if (result.success) return withoutUndefined(result.data);
     this.logger.warn('alert state unreadable', { function: refKey(ref), annotation: STATE_ANNOTATION });
     return EMPTY_ALERT_STATE;
   }

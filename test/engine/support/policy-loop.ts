@@ -27,7 +27,7 @@ export interface PolicyEngineOptions {
   /** The config's dry run. */
   readonly dryRun?: boolean;
   /** A queue the gateway cannot see (alert values). */
-  readonly externalQueue?: (ref: FunctionRef) => number | null;
+  readonly externalQueue?: (ref: FunctionRef) => number | null | Promise<number | null>;
   /** The other gateways' load (read at each tick, timeout half a tick). */
   readonly remote?: RemoteLoadSource;
 }

@@ -1,0 +1,101 @@
+import { AlertSignals } from '../../../src/alerts/signals.js';
+import { MemoryAlertStateStore } from '../../../src/alerts/state-store.js';
+import { createScaler, type ComposedScaler } from '../../../src/compose/scaler.js';
+import { VirtualClock } from '../../../src/core/clock.js';
+import { InvocationLog } from '../../../src/engine/activity.js';
+import { createEngine, type Engine } from '../../../src/engine/index.js';
+import type { EngineEvent } from '../../../src/engine/events.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import { createMetrics } from '../../../src/metrics/registry.js';
+import { MemoryProvider } from '../../../src/providers/memory/index.js';
+import { DEFAULT_POLICY } from '../../support/policy.js';
+import { LIMITS, NS } from './engine.js';
+
+/** Modelled replica start time, ms. */
+export const START_MS = 500;
+export const TICK_MS = 1000;
+/** A firing alert not seen again for this long no longer counts, ms. */
+export const STALE_MS = 60_000;
+
+/** One gateway: its own engine, scalers, webhook logic and record of calls, on the shared provider, store and clock. */
+export interface TestGateway {
+  readonly name: string;
+  readonly engine: Engine;
+  readonly composed: ComposedScaler;
+  readonly signals: AlertSignals;
+  readonly activity: InvocationLog;
+  /** Its event log, newest last. */
+  events(): readonly EngineEvent[];
+}
+
+/**
+ * Two gateways (`a`, `b`) as two processes over one cluster: one MemoryProvider with one
+ * function `fn`, one MemoryAlertStateStore (the stored alert state), one virtual clock; each
+ * composed as the gateway composes itself (src/compose/scaler.ts). `owner` says which one
+ * decides (each one's leader check); `moveTo` flips it (each notices within a tick), `kill`
+ * stops one (its timers and subscriptions go, as with a dead process).
+ */
+export async function twoGateways(labels: Record<string, string>, replicas: number) {
+  const clock = new VirtualClock(1_000_000);
+  const ref = { name: 'fn', namespace: NS };
+  const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
+  const store = new MemoryAlertStateStore();
+  const state = { owner: 'a' };
+  const make = (name: string): TestGateway => {
+    const metrics = createMetrics();
+    const logger = silentLogger();
+    const signals = new AlertSignals(clock, STALE_MS, store);
+    const engine = createEngine({
+      provider,
+      clock,
+      metrics,
+      logger,
+      defaultNamespace: NS,
+      policyDefaults: DEFAULT_POLICY,
+      requestDefaults: { ...LIMITS, maxQueued: 1000 },
+      eventLogSize: 10_000,
+      drainTimeoutMs: 30_000,
+      shard: { count: 1, index: 0 },
+      guard: signals,
+    });
+    const activity = new InvocationLog(() => clock.now());
+    const composed = createScaler(engine, {
+      provider,
+      logger,
+      metrics,
+      defaultNamespace: NS,
+      tickMs: TICK_MS,
+      isLeader: () => state.owner === name,
+      signals,
+      store,
+      timing: { cooldownMs: 10_000, firingStaleMs: STALE_MS },
+      activity,
+      idleRecheckMs: 5_000,
+    });
+    return { name, engine, composed, signals, activity, events: () => engine.events.query() };
+  };
+  await provider.start();
+  const a = make('a');
+  const b = make('b');
+  await a.engine.dispatcher.track(ref);
+  await b.engine.dispatcher.track(ref);
+  await a.composed.start();
+  await b.composed.start();
+  await clock.run(START_MS);
+  return {
+    clock,
+    ref,
+    provider,
+    store,
+    a,
+    b,
+    /** The desired count the provider (the cluster) holds. */
+    desired: async () => (await provider.getReplicas(ref)).desired,
+    /** From now on `name` decides (each gateway sees it at its next leader check, within a tick). */
+    moveTo(name: string): void {
+      state.owner = name;
+    },
+    /** Stops a gateway as a dead process would: nothing of it runs any more. */
+    kill: (gateway: TestGateway) => gateway.composed.stop(),
+  };
+}
