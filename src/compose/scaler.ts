@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AlertTiming } from '../policy/alert-step.js';
 import type { NamedPolicyProvider } from '../engine/named-policies.js';
+import type { Ownership } from '../providers/setup.js';
 import type { ReplicaProvider } from '../providers/types.js';
 
 /** What the scalers are fed: real sources on the gateway, modelled ones in the simulator. */
@@ -25,8 +26,8 @@ export interface ScalerInputs {
   readonly defaultNamespace: string;
   /** Time between two evaluations while a function is active, ms. */
   readonly tickMs: number;
-  /** Whether this gateway decides; always when absent. */
-  readonly isLeader?: () => boolean;
+  /** Which functions this gateway decides for; all when absent. */
+  readonly ownership?: Pick<Ownership, 'owns' | 'onChange'>;
   /** The other gateways' load (several gateways with Prometheus). */
   readonly remote?: RemoteSignals;
   /** Holds and queue values of firing alerts (also the engine's scale-down guard). */
@@ -62,7 +63,7 @@ export interface ComposedScaler {
  * modelled ones, so the simulator runs the gateway's code.
  */
 export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScaler {
-  const { signals, remote, idleSource, isLeader, track } = inputs;
+  const { signals, remote, idleSource, ownership, track } = inputs;
   const scalers = new Scalers({
     engine,
     provider: inputs.provider,
@@ -72,7 +73,7 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
     tickMs: inputs.tickMs,
     activity: inputs.activity,
     idleRecheckMs: inputs.idleRecheckMs,
-    ...(isLeader === undefined ? {} : { isLeader }),
+    ...(ownership === undefined ? {} : { ownership }),
     ...(signals === undefined ? {} : { externalQueue: (ref: FunctionRef) => signals.queueValue(ref) }),
     ...(remote === undefined ? {} : { remote }),
     ...(idleSource === undefined ? {} : { idleSource }),
@@ -97,7 +98,7 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
       : attachNamedPolicies(inputs.named, engine, {
           logger: inputs.logger,
           defaultNamespace: inputs.defaultNamespace,
-          ...(isLeader === undefined ? {} : { isLeader }),
+          ...(ownership === undefined ? {} : { owns: (ref: FunctionRef) => ownership.owns(ref) }),
           edited: (ref) => scalers.refresh(ref),
         });
   return {

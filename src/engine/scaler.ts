@@ -23,8 +23,8 @@ export interface ScalerContext extends EvaluateContext {
   readonly defaultNamespace: string;
   /** Time between two evaluations while a function is active, ms. */
   readonly tickMs: number;
-  /** Whether this gateway decides (the leader). */
-  readonly leader: () => boolean;
+  /** Whether this gateway decides for the function (owns its bucket) now. */
+  readonly owns: (ref: FunctionRef) => boolean;
   readonly activity: InvocationLog;
   readonly idleSource: IdleSource;
   /** When an idle function's source says it is not idle yet (traffic elsewhere, unknown), ask again after this, ms. */
@@ -105,14 +105,14 @@ export class FunctionScaler {
   /** Asks for an evaluation `delayMs` from now (an earlier one already asked for stands); only where a policy decides. */
   poke(delayMs: number): void {
     const spec = this.spec;
-    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader()) return;
+    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.owns(this.ref)) return;
     const { timers, clock } = this.ctx;
     timers.setEarliest(`tick:${this.key}`, clock.now() + delayMs, () => this.ctx.spawn(this.evaluate()));
   }
 
   /**
    * Evaluates now. Calls made before the evaluation starts share it (a burst of queued
-   * requests is one evaluation). Null when nothing was evaluated (not leader, `rps`, labels
+   * requests is one evaluation). Null when nothing was evaluated (not the owner, `rps`, labels
    * invalid or unknown).
    */
   evaluateNow(): Promise<Evaluation | null> {
@@ -126,7 +126,7 @@ export class FunctionScaler {
   /** Runs the policy once (once more after, when asked meanwhile); schedules the next look unless quiet. */
   async evaluate(): Promise<Evaluation | null> {
     const spec = this.spec;
-    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.leader() || this.asleep()) return null;
+    if (spec === null || isAlertDriven(spec.kind) || !this.ctx.owns(this.ref) || this.asleep()) return null;
     if (this.running) {
       this.again = true;
       return null;
@@ -169,7 +169,7 @@ export class FunctionScaler {
   /** Sets the idle deadline (last activity + zero-duration) when the function may go to zero and none is set. */
   armIdle(): void {
     const policy = this.scaling;
-    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.leader()) return;
+    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.owns(this.ref)) return;
     if (this.ctx.timers.dueAt(`idle:${this.key}`) !== undefined) return;
     this.idleAt(this.ctx.activity.lastActivity(this.ref) + policy.zeroDurationMs);
   }
@@ -187,7 +187,7 @@ export class FunctionScaler {
     const { timers, activity, clock, changer, log } = this.ctx;
     timers.cancel(`idle:${this.key}`);
     const policy = this.scaling;
-    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.leader()) return false;
+    if (policy === null || !policy.scaleToZero || this.desired === 0 || !this.ctx.owns(this.ref)) return false;
     const { ref } = this;
     const last = activity.lastActivity(ref);
     const now = clock.now();
@@ -245,6 +245,12 @@ export class FunctionScaler {
     for (const name of this.settings) if (!(name in settings)) policySetting.remove({ function_name: this.label, setting: name });
     for (const [name, value] of Object.entries(settings)) policySetting.set({ function_name: this.label, setting: name }, value);
     this.settings = Object.keys(settings);
+  }
+
+  /** This gateway no longer decides for the function (its bucket moved): its due times go; the next owner has its own. */
+  disown(): void {
+    this.ctx.timers.cancel(`tick:${this.key}`);
+    this.ctx.timers.cancel(`idle:${this.key}`);
   }
 
   /** The function is gone: its due times and series go too. */

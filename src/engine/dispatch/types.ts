@@ -53,6 +53,10 @@ export interface Entry {
   reportedEmpty: boolean;
   /** Requests in flight plus waiting, now. */
   present: number;
+  /** Requests that arrived so far (published for the other gateways: a change is traffic). */
+  arrivals: number;
+  /** Calls forwarded to other gateways so far (they take turns). */
+  forwards: number;
   /** Integral of `present` over clock time, request·ms, up to `areaAt`. */
   area: number;
   areaAt: number;

@@ -1,11 +1,10 @@
 /**
  * The one factory of everything Kubernetes: the provider (functions are Deployments that
  * opted in, label `faas_function=<name>` or `alert-scaler.io/enabled=true`), the alert state
- * store on the Deployments, the idler's leader election and named policies (ConfigMaps). This folder
+ * store on the Deployments, gateway membership and bucket ownership on Leases (src/providers/
+ * kubernetes/sharding.ts) and named policies (ConfigMaps). This folder
  * (src/providers/kubernetes/) is the only importer of @kubernetes/client-node.
  */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Config } from '../../config/index.js';
@@ -14,16 +13,19 @@ import { checkFileSize } from '../../config/files.js';
 import type { ProviderSetup } from '../setup.js';
 import { KubeApi, loadKubeConfig } from './client.js';
 import { scaledEventSink } from './event-sink.js';
-import { LeaderElector } from './leader.js';
 import { ConfigMapPolicySource } from './policies.js';
 import { KubernetesProvider, type KubernetesRouting } from './provider.js';
 import { DeploymentSnapshots } from './snapshots.js';
+import { Sharding } from './sharding.js';
 import { KubernetesAlertStateStore } from './state-store.js';
 
 export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWEST_DELETION_COST, type KubernetesRouting } from './provider.js';
 export { KubeApi, loadKubeConfig } from './client.js';
 export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
 export { LeaderElector } from './leader.js';
+export { Sharding, defaultIdentity } from './sharding.js';
+export { BucketLeases, bucketOf, intendedOwner, BUCKET_LABEL } from './buckets.js';
+export { Membership, MEMBER_LABEL, ADDRESS_ANNOTATION, LOAD_ANNOTATION } from './membership.js';
 export { scaledEventSink, scaledMessage } from './event-sink.js';
 export { ConfigMapPolicySource } from './policies.js';
 export { DeploymentSnapshots, SNAPSHOT_MAX_AGE_MS } from './snapshots.js';
@@ -101,7 +103,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
 
 /**
  * Builds the Kubernetes provider from the config (loaded only when ALERT_SCALER_PROVIDER=kubernetes),
- * with its alert state on the Deployments and the idler behind a Lease.
+ * with its alert state on the Deployments and the functions sharded over the gateways by bucket Leases.
  */
 export async function createKubernetesSetup(config: Config, logger: Logger): Promise<ProviderSetup> {
   // client-node reads the file whole: refuse an oversized one first (CONFIG_INVALID).
@@ -114,20 +116,24 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
     functionUrlTemplate: config.functionUrlTemplate,
     logger: logger.child({ component: 'kubernetes-provider' }),
   });
-  const elector = new LeaderElector({
+  const sharding = new Sharding({
     api: bundle.api,
     namespace: config.leaseNamespace,
-    name: config.leaseName,
-    // As kube-controller-manager: the pod name plus a unique suffix, so two instances never share a holder identity.
-    identity: `${hostname()}_${randomUUID()}`,
+    bucketPrefix: `${config.leaseName}-bucket`,
+    buckets: config.buckets,
     leaseDurationSeconds: config.leaseDurationSeconds,
-    retryPeriodMs: Math.max(200, Math.floor((config.leaseDurationSeconds * 1000) / 5)),
+    renewMs: config.leaseRenewMs ?? Math.max(200, Math.floor((config.leaseDurationSeconds * 1000) / 5)),
     logger,
   });
+  // An explicit ALERT_SCALER_GATEWAY_COUNT/INDEX is a static split: the members are not used for it.
+  const staticShare = config.gatewayCount !== undefined;
   return {
     provider: bundle.provider,
     store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger, snapshots: bundle.snapshots }),
-    isLeader: () => elector.isLeader(),
+    ownership: sharding.buckets,
+    ...(staticShare ? {} : { members: sharding.membership }),
+    remoteLoad: sharding.membership,
+    attachGateway: (facts) => sharding.membership.attach(facts),
     policies: new ConfigMapPolicySource(bundle.api, config.namespaces, logger, { minBackoffMs: 200, maxBackoffMs: 10_000, watchDeadlineMs: 360_000 }),
     attachEvents: (events) =>
       events.addSink(
@@ -138,10 +144,10 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
         }),
       ),
     start: async () => {
-      await elector.start();
+      await sharding.start();
     },
     stop: async () => {
-      await elector.stop();
+      await sharding.stop();
     },
   };
 }

@@ -62,7 +62,7 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     tickMs: TICK_MS,
     activity: new InvocationLog(() => clock.now()),
     idleRecheckMs: 30_000,
-    ...(opts.leader === undefined ? {} : { isLeader: opts.leader }),
+    ...(opts.leader === undefined ? {} : { ownership: { owns: () => (opts.leader as () => boolean)(), onChange: () => () => undefined } }),
     ...(opts.externalQueue === undefined ? {} : { externalQueue: opts.externalQueue }),
     ...(remote === undefined ? {} : { remote }),
   });

@@ -1,0 +1,81 @@
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import { AppError } from '../../errors.js';
+import { gatewayShare } from '../replicas.js';
+import type { Slot } from '../slot.js';
+import { capacity, concurrencyOf, usable } from './pick.js';
+import type { Entry } from './types.js';
+
+/** The header that marks a call one gateway forwarded to another: it is never forwarded again. */
+export const FORWARDED_HEADER = 'X-Alert-Scaler-Forwarded';
+
+/**
+ * A call sent on to another gateway that has a slot for it, when this one has none on any
+ * replica (a hard limit below the gateway count: concurrency 1, two replicas, three gateways).
+ * It takes no slot here: the peer counts it and queues it if it must. Its request timeout is
+ * the function's, as a slot's.
+ */
+class ForwardSlot implements Slot {
+  readonly waitedMs = null;
+  readonly waitedFor = null;
+  readonly forwarded = true;
+  readonly deadlineAt: number;
+  private timer: TimerHandle | undefined;
+  private listener: ((reason: AppError) => void) | null = null;
+  private controller: AbortController | null = null;
+  private released = false;
+
+  constructor(
+    readonly replicaId: string,
+    readonly url: URL,
+    private readonly clock: Clock,
+    timeoutMs: number,
+    name: string,
+  ) {
+    this.deadlineAt = clock.now() + timeoutMs;
+    this.timer = clock.setTimeout(() => {
+      this.release();
+      const reason = new AppError('REQUEST_TIMEOUT', `function ${name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } });
+      this.controller?.abort(reason);
+      this.listener?.(reason);
+    }, timeoutMs);
+    this.timer.unref();
+  }
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  onTimeout(listener: ((reason: AppError) => void) | null): void {
+    this.listener = listener;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.clock.clearTimeout(this.timer);
+  }
+}
+
+/**
+ * A slot that forwards the call to a gateway with a slot, when this gateway has none on any
+ * usable replica while some serve; null when it has one (or none serves, or no peer with a
+ * slot has a known address). Peers with a slot take turns.
+ */
+export function forwardSlot(entry: Entry, clock: Clock, timeoutMs: number): Slot | null {
+  const { shard } = entry;
+  const limit = concurrencyOf(entry);
+  if (shard.addressOf === undefined || shard.count <= 1 || limit <= 0 || entry.replicas.serving === 0) return null;
+  const open = [...entry.replicas.values()].filter((r) => usable(entry, r));
+  if (open.length === 0 || open.some((r) => capacity(entry, r) > 0)) return null;
+  const peers: Array<{ index: number; url: URL }> = [];
+  for (let index = 0; index < shard.count; index++) {
+    if (index === shard.index) continue;
+    const url = shard.addressOf(index);
+    if (url !== null && open.some((r) => gatewayShare(limit, { count: shard.count, index }, r.id) > 0)) peers.push({ index, url });
+  }
+  if (peers.length === 0) return null;
+  const peer = peers[entry.forwards++ % peers.length] as { index: number; url: URL };
+  const target = new URL(`/function/${entry.label}`, peer.url);
+  return new ForwardSlot(`gateway-${peer.index}`, target, clock, timeoutMs, entry.ref.name);
+}
