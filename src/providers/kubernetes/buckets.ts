@@ -24,12 +24,20 @@ export function bucketOf(ref: FunctionRef, buckets: number): number {
   return stableHash(refKey(ref)) % buckets;
 }
 
+/** MurmurHash3's finalizer: FNV of similar names (`gw-a`, `gw-b`) differ in few bits; this spreads them. */
+function mix32(h: number): number {
+  let x = h >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
 /** The intended owner of `bucket` among `members` (rendezvous hashing); null when there is none. */
 export function intendedOwner(bucket: number, members: readonly string[]): string | null {
   let best: string | null = null;
   let bestScore = -1;
   for (const member of members) {
-    const score = stableHash(`${member}#${bucket}`);
+    const score = mix32(stableHash(member) ^ Math.imul(bucket + 1, 0x9e3779b1));
     if (score > bestScore || (score === bestScore && best !== null && member < best)) {
       best = member;
       bestScore = score;
