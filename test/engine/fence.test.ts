@@ -22,7 +22,7 @@ describe('fenced writes', () => {
   it('a policy decision made while owning, but whose owner lost the bucket before the write, is not applied (NOT_OWNER)', async () => {
     const s = await setup(1);
     // Ownership is lost while the cycle awaits (after the read and the decision).
-    const outcome = s.changer.change(s.ref, 'policy', s.to(3), { load: async () => { s.ownership.owned = false; } });
+    const outcome = s.changer.change(s.ref, 'policy', s.to(3), { load: async () => { s.ownership.owned = false; return undefined; } });
     const err = await outcome.then(() => null, (e: unknown) => e);
     expect(isAppError(err, 'NOT_OWNER')).toBe(true);
     expect((await s.provider.getReplicas(s.ref)).desired).toBe(1);
