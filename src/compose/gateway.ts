@@ -73,7 +73,12 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
     ...(ownership === undefined ? {} : { owns: (ref) => ownership.owns(ref) }),
   });
   // A member joined or left: every function's slots are counted again.
-  setup.members?.onChange(() => engine.dispatcher.reshard());
+  const shard = setup.members;
+  metrics.gatewayMembers.set(shard?.count ?? config.gatewayCount ?? 1);
+  shard?.onChange(() => {
+    metrics.gatewayMembers.set(shard.count);
+    engine.dispatcher.reshard();
+  });
   setup.attachGateway?.({ address: inputs.address ?? (() => null), load: (limit) => engine.dispatcher.loads(limit) });
   const detachSink = setup.attachEvents?.(engine.events);
   metrics.gatewayInfo.set({ gateway_index: String(config.gatewayIndex ?? 0) }, 1);

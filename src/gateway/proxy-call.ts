@@ -12,7 +12,7 @@ import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
 import type { FunctionTarget } from './proxy-path.js';
-import { MAX_ATTEMPTS, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
+import { MAX_ATTEMPTS, forwardRetry, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -184,9 +184,10 @@ export class ProxyCall implements BodyOwner {
   private onUpstreamError(err: Error, upstreamReq: http.ClientRequest, target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
     if (this.settled || this.closedFlag || upstreamReq !== this.upstreamReq) return;
     const host = slot.url.host;
+    // Forwarded (see forwardRetry): refused waits here for a slot; anything else is 502, never sent twice.
     if (slot.forwarded === true) {
-      // The other gateway may have sent it to a replica already: 502, never a second send.
-      this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label}: the gateway the call was forwarded to failed: ${err.message}`, { cause: err }), host);
+      if (forwardRetry(err, headers.forward)) this.retry('refused', err, target, headers, slot);
+      else this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label}: the gateway it was forwarded to failed: ${err.message}`, { cause: err }), host);
       return;
     }
     if (isAppError(err)) {
@@ -226,7 +227,8 @@ export class ProxyCall implements BodyOwner {
     failed.release();
     const gone = new AbortController();
     this.onGone = () => gone.abort();
-    dispatcher.acquire(ref, { signal: gone.signal, deadlineAt: failed.deadlineAt, local: this.req.headers[FORWARDED_HEADER.toLowerCase()] !== undefined }).then(
+    const local = failed.forwarded === true || this.req.headers[FORWARDED_HEADER.toLowerCase()] !== undefined;
+    dispatcher.acquire(ref, { signal: gone.signal, deadlineAt: failed.deadlineAt, local }).then(
       (slot) => this.start(target, headers, slot),
       (waitErr: unknown) => {
         if (this.closedFlag) return;
