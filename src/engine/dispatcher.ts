@@ -7,7 +7,7 @@ import { LoadMeter } from './dispatch/load-meter.js';
 import { SUSPECT_MS, type DispatcherOptions } from './dispatch/options.js';
 import { concurrencyOf, limitsOf, pick, reasonOf } from './dispatch/pick.js';
 import { WaitQueue, type WaitOptions } from './dispatch/queue.js';
-import { forwardSlot } from './dispatch/forward.js';
+import { forwardSlot, forwardWaiting } from './dispatch/forward.js';
 import { NO_REPLICAS, loadsOf, queuedOf, replicaViews, report, reportOldest, statsOf, waitingOf, type DispatchStats, type EntryLoad, type WaitingRequest } from './dispatch/read-models.js';
 import { clearSuspects, markSuspect, reviewSuspects } from './dispatch/suspects.js';
 import type { Entry } from './dispatch/types.js';
@@ -153,6 +153,7 @@ export class Dispatcher {
     for (const entry of this.entries.values()) {
       entry.replicas.reindex();
       this.granter.pump(entry);
+      forwardWaiting(entry, this.options.clock, this.meter, (entry.limits.ok ? entry.limits.limits : this.options.defaults).requestTimeoutMs);
     }
   }
 

@@ -89,6 +89,28 @@ describe('the dispatcher\'s share follows the live gateway count', () => {
     expect(blind.dispatcher.tryAcquire(blind.ref)).toBeNull();
   });
 
+  it('a call waiting for want of a peer address is forwarded once the members change and the address is known', async () => {
+    const probe = await engine({ replicas: 1, labels: CONCURRENCY_1 });
+    const id = probe.dispatcher.replicas(probe.ref)[0]?.id ?? '';
+    const owner = [0, 1, 2].find((index) => gatewayShare(1, { count: 3, index }, id) === 1) ?? 0;
+    const without = [0, 1, 2].find((index) => index !== owner) ?? 0;
+    const addresses: Array<string | null> = [null, null, null];
+    const e = await engine({ replicas: 1, labels: CONCURRENCY_1 }, { shard: new LiveShard(3, without, addresses) });
+    const local = e.dispatcher.acquire(e.ref, { maxWaitMs: 60_000, local: true });
+    const waiting = e.dispatcher.acquire(e.ref, { maxWaitMs: 60_000 });
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(2);
+    addresses[owner] = 'http://127.0.0.1:9009';
+    e.dispatcher.reshard();
+    const slot = await waiting;
+    expect(slot.forwarded).toBe(true);
+    expect(slot.url.toString()).toBe('http://127.0.0.1:9009/function/fn');
+    // The call forwarded here stays in the queue; the present count no longer holds the one that left.
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(1);
+    expect(e.dispatcher.loads(5)[0]?.present).toBe(1);
+    e.dispatcher.close();
+    await expect(local).rejects.toThrow(/shutting down/);
+  });
+
   it('publishes the busiest functions\' load: requests held, waiting by reason, arrivals', async () => {
     const e = await engine({ replicas: 1, labels: CONCURRENCY_1 });
     const first = e.dispatcher.tryAcquire(e.ref);

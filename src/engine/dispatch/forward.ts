@@ -2,7 +2,9 @@ import type { Clock, TimerHandle } from '../../core/clock.js';
 import { AppError } from '../../errors.js';
 import { gatewayShare } from '../replicas.js';
 import type { Slot } from '../slot.js';
+import type { LoadMeter } from './load-meter.js';
 import { capacity, concurrencyOf, usable } from './pick.js';
+import { report } from './read-models.js';
 import type { Entry } from './types.js';
 
 /** The header that marks a call one gateway forwarded to another: it is never forwarded again. */
@@ -78,4 +80,28 @@ export function forwardSlot(entry: Entry, clock: Clock, timeoutMs: number): Slot
   const peer = peers[entry.forwards++ % peers.length] as { index: number; url: URL };
   const target = new URL(`/function/${entry.label}`, peer.url);
   return new ForwardSlot(`gateway-${peer.index}`, target, clock, timeoutMs, entry.ref.name);
+}
+
+/**
+ * Waiting calls this gateway can now forward (the members changed: a peer's address became
+ * known, or this gateway lost its slots) leave the queue with a forwarding slot; calls
+ * forwarded here stay. Each leaves the function's present count here (the peer counts it).
+ */
+export function forwardWaiting(entry: Entry, clock: Clock, meter: LoadMeter, timeoutMs: number): void {
+  if (entry.queue.length === 0 || entry.queue.every((w) => w.local)) return;
+  const staying = [];
+  for (const waiter of entry.queue) {
+    const left = waiter.deadlineAt === undefined ? timeoutMs : Math.max(0, waiter.deadlineAt - clock.now());
+    const slot = waiter.local ? null : forwardSlot(entry, clock, left);
+    if (slot === null) {
+      staying.push(waiter);
+      continue;
+    }
+    waiter.cleanup();
+    meter.count(entry, -1);
+    waiter.resolve(slot);
+  }
+  entry.queue = staying;
+  if (entry.queue.length === 0) entry.wakeRaised = false;
+  report(entry);
 }

@@ -74,6 +74,7 @@ export class WaitQueue {
       arrivedAt: clock.now(),
       reason: arrivalReason,
       deadlineAt: opts.deadlineAt,
+      local: opts.local === true,
       resolve,
       reject,
       cleanup: () => {

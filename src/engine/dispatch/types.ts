@@ -18,6 +18,8 @@ export interface Waiter {
   readonly reason: QueueReason;
   /** The request timeout may not pass this clock ms (a retried call); undefined for a new call. */
   readonly deadlineAt: number | undefined;
+  /** Forwarded here by another gateway: never forwarded on (see src/engine/dispatch/forward.ts). */
+  readonly local: boolean;
   readonly resolve: (slot: Slot) => void;
   readonly reject: (err: Error) => void;
   readonly cleanup: () => void;

@@ -218,7 +218,7 @@ export class Membership implements MemberShard, MemberLoadSource {
 
   private setLive(live: Member[]): void {
     const rank = live.findIndex((m) => m.identity === this.options.identity);
-    const changed = live.length !== this.live.length || rank !== this.rank || live.some((m, i) => m.identity !== this.live[i]?.identity);
+    const changed = live.length !== this.live.length || rank !== this.rank || live.some((m, i) => m.identity !== this.live[i]?.identity || m.address?.href !== this.live[i]?.address?.href);
     this.live = live;
     this.rank = rank;
     if (!changed) return;
