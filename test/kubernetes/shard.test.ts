@@ -125,12 +125,15 @@ describe('three gateways from the same config', () => {
     await new Promise((r) => setTimeout(r, 100));
     idle.pauseOn = null;
     idle.held?.(0);
-    await waitFor(() => owner.stderr.some((l) => l.includes('no longer owns function sb')), 'the fenced decision to be logged', 5000);
+    const writes = () => owner.calls.filter((c) => c.at >= pausedAt && c.method !== 'GET' && c.path.includes('/deployments/sb'));
+    const fenced = () => owner.stderr.some((l) => l.includes('no longer owns function sb'));
+    await waitFor(() => fenced() || writes().length > 0, 'the paused gateway\'s decision to be made', 5000);
     await new Promise((r) => setTimeout(r, 1000));
     // The fake API's record of the paused gateway's calls: no write to sb since the pause, and sb still runs.
-    const writes = owner.calls.filter((c) => c.at >= pausedAt && c.method !== 'GET' && c.path.includes('/deployments/sb'));
-    expect(writes).toEqual([]);
+    expect(writes()).toEqual([]);
     expect(fake.replicasOf('sb')).toBe(1);
+    // The decision was made, and stopped by the fence.
+    expect(fenced()).toBe(true);
   }, 60_000);
 
   it('kill one gateway: within lease time the others count 2 and take its buckets; its queue-kind function keeps scaling, no call fails', async () => {
