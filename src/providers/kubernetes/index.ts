@@ -22,7 +22,6 @@ import { KubernetesAlertStateStore } from './state-store.js';
 export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWEST_DELETION_COST, type KubernetesRouting } from './provider.js';
 export { KubeApi, loadKubeConfig } from './client.js';
 export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
-export { LeaderElector } from './leader.js';
 export { Sharding, defaultIdentity } from './sharding.js';
 export { BucketLeases, bucketOf, intendedOwner, BUCKET_LABEL } from './buckets.js';
 export { Membership, MEMBER_LABEL, ADDRESS_ANNOTATION, LOAD_ANNOTATION } from './membership.js';
@@ -65,7 +64,7 @@ export interface KubernetesProviderOptions {
 /** The provider plus what the composition root needs next to it. */
 export interface KubernetesProviderBundle {
   readonly provider: KubernetesProvider;
-  /** The API client, for KubernetesAlertStateStore and LeaderElector. */
+  /** The API client, for KubernetesAlertStateStore and the member and bucket Leases. */
   readonly api: KubeApi;
   /** The provider's Deployment snapshots, for KubernetesAlertStateStore: one read per change cycle. */
   readonly snapshots: DeploymentSnapshots;
@@ -80,7 +79,7 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
   return createKubernetesProviderBundle(options).provider;
 }
 
-/** As createKubernetesProvider, also returning the API client to share with the state store and the leader elector. */
+/** As createKubernetesProvider, also returning the API client to share with the state store and the Leases. */
 export function createKubernetesProviderBundle(options: KubernetesProviderOptions): KubernetesProviderBundle {
   const namespaces = options.namespaces ?? ['openfaas-fn'];
   if (namespaces.length === 0) throw new AppError('CONFIG_INVALID', 'the Kubernetes provider needs at least one namespace');
