@@ -160,7 +160,7 @@ describeKubectl('deploy/ manifests', () => {
       await store.listPending();
       // Membership and buckets: create, list and update Leases; a conflict reads one again
       // (get); stopping releases the buckets (get, update) and deletes the member Lease.
-      const sharding = new Sharding({ api, namespace: 'openfaas', bucketPrefix: 'alert-scaler-bucket', buckets: 2, leaseDurationSeconds: 15, renewMs: 10_000, identity: 'a', logger: quietLogger() });
+      const sharding = new Sharding({ api, namespace: 'openfaas', group: 'alert-scaler', buckets: 2, leaseDurationSeconds: 15, renewMs: 10_000, identity: 'a', logger: quietLogger() });
       await sharding.round(); // creates the member and bucket Leases
       await sharding.round(); // lists and updates them
       await sharding.stop();

@@ -87,7 +87,7 @@ describe('membership and buckets on Leases', () => {
     fake.ensureNamespace(namespace);
     return names.map((identity) => {
       const s = new Sharding({
-        api: new KubeApi(loadKubeConfig(kubeconfig), 2000), namespace, bucketPrefix: 'alert-scaler-bucket', buckets: BUCKETS,
+        api: new KubeApi(loadKubeConfig(kubeconfig), 2000), namespace, group: 'alert-scaler', buckets: BUCKETS,
         leaseDurationSeconds: LEASE_SECONDS, renewMs: 500, identity, now: () => clock, logger: quietLogger(),
       });
       running.push(s);
@@ -110,7 +110,7 @@ describe('membership and buckets on Leases', () => {
       expect(owners).toEqual([intendedOwner(bucketOf(ref, BUCKETS), ['gw-a', 'gw-b', 'gw-c'])]);
       for (const g of gws) expect(g.buckets.ownerOf(ref)).toBe(owners[0]);
     }
-    expect(fake.objects('coordination.k8s.io', 'leases', `shard-${round}`).filter((l) => (l.metadata.labels as Record<string, string> | undefined)?.[MEMBER_LABEL] === 'true')).toHaveLength(3);
+    expect(fake.objects('coordination.k8s.io', 'leases', `shard-${round}`).filter((l) => (l.metadata.labels as Record<string, string> | undefined)?.[MEMBER_LABEL] === 'alert-scaler')).toHaveLength(3);
   });
 
   it('a gateway that stops deletes its Lease and releases its buckets: the others count 2 and take them at their next round, no clock advance', async () => {

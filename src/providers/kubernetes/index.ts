@@ -118,7 +118,7 @@ export async function createKubernetesSetup(config: Config, logger: Logger): Pro
   const sharding = new Sharding({
     api: bundle.api,
     namespace: config.leaseNamespace,
-    bucketPrefix: `${config.leaseName}-bucket`,
+    group: config.leaseName,
     buckets: config.buckets,
     leaseDurationSeconds: config.leaseDurationSeconds,
     renewMs: config.leaseRenewMs ?? Math.max(200, Math.floor((config.leaseDurationSeconds * 1000) / 5)),

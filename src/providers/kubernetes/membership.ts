@@ -1,6 +1,6 @@
 /**
  * Gateway membership on Leases: each gateway keeps a Lease of its own (label
- * `alert-scaler.io/member=true`) renewed every round, with its function-listener address and
+ * `alert-scaler.io/member=<group>`, the group being ALERT_SCALER_LEASE_NAME) renewed every round, with its function-listener address and
  * its busiest functions' load in annotations; every round it lists the member Leases and
  * counts the live ones. A record seen unchanged for a whole lease duration on this gateway's
  * own clock is dead (as client-go's leader election judges, so clock skew does not matter); a
@@ -11,7 +11,7 @@ import { isAppError } from '../../errors.js';
 import type { FunctionLoad, GatewayFacts, MemberLoadSource, MemberShard } from '../setup.js';
 import { V1MicroTime, type KubeApi, type V1Lease } from './client.js';
 
-/** The label that marks a member Lease. */
+/** The label that marks a member Lease; its value is the group (installations in one namespace do not mix). */
 export const MEMBER_LABEL = 'alert-scaler.io/member';
 /** The annotation with a member's function-listener URL. */
 export const ADDRESS_ANNOTATION = 'alert-scaler.io/address';
@@ -59,15 +59,17 @@ export class Observations {
   }
 }
 
-/** A Lease name for an identity: lower case, `[a-z0-9-]`, at most 63 characters. */
-export function memberLeaseName(identity: string): string {
+/** A Lease name for an identity in `group`: lower case, `[a-z0-9-]`, at most 63 characters. */
+export function memberLeaseName(group: string, identity: string): string {
   const safe = identity.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
-  return `alert-scaler-member-${safe}`.slice(0, 63).replace(/-+$/, '');
+  return `${group}-member-${safe}`.slice(0, 63).replace(/-+$/, '');
 }
 
 export interface MembershipOptions {
   readonly api: LeaseApi;
   readonly namespace: string;
+  /** The members' group: the value of their label and the prefix of their Lease names. */
+  readonly group: string;
   /** This gateway's identity (unique per process: a pod name plus a random suffix). */
   readonly identity: string;
   readonly leaseDurationSeconds: number;
@@ -101,7 +103,7 @@ export class Membership implements MemberShard, MemberLoadSource {
   private others: ReadonlyMap<string, Load> = new Map();
 
   constructor(private readonly options: MembershipOptions) {
-    this.leaseName = memberLeaseName(options.identity);
+    this.leaseName = memberLeaseName(options.group, options.identity);
     this.live = [{ identity: options.identity, address: null }];
     this.log = options.logger.child({ component: 'membership', identity: options.identity });
   }
@@ -174,14 +176,14 @@ export class Membership implements MemberShard, MemberLoadSource {
     if (address !== null) annotations[ADDRESS_ANNOTATION] = address;
     const time = new V1MicroTime(at);
     return {
-      metadata: { ...(this.own?.metadata ?? {}), name: this.leaseName, namespace: this.options.namespace, labels: { [MEMBER_LABEL]: 'true' }, annotations },
+      metadata: { ...(this.own?.metadata ?? {}), name: this.leaseName, namespace: this.options.namespace, labels: { [MEMBER_LABEL]: this.options.group }, annotations },
       spec: { holderIdentity: this.options.identity, leaseDurationSeconds: this.options.leaseDurationSeconds, renewTime: time, acquireTime: this.own?.spec?.acquireTime ?? time },
     };
   }
 
   private async observe(): Promise<void> {
     const { api, namespace, now, identity } = this.options;
-    const listed = await api.listLeases(namespace, `${MEMBER_LABEL}=true`);
+    const listed = await api.listLeases(namespace, `${MEMBER_LABEL}=${this.options.group}`);
     const at = now();
     const names = new Set<string>();
     const live: Member[] = [];

@@ -7,8 +7,8 @@ import { Membership, type LeaseApi } from './membership.js';
 export interface ShardingOptions {
   readonly api: LeaseApi;
   readonly namespace: string;
-  /** Name prefix of the bucket Leases. */
-  readonly bucketPrefix: string;
+  /** The group of gateways (ALERT_SCALER_LEASE_NAME): member Leases `<group>-member-<identity>`, bucket Leases `<group>-bucket-<i>`. */
+  readonly group: string;
   readonly buckets: number;
   readonly leaseDurationSeconds: number;
   /** Time between two rounds, ms. */
@@ -42,8 +42,8 @@ export class Sharding {
     const identity = options.identity ?? defaultIdentity();
     const now = options.now ?? Date.now;
     const common = { api: options.api, namespace: options.namespace, identity, leaseDurationSeconds: options.leaseDurationSeconds, now, logger: options.logger };
-    this.membership = new Membership(common);
-    this.buckets = new BucketLeases({ ...common, prefix: options.bucketPrefix, buckets: options.buckets });
+    this.membership = new Membership({ ...common, group: options.group });
+    this.buckets = new BucketLeases({ ...common, prefix: `${options.group}-bucket`, buckets: options.buckets });
     this.log = options.logger.child({ component: 'sharding', identity });
   }
 
