@@ -284,6 +284,8 @@ export class Scalers {
   private async reown(): Promise<void> {
     if (!this.started) return;
     for (const scaler of this.scalers.values()) if (!this.ctx.owns(scaler.ref)) scaler.disown();
+    // A sweep under way may have passed the newly owned functions before the change: one more after it.
+    await this.sweeping;
     await this.tick();
   }
 
