@@ -274,6 +274,21 @@ describe('the scaler on the Kubernetes provider', () => {
     }
   });
 
+  it('GET /system/function/<name> names the owner on every instance, and exactly one says it is this gateway', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.ensureNamespace('openfaas');
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo' } });
+    const env = { ALERT_SCALER_LEASE_DURATION_SECONDS: '2', ALERT_SCALER_LEASE_RENEW_MS: '200' };
+    const a = await scaler(kubeconfig, env);
+    const b = await scaler(kubeconfig, env);
+    let seen: Array<{ owner: string | null; ownedHere: boolean }> = [];
+    await waitFor(async () => {
+      seen = await Promise.all([a, b].map(async (s) => (await request(s.adminServer).get('/system/function/echo')).body as { owner: string | null; ownedHere: boolean }));
+      return seen.every((x) => x.owner !== null && x.owner === seen[0]?.owner) && seen.filter((x) => x.ownedHere).length === 1;
+    }, 'both instances to agree on one owner', 5000);
+    expect(typeof seen[0]?.owner).toBe('string');
+  });
+
   it('owner loss: the other instance takes over idling the function within the lease duration', async () => {
     const { fake, kubeconfig } = await cluster();
     fake.ensureNamespace('openfaas');
