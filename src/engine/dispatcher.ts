@@ -106,7 +106,7 @@ export class Dispatcher {
       if (concurrencyOf(entry) !== before) entry.replicas.reindex();
       if (state.desired > 0) entry.wakeRaised = false;
     }
-    this.granter.pump(entry);
+    this.serve(entry);
     // Scaled to 0 (a manual scale, the idler) while requests wait for a replica: wake again.
     if (entry.queue.length > 0) this.wakes.maybeWake(entry);
   }
@@ -127,11 +127,10 @@ export class Dispatcher {
   }
 
   /**
-   * A slot at once, or null when the request must wait (no free slot, or others already
-   * wait: a new arrival never overtakes the queue). When this gateway has no slot on any
-   * replica (its share of a hard limit below the gateway count) the slot is one that forwards
-   * the call to a gateway with one (`forwarded`), unless `local` (a call forwarded here).
-   * Throws LABELS_INVALID.
+   * A slot at once, or null when the request must wait (no free slot, or others already wait:
+   * a new arrival never overtakes the queue). With no slot on any replica here (a hard limit
+   * below the gateway count), one that forwards the call to a gateway with one (`forwarded`),
+   * unless `local` (a call forwarded here). Throws LABELS_INVALID.
    */
   tryAcquire(ref: FunctionRef, local = false): Slot | null {
     return this.tryGrant(this.entry(ref), undefined, local);
@@ -145,22 +144,22 @@ export class Dispatcher {
     return local ? null : forwardSlot(entry, this.options.clock, deadlineAt === undefined ? limits.requestTimeoutMs : Math.max(0, deadlineAt - this.options.clock.now()));
   }
 
-  /**
-   * The gateway count or this gateway's rank changed (membership): every function's slots
-   * are counted again and its queue served with what it now has.
-   */
+  /** The gateway count, this gateway's rank or a member's address changed: slots counted again, queues served. */
   reshard(): void {
     for (const entry of this.entries.values()) {
       entry.replicas.reindex();
-      this.granter.pump(entry);
-      forwardWaiting(entry, this.options.clock, this.meter, (entry.limits.ok ? entry.limits.limits : this.options.defaults).requestTimeoutMs);
+      this.serve(entry);
     }
   }
 
-  /** The busiest functions here (requests held, then arrivals), at most `limit`: what this gateway publishes to the others. */
-  loads(limit: number): EntryLoad[] {
-    return loadsOf(this.entries.values(), limit, this.options.clock.now());
+  /** Free slots to the queue's head; then waiting calls this gateway holds no slot for go to a member that has one. */
+  private serve(entry: Entry): void {
+    this.granter.pump(entry);
+    forwardWaiting(entry, this.options.clock, this.meter, (entry.limits.ok ? entry.limits.limits : this.options.defaults).requestTimeoutMs);
   }
+
+  /** The busiest functions here (requests held, then arrivals), at most `limit`: what this gateway publishes to the others. */
+  loads = (limit: number): EntryLoad[] => loadsOf(this.entries.values(), limit, this.options.clock.now());
 
   /**
    * A slot, waiting in the function's FIFO queue when none is free. Rejects with QUEUE_FULL

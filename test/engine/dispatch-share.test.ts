@@ -111,6 +111,23 @@ describe('the dispatcher\'s share follows the live gateway count', () => {
     await expect(local).rejects.toThrow(/shutting down/);
   });
 
+  it('calls waiting at a gateway with no slot while the function wakes are forwarded once its replica is ready', async () => {
+    const probe = await engine({ replicas: 1, labels: CONCURRENCY_1 });
+    const id = probe.dispatcher.replicas(probe.ref)[0]?.id ?? '';
+    const owner = [0, 1, 2].find((index) => gatewayShare(1, { count: 3, index }, id) === 1) ?? 0;
+    const without = [0, 1, 2].find((index) => index !== owner) ?? 0;
+    const addresses = ['http://127.0.0.1:9001', 'http://127.0.0.1:9002', 'http://127.0.0.1:9003'];
+    const e = await engine({ replicas: 0, labels: CONCURRENCY_1 }, { shard: new LiveShard(3, without, addresses), onNeedReplica: (ref) => void e.provider.setReplicas(ref, 1) });
+    const waiting = e.dispatcher.acquire(e.ref, { maxWaitMs: 60_000 });
+    await settle();
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(1);
+    await e.clock.run(1000);
+    const slot = await waiting;
+    expect(e.dispatcher.replicas(e.ref)[0]?.id).toBe(id);
+    expect(slot.forwarded).toBe(true);
+    expect(slot.url.toString()).toBe(`${addresses[owner]}/function/fn`);
+  });
+
   it('publishes the busiest functions\' load: requests held, waiting by reason, arrivals', async () => {
     const e = await engine({ replicas: 1, labels: CONCURRENCY_1 });
     const first = e.dispatcher.tryAcquire(e.ref);
