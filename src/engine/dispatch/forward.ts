@@ -59,47 +59,63 @@ class ForwardSlot implements Slot {
   }
 }
 
+type Peer = { readonly index: number; readonly url: URL };
+
+/**
+ * The members with a slot on a usable replica and a known address, when this gateway has no
+ * slot on any usable replica while some serve; null otherwise. O(1) unless the function's hard
+ * limit is below the gateway count (only then can a gateway be left without a slot).
+ */
+function peersOf(entry: Entry): Peer[] | null {
+  const { shard } = entry;
+  const limit = concurrencyOf(entry);
+  if (shard.addressOf === undefined || limit <= 0 || limit >= shard.count || entry.replicas.serving === 0) return null;
+  const open = [...entry.replicas.values()].filter((r) => usable(entry, r));
+  if (open.length === 0 || open.some((r) => capacity(entry, r) > 0)) return null;
+  const peers: Peer[] = [];
+  for (let index = 0; index < shard.count; index++) {
+    if (index === shard.index) continue;
+    const url = shard.addressOf(index);
+    if (url !== null && open.some((r) => gatewayShare(limit, { count: shard.count, index }, r.id) > 0)) peers.push({ index, url });
+  }
+  return peers.length === 0 ? null : peers;
+}
+
+function slotTo(entry: Entry, peers: readonly Peer[], clock: Clock, timeoutMs: number): Slot {
+  const peer = peers[entry.forwards++ % peers.length] as Peer;
+  return new ForwardSlot(`gateway-${peer.index}`, new URL(`/function/${entry.label}`, peer.url), clock, timeoutMs, entry.ref.name);
+}
+
 /**
  * A slot that forwards the call to a gateway with a slot, when this gateway has none on any
  * usable replica while some serve; null when it has one (or none serves, or no peer with a
  * slot has a known address). Peers with a slot take turns.
  */
 export function forwardSlot(entry: Entry, clock: Clock, timeoutMs: number): Slot | null {
-  const { shard } = entry;
-  const limit = concurrencyOf(entry);
-  if (shard.addressOf === undefined || shard.count <= 1 || limit <= 0 || entry.replicas.serving === 0) return null;
-  const open = [...entry.replicas.values()].filter((r) => usable(entry, r));
-  if (open.length === 0 || open.some((r) => capacity(entry, r) > 0)) return null;
-  const peers: Array<{ index: number; url: URL }> = [];
-  for (let index = 0; index < shard.count; index++) {
-    if (index === shard.index) continue;
-    const url = shard.addressOf(index);
-    if (url !== null && open.some((r) => gatewayShare(limit, { count: shard.count, index }, r.id) > 0)) peers.push({ index, url });
-  }
-  if (peers.length === 0) return null;
-  const peer = peers[entry.forwards++ % peers.length] as { index: number; url: URL };
-  const target = new URL(`/function/${entry.label}`, peer.url);
-  return new ForwardSlot(`gateway-${peer.index}`, target, clock, timeoutMs, entry.ref.name);
+  const peers = peersOf(entry);
+  return peers === null ? null : slotTo(entry, peers, clock, timeoutMs);
 }
 
 /**
  * Waiting calls this gateway can now forward (the members changed: a peer's address became
- * known, or this gateway lost its slots) leave the queue with a forwarding slot; calls
- * forwarded here stay. Each leaves the function's present count here (the peer counts it).
+ * known, or this gateway lost its slots; a woken function's replica is ready) leave the queue
+ * with a forwarding slot; calls forwarded here stay. Each leaves the function's present count
+ * here (the peer counts it).
  */
 export function forwardWaiting(entry: Entry, clock: Clock, meter: LoadMeter, timeoutMs: number): void {
-  if (entry.queue.length === 0 || entry.queue.every((w) => w.local)) return;
+  if (entry.queue.length === 0) return;
+  const peers = peersOf(entry);
+  if (peers === null) return;
   const staying = [];
   for (const waiter of entry.queue) {
-    const left = waiter.deadlineAt === undefined ? timeoutMs : Math.max(0, waiter.deadlineAt - clock.now());
-    const slot = waiter.local ? null : forwardSlot(entry, clock, left);
-    if (slot === null) {
+    if (waiter.local) {
       staying.push(waiter);
       continue;
     }
+    const left = waiter.deadlineAt === undefined ? timeoutMs : Math.max(0, waiter.deadlineAt - clock.now());
     waiter.cleanup();
     meter.count(entry, -1);
-    waiter.resolve(slot);
+    waiter.resolve(slotTo(entry, peers, clock, left));
   }
   entry.queue = staying;
   if (entry.queue.length === 0) entry.wakeRaised = false;
