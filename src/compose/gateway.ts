@@ -55,8 +55,8 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
   // Named policies overlay their labels on the provider's answers (src/engine/named-policies.ts).
   const named = setup.policies === undefined ? undefined : new NamedPolicyProvider(setup.provider, setup.policies, { logger, defaults: namedPolicyDefaults(config), defaultNamespace: config.defaultNamespace });
   const provider = named ?? setup.provider;
-  // Holds and queue values of firing alerts: the changer's scale-down guard, the loop's hidden queue.
   const ownership = inputs.ownership ?? setup.ownership;
+  // Holds and queue values of firing alerts: the changer's scale-down guard, the loop's hidden queue.
   const signals = new AlertSignals(systemClock, config.firingStaleSeconds * 1000);
   const engine = createEngine({
     provider,
