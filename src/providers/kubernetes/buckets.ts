@@ -192,6 +192,8 @@ export class BucketLeases implements Ownership {
     const same = spec.holderIdentity === this.self;
     const time = new V1MicroTime(at);
     return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
       metadata: { ...(lease?.metadata ?? {}), name: this.nameOf(bucket), namespace: this.options.namespace, labels: { [BUCKET_LABEL]: this.options.prefix } },
       spec: {
         holderIdentity: this.self,
@@ -205,7 +207,8 @@ export class BucketLeases implements Ownership {
 
   private released(lease: V1Lease): V1Lease {
     const time = new V1MicroTime(this.options.now());
-    return { ...lease, spec: { ...lease.spec, holderIdentity: '', renewTime: time } };
+    // List items carry no kind: the body names it.
+    return { ...lease, apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', spec: { ...lease.spec, holderIdentity: '', renewTime: time } };
   }
 
   /** Buckets not renewed within the renew deadline are no longer held. */

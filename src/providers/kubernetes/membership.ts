@@ -176,6 +176,8 @@ export class Membership implements MemberShard, MemberLoadSource {
     if (address !== null) annotations[ADDRESS_ANNOTATION] = address;
     const time = new V1MicroTime(at);
     return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
       metadata: { ...(this.own?.metadata ?? {}), name: this.leaseName, namespace: this.options.namespace, labels: { [MEMBER_LABEL]: this.options.group }, annotations },
       spec: { holderIdentity: this.options.identity, leaseDurationSeconds: this.options.leaseDurationSeconds, renewTime: time, acquireTime: this.own?.spec?.acquireTime ?? time },
     };
