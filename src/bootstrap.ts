@@ -13,7 +13,7 @@ import type { Engine } from './engine/index.js';
 import type { Scalers } from './engine/scalers.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
-import type { ProviderSetup } from './providers/setup.js';
+import type { Ownership, ProviderSetup } from './providers/setup.js';
 import type { FunctionRef, ReplicaProvider } from './providers/types.js';
 
 export { namedPolicyDefaults, policyDefaults, requestDefaults, specDefaults } from './config/defaults.js';
@@ -27,8 +27,8 @@ export interface ScalerOverrides {
   readonly registry?: Registry;
   readonly store?: AlertStateStore;
   readonly readFile?: ReadFile;
-  /** Leader check for the idler; always leader by default. */
-  readonly isLeader?: () => boolean;
+  /** Which functions this gateway decides for; the provider setup's (Kubernetes: bucket Leases), else all. */
+  readonly ownership?: Ownership;
 }
 
 /** A running scaler. */
@@ -74,12 +74,15 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const metrics = createMetrics(overrides.registry);
   const auth = resolveBasicAuth(config, readFile);
   if (auth === undefined) logger.warn('basic auth is off: /system/* is open to anyone who can reach this port', { hint: 'set ALERT_SCALER_BASIC_AUTH_USER and ALERT_SCALER_BASIC_AUTH_PASSWORD' });
+  /** The function listener as other gateways reach it: published once it listens. */
+  let advertised: string | null = null;
   const setup: ProviderSetup = overrides.provider !== undefined ? { provider: overrides.provider } : await createProviderSetup(config, logger, readFile, metrics);
   const parts = composeGateway(config, setup, {
     logger,
     metrics,
     ...(overrides.store === undefined ? {} : { store: overrides.store }),
-    ...(overrides.isLeader === undefined ? {} : { isLeader: overrides.isLeader }),
+    ...(overrides.ownership === undefined ? {} : { ownership: overrides.ownership }),
+    address: () => advertised,
   });
   const { provider, engine, scaler } = parts;
   let ready = false;
@@ -87,6 +90,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const unsubscribe = await startProvider(provider, setup, metrics, config.defaultNamespace);
   const listeners = await listenBoth(app.app, config);
   const { port, adminPort } = listeners;
+  advertised = advertisedUrl(config, port);
   // Every function read and evaluated once (a top-up to min happens now); then events drive it.
   await scaler.start();
   ready = true;
@@ -94,4 +98,11 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   const close = gracefulClose({ parts, app, listeners, setup, unsubscribe, notReady: () => (ready = false), logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
   const { server, adminServer, url, adminUrl } = listeners;
   return { url, port, adminUrl, adminPort, provider, metrics, idler: scaler.idler, alertScaler: scaler.alerts, engine, scalers: scaler.scalers, server, adminServer, close };
+}
+
+/** The function listener's URL for other gateways: the pod IP (POD_IP) else the host it binds, unless that is a wildcard; null then. */
+function advertisedUrl(config: Config, port: number): string | null {
+  const host = config.podIp ?? config.host;
+  if (host === '0.0.0.0' || host === '::' || host === '') return null;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

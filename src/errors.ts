@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'PROVIDER_CONFLICT'
   | 'PROVIDER_FORBIDDEN'
   | 'PROVIDER_FAILED'
+  | 'NOT_OWNER'
   | 'UPSTREAM_FAILED'
   | 'WAKE_TIMEOUT'
   | 'WAKE_FAILED'
@@ -44,6 +45,8 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   PROVIDER_CONFLICT: 409,
   PROVIDER_FORBIDDEN: 503,
   PROVIDER_FAILED: 502,
+  // A decision of a gateway that lost the function's bucket before writing it (the fence).
+  NOT_OWNER: 409,
   UPSTREAM_FAILED: 502,
   WAKE_TIMEOUT: 504,
   WAKE_FAILED: 502,

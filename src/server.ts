@@ -11,6 +11,7 @@ import { logRequestFailure, writeError } from './gateway/error-response.js';
 import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import type { SpecDefaults } from './policy/spec.js';
+import type { Ownership } from './providers/setup.js';
 import type { ReplicaProvider } from './providers/types.js';
 import { uiRouter } from './ui/route.js';
 
@@ -32,6 +33,8 @@ export interface AppDeps extends ProxyDeps {
   readonly specDefaults: SpecDefaults;
   /** The live stream `GET /system/stream` (server-sent events); the route is absent without it. */
   readonly stream?: StatusStream | undefined;
+  /** Which gateway owns each function (`GET /system/function/<name>` reports it); this one alone when absent. */
+  readonly ownership?: Pick<Ownership, 'self' | 'ownerOf'> | undefined;
 }
 
 /** True when the Origin header names the host the request was sent to. */
@@ -160,7 +163,7 @@ function adminApp(deps: AppDeps, log: AppDeps['logger']): express.Express {
   // Before the JSON body parser: the webhook reads its own body, with its own limit.
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics, bodyLimitBytes: deps.webhookBodyLimitBytes }));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
-  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces }));
+  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces, ownership: deps.ownership }));
   if (deps.stream !== undefined) app.get('/system/stream', deps.stream.handle);
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
   finishApp(app, deps, log, noRoute);

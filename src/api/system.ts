@@ -6,7 +6,8 @@ import type { Changer } from '../engine/changer.js';
 import type { Dispatcher } from '../engine/dispatcher.js';
 import type { SpecDefaults } from '../policy/spec.js';
 import { decideManual } from '../policy/manual.js';
-import { functionLabel, type FunctionInfo, type ReplicaProvider } from '../providers/types.js';
+import type { Ownership } from '../providers/setup.js';
+import { functionLabel, type FunctionInfo, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import { functionDetail, functionSummary, type StatusSource } from './status.js';
 import { queryNamespace, refFrom } from './system-ref.js';
 
@@ -40,6 +41,8 @@ export interface SystemDeps {
   defaultNamespace: string;
   /** Namespaces the provider is configured to manage (Kubernetes); listed even when empty. */
   namespaces?: readonly string[] | undefined;
+  /** Which gateway decides for each function (Kubernetes: bucket Leases); this one alone when absent. */
+  ownership?: Pick<Ownership, 'self' | 'ownerOf'> | undefined;
 }
 
 /**
@@ -86,11 +89,22 @@ class SystemApi {
     res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref) })));
   }
 
-  /** `GET /function/:name`: the OpenFaaS fields plus the function's detail. */
+  /** `GET /function/:name`: the OpenFaaS fields plus the function's detail and its owner. */
   async get(req: Request, res: Response): Promise<void> {
     const ref = refFrom(req, this.deps.defaultNamespace);
     const state = await this.deps.provider.getReplicas(ref);
-    res.json({ ...this.describe({ ref, ...state }, await invocationCounts(this.deps.metrics)), ...functionDetail(this.status, ref, state) });
+    res.json({ ...this.describe({ ref, ...state }, await invocationCounts(this.deps.metrics)), ...functionDetail(this.status, ref, state), ...this.ownerOf(ref) });
+  }
+
+  /**
+   * `owner`: the identity of the gateway whose scaler decides for the function (null while
+   * its bucket is between owners, or with a single gateway); `ownedHere`: whether it is this one.
+   */
+  private ownerOf(ref: FunctionRef): { owner: string | null; ownedHere: boolean } {
+    const { ownership } = this.deps;
+    if (ownership === undefined) return { owner: null, ownedHere: true };
+    const owner = ownership.ownerOf(ref);
+    return { owner, ownedHere: owner === ownership.self };
   }
 
   /** `POST /scale-function/:name`: a manual scale through the change cycle, 202 with the result. */

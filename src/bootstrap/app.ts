@@ -51,6 +51,7 @@ export function createGatewayApp(
     specDefaults: specDefaults(config),
     stream,
     namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
+    ownership: parts.ownership,
   });
   return { app, stream };
 }

@@ -49,6 +49,9 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   // Live streams never finish by themselves: end them first, so they do not hold the close.
   app.stream.close();
   await scaler.stop();
+  // Leave the gateways at once (Kubernetes: release the buckets, delete the member Lease): the
+  // others take its share and stop forwarding here while its calls drain.
+  await setup.stop?.();
   const drained = Promise.all([server, adminServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   server.closeIdleConnections();
   adminServer.closeIdleConnections();
@@ -67,7 +70,6 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   engine.close();
   parts.detachSink?.();
   closing.unsubscribe();
-  await setup.stop?.();
   await parts.provider.close();
   closing.logger.info('stopped');
 }

@@ -7,13 +7,13 @@ import { InvocationLog } from '../engine/activity.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { RemoteSignals, remoteTimeoutMs } from '../engine/signals.js';
 import { PrometheusRemoteLoad } from '../engine/signals-prometheus.js';
-import { LocalIdleSource } from '../engine/idle.js';
+import { LocalIdleSource, MemberIdleSource, type IdleSource } from '../engine/idle.js';
 import { PrometheusIdleSource } from '../gateway/idler.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { NamedPolicyProvider } from '../engine/named-policies.js';
-import type { ProviderSetup } from '../providers/setup.js';
-import type { ReplicaProvider } from '../providers/types.js';
+import type { Ownership, ProviderSetup } from '../providers/setup.js';
+import { functionLabel, type ReplicaProvider } from '../providers/types.js';
 import { createScaler, type ComposedScaler } from './scaler.js';
 
 /** What the gateway's composition takes besides the config and the provider setup. */
@@ -22,8 +22,10 @@ export interface GatewayInputs {
   readonly metrics: Metrics;
   /** The alert state store; the setup's, else one in memory. */
   readonly store?: AlertStateStore;
-  /** Leader check for the scalers; the setup's, else always leader. */
-  readonly isLeader?: () => boolean;
+  /** Which functions this gateway decides for; the setup's, else all. */
+  readonly ownership?: Ownership;
+  /** The function listener's URL as other gateways reach it, once it listens (published in the member Lease); null: none. */
+  readonly address?: () => string | null;
 }
 
 /** The engine and the scalers of the gateway, on the system clock. */
@@ -36,25 +38,24 @@ export interface GatewayParts {
   readonly invocations: InvocationLog;
   /** Detaches the setup's event sink (Kubernetes Events); undefined without one. */
   readonly detachSink: (() => void) | undefined;
+  /** Which functions this gateway decides for; undefined: all of them. */
+  readonly ownership: Ownership | undefined;
 }
 
 /**
  * Composes the gateway's engine (src/engine/index.ts) and its scalers (src/compose/scaler.ts)
  * on the system clock, from the provider setup: named policies overlay the provider's
- * labels, firing alerts' holds guard scale-downs, the idle source is Prometheus when
- * configured, and with several gateways the leader adds the others' load. Warns once for
- * each setting a several-gateway setup lacks.
+ * labels, firing alerts' holds guard scale-downs, each function's scaler runs on its owner
+ * (the setup's ownership) and its writes are fenced by it, the hard limit is split by the
+ * live members (else the config's count/index), and the owner adds the others' load (member
+ * Leases, else Prometheus) to its view and its idle checks.
  */
 export function composeGateway(config: Config, setup: ProviderSetup, inputs: GatewayInputs): GatewayParts {
   const { logger, metrics } = inputs;
   // Named policies overlay their labels on the provider's answers (src/engine/named-policies.ts).
   const named = setup.policies === undefined ? undefined : new NamedPolicyProvider(setup.provider, setup.policies, { logger, defaults: namedPolicyDefaults(config), defaultNamespace: config.defaultNamespace });
   const provider = named ?? setup.provider;
-  if (setup.isLeader !== undefined && config.prometheusUrl === undefined) {
-    logger.warn('the idler sees only this replica\'s traffic', {
-      hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so idle time counts every replica',
-    });
-  }
+  const ownership = inputs.ownership ?? setup.ownership;
   // Holds and queue values of firing alerts, kept in the stored alert state: the changer's scale-down guard, the loop's hidden queue.
   const store = inputs.store ?? setup.store ?? new MemoryAlertStateStore();
   const signals = new AlertSignals(systemClock, config.firingStaleSeconds * 1000, store);
@@ -68,13 +69,21 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
     requestDefaults: requestDefaults(config),
     eventLogSize: config.eventLogSize,
     drainTimeoutMs: config.drainTimeoutMs,
-    shard: { count: config.gatewayCount, index: config.gatewayIndex },
+    shard: setup.members ?? { count: config.gatewayCount ?? 1, index: config.gatewayIndex ?? 0 },
     guard: signals,
+    ...(ownership === undefined ? {} : { owns: (ref) => ownership.owns(ref) }),
   });
+  // A member joined or left: every function's slots are counted again.
+  const shard = setup.members;
+  metrics.gatewayMembers.set(shard?.count ?? config.gatewayCount ?? 1);
+  shard?.onChange(() => {
+    metrics.gatewayMembers.set(shard.count);
+    engine.dispatcher.reshard();
+  });
+  setup.attachGateway?.({ address: inputs.address ?? (() => null), load: (limit) => engine.dispatcher.loads(limit) });
   const detachSink = setup.attachEvents?.(engine.events);
-  const isLeader = inputs.isLeader ?? setup.isLeader ?? (() => true);
-  metrics.gatewayInfo.set({ gateway_index: String(config.gatewayIndex) }, 1);
-  const remote = remoteSignals(config, engine, logger);
+  metrics.gatewayInfo.set({ gateway_index: String(config.gatewayIndex ?? 0) }, 1);
+  const remote = remoteSignals(config, setup, engine, logger);
   const invocations = new InvocationLog();
   const localIdle = new LocalIdleSource(invocations);
   const scaler = createScaler(engine, {
@@ -84,28 +93,45 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
     metrics,
     defaultNamespace: config.defaultNamespace,
     tickMs: config.policyIntervalMs,
-    isLeader,
+    ...(ownership === undefined ? {} : { ownership }),
     ...(remote === undefined ? {} : { remote }),
     signals,
     store,
     timing: { cooldownMs: config.cooldownSeconds * 1000, firingStaleMs: config.firingStaleSeconds * 1000 },
     activity: invocations,
-    idleSource: config.prometheusUrl === undefined ? localIdle : new PrometheusIdleSource(config.prometheusUrl, localIdle, config.defaultNamespace, logger.child({ component: 'idler' })),
+    idleSource: idleSourceOf(config, localIdle, remote, setup, logger),
     idleRecheckMs: config.idlerIntervalSeconds * 1000,
   });
-  return { provider, engine, scaler, invocations, detachSink };
+  return { provider, engine, scaler, invocations, detachSink, ownership };
 }
 
-/** Several gateways: the leader adds the others' load (from Prometheus) to its own view; undefined for one gateway or without Prometheus (then a warning). */
-function remoteSignals(config: Config, engine: Engine, logger: Logger): RemoteSignals | undefined {
-  const remote =
-    config.gatewayCount > 1 && config.prometheusUrl !== undefined
-      ? new RemoteSignals({ source: new PrometheusRemoteLoad(config.prometheusUrl, config.gatewayIndex), clock: engine.clock, logger, timeoutMs: remoteTimeoutMs(config.policyIntervalMs) })
-      : undefined;
-  if (config.gatewayCount > 1 && config.prometheusUrl === undefined) {
+/**
+ * Where idle time comes from: Prometheus when configured (every gateway's calls); else this
+ * gateway's record plus the members' published load when the setup has members; else this
+ * gateway's record only.
+ */
+function idleSourceOf(config: Config, local: LocalIdleSource, remote: RemoteSignals | undefined, setup: ProviderSetup, logger: Logger): IdleSource {
+  if (config.prometheusUrl !== undefined) return new PrometheusIdleSource(config.prometheusUrl, local, config.defaultNamespace, logger.child({ component: 'idler' }));
+  if (remote !== undefined && setup.remoteLoad !== undefined) return new MemberIdleSource(local, remote, (ref) => functionLabel(ref, config.defaultNamespace), () => systemClock.now());
+  return local;
+}
+
+/**
+ * The other gateways' load, added by each function's owner to its own view: from the members'
+ * Leases when the setup publishes them, else from Prometheus with a static count above 1
+ * (without Prometheus then, a warning); undefined for one gateway.
+ */
+function remoteSignals(config: Config, setup: ProviderSetup, engine: Engine, logger: Logger): RemoteSignals | undefined {
+  const timeoutMs = remoteTimeoutMs(config.policyIntervalMs);
+  if (setup.remoteLoad !== undefined) return new RemoteSignals({ source: setup.remoteLoad, clock: engine.clock, logger, timeoutMs });
+  const count = config.gatewayCount ?? 1;
+  if (count > 1 && config.prometheusUrl !== undefined) {
+    return new RemoteSignals({ source: new PrometheusRemoteLoad(config.prometheusUrl, config.gatewayIndex ?? 0), clock: engine.clock, logger, timeoutMs });
+  }
+  if (count > 1) {
     logger.warn('the policy loop sees only this gateway\'s load', {
       hint: 'with several gateway replicas set ALERT_SCALER_PROMETHEUS_URL so policies decide on the sum over all of them',
     });
   }
-  return remote;
+  return undefined;
 }

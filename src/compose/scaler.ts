@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AlertTiming } from '../policy/alert-step.js';
 import type { NamedPolicyProvider } from '../engine/named-policies.js';
+import type { Ownership } from '../providers/setup.js';
 import type { ReplicaProvider } from '../providers/types.js';
 
 /** What the scalers are fed: real sources on the gateway, modelled ones in the simulator. */
@@ -25,8 +26,8 @@ export interface ScalerInputs {
   readonly defaultNamespace: string;
   /** Time between two evaluations while a function is active, ms. */
   readonly tickMs: number;
-  /** Whether this gateway decides; always when absent. */
-  readonly isLeader?: () => boolean;
+  /** Which functions this gateway decides for; all when absent. */
+  readonly ownership?: Pick<Ownership, 'owns' | 'onChange'>;
   /** The other gateways' load (several gateways with Prometheus). */
   readonly remote?: RemoteSignals;
   /** Holds and queue values of firing alerts (also the engine's scale-down guard). */
@@ -62,7 +63,7 @@ export interface ComposedScaler {
  * modelled ones, so the simulator runs the gateway's code.
  */
 export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScaler {
-  const { signals, remote, idleSource, isLeader, track } = inputs;
+  const { signals, remote, idleSource, ownership, track } = inputs;
   const scalers = new Scalers({
     engine,
     provider: inputs.provider,
@@ -72,7 +73,7 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
     tickMs: inputs.tickMs,
     activity: inputs.activity,
     idleRecheckMs: inputs.idleRecheckMs,
-    ...(isLeader === undefined ? {} : { isLeader }),
+    ...(ownership === undefined ? {} : { ownership }),
     ...(signals === undefined ? {} : { externalQueue: (ref: FunctionRef) => signals.queueValue(ref) }),
     ...(remote === undefined ? {} : { remote }),
     ...(idleSource === undefined ? {} : { idleSource }),
@@ -88,7 +89,7 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
       : attachNamedPolicies(inputs.named, engine, {
           logger: inputs.logger,
           defaultNamespace: inputs.defaultNamespace,
-          ...(isLeader === undefined ? {} : { isLeader }),
+          ...(ownership === undefined ? {} : { owns: (ref: FunctionRef) => ownership.owns(ref) }),
           edited: (ref) => scalers.refresh(ref),
         });
   return {
@@ -111,9 +112,9 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
   };
 }
 
-/** The webhook's logic on the scalers' timer heap; a pending scale-down runs where the function is decided (until sharding: the leader). */
+/** The webhook's logic on the scalers' timer heap; a pending scale-down runs where the function is decided (its bucket's owner). */
 function alertScaler(engine: Engine, inputs: ScalerInputs, scalers: Scalers): AlertScaler {
-  const { signals, isLeader, track } = inputs;
+  const { signals, ownership, track } = inputs;
   return new AlertScaler({
     changer: engine.changer,
     clock: engine.clock,
@@ -126,6 +127,6 @@ function alertScaler(engine: Engine, inputs: ScalerInputs, scalers: Scalers): Al
     policy: scalers,
     ...(signals === undefined ? {} : { signals }),
     ...(track === undefined ? {} : { track }),
-    ...(isLeader === undefined ? {} : { owns: () => isLeader() }),
+    ...(ownership === undefined ? {} : { owns: (ref: FunctionRef) => ownership.owns(ref) }),
   });
 }

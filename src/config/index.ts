@@ -81,8 +81,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   if (config.port !== 0 && config.port === config.adminPort && (config.adminHost ?? config.host) === config.host) {
     problems.push(`ALERT_SCALER_ADMIN_PORT: ${config.adminPort} is also PORT; the admin listener needs a port of its own`);
   }
-  if (config.gatewayIndex >= config.gatewayCount) {
-    problems.push(`ALERT_SCALER_GATEWAY_INDEX: ${config.gatewayIndex} must be below ALERT_SCALER_GATEWAY_COUNT (${config.gatewayCount})`);
+  if (config.leaseRenewMs !== undefined && config.leaseRenewMs * 3 >= config.leaseDurationSeconds * 1000 * 2) {
+    problems.push(`ALERT_SCALER_LEASE_RENEW_MS: ${config.leaseRenewMs} must be below the renew deadline, 2/3 of ALERT_SCALER_LEASE_DURATION_SECONDS (${config.leaseDurationSeconds} s)`);
+  }
+  if ((config.gatewayIndex ?? 0) >= (config.gatewayCount ?? 1)) {
+    problems.push(`ALERT_SCALER_GATEWAY_INDEX: ${config.gatewayIndex} must be below ALERT_SCALER_GATEWAY_COUNT (${config.gatewayCount ?? 1})`);
   }
   if (problems.length > 0) fail(problems);
   return Object.freeze(config);

@@ -111,10 +111,13 @@ export const configSchema = z.strictObject({
   eventLogSize: positiveInt.default(10_000),
   /** Longest wait for a drained replica's in-flight requests before it is removed anyway. */
   drainTimeoutMs: positiveInt.default(30_000),
-  /** Gateway replicas that share each replica's hard concurrency limit. */
-  gatewayCount: positiveInt.default(1),
-  /** This gateway's ordinal among them, 0-based (a StatefulSet ordinal). */
-  gatewayIndex: nonNegativeInt.default(0),
+  /**
+   * Gateway replicas that share each replica's hard concurrency limit: a static override.
+   * Unset: 1, or on Kubernetes the live gateway count from the member Leases.
+   */
+  gatewayCount: positiveInt.optional(),
+  /** This gateway's ordinal among them, 0-based (a StatefulSet ordinal); set with gatewayCount. */
+  gatewayIndex: nonNegativeInt.optional(),
   /** Peers (addresses or CIDR subnets) whose X-Forwarded-Host/-Proto/-Port, Forwarded and X-Real-IP are kept; unset trusts none. */
   trustedProxies: addressList.optional(),
 
@@ -138,10 +141,10 @@ export const configSchema = z.strictObject({
   kubernetesRouting: z.enum(['pod', 'service']).default('pod'),
   /** Kubernetes provider, service routing: URL of a function's Service; `{name}` and `{namespace}` are filled in. */
   functionUrlTemplate: z.string().min(1).default('http://{name}.{namespace}.svc.cluster.local:8080'),
-  /** Kubernetes provider: Lease that elects the idler leader. */
-  leaseName: z.string().min(1).default('alert-scaler-leader'),
+  /** Kubernetes provider: name prefix of the bucket Leases (`<name>-bucket-<i>`) that shard the functions over the gateways. */
+  leaseName: z.string().min(1).default('alert-scaler'),
   leaseNamespace: z.string().min(1).default('openfaas'),
-  /** Kubernetes provider: a leader that stops renewing loses the Lease after this long. */
+  /** Kubernetes provider: a gateway that stops renewing its member and bucket Leases loses them after this long. */
   leaseDurationSeconds: z.coerce.number().int().min(1).default(15),
   /**
    * Kubernetes provider: API requests per second (token bucket; watches excluded); 0 means
@@ -152,6 +155,12 @@ export const configSchema = z.strictObject({
   kubernetesApiBurst: z.coerce.number().int().min(1).default(800),
   /** Kubernetes provider: at most one write of a function's `Scaled` Event per this many seconds (repeats bump its count); 0: one per change. */
   kubernetesEventIntervalSeconds: z.coerce.number().min(0).default(30),
+  /** Kubernetes provider: time between renewals of the member and bucket Leases; unset: a fifth of the lease duration (at least 200 ms). */
+  leaseRenewMs: positiveInt.optional(),
+  /** Kubernetes provider: bucket Leases the functions are sharded over (each function's scaler runs on its bucket's owner). */
+  buckets: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Kubernetes provider: this gateway's pod IP (downward API), published in its member Lease so other gateways can forward calls to it. */
+  podIp: z.string().refine((v) => isIP(v) !== 0, 'not an IP address').optional(),
 
   /** On SIGTERM: how long in-flight requests get before the process exits anyway. */
   shutdownTimeoutMs: positiveInt.default(15_000),
@@ -212,5 +221,8 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_KUBERNETES_API_QPS: 'kubernetesApiQps',
   ALERT_SCALER_KUBERNETES_API_BURST: 'kubernetesApiBurst',
   ALERT_SCALER_KUBERNETES_EVENT_INTERVAL_SECONDS: 'kubernetesEventIntervalSeconds',
+  ALERT_SCALER_LEASE_RENEW_MS: 'leaseRenewMs',
+  ALERT_SCALER_BUCKETS: 'buckets',
+  POD_IP: 'podIp',
   ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
 };

@@ -77,6 +77,8 @@ export interface ChangeOutcome<D extends Decision = Decision> {
 export const APPLIED_IN_DRY_RUN: ReadonlySet<EventSource> = new Set<EventSource>(['waker', 'api']);
 /** Sources a hold does not block: the scale API (an operator's explicit order). The waker never lowers a count. */
 export const NOT_HELD: ReadonlySet<EventSource> = new Set<EventSource>(['api']);
+/** Sources whose decisions only the function's owner makes, so their writes are fenced (`ChangerOptions.owns`). */
+export const FENCED: ReadonlySet<EventSource> = new Set<EventSource>(['policy', 'idler']);
 
 export interface ChangerOptions {
   readonly provider: ReplicaProvider;
@@ -93,6 +95,12 @@ export interface ChangerOptions {
   readonly guard?: ScaleDownGuard;
   /** Parsed policies shared with the scalers; one of its own (on `defaults`) when absent. */
   readonly policies?: PolicyCache;
+  /**
+   * Whether this gateway still owns the function, asked right before a FENCED source's write
+   * (after every await of the cycle and of a scale-down's drain): a decision made by an owner
+   * that has lost its bucket is not applied (NOT_OWNER, recorded as `scale_failed`). Always when absent.
+   */
+  readonly owns?: (ref: FunctionRef) => boolean;
 }
 
 const DEFAULT_ATTEMPTS = 5;
@@ -244,20 +252,34 @@ export class Changer {
       }
       return outcome(false, Promise.resolve(), true);
     }
+    const fenced = this.fenceOf(ref, source);
+    // Not the owner any more: nothing is recorded, drained or written (and checked again right before the write).
+    fenced.fence?.();
     this.recorder.forgetNotApplied(key);
     this.lifecycle.changedBy(key, source);
     const started = performance.now();
     let settled = Promise.resolve();
     if (to > from) {
-      const order = { ref, source, from, to, providerDesired: read.providerDesired, reason: decision.reason, inputs };
+      const order = { ref, source, from, to, providerDesired: read.providerDesired, reason: decision.reason, inputs, ...fenced };
       await this.scaleUp.run(order, key, (err) => hooks.failed?.(decision, context, err, 'apply'), retryable);
     } else {
       this.recorder.record(ref, source, 'scale_down', from, to, decision.reason, inputs);
       const victims = chosen ?? chooseVictims(read.state.replicas.filter((r) => !isLeaving(r)), from - to);
-      settled = this.scaleDown.run({ ref, source, from, to, victims }, (err) => hooks.failed?.(decision, context, err, 'settle') ?? Promise.resolve());
+      settled = this.scaleDown.run({ ref, source, from, to, victims, ...fenced }, (err) => hooks.failed?.(decision, context, err, 'settle') ?? Promise.resolve());
     }
     this.applied(ref, source, from, to, decision, hooks, started);
     return outcome(true, settled);
+  }
+
+  /** The fence of a FENCED source's write when ownership is known: throws NOT_OWNER once this gateway no longer owns `ref`. */
+  private fenceOf(ref: FunctionRef, source: EventSource): { fence?: () => void } {
+    const { owns } = this.options;
+    if (owns === undefined || !FENCED.has(source)) return {};
+    return {
+      fence: () => {
+        if (!owns(ref)) throw new AppError('NOT_OWNER', `this gateway no longer owns function ${ref.name}: its ${source} decision is not applied`);
+      },
+    };
   }
 
   /** The one `scale applied` line of an applied change, and its count in alert_scaler_scale_changes_total. */

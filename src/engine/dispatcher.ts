@@ -7,7 +7,8 @@ import { LoadMeter } from './dispatch/load-meter.js';
 import { SUSPECT_MS, type DispatcherOptions } from './dispatch/options.js';
 import { concurrencyOf, limitsOf, pick, reasonOf } from './dispatch/pick.js';
 import { WaitQueue, type WaitOptions } from './dispatch/queue.js';
-import { NO_REPLICAS, queuedOf, replicaViews, report, reportOldest, statsOf, waitingOf, type DispatchStats, type WaitingRequest } from './dispatch/read-models.js';
+import { forwardSlot, forwardWaiting } from './dispatch/forward.js';
+import { NO_REPLICAS, loadsOf, queuedOf, replicaViews, report, reportOldest, statsOf, waitingOf, type DispatchStats, type EntryLoad, type WaitingRequest } from './dispatch/read-models.js';
 import { clearSuspects, markSuspect, reviewSuspects } from './dispatch/suspects.js';
 import type { Entry } from './dispatch/types.js';
 import { ColdStarts } from './dispatch/wake.js';
@@ -16,7 +17,8 @@ import type { GatewayShard, ReplicaCounts, ReplicaView } from './replicas.js';
 
 export type { QueueReason, Slot } from './slot.js';
 export { SUSPECT_MS, type DispatcherOptions } from './dispatch/options.js';
-export type { DispatchStats, WaitingRequest } from './dispatch/read-models.js';
+export type { DispatchStats, EntryLoad, WaitingRequest } from './dispatch/read-models.js';
+export { FORWARDED_HEADER } from './dispatch/forward.js';
 export type { WaitOptions } from './dispatch/queue.js';
 
 /**
@@ -104,7 +106,7 @@ export class Dispatcher {
       if (concurrencyOf(entry) !== before) entry.replicas.reindex();
       if (state.desired > 0) entry.wakeRaised = false;
     }
-    this.granter.pump(entry);
+    this.serve(entry);
     // Scaled to 0 (a manual scale, the idler) while requests wait for a replica: wake again.
     if (entry.queue.length > 0) this.wakes.maybeWake(entry);
   }
@@ -125,19 +127,39 @@ export class Dispatcher {
   }
 
   /**
-   * A slot at once, or null when the request must wait (no free slot, or others already
-   * wait: a new arrival never overtakes the queue). Throws LABELS_INVALID.
+   * A slot at once, or null when the request must wait (no free slot, or others already wait:
+   * a new arrival never overtakes the queue). With no slot on any replica here (a hard limit
+   * below the gateway count), one that forwards the call to a gateway with one (`forwarded`),
+   * unless `local` (a call forwarded here). Throws LABELS_INVALID.
    */
-  tryAcquire(ref: FunctionRef): Slot | null {
-    return this.tryGrant(this.entry(ref), undefined);
+  tryAcquire(ref: FunctionRef, local = false): Slot | null {
+    return this.tryGrant(this.entry(ref), undefined, local);
   }
 
-  private tryGrant(entry: Entry, deadlineAt: number | undefined): Slot | null {
-    limitsOf(entry);
+  private tryGrant(entry: Entry, deadlineAt: number | undefined, local: boolean): Slot | null {
+    const limits = limitsOf(entry);
     if (entry.queue.length > 0) return null;
     const replica = pick(entry);
-    return replica === undefined ? null : this.granter.grant(entry, replica, null, deadlineAt);
+    if (replica !== undefined) return this.granter.grant(entry, replica, null, deadlineAt);
+    return local ? null : forwardSlot(entry, this.options.clock, deadlineAt === undefined ? limits.requestTimeoutMs : Math.max(0, deadlineAt - this.options.clock.now()));
   }
+
+  /** The gateway count, this gateway's rank or a member's address changed: slots counted again, queues served. */
+  reshard(): void {
+    for (const entry of this.entries.values()) {
+      entry.replicas.reindex();
+      this.serve(entry);
+    }
+  }
+
+  /** Free slots to the queue's head; then waiting calls this gateway holds no slot for go to a member that has one. */
+  private serve(entry: Entry): void {
+    this.granter.pump(entry);
+    forwardWaiting(entry, this.options.clock, this.meter, (entry.limits.ok ? entry.limits.limits : this.options.defaults).requestTimeoutMs);
+  }
+
+  /** The busiest functions here (requests held, then arrivals), at most `limit`: what this gateway publishes to the others. */
+  loads = (limit: number): EntryLoad[] => loadsOf(this.entries.values(), limit, this.options.clock.now());
 
   /**
    * A slot, waiting in the function's FIFO queue when none is free. Rejects with QUEUE_FULL
@@ -156,7 +178,7 @@ export class Dispatcher {
     const left = deadlineAt === undefined ? Number.POSITIVE_INFINITY : deadlineAt - this.options.clock.now();
     if (left <= 0) return Promise.reject(new AppError('REQUEST_TIMEOUT', `function ${ref.name} ran out of its request timeout before a retry`));
     try {
-      const slot = this.tryGrant(entry, deadlineAt);
+      const slot = this.tryGrant(entry, deadlineAt, opts.local === true);
       if (slot !== null) return Promise.resolve(slot);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -274,5 +296,4 @@ export class Dispatcher {
     }
     return entry;
   }
-
 }

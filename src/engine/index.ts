@@ -30,6 +30,8 @@ export interface EngineOptions {
   readonly shard: GatewayShard;
   /** Holds on scale-downs (alerts labelled `scale_action="hold"`); none when absent. */
   readonly guard?: ScaleDownGuard;
+  /** Whether this gateway owns a function: the fence of the owner's writes (see ChangerOptions.owns); always when absent. */
+  readonly owns?: (ref: FunctionRef) => boolean;
 }
 
 /** The engine's parts, built once per process (and once per simulated run). */
@@ -102,6 +104,7 @@ export function createEngine(options: EngineOptions): Engine {
     defaultNamespace: options.defaultNamespace,
     policies,
     ...(options.guard === undefined ? {} : { guard: options.guard }),
+    ...(options.owns === undefined ? {} : { owns: options.owns }),
   });
   return {
     clock,

@@ -8,8 +8,8 @@ import type { Engine } from './index.js';
 export interface PolicyReloadOptions {
   readonly logger: Logger;
   readonly defaultNamespace: string;
-  /** Whether this gateway changes counts (the leader); always when absent. Refusals are recorded either way. */
-  readonly isLeader?: () => boolean;
+  /** Whether this gateway changes the function's count (its owner); always when absent. Refusals are recorded either way. */
+  readonly owns?: (ref: FunctionRef) => boolean;
   /** After an edit's bounds are applied: the function's scaler parses its labels again. */
   readonly edited?: (ref: FunctionRef) => Promise<void>;
 }
@@ -30,7 +30,7 @@ export interface PolicyReload {
  */
 export function attachNamedPolicies(named: NamedPolicyProvider, engine: Engine, options: PolicyReloadOptions): PolicyReload {
   const log = options.logger.child({ component: 'named-policies' });
-  const leader = (): boolean => options.isLeader?.() ?? true;
+  const owns = (ref: FunctionRef): boolean => options.owns?.(ref) ?? true;
   const bound = (ref: FunctionRef, policy: string): Promise<void> => engine.changer.change(ref, 'policy', decideBounds).then(
     () => options.edited?.(ref),
     (err: unknown) => {
@@ -39,7 +39,7 @@ export function attachNamedPolicies(named: NamedPolicyProvider, engine: Engine, 
   );
   const onReport = (report: NamedPolicyReport): void => {
     if (report.kind === 'changed') {
-      if (leader()) void bound(report.ref, report.policy);
+      if (owns(report.ref)) void bound(report.ref, report.policy);
       return;
     }
     engine.events.record({
@@ -56,11 +56,10 @@ export function attachNamedPolicies(named: NamedPolicyProvider, engine: Engine, 
   const detach = named.onReport(onReport);
   return {
     async applyAll() {
-      if (!leader()) return;
       const functions = await named.listFunctions();
       await Promise.all(functions.flatMap((fn) => {
         const policy = policyNameOf(fn.labels, fn.annotations);
-        return policy === undefined ? [] : [bound(fn.ref, policy)];
+        return policy === undefined || !owns(fn.ref) ? [] : [bound(fn.ref, policy)];
       }));
     },
     detach,

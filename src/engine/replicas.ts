@@ -1,3 +1,4 @@
+import { stableHash } from '../core/hash.js';
 import type { ReplicaChanges, ReplicaInfo, ReplicaPhase } from '../providers/types.js';
 
 /** One replica as the engine sees it: the provider's facts plus the engine's own counters. */
@@ -242,22 +243,21 @@ export class ReplicaTable {
   }
 }
 
-/** FNV-1a 32-bit hash of a string: stable across processes, so every gateway agrees. */
-export function stableHash(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash;
-}
-
-/** Which gateway this is among how many; `{count: 1, index: 0}` for a single gateway. */
+/**
+ * Which gateway this is among how many; `{count: 1, index: 0}` for a single gateway. Read at
+ * every pick: a live source (gateway membership) may answer differently from one call to the
+ * next, and tells the dispatcher with `Dispatcher.reshard` when it did.
+ */
 export interface GatewayShard {
   /** Gateway replicas sharing the functions' hard limits (at least 1). */
   readonly count: number;
-  /** This gateway's ordinal, 0 ≤ index < count (a StatefulSet ordinal). */
+  /** This gateway's ordinal, 0 ≤ index < count (a StatefulSet ordinal, or its rank among the live members). */
   readonly index: number;
+  /**
+   * Where the gateway of rank `index` takes function calls (its function listener), for a
+   * call this gateway has no slot for; null when unknown. Absent: no forwarding.
+   */
+  addressOf?(index: number): URL | null;
 }
 
 /**

@@ -42,6 +42,8 @@ export interface ScaleDownOrder {
   readonly from: number;
   readonly to: number;
   readonly victims: readonly string[];
+  /** Throws (NOT_OWNER) when the removal may no longer be made: checked after the drain, right before it. */
+  readonly fence?: () => void;
 }
 
 /**
@@ -75,6 +77,7 @@ export class ScaleDown {
     const unlisted = from - to - victims.length;
     const remove = [...outcomes].filter(([, o]) => o === 'drained' || o === 'drain-timeout').map(([id]) => id);
     try {
+      if (remove.length > 0 || unlisted > 0) order.fence?.();
       if (remove.length > 0) {
         await provider.removeReplicas(ref, remove);
         // The provider's count no longer includes them and its phase keeps them out of
@@ -83,6 +86,7 @@ export class ScaleDown {
       }
       if (unlisted > 0) {
         const { desired } = await provider.getReplicas(ref);
+        order.fence?.();
         await provider.setReplicas(ref, Math.max(0, desired - unlisted));
       }
     } catch (err) {

@@ -23,6 +23,8 @@ export interface ScaleUpOrder {
   readonly providerDesired: number;
   readonly reason: string;
   readonly inputs: Readonly<Record<string, unknown>>;
+  /** Throws (NOT_OWNER) when the write may no longer be made: checked after the last await, right before it. */
+  readonly fence?: () => void;
 }
 
 /**
@@ -43,7 +45,7 @@ export class ScaleUp {
     const { ref, source, from, to, inputs, reason } = order;
     lifecycle.raising(key, true);
     try {
-      await this.raise(ref, order.providerDesired, to - from);
+      await this.raise(ref, order.providerDesired, to - from, order.fence);
     } catch (err) {
       if (retryable && err instanceof AppError && err.code === 'PROVIDER_CONFLICT') throw err;
       recorder.record(ref, source, 'scale_failed', from, to, err instanceof AppError ? err.code : 'error', { ...inputs, decided: reason });
@@ -59,7 +61,8 @@ export class ScaleUp {
   }
 
   /** Draining replicas still count in the provider's desired, so taking one back needs no new one. */
-  private async raise(ref: FunctionRef, providerDesired: number, more: number): Promise<void> {
+  private async raise(ref: FunctionRef, providerDesired: number, more: number, fence: (() => void) | undefined): Promise<void> {
+    fence?.();
     const takenBack = this.options.drainer.takeBack(ref, more).length;
     const target = providerDesired + (more - takenBack);
     if (target !== providerDesired) await this.options.provider.setReplicas(ref, target);

@@ -24,8 +24,8 @@ export interface ScalerContext extends EvaluateContext {
   readonly defaultNamespace: string;
   /** Time between two evaluations while a function is active, ms. */
   readonly tickMs: number;
-  /** Whether this gateway decides (the leader). */
-  readonly leader: () => boolean;
+  /** Whether this gateway decides for the function (owns its bucket) now. */
+  readonly owns: (ref: FunctionRef) => boolean;
   readonly activity: InvocationLog;
   readonly idleSource: IdleSource;
   /** When an idle function's source says it is not idle yet (traffic elsewhere, unknown), ask again after this, ms. */
@@ -34,12 +34,10 @@ export interface ScalerContext extends EvaluateContext {
   readonly spawn: (work: Promise<unknown>) => void;
   /** The provider no longer knows this function: forget its scaler. */
   readonly gone: (scaler: FunctionScaler) => void;
-  /** Work counters, for the footprint test and bench. */
-  readonly counters: { evaluations: number };
+  readonly counters: { evaluations: number }; // work counters (footprint test and bench)
 }
 
-type State = 'starting' | 'free' | 'busy' | 'draining';
-const STATES: readonly State[] = ['starting', 'free', 'busy', 'draining'];
+const STATES = ['starting', 'free', 'busy', 'draining'] as const;
 
 /**
  * One function's scaler: its parsed policy (from the shared cache, refreshed only when its
@@ -90,9 +88,7 @@ export class FunctionScaler {
   }
 
   /** The parsed labels (with their problems); undefined before they are known. */
-  get policy(): ParsedPolicy | undefined {
-    return this.parsed;
-  }
+  get policy(): ParsedPolicy | undefined { return this.parsed; }
 
   /** Takes the provider's facts: the count, and the labels (parsed again only when they changed). */
   sync(state: ReplicaState): void {
@@ -120,7 +116,7 @@ export class FunctionScaler {
 
   /**
    * Evaluates now. Calls made before the evaluation starts share it (a burst of queued
-   * requests is one evaluation). Null when nothing was evaluated (not leader, `rps`, labels
+   * requests is one evaluation). Null when nothing was evaluated (not the owner, `rps`, labels
    * invalid or unknown).
    */
   evaluateNow(): Promise<Evaluation | null> {
@@ -188,13 +184,13 @@ export class FunctionScaler {
    * are sharded). Notes when it starts to (`adoptedAt`) and forgets it when it does not.
    */
   private decides(): boolean {
-    const leader = this.ctx.leader();
-    if (!leader) this.adoptedAt = null;
+    const owns = this.ctx.owns(this.ref);
+    if (!owns) this.adoptedAt = null;
     else if (this.adoptedAt === null) this.handedOver(this.ctx.clock.now());
-    return leader;
+    return owns;
   }
 
-  /** Who decides changed (a new leader, ownership moved): this gateway decides from `at` (a new takeover), or not (null). */
+  /** Who decides changed (start-up, ownership moved): this gateway decides from `at` (a new takeover), or not (null). */
   handedOver(at: number | null): void {
     this.adoptedAt = at;
     this.takeoverRecorded = false;
@@ -265,7 +261,7 @@ export class FunctionScaler {
   /** Sets the replica-state gauges from the dispatcher's counts (at scrape time); no child object is kept per series. */
   reportReplicas(): void {
     const { starting, free, busy, draining, stopping } = this.ctx.dispatcher.replicaCounts(this.ref);
-    const counts: Record<State, number> = { starting, free, busy, draining: draining + stopping };
+    const counts: Record<(typeof STATES)[number], number> = { starting, free, busy, draining: draining + stopping };
     const { replicasByState } = this.ctx.metrics;
     for (const state of STATES) replicasByState.set({ function_name: this.label, state }, counts[state]);
   }
@@ -285,11 +281,17 @@ export class FunctionScaler {
     this.settings = Object.keys(settings);
   }
 
+  /** This gateway no longer decides for the function (its bucket moved): its due times go (the next owner has its own), and a return is a new takeover. */
+  disown(): void {
+    this.ctx.timers.cancel(`tick:${this.key}`);
+    this.ctx.timers.cancel(`idle:${this.key}`);
+    this.handedOver(null);
+  }
+
   /** The function is gone: its due times and series go too. */
   forget(): void {
-    const { timers, metrics, policies } = this.ctx;
-    timers.cancel(`tick:${this.key}`);
-    timers.cancel(`idle:${this.key}`);
+    const { metrics, policies } = this.ctx;
+    this.disown();
     policies.forget(this.key);
     this.ctx.remote?.forget(this.label);
     for (const state of STATES) metrics.replicasByState.remove({ function_name: this.label, state });

@@ -4,6 +4,7 @@ import { refKey, type FunctionRef } from '../core/ref.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { PolicyKind } from '../policy/index.js';
+import type { Ownership } from '../providers/setup.js';
 import type { FunctionInfo, ReplicaProvider } from '../providers/types.js';
 import type { InvocationLog } from './activity.js';
 import type { Evaluation } from './evaluate.js';
@@ -29,11 +30,11 @@ export interface ScalersOptions {
   readonly defaultNamespace: string;
   /** Time between two evaluations while a function is active, ms; DEFAULT_TICK_MS when absent. */
   readonly tickMs?: number;
-  /** Whether this gateway decides (the leader); always when absent. */
-  readonly isLeader?: () => boolean;
+  /** Which functions this gateway decides for (the owner of their bucket); all when absent. */
+  readonly ownership?: Pick<Ownership, 'owns' | 'onChange'>;
   /** Requests waiting in a queue the gateway cannot see (a firing alert's `value`); null when none. */
   readonly externalQueue?: (ref: FunctionRef) => number | null | Promise<number | null>;
-  /** The other gateways' load (several gateways, Prometheus), refreshed every tick while leader. */
+  /** The other gateways' load (member Leases or Prometheus), refreshed every tick. */
   readonly remote?: RemoteSignals;
   /** The gateway's record of traffic per function (idle deadlines). */
   readonly activity: InvocationLog;
@@ -72,9 +73,8 @@ export class Scalers {
   private readonly log: Logger;
   private readonly unsubscribe: Array<() => void> = [];
   private sweeping: Promise<void> | undefined;
-  private wasLeader = false;
-  /** Since when this gateway decides (built, or became leader): a scaler made later starts its takeover then. */
-  private since: number;
+  /** Since when this gateway decides (built): a scaler made later starts its takeover then (a gain of ownership starts a new one). */
+  private readonly since: number;
   private started = false;
 
   constructor(private readonly options: ScalersOptions) {
@@ -92,7 +92,7 @@ export class Scalers {
       metrics: options.metrics,
       defaultNamespace: options.defaultNamespace,
       tickMs: options.tickMs ?? DEFAULT_TICK_MS,
-      leader: options.isLeader ?? (() => true),
+      owns: options.ownership === undefined ? () => true : (ref) => (options.ownership as Pick<Ownership, 'owns'>).owns(ref),
       activity: options.activity,
       idleSource: options.idleSource ?? new LocalIdleSource(options.activity),
       idleRecheckMs: options.idleRecheckMs,
@@ -119,9 +119,9 @@ export class Scalers {
       engine.dispatcher.onQueued((ref) => this.ctx.spawn(this.evaluateNow(ref))),
     );
     engine.onNeedReplica((ref) => this.ctx.spawn(wake(engine, ref, this.log, this.options.defaultNamespace)));
-    this.wasLeader = this.ctx.leader();
+    const { ownership } = this.options;
+    if (ownership !== undefined) this.unsubscribe.push(ownership.onChange(() => this.ctx.spawn(this.reown())));
     await this.tick();
-    if (this.options.isLeader !== undefined) this.every('leader', () => this.watchLeader());
     if (this.options.remote !== undefined) this.every('remote', () => this.refreshRemote());
   }
 
@@ -134,8 +134,9 @@ export class Scalers {
   }
 
   /**
-   * Reads every function (one provider list) and evaluates each whose kind a policy decides (when
-   * leader); arms idle deadlines; forgets functions gone. At start, on becoming leader, when asked (tests). Never throws.
+   * Reads every function (one provider list) and evaluates each whose kind a policy decides
+   * (those this gateway owns); arms idle deadlines; forgets functions that are gone. At
+   * start, when this gateway gains buckets, and when asked (tests). Never throws.
    */
   tick(): Promise<void> {
     this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
@@ -144,13 +145,11 @@ export class Scalers {
 
   private async sweep(): Promise<void> {
     try {
-      // The other gateways' load is read on its own due time (every tick), not here.
       const functions = await this.options.provider.listFunctions();
       const seen = new Set<string>();
       const work: Array<Promise<unknown>> = [];
       for (let i = 0; i < functions.length; i++) {
-        // Thousands of functions: a turn of the event loop between batches, so calls and the
-        // webhook are served while a new leader reads and evaluates them all.
+        // Thousands of functions: a turn of the loop between batches (calls and webhooks are served meanwhile).
         if (i > 0 && i % SWEEP_BATCH === 0) await yieldToLoop();
         const fn = functions[i] as FunctionInfo;
         const scaler = this.scaler(fn.ref);
@@ -169,7 +168,7 @@ export class Scalers {
   /**
    * Evaluates one function's policy now (a request had to queue, an alert for a non-`rps`
    * kind). Reads the function first only when its labels are not known yet. Null when
-   * nothing was evaluated (not leader, `rps`, invalid labels, an error, which is logged).
+   * nothing was evaluated (not the owner, `rps`, invalid labels, an error, which is logged).
    */
   async evaluateNow(ref: FunctionRef): Promise<Evaluation | null> {
     try {
@@ -202,10 +201,9 @@ export class Scalers {
 
   /**
    * Runs every `scale.zero` function's idle check now instead of at its deadline (reads the
-   * function list once); returns the functions scaled to zero. Nothing when not leader.
+   * function list once) among those this gateway owns; returns the functions scaled to zero.
    */
   async idleNow(): Promise<FunctionRef[]> {
-    if (!this.ctx.leader()) return [];
     let functions: FunctionInfo[];
     try {
       functions = await this.options.provider.listFunctions();
@@ -215,6 +213,7 @@ export class Scalers {
     }
     const scaled: FunctionRef[] = [];
     for (const fn of functions) {
+      if (!this.ctx.owns(fn.ref)) continue;
       const scaler = this.scaler(fn.ref);
       scaler.sync(fn);
       if (await scaler.checkIdle()) scaled.push(scaler.ref);
@@ -238,14 +237,12 @@ export class Scalers {
     if (scaler?.policy !== undefined) return Promise.resolve(scaler);
     let load = this.loading.get(key);
     if (load === undefined) {
-      load = this.options.provider
-        .getReplicas(ref)
-        .then((state) => {
-          const found = this.scaler(ref);
-          found.sync(state);
-          return found;
-        })
-        .finally(() => this.loading.delete(key));
+      const read = this.options.provider.getReplicas(ref).then((state) => {
+        const found = this.scaler(ref);
+        found.sync(state);
+        return found;
+      });
+      load = read.finally(() => this.loading.delete(key));
       this.loading.set(key, load);
     }
     return load;
@@ -279,22 +276,25 @@ export class Scalers {
     this.timers.set(key, this.ctx.clock.now() + this.ctx.tickMs, () => this.ctx.spawn(run()));
   }
 
-  /** On becoming leader: a new takeover for every scaler, pending alert scale-downs armed, every function read and evaluated once. */
-  private async watchLeader(): Promise<void> {
-    const leader = this.ctx.leader();
-    const became = leader && !this.wasLeader;
-    if (became) this.since = this.ctx.clock.now();
-    if (leader !== this.wasLeader) for (const scaler of this.scalers.values()) scaler.handedOver(leader ? this.since : null);
-    this.wasLeader = leader;
-    if (became) await this.options.adopted?.().catch((err: unknown) => this.log.error('pending scale-downs not armed', { error: err instanceof Error ? err.message : String(err) }));
-    if (became) await this.tick();
+  /**
+   * This gateway gained or lost buckets: the functions it no longer owns drop their due
+   * times (and their takeover: a later gain is a new one), pending alert scale-downs of the
+   * ones it owns now are armed, and a sweep reads and evaluates them.
+   */
+  private async reown(): Promise<void> {
+    if (!this.started) return;
+    for (const scaler of this.scalers.values()) if (!this.ctx.owns(scaler.ref)) scaler.disown();
+    await this.options.adopted?.().catch((err: unknown) => this.log.error('pending scale-downs not armed', { error: err instanceof Error ? err.message : String(err) }));
+    // A sweep under way may have passed the newly owned functions before the change: one more after it.
+    await this.sweeping;
+    await this.tick();
   }
 
   /** Reads the other gateways' load; functions with load there are looked at now. */
   private async refreshRemote(): Promise<void> {
     const { remote } = this.options;
-    if (remote === undefined || !this.ctx.leader()) return;
+    if (remote === undefined) return;
     await remote.refresh();
-    for (const label of remote.busyLabels()) this.byLabel.get(label)?.poke(0);
+    for (const label of remote.busyLabels()) this.byLabel.get(label)?.poke(0); // evaluated where owned only
   }
 }

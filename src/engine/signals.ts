@@ -58,8 +58,8 @@ export interface RemoteSignalsOptions {
 
 /**
  * The other gateways' in-flight requests and queues per function, refreshed once per policy
- * tick from a RemoteLoadSource (Prometheus). A reading that fails or takes longer than
- * `timeoutMs` sets every function's remote load to nothing (the leader decides from its own
+ * tick from a RemoteLoadSource (the member Leases, or Prometheus). A reading that fails or takes longer than
+ * `timeoutMs` sets every function's remote load to nothing (the owner decides from its own
  * view) and logs one warning until a reading works again. Between readings the last one holds;
  * `integral` integrates it over time, so the `concurrency` kind averages it like local load.
  */

@@ -29,6 +29,8 @@ export interface Slot {
   onTimeout(listener: ((reason: AppError) => void) | null): void;
   /** Gives the slot back; only the first call counts. */
   release(): void;
+  /** True when the call goes to another gateway (src/engine/dispatch/forward.ts), not to a replica: never retried there. */
+  readonly forwarded?: boolean;
 }
 
 /**

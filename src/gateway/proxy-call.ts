@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Dispatcher, Slot } from '../engine/dispatcher.js';
+import { FORWARDED_HEADER, type Dispatcher, type Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -12,7 +12,7 @@ import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
 import type { FunctionTarget } from './proxy-path.js';
-import { MAX_ATTEMPTS, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
+import { MAX_ATTEMPTS, forwardRetry, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -79,6 +79,11 @@ export class ProxyCall implements BodyOwner {
     res.once('close', this.onClose);
   }
 
+  /** The client's request. */
+  get request(): http.IncomingMessage {
+    return this.req;
+  }
+
   /** True once the response has closed (finished or the client went away). */
   get closed(): boolean {
     return this.closedFlag;
@@ -135,7 +140,9 @@ export class ProxyCall implements BodyOwner {
     const url = slot.url;
     const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
     const path = base + (target.path === '' ? '/' : target.path) + target.query;
-    // Host is the last header pair: added by the first attempt, changed by a retry.
+    // Host is the last header pair: added by the first attempt, changed by a retry. A call sent
+    // on to another gateway says so, and is never sent again (see onUpstreamError).
+    if (this.sends === 1 && slot.forwarded === true) headers.forward.push(FORWARDED_HEADER, '1');
     if (this.sends === 1) headers.forward.push('Host', url.host);
     else headers.forward[headers.forward.length - 1] = url.host;
     const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
@@ -177,6 +184,12 @@ export class ProxyCall implements BodyOwner {
   private onUpstreamError(err: Error, upstreamReq: http.ClientRequest, target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
     if (this.settled || this.closedFlag || upstreamReq !== this.upstreamReq) return;
     const host = slot.url.host;
+    // Forwarded (see forwardRetry): refused waits here for a slot; anything else is 502, never sent twice.
+    if (slot.forwarded === true) {
+      if (forwardRetry(err, headers.forward)) this.retry('refused', err, target, headers, slot);
+      else this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label}: the gateway it was forwarded to failed: ${err.message}`, { cause: err }), host);
+      return;
+    }
     if (isAppError(err)) {
       this.fail(err, host);
       return;
@@ -214,7 +227,8 @@ export class ProxyCall implements BodyOwner {
     failed.release();
     const gone = new AbortController();
     this.onGone = () => gone.abort();
-    dispatcher.acquire(ref, { signal: gone.signal, deadlineAt: failed.deadlineAt }).then(
+    const local = failed.forwarded === true || this.req.headers[FORWARDED_HEADER.toLowerCase()] !== undefined;
+    dispatcher.acquire(ref, { signal: gone.signal, deadlineAt: failed.deadlineAt, local }).then(
       (slot) => this.start(target, headers, slot),
       (waitErr: unknown) => {
         if (this.closedFlag) return;

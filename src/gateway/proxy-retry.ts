@@ -2,6 +2,7 @@
  * When a proxied call may be sent again after its replica failed before answering. Pure: the
  * call (src/gateway/proxy-call.ts) asks, the dispatcher takes the replica out of rotation.
  */
+import { FORWARDED_HEADER } from '../engine/dispatcher.js';
 
 /** Attempts per call, the first included: a call is sent to a replica at most this often. */
 export const MAX_ATTEMPTS = 3;
@@ -72,4 +73,17 @@ export function retryReasonOf(err: NodeJS.ErrnoException, exchange: FailedExchan
   if (err.code !== 'ECONNRESET') return null;
   if (err.syscall !== undefined) return 'reset';
   return exchange.reusedSocket ? 'closed' : null;
+}
+
+/**
+ * A call forwarded to another gateway that refused the connection (gone: it saw nothing)
+ * waits here for a slot, which this gateway gets once the membership counts that one out;
+ * the forwarded mark is dropped from its headers. Any other failure: false (the other
+ * gateway may have sent it to a replica already).
+ */
+export function forwardRetry(err: NodeJS.ErrnoException, forward: string[]): boolean {
+  if (err.syscall !== 'connect' && err.code !== 'ECONNREFUSED') return false;
+  const at = forward.indexOf(FORWARDED_HEADER);
+  if (at >= 0 && at % 2 === 0) forward.splice(at, 2);
+  return true;
 }

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Dispatcher, Slot } from '../engine/dispatcher.js';
+import { FORWARDED_HEADER, type Dispatcher, type Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -148,7 +148,7 @@ class FunctionRouter {
   private dispatch(call: ProxyCall, res: http.ServerResponse, fn: KnownFunction, target: FunctionTarget, headers: RequestHeaders): void {
     let slot: Slot | null;
     try {
-      slot = this.dispatcher.tryAcquire(fn.ref);
+      slot = this.dispatcher.tryAcquire(fn.ref, isForwarded(call.request));
     } catch (err) {
       call.fail(err);
       return;
@@ -162,7 +162,7 @@ class FunctionRouter {
     const gone = new AbortController();
     call.onGone = () => gone.abort();
     const since = performance.now();
-    this.dispatcher.acquire(fn.ref, { signal: gone.signal }).then(
+    this.dispatcher.acquire(fn.ref, { signal: gone.signal, local: isForwarded(call.request) }).then(
       (slot: Slot) => call.start(target, headers, slot),
       (err: unknown) => {
         // Closed, or already answered (shutdown's endCalls): nothing more to say.
@@ -173,4 +173,11 @@ class FunctionRouter {
       },
     );
   }
+}
+
+const FORWARDED = FORWARDED_HEADER.toLowerCase();
+
+/** A call another gateway forwarded here (FORWARDED_HEADER): served here or queued, never forwarded again. */
+export function isForwarded(req: http.IncomingMessage): boolean {
+  return req.headers[FORWARDED] !== undefined;
 }

@@ -31,6 +31,8 @@ export interface Metrics {
    * tell this gateway's series from the others' by their scrape target (`instance`).
    */
   readonly gatewayInfo: Gauge<'gateway_index'>;
+  /** Live gateways sharing each replica's hard limit, as this gateway counts them (member Leases, else the configured count). */
+  readonly gatewayMembers: Gauge;
   /**
    * Proxied calls sent again after their replica failed before answering, by reason
    * (`refused`, `reset`, `closed`; see src/gateway/proxy-retry.ts).
@@ -185,6 +187,11 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_gateway_info',
       help: 'Always 1; gateway_index is this gateway\'s ordinal among the gateway replicas',
       labelNames: ['gateway_index'],
+      registers,
+    }),
+    gatewayMembers: new Gauge({
+      name: 'alert_scaler_gateway_members',
+      help: 'Live gateways sharing each replica\'s hard limit, as this gateway counts them',
       registers,
     }),
     queueOldestWaitSeconds: new Gauge({

@@ -102,6 +102,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '0', ALERT_SCALER_ADMIN_PORT: '0' }, noFile).adminPort).toBe(0);
   });
 
+  it('a lease renewal at or past the renew deadline (2/3 of the lease) is refused; a bad pod IP too', () => {
+    expect(problemsOf(() => loadConfig({ ALERT_SCALER_LEASE_DURATION_SECONDS: '3', ALERT_SCALER_LEASE_RENEW_MS: '2000' }, noFile)).join()).toMatch(/ALERT_SCALER_LEASE_RENEW_MS/);
+    expect(loadConfig({ ALERT_SCALER_LEASE_DURATION_SECONDS: '3', ALERT_SCALER_LEASE_RENEW_MS: '1999' }, noFile).leaseRenewMs).toBe(1999);
+    expect(problemsOf(() => loadConfig({ POD_IP: 'pod-a' }, noFile)).join()).toMatch(/POD_IP|podIp/);
+  });
+
   it('default min above default max is refused', () => {
     expect(problemsOf(() => loadConfig({ ALERT_SCALER_DEFAULT_MIN_REPLICAS: '5', ALERT_SCALER_DEFAULT_MAX_REPLICAS: '2' }, noFile)).join()).toMatch(/defaultMinReplicas/);
   });

@@ -120,6 +120,28 @@ describe('policy loop', () => {
     e.scalers.stop();
   });
 
+  it('a gateway that gains the function\'s bucket evaluates it at once; one that loses it drops its due times', async () => {
+    const listeners = new Set<() => void>();
+    let owned = false;
+    const ownership = { owns: () => owned, onChange: (l: () => void) => (listeners.add(l), () => listeners.delete(l)) };
+    const e = await policyEngine({ [`${L}type`]: 'queue', [`${L}max-queue`]: '0', [`${L}concurrency`]: '1', [`${L}max`]: '3' }, 1, { ownership });
+    await e.scalers.start();
+    void e.call(20_000);
+    void e.call(20_000);
+    await e.clock.run(3 * TICK_MS);
+    expect(await e.desired()).toBe(1);
+    owned = true;
+    for (const l of listeners) l();
+    await e.clock.run(10);
+    expect(await e.desired()).toBeGreaterThan(1);
+    expect(e.scalers.timers.dueAt('tick:openfaas-fn/fn')).toBeDefined();
+    owned = false;
+    for (const l of listeners) l();
+    await e.clock.run(10);
+    expect(e.scalers.timers.dueAt('tick:openfaas-fn/fn')).toBeUndefined();
+    await e.scalers.stop();
+  });
+
   it('an rps function is left to its alerts', async () => {
     const e = await policyEngine({ [`${L}max`]: '5', [`${L}concurrency`]: '1' }, 1);
     e.scalers.start();

@@ -126,7 +126,7 @@ describe('two gateways scraped by the real Prometheus', () => {
       const port = await freePort();
       const promUrl = `http://127.0.0.1:${port}`;
       a = await startTestScaler(slow, { ...env, ALERT_SCALER_GATEWAY_INDEX: '0', ALERT_SCALER_PROMETHEUS_URL: promUrl });
-      b = await startTestScaler(slow, { ...env, ALERT_SCALER_GATEWAY_INDEX: '1', ALERT_SCALER_PROMETHEUS_URL: promUrl }, { isLeader: () => false });
+      b = await startTestScaler(slow, { ...env, ALERT_SCALER_GATEWAY_INDEX: '1', ALERT_SCALER_PROMETHEUS_URL: promUrl }, { ownership: { self: 'b', owns: () => false, ownerOf: () => 'a', onChange: () => () => undefined } });
       const dir = mkdtempSync(join(tmpdir(), 'multigw-prom-'));
       const targets = [a, b].map((s) => `127.0.0.1:${s.port}`);
       writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: gateways\n    static_configs:\n      - targets: [${targets.map((t) => `"${t}"`).join(', ')}]\n`);

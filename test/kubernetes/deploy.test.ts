@@ -13,7 +13,7 @@ import { loadAll } from 'js-yaml';
 import { packageRoot } from '../../src/bootstrap.js';
 import { createKubernetesProviderBundle, scaleEventApi } from '../../src/providers/kubernetes/index.js';
 import { KubernetesAlertStateStore } from '../../src/providers/kubernetes/state-store.js';
-import { LeaderElector } from '../../src/providers/kubernetes/leader.js';
+import { Sharding } from '../../src/providers/kubernetes/sharding.js';
 import { ConfigMapPolicySource } from '../../src/providers/kubernetes/policies.js';
 import type { RecordedRequest } from './fake-api-server.js';
 import { quietLogger, startFake, waitFor } from './helpers.js';
@@ -99,9 +99,9 @@ describeKubectl('deploy/ manifests', () => {
       'Deployment/openfaas/alert-scaler',
       'PodDisruptionBudget/openfaas/alert-scaler',
       'Role/openfaas-fn/alert-scaler-functions',
-      'Role/openfaas/alert-scaler-leader',
+      'Role/openfaas/alert-scaler-leases',
       'RoleBinding/openfaas-fn/alert-scaler-functions',
-      'RoleBinding/openfaas/alert-scaler-leader',
+      'RoleBinding/openfaas/alert-scaler-leases',
       'Secret/openfaas/alert-scaler-basic-auth',
       'Service/openfaas/alert-scaler',
       'ServiceAccount/openfaas/alert-scaler',
@@ -114,8 +114,10 @@ describeKubectl('deploy/ manifests', () => {
     expect(all.some((g) => g.includes('*'))).toBe(false);
     expect(all).toEqual([
       'openfaas coordination.k8s.io leases create',
-      'openfaas coordination.k8s.io leases get alert-scaler-leader',
-      'openfaas coordination.k8s.io leases update alert-scaler-leader',
+      'openfaas coordination.k8s.io leases delete',
+      'openfaas coordination.k8s.io leases get',
+      'openfaas coordination.k8s.io leases list',
+      'openfaas coordination.k8s.io leases update',
       'openfaas-fn  configmaps list',
       'openfaas-fn  configmaps watch',
       'openfaas-fn  events create',
@@ -136,7 +138,7 @@ describeKubectl('deploy/ manifests', () => {
     }
   });
 
-  it('the RBAC covers every call the provider, state store and elector make, and grants nothing they do not use', async () => {
+  it('the RBAC covers every call the provider, state store and sharding make, and grants nothing they do not use', async () => {
     const { fake, kubeconfig, close } = await startFake({ readyDelayMs: 0 });
     try {
       fake.addDeployment({ name: 'fn', replicas: 2 });
@@ -160,10 +162,12 @@ describeKubectl('deploy/ manifests', () => {
       const loaded = await store.load({ name: 'fn', namespace: 'openfaas-fn' });
       await store.save({ name: 'fn', namespace: 'openfaas-fn' }, { firing: {}, scaleDownAt: 1, steps: {} }, loaded.version);
       await store.listPending();
-      const elector = new LeaderElector({ api, namespace: 'openfaas', name: 'alert-scaler-leader', identity: 'a', logger: quietLogger(), retryPeriodMs: 10 });
-      await elector.start(); // creates the Lease
-      await elector.tryAcquireOrRenew(); // gets and updates it
-      await elector.stop();
+      // Membership and buckets: create, list and update Leases; a conflict reads one again
+      // (get); stopping releases the buckets (get, update) and deletes the member Lease.
+      const sharding = new Sharding({ api, namespace: 'openfaas', group: 'alert-scaler', buckets: 2, leaseDurationSeconds: 15, renewMs: 10_000, identity: 'a', logger: quietLogger() });
+      await sharding.round(); // creates the member and bucket Leases
+      await sharding.round(); // lists and updates them
+      await sharding.stop();
       await provider.close();
 
       const allowed = new Set(docs.filter((d) => d.kind === 'Role').flatMap((d) => grants(d.metadata.namespace ?? '', d['rules'] as Rule[])));
@@ -199,7 +203,8 @@ describeKubectl('deploy/ manifests', () => {
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value ?? e.valueFrom]));
     expect(env['ALERT_SCALER_PROVIDER']).toBe('kubernetes');
     expect(env['ALERT_SCALER_NAMESPACES']).toBe('openfaas-fn');
-    expect(env['ALERT_SCALER_LEASE_NAME']).toBe('alert-scaler-leader');
+    expect(env['ALERT_SCALER_LEASE_NAME']).toBe('alert-scaler');
+    expect(env['POD_IP']).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
     // The Lease follows the namespace the overlay chose: the pod's own.
     expect(env['ALERT_SCALER_LEASE_NAMESPACE']).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
     expect(env['ALERT_SCALER_BASIC_AUTH_USER']).toEqual({ secretKeyRef: { name: 'alert-scaler-basic-auth', key: 'basic-auth-user' } });
@@ -246,9 +251,9 @@ describeKubectl('deploy/ manifests', () => {
         'Deployment/team-a/alert-scaler',
         'PodDisruptionBudget/team-a/alert-scaler',
         'Role/openfaas-fn/alert-scaler-functions',
-        'Role/team-a/alert-scaler-leader',
+        'Role/team-a/alert-scaler-leases',
         'RoleBinding/openfaas-fn/alert-scaler-functions',
-        'RoleBinding/team-a/alert-scaler-leader',
+        'RoleBinding/team-a/alert-scaler-leases',
         'Secret/team-a/alert-scaler-basic-auth',
         'Service/team-a/alert-scaler',
         'ServiceAccount/team-a/alert-scaler',

@@ -234,7 +234,7 @@ describe('the scaler on the Kubernetes provider', () => {
     const { fake, kubeconfig } = await cluster();
     fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10' } });
     const s = await scaler(kubeconfig);
-    // Deployments, scales and Events only: the leader election renews its Lease meanwhile.
+    // Deployments, scales and Events only: the member and bucket Leases are renewed meanwhile.
     const calls = (): string[] =>
       fake.apiCalls().filter((c) => c.verb !== 'watch' && c.verb !== 'list' && c.resource !== 'leases').map((c) => `${c.verb} ${c.resource}${c.subresource === null ? '' : `/${c.subresource}`}`);
     const before = calls().length;
@@ -276,7 +276,22 @@ describe('the scaler on the Kubernetes provider', () => {
     }
   });
 
-  it('leader loss: the second instance takes over idling within the lease duration', async () => {
+  it('GET /system/function/<name> names the owner on every instance, and exactly one says it is this gateway', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.ensureNamespace('openfaas');
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo' } });
+    const env = { ALERT_SCALER_LEASE_DURATION_SECONDS: '2', ALERT_SCALER_LEASE_RENEW_MS: '200' };
+    const a = await scaler(kubeconfig, env);
+    const b = await scaler(kubeconfig, env);
+    let seen: Array<{ owner: string | null; ownedHere: boolean }> = [];
+    await waitFor(async () => {
+      seen = await Promise.all([a, b].map(async (s) => (await request(s.adminServer).get('/system/function/echo')).body as { owner: string | null; ownedHere: boolean }));
+      return seen.every((x) => x.owner !== null && x.owner === seen[0]?.owner) && seen.filter((x) => x.ownedHere).length === 1;
+    }, 'both instances to agree on one owner', 5000);
+    expect(typeof seen[0]?.owner).toBe('string');
+  });
+
+  it('owner loss: the other instance takes over idling the function within the lease duration', async () => {
     const { fake, kubeconfig } = await cluster();
     fake.ensureNamespace('openfaas');
     fake.addDeployment({
@@ -291,24 +306,24 @@ describe('the scaler on the Kubernetes provider', () => {
     const b = await scaler(kubeconfig, env);
     const downs = (s: RunningScaler) => s.engine.events.query({ function: 'sleepy' }).filter((e) => e.source === 'idler' && e.action === 'scale_down');
     const idled = (s: RunningScaler) => downs(s).length;
-    // Exactly one of them idles, by its deadline: the leader.
-    await waitFor(() => fake.replicasOf('sleepy') === 0, 'the leader to idle the function', 5000);
+    // Exactly one of them idles, by its deadline: the owner.
+    await waitFor(() => fake.replicasOf('sleepy') === 0, 'the owner to idle the function', 5000);
     expect([idled(a), idled(b)].sort()).toEqual([0, 1]);
-    const [leader, follower] = idled(a) === 1 ? [a, b] : [b, a];
+    const [owner, follower] = idled(a) === 1 ? [a, b] : [b, a];
 
-    // Called through the leader: the follower, whose own record saw no call since it started,
-    // hears the wake too but must not idle; the leader idles it a zero-duration after the call.
+    // Called through the owner: the follower, whose own record saw no call since it started,
+    // hears the wake too but must not idle; the owner idles it a zero-duration after the call.
     const calledAt = Date.now();
-    const call = await request(leader.server).post('/function/sleepy').send('hi');
+    const call = await request(owner.server).post('/function/sleepy').send('hi');
     expect([call.status, call.text]).toEqual([200, 'hi']);
-    await waitFor(() => idled(leader) === 2 && fake.replicasOf('sleepy') === 0, 'the leader to idle it again', 5000);
+    await waitFor(() => idled(owner) === 2 && fake.replicasOf('sleepy') === 0, 'the owner to idle it again', 5000);
     expect(idled(follower)).toBe(0);
     expect(await follower.idler.tick()).toEqual([]);
-    expect((downs(leader)[1]?.time ?? 0) - calledAt).toBeGreaterThanOrEqual(1000);
+    expect((downs(owner)[1]?.time ?? 0) - calledAt).toBeGreaterThanOrEqual(1000);
 
-    // The leader goes away; the function is woken again (from outside); the follower must idle it.
+    // The owner goes away; the function is woken again (from outside); the follower must idle it.
     const lostAt = Date.now();
-    await leader.close();
+    await owner.close();
     fake.mutateDeployment('sleepy', 'openfaas-fn', (d) => {
       (d['spec'] as { replicas: number }).replicas = 1;
     });

@@ -82,6 +82,8 @@ export function createEntry(ref: FunctionRef, label: string, now: number, settin
     wakeStartedAt: null,
     reportedEmpty: false,
     present: 0,
+    arrivals: 0,
+    forwards: 0,
     area: 0,
     areaAt: now,
     label,

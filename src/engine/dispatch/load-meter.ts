@@ -24,6 +24,7 @@ export class LoadMeter {
     entry.areaAt = now;
     const quiet = entry.present === 0;
     entry.present += delta;
+    if (delta > 0) entry.arrivals += delta;
     if (quiet && delta > 0 && this.activeListeners.size > 0) for (const listener of [...this.activeListeners]) listener(entry.ref);
   }
 

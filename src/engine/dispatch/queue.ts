@@ -13,6 +13,8 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
   readonly maxWaitMs?: number;
   readonly deadlineAt?: number;
+  /** A call another gateway forwarded here: it takes a slot here or waits, never goes on to a third gateway. */
+  readonly local?: boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ export class WaitQueue {
       arrivedAt: clock.now(),
       reason: arrivalReason,
       deadlineAt: opts.deadlineAt,
+      local: opts.local === true,
       resolve,
       reject,
       cleanup: () => {

@@ -74,3 +74,22 @@ export function reportOldest(entries: Iterable<Entry>, now: number): void {
     entry.gauges.oldest(head === undefined ? 0 : (now - head.arrivedAt) / 1000);
   }
 }
+
+/** One function's load at this gateway, as the other gateways are told it. */
+export interface EntryLoad {
+  readonly function: string;
+  readonly present: number;
+  readonly queued: Readonly<Record<QueueReason, number>>;
+  readonly started: number;
+}
+
+/** Entries whose last arrival or departure is older than this (and hold nothing) are quiet: not published. */
+const RECENT_MS = 60_000;
+
+/** The busiest entries (requests held, then arrivals), at most `limit`: those holding requests or active in the last minute. */
+export function loadsOf(entries: Iterable<Entry>, limit: number, now: number): EntryLoad[] {
+  const active: Entry[] = [];
+  for (const entry of entries) if (entry.present > 0 || (entry.arrivals > 0 && now - entry.areaAt < RECENT_MS)) active.push(entry);
+  active.sort((a, b) => b.present - a.present || b.arrivals - a.arrivals);
+  return active.slice(0, limit).map((e) => ({ function: e.label, present: e.present, queued: queuedOf(e), started: e.arrivals }));
+}

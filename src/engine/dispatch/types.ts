@@ -18,6 +18,8 @@ export interface Waiter {
   readonly reason: QueueReason;
   /** The request timeout may not pass this clock ms (a retried call); undefined for a new call. */
   readonly deadlineAt: number | undefined;
+  /** Forwarded here by another gateway: never forwarded on (see src/engine/dispatch/forward.ts). */
+  readonly local: boolean;
   readonly resolve: (slot: Slot) => void;
   readonly reject: (err: Error) => void;
   readonly cleanup: () => void;
@@ -53,6 +55,10 @@ export interface Entry {
   reportedEmpty: boolean;
   /** Requests in flight plus waiting, now. */
   present: number;
+  /** Requests that arrived so far (published for the other gateways: a change is traffic). */
+  arrivals: number;
+  /** Calls forwarded to other gateways so far (they take turns). */
+  forwards: number;
   /** Integral of `present` over clock time, request·ms, up to `areaAt`. */
   area: number;
   areaAt: number;

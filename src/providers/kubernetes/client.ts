@@ -253,6 +253,22 @@ export class KubeApi {
     return this.call({ verb: 'update', resource: 'leases', namespace, name }, () => this.coordination.replaceNamespacedLease({ name, namespace, body }), 'scale');
   }
 
+  /** The Leases of a namespace that match `labelSelector` (gateway members, buckets); at scale priority, as every Lease call (a late round costs a failover). */
+  async listLeases(namespace: string, labelSelector: string): Promise<Listed<V1Lease>> {
+    const list = await this.call({ verb: 'list', resource: 'leases', namespace }, () => this.coordination.listNamespacedLease({ namespace, labelSelector }), 'scale');
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Deletes a Lease; one already gone is not an error. */
+  async deleteLease(namespace: string, name: string): Promise<void> {
+    try {
+      await this.call({ verb: 'delete', resource: 'leases', namespace, name }, () => this.coordination.deleteNamespacedLease({ name, namespace }), 'scale');
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw err;
+    }
+  }
+
   private watch<T>(path: string, query: Record<string, string>, resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
     return this.watcher.watch(
       path,

@@ -1,11 +1,10 @@
 /**
  * The one factory of everything Kubernetes: the provider (functions are Deployments that
  * opted in, label `faas_function=<name>` or `alert-scaler.io/enabled=true`), the alert state
- * store on the Deployments, the idler's leader election and named policies (ConfigMaps). This folder
+ * store on the Deployments, gateway membership and bucket ownership on Leases (src/providers/
+ * kubernetes/sharding.ts) and named policies (ConfigMaps). This folder
  * (src/providers/kubernetes/) is the only importer of @kubernetes/client-node.
  */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Config } from '../../config/index.js';
@@ -19,16 +18,18 @@ import { EventAggregator, type ScaleEventApi } from './event-aggregate.js';
 import { scaledEventSink } from './event-sink.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS, RateLimiter } from './rate-limit.js';
 import { scaleEventBody, scaleEventMessage } from './scale-event.js';
-import { LeaderElector } from './leader.js';
 import { ConfigMapPolicySource } from './policies.js';
 import { KubernetesProvider, type KubernetesRouting } from './provider.js';
 import { DeploymentSnapshots } from './snapshots.js';
+import { Sharding } from './sharding.js';
 import { KubernetesAlertStateStore } from './state-store.js';
 
 export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWEST_DELETION_COST, type KubernetesRouting } from './provider.js';
 export { KubeApi, loadKubeConfig } from './client.js';
 export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
-export { LeaderElector } from './leader.js';
+export { Sharding, defaultIdentity } from './sharding.js';
+export { BucketLeases, bucketOf, intendedOwner, BUCKET_LABEL } from './buckets.js';
+export { Membership, MEMBER_LABEL, ADDRESS_ANNOTATION, LOAD_ANNOTATION } from './membership.js';
 export { scaledEventSink, scaledMessage } from './event-sink.js';
 export { ConfigMapPolicySource } from './policies.js';
 export { DeploymentSnapshots, SNAPSHOT_MAX_AGE_MS } from './snapshots.js';
@@ -78,7 +79,7 @@ export interface KubernetesProviderOptions {
 /** The provider plus what the composition root needs next to it. */
 export interface KubernetesProviderBundle {
   readonly provider: KubernetesProvider;
-  /** The API client, for KubernetesAlertStateStore and LeaderElector. */
+  /** The API client, for KubernetesAlertStateStore and the member and bucket Leases. */
   readonly api: KubeApi;
   /** The provider's Deployment snapshots, for KubernetesAlertStateStore: one read per change cycle. */
   readonly snapshots: DeploymentSnapshots;
@@ -93,7 +94,7 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
   return createKubernetesProviderBundle(options).provider;
 }
 
-/** As createKubernetesProvider, also returning the API client to share with the state store and the leader elector. */
+/** As createKubernetesProvider, also returning the API client to share with the state store and the Leases. */
 export function createKubernetesProviderBundle(options: KubernetesProviderOptions): KubernetesProviderBundle {
   const namespaces = options.namespaces ?? ['openfaas-fn'];
   if (namespaces.length === 0) throw new AppError('CONFIG_INVALID', 'the Kubernetes provider needs at least one namespace');
@@ -135,9 +136,20 @@ export function scaleEventApi(bundle: Pick<KubernetesProviderBundle, 'api' | 'pr
   };
 }
 
+/** The Scaled Events' aggregator: one Event per function, bumped at most once per interval; drops counted in `metrics`. */
+function eventAggregator(bundle: KubernetesProviderBundle, config: Config, logger: Logger, metrics: Metrics | undefined): EventAggregator {
+  return new EventAggregator({
+    api: scaleEventApi(bundle),
+    clock: systemClock,
+    logger,
+    intervalMs: config.kubernetesEventIntervalSeconds * 1000,
+    ...(metrics === undefined ? {} : { onDropped: (reason: 'queue_full' | 'failed') => metrics.kubernetesEventsDropped.inc({ reason }) }),
+  });
+}
+
 /**
  * Builds the Kubernetes provider from the config (loaded only when ALERT_SCALER_PROVIDER=kubernetes),
- * with its alert state on the Deployments and the idler behind a Lease; `metrics` counts 429s and dropped Events.
+ * with its alert state on the Deployments and the functions sharded over the gateways by bucket Leases; `metrics` counts 429s and dropped Events.
  */
 export async function createKubernetesSetup(config: Config, logger: Logger, metrics?: Metrics): Promise<ProviderSetup> {
   // client-node reads the file whole: refuse an oversized one first (CONFIG_INVALID).
@@ -154,27 +166,25 @@ export async function createKubernetesSetup(config: Config, logger: Logger, metr
     ...(metrics === undefined ? {} : { onThrottled: () => metrics.kubernetesApiThrottled.inc() }),
   });
   const eventLogger = logger.child({ component: 'kubernetes-events' });
-  const aggregator = new EventAggregator({
-    api: scaleEventApi(bundle),
-    clock: systemClock,
-    logger: eventLogger,
-    intervalMs: config.kubernetesEventIntervalSeconds * 1000,
-    ...(metrics === undefined ? {} : { onDropped: (reason: 'queue_full' | 'failed') => metrics.kubernetesEventsDropped.inc({ reason }) }),
-  });
-  const elector = new LeaderElector({
+  const aggregator = eventAggregator(bundle, config, eventLogger, metrics);
+  const sharding = new Sharding({
     api: bundle.api,
     namespace: config.leaseNamespace,
-    name: config.leaseName,
-    // As kube-controller-manager: the pod name plus a unique suffix, so two instances never share a holder identity.
-    identity: `${hostname()}_${randomUUID()}`,
+    group: config.leaseName,
+    buckets: config.buckets,
     leaseDurationSeconds: config.leaseDurationSeconds,
-    retryPeriodMs: Math.max(200, Math.floor((config.leaseDurationSeconds * 1000) / 5)),
+    renewMs: config.leaseRenewMs ?? Math.max(200, Math.floor((config.leaseDurationSeconds * 1000) / 5)),
     logger,
   });
+  // An explicit ALERT_SCALER_GATEWAY_COUNT/INDEX is a static split: the members are not used for it.
+  const staticShare = config.gatewayCount !== undefined;
   return {
     provider: bundle.provider,
     store: new KubernetesAlertStateStore({ api: bundle.api, namespaces: config.namespaces, logger, writes: bundle.provider.writes }),
-    isLeader: () => elector.isLeader(),
+    ownership: sharding.buckets,
+    ...(staticShare ? {} : { members: sharding.membership }),
+    remoteLoad: sharding.membership,
+    attachGateway: (facts) => sharding.membership.attach(facts),
     policies: new ConfigMapPolicySource(bundle.api, config.namespaces, logger, { minBackoffMs: 200, maxBackoffMs: 10_000, watchDeadlineMs: 360_000 }),
     attachEvents: (events) =>
       events.addSink(
@@ -188,13 +198,13 @@ export async function createKubernetesSetup(config: Config, logger: Logger, metr
         }),
       ),
     start: async () => {
-      await elector.start();
+      await sharding.start();
     },
     stop: async () => {
       aggregator.close();
       // Alert state still lingering for a count write goes out now.
       await bundle.provider.writes.flushAll();
-      await elector.stop();
+      await sharding.stop();
     },
   };
 }

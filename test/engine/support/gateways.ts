@@ -32,7 +32,7 @@ export interface TestGateway {
  * Two gateways (`a`, `b`) as two processes over one cluster: one MemoryProvider with one
  * function `fn`, one MemoryAlertStateStore (the stored alert state), one virtual clock; each
  * composed as the gateway composes itself (src/compose/scaler.ts). `owner` says which one
- * decides (each one's leader check); `moveTo` flips it (each notices within a tick), `kill`
+ * decides (each one's ownership); `moveTo` flips it and tells both, `kill`
  * stops one (its timers and subscriptions go, as with a dead process).
  */
 export async function twoGateways(labels: Record<string, string>, replicas: number) {
@@ -41,6 +41,17 @@ export async function twoGateways(labels: Record<string, string>, replicas: numb
   const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
   const store = new MemoryAlertStateStore();
   const state = { owner: 'a' };
+  /** Each gateway's ownership: one function, decided by `state.owner`; a move tells both (as a bucket change does). */
+  const listeners = new Set<() => void>();
+  const ownership = (name: string) => ({
+    self: name,
+    owns: () => state.owner === name,
+    ownerOf: () => state.owner,
+    onChange(listener: () => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  });
   const make = (name: string): TestGateway => {
     const metrics = createMetrics();
     const logger = silentLogger();
@@ -65,7 +76,7 @@ export async function twoGateways(labels: Record<string, string>, replicas: numb
       metrics,
       defaultNamespace: NS,
       tickMs: TICK_MS,
-      isLeader: () => state.owner === name,
+      ownership: ownership(name),
       signals,
       store,
       timing: { cooldownMs: 10_000, firingStaleMs: STALE_MS },
@@ -91,9 +102,10 @@ export async function twoGateways(labels: Record<string, string>, replicas: numb
     b,
     /** The desired count the provider (the cluster) holds. */
     desired: async () => (await provider.getReplicas(ref)).desired,
-    /** From now on `name` decides (each gateway sees it at its next leader check, within a tick). */
+    /** From now on `name` decides: both gateways are told (as of a bucket moving). */
     moveTo(name: string): void {
       state.owner = name;
+      for (const listener of listeners) listener();
     },
     /** Stops a gateway as a dead process would: nothing of it runs any more. */
     kill: (gateway: TestGateway) => gateway.composed.stop(),

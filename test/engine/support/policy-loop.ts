@@ -22,6 +22,8 @@ export const TICK_MS = 1000;
  */
 export interface PolicyEngineOptions {
   readonly leader?: () => boolean;
+  /** Which functions this gateway owns, and its changes (overrides `leader`). */
+  readonly ownership?: { owns(ref: FunctionRef): boolean; onChange(listener: () => void): () => void };
   /** The changer's scale-down guard (alert holds). */
   readonly guard?: ScaleDownGuard;
   /** The config's dry run. */
@@ -62,7 +64,7 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     tickMs: TICK_MS,
     activity: new InvocationLog(() => clock.now()),
     idleRecheckMs: 30_000,
-    ...(opts.leader === undefined ? {} : { isLeader: opts.leader }),
+    ...(opts.ownership !== undefined ? { ownership: opts.ownership } : opts.leader === undefined ? {} : { ownership: { owns: () => (opts.leader as () => boolean)(), onChange: () => () => undefined } }),
     ...(opts.externalQueue === undefined ? {} : { externalQueue: opts.externalQueue }),
     ...(remote === undefined ? {} : { remote }),
   });
