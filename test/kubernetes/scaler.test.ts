@@ -286,6 +286,26 @@ describe('the scaler on the Kubernetes provider', () => {
     }
   });
 
+  it('an HA pair both resetting a function to min on the same resolved notification take it to min, never below (no second removal)', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 5, labels: { faas_function: 'echo', 'com.openfaas.scale.min': '1', 'com.openfaas.scale.down.window': '0s' } });
+    const ref = { name: 'echo', namespace: 'openfaas-fn' };
+    const a = await scaler(kubeconfig);
+    const b = await scaler(kubeconfig);
+    await waitFor(() => [a, b].every((s) => s.provider.listReplicas(ref).filter((r) => r.phase === 'ready').length === 5), 'five ready replicas on both');
+    const from = fake.requests.length;
+    // The reset's state (nothing firing, nothing pending) is the same text whenever it is decided.
+    const payload = forFunction(fixture('resolved-single'), 'echo');
+    const answers = await Promise.all([request(a.adminServer).post('/system/alert').send(payload), request(b.adminServer).post('/system/alert').send(payload)]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200]);
+    await waitFor(() => fake.replicasOf('echo') === 1, 'the reset to min', 5000);
+    // Both drains and removals settled (a loser's failed removal puts its replicas back).
+    await new Promise((r) => setTimeout(r, 1500));
+    const counts = fake.requests.slice(from).filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo')).map((r) => (r.body as { spec?: { replicas?: number } }).spec?.replicas);
+    expect(counts.filter((c) => c !== undefined && c < 1)).toEqual([]);
+    expect(fake.replicasOf('echo')).toBe(1);
+  });
+
   it('GET /system/function/<name> names the owner on every instance, and exactly one says it is this gateway', async () => {
     const { fake, kubeconfig } = await cluster();
     fake.ensureNamespace('openfaas');
