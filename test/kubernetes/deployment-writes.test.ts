@@ -17,11 +17,16 @@ async function setup() {
   const env = await startFake({ readyDelayMs: null });
   cleanups.push(() => env.close());
   env.fake.addDeployment({ name: 'echo', replicas: 1 });
-  const bundle = createKubernetesProviderBundle({ kubeconfig: env.kubeconfig, logger: quietLogger() });
+  return { fake: env.fake, ...(await writer(env.kubeconfig)) };
+}
+
+/** One gateway's provider and state store on the fake API. */
+async function writer(kubeconfig: string) {
+  const bundle = createKubernetesProviderBundle({ kubeconfig, logger: quietLogger() });
   await bundle.provider.start();
   cleanups.push(() => bundle.provider.close());
   const store = new KubernetesAlertStateStore({ api: bundle.api, namespaces: [NS], logger: quietLogger(), writes: bundle.provider.writes });
-  return { fake: env.fake, provider: bundle.provider, store };
+  return { provider: bundle.provider, store };
 }
 
 const deploymentWrites = (fake: FakeApiServer, from: number) => fake.requests.slice(from).filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo'));
@@ -78,5 +83,21 @@ describe('the Deployment write queue', () => {
     provider.writes.fence = undefined;
     await provider.setReplicas(echo, 3);
     expect(fake.replicasOf('echo')).toBe(3);
+  });
+
+  it('of two gateways writing the same state and count at one version, the one whose write lost does not count it as its own (PROVIDER_CONFLICT)', async () => {
+    const env = await startFake({ readyDelayMs: null });
+    cleanups.push(() => env.close());
+    env.fake.addDeployment({ name: 'echo', replicas: 1 });
+    const [a, b] = [await writer(env.kubeconfig), await writer(env.kubeconfig)];
+    // Both decided the same notification in the same millisecond: the very same state and count.
+    await Promise.all([a.store.save(echo, state(1), null), b.store.save(echo, state(1), null)]);
+    const from = env.fake.requests.length;
+    const results = await Promise.allSettled([a.provider.setReplicas(echo, 3), b.provider.setReplicas(echo, 3)]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'PROVIDER_CONFLICT' } });
+    expect(env.fake.replicasOf('echo')).toBe(3);
+    // The loser's 409 was resolved from the watch: no live read.
+    expect(env.fake.apiCalls().slice(from).filter((r) => r.verb === 'get')).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { packageRoot, startScaler, type RunningScaler } from '../../src/bootstrap.js';
@@ -262,18 +262,48 @@ describe('the scaler on the Kubernetes provider', () => {
 
   it('two scaler instances receiving the same notification (an Alertmanager HA pair) step once', async () => {
     const { fake, kubeconfig } = await cluster();
-    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '10' } });
+    // One replica a step (5 % of 20), so that every round has room to step.
+    fake.addDeployment({ name: 'echo', replicas: 1, labels: { faas_function: 'echo', 'com.openfaas.scale.max': '20', 'com.openfaas.scale.factor': '5' } });
     const a = await scaler(kubeconfig);
     const b = await scaler(kubeconfig);
-    for (let round = 0; round < 3; round++) {
-      const payload = forFunction({ ...fixture('firing-single'), alerts: fixture('firing-single').alerts.map((x) => ({ ...x, startsAt: `2026-11-23T19:0${round}:00Z` })) }, 'echo');
+    // The race, repeated. In every other round the clock stands still while both decide, as
+    // when both take the notification in the same millisecond: they then decide the very same
+    // state, and the write that lost its race must still not count as a step.
+    for (let round = 0; round < 10; round++) {
+      const startsAt = new Date(Date.UTC(2026, 10, 23, 19, round)).toISOString();
+      const payload = forFunction({ ...fixture('firing-single'), alerts: fixture('firing-single').alerts.map((x) => ({ ...x, startsAt })) }, 'echo');
       const before = fake.replicasOf('echo') ?? 0;
-      const [ra, rb] = await Promise.all([request(a.adminServer).post('/system/alert').send(payload), request(b.adminServer).post('/system/alert').send(payload)]);
-      expect([ra.status, rb.status]).toEqual([200, 200]);
-      const outcomes = [ra.body.results[0].outcome, rb.body.results[0].outcome].sort();
-      expect(outcomes).toEqual(['applied', 'unchanged']);
-      expect(fake.replicasOf('echo')).toBe(Math.min(before + 2, 10));
+      const still = round % 2 === 1 ? jest.spyOn(Date, 'now').mockReturnValue(Date.now()) : undefined;
+      let answers: Array<{ status: number; body: { results: Array<{ outcome: string }> } }>;
+      try {
+        answers = await Promise.all([request(a.adminServer).post('/system/alert').send(payload), request(b.adminServer).post('/system/alert').send(payload)]);
+      } finally {
+        still?.mockRestore();
+      }
+      expect({ round, statuses: answers.map((r) => r.status) }).toEqual({ round, statuses: [200, 200] });
+      expect({ round, outcomes: answers.map((r) => r.body.results[0]?.outcome).sort() }).toEqual({ round, outcomes: ['applied', 'unchanged'] });
+      expect({ round, replicas: fake.replicasOf('echo') }).toEqual({ round, replicas: before + 1 });
     }
+  });
+
+  it('an HA pair both resetting a function to min on the same resolved notification take it to min, never below (no second removal)', async () => {
+    const { fake, kubeconfig } = await cluster();
+    fake.addDeployment({ name: 'echo', replicas: 5, labels: { faas_function: 'echo', 'com.openfaas.scale.min': '1', 'com.openfaas.scale.down.window': '0s' } });
+    const ref = { name: 'echo', namespace: 'openfaas-fn' };
+    const a = await scaler(kubeconfig);
+    const b = await scaler(kubeconfig);
+    await waitFor(() => [a, b].every((s) => s.provider.listReplicas(ref).filter((r) => r.phase === 'ready').length === 5), 'five ready replicas on both');
+    const from = fake.requests.length;
+    // The reset's state (nothing firing, nothing pending) is the same text whenever it is decided.
+    const payload = forFunction(fixture('resolved-single'), 'echo');
+    const answers = await Promise.all([request(a.adminServer).post('/system/alert').send(payload), request(b.adminServer).post('/system/alert').send(payload)]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200]);
+    await waitFor(() => fake.replicasOf('echo') === 1, 'the reset to min', 5000);
+    // Both drains and removals settled (a loser's failed removal puts its replicas back).
+    await new Promise((r) => setTimeout(r, 1500));
+    const counts = fake.requests.slice(from).filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo')).map((r) => (r.body as { spec?: { replicas?: number } }).spec?.replicas);
+    expect(counts.filter((c) => c !== undefined && c < 1)).toEqual([]);
+    expect(fake.replicasOf('echo')).toBe(1);
   });
 
   it('GET /system/function/<name> names the owner on every instance, and exactly one says it is this gateway', async () => {

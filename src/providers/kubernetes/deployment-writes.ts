@@ -205,13 +205,8 @@ export class DeploymentWrites {
       const from = deployment.desired;
       const to = change.target === undefined ? from : change.target(from);
       const metadata: Record<string, unknown> = { resourceVersion: deployment.resourceVersion };
-      if (change.state !== undefined) {
-        const stored = digestOf(deployment.alertState);
-        if (stored !== digestOf(change.state.text)) {
-          if (stored !== change.state.base) throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
-          metadata['annotations'] = { [STATE_ANNOTATION]: change.state.text };
-        }
-      }
+      const annotations = stateToWrite(ref, change, deployment.alertState);
+      if (annotations !== undefined) metadata['annotations'] = annotations;
       if (to === from && metadata['annotations'] === undefined) return { from, to };
       const body = to === from ? { metadata } : { metadata, spec: { replicas: to } };
       this.fence?.(ref);
@@ -252,6 +247,25 @@ export class DeploymentWrites {
     this.options.snapshots.record(ref, deployment);
     return factsOf(deployment);
   }
+}
+
+/**
+ * The annotations a change writes over the `stored` alert state: none when it has no state or
+ * its state is stored already. PROVIDER_CONFLICT when the stored state is not the one the
+ * change's replaces (another writer stored one since it was decided), even when it is the
+ * very same text, if the change carries a count: two gateways that decide the same
+ * notification in the same millisecond decide the same state, and the one whose write lost
+ * must decide again (its step is taken; it must not report the other's write as its own).
+ * A state alone that another writer stored word for word is as good as written.
+ */
+function stateToWrite(ref: FunctionRef, change: Change, stored: string | undefined): Record<string, string> | undefined {
+  if (change.state === undefined) return undefined;
+  const storedDigest = digestOf(stored);
+  const same = storedDigest === digestOf(change.state.text);
+  if (storedDigest !== change.state.base && (!same || change.target !== undefined)) {
+    throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
+  }
+  return same ? undefined : { [STATE_ANNOTATION]: change.state.text };
 }
 
 /** `facts` when its Deployment opted in, else FUNCTION_NOT_ENABLED. */
