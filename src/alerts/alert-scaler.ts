@@ -72,7 +72,7 @@ export class AlertScaler {
   constructor(private readonly options: AlertScalerOptions) {
     const { changer, clock, timers, store, logger, metrics, timing, defaultNamespace, track, owns } = options;
     this.cycle = new AlertStateCycle({ changer, clock, timers, store, logger, timing, ...(track === undefined ? {} : { track }), ...(owns === undefined ? {} : { owns }) });
-    this.stepDeps = { changer, cycle: this.cycle, logger, metrics, timing, defaultNamespace };
+    this.stepDeps = { changer, cycle: this.cycle, logger, metrics, timing, defaultNamespace, ...(owns === undefined ? {} : { owns }) };
   }
 
   /**

@@ -3,7 +3,7 @@ import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { AlertBatch, type AlertBatchDecision, type AlertTiming } from '../policy/alert-step.js';
-import { functionLabel } from '../providers/types.js';
+import { functionLabel, type FunctionRef } from '../providers/types.js';
 import { failureOf, outcomeOf, problemsOf, type AlertGroup, type AlertOutcome } from './outcome.js';
 import type { WebhookAlert } from './payload.js';
 import type { AlertStateCycle, Recorded } from './state-cycle.js';
@@ -23,6 +23,8 @@ export interface StepGroupDeps {
   readonly metrics: Metrics;
   readonly timing: AlertTiming;
   readonly defaultNamespace: string;
+  /** Whether this gateway decides for a function (its owner); all when absent. A non-owner leaves a reset to min to the owner. */
+  readonly owns?: (ref: FunctionRef) => boolean;
 }
 
 /**
@@ -58,7 +60,7 @@ function stepChange(deps: StepGroupDeps, group: AlertGroup, alerts: readonly Web
     return { status: alert.status, fingerprint: alert.fingerprint, startsAt: alert.startsAt };
   });
   const decide: Decide<Recorded<AlertBatchDecision>, VersionedAlertState> = async ({ state, policy, now, context }) => {
-    const batch = new AlertBatch({ current: state.desired, policy, state: context.state, now, timing });
+    const batch = new AlertBatch({ current: state.desired, policy, state: context.state, now, timing, decides: deps.owns?.(ref) ?? true });
     for (let start = 0; start < signals.length; start += CHUNK) {
       if (start > 0) await yieldToLoop();
       batch.add(signals.slice(start, start + CHUNK));

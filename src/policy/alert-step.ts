@@ -124,6 +124,12 @@ export interface AlertBatchInput {
   readonly timing: AlertTiming;
   /** Cap on each of `firing` and `steps`; default ALERT_STATE_MAX_ENTRIES. */
   readonly maxEntries?: number;
+  /**
+   * Whether this gateway decides for the function (owns it); default true. When false, a
+   * reset to min (no scale-down window) is stored as a scale-down due `now` instead, which the
+   * owner runs: two gateways of an HA pair never both remove replicas.
+   */
+  readonly decides?: boolean;
 }
 
 /**
@@ -190,8 +196,8 @@ export class AlertBatch {
     if (policy.minReplicas === policy.maxReplicas) return { replicas: current, reason: 'fixed' };
     if (this.firing.size > 0) return { replicas: current, reason: 'still-firing' };
     if (current <= policy.minReplicas) return { replicas: current, reason: 'at-min' };
-    if (policy.scaleDownWindowMs <= 0) return { replicas: policy.minReplicas, reason: 'reset-to-min' };
-    this.scaleDownAt = now + policy.scaleDownWindowMs;
+    if (policy.scaleDownWindowMs <= 0 && this.input.decides !== false) return { replicas: policy.minReplicas, reason: 'reset-to-min' };
+    this.scaleDownAt = now + Math.max(0, policy.scaleDownWindowMs);
     return { replicas: current, reason: 'scale-down-scheduled' };
   }
 

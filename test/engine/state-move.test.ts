@@ -126,6 +126,22 @@ describe('after the owner is killed', () => {
     expect(await g.desired()).toBe(1);
     expect(g.a.events().find((ev) => ev.action === 'scale_down')).toMatchObject({ source: 'alert', time: due });
   });
+
+  it('with no scale-down window, a resolve at a non-owner is a scale-down due now that only the owner runs (an HA pair never removes twice)', async () => {
+    const g = await twoGateways({ ...RPS, [`${L}down.window`]: '0s' }, 1);
+    await g.a.composed.alerts.applyAll([alert('firing', 'r1')]);
+    await g.clock.run(1_000);
+    expect(await g.desired()).toBe(3);
+    // Both gateways of the pair get the resolve; b (not the owner) stores it, a resets.
+    const [atB] = await g.b.composed.alerts.applyAll([alert('resolved', 'r1')]);
+    expect(atB).toMatchObject({ outcome: 'unchanged', reason: 'scale-down-scheduled' });
+    expect((await g.store.load(g.ref)).state.scaleDownAt).toBe(g.clock.now());
+    await g.a.composed.alerts.applyAll([alert('resolved', 'r1')]);
+    await g.clock.run(1_000);
+    expect(await g.desired()).toBe(1);
+    expect(g.b.events().filter((ev) => ev.action === 'scale_down')).toEqual([]);
+    expect(g.a.events().filter((ev) => ev.action === 'scale_down' && ev.source === 'alert')).toHaveLength(1);
+  });
 });
 
 describe('the takeover guard', () => {

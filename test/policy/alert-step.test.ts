@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { decideAlert, decideScaleDown, EMPTY_ALERT_STATE, stepSize, type AlertState } from '../../src/policy/alert-step.js';
+import { decideAlert, decideAlerts, decideScaleDown, EMPTY_ALERT_STATE, stepSize, type AlertState } from '../../src/policy/alert-step.js';
 import type { ScalingPolicy } from '../../src/policy/labels.js';
 import { DEFAULT_POLICY } from '../support/policy.js';
 
@@ -116,5 +116,12 @@ describe('resolved alerts and the scale-down window', () => {
     const decision = decideAlert({ current, policy: { ...DEFAULTS, ...policy }, state: EMPTY_ALERT_STATE, signal: resolved(), now: 1000, timing });
     expect(decision.replicas).toBe(expected);
     expect(decision.reason).toBe(reason);
+  });
+
+  it('resolved with a zero window at a gateway that does not decide: a scale-down due now, stored for the owner', () => {
+    const decision = decideAlerts({ current: 9, policy: { ...DEFAULTS, scaleDownWindowMs: 0 }, state: EMPTY_ALERT_STATE, signals: [resolved()], now: 1000, timing, decides: false });
+    expect(decision.replicas).toBe(9);
+    expect(decision.reason).toBe('scale-down-scheduled');
+    expect(decision.state.scaleDownAt).toBe(1000);
   });
 });
