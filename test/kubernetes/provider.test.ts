@@ -62,18 +62,17 @@ describe('KubernetesProvider against the fake API server', () => {
     });
   });
 
-  it('sets replicas through the scale subresource with the resourceVersion of its read as precondition, without reading the scale', async () => {
+  it('sets replicas through the scale subresource with the cached resourceVersion as precondition: no read at all', async () => {
     const before = fake.requests.length;
     await provider.getReplicas(echo);
+    const cachedVersion = provider.cached(echo)?.resourceVersion;
     await provider.setReplicas(echo, 3);
     expect(fake.replicasOf('echo')).toBe(3);
-    const calls = fake.requests.slice(before).filter((r) => r.verb !== null);
-    expect(calls.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`}`)).toEqual([
-      'get deployments', 'update deployments/scale',
-    ]);
+    const calls = fake.requests.slice(before).filter((r) => r.verb !== null && r.verb !== 'watch');
+    expect(calls.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`}`)).toEqual(['update deployments/scale']);
     const put = calls.at(-1)?.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
     expect(put.spec.replicas).toBe(3);
-    expect(put.metadata.resourceVersion).toMatch(/^\d+$/);
+    expect(put.metadata.resourceVersion).toBe(cachedVersion);
   });
 
   it('tells subscribers about the new desired count, then about readiness from the watch', async () => {
@@ -131,7 +130,8 @@ describe('KubernetesProvider against the fake API server', () => {
     fake.onRequest = undefined;
     expect(mutated).toBe(true);
     expect(count('update', 'scale') - puts).toBe(2);
-    expect(count('get', null) - gets).toBe(2);
+    // The decision's read is the cache; only the 409 costs a live read.
+    expect(count('get', null) - gets).toBe(1);
     expect(count('get', 'scale')).toBe(0);
     expect(fake.replicasOf('echo')).toBe(3);
   });
@@ -160,14 +160,22 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(err.message).toContain('update deployments/scale in namespace openfaas-fn');
   });
 
+  // A function the cache does not hold (here one that did not opt in) is read live: its errors are translated.
   it('a 401 (credentials rejected) is PROVIDER_FORBIDDEN too', async () => {
-    fake.failNext({ method: 'GET', path: '/deployments/echo', status: 401 });
-    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_FORBIDDEN');
+    fake.failNext({ method: 'GET', path: '/deployments/database', status: 401 });
+    expect(await codeOf(provider.getReplicas({ name: 'database', namespace: NS }))).toBe('PROVIDER_FORBIDDEN');
   });
 
   it('a 429 (throttled) is PROVIDER_UNAVAILABLE: worth retrying', async () => {
-    fake.failNext({ method: 'GET', path: '/deployments/echo', status: 429 });
-    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_UNAVAILABLE');
+    fake.failNext({ method: 'GET', path: '/deployments/database', status: 429 });
+    expect(await codeOf(provider.getReplicas({ name: 'database', namespace: NS }))).toBe('PROVIDER_UNAVAILABLE');
+  });
+
+  it('a cached function is read from the cache: getReplicas makes no API call', async () => {
+    const before = fake.apiCalls().length;
+    const state = await provider.getReplicas(echo);
+    expect(state.desired).toBe(fake.replicasOf('echo'));
+    expect(fake.apiCalls().length).toBe(before);
   });
 
   it('a missing Deployment is FUNCTION_UNKNOWN', async () => {
@@ -190,7 +198,7 @@ describe('KubernetesProvider against the fake API server', () => {
     await provider.setReplicas(echo, 2);
     expect(fake.replicasOf('echo')).toBe(2);
     fake.latencyMs = 600;
-    expect(await codeOf(provider.getReplicas(echo))).toBe('PROVIDER_UNAVAILABLE');
+    expect(await codeOf(provider.getReplicas({ name: 'database', namespace: NS }))).toBe('PROVIDER_UNAVAILABLE');
   });
 
   it.each([

@@ -24,6 +24,7 @@ import {
 } from '@kubernetes/client-node';
 import { AppError } from '../../errors.js';
 import { translateKubeError, type KubeAction } from './errors.js';
+import { listParams, listed, selectorQuery, type ListOptions, type Listed } from './list-options.js';
 
 export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
 export { V1MicroTime } from '@kubernetes/client-node';
@@ -38,7 +39,12 @@ export interface DeploymentLike {
     readonly labels?: Record<string, string>;
     readonly annotations?: Record<string, string>;
   };
-  readonly spec?: { readonly replicas?: number; readonly selector?: { readonly matchLabels?: Record<string, string> } };
+  readonly spec?: {
+    readonly replicas?: number;
+    readonly selector?: { readonly matchLabels?: Record<string, string> };
+    /** The pod template: its containers' ports give a pod's port when no EndpointSlice does. */
+    readonly template?: { readonly spec?: { readonly containers?: ReadonlyArray<{ readonly ports?: ReadonlyArray<{ readonly name?: string; readonly containerPort?: number }> }> } };
+  };
   readonly status?: { readonly readyReplicas?: number; readonly availableReplicas?: number };
 }
 
@@ -53,8 +59,14 @@ export interface PodLike {
     /** A Date from a typed list, an RFC 3339 string from a watch. */
     readonly creationTimestamp?: Date | string;
     readonly deletionTimestamp?: Date | string;
+    /** The controller (a ReplicaSet `<deployment>-<pod-template-hash>`) names the pod's Deployment. */
+    readonly ownerReferences?: ReadonlyArray<{ readonly kind?: string; readonly name?: string; readonly controller?: boolean }>;
   };
-  readonly status?: { readonly phase?: string; readonly podIP?: string };
+  readonly status?: {
+    readonly phase?: string;
+    readonly podIP?: string;
+    readonly conditions?: ReadonlyArray<{ readonly type?: string; readonly status?: string }>;
+  };
 }
 
 /** The fields of an EndpointSlice alert-scaler reads (discovery.k8s.io/v1). */
@@ -84,12 +96,6 @@ export interface ConfigMapLike {
 export interface WatchEvent<T = DeploymentLike> {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   readonly object: T & { readonly code?: number; readonly reason?: string; readonly message?: string };
-}
-
-/** A list with the resourceVersion to watch from. */
-export interface Listed<T> {
-  readonly items: T[];
-  readonly resourceVersion: string;
 }
 
 /** The annotation the ReplicaSet controller reads to choose which pods a scale-down removes. */
@@ -139,51 +145,47 @@ export class KubeApi {
     return this.call({ verb: 'get', resource: 'deployments', namespace, name }, () => this.apps.readNamespacedDeployment({ name, namespace }));
   }
 
-  async listDeployments(namespace: string): Promise<Listed<V1Deployment>> {
-    const list = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace }));
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The Deployments of a namespace (or one page of those a selector picks). */
+  async listDeployments(namespace: string, options: ListOptions = {}): Promise<Listed<V1Deployment>> {
+    return listed(await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace, ...listParams(options) })));
   }
 
   /**
    * Opens a watch on the Deployments of a namespace from `resourceVersion`. `onDone` is called
    * once when the stream ends: null for a clean close, else the error (HTTP status in `statusCode`).
    */
-  watchDeployments(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, {}, resourceVersion, onEvent, onDone);
+  watchDeployments(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
-  /** The pods of a namespace (every pod: an opted-in Deployment's pods may carry any labels). */
-  async listPods(namespace: string): Promise<Listed<V1Pod>> {
-    const list = await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.core.listNamespacedPod({ namespace }));
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The pods of a namespace (or one page of those a selector picks). */
+  async listPods(namespace: string, options: ListOptions = {}): Promise<Listed<V1Pod>> {
+    return listed(await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.core.listNamespacedPod({ namespace, ...listParams(options) })));
   }
 
-  /** Watches the pods of a namespace; as watchDeployments. */
-  watchPods(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<PodLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {}, resourceVersion, onEvent, onDone);
+  /** Watches the pods of a namespace (those `labelSelector` picks); as watchDeployments. */
+  watchPods(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<PodLike>) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
-  /** The EndpointSlices of a namespace that belong to a Service (label kubernetes.io/service-name). */
-  async listEndpointSlices(namespace: string): Promise<Listed<V1EndpointSlice>> {
-    const list = await this.call({ verb: 'list', resource: 'endpointslices', namespace }, () =>
-      this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: SERVICE_NAME_LABEL }));
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The EndpointSlices of a namespace (or one page of those a selector picks). */
+  async listEndpointSlices(namespace: string, options: ListOptions = {}): Promise<Listed<V1EndpointSlice>> {
+    return listed(await this.call({ verb: 'list', resource: 'endpointslices', namespace }, () => this.discovery.listNamespacedEndpointSlice({ namespace, ...listParams(options) })));
   }
 
-  /** Watches what listEndpointSlices lists; as watchDeployments. */
-  watchEndpointSlices(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<EndpointSliceLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, { labelSelector: SERVICE_NAME_LABEL }, resourceVersion, onEvent, onDone);
+  /** Watches the EndpointSlices of a namespace (those `labelSelector` picks); as watchDeployments. */
+  watchEndpointSlices(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<EndpointSliceLike>) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
-  /** The ConfigMaps of a namespace (named policies are ConfigMaps; any may be one). */
-  async listConfigMaps(namespace: string): Promise<Listed<V1ConfigMap>> {
-    const list = await this.call({ verb: 'list', resource: 'configmaps', namespace }, () => this.core.listNamespacedConfigMap({ namespace }));
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The ConfigMaps of a namespace (named policies are ConfigMaps; any may be one), or one page of them. */
+  async listConfigMaps(namespace: string, options: ListOptions = {}): Promise<Listed<V1ConfigMap>> {
+    return listed(await this.call({ verb: 'list', resource: 'configmaps', namespace }, () => this.core.listNamespacedConfigMap({ namespace, ...listParams(options) })));
   }
 
   /** Watches the ConfigMaps of a namespace; as watchDeployments. */
-  watchConfigMaps(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<ConfigMapLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {}, resourceVersion, onEvent, onDone);
+  watchConfigMaps(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<ConfigMapLike>) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
   /** Merge-patches a pod's annotations (a null value removes one). */

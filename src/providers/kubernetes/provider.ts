@@ -5,14 +5,21 @@ import {
 } from '../types.js';
 import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLike, type KubeApi, type PodLike } from './client.js';
 import { DeploymentScale } from './deployment-scale.js';
-import { Informer, deploymentSource, factsOf, type DeploymentFacts, type InformerOptions } from './informer.js';
-import { isOptedIn } from './opt-in.js';
+import { Informer, deploymentOf, deploymentSource, factsOf, type DeploymentFacts } from './informer.js';
+import type { InformerOptions } from './list-watch.js';
+import { OPT_IN_SELECTORS, isOptedIn } from './opt-in.js';
 import { ReplicaIndex } from './replica-index.js';
 import { endpointSliceSource, podSource, type PodFacts, type SliceFacts } from './replicas.js';
 import { scaleEventBody } from './scale-event.js';
 import { DeploymentSnapshots } from './snapshots.js';
 
 export { ENABLED_LABEL, FAAS_FUNCTION_LABEL, isOptedIn } from './opt-in.js';
+
+/** Same keys with the same values. */
+function sameMap(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
 
 /**
  * Where the gateway sends a function's requests: `pod`, straight to the ready pod addresses
@@ -40,9 +47,11 @@ export interface KubernetesProviderSettings {
 
 /**
  * Functions are Deployments that opted in. Replicas change only through the scale
- * subresource with optimistic concurrency. Three list+watch caches: the Deployments (desired
- * count, labels), their pods (replica ids, creation times) and the EndpointSlices of their
- * Services (addresses and readiness: a replica is ready when its endpoint is).
+ * subresource with optimistic concurrency. Three label-selected list+watch caches of lean
+ * records (OPT_IN_SELECTORS: nothing else reaches the process): the Deployments (desired
+ * count, labels, the annotations read), their pods (replica ids, owners, creation times) and
+ * the EndpointSlices of their Services (addresses and readiness: a replica is ready when its
+ * endpoint is; a function without slices is routed to its pods' own addresses).
  */
 export class KubernetesProvider implements ReplicaProvider {
   readonly kind = 'kubernetes';
@@ -61,9 +70,16 @@ export class KubernetesProvider implements ReplicaProvider {
     this.logger = settings.logger.child({ component: 'kubernetes-provider' });
     this.snapshots = settings.snapshots ?? new DeploymentSnapshots();
     this.scale = new DeploymentScale(settings, this.snapshots, this.logger);
+    this.snapshots.attachCache((ref) => {
+      const facts = this.cached(ref);
+      return facts === undefined ? undefined : deploymentOf(facts);
+    });
     const options: InformerOptions = { minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs };
     const { api, namespaces } = settings;
-    this.index = new ReplicaIndex((ns) => this.informer.all().filter((d) => d.namespace === ns));
+    this.index = new ReplicaIndex((fnKey) => {
+      const slash = fnKey.indexOf('/');
+      return this.informer.get(fnKey.slice(0, slash), fnKey.slice(slash + 1));
+    });
     this.informer = new Informer(deploymentSource(api), namespaces, (prev, next) => this.changed(prev, next), this.logger, options);
     this.pods = new Informer(podSource(api), namespaces, (prev, next) => this.replicasChanged(this.index.podChanged(prev, next)), this.logger, options);
     this.slices = new Informer(endpointSliceSource(api), namespaces, (prev, next) => this.replicasChanged(this.index.sliceChanged(prev, next)), this.logger, options);
@@ -89,14 +105,34 @@ export class KubernetesProvider implements ReplicaProvider {
   }
 
   /**
-   * Reads the Deployment live (not from the cache), so decisions start from the current
-   * desired count; the read is kept as the snapshot the cycle's writes start from.
+   * From the cache once started (no API call), or this process's own write the watch has not
+   * shown yet: the cached Deployment is also kept as the snapshot the cycle's writes start from, so a write carries the resourceVersion the
+   * decision was made at (a stale one is a 409, never a silent overwrite). A function not in
+   * the cache (unknown, opted out, or before start) is read live, which names the error.
    * `ready`: with pod routing, the ready endpoints (from the cache once started); with
    * service routing, the Deployment's available replicas.
    */
   async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
-    const facts = factsOf(await this.scale.enabledDeployment(ref));
-    return this.stateOf(facts);
+    const cached = this.cached(ref);
+    if (cached !== undefined) {
+      // Our own write's answer the watch has not shown yet (a snapshot is dropped once the watch shows another version): read your writes.
+      const own = this.snapshots.get(ref);
+      if (own !== undefined && isOptedIn(own.metadata?.labels ?? {})) return this.stateOf(factsOf(own));
+      this.snapshots.record(ref, deploymentOf(cached));
+      return this.stateOf(cached);
+    }
+    return this.stateOf(factsOf(await this.scale.enabledDeployment(ref)));
+  }
+
+  /**
+   * The function's Deployment as the watch last showed it (lean facts: labels, the annotations
+   * read, desired, ready, resourceVersion), or undefined when it is not cached (not started,
+   * not a managed function of a watched namespace). Never an API call.
+   */
+  cached(ref: FunctionRef): DeploymentFacts | undefined {
+    if (!this.started) return undefined;
+    const facts = this.informer.get(ref.namespace, ref.name);
+    return facts !== undefined && isOptedIn(facts.labels) ? facts : undefined;
   }
 
   /** Sets the desired count through the scale subresource (see DeploymentScale.write). */
@@ -181,8 +217,10 @@ export class KubernetesProvider implements ReplicaProvider {
     await this.settings.api.createEvent(ref.namespace, scaleEventBody(ref, facts, { from, to, message }, new Date()));
   }
 
+  /** Before start: the managed Deployments, listed live (one list per namespace and selector). */
   private async listLive(): Promise<DeploymentFacts[]> {
-    const lists = await Promise.all(this.settings.namespaces.map((ns) => this.settings.api.listDeployments(ns)));
+    const { api, namespaces } = this.settings;
+    const lists = await Promise.all(namespaces.flatMap((ns) => OPT_IN_SELECTORS.map((labelSelector) => api.listDeployments(ns, { labelSelector }))));
     return lists.flatMap((l) => l.items.map(factsOf));
   }
 
@@ -191,15 +229,20 @@ export class KubernetesProvider implements ReplicaProvider {
     return { desired: facts.desired, ready, labels: facts.labels, annotations: facts.annotations };
   }
 
+  /**
+   * A Deployment changed: listeners hear of it when its desired or ready count, its labels
+   * or an annotation alert-scaler reads (the alert state, scale settings) changed, or its
+   * replica list moved; a status-only write that changes none of those is silent.
+   */
   private changed(previous: DeploymentFacts | null, next: DeploymentFacts | null): void {
-    const moved = this.index.deploymentChanged(previous, next, (ns) => this.pods.all().filter((p) => p.namespace === ns));
+    const moved = this.index.deploymentChanged(previous, next);
     const current = next ?? previous;
     if (current === null) return;
     this.snapshots.observed(current, next?.resourceVersion ?? null);
     const key = refKey(current);
-    this.replicasChanged(moved.filter((k) => k !== key));
     if (!isOptedIn(current.labels)) return;
-    const same = previous !== null && next !== null && isOptedIn(previous.labels) && previous.desired === next.desired && previous.ready === next.ready;
+    const same = previous !== null && next !== null && isOptedIn(previous.labels) && previous.desired === next.desired && previous.ready === next.ready
+      && sameMap(previous.labels, next.labels) && sameMap(previous.annotations, next.annotations);
     if (same && !moved.includes(key)) return;
     this.notify(current, next === null ? { desired: 0, ready: 0, labels: current.labels, annotations: current.annotations } : this.stateOf(next));
   }

@@ -1,6 +1,6 @@
 import type { ReplicaInfo } from '../types.js';
 import type { DeploymentFacts } from './informer.js';
-import { deriveReplicas, sameReplicas, selects, type PodFacts, type SliceFacts } from './replicas.js';
+import { deriveReplicas, sameReplicas, type PodFacts, type SliceFacts } from './replicas.js';
 
 /** Per function: its replicas as last derived, and the caches they are derived from. */
 interface Entry {
@@ -19,8 +19,9 @@ const key = (namespace: string, name: string): string => `${namespace}/${name}`;
  * The replicas of every function, kept current from the pod, EndpointSlice and Deployment
  * caches (the engine's dispatcher routes to them and counts their requests). Each `*Changed`
  * method returns the keys (`namespace/name`) of the functions whose replica list changed.
- * A pod belongs to the Deployment whose selector matches it; a slice to the function its
- * `kubernetes.io/service-name` names.
+ * A pod belongs to the Deployment its facts name (`PodFacts.owner`); a slice to the function
+ * its `kubernetes.io/service-name` names. A function without any slice is routed to its
+ * pods' own addresses (the Deployment's port).
  */
 export class ReplicaIndex {
   private readonly entries = new Map<string, Entry>();
@@ -28,11 +29,11 @@ export class ReplicaIndex {
   private readonly podOwner = new Map<string, string>();
 
   /**
-   * @param deploymentsIn the cached Deployments of a namespace (for pod ownership)
+   * @param deployment the cached Deployment of a function key (its port), undefined when not (yet) cached
    * @param now epoch ms, for endpoints whose pod is not (yet) cached
    */
   constructor(
-    private readonly deploymentsIn: (namespace: string) => readonly DeploymentFacts[],
+    private readonly deployment: (fnKey: string) => DeploymentFacts | undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -61,7 +62,7 @@ export class ReplicaIndex {
     if (current === null) return [];
     const podKey = key(current.namespace, current.name);
     const before = this.podOwner.get(podKey);
-    const after = next === null ? undefined : this.ownerOf(next);
+    const after = next === null || next.owner === '' ? undefined : key(next.namespace, next.owner);
     if (before !== undefined && before !== after) this.entries.get(before)?.pods.delete(current.name);
     if (after === undefined) this.podOwner.delete(podKey);
     else {
@@ -86,20 +87,20 @@ export class ReplicaIndex {
     return changed;
   }
 
-  /** A Deployment came, went or changed its selector: its namespace's pods may change owner. */
-  deploymentChanged(previous: DeploymentFacts | null, next: DeploymentFacts | null, podsIn: (namespace: string) => readonly PodFacts[]): string[] {
+  /**
+   * A Deployment came, went or changed its port: its replicas are derived again (pods routed
+   * by their own address need the port). Returns its key when its replica list changed.
+   */
+  deploymentChanged(previous: DeploymentFacts | null, next: DeploymentFacts | null): string[] {
     const current = next ?? previous;
     if (current === null) return [];
-    if (previous !== null && next !== null && JSON.stringify(previous.selector) === JSON.stringify(next.selector)) return [];
-    const changed = new Set<string>();
-    for (const pod of podsIn(current.namespace)) for (const k of this.podChanged(pod, pod)) changed.add(k);
-    if (next === null) this.entries.delete(key(current.namespace, current.name));
-    return [...changed];
-  }
-
-  private ownerOf(pod: PodFacts): string | undefined {
-    const owner = this.deploymentsIn(pod.namespace).find((d) => selects(d.selector, pod.labels));
-    return owner === undefined ? undefined : key(owner.namespace, owner.name);
+    const fnKey = key(current.namespace, current.name);
+    if (next === null) {
+      this.entries.delete(fnKey);
+      return [];
+    }
+    if (previous !== null && previous.port === next.port) return [];
+    return this.derive(fnKey) ? [fnKey] : [];
   }
 
   private entry(fnKey: string): Entry {
@@ -119,15 +120,20 @@ export class ReplicaIndex {
     const entry = this.entries.get(fnKey);
     if (entry === undefined) return false;
     const endpoints = [...entry.slices.values()].flatMap((s) => s.endpoints);
+    // No slice at all: the Service is not labelled (faas-netes CE); the pods are their own endpoints.
+    const podPort = entry.slices.size === 0 ? (this.deployment(fnKey)?.port ?? null) : null;
     const replicas = deriveReplicas(entry.pods.values(), endpoints, entry.draining, (id) => {
       const seen = entry.firstSeen.get(id) ?? this.now();
       entry.firstSeen.set(id, seen);
       return seen;
-    });
+    }, podPort);
     const ids = new Set(replicas.map((r) => r.id));
     for (const id of entry.draining) if (!ids.has(id)) entry.draining.delete(id);
     for (const id of entry.firstSeen.keys()) if (!ids.has(id)) entry.firstSeen.delete(id);
-    if (sameReplicas(replicas, entry.replicas)) return false;
+    const same = sameReplicas(replicas, entry.replicas);
+    // Nothing left of the function here (its pods and slices gone): forget it, so deleted functions leave nothing.
+    if (entry.pods.size === 0 && entry.slices.size === 0) this.entries.delete(fnKey);
+    if (same) return false;
     entry.replicas = replicas;
     entry.routable = replicas.filter((r) => r.phase === 'ready' && r.address !== null);
     return true;

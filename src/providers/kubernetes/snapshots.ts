@@ -18,6 +18,7 @@ export const SNAPSHOT_MAX_AGE_MS = 2_000;
  */
 export class DeploymentSnapshots {
   private readonly entries = new Map<string, { readonly deployment: DeploymentLike; readonly at: number }>();
+  private cache: (ref: FunctionRef) => DeploymentLike | undefined = () => undefined;
 
   /**
    * @param maxAgeMs how long a snapshot may serve a write, in ms; 0 disables reuse.
@@ -27,6 +28,23 @@ export class DeploymentSnapshots {
     private readonly maxAgeMs = SNAPSHOT_MAX_AGE_MS,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * Lets `cached` answer from the provider's watch cache (the provider attaches it: its
+   * lean Deployment record at the watched resourceVersion).
+   */
+  attachCache(lookup: (ref: FunctionRef) => DeploymentLike | undefined): void {
+    this.cache = lookup;
+  }
+
+  /**
+   * The Deployment as the watch last showed it (labels, the annotations read, desired count,
+   * resourceVersion), without an API call; undefined when it is not cached. A write from it
+   * carries that resourceVersion as precondition, so a stale copy is a 409, never a wrong write.
+   */
+  cached(ref: FunctionRef): DeploymentLike | undefined {
+    return this.cache(ref);
+  }
 
   /** Keeps `deployment` (a live read or a write's answer) as the latest of `ref`. */
   record(ref: FunctionRef, deployment: DeploymentLike): void {
