@@ -72,14 +72,22 @@ export function deploymentSource(api: KubeApi): ListWatchSource<DeploymentLike, 
   };
 }
 
+/** How long a deletion from one stream waits for another stream to add the object (its labels moved it across selectors), ms. */
+export const MOVE_GRACE_MS = 1000;
+
 /**
  * A list+watch cache of one kind of object in some namespaces: one stream per namespace and
  * label selector (ListWatchStream), seen as one cache. An object two streams hold for a
  * moment (its labels moved it from one selector to the other) is the first stream's; the
- * listener hears of a change only when that merged view changes.
+ * listener hears of a change only when that merged view changes. The two streams' events
+ * come in no set order, so with several selectors a deletion is told after MOVE_GRACE_MS,
+ * unless another stream adds the object meanwhile (then it is one change).
  */
 export class Informer<T, F extends CachedFacts> {
   private readonly streams = new Map<string, Array<ListWatchStream<T, F>>>();
+  /** Deletions waiting out MOVE_GRACE_MS, by `namespace/name`: what the listener last heard of. */
+  private readonly pendingDeletes = new Map<string, { readonly previous: F; readonly timer: NodeJS.Timeout }>();
+  private readonly multiple: boolean;
 
   constructor(
     source: ListWatchSource<T, F>,
@@ -89,6 +97,7 @@ export class Informer<T, F extends CachedFacts> {
     options: InformerOptions,
   ) {
     const log = logger.child({ resource: source.resource });
+    this.multiple = source.selectors.length > 1;
     for (const ns of namespaces) {
       const streams: Array<ListWatchStream<T, F>> = [];
       for (const selector of source.selectors) {
@@ -106,6 +115,8 @@ export class Informer<T, F extends CachedFacts> {
 
   async stop(): Promise<void> {
     await Promise.all(this.every().map((s) => s.stop()));
+    for (const { timer } of this.pendingDeletes.values()) clearTimeout(timer);
+    this.pendingDeletes.clear();
   }
 
   get(namespace: string, name: string): F | undefined {
@@ -147,6 +158,24 @@ export class Informer<T, F extends CachedFacts> {
     }
     const after = this.get(stream.namespace, current.name);
     if (before === after) return;
+    const key = `${stream.namespace}/${current.name}`;
+    const pending = this.pendingDeletes.get(key);
+    if (pending !== undefined && after !== undefined) {
+      // Added again by another stream within the grace: one change from what the listener last heard.
+      clearTimeout(pending.timer);
+      this.pendingDeletes.delete(key);
+      this.onChange(pending.previous, after);
+      return;
+    }
+    if (after === undefined && before !== undefined && this.multiple) {
+      const timer = setTimeout(() => {
+        this.pendingDeletes.delete(key);
+        if (this.get(stream.namespace, current.name) === undefined) this.onChange(before, null);
+      }, MOVE_GRACE_MS);
+      timer.unref();
+      this.pendingDeletes.set(key, { previous: before, timer });
+      return;
+    }
     this.onChange(before ?? null, after ?? null);
   }
 }

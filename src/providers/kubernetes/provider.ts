@@ -41,6 +41,8 @@ export interface KubernetesProviderSettings {
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
   readonly watchDeadlineMs: number;
+  /** Objects per list page; default LIST_PAGE_SIZE. */
+  readonly listPageSize?: number;
   /** Shared with the alert state store so a change cycle reads the Deployment once; a private one when absent. */
   readonly snapshots?: DeploymentSnapshots;
 }
@@ -74,7 +76,10 @@ export class KubernetesProvider implements ReplicaProvider {
       const facts = this.cached(ref);
       return facts === undefined ? undefined : deploymentOf(facts);
     });
-    const options: InformerOptions = { minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs };
+    const options: InformerOptions = {
+      minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs,
+      ...(settings.listPageSize === undefined ? {} : { pageSize: settings.listPageSize }),
+    };
     const { api, namespaces } = settings;
     this.index = new ReplicaIndex((fnKey) => {
       const slash = fnKey.indexOf('/');
