@@ -97,6 +97,8 @@ describe('label-selected, paged, lean Kubernetes caches', () => {
     const [pod] = fake.pods('ce');
     expect(replica?.phase).toBe('ready');
     expect(replica?.address?.href).toBe(`http://${String((pod?.['status'] as { podIP: string }).podIP)}:8081/`);
+    // Its unlabelled Service's slice never reached the process.
+    expect(fake.sent.filter((s) => s.startsWith(`endpointslices/${NS}/ce-`))).toEqual([]);
   });
 
   it('tells listeners when the alert-state annotation or a label changes, not when an annotation it does not read does', async () => {
