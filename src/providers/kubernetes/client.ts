@@ -9,22 +9,20 @@ import {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
-  DiscoveryV1Api,
   KubeConfig,
   PatchStrategy,
   Watch,
   setHeaderOptions,
   type CoreV1Event,
-  type V1ConfigMap,
   type V1Deployment,
-  type V1EndpointSlice,
   type V1Lease,
   type V1Pod,
   type V1Scale,
 } from '@kubernetes/client-node';
 import { AppError } from '../../errors.js';
 import { translateKubeError, type KubeAction } from './errors.js';
-import { listParams, listed, selectorQuery, type ListOptions, type Listed } from './list-options.js';
+import { selectorQuery, type ListOptions, type Listed } from './list-options.js';
+import { rawList } from './raw-list.js';
 
 export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
 export { V1MicroTime } from '@kubernetes/client-node';
@@ -129,7 +127,6 @@ export class KubeApi {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
-  private readonly discovery: DiscoveryV1Api;
   private readonly watcher: Watch;
 
   /** @param requestTimeoutMs upper bound for one request (watches excluded); 0 disables it. */
@@ -137,7 +134,6 @@ export class KubeApi {
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
-    this.discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
     this.watcher = new Watch(kubeConfig);
   }
 
@@ -146,8 +142,8 @@ export class KubeApi {
   }
 
   /** The Deployments of a namespace (or one page of those a selector picks). */
-  async listDeployments(namespace: string, options: ListOptions = {}): Promise<Listed<V1Deployment>> {
-    return listed(await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace, ...listParams(options) })));
+  listDeployments(namespace: string, options: ListOptions = {}): Promise<Listed<DeploymentLike>> {
+    return this.call({ verb: 'list', resource: 'deployments', namespace }, () => rawList(this.kubeConfig, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, options));
   }
 
   /**
@@ -159,8 +155,8 @@ export class KubeApi {
   }
 
   /** The pods of a namespace (or one page of those a selector picks). */
-  async listPods(namespace: string, options: ListOptions = {}): Promise<Listed<V1Pod>> {
-    return listed(await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.core.listNamespacedPod({ namespace, ...listParams(options) })));
+  listPods(namespace: string, options: ListOptions = {}): Promise<Listed<PodLike>> {
+    return this.call({ verb: 'list', resource: 'pods', namespace }, () => rawList(this.kubeConfig, `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, options));
   }
 
   /** Watches the pods of a namespace (those `labelSelector` picks); as watchDeployments. */
@@ -169,8 +165,9 @@ export class KubeApi {
   }
 
   /** The EndpointSlices of a namespace (or one page of those a selector picks). */
-  async listEndpointSlices(namespace: string, options: ListOptions = {}): Promise<Listed<V1EndpointSlice>> {
-    return listed(await this.call({ verb: 'list', resource: 'endpointslices', namespace }, () => this.discovery.listNamespacedEndpointSlice({ namespace, ...listParams(options) })));
+  listEndpointSlices(namespace: string, options: ListOptions = {}): Promise<Listed<EndpointSliceLike>> {
+    return this.call({ verb: 'list', resource: 'endpointslices', namespace }, () =>
+      rawList(this.kubeConfig, `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, options));
   }
 
   /** Watches the EndpointSlices of a namespace (those `labelSelector` picks); as watchDeployments. */
@@ -179,8 +176,8 @@ export class KubeApi {
   }
 
   /** The ConfigMaps of a namespace (named policies are ConfigMaps; any may be one), or one page of them. */
-  async listConfigMaps(namespace: string, options: ListOptions = {}): Promise<Listed<V1ConfigMap>> {
-    return listed(await this.call({ verb: 'list', resource: 'configmaps', namespace }, () => this.core.listNamespacedConfigMap({ namespace, ...listParams(options) })));
+  listConfigMaps(namespace: string, options: ListOptions = {}): Promise<Listed<ConfigMapLike>> {
+    return this.call({ verb: 'list', resource: 'configmaps', namespace }, () => rawList(this.kubeConfig, `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, options));
   }
 
   /** Watches the ConfigMaps of a namespace; as watchDeployments. */

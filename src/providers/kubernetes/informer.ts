@@ -55,7 +55,8 @@ export function factsOf(d: DeploymentLike): DeploymentFacts {
 /** The cached facts in the shape of a Deployment (what DeploymentSnapshots holds), at the cached resourceVersion. */
 export function deploymentOf(f: DeploymentFacts): DeploymentLike {
   return {
-    metadata: { name: f.name, namespace: f.namespace, uid: f.uid, resourceVersion: f.resourceVersion, labels: { ...f.labels }, annotations: { ...f.annotations } },
+    // The maps are shared, not copied: neither side writes to them.
+    metadata: { name: f.name, namespace: f.namespace, uid: f.uid, resourceVersion: f.resourceVersion, labels: f.labels as Record<string, string>, annotations: f.annotations as Record<string, string> },
     spec: { replicas: f.desired },
     status: { availableReplicas: f.ready },
   };

@@ -18,20 +18,6 @@ export interface ListOptions {
   readonly continue?: string;
 }
 
-/** The list query parameters of `options` that are set (client-node sends only those). */
-export function listParams(options: ListOptions): { labelSelector?: string; limit?: number; _continue?: string } {
-  return {
-    ...(options.labelSelector === undefined || options.labelSelector === '' ? {} : { labelSelector: options.labelSelector }),
-    ...(options.limit === undefined || options.limit <= 0 ? {} : { limit: options.limit }),
-    ...(options.continue === undefined || options.continue === '' ? {} : { _continue: options.continue }),
-  };
-}
-
-export function listed<T>(list: { items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }): Listed<T> {
-  const next = list.metadata?._continue;
-  return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '', ...(next === undefined || next === '' ? {} : { continue: next }) };
-}
-
 /** The watch query of a label selector (none when empty). */
 export function selectorQuery(labelSelector: string | undefined): Record<string, string> {
   return labelSelector === undefined || labelSelector === '' ? {} : { labelSelector };

@@ -121,9 +121,8 @@ export class KubernetesProvider implements ReplicaProvider {
     const cached = this.cached(ref);
     if (cached !== undefined) {
       // Our own write's answer the watch has not shown yet (a snapshot is dropped once the watch shows another version): read your writes.
-      const own = this.snapshots.get(ref);
+      const own = this.snapshots.recorded(ref);
       if (own !== undefined && isOptedIn(own.metadata?.labels ?? {})) return this.stateOf(factsOf(own));
-      this.snapshots.record(ref, deploymentOf(cached));
       return this.stateOf(cached);
     }
     return this.stateOf(factsOf(await this.scale.enabledDeployment(ref)));

@@ -9,11 +9,13 @@ interface Entry {
   routable: readonly ReplicaInfo[];
   readonly pods: Map<string, PodFacts>;
   readonly slices: Map<string, SliceFacts>;
-  readonly draining: Set<string>;
-  readonly firstSeen: Map<string, number>;
+  /** Made when first needed (most functions never drain or see an endpoint without a pod): two fewer collections per function. */
+  draining: Set<string> | null;
+  firstSeen: Map<string, number> | null;
 }
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * The replicas of every function, kept current from the pod, EndpointSlice and Deployment
@@ -51,8 +53,8 @@ export class ReplicaIndex {
   setDraining(fnKey: string, ids: readonly string[], on: boolean): boolean {
     const entry = this.entry(fnKey);
     for (const id of ids) {
-      if (on) entry.draining.add(id);
-      else entry.draining.delete(id);
+      if (on) (entry.draining ??= new Set()).add(id);
+      else entry.draining?.delete(id);
     }
     return this.derive(fnKey);
   }
@@ -108,7 +110,7 @@ export class ReplicaIndex {
     if (entry === undefined) {
       entry = {
         replicas: [], routable: [],
-        pods: new Map(), slices: new Map(), draining: new Set(), firstSeen: new Map(),
+        pods: new Map(), slices: new Map(), draining: null, firstSeen: null,
       };
       this.entries.set(fnKey, entry);
     }
@@ -122,14 +124,17 @@ export class ReplicaIndex {
     const endpoints = [...entry.slices.values()].flatMap((s) => s.endpoints);
     // No slice at all: the Service is not labelled (faas-netes CE); the pods are their own endpoints.
     const podPort = entry.slices.size === 0 ? (this.deployment(fnKey)?.port ?? null) : null;
-    const replicas = deriveReplicas(entry.pods.values(), endpoints, entry.draining, (id) => {
+    const replicas = deriveReplicas(entry.pods.values(), endpoints, entry.draining ?? NONE, (id) => {
+      entry.firstSeen ??= new Map();
       const seen = entry.firstSeen.get(id) ?? this.now();
       entry.firstSeen.set(id, seen);
       return seen;
     }, podPort);
     const ids = new Set(replicas.map((r) => r.id));
-    for (const id of entry.draining) if (!ids.has(id)) entry.draining.delete(id);
-    for (const id of entry.firstSeen.keys()) if (!ids.has(id)) entry.firstSeen.delete(id);
+    for (const id of entry.draining ?? NONE) if (!ids.has(id)) entry.draining?.delete(id);
+    for (const id of entry.firstSeen?.keys() ?? NONE) if (!ids.has(id)) entry.firstSeen?.delete(id);
+    if (entry.draining?.size === 0) entry.draining = null;
+    if (entry.firstSeen?.size === 0) entry.firstSeen = null;
     const same = sameReplicas(replicas, entry.replicas);
     // Nothing left of the function here (its pods and slices gone): forget it, so deleted functions leave nothing.
     if (entry.pods.size === 0 && entry.slices.size === 0) this.entries.delete(fnKey);

@@ -50,10 +50,25 @@ export class DeploymentSnapshots {
   record(ref: FunctionRef, deployment: DeploymentLike): void {
     if (this.maxAgeMs <= 0) return;
     this.entries.set(refKey(ref), { deployment, at: this.now() });
+    // Snapshots of functions written once and never read again would stay: sweep the old ones now and then.
+    if (this.entries.size % 256 === 0) this.sweep();
   }
 
-  /** The latest snapshot of `ref` still young enough to write from, else undefined. */
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) if (now - entry.at > this.maxAgeMs) this.entries.delete(key);
+  }
+
+  /**
+   * The latest snapshot of `ref` still young enough to write from (this process's own read or
+   * write the watch has not moved past), else the watch cache's copy (`cached`), else undefined.
+   */
   get(ref: FunctionRef): DeploymentLike | undefined {
+    return this.recorded(ref) ?? this.cache(ref);
+  }
+
+  /** Only a snapshot this process recorded (a live read or a write's answer) and still young; never the cache. */
+  recorded(ref: FunctionRef): DeploymentLike | undefined {
     const key = refKey(ref);
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
