@@ -86,6 +86,11 @@ export async function startServedGateway(cluster: FakeCluster, functions: number
       if (child.exitCode !== null) throw new Error(`footprint bench: gateway exited: ${logs}`);
       return (await call(`${url}/healthz`, { timeoutMs: 2000 })).status === 200;
     }, 'gateway /healthz', 300_000, 50);
+    // The Deployments are listed in name order: once the last name is known, one full list
+    // confirms them all. Polling the full list (N entries) all along would cost the gateway
+    // O(N) per poll for the whole listing, quadratic at 50,000.
+    const lastName = Array.from({ length: functions }, (_, i) => `fn-${i}`).sort().at(-1) ?? 'fn-0';
+    await until(async () => (await call(`${adminUrl}/system/function/${lastName}`, { timeoutMs: 30_000 })).status === 200, `${lastName} listed`, 300_000, 100);
     await until(async () => {
       const a = await call(`${adminUrl}/system/functions`, { timeoutMs: 30_000 });
       return a.status === 200 && (JSON.parse(a.body) as unknown[]).length >= functions;

@@ -17,7 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { discoveryResponse } from './fake-api/discovery.js';
-import { decodeContinue, encodeContinue, eventFor, page } from './fake-api/paging.js';
+import { decodeContinue, encodeContinue, eventFor, page, pageSorted } from './fake-api/paging.js';
 import { PodIndex } from './fake-api/pod-index.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './fake-api/protobuf.js';
 import {
@@ -123,6 +123,8 @@ export class FakeApiServer {
   /** Objects sent in list pages and watch events, by resource (`pods`), always counted. */
   readonly sentCount = new Map<string, number>();
   private readonly podIndex = new PodIndex();
+  /** Sorted objects of recent paged lists, by type, namespace, selector and resourceVersion (listPage). */
+  private readonly listSnapshots = new Map<string, Array<{ key: string; object: K8sObject }>>();
   /** Labels of each Deployment's Service (`namespace/name`), copied to its EndpointSlice. */
   private readonly serviceLabels = new Map<string, Record<string, string>>();
   private rv = 1;
@@ -755,15 +757,37 @@ export class FakeApiServer {
     const match = this.matcher(query);
     const token = query['continue'] === undefined || query['continue'] === '' ? null : decodeContinue(query['continue'], this.compactedRv);
     const limit = Math.max(0, Math.floor(Number(query['limit'] ?? '0')) || 0);
-    const inScope: Array<{ key: string; object: K8sObject }> = [];
-    for (const o of store?.values() ?? []) {
-      if ((p.namespace === null || o.metadata.namespace === p.namespace) && match(o)) inScope.push({ key: `${o.metadata.namespace ?? ''}/${o.metadata.name}`, object: o });
-    }
+    const inScope = (): Array<{ key: string; object: K8sObject }> => {
+      const items: Array<{ key: string; object: K8sObject }> = [];
+      for (const o of store?.values() ?? []) {
+        if ((p.namespace === null || o.metadata.namespace === p.namespace) && match(o)) items.push({ key: `${o.metadata.namespace ?? ''}/${o.metadata.name}`, object: o });
+      }
+      return items;
+    };
     const rv = token?.rv ?? this.rv;
-    const { objects, last, remaining } = page(inScope, token?.start ?? '', limit);
+    const { objects, last, remaining } = this.listPage(`${typeKey(p.type)}|${p.namespace ?? ''}|${query['labelSelector'] ?? ''}|${rv}`, inScope, token?.start ?? '', limit);
     for (const o of objects) this.noteSent(p.type, o);
     const metadata = { resourceVersion: String(rv), ...(last === null ? {} : { continue: encodeContinue({ rv, start: last }), remainingItemCount: remaining }) };
     this.sendJson(res, 200, { kind: `${p.type.kind}List`, apiVersion: apiVersionOf(p.type), metadata, items: objects });
+  }
+
+  /**
+   * One page of a list. The later pages of a paged list come from the objects in scope when
+   * its first page was served (kept, sorted, per type, namespace, selector and resourceVersion:
+   * stored objects are replaced on write, never changed, so that is the snapshot at that
+   * version, as the apiserver pages from one), so paging 50,000 objects does not filter and
+   * sort them again per page.
+   */
+  private listPage(snapshotKey: string, inScope: () => Array<{ key: string; object: K8sObject }>, start: string, limit: number): ReturnType<typeof page<K8sObject>> {
+    if (limit <= 0) return page(inScope(), start, 0);
+    let sorted = this.listSnapshots.get(snapshotKey);
+    if (sorted === undefined) {
+      sorted = page(inScope(), '', 0).objects.map((object) => ({ key: `${object.metadata.namespace ?? ''}/${object.metadata.name}`, object }));
+      this.listSnapshots.set(snapshotKey, sorted);
+      // A few lists at a time (one per stream being listed); the oldest goes first.
+      if (this.listSnapshots.size > 16) this.listSnapshots.delete(this.listSnapshots.keys().next().value as string);
+    }
+    return pageSorted(sorted, start, limit);
   }
 
   private matcher(query: Record<string, string>): (o: K8sObject) => boolean {

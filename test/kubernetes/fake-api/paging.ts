@@ -40,6 +40,20 @@ export function page<T>(items: ReadonlyArray<{ key: string; object: T }>, start:
   return { objects: taken.map((i) => i.object), last: remaining > 0 ? (taken.at(-1)?.key ?? null) : null, remaining };
 }
 
+/** As `page`, on items already sorted by key: a binary search for the start, no filter, no sort. */
+export function pageSorted<T>(sorted: ReadonlyArray<{ key: string; object: T }>, start: string, limit: number): { objects: T[]; last: string | null; remaining: number } {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid]?.key ?? '') <= start) lo = mid + 1;
+    else hi = mid;
+  }
+  const taken = sorted.slice(lo, lo + limit);
+  const remaining = sorted.length - lo - taken.length;
+  return { objects: taken.map((i) => i.object), last: remaining > 0 ? (taken.at(-1)?.key ?? null) : null, remaining };
+}
+
 /**
  * The event a watch with filter `inScope` gets for a change, or null: `previous` is the
  * object before a MODIFIED. Matching before and after: MODIFIED; only after: ADDED; only
