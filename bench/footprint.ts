@@ -142,7 +142,7 @@ export async function footprintBenchmark(opts: FootprintOptions = {}): Promise<F
     idleSeconds: opts.idleSeconds ?? 30,
     loadSeconds: opts.loadSeconds ?? 10,
     webhookSeconds: opts.webhookSeconds ?? 10,
-    largeFunctions: opts.largeFunctions ?? 0,
+    largeFunctions: opts.largeFunctions ?? 50_000,
     unrelatedPods: opts.unrelatedPods ?? 20_000,
     unrelatedFunctions: opts.unrelatedFunctions ?? 10_000,
     scaleIdleSeconds: opts.scaleIdleSeconds ?? 20,

@@ -92,7 +92,7 @@ const ENTRIES: Record<string, () => Promise<string>> = {
   },
   footprint: async () => {
     // BENCH_FOOTPRINT_SIZES= (empty) runs no Kubernetes row; BENCH_FOOTPRINT_MEMORY_FUNCTIONS=0 no memory-provider idle measure;
-    // BENCH_FOOTPRINT_LARGE=50000 adds the large row; BENCH_FOOTPRINT_UNRELATED_PODS=0 skips the unrelated-pods row.
+    // BENCH_FOOTPRINT_LARGE=0 skips the 50,000-function row (about 3 min); BENCH_FOOTPRINT_UNRELATED_PODS=0 the unrelated-pods row.
     const sizes = process.env['BENCH_FOOTPRINT_SIZES']?.split(',').filter((v) => v.trim() !== '').map(Number);
     const r = await footprintBenchmark(
       defined({

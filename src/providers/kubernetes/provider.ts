@@ -121,9 +121,10 @@ export class KubernetesProvider implements ReplicaProvider {
 
   /**
    * From the cache once started (no API call), or this process's own write the watch has not
-   * shown yet: the cached Deployment is also kept as the snapshot the cycle's writes start from, so a write carries the resourceVersion the
-   * decision was made at (a stale one is a 409, never a silent overwrite). A function not in
-   * the cache (unknown, opted out, or before start) is read live, which names the error.
+   * shown yet: the cycle's writes start from the same copy (DeploymentSnapshots.get falls back
+   * to the cache), so a write carries the resourceVersion the decision was made at (a stale one
+   * is a 409, never a silent overwrite). A function not in the cache (unknown, opted out, or
+   * before start) is read live, which names the error.
    * `ready`: with pod routing, the ready endpoints (from the cache once started); with
    * service routing, the Deployment's available replicas.
    */
