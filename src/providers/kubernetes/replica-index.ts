@@ -27,8 +27,6 @@ const NONE: ReadonlySet<string> = new Set();
  */
 export class ReplicaIndex {
   private readonly entries = new Map<string, Entry>();
-  /** Pod key → function key, so a pod that changes owner (or goes) is found. */
-  private readonly podOwner = new Map<string, string>();
 
   /**
    * @param deployment the cached Deployment of a function key (its port), undefined when not (yet) cached
@@ -62,15 +60,11 @@ export class ReplicaIndex {
   podChanged(previous: PodFacts | null, next: PodFacts | null): string[] {
     const current = next ?? previous;
     if (current === null) return [];
-    const podKey = key(current.namespace, current.name);
-    const before = this.podOwner.get(podKey);
+    // `previous` is what this index was last told of the pod, so its owner is where the pod sits now.
+    const before = previous === null || previous.owner === '' ? undefined : key(previous.namespace, previous.owner);
     const after = next === null || next.owner === '' ? undefined : key(next.namespace, next.owner);
     if (before !== undefined && before !== after) this.entries.get(before)?.pods.delete(current.name);
-    if (after === undefined) this.podOwner.delete(podKey);
-    else {
-      this.podOwner.set(podKey, after);
-      this.entry(after).pods.set(current.name, next as PodFacts);
-    }
+    if (after !== undefined) this.entry(after).pods.set(current.name, next as PodFacts);
     return [before, after].filter((k, i, all): k is string => k !== undefined && all.indexOf(k) === i && this.derive(k));
   }
 
