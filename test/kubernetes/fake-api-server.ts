@@ -371,6 +371,11 @@ export class FakeApiServer {
     this.history.length = 0;
   }
 
+  /** Drops the sorted pages kept for paged lists (a continue token from before then lists again from the start of its snapshot's objects as they are now). */
+  forgetListSnapshots(): void {
+    this.listSnapshots.clear();
+  }
+
   /** Requests the fake received whose RBAC verb is known (API calls, not discovery). */
   apiCalls(): RecordedRequest[] {
     return this.requests.filter((r) => r.verb !== null);
