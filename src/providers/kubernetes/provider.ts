@@ -15,6 +15,9 @@ import { DeploymentSnapshots } from './snapshots.js';
 
 export { ENABLED_LABEL, FAAS_FUNCTION_LABEL, isOptedIn } from './opt-in.js';
 
+/** Functions told per turn of the event loop when the first lists are done. */
+const NOTIFY_BATCH = 500;
+
 /** Same keys with the same values. */
 function sameMap(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
   const keys = Object.keys(a);
@@ -110,7 +113,7 @@ export class KubernetesProvider implements ReplicaProvider {
       throw failed.reason;
     }
     this.started = true;
-    this.replicasChanged([...changed]);
+    await this.tellInBatches([...changed]);
     this.logger.info('provider started', { namespaces: this.settings.namespaces, routing: this.settings.routing, functions: this.informer.size });
   }
 
@@ -260,6 +263,14 @@ export class KubernetesProvider implements ReplicaProvider {
       && sameMap(previous.labels, next.labels) && sameMap(previous.annotations, next.annotations);
     if (same && !moved.includes(key)) return;
     this.notify(current, next === null ? { desired: 0, ready: 0, labels: current.labels, annotations: current.annotations } : this.stateOf(next));
+  }
+
+  /** Tells listeners about these functions, NOTIFY_BATCH per turn of the event loop (each is engine work: 50,000 at once would hold the loop for seconds). */
+  private async tellInBatches(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += NOTIFY_BATCH) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      this.replicasChanged(keys.slice(i, i + NOTIFY_BATCH));
+    }
   }
 
   /** Tells listeners about functions whose replica list changed (only opted-in Deployments). */
