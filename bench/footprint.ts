@@ -1,23 +1,18 @@
-import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { packageRoot } from '../src/bootstrap.js';
-import { freePort } from '../src/providers/local/replica.js';
 import { percentiles, type Percentiles } from './cold-start.js';
 import { startFakeCluster } from './fake-cluster.js';
 import { idleFootprint, idleFootprintSummary, type IdleFootprint } from './footprint-idle.js';
+import { FAKE_API_LATENCY_MS, echoServer, scaleRow, startServedGateway, type ScaleRow, type ServedGateway } from './footprint-scale.js';
 import { pacedRun } from './paced.js';
-import { clockTicks } from './proxy-tools.js';
-import { call, cpuShareOver, pool, rssMb, until } from './support.js';
+import { cpuShareOver, rssMb } from './support.js';
 import { measureSteps, stepCalls } from './alert-budget.js';
 import { notificationStream } from './webhook.js';
 
 /*
- * Scale and footprint: N Deployments (1,000 and 10,000) on the fake Kubernetes API (no added
- * latency), a gateway in its own process on the Kubernetes provider with `service` routing to
- * one echo server on 127.0.0.1 (ALERT_SCALER_FUNCTION_URL_TEMPLATE), so every function can be
- * called without N servers.
+ * Scale and footprint: N Deployments (1,000 and 10,000) on the fake Kubernetes API with 5 ms
+ * added to every call (FAKE_API_LATENCY_MS), each with its pod and its Service's EndpointSlice
+ * as a cluster has them, a gateway in its own process on the Kubernetes provider with pod
+ * routing: every pod's address is one echo server on 127.0.0.1, so every function can be
+ * called without N servers (bench/footprint-scale.ts starts and serves it).
  *   listed   gateway spawn → GET /system/functions lists all N
  *   served   gateway spawn → every function answered one call (32 at a time) with 200
  *   idle     RSS (VmRSS) after the calls, and CPU share of one core over `idleSeconds`
@@ -62,6 +57,10 @@ export interface FootprintResult {
   /** The gateway alone, idle, on the memory provider (bench/footprint-idle.ts); absent in older results. */
   readonly idle?: IdleFootprint;
   readonly rows: FootprintRow[];
+  /** Listed, served and idle only, at the large size (50,000); absent when not run. */
+  readonly large?: ScaleRow;
+  /** The same functions without and with unrelated bare pods in their namespace; absent when not run. */
+  readonly unrelated?: { readonly without: ScaleRow; readonly with: ScaleRow };
 }
 
 export interface FootprintOptions {
@@ -74,80 +73,26 @@ export interface FootprintOptions {
   readonly idleSeconds?: number;
   readonly loadSeconds?: number;
   readonly webhookSeconds?: number;
-}
-
-async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  /** Functions of the large row (listed, served, idle only); 0 skips it. */
+  readonly largeFunctions?: number;
+  /** Unrelated pods of the unrelated-pods row; 0 skips it. */
+  readonly unrelatedPods?: number;
+  /** Functions of the unrelated-pods row (run twice: without and with the pods). */
+  readonly unrelatedFunctions?: number;
+  /** Idle window of the large and unrelated-pods rows, s. */
+  readonly scaleIdleSeconds?: number;
 }
 
 async function measure(functions: number, options: Required<FootprintOptions>): Promise<FootprintRow> {
   const echo = await echoServer();
-  const cluster = await startFakeCluster({ count: functions, replicas: 1, labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '2' }, latencyMs: 0 });
-  const ticks = clockTicks();
-  const port = await freePort();
-  const adminPort = await freePort();
-  const began = performance.now();
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js')], {
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      PORT: String(port),
-      ALERT_SCALER_ADMIN_PORT: String(adminPort),
-      ALERT_SCALER_HOST: '127.0.0.1',
-      ALERT_SCALER_LOG_LEVEL: 'error',
-      ALERT_SCALER_PROVIDER: 'kubernetes',
-      KUBECONFIG: cluster.kubeconfig,
-      ALERT_SCALER_KUBERNETES_ROUTING: 'service',
-      ALERT_SCALER_FUNCTION_URL_TEMPLATE: `http://127.0.0.1:${echo.port}`,
-      ALERT_SCALER_SCALE_DOWN_WINDOW_SECONDS: '0',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const cluster = await startFakeCluster({
+    count: functions, replicas: 1, labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '2' },
+    latencyMs: FAKE_API_LATENCY_MS, podIp: '127.0.0.1', port: echo.port,
   });
-  let logs = '';
-  child.stderr?.on('data', (c: Buffer) => (logs = (logs + c.toString()).slice(-10_000)));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const pid = child.pid ?? -1;
-  const url = `http://127.0.0.1:${port}`;
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  let gateway: ServedGateway | undefined;
   try {
-    // Ready first, then the list every 500 ms: before the provider has started, each list is a
-    // live LIST of every Deployment, and polling that fast starves the fake API (this process)
-    // that the gateway is starting against.
-    await until(async () => {
-      if (child.exitCode !== null) throw new Error(`footprint bench: gateway exited: ${logs}`);
-      return (await call(`${url}/healthz`, { timeoutMs: 2000 })).status === 200;
-    }, 'gateway /healthz', 180_000, 50);
-    await until(async () => {
-      const a = await call(`${adminUrl}/system/functions`, { timeoutMs: 30_000 });
-      if (a.status !== 200) return false;
-      const n = (JSON.parse(a.body) as unknown[]).length;
-      return n >= functions;
-    }, `${functions} functions listed`, 180_000, 500);
-    const listedMs = Math.round(performance.now() - began);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-    let failures = 0;
-    await pool(functions, 32, async (i) => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const a = await call(`${url}/function/fn-${i}`, { method: 'POST', body: '{}', agent, timeoutMs: 10_000 });
-        if (a.status === 200) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      failures += 1;
-    });
-    agent.destroy();
-    if (failures > 0) throw new Error(`footprint bench: ${failures} of ${functions} functions never answered 200`);
-    const servedMs = Math.round(performance.now() - began);
+    gateway = await startServedGateway(cluster, functions);
+    const { pid, ticks, url, adminUrl, listedMs, servedMs } = gateway;
 
     const idleCpuShare = await cpuShareOver(pid, ticks, options.idleSeconds * 1000);
     const idleRssMb = rssMb(pid);
@@ -186,10 +131,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
       streamCallsPerNotification: Math.round((streamCalls / webhook.sent) * 100) / 100,
     };
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
+    await gateway?.stop();
     await cluster.close();
     await echo.close();
   }
@@ -204,16 +146,26 @@ export async function footprintBenchmark(opts: FootprintOptions = {}): Promise<F
     idleSeconds: opts.idleSeconds ?? 30,
     loadSeconds: opts.loadSeconds ?? 10,
     webhookSeconds: opts.webhookSeconds ?? 10,
+    largeFunctions: opts.largeFunctions ?? 50_000,
+    unrelatedPods: opts.unrelatedPods ?? 20_000,
+    unrelatedFunctions: opts.unrelatedFunctions ?? 10_000,
+    scaleIdleSeconds: opts.scaleIdleSeconds ?? 20,
   };
   const idle = options.memoryFunctions > 0 ? await idleFootprint({ functions: options.memoryFunctions, idleSeconds: options.memoryIdleSeconds }) : undefined;
   const rows: FootprintRow[] = [];
   for (const size of options.sizes) rows.push(await measure(size, options));
-  return { name: 'footprint', ...(idle === undefined ? {} : { idle }), rows };
+  const large = options.largeFunctions > 0 ? await scaleRow(options.largeFunctions, { unrelatedPods: 0, idleSeconds: options.scaleIdleSeconds }) : undefined;
+  let unrelated: FootprintResult['unrelated'];
+  if (options.unrelatedPods > 0) {
+    const without = await scaleRow(options.unrelatedFunctions, { unrelatedPods: 0, idleSeconds: options.scaleIdleSeconds });
+    unrelated = { without, with: await scaleRow(options.unrelatedFunctions, { unrelatedPods: options.unrelatedPods, idleSeconds: options.scaleIdleSeconds }) };
+  }
+  return { name: 'footprint', ...(idle === undefined ? {} : { idle }), rows, ...(large === undefined ? {} : { large }), ...(unrelated === undefined ? {} : { unrelated }) };
 }
 
 /** The result for humans. */
 export function footprintSummary(r: FootprintResult): string {
-  const lines = [...(r.idle === undefined ? [] : [idleFootprintSummary(r.idle)]), ...(r.rows.length === 0 ? [] : ['scale and footprint (Kubernetes provider, fake API, service routing to one echo server):'])];
+  const lines = [...(r.idle === undefined ? [] : [idleFootprintSummary(r.idle)]), ...(r.rows.length === 0 ? [] : [`scale and footprint (Kubernetes provider, fake API with ${FAKE_API_LATENCY_MS} ms per call, pod routing to one echo server):`])];
   for (const row of r.rows) {
     lines.push(
       `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +
@@ -221,6 +173,14 @@ export function footprintSummary(r: FootprintResult): string {
         ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms (${row.streamCallsPerNotification ?? '?'} API calls per notification);` +
         ` API calls per alert step mean ${row.apiCallsPerAlert}, p99 ${row.apiCallsPerStepP99 ?? '?'}, max ${row.apiCallsPerStepMax ?? '?'}, GETs ${row.apiGetsInSteps ?? '?'}`,
     );
+  }
+  const scale = (row: ScaleRow): string =>
+    `listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s; ${row.podsSent} pods sent by the API`;
+  if (r.large !== undefined) lines.push(`  ${r.large.functions} functions (listed, served, idle only): ${scale(r.large)}`);
+  if (r.unrelated !== undefined) {
+    const { without, with: withPods } = r.unrelated;
+    lines.push(`  ${withPods.unrelatedPods} unrelated pods beside ${without.functions} functions: RSS added ${(withPods.idleRssMb - without.idleRssMb).toFixed(1)} MB`);
+    lines.push(`    without: ${scale(without)}`, `    with:    ${scale(withPods)}`);
   }
   return lines.join('\n');
 }

@@ -91,7 +91,8 @@ const ENTRIES: Record<string, () => Promise<string>> = {
     return webhookSummary(r);
   },
   footprint: async () => {
-    // BENCH_FOOTPRINT_SIZES= (empty) runs no Kubernetes row; BENCH_FOOTPRINT_MEMORY_FUNCTIONS=0 no memory-provider idle measure.
+    // BENCH_FOOTPRINT_SIZES= (empty) runs no Kubernetes row; BENCH_FOOTPRINT_MEMORY_FUNCTIONS=0 no memory-provider idle measure;
+    // BENCH_FOOTPRINT_LARGE=0 skips the 50,000-function row (about 3 min); BENCH_FOOTPRINT_UNRELATED_PODS=0 the unrelated-pods row.
     const sizes = process.env['BENCH_FOOTPRINT_SIZES']?.split(',').filter((v) => v.trim() !== '').map(Number);
     const r = await footprintBenchmark(
       defined({
@@ -101,6 +102,10 @@ const ENTRIES: Record<string, () => Promise<string>> = {
         idleSeconds: numberEnv('BENCH_FOOTPRINT_IDLE_SECONDS'),
         loadSeconds: numberEnv('BENCH_FOOTPRINT_LOAD_SECONDS'),
         webhookSeconds: numberEnv('BENCH_FOOTPRINT_WEBHOOK_SECONDS'),
+        largeFunctions: numberEnv('BENCH_FOOTPRINT_LARGE'),
+        unrelatedPods: numberEnv('BENCH_FOOTPRINT_UNRELATED_PODS'),
+        unrelatedFunctions: numberEnv('BENCH_FOOTPRINT_UNRELATED_FUNCTIONS'),
+        scaleIdleSeconds: numberEnv('BENCH_FOOTPRINT_SCALE_IDLE_SECONDS'),
       }),
     );
     writeResult('footprint', r);

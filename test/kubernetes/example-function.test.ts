@@ -63,6 +63,9 @@ describeKubectl('deploy/examples/function', () => {
       labels: deployment.metadata.labels ?? {},
       annotations: deployment.metadata.annotations ?? {},
       port: spec.template.spec.containers[0]?.ports.find((p) => p.name === 'http')?.containerPort ?? 0,
+      // The pods carry the template's labels, the EndpointSlice the Service's (as the EndpointSlice controller copies them).
+      podLabels: spec.template.metadata.labels,
+      serviceLabels: one('Service').metadata.labels ?? {},
     });
     provider = createKubernetesProvider({ kubeconfig, logger: quietLogger(), requestTimeoutMs: 400, minBackoffMs: 20, maxBackoffMs: 100 });
     await provider.start();
@@ -96,6 +99,15 @@ describeKubectl('deploy/examples/function', () => {
     expect(hello).toMatchObject({ desired: 1, ready: 1 });
     expect(hello?.labels).toEqual(one('Deployment').metadata.labels);
     expect(hello?.annotations).toEqual(one('Deployment').metadata.annotations);
+  });
+
+  it('its pod and its Service\'s EndpointSlice reach the label-selected caches: one ready replica at the slice address', () => {
+    const replicas = provider.listReplicas({ name: 'hello', namespace: 'openfaas-fn' });
+    expect(replicas.map((r) => [r.phase, r.address?.port])).toEqual([['ready', '8080']]);
+    const sent = fake.apiCalls().filter((r) => r.verb === 'list' && (r.resource === 'pods' || r.resource === 'endpointslices'));
+    expect(sent.every((r) => (r.query['labelSelector'] ?? '') !== '')).toBe(true);
+    expect(fake.sentCount.get('pods')).toBe(1);
+    expect(fake.sentCount.get('endpointslices')).toBe(1);
   });
 
   it('its labels parse to the scaling policy and request limits without problems', async () => {

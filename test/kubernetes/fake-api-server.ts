@@ -17,12 +17,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { discoveryResponse } from './fake-api/discovery.js';
+import { decodeContinue, encodeContinue, eventFor, page, pageSorted } from './fake-api/paging.js';
+import { PodIndex } from './fake-api/pod-index.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './fake-api/protobuf.js';
 import {
-  deletionOrder, deploymentStatus, isTerminating, loopbackIp, matchLabelsOf, newPod, selects, setReadyConditions, sliceFor, statusFromPods,
+  barePod, deletionOrder, deploymentStatus, isTerminating, loopbackIp, matchLabelsOf, newPod, optInLabels, selects, setReadyConditions, sliceFor, statusFromPods,
 } from './fake-api/workloads.js';
 import {
-  HttpError, TYPES, apiVersionOf, clone, formatSelector, mergePatch, parseFieldSelector, parseLabelSelector, parsePath, rbacVerb, statusObject, typeKey,
+  HttpError, TYPES, apiVersionOf, clone, formatSelector, labelsOf, mergePatch, parseFieldSelector, parseLabelSelector, parsePath, rbacVerb, statusObject, typeKey,
   type Json, type K8sObject, type ParsedPath, type ResourceType,
 } from './fake-api/wire.js';
 
@@ -66,6 +68,8 @@ interface HistoryEntry {
   readonly typeKey: string;
   readonly eventType: 'ADDED' | 'MODIFIED' | 'DELETED';
   readonly object: K8sObject;
+  /** The object before a MODIFIED: a filtered watch turns it into ADDED or DELETED. */
+  readonly previous?: K8sObject;
 }
 
 export interface FakeDeploymentInit {
@@ -78,6 +82,16 @@ export interface FakeDeploymentInit {
   readonly ready?: number;
   /** Container port named `http` (the EndpointSlice port); default 8080. */
   readonly port?: number;
+  /**
+   * Labels of the pod template besides `app: <name>`; default the Deployment's opt-in labels
+   * (`faas_function`, `alert-scaler.io/enabled`), as faas-netes copies a function's labels to its pods.
+   */
+  readonly podLabels?: Record<string, string>;
+  /**
+   * Labels of the function's Service, which the EndpointSlice controller copies to its slices;
+   * default the Deployment's opt-in labels. `{}` is a Service without labels (as faas-netes CE creates).
+   */
+  readonly serviceLabels?: Record<string, string>;
 }
 
 export interface FakeApiServerOptions {
@@ -90,6 +104,10 @@ export interface FakeApiServerOptions {
   readonly terminationDelayMs?: number | null;
   /** How a watch resume from a compacted resourceVersion fails: a 410 ERROR event (as a real apiserver with the watch cache) or an HTTP 410. */
   readonly expiredAs?: 'event' | 'http';
+  /** Every pod gets this IP (one local server answers for all of them); default a distinct 127.0.0.N each. */
+  readonly podIp?: string | null;
+  /** Keep `sent`: every object the fake sent in a list or a watch event (off by default: it grows). */
+  readonly recordSent?: boolean;
 }
 
 /** The fake API server. Create with `FakeApiServer.start()`. */
@@ -102,6 +120,15 @@ export class FakeApiServer {
   onRequest: ((request: RecordedRequest) => void) | undefined;
   /** Added latency in ms before any request is answered (watch streams included). */
   latencyMs = 0;
+  /** With `recordSent`: `<resource>/<namespace>/<name>` of every object sent in a list page or a watch event, in order. */
+  readonly sent: string[] = [];
+  /** Objects sent in list pages and watch events, by resource (`pods`), always counted. */
+  readonly sentCount = new Map<string, number>();
+  private readonly podIndex = new PodIndex();
+  /** Sorted objects of recent paged lists, by type, namespace, selector and resourceVersion (listPage). */
+  private readonly listSnapshots = new Map<string, Array<{ key: string; object: K8sObject }>>();
+  /** Labels of each Deployment's Service (`namespace/name`), copied to its EndpointSlice. */
+  private readonly serviceLabels = new Map<string, Record<string, string>>();
   private rv = 1;
   private compactedRv = 0;
   private readonly stores = new Map<string, Map<string, K8sObject>>();
@@ -123,6 +150,8 @@ export class FakeApiServer {
       readyDelayMs: options.readyDelayMs === undefined ? 0 : options.readyDelayMs,
       terminationDelayMs: options.terminationDelayMs ?? null,
       expiredAs: options.expiredAs ?? 'event',
+      podIp: options.podIp ?? null,
+      recordSent: options.recordSent ?? false,
     };
     for (const t of TYPES) this.stores.set(typeKey(t), new Map());
     for (const ns of ['default', 'openfaas', 'openfaas-fn']) this.ensureNamespace(ns);
@@ -178,6 +207,8 @@ export class FakeApiServer {
     const replicas = init.replicas ?? 1;
     const ready = init.ready ?? replicas;
     const labels = init.labels ?? { faas_function: init.name };
+    const podLabels = { app: init.name, ...(init.podLabels ?? optInLabels(labels)) };
+    this.serviceLabels.set(`${namespace}/${init.name}`, init.serviceLabels ?? optInLabels(labels));
     this.ensureNamespace(namespace);
     const obj: K8sObject = {
       apiVersion: 'apps/v1', kind: 'Deployment',
@@ -186,7 +217,7 @@ export class FakeApiServer {
         replicas,
         selector: { matchLabels: { app: init.name } },
         template: {
-          metadata: { labels: { app: init.name } },
+          metadata: { labels: podLabels },
           spec: { containers: [{ name: init.name, image: `ghcr.io/example/${init.name}:latest`, ports: [{ name: 'http', containerPort: init.port ?? 8080, protocol: 'TCP' }] }] },
         },
       },
@@ -199,6 +230,17 @@ export class FakeApiServer {
     }
     this.syncSlice(created);
     return created;
+  }
+
+  /** Creates `count` bare pods `<prefix>-<i>` that no Deployment owns (a shared namespace's other workloads). */
+  addPods(count: number, options: { namespace?: string; prefix?: string; labels?: Record<string, string> } = {}): void {
+    const namespace = options.namespace ?? 'openfaas-fn';
+    this.ensureNamespace(namespace);
+    for (let i = 0; i < count; i += 1) {
+      const ip = this.options.podIp ?? loopbackIp(this.nextIp);
+      this.nextIp += 1;
+      this.create(this.type('', 'pods'), namespace, barePod(`${options.prefix ?? 'other'}-${i}`, namespace, options.labels ?? { app: 'other' }, ip));
+    }
   }
 
   /** The pods of a Deployment (copies, terminating ones included), oldest first. */
@@ -257,7 +299,7 @@ export class FakeApiServer {
     if (resource === 'pods') this.resyncOwner(gone);
     if (group === 'apps' && resource === 'deployments') {
       for (const pod of this.podsOf(gone)) this.remove('', 'pods', namespace, pod.metadata.name);
-      this.remove('discovery.k8s.io', 'endpointslices', namespace, sliceFor(gone, []).metadata.name);
+      this.remove('discovery.k8s.io', 'endpointslices', namespace, sliceFor(gone, [], {}).metadata.name);
     }
   }
 
@@ -266,6 +308,7 @@ export class FakeApiServer {
     const current = store.get(`${namespace}/${name}`);
     if (current === undefined) return undefined;
     store.delete(`${namespace}/${name}`);
+    if (resource === 'pods' && group === '') this.podIndex.update(current, undefined);
     this.pinnedReadiness.delete(`${namespace}/${name}`);
     const rv = this.bump();
     const gone = clone(current);
@@ -330,6 +373,11 @@ export class FakeApiServer {
     this.history.length = 0;
   }
 
+  /** Drops the sorted pages kept for paged lists (a continue token from before then lists again from the start of its snapshot's objects as they are now). */
+  forgetListSnapshots(): void {
+    this.listSnapshots.clear();
+  }
+
   /** Requests the fake received whose RBAC verb is known (API calls, not discovery). */
   apiCalls(): RecordedRequest[] {
     return this.requests.filter((r) => r.verb !== null);
@@ -377,6 +425,7 @@ export class FakeApiServer {
       },
     };
     store.set(`${namespace}/${name}`, stored);
+    if (t.resource === 'pods' && t.group === '') this.podIndex.update(undefined, stored);
     this.publish(t, 'ADDED', stored, rv);
     return clone(stored);
   }
@@ -397,7 +446,8 @@ export class FakeApiServer {
     const rv = this.bump();
     next.metadata.resourceVersion = String(rv);
     store.set(`${current.metadata.namespace ?? ''}/${current.metadata.name}`, next);
-    this.publish(t, 'MODIFIED', next, rv);
+    if (t.resource === 'pods' && t.group === '') this.podIndex.update(current, next);
+    this.publish(t, 'MODIFIED', next, rv, current);
     return clone(next);
   }
 
@@ -405,8 +455,8 @@ export class FakeApiServer {
 
   private podsOf(d: K8sObject): K8sObject[] {
     const selector = matchLabelsOf(d);
-    return [...this.store('', 'pods').values()]
-      .filter((p) => p.metadata.namespace === d.metadata.namespace && selects(selector, p))
+    return this.podIndex.candidates(d.metadata.namespace ?? '', selector)
+      .filter((p) => selects(selector, p))
       .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
   }
 
@@ -415,7 +465,7 @@ export class FakeApiServer {
   }
 
   private createPod(d: K8sObject, ready: boolean): K8sObject {
-    const ip = loopbackIp(this.nextIp);
+    const ip = this.options.podIp ?? loopbackIp(this.nextIp);
     this.nextIp += 1;
     return this.create(this.type('', 'pods'), d.metadata.namespace ?? '', newPod(d, ip, ready));
   }
@@ -486,7 +536,7 @@ export class FakeApiServer {
 
   /** Creates or updates the Deployment's EndpointSlice when its endpoints changed. */
   private syncSlice(d: K8sObject): void {
-    const wanted = sliceFor(d, this.podsOf(d));
+    const wanted = sliceFor(d, this.podsOf(d), this.serviceLabels.get(`${d.metadata.namespace ?? ''}/${d.metadata.name}`) ?? optInLabels(labelsOf(d)));
     const namespace = d.metadata.namespace ?? '';
     const current = this.store('discovery.k8s.io', 'endpointslices').get(`${namespace}/${wanted.metadata.name}`);
     if (current === undefined) {
@@ -508,15 +558,26 @@ export class FakeApiServer {
     this.timers.add(timer);
   }
 
-  private publish(t: ResourceType, eventType: HistoryEntry['eventType'], object: K8sObject, rv: number): void {
+  private publish(t: ResourceType, eventType: HistoryEntry['eventType'], object: K8sObject, rv: number, before?: K8sObject): void {
     const snapshot = clone(object);
-    this.history.push({ rv, typeKey: typeKey(t), eventType, object: snapshot });
+    const previous = before === undefined ? undefined : clone(before);
+    this.history.push({ rv, typeKey: typeKey(t), eventType, object: snapshot, ...(previous === undefined ? {} : { previous }) });
     for (const w of this.watches) {
       if (w.type !== t) continue;
-      if (w.namespace !== null && w.namespace !== object.metadata.namespace) continue;
-      if (!w.filter(object)) continue;
-      w.res.write(`${JSON.stringify({ type: eventType, object: snapshot })}\n`);
+      const event = eventFor(eventType, snapshot, previous, (o) => (w.namespace === null || w.namespace === o.metadata.namespace) && w.filter(o));
+      if (event !== null) this.send(w.res, t, event);
     }
+  }
+
+  /** Writes one watch event and counts the object as sent. */
+  private send(res: ServerResponse, t: ResourceType, event: { type: string; object: K8sObject }): void {
+    this.noteSent(t, event.object);
+    res.write(`${JSON.stringify(event)}\n`);
+  }
+
+  private noteSent(t: ResourceType, o: K8sObject): void {
+    this.sentCount.set(t.resource, (this.sentCount.get(t.resource) ?? 0) + 1);
+    if (this.options.recordSent) this.sent.push(`${t.resource}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
   }
 
   // ---- internals: HTTP -------------------------------------------------------------------
@@ -698,14 +759,47 @@ export class FakeApiServer {
     this.sendJson(res, 200, this.scaleOf(updated));
   }
 
+  /**
+   * A list, paged when `limit` is set: each page carries a `continue` token (the list's
+   * resourceVersion and the last key) while more remain; every page reports the first page's
+   * resourceVersion, so a watch from it replays whatever changed while paging.
+   */
   private list(p: ParsedPath, query: Record<string, string>, res: ServerResponse): void {
     const store = this.stores.get(typeKey(p.type));
     const match = this.matcher(query);
-    const items = [...(store?.values() ?? [])]
-      .filter((o) => (p.namespace === null || o.metadata.namespace === p.namespace) && match(o))
-      .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))
-      .map(clone);
-    this.sendJson(res, 200, { kind: `${p.type.kind}List`, apiVersion: apiVersionOf(p.type), metadata: { resourceVersion: String(this.rv) }, items });
+    const token = query['continue'] === undefined || query['continue'] === '' ? null : decodeContinue(query['continue'], this.compactedRv);
+    const limit = Math.max(0, Math.floor(Number(query['limit'] ?? '0')) || 0);
+    const inScope = (): Array<{ key: string; object: K8sObject }> => {
+      const items: Array<{ key: string; object: K8sObject }> = [];
+      for (const o of store?.values() ?? []) {
+        if ((p.namespace === null || o.metadata.namespace === p.namespace) && match(o)) items.push({ key: `${o.metadata.namespace ?? ''}/${o.metadata.name}`, object: o });
+      }
+      return items;
+    };
+    const rv = token?.rv ?? this.rv;
+    const { objects, last, remaining } = this.listPage(`${typeKey(p.type)}|${p.namespace ?? ''}|${query['labelSelector'] ?? ''}|${rv}`, inScope, token?.start ?? '', limit);
+    for (const o of objects) this.noteSent(p.type, o);
+    const metadata = { resourceVersion: String(rv), ...(last === null ? {} : { continue: encodeContinue({ rv, start: last }), remainingItemCount: remaining }) };
+    this.sendJson(res, 200, { kind: `${p.type.kind}List`, apiVersion: apiVersionOf(p.type), metadata, items: objects });
+  }
+
+  /**
+   * One page of a list. The later pages of a paged list come from the objects in scope when
+   * its first page was served (kept, sorted, per type, namespace, selector and resourceVersion:
+   * stored objects are replaced on write, never changed, so that is the snapshot at that
+   * version, as the apiserver pages from one), so paging 50,000 objects does not filter and
+   * sort them again per page.
+   */
+  private listPage(snapshotKey: string, inScope: () => Array<{ key: string; object: K8sObject }>, start: string, limit: number): ReturnType<typeof page<K8sObject>> {
+    if (limit <= 0) return page(inScope(), start, 0);
+    let sorted = this.listSnapshots.get(snapshotKey);
+    if (sorted === undefined) {
+      sorted = page(inScope(), '', 0).objects.map((object) => ({ key: `${object.metadata.namespace ?? ''}/${object.metadata.name}`, object }));
+      this.listSnapshots.set(snapshotKey, sorted);
+      // A few lists at a time (one per stream being listed); the oldest goes first.
+      if (this.listSnapshots.size > 16) this.listSnapshots.delete(this.listSnapshots.keys().next().value as string);
+    }
+    return pageSorted(sorted, start, limit);
   }
 
   private matcher(query: Record<string, string>): (o: K8sObject) => boolean {
@@ -729,10 +823,12 @@ export class FakeApiServer {
     res.flushHeaders();
     if (from === undefined || from === '' || from === '0') {
       const store = this.stores.get(typeKey(p.type));
-      for (const o of store?.values() ?? []) if (inScope(o)) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+      for (const o of store?.values() ?? []) if (inScope(o)) this.send(res, p.type, { type: 'ADDED', object: o });
     } else {
       for (const h of this.history) {
-        if (h.rv > Number(from) && h.typeKey === typeKey(p.type) && inScope(h.object)) res.write(`${JSON.stringify({ type: h.eventType, object: h.object })}\n`);
+        if (h.rv <= Number(from) || h.typeKey !== typeKey(p.type)) continue;
+        const event = eventFor(h.eventType, h.object, h.previous, inScope);
+        if (event !== null) this.send(res, p.type, event);
       }
     }
     const timeoutSeconds = Number(query['timeoutSeconds'] ?? '0');

@@ -293,6 +293,49 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
       await closed;
     }
   });
+  it('kubectl get --chunk-size pages a label-selected list with limit and continue, and gets exactly the labelled pods', async () => {
+    fake.addDeployment({ name: 'paged', replicas: 3, labels: { faas_function: 'paged' } });
+    fake.addPods(4, { prefix: 'stray' });
+    const before = fake.requests.length;
+    const run = await kubectl(['get', 'pods', '-n', 'openfaas-fn', '-l', 'faas_function', '--chunk-size=1', '-o', 'json']);
+    expect(run.stderr).toBe('');
+    const names = (JSON.parse(run.stdout) as { items: PodJson[] }).items.map((p) => p.metadata.name);
+    expect(names.sort()).toEqual(fake.objects('', 'pods', 'openfaas-fn').filter((p) => (p.metadata['labels'] as Record<string, string>)['faas_function'] !== undefined).map((p) => p.metadata.name).sort());
+    expect(names.some((n) => n.startsWith('stray-'))).toBe(false);
+    const lists = fake.requests.slice(before).filter((r) => r.verb === 'list' && r.resource === 'pods');
+    expect(lists.length).toBe(names.length);
+    expect(lists.every((r) => r.query['limit'] === '1' && r.query['labelSelector'] === 'faas_function')).toBe(true);
+    expect(lists.slice(1).every((r) => (r.query['continue'] ?? '') !== '')).toBe(true);
+  });
+
+  it('kubectl get -l --watch --output-watch-events: a Deployment that stops matching the selector is DELETED, one that starts is ADDED', async () => {
+    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', 'deploy', '-n', 'openfaas-fn', '-l', 'faas_function', '--watch', '--output-watch-events', '-o', 'json'], { env });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const events = (): Array<[string, string]> => splitJsonStream(stdout).map((e) => [String(e['type']), ((e['object'] as { metadata: { name: string } }).metadata.name)]);
+    const waitFor = async (predicate: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 8000;
+      while (!predicate()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kubectl wrote: ${stdout}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await waitFor(() => events().some(([, n]) => n === 'echo') && fake.openWatches > 0, 'the initial list and an open watch');
+      expect(events().some(([, n]) => n === 'other')).toBe(false);
+      fake.mutateDeployment('echo', 'openfaas-fn', (d) => { delete (d.metadata['labels'] as Record<string, string>)['faas_function']; });
+      await waitFor(() => events().some(([t, n]) => t === 'DELETED' && n === 'echo'), 'echo DELETED');
+      fake.mutateDeployment('echo', 'openfaas-fn', (d) => { (d.metadata['labels'] as Record<string, string>)['faas_function'] = 'echo'; });
+      await waitFor(() => events().filter(([t, n]) => t === 'ADDED' && n === 'echo').length >= 2, 'echo ADDED again');
+      const watch = fake.requests.filter((r) => r.verb === 'watch' && r.resource === 'deployments').at(-1);
+      expect(watch?.query['labelSelector']).toBe('faas_function');
+    } finally {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+      await closed;
+    }
+  });
+
   describe('ConfigMaps (named policies)', () => {
     type ConfigMapJson = { metadata: { name: string; namespace: string; generateName?: string }; data?: Record<string, string> };
     const configMap = (name: string): Record<string, string> | undefined =>

@@ -65,13 +65,14 @@ describe('KubernetesProvider against the fake API server', () => {
   it('sets replicas with one merge patch of the Deployment at the cached resourceVersion: no read, live or of the scale', async () => {
     const before = fake.requests.length;
     await provider.getReplicas(echo);
+    const cachedVersion = provider.cached(echo)?.resourceVersion;
     await provider.setReplicas(echo, 3);
     expect(fake.replicasOf('echo')).toBe(3);
     const calls = fake.requests.slice(before).filter((r) => r.verb !== null && r.verb !== 'watch');
     expect(calls.map((r) => `${r.verb} ${r.resource}${r.subresource === null ? '' : `/${r.subresource}`}`)).toEqual(['patch deployments']);
     const patch = calls.at(-1)?.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
     expect(patch.spec.replicas).toBe(3);
-    expect(patch.metadata.resourceVersion).toMatch(/^\d+$/);
+    expect(patch.metadata.resourceVersion).toBe(cachedVersion);
     expect(calls.at(-1)?.contentType).toBe('application/merge-patch+json');
   });
 
@@ -156,6 +157,7 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(err.message).toContain('patch deployments in namespace openfaas-fn');
   });
 
+  // A function the cache does not hold (here one that did not opt in) is read live: its errors are translated.
   it('a 401 (credentials rejected) is PROVIDER_FORBIDDEN too', async () => {
     fake.failNext({ method: 'PATCH', path: '/deployments/echo', status: 401 });
     expect(await codeOf(provider.setReplicas(echo, 1))).toBe('PROVIDER_FORBIDDEN');
@@ -171,6 +173,18 @@ describe('KubernetesProvider against the fake API server', () => {
     fake.throttleNext({ method: 'PATCH', path: '/deployments/echo', retryAfterSeconds: 0, count: 4 });
     expect(await codeOf(provider.setReplicas(echo, 3))).toBe('PROVIDER_UNAVAILABLE');
     expect([sent() - before, fake.replicasOf('echo')]).toEqual([4, 2]);
+  });
+
+  it('a 401 on the live read of a function the cache does not hold is PROVIDER_FORBIDDEN', async () => {
+    fake.failNext({ method: 'GET', path: '/deployments/database', status: 401 });
+    expect(await codeOf(provider.getReplicas({ name: 'database', namespace: NS }))).toBe('PROVIDER_FORBIDDEN');
+  });
+
+  it('a cached function is read from the cache: getReplicas makes no API call', async () => {
+    const before = fake.apiCalls().length;
+    const state = await provider.getReplicas(echo);
+    expect(state.desired).toBe(fake.replicasOf('echo'));
+    expect(fake.apiCalls().length).toBe(before);
   });
 
   it('a missing Deployment is FUNCTION_UNKNOWN', async () => {
@@ -196,6 +210,7 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(await codeOf(provider.setReplicas(echo, 2))).toBe('PROVIDER_UNAVAILABLE');
     // Decisions still read the cache meanwhile: no request, no timeout.
     expect((await provider.getReplicas(echo)).desired).toBe(3);
+    expect(await codeOf(provider.getReplicas({ name: 'database', namespace: NS }))).toBe('PROVIDER_UNAVAILABLE');
   });
 
   it.each([

@@ -9,15 +9,12 @@ import {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
-  DiscoveryV1Api,
   KubeConfig,
   PatchStrategy,
   Watch,
   setHeaderOptions,
   type CoreV1Event,
-  type V1ConfigMap,
   type V1Deployment,
-  type V1EndpointSlice,
   type V1Lease,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -26,6 +23,8 @@ import { AppError } from '../../errors.js';
 import { translateKubeError, type KubeAction } from './errors.js';
 import { reuseOneAgent } from './keep-alive.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS, RateLimiter, retryAfterMs, type RequestPriority } from './rate-limit.js';
+import { selectorQuery, type ListOptions, type Listed } from './list-options.js';
+import { rawList } from './raw-list.js';
 
 export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
 export { V1MicroTime } from '@kubernetes/client-node';
@@ -40,7 +39,12 @@ export interface DeploymentLike {
     readonly labels?: Record<string, string>;
     readonly annotations?: Record<string, string>;
   };
-  readonly spec?: { readonly replicas?: number; readonly selector?: { readonly matchLabels?: Record<string, string> } };
+  readonly spec?: {
+    readonly replicas?: number;
+    readonly selector?: { readonly matchLabels?: Record<string, string> };
+    /** The pod template: its containers' ports give a pod's port when no EndpointSlice does. */
+    readonly template?: { readonly spec?: { readonly containers?: ReadonlyArray<{ readonly ports?: ReadonlyArray<{ readonly name?: string; readonly containerPort?: number }> }> } };
+  };
   readonly status?: { readonly readyReplicas?: number; readonly availableReplicas?: number };
 }
 
@@ -55,8 +59,14 @@ export interface PodLike {
     /** A Date from a typed list, an RFC 3339 string from a watch. */
     readonly creationTimestamp?: Date | string;
     readonly deletionTimestamp?: Date | string;
+    /** The controller (a ReplicaSet `<deployment>-<pod-template-hash>`) names the pod's Deployment. */
+    readonly ownerReferences?: ReadonlyArray<{ readonly kind?: string; readonly name?: string; readonly controller?: boolean }>;
   };
-  readonly status?: { readonly phase?: string; readonly podIP?: string };
+  readonly status?: {
+    readonly phase?: string;
+    readonly podIP?: string;
+    readonly conditions?: ReadonlyArray<{ readonly type?: string; readonly status?: string }>;
+  };
 }
 
 /** The fields of an EndpointSlice alert-scaler reads (discovery.k8s.io/v1). */
@@ -86,12 +96,6 @@ export interface ConfigMapLike {
 export interface WatchEvent<T = DeploymentLike> {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   readonly object: T & { readonly code?: number; readonly reason?: string; readonly message?: string };
-}
-
-/** A list with the resourceVersion to watch from. */
-export interface Listed<T> {
-  readonly items: T[];
-  readonly resourceVersion: string;
 }
 
 /** The annotation the ReplicaSet controller reads to choose which pods a scale-down removes. */
@@ -136,7 +140,6 @@ export class KubeApi {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
-  private readonly discovery: DiscoveryV1Api;
   private readonly watcher: Watch;
 
   /**
@@ -153,7 +156,6 @@ export class KubeApi {
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
-    this.discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
     this.watcher = new Watch(kubeConfig);
   }
 
@@ -161,51 +163,48 @@ export class KubeApi {
     return this.call({ verb: 'get', resource: 'deployments', namespace, name }, () => this.apps.readNamespacedDeployment({ name, namespace }));
   }
 
-  async listDeployments(namespace: string): Promise<Listed<V1Deployment>> {
-    const list = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.apps.listNamespacedDeployment({ namespace }), 'scale');
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The Deployments of a namespace (or one page of those a selector picks). */
+  listDeployments(namespace: string, options: ListOptions = {}): Promise<Listed<DeploymentLike>> {
+    return this.call({ verb: 'list', resource: 'deployments', namespace }, () => rawList(this.kubeConfig, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, options), 'scale');
   }
 
   /**
    * Opens a watch on the Deployments of a namespace from `resourceVersion`. `onDone` is called
    * once when the stream ends: null for a clean close, else the error (HTTP status in `statusCode`).
    */
-  watchDeployments(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, {}, resourceVersion, onEvent, onDone);
+  watchDeployments(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
-  /** The pods of a namespace (every pod: an opted-in Deployment's pods may carry any labels). */
-  async listPods(namespace: string): Promise<Listed<V1Pod>> {
-    const list = await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.core.listNamespacedPod({ namespace }), 'scale');
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The pods of a namespace (or one page of those a selector picks). */
+  listPods(namespace: string, options: ListOptions = {}): Promise<Listed<PodLike>> {
+    return this.call({ verb: 'list', resource: 'pods', namespace }, () => rawList(this.kubeConfig, `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, options), 'scale');
   }
 
-  /** Watches the pods of a namespace; as watchDeployments. */
-  watchPods(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<PodLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, {}, resourceVersion, onEvent, onDone);
+  /** Watches the pods of a namespace (those `labelSelector` picks); as watchDeployments. */
+  watchPods(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<PodLike>) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
-  /** The EndpointSlices of a namespace that belong to a Service (label kubernetes.io/service-name). */
-  async listEndpointSlices(namespace: string): Promise<Listed<V1EndpointSlice>> {
-    const list = await this.call({ verb: 'list', resource: 'endpointslices', namespace }, () =>
-      this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: SERVICE_NAME_LABEL }), 'scale');
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The EndpointSlices of a namespace (or one page of those a selector picks). */
+  listEndpointSlices(namespace: string, options: ListOptions = {}): Promise<Listed<EndpointSliceLike>> {
+    return this.call({ verb: 'list', resource: 'endpointslices', namespace }, () =>
+      rawList(this.kubeConfig, `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, options), 'scale');
   }
 
-  /** Watches what listEndpointSlices lists; as watchDeployments. */
-  watchEndpointSlices(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<EndpointSliceLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, { labelSelector: SERVICE_NAME_LABEL }, resourceVersion, onEvent, onDone);
+  /** Watches the EndpointSlices of a namespace (those `labelSelector` picks); as watchDeployments. */
+  watchEndpointSlices(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<EndpointSliceLike>) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
-  /** The ConfigMaps of a namespace (named policies are ConfigMaps; any may be one). */
-  async listConfigMaps(namespace: string): Promise<Listed<V1ConfigMap>> {
-    const list = await this.call({ verb: 'list', resource: 'configmaps', namespace }, () => this.core.listNamespacedConfigMap({ namespace }), 'scale');
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+  /** The ConfigMaps of a namespace (named policies are ConfigMaps; any may be one), or one page of them. */
+  listConfigMaps(namespace: string, options: ListOptions = {}): Promise<Listed<ConfigMapLike>> {
+    return this.call({ verb: 'list', resource: 'configmaps', namespace }, () => rawList(this.kubeConfig, `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, options), 'scale');
   }
 
   /** Watches the ConfigMaps of a namespace; as watchDeployments. */
-  watchConfigMaps(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<ConfigMapLike>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {}, resourceVersion, onEvent, onDone);
+  watchConfigMaps(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<ConfigMapLike>) => void, onDone: (err: unknown) => void, labelSelector?: string): Promise<AbortController> {
+    return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
   /** Merge-patches a pod's annotations (a null value removes one); part of a scale-down, so at scale priority. */

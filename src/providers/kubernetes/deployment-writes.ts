@@ -90,12 +90,13 @@ export class DeploymentWrites {
 
   /**
    * The newest known Deployment of `ref`, opted in: this process's last write's answer, else
-   * the watch cache; a live read only before the cache has listed. FUNCTION_UNKNOWN when it
-   * does not exist, FUNCTION_NOT_ENABLED when it did not opt in.
+   * the watch cache; a live read only for one the cache does not hold (before it has listed,
+   * or not a managed function: the watches are label-selected), which names the error:
+   * FUNCTION_UNKNOWN when it does not exist, FUNCTION_NOT_ENABLED when it did not opt in.
    */
   async read(ref: FunctionRef): Promise<DeploymentFacts> {
     this.watched(ref);
-    const known = this.newest(ref) ?? (this.options.view.synced() ? undefined : await this.live(ref));
+    const known = this.newest(ref) ?? (await this.live(ref));
     if (known === undefined) throw new AppError('FUNCTION_UNKNOWN', `deployments ${refKey(ref)} not found`);
     return enabled(ref, known);
   }

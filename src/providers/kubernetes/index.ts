@@ -18,6 +18,7 @@ import { EventAggregator, type ScaleEventApi } from './event-aggregate.js';
 import { scaledEventSink } from './event-sink.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS, RateLimiter } from './rate-limit.js';
 import { scaleEventBody, scaleEventMessage } from './scale-event.js';
+import { LIST_PAGE_SIZE } from './list-watch.js';
 import { ConfigMapPolicySource } from './policies.js';
 import { KubernetesProvider, type KubernetesRouting } from './provider.js';
 import { DeploymentSnapshots } from './snapshots.js';
@@ -74,6 +75,8 @@ export interface KubernetesProviderOptions {
   readonly maxBackoffMs?: number;
   /** A watch open longer than this (ms) is presumed dead and replaced by a re-list; default 360000. */
   readonly watchDeadlineMs?: number;
+  /** Objects per list page (`limit` + `continue`); default 500 (LIST_PAGE_SIZE). */
+  readonly listPageSize?: number;
 }
 
 /** The provider plus what the composition root needs next to it. */
@@ -118,6 +121,7 @@ export function createKubernetesProviderBundle(options: KubernetesProviderOption
     minBackoffMs: options.minBackoffMs ?? 200,
     maxBackoffMs: options.maxBackoffMs ?? 10_000,
     watchDeadlineMs: options.watchDeadlineMs ?? 360_000,
+    listPageSize: options.listPageSize ?? LIST_PAGE_SIZE,
   });
   return { provider, api, snapshots, defaultNamespace: options.defaultNamespace ?? namespaces[0] ?? 'openfaas-fn' };
 }

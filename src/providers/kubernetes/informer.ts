@@ -1,33 +1,47 @@
 import type { Logger } from 'winston';
-import { statusOf, type DeploymentLike, type KubeApi, type Listed, type WatchEvent } from './client.js';
-import { STATE_ANNOTATION } from './opt-in.js';
+import type { DeploymentLike, KubeApi } from './client.js';
+import { ListWatchStream, type CachedFacts, type FactsListener, type InformerOptions, type ListWatchSource } from './list-watch.js';
+import { OPT_IN_SELECTORS, STATE_ANNOTATION } from './opt-in.js';
 
-/** What a cache keeps of one object: at least its key and version. */
-export interface CachedFacts {
-  readonly name: string;
-  readonly namespace: string;
-  readonly resourceVersion: string;
-}
+/**
+ * Annotation keys alert-scaler reads (scale settings in their long and short forms, the
+ * named policy, the alert state); a Deployment's other annotations (kubectl's
+ * last-applied-configuration: the whole manifest) are not kept.
+ */
+export const READ_ANNOTATION_PREFIXES: readonly string[] = ['com.openfaas.', 'scale.', 'alert-scaler.io/'];
 
-/** What alert-scaler knows about one Deployment, from the list+watch cache. */
+/** What alert-scaler knows about one Deployment, from the list+watch cache: a lean record, no API object. */
 export interface DeploymentFacts extends CachedFacts {
   readonly uid: string;
   readonly desired: number;
   /** status.availableReplicas, else status.readyReplicas, else 0. */
   readonly ready: number;
   readonly labels: Readonly<Record<string, string>>;
-  /** The annotations but the alert state (a policy input, parsed when it changes). */
+  /** Only the annotations alert-scaler reads (READ_ANNOTATION_PREFIXES), but the alert state (a policy input, parsed when it changes). */
   readonly annotations: Readonly<Record<string, string>>;
   /** The alert state annotation's text (STATE_ANNOTATION); undefined when none. */
   readonly alertState?: string | undefined;
-  /** spec.selector.matchLabels: which pods are this Deployment's. */
-  readonly selector: Readonly<Record<string, string>>;
+  /** The pod template's container port named `http`, else the first, else 8080: a pod's port when no EndpointSlice names one. */
+  readonly port: number;
 }
 
-/** Reduces a Deployment (typed or raw JSON from a watch) to its facts. */
+function readAnnotations(annotations: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [key, value] of Object.entries(annotations ?? {})) {
+    if (READ_ANNOTATION_PREFIXES.some((p) => key.startsWith(p))) kept[key] = value;
+  }
+  return kept;
+}
+
+function portOf(d: DeploymentLike): number {
+  const ports = (d.spec?.template?.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
+  return (ports.find((p) => p.name === 'http') ?? ports[0])?.containerPort ?? 8080;
+}
+
+/** Reduces a Deployment (typed or raw JSON from a watch) to its lean facts. */
 export function factsOf(d: DeploymentLike): DeploymentFacts {
   // The alert state changes with every step: kept apart, so the annotations (policy inputs) stay the same object's equal.
-  const { [STATE_ANNOTATION]: alertState, ...annotations } = d.metadata?.annotations ?? {};
+  const { [STATE_ANNOTATION]: alertState, ...annotations } = readAnnotations(d.metadata?.annotations);
   return {
     name: d.metadata?.name ?? '',
     namespace: d.metadata?.namespace ?? '',
@@ -39,232 +53,142 @@ export function factsOf(d: DeploymentLike): DeploymentFacts {
     labels: { ...(d.metadata?.labels ?? {}) },
     annotations,
     alertState,
-    selector: { ...(d.spec?.selector?.matchLabels ?? {}) },
+    port: portOf(d),
   };
 }
 
-/** Called with the previous and new facts; `next` is null when the object was deleted. */
-export type FactsListener<F> = (previous: F | null, next: F | null) => void;
-
-/** How to list and watch one kind of object in a namespace, and what to keep of each. */
-export interface ListWatchSource<T, F extends CachedFacts> {
-  /** Plural resource name, for logs: `deployments`. */
-  readonly resource: string;
-  list(namespace: string): Promise<Listed<T>>;
-  watch(namespace: string, resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<AbortController>;
-  facts(object: T): F;
+/** The cached facts in the shape of a Deployment (what DeploymentSnapshots holds), at the cached resourceVersion. */
+export function deploymentOf(f: DeploymentFacts): DeploymentLike {
+  return {
+    // The maps are shared, not copied: neither side writes to them.
+    metadata: {
+      name: f.name,
+      namespace: f.namespace,
+      uid: f.uid,
+      resourceVersion: f.resourceVersion,
+      labels: f.labels as Record<string, string>,
+      annotations: (f.alertState === undefined ? f.annotations : { ...f.annotations, [STATE_ANNOTATION]: f.alertState }) as Record<string, string>,
+    },
+    spec: { replicas: f.desired },
+    status: { availableReplicas: f.ready },
+  };
 }
 
-/** The Deployments of a namespace, reduced to DeploymentFacts. */
+/** The managed Deployments of a namespace (OPT_IN_SELECTORS), reduced to DeploymentFacts. */
 export function deploymentSource(api: KubeApi): ListWatchSource<DeploymentLike, DeploymentFacts> {
   return {
     resource: 'deployments',
-    list: (ns) => api.listDeployments(ns),
-    watch: (ns, rv, onEvent, onDone) => api.watchDeployments(ns, rv, onEvent, onDone),
+    selectors: OPT_IN_SELECTORS,
+    list: (ns, options) => api.listDeployments(ns, options),
+    watch: (ns, selector, rv, onEvent, onDone) => api.watchDeployments(ns, rv, onEvent, onDone, selector),
     facts: factsOf,
   };
 }
 
-export interface InformerOptions {
-  /** First delay after a failed list or watch; doubles up to `maxBackoffMs`. */
-  readonly minBackoffMs: number;
-  readonly maxBackoffMs: number;
-  /**
-   * A watch open longer than this is abandoned and the cache re-listed: the apiserver ends
-   * watches after timeoutSeconds (at most 300 s here), so a longer one sits on a dead connection.
-   */
-  readonly watchDeadlineMs: number;
-}
-
-type WatchOutcome = 'closed' | 'expired';
+/** How long a deletion from one stream waits for another stream to add the object (its labels moved it across selectors), ms. */
+export const MOVE_GRACE_MS = 1000;
 
 /**
- * A list+watch cache of one kind of object in some namespaces, as client-go's informer: list,
- * watch from the list's resourceVersion, and re-list whenever the watch ends (dropped,
- * timed out, or 410 Expired), diffing against the cache so no change is missed.
+ * A list+watch cache of one kind of object in some namespaces: one stream per namespace and
+ * label selector (ListWatchStream), seen as one cache. An object two streams hold for a
+ * moment (its labels moved it from one selector to the other) is the first stream's; the
+ * listener hears of a change only when that merged view changes. The two streams' events
+ * come in no set order, so with several selectors a deletion is told after MOVE_GRACE_MS,
+ * unless another stream adds the object meanwhile (then it is one change).
  */
 export class Informer<T, F extends CachedFacts> {
-  private readonly cache = new Map<string, F>();
-  private readonly controllers = new Set<AbortController>();
-  private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
-  private readonly loops: Array<Promise<void>> = [];
-  /** Ends the pending watchOnce promises, so stop() never waits on a hanging connection. */
-  private readonly finishers = new Set<() => void>();
-  private stopped = false;
-
-  private readonly logger: Logger;
+  private readonly streams = new Map<string, Array<ListWatchStream<T, F>>>();
+  /** Deletions waiting out MOVE_GRACE_MS, by `namespace/name`: what the listener last heard of. */
+  private readonly pendingDeletes = new Map<string, { readonly previous: F; readonly timer: NodeJS.Timeout }>();
+  private readonly multiple: boolean;
 
   constructor(
-    private readonly source: ListWatchSource<T, F>,
-    private readonly namespaces: readonly string[],
+    source: ListWatchSource<T, F>,
+    namespaces: readonly string[],
     private readonly onChange: FactsListener<F>,
     logger: Logger,
-    private readonly options: InformerOptions,
+    options: InformerOptions,
   ) {
-    this.logger = logger.child({ resource: source.resource });
+    const log = logger.child({ resource: source.resource });
+    this.multiple = source.selectors.length > 1;
+    for (const ns of namespaces) {
+      const streams: Array<ListWatchStream<T, F>> = [];
+      for (const selector of source.selectors) {
+        const stream: ListWatchStream<T, F> = new ListWatchStream(source, ns, selector, (prev, next) => this.changed(stream, prev, next), log, options);
+        streams.push(stream);
+      }
+      this.streams.set(ns, streams);
+    }
   }
 
-  /** Lists every namespace (rejects with the translated error if that fails), then watches in the background. */
+  /** Lists every stream (rejects with the first failure), then watches them in the background. */
   async start(): Promise<void> {
-    this.stopped = false;
-    const versions = await Promise.all(this.namespaces.map((ns) => this.relist(ns)));
-    this.namespaces.forEach((ns, i) => this.loops.push(this.run(ns, versions[i] ?? '')));
+    await Promise.all(this.every().map((s) => s.start()));
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const c of this.controllers) c.abort();
-    for (const f of this.finishers) f();
-    for (const s of this.sleeps) {
-      clearTimeout(s.timer);
-      s.resolve();
-    }
-    await Promise.all(this.loops);
+    await Promise.all(this.every().map((s) => s.stop()));
+    for (const { timer } of this.pendingDeletes.values()) clearTimeout(timer);
+    this.pendingDeletes.clear();
   }
 
   get(namespace: string, name: string): F | undefined {
-    return this.cache.get(`${namespace}/${name}`);
+    for (const s of this.streams.get(namespace) ?? []) {
+      const found = s.cache.get(name);
+      if (found !== undefined) return found;
+    }
+    return undefined;
   }
 
+  /** Every cached object once. */
   all(): F[] {
-    return [...this.cache.values()];
-  }
-
-  private async run(namespace: string, listedVersion: string): Promise<void> {
-    let resourceVersion = listedVersion;
-    let backoffMs = this.options.minBackoffMs;
-    while (!this.stopped) {
-      const startedAt = Date.now();
-      try {
-        const outcome = await this.watchOnce(namespace, resourceVersion);
-        if (this.stopped) return;
-        this.logger.debug('watch ended', { namespace, outcome });
-        // A server that closes every watch at once must not turn this into a busy loop.
-        if (Date.now() - startedAt < 1000) await this.sleep(this.options.minBackoffMs);
-      } catch (err) {
-        if (this.stopped) return;
-        this.logger.warn('watch failed', { namespace, error: String(err), status: statusOf(err) });
-        await this.sleep(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, this.options.maxBackoffMs);
-      }
-      // Dropped, timed out or expired: re-list so nothing that happened meanwhile is missed.
-      while (!this.stopped) {
-        try {
-          resourceVersion = await this.relist(namespace);
-          backoffMs = this.options.minBackoffMs;
-          break;
-        } catch (err) {
-          this.logger.warn('list failed', { namespace, error: String(err), status: statusOf(err) });
-          await this.sleep(backoffMs);
-          backoffMs = Math.min(backoffMs * 2, this.options.maxBackoffMs);
-        }
-      }
+    const out: F[] = [];
+    for (const streams of this.streams.values()) {
+      streams.forEach((s, i) => {
+        for (const [name, facts] of s.cache) if (i === 0 || this.get(s.namespace, name) === facts) out.push(facts);
+      });
     }
+    return out;
   }
 
-  /** Replaces the cache of one namespace with a fresh list; returns the list's resourceVersion. */
-  private async relist(namespace: string): Promise<string> {
-    const { items, resourceVersion } = await this.source.list(namespace);
-    const seen = new Set<string>();
-    for (const item of items) {
-      const facts = this.source.facts(item);
-      seen.add(`${facts.namespace}/${facts.name}`);
-      this.upsert(facts);
+  /** Objects cached, counted once. */
+  get size(): number {
+    return this.all().length;
+  }
+
+  private every(): Array<ListWatchStream<T, F>> {
+    return [...this.streams.values()].flat();
+  }
+
+  /** A stream changed `previous` → `next` (its cache already holds `next`): tell the listener what the merged view did. */
+  private changed(stream: ListWatchStream<T, F>, previous: F | null, next: F | null): void {
+    const current = next ?? previous;
+    if (current === null) return;
+    let before: F | undefined;
+    for (const s of this.streams.get(stream.namespace) ?? []) {
+      before = s === stream ? (previous ?? undefined) : s.cache.get(current.name);
+      if (before !== undefined) break;
     }
-    for (const [key, facts] of this.cache) {
-      if (facts.namespace === namespace && !seen.has(key)) {
-        this.cache.delete(key);
-        this.onChange(facts, null);
-      }
+    const after = this.get(stream.namespace, current.name);
+    if (before === after) return;
+    const key = `${stream.namespace}/${current.name}`;
+    const pending = this.pendingDeletes.get(key);
+    if (pending !== undefined && after !== undefined) {
+      // Added again by another stream within the grace: one change from what the listener last heard.
+      clearTimeout(pending.timer);
+      this.pendingDeletes.delete(key);
+      this.onChange(pending.previous, after);
+      return;
     }
-    return resourceVersion;
-  }
-
-  private upsert(facts: F): void {
-    const key = `${facts.namespace}/${facts.name}`;
-    const previous = this.cache.get(key) ?? null;
-    if (previous !== null && previous.resourceVersion === facts.resourceVersion) return;
-    this.cache.set(key, facts);
-    this.onChange(previous, facts);
-  }
-
-  private handle(event: WatchEvent<T>): void {
-    if (event.type === 'ADDED' || event.type === 'MODIFIED') this.upsert(this.source.facts(event.object));
-    else if (event.type === 'DELETED') {
-      const facts = this.source.facts(event.object);
-      const key = `${facts.namespace}/${facts.name}`;
-      const previous = this.cache.get(key);
-      if (previous === undefined) return;
-      this.cache.delete(key);
-      this.onChange(previous, null);
+    if (after === undefined && before !== undefined && this.multiple) {
+      const timer = setTimeout(() => {
+        this.pendingDeletes.delete(key);
+        if (this.get(stream.namespace, current.name) === undefined) this.onChange(before, null);
+      }, MOVE_GRACE_MS);
+      timer.unref();
+      this.pendingDeletes.set(key, { previous: before, timer });
+      return;
     }
-  }
-
-  /** One watch stream; resolves when it ends cleanly or with 410, rejects on other failures. */
-  private watchOnce(namespace: string, resourceVersion: string): Promise<WatchOutcome> {
-    return new Promise<WatchOutcome>((resolve, reject) => {
-      let settled = false;
-      let controller: AbortController | undefined;
-      const finish = (outcome: WatchOutcome | Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        this.finishers.delete(stopNow);
-        if (controller !== undefined) {
-          this.controllers.delete(controller);
-          controller.abort();
-        }
-        if (outcome instanceof Error) reject(outcome);
-        else resolve(outcome);
-      };
-      const onEvent = (event: WatchEvent<T>): void => {
-        if (settled) return;
-        if (event.type === 'ERROR') {
-          // A watch resumed from a compacted resourceVersion ends with a 410 Status event.
-          if (event.object.code === 410) finish('expired');
-          else finish(Object.assign(new Error(event.object.message ?? 'watch error event'), { statusCode: event.object.code }));
-          return;
-        }
-        try {
-          this.handle(event);
-        } catch (err) {
-          this.logger.error('watch listener failed', { namespace, error: String(err) });
-        }
-      };
-      const stopNow = (): void => finish('closed');
-      this.finishers.add(stopNow);
-      const deadline = setTimeout(() => {
-        this.logger.warn('watch deadline passed', { namespace });
-        finish('closed');
-      }, this.options.watchDeadlineMs);
-      const onDone = (err: unknown): void => {
-        if (err === null || err === undefined) finish('closed');
-        else if (statusOf(err) === 410) finish('expired');
-        else finish(err instanceof Error ? err : new Error(String(err)));
-      };
-      this.source.watch(namespace, resourceVersion, onEvent, onDone).then(
-        (c) => {
-          controller = c;
-          if (settled || this.stopped) {
-            c.abort();
-            finish('closed');
-          } else this.controllers.add(c);
-        },
-        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
-      );
-    });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const entry = {
-        timer: setTimeout(() => {
-          this.sleeps.delete(entry);
-          resolve();
-        }, ms),
-        resolve,
-      };
-      this.sleeps.add(entry);
-    });
+    this.onChange(before ?? null, after ?? null);
   }
 }

@@ -1,7 +1,8 @@
 import type { Logger } from 'winston';
 import type { NamedPolicyListener, NamedPolicySource } from '../named-policies.js';
 import type { ConfigMapLike, KubeApi } from './client.js';
-import { Informer, type CachedFacts, type InformerOptions, type ListWatchSource } from './informer.js';
+import { Informer } from './informer.js';
+import type { CachedFacts, InformerOptions, ListWatchSource } from './list-watch.js';
 
 /** What a named policy keeps of a ConfigMap: its key and its `data`. */
 export interface ConfigMapFacts extends CachedFacts {
@@ -12,8 +13,10 @@ export interface ConfigMapFacts extends CachedFacts {
 export function configMapSource(api: KubeApi): ListWatchSource<ConfigMapLike, ConfigMapFacts> {
   return {
     resource: 'configmaps',
-    list: (ns) => api.listConfigMaps(ns),
-    watch: (ns, rv, onEvent, onDone) => api.watchConfigMaps(ns, rv, onEvent, onDone),
+    // Any ConfigMap may be a named policy: no selector.
+    selectors: [''],
+    list: (ns, options) => api.listConfigMaps(ns, options),
+    watch: (ns, selector, rv, onEvent, onDone) => api.watchConfigMaps(ns, rv, onEvent, onDone, selector),
     facts: (c) => ({
       name: c.metadata?.name ?? '',
       namespace: c.metadata?.namespace ?? '',

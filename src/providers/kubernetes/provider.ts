@@ -5,14 +5,24 @@ import {
 } from '../types.js';
 import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLike, type KubeApi, type PodLike } from './client.js';
 import { DeploymentWrites } from './deployment-writes.js';
-import { Informer, deploymentSource, factsOf, type DeploymentFacts, type InformerOptions } from './informer.js';
-import { isOptedIn } from './opt-in.js';
+import { Informer, deploymentOf, deploymentSource, factsOf, type DeploymentFacts } from './informer.js';
+import type { InformerOptions } from './list-watch.js';
+import { OPT_IN_SELECTORS, isOptedIn } from './opt-in.js';
 import { ReplicaIndex } from './replica-index.js';
 import { endpointSliceSource, podSource, type PodFacts, type SliceFacts } from './replicas.js';
 import { scaleEventBody } from './scale-event.js';
 import { DeploymentSnapshots } from './snapshots.js';
 
 export { ENABLED_LABEL, FAAS_FUNCTION_LABEL, isOptedIn } from './opt-in.js';
+
+/** Functions told per turn of the event loop when the first lists are done. */
+const NOTIFY_BATCH = 500;
+
+/** Same keys with the same values. */
+function sameMap(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
 
 /**
  * Where the gateway sends a function's requests: `pod`, straight to the ready pod addresses
@@ -36,15 +46,19 @@ export interface KubernetesProviderSettings {
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
   readonly watchDeadlineMs: number;
+  /** Objects per list page; default LIST_PAGE_SIZE. */
+  readonly listPageSize?: number;
   /** Shared with the alert state store so a change cycle reads the Deployment once; a private one when absent. */
   readonly snapshots?: DeploymentSnapshots;
 }
 
 /**
  * Functions are Deployments that opted in. Replicas change only through the scale
- * subresource with optimistic concurrency. Three list+watch caches: the Deployments (desired
- * count, labels), their pods (replica ids, creation times) and the EndpointSlices of their
- * Services (addresses and readiness: a replica is ready when its endpoint is).
+ * subresource with optimistic concurrency. Three label-selected list+watch caches of lean
+ * records (OPT_IN_SELECTORS: nothing else reaches the process): the Deployments (desired
+ * count, labels, the annotations read), their pods (replica ids, owners, creation times) and
+ * the EndpointSlices of their Services (addresses and readiness: a replica is ready when its
+ * endpoint is; a function without slices is routed to its pods' own addresses).
  */
 export class KubernetesProvider implements ReplicaProvider {
   readonly kind = 'kubernetes';
@@ -61,6 +75,12 @@ export class KubernetesProvider implements ReplicaProvider {
    */
   readonly writes: DeploymentWrites;
   private started = false;
+  /**
+   * While the first lists run: the functions that changed, told once each when they are done
+   * (a function's Deployment, pod and slice would otherwise be three notifications, each of
+   * them engine work, 30,000 at 10,000 functions); null once started.
+   */
+  private starting: Set<string> | null = null;
 
   constructor(private readonly settings: KubernetesProviderSettings) {
     this.logger = settings.logger.child({ component: 'kubernetes-provider' });
@@ -74,9 +94,19 @@ export class KubernetesProvider implements ReplicaProvider {
       attempts: settings.conflictRetries,
       ...(settings.conflictWaitMs === undefined ? {} : { conflictWaitMs: settings.conflictWaitMs }),
     });
-    const options: InformerOptions = { minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs };
+    this.snapshots.attachCache((ref) => {
+      const facts = this.cached(ref);
+      return facts === undefined ? undefined : deploymentOf(facts);
+    });
+    const options: InformerOptions = {
+      minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs,
+      ...(settings.listPageSize === undefined ? {} : { pageSize: settings.listPageSize }),
+    };
     const { api, namespaces } = settings;
-    this.index = new ReplicaIndex((ns) => this.informer.all().filter((d) => d.namespace === ns));
+    this.index = new ReplicaIndex((fnKey) => {
+      const slash = fnKey.indexOf('/');
+      return this.informer.get(fnKey.slice(0, slash), fnKey.slice(slash + 1));
+    });
     this.informer = new Informer(deploymentSource(api), namespaces, (prev, next) => this.changed(prev, next), this.logger, options);
     this.pods = new Informer(podSource(api), namespaces, (prev, next) => this.replicasChanged(this.index.podChanged(prev, next)), this.logger, options);
     this.slices = new Informer(endpointSliceSource(api), namespaces, (prev, next) => this.replicasChanged(this.index.sliceChanged(prev, next)), this.logger, options);
@@ -86,14 +116,18 @@ export class KubernetesProvider implements ReplicaProvider {
   async start(): Promise<void> {
     if (this.started) return;
     const caches = [this.informer, this.pods, this.slices];
+    this.starting = new Set();
     const results = await Promise.allSettled(caches.map((c) => c.start()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const changed = this.starting;
+    this.starting = null;
     if (failed !== undefined) {
       await Promise.all(caches.map((c) => c.stop()));
       throw failed.reason;
     }
     this.started = true;
-    this.logger.info('provider started', { namespaces: this.settings.namespaces, routing: this.settings.routing });
+    await this.tellInBatches([...changed]);
+    this.logger.info('provider started', { namespaces: this.settings.namespaces, routing: this.settings.routing, functions: this.informer.size });
   }
 
   async close(): Promise<void> {
@@ -109,6 +143,17 @@ export class KubernetesProvider implements ReplicaProvider {
    */
   async getReplicas(ref: FunctionRef): Promise<ReplicaState> {
     return this.stateOf(await this.writes.read(ref));
+  }
+
+  /**
+   * The function's Deployment as the watch last showed it (lean facts: labels, the annotations
+   * read, desired, ready, resourceVersion), or undefined when it is not cached (not started,
+   * not a managed function of a watched namespace). Never an API call.
+   */
+  cached(ref: FunctionRef): DeploymentFacts | undefined {
+    if (!this.started) return undefined;
+    const facts = this.informer.get(ref.namespace, ref.name);
+    return facts !== undefined && isOptedIn(facts.labels) ? facts : undefined;
   }
 
   /** Sets the desired count: a merge patch of spec.replicas at the cached resourceVersion, with any staged alert state (see DeploymentWrites). */
@@ -193,8 +238,10 @@ export class KubernetesProvider implements ReplicaProvider {
     await this.settings.api.createEvent(ref.namespace, scaleEventBody(ref, facts, { from, to, message }, new Date()));
   }
 
+  /** Before start: the managed Deployments, listed live (one list per namespace and selector). */
   private async listLive(): Promise<DeploymentFacts[]> {
-    const lists = await Promise.all(this.settings.namespaces.map((ns) => this.settings.api.listDeployments(ns)));
+    const { api, namespaces } = this.settings;
+    const lists = await Promise.all(namespaces.flatMap((ns) => OPT_IN_SELECTORS.map((labelSelector) => api.listDeployments(ns, { labelSelector }))));
     return lists.flatMap((l) => l.items.map(factsOf));
   }
 
@@ -203,17 +250,30 @@ export class KubernetesProvider implements ReplicaProvider {
     return { desired: facts.desired, ready, labels: facts.labels, annotations: facts.annotations };
   }
 
+  /**
+   * A Deployment changed: listeners hear of it when its desired or ready count, its labels
+   * or an annotation alert-scaler reads (the alert state, scale settings) changed, or its
+   * replica list moved; a status-only write that changes none of those is silent.
+   */
   private changed(previous: DeploymentFacts | null, next: DeploymentFacts | null): void {
-    const moved = this.index.deploymentChanged(previous, next, (ns) => this.pods.all().filter((p) => p.namespace === ns));
+    const moved = this.index.deploymentChanged(previous, next);
     const current = next ?? previous;
     if (current === null) return;
     this.snapshots.observed(current, next?.resourceVersion ?? null);
     const key = refKey(current);
-    this.replicasChanged(moved.filter((k) => k !== key));
     if (!isOptedIn(current.labels)) return;
-    const same = previous !== null && next !== null && isOptedIn(previous.labels) && previous.desired === next.desired && previous.ready === next.ready;
+    const same = previous !== null && next !== null && isOptedIn(previous.labels) && previous.desired === next.desired && previous.ready === next.ready
+      && sameMap(previous.labels, next.labels) && sameMap(previous.annotations, next.annotations);
     if (same && !moved.includes(key)) return;
     this.notify(current, next === null ? { desired: 0, ready: 0, labels: current.labels, annotations: current.annotations } : this.stateOf(next));
+  }
+
+  /** Tells listeners about these functions, NOTIFY_BATCH per turn of the event loop (each is engine work: 50,000 at once would hold the loop for seconds). */
+  private async tellInBatches(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += NOTIFY_BATCH) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      this.replicasChanged(keys.slice(i, i + NOTIFY_BATCH));
+    }
   }
 
   /** Tells listeners about functions whose replica list changed (only opted-in Deployments). */
@@ -226,6 +286,10 @@ export class KubernetesProvider implements ReplicaProvider {
   }
 
   private notify(current: DeploymentFacts, state: ReplicaState): void {
+    if (this.starting !== null) {
+      this.starting.add(refKey(current));
+      return;
+    }
     const ref = { name: current.name, namespace: current.namespace };
     for (const listener of this.listeners) {
       try {

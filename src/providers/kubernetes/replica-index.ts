@@ -1,6 +1,6 @@
 import type { ReplicaInfo } from '../types.js';
 import type { DeploymentFacts } from './informer.js';
-import { deriveReplicas, sameReplicas, selects, type PodFacts, type SliceFacts } from './replicas.js';
+import { deriveReplicas, sameReplicas, type PodFacts, type SliceFacts } from './replicas.js';
 
 /** Per function: its replicas as last derived, and the caches they are derived from. */
 interface Entry {
@@ -9,30 +9,31 @@ interface Entry {
   routable: readonly ReplicaInfo[];
   readonly pods: Map<string, PodFacts>;
   readonly slices: Map<string, SliceFacts>;
-  readonly draining: Set<string>;
-  readonly firstSeen: Map<string, number>;
+  /** Made when first needed (most functions never drain or see an endpoint without a pod): two fewer collections per function. */
+  draining: Set<string> | null;
+  firstSeen: Map<string, number> | null;
 }
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * The replicas of every function, kept current from the pod, EndpointSlice and Deployment
  * caches (the engine's dispatcher routes to them and counts their requests). Each `*Changed`
  * method returns the keys (`namespace/name`) of the functions whose replica list changed.
- * A pod belongs to the Deployment whose selector matches it; a slice to the function its
- * `kubernetes.io/service-name` names.
+ * A pod belongs to the Deployment its facts name (`PodFacts.owner`); a slice to the function
+ * its `kubernetes.io/service-name` names. A function without any slice is routed to its
+ * pods' own addresses (the Deployment's port).
  */
 export class ReplicaIndex {
   private readonly entries = new Map<string, Entry>();
-  /** Pod key → function key, so a pod that changes owner (or goes) is found. */
-  private readonly podOwner = new Map<string, string>();
 
   /**
-   * @param deploymentsIn the cached Deployments of a namespace (for pod ownership)
+   * @param deployment the cached Deployment of a function key (its port), undefined when not (yet) cached
    * @param now epoch ms, for endpoints whose pod is not (yet) cached
    */
   constructor(
-    private readonly deploymentsIn: (namespace: string) => readonly DeploymentFacts[],
+    private readonly deployment: (fnKey: string) => DeploymentFacts | undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -50,8 +51,8 @@ export class ReplicaIndex {
   setDraining(fnKey: string, ids: readonly string[], on: boolean): boolean {
     const entry = this.entry(fnKey);
     for (const id of ids) {
-      if (on) entry.draining.add(id);
-      else entry.draining.delete(id);
+      if (on) (entry.draining ??= new Set()).add(id);
+      else entry.draining?.delete(id);
     }
     return this.derive(fnKey);
   }
@@ -59,15 +60,11 @@ export class ReplicaIndex {
   podChanged(previous: PodFacts | null, next: PodFacts | null): string[] {
     const current = next ?? previous;
     if (current === null) return [];
-    const podKey = key(current.namespace, current.name);
-    const before = this.podOwner.get(podKey);
-    const after = next === null ? undefined : this.ownerOf(next);
+    // `previous` is what this index was last told of the pod, so its owner is where the pod sits now.
+    const before = previous === null || previous.owner === '' ? undefined : key(previous.namespace, previous.owner);
+    const after = next === null || next.owner === '' ? undefined : key(next.namespace, next.owner);
     if (before !== undefined && before !== after) this.entries.get(before)?.pods.delete(current.name);
-    if (after === undefined) this.podOwner.delete(podKey);
-    else {
-      this.podOwner.set(podKey, after);
-      this.entry(after).pods.set(current.name, next as PodFacts);
-    }
+    if (after !== undefined) this.entry(after).pods.set(current.name, next as PodFacts);
     return [before, after].filter((k, i, all): k is string => k !== undefined && all.indexOf(k) === i && this.derive(k));
   }
 
@@ -86,20 +83,20 @@ export class ReplicaIndex {
     return changed;
   }
 
-  /** A Deployment came, went or changed its selector: its namespace's pods may change owner. */
-  deploymentChanged(previous: DeploymentFacts | null, next: DeploymentFacts | null, podsIn: (namespace: string) => readonly PodFacts[]): string[] {
+  /**
+   * A Deployment came, went or changed its port: its replicas are derived again (pods routed
+   * by their own address need the port). Returns its key when its replica list changed.
+   */
+  deploymentChanged(previous: DeploymentFacts | null, next: DeploymentFacts | null): string[] {
     const current = next ?? previous;
     if (current === null) return [];
-    if (previous !== null && next !== null && JSON.stringify(previous.selector) === JSON.stringify(next.selector)) return [];
-    const changed = new Set<string>();
-    for (const pod of podsIn(current.namespace)) for (const k of this.podChanged(pod, pod)) changed.add(k);
-    if (next === null) this.entries.delete(key(current.namespace, current.name));
-    return [...changed];
-  }
-
-  private ownerOf(pod: PodFacts): string | undefined {
-    const owner = this.deploymentsIn(pod.namespace).find((d) => selects(d.selector, pod.labels));
-    return owner === undefined ? undefined : key(owner.namespace, owner.name);
+    const fnKey = key(current.namespace, current.name);
+    if (next === null) {
+      this.entries.delete(fnKey);
+      return [];
+    }
+    if (previous !== null && previous.port === next.port) return [];
+    return this.derive(fnKey) ? [fnKey] : [];
   }
 
   private entry(fnKey: string): Entry {
@@ -107,7 +104,7 @@ export class ReplicaIndex {
     if (entry === undefined) {
       entry = {
         replicas: [], routable: [],
-        pods: new Map(), slices: new Map(), draining: new Set(), firstSeen: new Map(),
+        pods: new Map(), slices: new Map(), draining: null, firstSeen: null,
       };
       this.entries.set(fnKey, entry);
     }
@@ -119,15 +116,23 @@ export class ReplicaIndex {
     const entry = this.entries.get(fnKey);
     if (entry === undefined) return false;
     const endpoints = [...entry.slices.values()].flatMap((s) => s.endpoints);
-    const replicas = deriveReplicas(entry.pods.values(), endpoints, entry.draining, (id) => {
+    // No slice at all: the Service is not labelled (faas-netes CE); the pods are their own endpoints.
+    const podPort = entry.slices.size === 0 ? (this.deployment(fnKey)?.port ?? null) : null;
+    const replicas = deriveReplicas(entry.pods.values(), endpoints, entry.draining ?? NONE, (id) => {
+      entry.firstSeen ??= new Map();
       const seen = entry.firstSeen.get(id) ?? this.now();
       entry.firstSeen.set(id, seen);
       return seen;
-    });
+    }, podPort);
     const ids = new Set(replicas.map((r) => r.id));
-    for (const id of entry.draining) if (!ids.has(id)) entry.draining.delete(id);
-    for (const id of entry.firstSeen.keys()) if (!ids.has(id)) entry.firstSeen.delete(id);
-    if (sameReplicas(replicas, entry.replicas)) return false;
+    for (const id of entry.draining ?? NONE) if (!ids.has(id)) entry.draining?.delete(id);
+    for (const id of entry.firstSeen?.keys() ?? NONE) if (!ids.has(id)) entry.firstSeen?.delete(id);
+    if (entry.draining?.size === 0) entry.draining = null;
+    if (entry.firstSeen?.size === 0) entry.firstSeen = null;
+    const same = sameReplicas(replicas, entry.replicas);
+    // Nothing left of the function here (its pods and slices gone): forget it, so deleted functions leave nothing.
+    if (entry.pods.size === 0 && entry.slices.size === 0) this.entries.delete(fnKey);
+    if (same) return false;
     entry.replicas = replicas;
     entry.routable = replicas.filter((r) => r.phase === 'ready' && r.address !== null);
     return true;

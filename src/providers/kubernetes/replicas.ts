@@ -1,16 +1,26 @@
 /**
- * A function's replicas on Kubernetes, from two caches: its pods (id, creation time,
- * terminating) and the endpoints of its Service's EndpointSlices (address, readiness). Pure
- * reductions; the provider keeps the caches.
+ * A function's replicas on Kubernetes, from two caches: its pods (id, owner, creation time,
+ * terminating, IP, readiness) and the endpoints of its Service's EndpointSlices (address,
+ * readiness). Pure reductions; the provider keeps the caches.
  */
 import type { ReplicaInfo, ReplicaPhase } from '../types.js';
 import type { EndpointSliceLike, KubeApi, PodLike } from './client.js';
 import { SERVICE_NAME_LABEL } from './client.js';
-import type { CachedFacts, ListWatchSource } from './informer.js';
+import type { CachedFacts, ListWatchSource } from './list-watch.js';
+import { FAAS_FUNCTION_LABEL, OPT_IN_SELECTORS } from './opt-in.js';
 
-/** What alert-scaler keeps of one pod. */
+/** What alert-scaler keeps of one pod: a lean record (no labels, no API object). */
 export interface PodFacts extends CachedFacts {
-  readonly labels: Readonly<Record<string, string>>;
+  /**
+   * The Deployment it belongs to: its controller ReplicaSet's name less `-<pod-template-hash>`
+   * (the Deployment controller names a ReplicaSet `<deployment>-<hash>`), else its
+   * `faas_function` label; '' when neither says.
+   */
+  readonly owner: string;
+  /** status.podIP; '' before the pod has one. */
+  readonly ip: string;
+  /** Condition Ready is True. */
+  readonly ready: boolean;
   /** metadata.creationTimestamp, epoch ms (0 when missing). */
   readonly createdAt: number;
   /** metadata.deletionTimestamp is set: the pod is shutting down. */
@@ -46,14 +56,24 @@ function epochMs(value: Date | string | undefined): number {
   return 0;
 }
 
-/** Reduces a pod (typed or raw watch JSON) to its facts. */
+function ownerOf(p: PodLike): string {
+  const labels = p.metadata?.labels ?? {};
+  const rs = p.metadata?.ownerReferences?.find((o) => o.controller === true && o.kind === 'ReplicaSet')?.name;
+  const hash = labels['pod-template-hash'];
+  if (rs !== undefined && hash !== undefined && hash !== '' && rs.endsWith(`-${hash}`)) return rs.slice(0, -hash.length - 1);
+  return labels[FAAS_FUNCTION_LABEL] ?? '';
+}
+
+/** Reduces a pod (typed or raw watch JSON) to its lean facts. */
 export function podFactsOf(p: PodLike): PodFacts {
   const phase = p.status?.phase;
   return {
     name: p.metadata?.name ?? '',
     namespace: p.metadata?.namespace ?? '',
     resourceVersion: p.metadata?.resourceVersion ?? '',
-    labels: { ...(p.metadata?.labels ?? {}) },
+    owner: ownerOf(p),
+    ip: p.status?.podIP ?? '',
+    ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
     createdAt: epochMs(p.metadata?.creationTimestamp),
     terminating: p.metadata?.deletionTimestamp !== undefined,
     finished: phase === 'Succeeded' || phase === 'Failed',
@@ -89,30 +109,29 @@ export function sliceFactsOf(s: EndpointSliceLike): SliceFacts {
   };
 }
 
-/** Every pod of the managed namespaces. */
+/** The managed pods (OPT_IN_SELECTORS: their template carries the opt-in label); no other pod reaches the process. */
 export function podSource(api: KubeApi): ListWatchSource<PodLike, PodFacts> {
   return {
     resource: 'pods',
-    list: (ns) => api.listPods(ns),
-    watch: (ns, rv, onEvent, onDone) => api.watchPods(ns, rv, onEvent, onDone),
+    selectors: OPT_IN_SELECTORS,
+    list: (ns, options) => api.listPods(ns, options),
+    watch: (ns, selector, rv, onEvent, onDone) => api.watchPods(ns, rv, onEvent, onDone, selector),
     facts: podFactsOf,
   };
 }
 
-/** The EndpointSlices of Services in the managed namespaces. */
+/**
+ * The EndpointSlices of managed Services: the EndpointSlice controller copies a Service's
+ * labels to its slices, so a Service labelled like its function (OPT_IN_SELECTORS) is picked.
+ */
 export function endpointSliceSource(api: KubeApi): ListWatchSource<EndpointSliceLike, SliceFacts> {
   return {
     resource: 'endpointslices',
-    list: (ns) => api.listEndpointSlices(ns),
-    watch: (ns, rv, onEvent, onDone) => api.watchEndpointSlices(ns, rv, onEvent, onDone),
+    selectors: OPT_IN_SELECTORS.map((s) => `${s},${SERVICE_NAME_LABEL}`),
+    list: (ns, options) => api.listEndpointSlices(ns, options),
+    watch: (ns, selector, rv, onEvent, onDone) => api.watchEndpointSlices(ns, rv, onEvent, onDone, selector),
     facts: sliceFactsOf,
   };
-}
-
-/** True when every label of a (non-empty) selector is on the pod. */
-export function selects(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
-  const entries = Object.entries(selector);
-  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
 }
 
 interface Merged {
@@ -128,17 +147,23 @@ interface Merged {
  * endpoint → `stopping`; chosen for removal (`draining`) → `draining`; ready endpoint with an
  * address → `ready`; anything else (no endpoint yet, not ready) → `starting`. An endpoint
  * without a known pod is dated by `firstSeen(id)`. Sorted by creation, then id.
+ *
+ * `podPort`: when the function has no EndpointSlice at all (its Service carries no opt-in
+ * label, as faas-netes CE creates it), each pod is its own endpoint: `http://<pod IP>:<podPort>`,
+ * ready when its Ready condition is; null: no such fallback.
  */
 export function deriveReplicas(
   pods: Iterable<PodFacts>,
   endpoints: Iterable<EndpointFacts>,
   draining: ReadonlySet<string>,
   firstSeen: (id: string) => number,
+  podPort: number | null = null,
 ): ReplicaInfo[] {
   const byId = new Map<string, Merged>();
   for (const p of pods) {
     if (p.finished) continue;
-    byId.set(p.name, { id: p.name, address: null, createdAt: p.createdAt, ready: false, terminating: p.terminating });
+    const address = podPort === null || p.ip === '' ? null : new URL(`http://${hostOf(p.ip, p.ip.includes(':') ? 'IPv6' : 'IPv4')}:${podPort}`);
+    byId.set(p.name, { id: p.name, address, createdAt: p.createdAt, ready: podPort !== null && address !== null && p.ready, terminating: p.terminating });
   }
   for (const e of endpoints) {
     const m = byId.get(e.id) ?? { id: e.id, address: null, createdAt: null, ready: false, terminating: false };

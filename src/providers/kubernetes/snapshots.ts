@@ -22,6 +22,7 @@ export class DeploymentSnapshots {
   private readonly entries = new Map<string, { readonly deployment: DeploymentLike; readonly at: number }>();
   /** Per function: the version each waiter wrote at and its resolve. */
   private readonly waiters = new Map<string, Set<{ readonly version: string; readonly resolve: (changed: boolean) => void }>>();
+  private cache: (ref: FunctionRef) => DeploymentLike | undefined = () => undefined;
 
   /**
    * @param maxAgeMs how long a snapshot may serve a write, in ms; 0 disables reuse.
@@ -32,14 +33,46 @@ export class DeploymentSnapshots {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * Lets `cached` answer from the provider's watch cache (the provider attaches it: its
+   * lean Deployment record at the watched resourceVersion).
+   */
+  attachCache(lookup: (ref: FunctionRef) => DeploymentLike | undefined): void {
+    this.cache = lookup;
+  }
+
+  /**
+   * The Deployment as the watch last showed it (labels, the annotations read, desired count,
+   * resourceVersion), without an API call; undefined when it is not cached. A write from it
+   * carries that resourceVersion as precondition, so a stale copy is a 409, never a wrong write.
+   */
+  cached(ref: FunctionRef): DeploymentLike | undefined {
+    return this.cache(ref);
+  }
+
   /** Keeps `deployment` (a live read or a write's answer) as the latest of `ref`. */
   record(ref: FunctionRef, deployment: DeploymentLike): void {
     if (this.maxAgeMs <= 0) return;
     this.entries.set(refKey(ref), { deployment, at: this.now() });
+    // Snapshots of functions written once and never read again would stay: sweep the old ones now and then.
+    if (this.entries.size % 256 === 0) this.sweep();
   }
 
-  /** The latest snapshot of `ref` still young enough to write from, else undefined. */
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) if (now - entry.at > this.maxAgeMs) this.entries.delete(key);
+  }
+
+  /**
+   * The latest snapshot of `ref` still young enough to write from (this process's own read or
+   * write the watch has not moved past), else the watch cache's copy (`cached`), else undefined.
+   */
   get(ref: FunctionRef): DeploymentLike | undefined {
+    return this.recorded(ref) ?? this.cache(ref);
+  }
+
+  /** Only a snapshot this process recorded (a live read or a write's answer) and still young; never the cache. */
+  recorded(ref: FunctionRef): DeploymentLike | undefined {
     const key = refKey(ref);
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;

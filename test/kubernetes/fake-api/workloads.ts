@@ -91,6 +91,18 @@ export function newPod(d: K8sObject, ip: string, ready: boolean): K8sObject {
   return pod;
 }
 
+/** A running, ready pod that no controller owns (another workload of a shared namespace). */
+export function barePod(name: string, namespace: string, labels: Record<string, string>, ip: string): K8sObject {
+  const pod: K8sObject = {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace, labels: { ...labels }, annotations: {} },
+    spec: { containers: [{ name: 'main', image: 'registry.example.com/other:1', ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] }], nodeName: 'fake-node' },
+    status: { phase: 'Running', hostIP: '127.0.0.1', podIP: ip, podIPs: [{ ip }], startTime: now() },
+  };
+  setReadyConditions(pod, true);
+  return pod;
+}
+
 /**
  * ReplicaSet scale-down order (pkg/controller ActivePods, the parts the fake models): not
  * ready before ready, then lower pod-deletion-cost, then newer first.
@@ -106,15 +118,29 @@ export function deletionOrder(a: K8sObject, b: K8sObject): number {
   return Number(b.metadata.resourceVersion) - Number(a.metadata.resourceVersion);
 }
 
-/** The EndpointSlice of Service `<deployment name>`, one endpoint per pod (terminating ones included). */
-export function sliceFor(d: K8sObject, pods: readonly K8sObject[]): K8sObject {
+/** The labels that opt a Deployment in (`faas_function`, `alert-scaler.io/enabled`), where it has them. */
+export function optInLabels(labels: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['faas_function', 'alert-scaler.io/enabled']) {
+    const value = labels[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The EndpointSlice of Service `<deployment name>`, one endpoint per pod (terminating ones
+ * included), with the Service's labels copied, as the EndpointSlice controller does
+ * (setEndpointSliceLabels: every Service label but the reserved ones).
+ */
+export function sliceFor(d: K8sObject, pods: readonly K8sObject[], serviceLabels: Record<string, string>): K8sObject {
   const name = d.metadata.name;
   return {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
     metadata: {
       name: `${name}-${templateHash(`${name}/slice`).slice(0, 5)}`,
       namespace: d.metadata.namespace,
-      labels: { [SERVICE_NAME_LABEL]: name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+      labels: { ...serviceLabels, [SERVICE_NAME_LABEL]: name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
     },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: portOf(d), protocol: 'TCP' }],
