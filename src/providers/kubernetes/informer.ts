@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
-import type { DeploymentLike, KubeApi } from './client.js';
+import type { KubeApi } from './client.js';
+import type { DeploymentLike } from './objects.js';
 import { ListWatchStream, type CachedFacts, type FactsListener, type InformerOptions, type ListWatchSource } from './list-watch.js';
 import { OPT_IN_SELECTORS, STATE_ANNOTATION } from './opt-in.js';
 
@@ -52,7 +53,7 @@ export function factsOf(d: DeploymentLike): DeploymentFacts {
     ready: d.status?.availableReplicas ?? d.status?.readyReplicas ?? 0,
     labels: { ...(d.metadata?.labels ?? {}) },
     annotations,
-    alertState,
+    ...(alertState === undefined ? {} : { alertState }),
     port: portOf(d),
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
-import { statusOf, type WatchEvent } from './client.js';
+import { statusOf } from './client.js';
+import type { WatchEvent } from './objects.js';
 import type { Listed, ListOptions } from './list-options.js';
 
 /** What a cache keeps of one object: at least its key and version. */

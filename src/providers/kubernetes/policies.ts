@@ -1,6 +1,7 @@
 import type { Logger } from 'winston';
 import type { NamedPolicyListener, NamedPolicySource } from '../named-policies.js';
-import type { ConfigMapLike, KubeApi } from './client.js';
+import type { KubeApi } from './client.js';
+import type { ConfigMapLike } from './objects.js';
 import { Informer } from './informer.js';
 import type { CachedFacts, InformerOptions, ListWatchSource } from './list-watch.js';
 

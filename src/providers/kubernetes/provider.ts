@@ -1,9 +1,8 @@
 import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
-import {
-  refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
-} from '../types.js';
-import { POD_DELETION_COST_ANNOTATION, type DeploymentLike, type EndpointSliceLike, type KubeApi, type PodLike } from './client.js';
+import { refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState } from '../types.js';
+import { POD_DELETION_COST_ANNOTATION, type KubeApi } from './client.js';
+import type { DeploymentLike, EndpointSliceLike, PodLike } from './objects.js';
 import { DeploymentWrites } from './deployment-writes.js';
 import { Informer, deploymentOf, deploymentSource, factsOf, type DeploymentFacts } from './informer.js';
 import type { InformerOptions } from './list-watch.js';
@@ -98,10 +97,8 @@ export class KubernetesProvider implements ReplicaProvider {
       const facts = this.cached(ref);
       return facts === undefined ? undefined : deploymentOf(facts);
     });
-    const options: InformerOptions = {
-      minBackoffMs: settings.minBackoffMs, maxBackoffMs: settings.maxBackoffMs, watchDeadlineMs: settings.watchDeadlineMs,
-      ...(settings.listPageSize === undefined ? {} : { pageSize: settings.listPageSize }),
-    };
+    const { minBackoffMs, maxBackoffMs, watchDeadlineMs, listPageSize } = settings;
+    const options: InformerOptions = { minBackoffMs, maxBackoffMs, watchDeadlineMs, ...(listPageSize === undefined ? {} : { pageSize: listPageSize }) };
     const { api, namespaces } = settings;
     this.index = new ReplicaIndex((fnKey) => {
       const slash = fnKey.indexOf('/');
@@ -263,7 +260,7 @@ export class KubernetesProvider implements ReplicaProvider {
     const key = refKey(current);
     if (!isOptedIn(current.labels)) return;
     const same = previous !== null && next !== null && isOptedIn(previous.labels) && previous.desired === next.desired && previous.ready === next.ready
-      && sameMap(previous.labels, next.labels) && sameMap(previous.annotations, next.annotations);
+      && sameMap(previous.labels, next.labels) && sameMap(previous.annotations, next.annotations) && previous.alertState === next.alertState;
     if (same && !moved.includes(key)) return;
     this.notify(current, next === null ? { desired: 0, ready: 0, labels: current.labels, annotations: current.annotations } : this.stateOf(next));
   }

@@ -4,7 +4,8 @@
  * readiness). Pure reductions; the provider keeps the caches.
  */
 import type { ReplicaInfo, ReplicaPhase } from '../types.js';
-import type { EndpointSliceLike, KubeApi, PodLike } from './client.js';
+import type { KubeApi } from './client.js';
+import type { EndpointSliceLike, PodLike } from './objects.js';
 import { SERVICE_NAME_LABEL } from './client.js';
 import type { CachedFacts, ListWatchSource } from './list-watch.js';
 import { FAAS_FUNCTION_LABEL, OPT_IN_SELECTORS } from './opt-in.js';

@@ -1,4 +1,4 @@
-import type { DeploymentLike } from './client.js';
+import type { DeploymentLike } from './objects.js';
 import { refKey, type FunctionRef } from '../types.js';
 
 /** Default of DeploymentSnapshots' maxAgeMs: a change cycle takes a few API round trips. */
