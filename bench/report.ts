@@ -10,6 +10,7 @@ import type { FootprintResult } from './footprint.js';
 import type { PolicyReactionResult } from './policy.js';
 import type { ProxyResult, Target } from './proxy.js';
 import type { ReactionResult } from './reaction.js';
+import { shardRatio, type ShardResult } from './shard.js';
 import type { SimulateBenchResult } from './simulate.js';
 import type { SoakResult } from './soak.js';
 import { readResults, type Environment } from './support.js';
@@ -166,6 +167,18 @@ function scaleRows(r: FootprintResult): Row[] {
   return rows;
 }
 
+function shardRows(r: ShardResult): Row[] {
+  const pct = (v: readonly number[]) => v.map((c) => `${(c * 100).toFixed(1)} %`).join(', ');
+  const rows: Row[] = r.runs.map((run) => ({
+    figure: `${r.functions.toLocaleString('en-US')} functions, ${run.gateways} gateway(s), ${r.rate} notifications/s ${run.receivers === 'first' ? 'all to the first (the others only watch)' : 'round robin'}: CPU per gateway under alerts (idle); settled`,
+    value: `${pct(run.alertCpu)} (${pct(run.idleCpu)}); ${s(run.settledMs)}`,
+    command: CMD('shard'),
+  }));
+  const ratio = shardRatio(r);
+  rows.push({ figure: 'per-gateway CPU under alerts, three gateways against one', value: `${ratio.toFixed(2)}x`, target: 'about 0.33x', met: ratio <= 0.45, command: CMD('shard') });
+  return rows;
+}
+
 function footprintRows(r: FootprintResult): Row[] {
   const cmd = CMD('footprint');
   return [...(r.idle === undefined ? [] : idleRows(r.idle)), ...r.rows.flatMap((row): Row[] => {
@@ -268,6 +281,8 @@ export function renderReport(dir?: string): string {
   if (webhook !== undefined || flood !== undefined) sections.push(['4. Webhook', [...(webhook === undefined ? [] : webhookRows(webhook)), ...(flood === undefined ? [] : floodRows(flood))]]);
   const footprint = get<FootprintResult>('footprint');
   if (footprint !== undefined) sections.push(['5. Scale and footprint', footprintRows(footprint)]);
+  const shard = get<ShardResult>('shard');
+  if (shard !== undefined) sections.push(['5b. Sharding over gateways', shardRows(shard)]);
   const soak = get<SoakResult>('soak');
   if (soak !== undefined) sections.push(['6. Soak', soakRows(soak)]);
   const simulate = get<SimulateBenchResult>('simulate');
@@ -311,6 +326,7 @@ export function renderReport(dir?: string): string {
     '- **Reaction** (`bench/reaction.ts`): the gateway with the local provider, Debian\'s Prometheus and Alertmanager on loopback with copies of the repo\'s configs. A load step of 20 calls/s on a function with min 1; up = load start → first added replica; down = load end → back to min (the gateway\'s default 30 s scale-down window included in both). (a) OpenFaaS stock: scrape 5 s, evaluation 15 s, `rate[10s] > 5 for 5s`, group_wait 5 s, group_interval 10 s, repeat 30 s; (b) shipped deploy/ and alert-rules/ as they are. The policy loop row is a `queue` function (concurrency 1, max-queue 0) under the same step, without Prometheus.',
     '- **Webhook** (`bench/webhook.ts`): 200 notifications/s, one function each, round-robin over 100 functions, open loop over keep-alive connections, firing and resolved alternating with a 0 s scale-down window, so every notification is a real step. Local provider: each replica is `sleep 3600` (no Node: a step starts or stops one tiny process instead of a Node replica; min 0, max 1). Kubernetes: the fake API server (test/kubernetes/) with 5 ms added before every answer; min 1, max 2.',
     '- **Scale and footprint** (`bench/footprint.ts`): first the gateway alone (`bench/footprint-idle.ts`): 10,000 functions on the memory provider (the four kinds in turn, min 1, half of them `scale.zero` with 15 min), startScaler with the provider override, no traffic, each measure in its own Node process with `--expose-gc`: CPU from process.cpuUsage over 60 s after start-up, evaluations and provider reads in that window, heap after a full GC against the same with 0 functions (the provider\'s part and the Prometheus series\' part, what a registry reset frees, taken out for the engine\'s). Then 1,000 and 10,000 Deployments on the fake Kubernetes API with 5 ms added to every call, each with its pod and its Service\'s EndpointSlice (labelled as faas-netes labels a function), the gateway in its own process with pod routing (every pod\'s address is one echo server on 127.0.0.1; `bench/footprint-scale.ts`); RSS from /proc/<pid>/status, CPU from /proc/<pid>/stat (the fake API runs in the bench process). The 50,000-function row (`BENCH_FOOTPRINT_LARGE=0` skips it) and the unrelated-pods row (10,000 functions, then the same with 20,000 bare pods in the namespace; RSS the median of one sample a second over the idle window) measure listed, served and idle only.',
+    '- **Sharding** (`bench/shard.ts`, `npm run bench -- shard`): 10,000 functions on the fake Kubernetes API (5 ms per call, each Deployment with its pod and EndpointSlice), first one gateway, then three started from the same config (no count or index: member and bucket Leases, lease 6 s); once every gateway lists every function and they agree on the owner of 30 sampled functions, CPU of each gateway from /proc over 20 s idle, then over 30 s of 200 notifications/s (firing, then resolved a round later, over every function in turn) sent round robin to the gateways as a Service would.',
     '- **Simulator speed** (`bench/simulate.ts`): a 24 h per-request CSV trace of 1,000,000 calls over 100 functions (Zipf popularity, diurnal arrivals; every kind, half of them `scale.zero`) replayed by `simulate` on the virtual clock; wall and CPU time of the run (reading the file included, writing it not), peak RSS sampled every 50 ms in the bench process.',
     '- **Soak** (`bench/soak.ts`, `npm run bench -- soak`, 10 min unless `BENCH_SOAK_MINUTES`): 30 s cycles of traffic (50 calls/s for 15 s, waking the function from zero), a firing and a resolved notification, then 15 s idle so the idler takes it back to zero; RSS and open fds sampled every 5 s; the first 20 % is warm-up.',
     '',

@@ -8,6 +8,7 @@ import { policyReactionBenchmark, policyReactionSummary } from './policy.js';
 import { proxyBenchmark, proxyTable } from './proxy.js';
 import { reactionBenchmark, reactionSummary } from './reaction.js';
 import { writeReport } from './report.js';
+import { shardBenchmark, shardSummary } from './shard.js';
 import { simulateBenchmark, simulateSummary } from './simulate.js';
 import { soakBenchmark, soakSummary } from './soak.js';
 import { environment, numberEnv, writeResult } from './support.js';
@@ -111,6 +112,11 @@ const ENTRIES: Record<string, () => Promise<string>> = {
     writeResult('footprint', r);
     return footprintSummary(r);
   },
+  shard: async () => {
+    const r = await shardBenchmark(defined({ functions: numberEnv('BENCH_SHARD_FUNCTIONS'), rate: numberEnv('BENCH_SHARD_RATE'), seconds: numberEnv('BENCH_SHARD_SECONDS') }));
+    writeResult('shard', r);
+    return shardSummary(r);
+  },
   soak: async () => {
     const r = await soakBenchmark(defined({ minutes: numberEnv('BENCH_SOAK_MINUTES') }));
     writeResult('soak', r);
@@ -119,7 +125,7 @@ const ENTRIES: Record<string, () => Promise<string>> = {
 };
 
 /** Every entry but the soak, in this order, when no name is given. */
-const DEFAULT = ['cold-start', 'proxy', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint'];
+const DEFAULT = ['cold-start', 'proxy', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint', 'shard'];
 
 async function main(): Promise<void> {
   const named = [...process.argv.slice(2), ...(process.env['BENCH_ONLY']?.split(',') ?? [])].map((s) => s.trim()).filter((s) => s !== '');

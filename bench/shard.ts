@@ -17,6 +17,8 @@ import { notification } from './webhook.js';
 
 export interface ShardRun {
   readonly gateways: number;
+  /** `all`: round robin over the gateways; `first`: every notification to the first (the others only watch the writes). */
+  readonly receivers: 'all' | 'first';
   /** Start of the gateways → every gateway lists every function and they agree on each sampled owner, ms. */
   readonly settledMs: number;
   /** CPU of each gateway over the idle window, share of one core. */
@@ -92,7 +94,7 @@ async function alertStream(gateways: readonly GatewayProcess[], functions: numbe
   return { sent: total, statuses };
 }
 
-async function run(count: number, options: Required<ShardOptions>): Promise<ShardRun> {
+async function run(count: number, receivers: 'all' | 'first', options: Required<ShardOptions>): Promise<ShardRun> {
   const echo = await echoServer();
   const cluster = await startFakeCluster({ count: options.functions, replicas: 1, labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '3' }, latencyMs: 5, podIp: '127.0.0.1', port: echo.port });
   const gateways: GatewayProcess[] = [];
@@ -135,10 +137,11 @@ async function run(count: number, options: Required<ShardOptions>): Promise<Shar
     const ticks = clockTicks();
     const idleCpu = await Promise.all(gateways.map((g) => cpuShareOver(g.pid, ticks, options.idleSeconds * 1000)));
     const during = Promise.all(gateways.map((g) => cpuShareOver(g.pid, ticks, options.seconds * 1000)));
-    const stream = await alertStream(gateways, options.functions, options.rate, options.seconds);
+    const stream = await alertStream(receivers === 'all' ? gateways : gateways.slice(0, 1), options.functions, options.rate, options.seconds);
     const alertCpu = await during;
     return {
       gateways: count,
+      receivers,
       settledMs,
       idleCpu,
       alertCpu,
@@ -158,7 +161,10 @@ async function run(count: number, options: Required<ShardOptions>): Promise<Shar
 export async function shardBenchmark(opts: ShardOptions = {}): Promise<ShardResult> {
   const options: Required<ShardOptions> = { functions: opts.functions ?? 10_000, rate: opts.rate ?? 200, seconds: opts.seconds ?? 30, idleSeconds: opts.idleSeconds ?? 20 };
   const runs: ShardRun[] = [];
-  for (const count of [1, 3]) runs.push(await run(count, options));
+  runs.push(await run(1, 'all', options));
+  runs.push(await run(3, 'all', options));
+  // What every gateway pays for the others' writes alone: the two that receive nothing.
+  runs.push(await run(3, 'first', options));
   return { name: 'shard', functions: options.functions, rate: options.rate, seconds: options.seconds, runs };
 }
 
@@ -168,7 +174,7 @@ const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / 
 /** Per-gateway CPU under alerts with three gateways against one. */
 export function shardRatio(r: ShardResult): number {
   const one = r.runs.find((x) => x.gateways === 1);
-  const three = r.runs.find((x) => x.gateways === 3);
+  const three = r.runs.find((x) => x.gateways === 3 && (x.receivers ?? 'all') === 'all');
   return one === undefined || three === undefined ? Number.NaN : mean(three.alertCpu) / Math.max(1e-9, mean(one.alertCpu));
 }
 
@@ -176,10 +182,12 @@ export function shardSummary(r: ShardResult): string {
   const lines = [`sharding: ${r.functions} functions (fake API, 5 ms per call), ${r.rate} notifications/s for ${r.seconds} s round robin over the gateways:`];
   for (const x of r.runs) {
     lines.push(
-      `  ${x.gateways} gateway(s): settled in ${(x.settledMs / 1000).toFixed(1)} s; CPU under alerts per gateway ${x.alertCpu.map(pct).join(', ')} (mean ${pct(mean(x.alertCpu))}); idle ${x.idleCpu.map(pct).join(', ')}; RSS ${x.rssMb.map((m) => `${m.toFixed(0)} MB`).join(', ')}; sampled owners ${x.owned.join('/')}; answers ${JSON.stringify(x.statuses)}`,
+      `  ${x.gateways} gateway(s)${x.receivers === 'first' ? ', every notification to the first' : ''}: settled in ${(x.settledMs / 1000).toFixed(1)} s; CPU under alerts per gateway ${x.alertCpu.map(pct).join(', ')} (mean ${pct(mean(x.alertCpu))}); idle ${x.idleCpu.map(pct).join(', ')}; RSS ${x.rssMb.map((m) => `${m.toFixed(0)} MB`).join(', ')}; sampled owners ${x.owned.join('/')}; answers ${JSON.stringify(x.statuses)}`,
     );
   }
   lines.push(`  per-gateway CPU under alerts, three gateways / one: ${shardRatio(r).toFixed(2)} (goal about 0.33)`);
+  const watchOnly = r.runs.find((x) => x.receivers === 'first');
+  if (watchOnly !== undefined) lines.push(`  a gateway that receives none of the notifications (it only watches the others' writes): ${watchOnly.alertCpu.slice(1).map(pct).join(', ')}`);
   return lines.join('\n');
 }
 
