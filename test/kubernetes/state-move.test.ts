@@ -84,7 +84,7 @@ describe('the owner stopped', () => {
     expect((await notify(owner, [alert('plain', 'resolved', 'p1'), alert('held', 'resolved', 'h1')])).status).toBe(200);
     const stored = (fn: string) => JSON.parse((fake.deployment(fn)?.metadata['annotations'] as Record<string, string>)[STATE_ANNOTATION] ?? '{}') as { scaleDownAt: number | null; holds?: object };
     // A state-only save lingers (up to 1 s) for a count write to ride along: wait until it is written.
-    await waitFor(() => stored('plain').scaleDownAt !== undefined && stored('plain').scaleDownAt !== null, 'the resolve to be stored', 3_000);
+    await waitFor(() => typeof stored('plain').scaleDownAt === 'number' && stored('held').holds !== undefined, 'the resolve and the hold to be stored', 5_000);
     const due = stored('plain').scaleDownAt ?? 0;
     expect(due).toBeGreaterThan(Date.now());
     expect(stored('held').holds).toEqual({ k1: { name: 'KeepWarm', seen: expect.any(Number) } });

@@ -78,7 +78,7 @@ export class DeploymentWrites {
 
   constructor(private readonly options: DeploymentWritesOptions) {
     this.attempts = Math.max(1, options.attempts ?? 5);
-    this.conflictWaitMs = Math.max(0, options.conflictWaitMs ?? 2000);
+    this.conflictWaitMs = Math.max(0, options.conflictWaitMs ?? 500);
     this.lingerMs = Math.max(0, options.lingerMs ?? 1000);
   }
 
@@ -202,6 +202,8 @@ export class DeploymentWrites {
 
   /** One change: its write, and again after each 409 once the watch has the newer version. */
   private async send(ref: FunctionRef, change: Change): Promise<{ from: number; to: number }> {
+    // All waits for the watch of one write share conflictWaitMs: a write that keeps meeting 409s (a dropped watch) reads live instead.
+    let waitLeftMs = this.conflictWaitMs;
     for (let attempt = 1; ; attempt += 1) {
       const deployment = await this.read(ref);
       const from = deployment.desired;
@@ -223,7 +225,9 @@ export class DeploymentWrites {
         if (attempt >= this.attempts) throw new AppError('PROVIDER_CONFLICT', `${refKey(ref)} kept changing; gave up after ${attempt} writes`, { cause: err });
         this.options.logger.debug('deployment conflict', { function: refKey(ref), attempt });
         const { view, snapshots } = this.options;
-        const seen = view.synced() && (await snapshots.changed(ref, deployment.resourceVersion, view.cached(ref)?.resourceVersion, this.conflictWaitMs));
+        const waitFrom = Date.now();
+        const seen = view.synced() && waitLeftMs > 0 && (await snapshots.changed(ref, deployment.resourceVersion, view.cached(ref)?.resourceVersion, waitLeftMs));
+        waitLeftMs -= Date.now() - waitFrom;
         // No watch (standalone), or it did not bring the newer version in time: read it once.
         if (!seen) await this.live(ref);
       }

@@ -67,7 +67,7 @@ export interface KubernetesProviderOptions {
   readonly onThrottled?: () => void;
   /** Attempts of a Deployment write that meets 409 Conflict before PROVIDER_CONFLICT; default 5. */
   readonly conflictRetries?: number;
-  /** After a 409, the longest wait for the watch to show the newer version before one live read, ms; default 2000. */
+  /** After a 409, the longest wait for the watch to show the newer version before one live read, ms; default 500. */
   readonly conflictWaitMs?: number;
   /** First delay after a failed list or watch in ms (doubles up to maxBackoffMs); default 200. */
   readonly minBackoffMs?: number;

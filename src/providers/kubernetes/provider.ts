@@ -40,7 +40,7 @@ export interface KubernetesProviderSettings {
   readonly functionUrlTemplate: string;
   readonly logger: Logger;
   readonly conflictRetries: number;
-  /** Longest wait for the watch after a 409 before one live read, ms; default 2000 (DeploymentWrites). */
+  /** Longest wait for the watch after a 409 before one live read, ms; default 500 (DeploymentWrites). */
   readonly conflictWaitMs?: number;
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
