@@ -67,7 +67,7 @@ export async function podServers(first: number, last: number): Promise<{ port: n
       const current = (now.get(ip) ?? 0) + 1;
       now.set(ip, current);
       max.set(ip, Math.max(max.get(ip) ?? 0, current));
-      const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? '0');
+      const ms = Number(new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('ms') ?? '0');
       req.resume();
       setTimeout(() => {
         now.set(ip, (now.get(ip) ?? 1) - 1);
@@ -100,7 +100,7 @@ export async function podServers(first: number, last: number): Promise<{ port: n
 /** A Prometheus stand-in for the idler's query: `/g<i>/api/v1/query` tells gateway i; `answer` decides each reply. */
 export async function fakePrometheus(answer: (gateway: number, query: string, reply: (count: number) => void) => void): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const gateway = Number(/^\/g(\d+)\//.exec(url.pathname)?.[1] ?? '-1');
     answer(gateway, url.searchParams.get('query') ?? '', (count) => {
       res.setHeader('Content-Type', 'application/json');
