@@ -34,31 +34,15 @@ export interface Slot {
 }
 
 /**
- * A granted slot: one object per request, no closures but its timer's. `free` is the
- * dispatcher's (one function for all slots); the AbortController is made only when asked for.
+ * The request timeout every slot has: the AbortSignal (made only when asked for; one asked
+ * for after the timeout starts aborted) and the one callback. A subclass frees itself in
+ * `release` and calls `timedOut` when the timeout passes.
  */
-export class GrantedSlot<E extends { readonly ref: FunctionRef } = { readonly ref: FunctionRef }> implements Slot {
-  readonly replicaId: string;
-  readonly url: URL;
-  timer: TimerHandle | undefined;
-  deadlineAt = 0;
-  private released = false;
+export abstract class TimedSlot {
   private controller: AbortController | null = null;
   private listener: ((reason: AppError) => void) | null = null;
   /** Set when the request timeout passed; a signal asked for later starts aborted. */
   private expired: AppError | null = null;
-
-  constructor(
-    readonly entry: E,
-    readonly replica: EngineReplica,
-    readonly waitedMs: number | null,
-    readonly waitedFor: QueueReason | null,
-    private readonly free: (slot: GrantedSlot<E>) => void,
-  ) {
-    this.replicaId = replica.id;
-    // A usable replica always has an address (see Dispatcher.usable in dispatcher.ts).
-    this.url = replica.address ?? new URL('http://invalid.invalid');
-  }
 
   get signal(): AbortSignal {
     if (this.controller === null) {
@@ -72,6 +56,39 @@ export class GrantedSlot<E extends { readonly ref: FunctionRef } = { readonly re
     this.listener = listener;
   }
 
+  /** Tells the holder the request timeout of the call to `name` passed (the slot is released first by the caller). */
+  protected timedOut(name: string, timeoutMs: number): void {
+    const reason = new AppError('REQUEST_TIMEOUT', `function ${name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } });
+    this.expired = reason;
+    this.controller?.abort(reason);
+    this.listener?.(reason);
+  }
+}
+
+/**
+ * A granted slot: one object per request, no closures but its timer's. `free` is the
+ * dispatcher's (one function for all slots); the AbortController is made only when asked for.
+ */
+export class GrantedSlot<E extends { readonly ref: FunctionRef } = { readonly ref: FunctionRef }> extends TimedSlot implements Slot {
+  readonly replicaId: string;
+  readonly url: URL;
+  timer: TimerHandle | undefined;
+  deadlineAt = 0;
+  private released = false;
+
+  constructor(
+    readonly entry: E,
+    readonly replica: EngineReplica,
+    readonly waitedMs: number | null,
+    readonly waitedFor: QueueReason | null,
+    private readonly free: (slot: GrantedSlot<E>) => void,
+  ) {
+    super();
+    this.replicaId = replica.id;
+    // A usable replica always has an address (see Dispatcher.usable in dispatcher.ts).
+    this.url = replica.address ?? new URL('http://invalid.invalid');
+  }
+
   release(): void {
     if (this.released) return;
     this.released = true;
@@ -81,9 +98,6 @@ export class GrantedSlot<E extends { readonly ref: FunctionRef } = { readonly re
   /** The request timeout passed: free the slot, then tell the holder. */
   expire(timeoutMs: number): void {
     this.release();
-    const reason = new AppError('REQUEST_TIMEOUT', `function ${this.entry.ref.name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } });
-    this.expired = reason;
-    this.controller?.abort(reason);
-    this.listener?.(reason);
+    this.timedOut(this.entry.ref.name, timeoutMs);
   }
 }

@@ -1,7 +1,6 @@
 import type { Clock, TimerHandle } from '../../core/clock.js';
-import { AppError } from '../../errors.js';
 import { gatewayShare } from '../replicas.js';
-import type { Slot } from '../slot.js';
+import { TimedSlot, type Slot } from '../slot.js';
 import type { LoadMeter } from './load-meter.js';
 import { capacity, concurrencyOf, usable } from './pick.js';
 import { report } from './read-models.js';
@@ -16,14 +15,12 @@ export const FORWARDED_HEADER = 'X-Alert-Scaler-Forwarded';
  * It takes no slot here: the peer counts it and queues it if it must. Its request timeout is
  * the function's, as a slot's.
  */
-class ForwardSlot implements Slot {
+class ForwardSlot extends TimedSlot implements Slot {
   readonly waitedMs = null;
   readonly waitedFor = null;
   readonly forwarded = true;
   readonly deadlineAt: number;
   private timer: TimerHandle | undefined;
-  private listener: ((reason: AppError) => void) | null = null;
-  private controller: AbortController | null = null;
   private released = false;
 
   constructor(
@@ -33,23 +30,13 @@ class ForwardSlot implements Slot {
     timeoutMs: number,
     name: string,
   ) {
+    super();
     this.deadlineAt = clock.now() + timeoutMs;
     this.timer = clock.setTimeout(() => {
       this.release();
-      const reason = new AppError('REQUEST_TIMEOUT', `function ${name} did not answer within ${timeoutMs} ms`, { details: { requestTimeoutMs: timeoutMs } });
-      this.controller?.abort(reason);
-      this.listener?.(reason);
+      this.timedOut(name, timeoutMs);
     }, timeoutMs);
     this.timer.unref();
-  }
-
-  get signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    return this.controller.signal;
-  }
-
-  onTimeout(listener: ((reason: AppError) => void) | null): void {
-    this.listener = listener;
   }
 
   release(): void {
