@@ -2,12 +2,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import winston from 'winston';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { AppError, type ErrorCode } from '../../src/errors.js';
 import { FakeApiServer, type FakeApiServerOptions } from './fake-api-server.js';
 
 /** A winston logger that writes nothing. */
 export function quietLogger(): winston.Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+}
+
+/** The config of a gateway on the Kubernetes provider at `kubeconfig`, on loopback with free ports and no logs; `extra` adds or overrides settings. */
+export function kubernetesConfig(kubeconfig: string, extra: Record<string, string> = {}): Config {
+  const env = { PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_PROVIDER: 'kubernetes', KUBECONFIG: kubeconfig, ALERT_SCALER_LOG_LEVEL: 'silent' };
+  return loadConfig({ ...env, ...extra }, () => '');
 }
 
 /** A fake API server plus a kubeconfig file pointing at it. */

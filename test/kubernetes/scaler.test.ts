@@ -6,10 +6,9 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { packageRoot, startScaler, type RunningScaler } from '../../src/bootstrap.js';
-import { loadConfig } from '../../src/config/index.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { capturingLogger } from '../support/harness.js';
-import { startFake, waitFor } from './helpers.js';
+import { kubernetesConfig, startFake, waitFor } from './helpers.js';
 
 /*
  * The whole scaler (webhook, scaler, idler) on the Kubernetes provider, through the real
@@ -35,18 +34,7 @@ async function cluster() {
 }
 
 async function scaler(kubeconfig: string, extra: Record<string, string> = {}, logger: Logger = silentLogger()): Promise<RunningScaler> {
-  const config = loadConfig(
-    {
-      PORT: '0',
-      ALERT_SCALER_ADMIN_PORT: '0',
-      ALERT_SCALER_HOST: '127.0.0.1',
-      ALERT_SCALER_PROVIDER: 'kubernetes',
-      KUBECONFIG: kubeconfig,
-      ALERT_SCALER_LOG_LEVEL: 'silent',
-      ...extra,
-    },
-    () => '',
-  );
+  const config = kubernetesConfig(kubeconfig, extra);
   const running = await startScaler(config, { logger, registry: new Registry() });
   cleanups.push(() => running.close());
   return running;

@@ -9,10 +9,9 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { startScaler, type RunningScaler } from '../../src/bootstrap.js';
-import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { STATE_ANNOTATION } from '../../src/providers/kubernetes/state-store.js';
-import { startFake, waitFor } from './helpers.js';
+import { kubernetesConfig, startFake, waitFor } from './helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -22,19 +21,7 @@ afterEach(async () => {
 const WINDOW_MS = 5_000;
 
 async function scaler(kubeconfig: string): Promise<RunningScaler> {
-  const config = loadConfig(
-    {
-      PORT: '0',
-      ALERT_SCALER_ADMIN_PORT: '0',
-      ALERT_SCALER_HOST: '127.0.0.1',
-      ALERT_SCALER_PROVIDER: 'kubernetes',
-      KUBECONFIG: kubeconfig,
-      ALERT_SCALER_LOG_LEVEL: 'silent',
-      ALERT_SCALER_LEASE_DURATION_SECONDS: '2',
-      ALERT_SCALER_KUBERNETES_ROUTING: 'service',
-    },
-    () => '',
-  );
+  const config = kubernetesConfig(kubeconfig, { ALERT_SCALER_LEASE_DURATION_SECONDS: '2', ALERT_SCALER_KUBERNETES_ROUTING: 'service' });
   const running = await startScaler(config, { logger: silentLogger(), registry: new Registry() });
   let closed = false;
   cleanups.push(async () => {
