@@ -3,13 +3,11 @@ import { MemoryAlertStateStore } from '../../../src/alerts/state-store.js';
 import { createScaler, type ComposedScaler } from '../../../src/compose/scaler.js';
 import { VirtualClock } from '../../../src/core/clock.js';
 import { InvocationLog } from '../../../src/engine/activity.js';
-import { createEngine, type Engine } from '../../../src/engine/index.js';
+import type { Engine } from '../../../src/engine/index.js';
 import type { EngineEvent } from '../../../src/engine/events.js';
-import { silentLogger } from '../../../src/log/logger.js';
-import { createMetrics } from '../../../src/metrics/registry.js';
 import { MemoryProvider } from '../../../src/providers/memory/index.js';
-import { DEFAULT_POLICY } from '../../support/policy.js';
-import { LIMITS, NS } from './engine.js';
+import { NS } from './engine.js';
+import { testEngine } from './policy-loop.js';
 
 /** Modelled replica start time, ms. */
 export const START_MS = 500;
@@ -53,22 +51,8 @@ export async function twoGateways(labels: Record<string, string>, replicas: numb
     },
   });
   const make = (name: string): TestGateway => {
-    const metrics = createMetrics();
-    const logger = silentLogger();
     const signals = new AlertSignals(clock, STALE_MS, store);
-    const engine = createEngine({
-      provider,
-      clock,
-      metrics,
-      logger,
-      defaultNamespace: NS,
-      policyDefaults: DEFAULT_POLICY,
-      requestDefaults: { ...LIMITS, maxQueued: 1000 },
-      eventLogSize: 10_000,
-      drainTimeoutMs: 30_000,
-      shard: { count: 1, index: 0 },
-      guard: signals,
-    });
+    const { metrics, logger, engine } = testEngine(provider, clock, { guard: signals });
     const activity = new InvocationLog(() => clock.now());
     const composed = createScaler(engine, {
       provider,

@@ -34,10 +34,8 @@ export interface PolicyEngineOptions {
   readonly remote?: RemoteLoadSource;
 }
 
-export async function policyEngine(labels: Record<string, string>, replicas: number, opts: PolicyEngineOptions = {}) {
-  const clock = new VirtualClock(1_000_000);
-  const ref = { name: 'fn', namespace: NS };
-  const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
+/** A test gateway's engine on `provider` and the virtual clock (createEngine with the test defaults, its own metrics and a silent logger); `options` adds a scale-down guard or dry run. */
+export function testEngine(provider: MemoryProvider, clock: VirtualClock, options: { readonly guard?: ScaleDownGuard; readonly dryRun?: boolean } = {}) {
   const metrics = createMetrics();
   const logger = silentLogger();
   const engine = createEngine({
@@ -46,13 +44,21 @@ export async function policyEngine(labels: Record<string, string>, replicas: num
     metrics,
     logger,
     defaultNamespace: NS,
-    policyDefaults: { ...DEFAULT_POLICY, dryRun: opts.dryRun ?? false },
+    policyDefaults: { ...DEFAULT_POLICY, dryRun: options.dryRun ?? false },
     requestDefaults: { ...LIMITS, maxQueued: 1000 },
     eventLogSize: 10_000,
     drainTimeoutMs: 30_000,
     shard: { count: 1, index: 0 },
-    ...(opts.guard === undefined ? {} : { guard: opts.guard }),
+    ...(options.guard === undefined ? {} : { guard: options.guard }),
   });
+  return { metrics, logger, engine };
+}
+
+export async function policyEngine(labels: Record<string, string>, replicas: number, opts: PolicyEngineOptions = {}) {
+  const clock = new VirtualClock(1_000_000);
+  const ref = { name: 'fn', namespace: NS };
+  const provider = new MemoryProvider({ clock, defaultModel: { startMs: START_MS, stopMs: 10 }, functions: [{ ...ref, replicas, labels }] });
+  const { metrics, logger, engine } = testEngine(provider, clock, opts);
   const remote = opts.remote === undefined ? undefined : new RemoteSignals({ source: opts.remote, clock, logger, timeoutMs: TICK_MS / 2 });
   const { dispatcher, events, changer } = engine;
   const scalers = new Scalers({
