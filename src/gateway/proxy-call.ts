@@ -12,7 +12,7 @@ import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
 import type { FunctionTarget } from './proxy-path.js';
-import { MAX_ATTEMPTS, forwardRetry, isIdempotent, retryReasonOf, type RetryReason } from './proxy-retry.js';
+import { MAX_ATTEMPTS, forwardRetry, isIdempotent, retryReasonOf, setSendHeaders, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -140,11 +140,8 @@ export class ProxyCall implements BodyOwner {
     const url = slot.url;
     const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
     const path = base + (target.path === '' ? '/' : target.path) + target.query;
-    // Host is the last header pair: added by the first attempt, changed by a retry. A call sent
-    // on to another gateway says so, and is never sent again (see onUpstreamError).
-    if (this.sends === 1 && slot.forwarded === true) headers.forward.push(FORWARDED_HEADER, '1');
-    if (this.sends === 1) headers.forward.push('Host', url.host);
-    else headers.forward[headers.forward.length - 1] = url.host;
+    // A call sent on to another gateway says so (and is never sent again, see onUpstreamError); Host is the last pair.
+    setSendHeaders(headers.forward, url.host, this.sends === 1, slot.forwarded === true);
     const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
     this.upstreamReq = upstreamReq;
     this.sentFrom = -1;

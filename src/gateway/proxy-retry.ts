@@ -87,3 +87,23 @@ export function forwardRetry(err: NodeJS.ErrnoException, forward: string[]): boo
   if (at >= 0 && at % 2 === 0) forward.splice(at, 2);
   return true;
 }
+
+/**
+ * Sets the per-send tail of a call's header pairs: the forwarded mark when `forwarded` (a call
+ * sent on to another gateway, on its first send or on a retry after a replica failed; dropped
+ * again when a later send goes to a replica), then Host, always the last pair. `first`: no
+ * Host pair yet.
+ */
+export function setSendHeaders(forward: string[], host: string, first: boolean, forwarded: boolean): void {
+  // The common case, a first send to a replica, scans nothing.
+  if (first && !forwarded) {
+    forward.push('Host', host);
+    return;
+  }
+  if (!first) forward.length -= 2;
+  let at = forward.indexOf(FORWARDED_HEADER);
+  while (at >= 0 && at % 2 !== 0) at = forward.indexOf(FORWARDED_HEADER, at + 1);
+  if (forwarded && at < 0) forward.push(FORWARDED_HEADER, '1');
+  else if (!forwarded && at >= 0) forward.splice(at, 2);
+  forward.push('Host', host);
+}

@@ -12,7 +12,7 @@ import { Dispatcher } from '../../src/engine/dispatcher.js';
 import { InvocationLog } from '../../src/engine/activity.js';
 import { createFunctionProxy } from '../../src/gateway/proxy.js';
 import { requestHeaders } from '../../src/gateway/proxy-headers.js';
-import { MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf } from '../../src/gateway/proxy-retry.js';
+import { MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf, setSendHeaders } from '../../src/gateway/proxy-retry.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
 import { StaticProvider, type StaticReplica } from './static-provider.js';
@@ -295,5 +295,24 @@ describe('a pooled connection the replica closes before answering', () => {
     expect(errorOf(post).code).toBe('UPSTREAM_FAILED');
     expect(await retries(gw.metrics, 'fi', 'closed')).toBe(1);
     expect(flaky.seen).toBe(4);
+  });
+});
+
+describe('the headers of each send', () => {
+  const M = 'X-Alert-Scaler-Forwarded';
+  const sends = (steps: ReadonlyArray<[string, boolean]>): string[] => {
+    const forward = ['Accept', '*/*'];
+    steps.forEach(([host, forwarded], i) => setSendHeaders(forward, host, i === 0, forwarded));
+    return forward;
+  };
+  it.each<[string, ReadonlyArray<[string, boolean]>, string[]]>([
+    ['a first send to a replica adds Host only', [['r1:8080', false]], ['Accept', '*/*', 'Host', 'r1:8080']],
+    ['a first send to another gateway is marked', [['g2:8080', true]], ['Accept', '*/*', M, '1', 'Host', 'g2:8080']],
+    ['a retry to a replica changes Host only', [['r1:8080', false], ['r2:8080', false]], ['Accept', '*/*', 'Host', 'r2:8080']],
+    ['a retry sent on to another gateway after a replica failed is marked too', [['r1:8080', false], ['g2:8080', true]], ['Accept', '*/*', M, '1', 'Host', 'g2:8080']],
+    ['a later send to a replica drops the mark', [['g2:8080', true], ['r1:8080', false]], ['Accept', '*/*', 'Host', 'r1:8080']],
+    ['two marked sends carry one mark', [['g2:8080', true], ['g3:8080', true]], ['Accept', '*/*', M, '1', 'Host', 'g3:8080']],
+  ])('%s', (_name, steps, expected) => {
+    expect(sends(steps)).toEqual(expected);
   });
 });
