@@ -81,6 +81,28 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** A `kubectl ... --watch` left running: what it wrote so far, a wait (8 s) on it, and its stop. */
+  function kubectlWatch(args: string[]) {
+    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), ...args], { env });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    return {
+      stdout: (): string => stdout,
+      async waitFor(predicate: () => boolean, what: string): Promise<void> {
+        const deadline = Date.now() + 8000;
+        while (!predicate()) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kubectl wrote: ${stdout}`);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      },
+      async stop(): Promise<void> {
+        if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+        await closed;
+      },
+    };
+  }
+
   /** Runs kubectl asynchronously (the fake lives in this process), bounded in time. */
   function kubectl(args: string[], timeoutMs = 10_000): Promise<Run> {
     return new Promise((resolve, reject) => {
@@ -188,27 +210,17 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
   });
 
   it('kubectl get --watch -o json receives an update made while watching', async () => {
-    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', 'deploy', '-n', 'openfaas-fn', '--watch', '-o', 'json'], { env });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-    const waitFor = async (predicate: () => boolean, what: string): Promise<void> => {
-      const deadline = Date.now() + 8000;
-      while (!predicate()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kubectl wrote: ${stdout}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    };
+    const kw = kubectlWatch(['get', 'deploy', '-n', 'openfaas-fn', '--watch', '-o', 'json']);
+    const waitFor = kw.waitFor.bind(kw);
     try {
-      await waitFor(() => splitJsonStream(stdout).length >= 2 && fake.openWatches > 0, 'the initial list and an open watch');
+      await waitFor(() => splitJsonStream(kw.stdout()).length >= 2 && fake.openWatches > 0, 'the initial list and an open watch');
       fake.mutateDeployment('other', 'openfaas-fn', (d) => { (d['spec'] as { replicas: number }).replicas = 7; });
-      await waitFor(() => splitJsonStream(stdout).some((o) => (o['metadata'] as { name: string }).name === 'other'
+      await waitFor(() => splitJsonStream(kw.stdout()).some((o) => (o['metadata'] as { name: string }).name === 'other'
         && (o['spec'] as { replicas: number }).replicas === 7), 'the update');
       const watch = fake.requests.find((r) => r.query['watch'] === 'true');
       expect(Number(watch?.query['resourceVersion'])).toBeGreaterThan(0);
     } finally {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-      await closed;
+      await kw.stop();
     }
   });
   type PodJson = { metadata: { name: string; annotations?: Record<string, string> }; status: { podIP: string; conditions: Array<{ type: string; status: string }> } };
@@ -271,26 +283,16 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
   });
 
   it('kubectl get endpointslices --watch -o json receives the endpoint of a new pod', async () => {
-    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', 'endpointslices', '-n', 'openfaas-fn', '-l', 'kubernetes.io/service-name=web', '--watch', '-o', 'json'], { env });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-    const endpointsSeen = (): number => Math.max(0, ...splitJsonStream(stdout).map((o) => ((o['endpoints'] as unknown[] | undefined) ?? []).length));
-    const waitFor = async (predicate: () => boolean, what: string): Promise<void> => {
-      const deadline = Date.now() + 8000;
-      while (!predicate()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kubectl wrote: ${stdout}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    };
+    const kw = kubectlWatch(['get', 'endpointslices', '-n', 'openfaas-fn', '-l', 'kubernetes.io/service-name=web', '--watch', '-o', 'json']);
+    const waitFor = kw.waitFor.bind(kw);
+    const endpointsSeen = (): number => Math.max(0, ...splitJsonStream(kw.stdout()).map((o) => ((o['endpoints'] as unknown[] | undefined) ?? []).length));
     try {
-      await waitFor(() => splitJsonStream(stdout).length >= 1 && fake.openWatches > 0, 'the initial list and an open watch');
+      await waitFor(() => splitJsonStream(kw.stdout()).length >= 1 && fake.openWatches > 0, 'the initial list and an open watch');
       expect(endpointsSeen()).toBe(1);
       fake.mutateDeployment('web', 'openfaas-fn', (d) => { (d['spec'] as { replicas: number }).replicas = 2; });
       await waitFor(() => endpointsSeen() === 2, 'the second endpoint');
     } finally {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-      await closed;
+      await kw.stop();
     }
   });
   it('kubectl get --chunk-size pages a label-selected list with limit and continue, and gets exactly the labelled pods', async () => {
@@ -309,18 +311,9 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
   });
 
   it('kubectl get -l --watch --output-watch-events: a Deployment that stops matching the selector is DELETED, one that starts is ADDED', async () => {
-    const child = spawn(kubectlPath ?? 'kubectl', ['--cache-dir', join(dir, 'cache'), 'get', 'deploy', '-n', 'openfaas-fn', '-l', 'faas_function', '--watch', '--output-watch-events', '-o', 'json'], { env });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-    const events = (): Array<[string, string]> => splitJsonStream(stdout).map((e) => [String(e['type']), ((e['object'] as { metadata: { name: string } }).metadata.name)]);
-    const waitFor = async (predicate: () => boolean, what: string): Promise<void> => {
-      const deadline = Date.now() + 8000;
-      while (!predicate()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kubectl wrote: ${stdout}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    };
+    const kw = kubectlWatch(['get', 'deploy', '-n', 'openfaas-fn', '-l', 'faas_function', '--watch', '--output-watch-events', '-o', 'json']);
+    const waitFor = kw.waitFor.bind(kw);
+    const events = (): Array<[string, string]> => splitJsonStream(kw.stdout()).map((e) => [String(e['type']), ((e['object'] as { metadata: { name: string } }).metadata.name)]);
     try {
       await waitFor(() => events().some(([, n]) => n === 'echo') && fake.openWatches > 0, 'the initial list and an open watch');
       expect(events().some(([, n]) => n === 'other')).toBe(false);
@@ -331,8 +324,7 @@ describeKubectl('the fake API server, checked with the real kubectl', () => {
       const watch = fake.requests.filter((r) => r.verb === 'watch' && r.resource === 'deployments').at(-1);
       expect(watch?.query['labelSelector']).toBe('faas_function');
     } finally {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-      await closed;
+      await kw.stop();
     }
   });
 
