@@ -18,6 +18,36 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * True when something accepts a TCP connection on the replica's port: the cheap first check
+ * of a starting replica (a refused connect costs no HTTP request), before `probe`.
+ */
+export function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolveCheck) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveCheck(true);
+    });
+    socket.once('error', () => resolveCheck(false));
+    socket.once('close', () => resolveCheck(false));
+  });
+}
+
+/** How long the readiness probes poll at 1 ms after a replica is spawned, ms (then they back off). */
+export const FAST_PROBE_WINDOW_MS = 100;
+
+/**
+ * The pause before the next readiness probe of a replica spawned `sinceSpawnMs` ago: 1 ms for
+ * the first FAST_PROBE_WINDOW_MS (a wake's held call goes the moment the replica listens),
+ * then doubling every window (2, 4, ...) up to `intervalMs`, the configured health interval.
+ */
+export function probeDelayMs(sinceSpawnMs: number, intervalMs: number): number {
+  if (sinceSpawnMs < FAST_PROBE_WINDOW_MS) return Math.min(1, intervalMs);
+  return Math.min(intervalMs, 2 ** Math.floor(sinceSpawnMs / FAST_PROBE_WINDOW_MS));
+}
+
 /** One health probe: true when `path` on the replica's port answers 200 within 1 s. */
 export function probe(port: number, path: string): Promise<boolean> {
   return new Promise((resolveProbe) => {

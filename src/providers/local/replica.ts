@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../log/logger.js';
 import type { CrashReason, ReplicaCrash } from '../types.js';
 import { crashMessage } from './crash.js';
-import { probe, replicaCommand, signalGroup } from './process.js';
+import { portAccepts, probe, probeDelayMs, replicaCommand, signalGroup } from './process.js';
 import type { StackFunction } from './stack.js';
 import { StderrTail } from './stderr-tail.js';
 
@@ -141,11 +141,17 @@ export class Replica {
     this.resolveExited();
   }
 
-  /** Probes the health path until it answers 200, the process exits, or the start deadline passes. */
+  /**
+   * Probes the health path until it answers 200, the process exits, or the start deadline
+   * passes: a TCP connect first (cheap while nothing listens), the HTTP probe once the port
+   * accepts; every 1 ms at first, backing off to the health interval (`probeDelayMs`).
+   */
   private async waitReady(): Promise<void> {
     const deadline = this.startedAt + this.options.startTimeoutMs;
+    let listening = false;
     while (this.phase === 'starting' && this.end === null) {
-      if (await probe(this.port, this.options.healthPath)) {
+      listening ||= await portAccepts(this.port);
+      if (listening && (await probe(this.port, this.options.healthPath))) {
         if (this.phase !== 'starting' || this.end !== null) return;
         this.phase = 'ready';
         this.options.onChange(this);
@@ -159,7 +165,8 @@ export class Replica {
         this.signal('SIGKILL');
         return;
       }
-      await new Promise((r) => setTimeout(r, this.options.healthIntervalMs));
+      const sinceSpawnMs = performance.timeOrigin + performance.now() - this.startedAt;
+      await new Promise((r) => setTimeout(r, probeDelayMs(sinceSpawnMs, this.options.healthIntervalMs)));
     }
   }
 
