@@ -48,9 +48,11 @@ const server = http.createServer((req, res) => {
     res.once('finish', () => { if (readyMs === 0) readyMs = nowMs(); });
     res.writeHead(200); res.end('OK'); return;
   }
+  const arrivedMs = nowMs();
   req.resume();
   req.on('end', () => {
     res.writeHead(200, {
+      'x-arrived-ms': String(arrivedMs),
       'x-process-start-ms': String(processStartMs),
       'x-listening-ms': String(listeningMs),
       'x-ready-ms': String(readyMs),
@@ -87,6 +89,10 @@ export interface ColdStartResult {
   readonly spawnToProcessStartMs: Percentiles;
   /** overhead − spawnToProcessStart: what the gateway itself adds (hold, scale, probe, proxy). */
   readonly overheadWithoutExecMs: Percentiles;
+  /** The call sent → the gateway's spawn call (the hold, the scale, the port). */
+  readonly sendToSpawnMs: Percentiles;
+  /** The replica ready (its own clock) → the held call arriving at it (the probe's lag, the dispatch, the connection). */
+  readonly readyToArrivalMs: Percentiles;
   readonly directSpawnToReadyMs: Percentiles;
   /** p50(total) − p50(directSpawnToReady). */
   readonly overheadOverDirectSpawnP50Ms: number;
@@ -133,17 +139,20 @@ interface Answer {
   readonly headers: http.IncomingHttpHeaders;
   readonly body: string;
   readonly ms: number;
+  /** Wall clock (high resolution) when the request was sent. */
+  readonly sentAt: number;
 }
 
 function request(url: string, method = 'GET', body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
+    const sentAt = performance.timeOrigin + started;
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     const req = http.request(url, { method, headers, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, ms: performance.now() - started }));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, ms: performance.now() - started, sentAt }));
     });
     req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${url}`)));
     req.once('error', reject);
@@ -181,7 +190,7 @@ async function scaleToZero(running: RunningScaler, lastPid: number | undefined):
 }
 
 /** One wake through the gateway: the first answer's time and the replica's own start-to-ready. */
-async function wakeOnce(running: RunningScaler): Promise<{ total: number; replica: number; exec: number; warm: number; pid: number }> {
+async function wakeOnce(running: RunningScaler): Promise<{ total: number; replica: number; exec: number; toSpawn: number; readyToArrival: number; warm: number; pid: number }> {
   const first = await request(`${running.url}/function/bench`, 'POST', '{}');
   if (first.status !== 200 || first.headers['x-scale-from-zero'] === undefined) {
     throw new Error(`cold-start bench: first request answered ${first.status} (from zero: ${String(first.headers['x-scale-from-zero'])})`);
@@ -191,9 +200,12 @@ async function wakeOnce(running: RunningScaler): Promise<{ total: number; replic
   // wall clock in high resolution; this is fork/exec and Node's own loading.
   const spawned = (running.provider as LocalProvider).replicasOf({ name: 'bench', namespace: 'openfaas-fn' })[0]?.startedAt ?? Number.NaN;
   const exec = Number(first.headers['x-process-start-ms']) - spawned;
+  // The gateway's own parts, each on one clock or on this machine's shared wall clock.
+  const toSpawn = spawned - first.sentAt;
+  const readyToArrival = Number(first.headers['x-arrived-ms']) - Number(first.headers['x-ready-ms']);
   const warm = await request(`${running.url}/function/bench`, 'POST', '{}');
   if (warm.status !== 200) throw new Error(`cold-start bench: warm request answered ${warm.status}`);
-  return { total: first.ms, replica, exec, warm: warm.ms, pid: Number(first.headers['x-echo-pid']) };
+  return { total: first.ms, replica, exec, toSpawn, readyToArrival, warm: warm.ms, pid: Number(first.headers['x-echo-pid']) };
 }
 
 /** Sends `calls` requests at once to the function at zero (one connection each) and waits for every answer. */
@@ -269,6 +281,8 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
   const replicas: number[] = [];
   const overheads: number[] = [];
   const execs: number[] = [];
+  const toSpawns: number[] = [];
+  const readyToArrivals: number[] = [];
   const withoutExec: number[] = [];
   const warms: number[] = [];
   const direct: number[] = [];
@@ -285,6 +299,8 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
       replicas.push(wake.replica);
       overheads.push(wake.total - wake.replica);
       execs.push(wake.exec);
+      toSpawns.push(wake.toSpawn);
+      readyToArrivals.push(wake.readyToArrival);
       withoutExec.push(wake.total - wake.replica - wake.exec);
       warms.push(wake.warm);
     }
@@ -308,6 +324,8 @@ export async function coldStartBenchmark(options: ColdStartOptions = {}): Promis
     overheadMs: percentiles(overheads),
     spawnToProcessStartMs: percentiles(execs),
     overheadWithoutExecMs: percentiles(withoutExec),
+    sendToSpawnMs: percentiles(toSpawns),
+    readyToArrivalMs: percentiles(readyToArrivals),
     directSpawnToReadyMs,
     overheadOverDirectSpawnP50Ms: Math.round((totalMs.p50 - directSpawnToReadyMs.p50) * 100) / 100,
     warmMs: percentiles(warms),

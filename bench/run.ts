@@ -26,6 +26,8 @@ function coldStartSummary(result: ColdStartResult): string {
     `  overhead (total - replica)   ${fmt(result.overheadMs)}`,
     `    of which spawn → Node start ${fmt(result.spawnToProcessStartMs)}`,
     `    the rest (hold, scale, probe, proxy) ${fmt(result.overheadWithoutExecMs)}`,
+    `      call sent → spawn (hold, scale, port) ${fmt(result.sendToSpawnMs)}`,
+    `      replica ready → call at the replica (probe lag, dispatch, connect) ${fmt(result.readyToArrivalMs)}`,
     `  direct spawn-to-ready        ${fmt(result.directSpawnToReadyMs)}`,
     `  total p50 - direct p50       ${result.overheadOverDirectSpawnP50Ms.toFixed(1)} ms`,
     `  warm request via gateway     ${fmt(result.warmMs)}`,
