@@ -20,11 +20,10 @@ import { sleep } from './support.js';
  *   down = first time it is back at min − t1 (the alert resolves, then the gateway's
  *          scale-down window, default 30 s, shipped as is in both settings)
  * Settings:
- *   openfaas  the OpenFaaS stock: scrape 5 s, evaluation 15 s, rate[10s] > 5 for 5s,
- *             group_wait 5 s, group_interval 10 s, repeat 30 s
+ *   openfaas  the OpenFaaS stock: its rule (completed 200s, rate[10s] > 5 for 5s), scrape
+ *             5 s, evaluation 15 s, group_wait 5 s, group_interval 10 s, repeat 30 s
  *   shipped   deploy/prometheus/prometheus.yml, alert-rules/ and deploy/alertmanager.yml as
- *             they are (scrape and evaluation 5 s, rate[20s] > 5 for 5s, group_wait 1 s,
- *             group_interval 5 s, repeat 1 m)
+ *             they are, read from the files (`shippedSetting`)
  * Prometheus resends firing alerts at its default (1 m) in both.
  * The in-process policy loop is the third row: a `queue` function (concurrency 1, max-queue 0,
  * replies after 50 ms) under the same load step, no Prometheus involved.
@@ -40,10 +39,46 @@ export interface ReactionSetting {
   readonly groupWait: string;
   readonly groupInterval: string;
   readonly repeatInterval: string;
+  /** Replaces APIHighInvocationRate's expression (OpenFaaS's own rule counts completed 200s); the shipped one when absent. */
+  readonly expr?: string;
 }
 
-export const OPENFAAS_STOCK: ReactionSetting = { name: 'openfaas', scrapeInterval: '5s', evaluationInterval: '15s', rateWindow: '10s', forDuration: '5s', groupWait: '5s', groupInterval: '10s', repeatInterval: '30s' };
-export const SHIPPED: ReactionSetting = { name: 'shipped', scrapeInterval: '5s', evaluationInterval: '5s', rateWindow: '20s', forDuration: '5s', groupWait: '1s', groupInterval: '5s', repeatInterval: '1m' };
+export const OPENFAAS_STOCK: ReactionSetting = {
+  name: 'openfaas',
+  scrapeInterval: '5s',
+  evaluationInterval: '15s',
+  rateWindow: '10s',
+  forDuration: '5s',
+  groupWait: '5s',
+  groupInterval: '10s',
+  repeatInterval: '30s',
+  expr: 'sum by (function_name) (rate(gateway_function_invocation_total{code="200"}[10s])) > 5',
+};
+/**
+ * The shipped setting, read from the files a user runs (deploy/prometheus/prometheus.yml's
+ * alert-scaler job, alert-rules/gateway.rules.yml's group and rule, deploy/alertmanager.yml's
+ * route), so the bench cannot drift from them.
+ */
+export async function shippedSetting(root = packageRoot()): Promise<ReactionSetting> {
+  const read = async (path: string) => load(await readFile(join(root, path), 'utf8')) as Doc;
+  const prometheus = await read('deploy/prometheus/prometheus.yml');
+  const global = (prometheus['global'] ?? {}) as Doc;
+  const job = ((prometheus['scrape_configs'] ?? []) as Doc[]).find((c) => c['job_name'] === 'alert-scaler') ?? {};
+  const [group] = ((await read('alert-rules/gateway.rules.yml'))['groups'] ?? []) as Doc[];
+  const rule = ((group?.['rules'] ?? []) as Doc[]).find((r) => r['alert'] === 'APIHighInvocationRate') ?? {};
+  const route = ((await read('deploy/alertmanager.yml'))['route'] ?? {}) as Doc;
+  const text = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
+  return {
+    name: 'shipped',
+    scrapeInterval: text(job['scrape_interval'] ?? global['scrape_interval'], '1m'),
+    evaluationInterval: text(group?.['interval'] ?? global['evaluation_interval'], '1m'),
+    rateWindow: /\[([^\]]+)\]/.exec(text(rule['expr'], ''))?.[1] ?? '',
+    forDuration: text(rule['for'], '0s'),
+    groupWait: text(route['group_wait'], '30s'),
+    groupInterval: text(route['group_interval'], '5m'),
+    repeatInterval: text(route['repeat_interval'], '4h'),
+  };
+}
 
 /** One trial: ms from the load step's start to the first added replica, and from its end back to min. */
 export interface ReactionTrial {
@@ -92,7 +127,8 @@ async function startMonitoringFor(setting: ReactionSetting, gateway: string, adm
   // writeMonitoringConfigs evaluates at the scrape interval; OpenFaaS's stock evaluates every 15 s.
   await retime(files.prometheusConfig, (doc) => ({ ...doc, global: { ...(doc['global'] as Doc), evaluation_interval: setting.evaluationInterval } }));
   for (const rules of files.ruleFiles) {
-    await retime(rules, (doc) => ({ ...doc, groups: (doc['groups'] as Doc[]).map((g) => ({ ...g, interval: setting.evaluationInterval })) }));
+    const expr = (rule: Doc): Doc => (setting.expr !== undefined && rule['alert'] === 'APIHighInvocationRate' ? { ...rule, expr: setting.expr } : rule);
+    await retime(rules, (doc) => ({ ...doc, groups: (doc['groups'] as Doc[]).map((g) => ({ ...g, interval: setting.evaluationInterval, rules: (g['rules'] as Doc[]).map(expr) })) }));
   }
   await mkdir(join(dir, 'am-data'), { recursive: true });
   const processes: ManagedProcess[] = [];
@@ -182,7 +218,7 @@ export async function reactionBenchmark(options: ReactionOptions = {}): Promise<
       await waitFor('echo and queued ready', async () => ((await gateway.provider.getReplicas(REF)).ready === 1 && (await gateway.provider.getReplicas({ ...REF, name: 'queued' })).ready === 1 ? true : undefined), 30_000);
       for (let i = 0; i < trials; i++) policyTrials.push({ upMs: (await trial(gateway, { ...REF, name: 'queued' }, 1, { ...opts, holdAfterUpMs: 500, downTimeoutMs: 60_000 })).upMs });
       if (prometheus !== null && alertmanager !== null) {
-        for (const setting of [OPENFAAS_STOCK, SHIPPED]) {
+        for (const setting of [OPENFAAS_STOCK, await shippedSetting()]) {
           const stop = await startMonitoringFor(setting, new URL(gateway.url).host, new URL(gateway.adminUrl).host, join(dir, setting.name), { prometheus, alertmanager });
           const rows: ReactionTrial[] = [];
           try {

@@ -10,7 +10,7 @@ import { repoRoot } from './tools.js';
 export interface MonitoringTiming {
   /** Scrape and rule evaluation interval. */
   readonly scrapeInterval: string;
-  /** Replaces every `[...]` range of the alert rules (e.g. `[20s]` → `[10s]`). */
+  /** Replaces every `[...]` range and `offset` of the alert rules (e.g. `[20s]` → `[10s]`). */
   readonly rateWindow: string;
   /** Replaces each alert's `for`. */
   readonly forDuration: string;
@@ -64,7 +64,10 @@ export function retimeRules(doc: Doc, timing: MonitoringTiming): Doc {
     ...group,
     interval: timing.scrapeInterval,
     rules: group.rules.map((rule) => {
-      const expr = String(rule['expr']).replace(/\[[^\]]+\]/g, `[${timing.rateWindow}]`);
+      // The windows, and an `offset` that says "a series at least one window old", follow the rate window.
+      const expr = String(rule['expr'])
+        .replace(/\[[^\]]+\]/g, `[${timing.rateWindow}]`)
+        .replace(/\boffset \d+[smhd]\b/g, `offset ${timing.rateWindow}`);
       return rule['alert'] === undefined ? { ...rule, expr } : { ...rule, expr, for: timing.forDuration };
     }),
   }));

@@ -53,7 +53,7 @@ describeWithTools('alert-driven autoscaling end to end', () => {
     const original = load(await readFile(join(repoRoot(), 'alert-rules/gateway.rules.yml'), 'utf8')) as typeof copied;
     const [rule] = copied.groups[0]?.rules ?? [];
     const [originalRule] = original.groups[0]?.rules ?? [];
-    expect(rule?.['expr']).toBe(String(originalRule?.['expr']).replace('[20s]', '[10s]'));
+    expect(rule?.['expr']).toBe(String(originalRule?.['expr']).replaceAll('[20s]', '[10s]').replaceAll('offset 20s', 'offset 10s'));
     expect(rule).toEqual({ ...originalRule, expr: rule?.['expr'], for: '2s' });
     const routes = load(await readFile(stack.monitoring.files.alertmanagerConfig, 'utf8')) as { route: Record<string, unknown> };
     expect(routes.route).toMatchObject({ receiver: 'scale', group_by: ['alertname', 'function_name'], repeat_interval: '1h' });
@@ -124,4 +124,27 @@ describeWithTools('alert-driven autoscaling end to end', () => {
 
     await waitFor('echo back at min', async () => ((await replicasOf(stack, 'echo')) === 1 ? true : undefined), SCALE_DOWN_TIMEOUT_MS, 100);
   }, 60_000);
+
+  it("scales a function that completes only a quarter of its demand, which OpenFaaS's completed-200s rule never sees", async () => {
+    expect(await replicasOf(stack, 'saturated')).toBe(1);
+    const loadStart = Date.now();
+    // 16 calls/s arrive (open loop); one replica completes at most 4/s (concurrency 1, 250 ms each).
+    const load = startLoad({ url: `${stack.gateway.url}/function/saturated`, ratePerSecond: 16, maxRequests: 16 * 20, timeoutMs: 40_000 });
+    let completedPerSecond = Number.NaN;
+    try {
+      await waitFor('saturated above min', async () => ((await replicasOf(stack, 'saturated')) > 1 ? true : undefined), SCALE_UP_TIMEOUT_MS, 50);
+      timings['saturated: load → scaled up (s)'] = secondsSince(loadStart);
+      completedPerSecond = (await metricValue(stack, 'gateway_function_invocation_total', { function_name: 'saturated', code: '200' })) / ((Date.now() - loadStart) / 1000);
+      expect(await firingFunctions(stack)).toContain('saturated');
+    } finally {
+      const stats = await load.stop();
+      // Every call got the function's answer (the queue drained onto the new replicas) or a clear status: none lost.
+      expect(Object.values(stats.codes).reduce((a, b) => a + b, 0)).toBe(stats.sent);
+      expect(stats.codes['error']).toBeUndefined();
+    }
+    // Completed 200s stayed under 5/s up to the step: OpenFaaS's rule (completed 200s > 5/s) could not have fired.
+    expect(completedPerSecond).toBeLessThan(5);
+    expect(await metricValue(stack, 'alert_scaler_scale_changes_total', { function_name: 'saturated', reason: 'step-up', source: 'alert' })).toBeGreaterThanOrEqual(1);
+    await waitFor('saturated back at min', async () => ((await replicasOf(stack, 'saturated')) === 1 ? true : undefined), SCALE_DOWN_TIMEOUT_MS + 30_000, 100);
+  }, 120_000);
 });
