@@ -56,6 +56,8 @@ export interface AlertPathOptions {
   readonly functions: readonly number[];
   /** Names, by function index, for fingerprints. */
   readonly names: readonly string[];
+  /** Calls of a function waiting for a busy replica now (the `waitingBranch` reads it at each scrape); none when absent. */
+  readonly waiting?: (fn: number) => number;
   /** The webhook: Alertmanager notifies the scaler of one alert of one function. */
   readonly deliver: (fn: number, signal: AlertSignal) => void;
   /** Scrapes and evaluations stop once the clock passes this (read each time). */
@@ -63,9 +65,10 @@ export interface AlertPathOptions {
 }
 
 /**
- * The `rps` alert path on the clock: Prometheus scrapes each function's 200-invocation
- * counter every scrape interval and evaluates `rate(counter[window]) > threshold` every
- * evaluation interval (inactive → pending → firing after `for`; firing → resolved);
+ * The `rps` alert path on the clock: Prometheus scrapes each function's invocation counter
+ * (started or answered 200, as the model's rule reads) and busy queue every scrape interval
+ * and evaluates `rate(counter[window]) > threshold` (or, with the waiting branch, a queue
+ * non-empty at every scrape of the window) every evaluation interval (inactive → pending → firing after `for`; firing → resolved);
  * Alertmanager keeps one group per function (group_by function_name): its first
  * notification after group_wait, then at each group_interval when the alert changed or
  * more than repeat_interval has passed since the last; a resolved alert is sent once
@@ -86,11 +89,17 @@ export class AlertPath {
   private readonly samples: Sample[][];
   private readonly rules: RuleState[];
   private readonly groups = new Map<number, Group>();
+  /** Busy-queue samples per function, for the waiting branch. */
+  private readonly queueSamples: Sample[][];
+  /** When each function's busy-queue series appeared (its first non-empty scrape); NaN before. */
+  private readonly queueBornAt: Float64Array;
 
   constructor(private readonly options: AlertPathOptions) {
     const n = options.names.length;
     this.counters = new Float64Array(n);
     this.samples = Array.from({ length: n }, () => []);
+    this.queueSamples = Array.from({ length: n }, () => []);
+    this.queueBornAt = new Float64Array(n).fill(Number.NaN);
     this.rules = Array.from({ length: n }, (): RuleState => ({ kind: 'inactive' }));
   }
 
@@ -107,9 +116,14 @@ export class AlertPath {
     this.every(model.evaluationIntervalMs, model.evaluationIntervalMs, () => this.evaluate());
   }
 
-  /** Counts one call answered 200 (`gateway_function_invocation_total{code="200"}`). */
+  /** A call arrived (`gateway_function_invocation_started`): counted when the model's rule reads it. */
+  started(fn: number): void {
+    if (this.options.model.counts === 'started') this.counters[fn] = (this.counters[fn] ?? 0) + 1;
+  }
+
+  /** A call was answered 200 (`gateway_function_invocation_total{code="200"}`): counted when the model's rule reads it. */
   served(fn: number): void {
-    this.counters[fn] = (this.counters[fn] ?? 0) + 1;
+    if (this.options.model.counts === 'completed') this.counters[fn] = (this.counters[fn] ?? 0) + 1;
   }
 
   private every(firstMs: number, intervalMs: number, tick: () => void): void {
@@ -130,7 +144,31 @@ export class AlertPath {
       const list = this.samples[fn] as Sample[];
       list.push({ t: now, v: this.counters[fn] ?? 0 });
       while (list.length > 0 && (list[0] as Sample).t < keepAfter) list.shift();
+      if (this.options.model.waitingBranch) this.scrapeQueue(fn, now, keepAfter);
     }
+  }
+
+  /** One scrape of the busy-queue gauge; the series exists from its first non-empty value (the gateway creates it then). */
+  private scrapeQueue(fn: number, now: number, keepAfter: number): void {
+    const waiting = this.options.waiting?.(fn) ?? 0;
+    if (Number.isNaN(this.queueBornAt[fn] as number)) {
+      if (waiting === 0) return;
+      this.queueBornAt[fn] = now;
+    }
+    const list = this.queueSamples[fn] as Sample[];
+    list.push({ t: now, v: waiting });
+    while (list.length > 0 && (list[0] as Sample).t < keepAfter) list.shift();
+  }
+
+  /**
+   * `min_over_time(queue{reason="busy"}[window]) > 0 and queue offset window`: the series is a
+   * window old and every sample in the window is non-zero.
+   */
+  private waitedWindow(fn: number, now: number): boolean {
+    const { model } = this.options;
+    if (!model.waitingBranch || !((this.queueBornAt[fn] as number) <= now - model.rateWindowMs)) return false;
+    const inWindow = (this.queueSamples[fn] as Sample[]).filter((s) => s.t > now - model.rateWindowMs && s.t <= now);
+    return inWindow.length > 0 && inWindow.every((s) => s.v > 0);
   }
 
   private evaluate(): void {
@@ -138,7 +176,7 @@ export class AlertPath {
     const now = clock.now();
     for (const fn of this.options.functions) {
       const rate = prometheusRate(this.samples[fn] as Sample[], now, model.rateWindowMs);
-      const active = rate !== null && rate > model.threshold;
+      const active = (rate !== null && rate > model.threshold) || this.waitedWindow(fn, now);
       const rule = this.rules[fn] as RuleState;
       const fingerprint = `APIHighInvocationRate/${names[fn] ?? fn}`;
       if (active) {

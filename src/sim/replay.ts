@@ -41,6 +41,7 @@ export class Replay {
     f.counters.requests += 1;
     this.parts.timeline.arrival();
     noteOverload(f, now, stack.alerting.threshold);
+    this.parts.alertPath.started(f.index);
     // The gateway's record of the call, from its arrival to its end (the idle deadlines read it).
     const end = gw.invocations.begin(f.ref);
     const serviceMs = a.serviceMs ?? sample(stack.functions[a.fn]?.service ?? { kind: 'fixed', ms: 0 }, f.serviceRandom);

@@ -111,6 +111,10 @@ function deliveringAlertPath(stack: SimStack, gw: SimGateway, fns: readonly Func
     clock: gw.clock,
     functions: rps,
     names: fns.map((f) => f.label),
+    waiting: (index) => {
+      const f = fns[index];
+      return f === undefined ? 0 : gw.engine.dispatcher.queued(f.ref).busy;
+    },
     endMs,
     deliver: (index, signal) => gw.pending.track(gw.scaler.alerts.applyAll([webhookAlert(fns[index]?.label ?? '', signal)])),
   });

@@ -32,14 +32,16 @@ describe('shipped alerting settings', () => {
   it('are read from alert-rules/, deploy/prometheus/ and deploy/alertmanager.yml', () => {
     expect(shippedAlerting(packageRoot())).toEqual({
       name: 'alert-scaler',
-      scrapeIntervalMs: 5_000,
-      evaluationIntervalMs: 5_000,
+      scrapeIntervalMs: 1_000,
+      evaluationIntervalMs: 1_000,
       rateWindowMs: 20_000,
       threshold: 5,
-      forMs: 5_000,
+      forMs: 0,
       groupWaitMs: 1_000,
       groupIntervalMs: 5_000,
       repeatIntervalMs: 60_000,
+      counts: 'started',
+      waitingBranch: true,
     });
   });
 });
@@ -81,7 +83,7 @@ describe('AlertPath', () => {
   });
 
   it('at 1 s intervals a flush runs after the evaluation of the same instant: the resolve goes out at the evaluation that saw the rate fall', () => {
-    const model: AlertingModel = { name: 'fast', scrapeIntervalMs: 1000, evaluationIntervalMs: 1000, rateWindowMs: 5000, threshold: 5, forMs: 2000, groupWaitMs: 1000, groupIntervalMs: 1000, repeatIntervalMs: 3_600_000 };
+    const model: AlertingModel = { name: 'fast', scrapeIntervalMs: 1000, evaluationIntervalMs: 1000, rateWindowMs: 5000, threshold: 5, forMs: 2000, groupWaitMs: 1000, groupIntervalMs: 1000, repeatIntervalMs: 3_600_000, counts: 'completed', waitingBranch: false };
     const got = drive(model, (t) => t >= 5_000 && t < 37_000, 25, 50_000);
     // Pending at 7 s (window (2, 7]: 38 calls from zero), firing at 9 s, sent after group_wait.
     // At 41 s the window (36, 41] holds 12 calls over 4 s sampled (3/s): inactive, and the
@@ -99,5 +101,45 @@ describe('AlertPath', () => {
 
   it('a load under the threshold never notifies', () => {
     expect(drive(OPENFAAS_ALERTING, () => true, 4, 200_000)).toEqual([]);
+  });
+});
+
+describe('AlertPath reads what the rule counts', () => {
+  const base: AlertingModel = { name: 'demand', scrapeIntervalMs: 1000, evaluationIntervalMs: 1000, rateWindowMs: 10_000, threshold: 5, forMs: 0, groupWaitMs: 1000, groupIntervalMs: 1000, repeatIntervalMs: 3_600_000, counts: 'started', waitingBranch: true };
+
+  /** 16 calls/s arrive from 0 s; `completes` of them are answered 200; `queue(t)` calls wait busy. */
+  function run(model: AlertingModel, completes: number, queue: (t: number) => number, untilMs: number): Array<{ t: number; status: string }> {
+    const clock = new VirtualClock(0);
+    const got: Array<{ t: number; status: string }> = [];
+    const path = new AlertPath({ model, clock, functions: [0], names: ['fn'], endMs: () => untilMs, waiting: () => queue(clock.now()), deliver: (_fn, signal) => got.push({ t: clock.now(), status: signal.status }) });
+    path.start();
+    let n = 0;
+    const call = () => {
+      path.started(0);
+      if (n++ % 16 < completes) path.served(0);
+      if (clock.now() + 62.5 <= untilMs) clock.setTimeout(call, 62.5);
+    };
+    clock.setTimeout(call, 62.5);
+    clock.advance(untilMs);
+    return got;
+  }
+
+  it('a saturated function (16/s arrive, 4/s complete) fires on started calls, never on completed ones', () => {
+    expect(run({ ...base, waitingBranch: false }, 4, () => 0, 30_000)[0]?.status).toBe('firing');
+    expect(run({ ...base, counts: 'completed', waitingBranch: false }, 4, () => 0, 30_000)).toEqual([]);
+  });
+
+  it('the waiting branch fires once calls waited busy at every scrape of a window on a series that old', () => {
+    const model: AlertingModel = { ...base, counts: 'completed' };
+    // The queue appears at 5 s and never empties: the series is a window old at 15 s.
+    const got = run(model, 1, (t) => (t >= 5_000 ? 3 : 0), 40_000);
+    expect(got[0]?.status).toBe('firing');
+    expect(got[0]?.t).toBeGreaterThanOrEqual(15_000);
+    expect(got[0]?.t).toBeLessThanOrEqual(18_000);
+  });
+
+  it('a queue empty at one scrape in every window never fires the waiting branch', () => {
+    const model: AlertingModel = { ...base, counts: 'completed' };
+    expect(run(model, 1, (t) => (Math.floor(t / 1000) % 8 === 0 ? 0 : 3), 60_000)).toEqual([]);
   });
 });
