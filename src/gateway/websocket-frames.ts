@@ -20,6 +20,8 @@ export class FrameCursor {
   /** Header bytes seen of the next frame (0 at a frame boundary). */
   private readonly head = Buffer.alloc(MAX_HEADER);
   private headLength = 0;
+  /** True once a close frame's header went by (opcode 0x8). */
+  closeSeen = false;
 
   /** True when the stream so far ends exactly between two frames. */
   get atBoundary(): boolean {
@@ -46,6 +48,7 @@ export class FrameCursor {
       if (need !== null && this.headLength === need) {
         this.left = payloadLength(this.head);
         this.headLength = 0;
+        if (((this.head[0] ?? 0) & 0x0f) === 0x8) this.closeSeen = true;
         if (stop && this.left === 0) return at;
       }
     }

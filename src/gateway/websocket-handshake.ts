@@ -11,6 +11,9 @@ import type { FunctionTarget } from './proxy-path.js';
 import { setSendHeaders } from './proxy-retry.js';
 import { rawResponse } from './websocket-raw.js';
 
+/** Bytes a client may send past its upgrade request before the answer (kept for the replica); more is 400. */
+export const EARLY_BYTES = 65_536;
+
 /** What every handshake shares. */
 export interface HandshakeContext {
   readonly dispatcher: Dispatcher;
@@ -41,15 +44,27 @@ export class Handshake {
   private readonly gone = new AbortController();
   private done = false;
 
+  /** Bytes the client sent after its request head, before the 101 (at most EARLY_BYTES). */
+  private early: Buffer;
+
   constructor(
     readonly req: http.IncomingMessage,
     readonly socket: Duplex,
-    readonly head: Buffer,
+    head: Buffer,
     readonly fn: KnownFunction,
     private readonly context: HandshakeContext,
   ) {
+    this.early = head;
     socket.on('error', () => undefined);
+    // Read on, so a client that leaves is noticed; what it sends early is kept for the tunnel.
+    socket.on('data', this.onEarlyData);
+    socket.once('end', this.onClientGone);
     socket.once('close', this.onClientGone);
+  }
+
+  /** What the client sent past its request head before the 101: the tunnel's first bytes upstream. */
+  get head(): Buffer {
+    return this.early;
   }
 
   /** Takes a slot (at once, or after waiting in the queue), then sends the upgrade on. */
@@ -121,7 +136,7 @@ export class Handshake {
     for (let i = 0; i + 1 < out.length; i += 2) lines.push(`${out[i] ?? ''}: ${out[i + 1] ?? ''}`);
     this.socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
     this.done = true;
-    this.socket.off('close', this.onClientGone);
+    this.stopListening();
     this.context.outcome(this.fn, 101);
     this.context.upgraded(this, upstream, upstreamHead, slot);
   }
@@ -147,6 +162,8 @@ export class Handshake {
       return;
     }
     upstreamRes.once('error', () => res.destroy());
+    // The response leaves the socket when it finishes ('close' only when it is cut first).
+    res.once('finish', () => this.finish(status));
     res.once('close', () => this.finish(status));
     upstreamRes.pipe(res);
   }
@@ -171,6 +188,21 @@ export class Handshake {
     return res;
   }
 
+  private readonly onEarlyData = (chunk: Buffer): void => {
+    if (this.early.length + chunk.length > EARLY_BYTES) {
+      this.fail(new AppError('BAD_REQUEST', `more than ${EARLY_BYTES} bytes sent before the upgrade was answered`));
+      return;
+    }
+    this.early = this.early.length === 0 ? chunk : Buffer.concat([this.early, chunk]);
+  };
+
+  private stopListening(): void {
+    this.socket.off('data', this.onEarlyData);
+    this.socket.off('end', this.onClientGone);
+    this.socket.off('close', this.onClientGone);
+    this.socket.pause();
+  }
+
   /** The client left before the 101: the wait or the upstream request ends, the slot goes back. */
   private readonly onClientGone = (): void => {
     if (this.done) return;
@@ -182,7 +214,7 @@ export class Handshake {
   private finish(code: number): void {
     if (this.done) return;
     this.done = true;
-    this.socket.off('close', this.onClientGone);
+    this.stopListening();
     this.upstreamReq?.destroy();
     const slot = this.slot;
     if (slot !== null) {

@@ -3,7 +3,10 @@ import type { Slot } from '../engine/slot.js';
 import type { FunctionRef } from '../providers/types.js';
 import { FrameCursor, closeFrame } from './websocket-frames.js';
 
-/** Why an upgraded WebSocket ended: the metric label `reason` of `gateway_websocket_closed_total`. */
+/**
+ * Why an upgraded WebSocket ended, the metric label `reason` of `gateway_websocket_closed_total`:
+ * the side that sent the first close frame (else the first to end its connection), or the gateway's own close.
+ */
 export type CloseReason = 'client' | 'replica' | 'idle' | 'drain' | 'shutdown' | 'error';
 
 /** How long a closing socket gets to finish (the rest of a frame, the close handshake) before it is cut, ms. */
@@ -29,7 +32,9 @@ export interface TunnelOptions {
  * is held until both sockets have closed.
  */
 export class WebSocketTunnel {
+  /** Frames of the replica's stream (where the gateway's close frame may go) and of the client's (who closed first). */
   private readonly cursor = new FrameCursor();
+  private readonly clientCursor = new FrameCursor();
   /** performance.now() of the last byte either way. */
   private lastActive = performance.now();
   private idleTimer: NodeJS.Timeout | undefined;
@@ -93,6 +98,8 @@ export class WebSocketTunnel {
 
   private readonly fromClient = (chunk: Buffer): void => {
     this.lastActive = performance.now();
+    this.clientCursor.advance(chunk);
+    if (this.endReason === null && this.clientCursor.closeSeen) this.endReason = 'client';
     if (!this.upstream.write(chunk)) this.client.pause();
   };
 
@@ -106,6 +113,7 @@ export class WebSocketTunnel {
       return;
     }
     this.cursor.advance(chunk);
+    if (this.endReason === null && this.cursor.closeSeen) this.endReason = 'replica';
     if (!this.client.write(chunk)) this.upstream.pause();
   };
 
