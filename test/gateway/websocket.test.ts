@@ -169,11 +169,21 @@ describe('WebSocket faults', () => {
 describe('WebSocket drain and shutdown', () => {
   let g: RunningScaler;
   beforeAll(async () => {
-    g = await startTestScaler({ drained: wsFunction(), last: wsFunction() }, { ALERT_SCALER_DRAIN_TIMEOUT_MS: '1500' });
-    for (const name of ['drained', 'last']) await eventually(async () => (await g.provider.getReplicas(ref(name))).ready === 1, 15_000);
+    g = await startTestScaler({ drained: wsFunction(), last: wsFunction(), long: wsFunction() }, { ALERT_SCALER_DRAIN_TIMEOUT_MS: '1500', ALERT_SCALER_REQUEST_TIMEOUT_MS: '800' });
+    for (const name of ['drained', 'last', 'long']) await eventually(async () => (await g.provider.getReplicas(ref(name))).ready === 1, 15_000);
   });
   afterAll(async () => {
     await g.close();
+  });
+
+  it('the request timeout bounds the handshake only: an open socket outlives it, still in flight', async () => {
+    const ws = await openSocket(wsUrl(g.url, '/function/long'));
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await roundTrip(ws, 'after 2.5 request timeouts')).toBe('after 2.5 request timeouts');
+    expect(g.engine.dispatcher.replicas(ref('long')).reduce((n, r) => n + r.inFlight, 0)).toBe(1);
+    const end = closed(ws);
+    ws.close();
+    expect((await end).code).toBe(1005);
   });
 
   it('a socket on a replica being drained stays open until the drain timeout, then gets close 1001', async () => {
