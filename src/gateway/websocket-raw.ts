@@ -28,8 +28,11 @@ export function rawResponse(req: http.IncomingMessage, socket: Duplex): http.Ser
   const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);
+  // As Node's server does for its own responses: 'close' follows 'finish' (handlers release
+  // what they hold there), then the socket ends; a socket that closes first closes the response.
   res.once('finish', () => {
     res.detachSocket(socket as Socket);
+    process.nextTick(() => res.emit('close'));
     (socket as Socket).destroySoon();
   });
   return res;

@@ -108,6 +108,14 @@ describe('WebSocket upgrades through the function listener', () => {
     ws.socket.write(upgradeRequest('/healthz', s.port));
     await ws.closedAt;
     expect(ws.received()).toMatch(/^HTTP\/1\.1 200 /);
+    // A call with another upgrade token is a call: answered by the replica, its slot given back.
+    const call = rawClient(s.port);
+    call.socket.write(`GET /function/chat/plain HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`);
+    await call.closedAt;
+    expect(call.received()).toMatch(/^HTTP\/1\.1 404 /);
+    expect(call.received()).toContain('not here');
+    await eventually(() => inFlight('chat') === 0);
+    expect(await scrape(s, 'gateway_function_invocation_total', { function_name: 'chat', code: '404' })).toBe(1);
   });
 });
 
