@@ -177,8 +177,8 @@ describe('WebSocket faults', () => {
 describe('WebSocket drain and shutdown', () => {
   let g: RunningScaler;
   beforeAll(async () => {
-    g = await startTestScaler({ drained: wsFunction(), last: wsFunction(), long: wsFunction() }, { ALERT_SCALER_DRAIN_TIMEOUT_MS: '1500', ALERT_SCALER_REQUEST_TIMEOUT_MS: '800' });
-    for (const name of ['drained', 'last', 'long']) await eventually(async () => (await g.provider.getReplicas(ref(name))).ready === 1, 15_000);
+    g = await startTestScaler({ drained: wsFunction(), last: wsFunction(), long: wsFunction(), flood: wsFunction() }, { ALERT_SCALER_DRAIN_TIMEOUT_MS: '1500', ALERT_SCALER_REQUEST_TIMEOUT_MS: '800' });
+    for (const name of ['drained', 'last', 'long', 'flood']) await eventually(async () => (await g.provider.getReplicas(ref(name))).ready === 1, 15_000);
   });
   afterAll(async () => {
     await g.close();
@@ -206,6 +206,24 @@ describe('WebSocket drain and shutdown', () => {
     expect(code).toBe(1001);
     expect(at - asked).toBeGreaterThanOrEqual(1500);
     await eventually(async () => (await scrape(g, 'gateway_websocket_closed_total', { function_name: 'drained', reason: 'drain' })) === 1);
+  });
+
+  it('a socket closed while the replica streams large frames gets its close 1001 after a whole frame, never inside one', async () => {
+    const ws = await openSocket(wsUrl(g.url, '/function/flood'));
+    const errors: string[] = [];
+    ws.on('error', (err) => errors.push(err.message));
+    let received = 0;
+    ws.on('message', (data: Buffer) => {
+      expect(data.length).toBe(256 * 1024);
+      received += 1;
+    });
+    const end = closed(ws);
+    ws.send('flood');
+    await eventually(() => received >= 4);
+    const scaled = await send(`${g.adminUrl}/system/scale-function/flood`, { method: 'POST', body: JSON.stringify({ serviceName: 'flood', replicas: 0 }), headers: { 'content-type': 'application/json' } });
+    expect(scaled.status).toBe(202);
+    expect((await end).code).toBe(1001);
+    expect(errors).toEqual([]);
   });
 
   it('shutdown closes an open socket with 1001 within the shutdown timeout', async () => {
