@@ -132,7 +132,10 @@ export class Handshake {
     slot.hold();
     const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`];
     const out = responseHeaders(res.rawHeaders);
-    out.push('Connection', 'Upgrade', 'Upgrade', res.headers.upgrade ?? 'websocket', ...this.context.responseHeaders);
+    out.push('Connection', 'Upgrade', 'Upgrade', res.headers.upgrade ?? 'websocket');
+    // As for a call: a socket that waited for its function to wake says how long.
+    if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
+    out.push(...this.context.responseHeaders);
     for (let i = 0; i + 1 < out.length; i += 2) lines.push(`${out[i] ?? ''}: ${out[i + 1] ?? ''}`);
     this.socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
     this.done = true;

@@ -51,8 +51,10 @@ describe('WebSocket upgrades through the function listener', () => {
 
   it('upgrades a function at zero: it wakes, then the socket works', async () => {
     expect((await s.provider.getReplicas(ref('zero'))).ready).toBe(0);
-    const ws = await openSocket(wsUrl(s.url, '/function/zero'));
+    let woke: string | string[] | undefined;
+    const ws = await openSocket(wsUrl(s.url, '/function/zero'), 15_000, (headers) => (woke = headers['x-scale-from-zero']));
     expect(await roundTrip(ws, 'from zero')).toBe('from zero');
+    expect(Number(woke)).toBeGreaterThan(0);
     expect((await s.provider.getReplicas(ref('zero'))).ready).toBe(1);
     ws.close();
   });

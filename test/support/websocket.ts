@@ -17,9 +17,10 @@ export function wsUrl(httpUrl: string, path: string): string {
   return httpUrl.replace(/^http:/, 'ws:') + path;
 }
 
-/** Opens a WebSocket; rejects on a refusal (with its status) or an error, or after `timeoutMs`. */
-export function openSocket(url: string, timeoutMs = 15_000): Promise<WebSocket> {
+/** Opens a WebSocket (`onUpgrade` sees the 101's headers); rejects on a refusal (with its status) or an error, or after `timeoutMs`. */
+export function openSocket(url: string, timeoutMs = 15_000, onUpgrade?: (headers: Record<string, string | string[] | undefined>) => void): Promise<WebSocket> {
   const ws = new WebSocket(url);
+  if (onUpgrade !== undefined) ws.once('upgrade', (res) => onUpgrade(res.headers));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
