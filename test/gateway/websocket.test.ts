@@ -155,6 +155,23 @@ describe('WebSocket faults', () => {
     ws.close();
   });
 
+  it('a client that floods bytes before the 101 gets 400 and its slot back; a few early bytes reach the replica after the 101', async () => {
+    const flood = rawClient(s.port);
+    flood.socket.write(upgradeRequest('/function/chat/slow', s.port));
+    flood.socket.write(Buffer.alloc(70_000, 0x41));
+    await flood.closedAt;
+    expect(flood.received()).toMatch(/^HTTP\/1\.1 400 /);
+    await eventually(() => inFlight('chat') === 0);
+    // A masked text frame "hi" sent right behind the request: echoed once the socket is up.
+    const early = rawClient(s.port);
+    const hi = Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]);
+    early.socket.write(Buffer.concat([Buffer.from(upgradeRequest('/function/chat', s.port), 'latin1'), hi]));
+    await eventually(() => early.received().endsWith('\x81\x02hi'));
+    expect(early.received()).toMatch(/^HTTP\/1\.1 101 /);
+    early.socket.destroy();
+    await eventually(() => inFlight('chat') === 0);
+  });
+
   it('a client that vanishes while its upgrade waits in the queue leaves it; one that vanishes while the replica answers frees its slot', async () => {
     const holder = await openSocket(wsUrl(s.url, '/function/solo'));
     const queued = rawClient(s.port);
