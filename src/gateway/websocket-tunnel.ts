@@ -165,6 +165,12 @@ export class WebSocketTunnel {
     this.graceTimer.unref();
   }
 
+  /** Ends both sockets at once, no close frame (the slot goes back once both have closed). */
+  cut(): void {
+    this.endReason ??= 'error';
+    this.destroy();
+  }
+
   private destroy(): void {
     this.client.destroy();
     this.upstream.destroy();

@@ -145,8 +145,14 @@ class WebSocketRouter {
     }
   }
 
+  /** The gateway's own close of one socket; a failure is logged and the socket cut (it runs inside a drain or the shutdown). */
   private close(tunnel: WebSocketTunnel, reason: CloseReason): void {
-    tunnel.close(reason, reason === 'drain' ? 'replica going away' : 'gateway shutting down');
+    try {
+      tunnel.close(reason, reason === 'drain' ? 'replica going away' : 'gateway shutting down');
+    } catch (err) {
+      this.deps.logger.error('websocket close failed', { reason, replica: tunnel.replicaId, error: err instanceof Error ? err.message : String(err) });
+      tunnel.cut();
+    }
   }
 
   closeAll(): number {
