@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
@@ -10,6 +11,8 @@ import { basicAuth } from './gateway/auth.js';
 import { logRequestFailure, writeError } from './gateway/error-response.js';
 import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
+import { createWebSocketProxy } from './gateway/websocket.js';
+import { isWebSocketUpgrade, serveAsRequest, type UpgradeHandler } from './gateway/websocket-raw.js';
 import type { SpecDefaults } from './policy/spec.js';
 import type { Ownership } from './providers/setup.js';
 import type { ReplicaProvider } from './providers/types.js';
@@ -19,8 +22,8 @@ import { uiRouter } from './ui/route.js';
 export interface AppDeps extends ProxyDeps {
   readonly provider: ReplicaProvider;
   readonly alertScaler: AlertScaler;
-  /** The engine: its change cycle (scale API) and its event log (/system/events). */
-  readonly engine: Pick<Engine, 'changer' | 'events'>;
+  /** The engine: its change cycle (scale API), its event log (/system/events) and the drainer (WebSockets closed at a drain timeout). */
+  readonly engine: Pick<Engine, 'changer' | 'events'> & Partial<Pick<Engine, 'drainer'>>;
   /** Basic auth for /system/*; undefined leaves it open. */
   readonly auth: { user: string; password: string } | undefined;
   /** False while starting or shutting down; /readyz answers 503 then. */
@@ -81,6 +84,12 @@ export interface App {
    * (with Retry-After); one whose answer has begun is cut. Returns how many calls it ended.
    */
   endCalls(): number;
+  /** `'upgrade'` of the function listener: WebSockets on `/function/*` (src/gateway/websocket.ts); any other upgrade is served as a plain request. */
+  readonly functionsUpgrade: UpgradeHandler;
+  /** `'upgrade'` of the admin listener: the same, sandboxed. */
+  readonly adminUpgrade: UpgradeHandler;
+  /** Shutdown: open WebSockets get close 1001, handshakes 503. Returns how many it ended. */
+  closeSockets(): number;
 }
 
 /** The routes both listeners serve: body limit, health, readiness, metrics. */
@@ -190,15 +199,29 @@ export function createApp(deps: AppDeps): App {
   );
   const adminRoutes = adminApp(deps, log);
   const proxy = createFunctionProxy({ ...deps, logger: deps.logger.child({ component: 'gateway' }) });
+  const sockets = createWebSocketProxy({ ...deps, drainer: deps.engine.drainer, logger: deps.logger.child({ component: 'websocket' }) });
+  const functions: RequestHandler = (req, res) => {
+    if (isFunctionRoute(req.url ?? '')) proxy(req, res);
+    else functionRoutes(req, res);
+  };
+  const admin: RequestHandler = (req, res) => {
+    if (isFunctionRoute(req.url ?? '')) proxy.sandboxed(req, res);
+    else adminRoutes(req, res);
+  };
+  // An upgrade the gateway does not make (not a WebSocket on the function route) is the plain request it also is.
+  const noBody = (res: ServerResponse): void => writeError(res, new AppError('BAD_REQUEST', 'an upgrade request with a body is not served'));
   return {
-    functions(req, res): void {
-      if (isFunctionRoute(req.url ?? '')) proxy(req, res);
-      else functionRoutes(req, res);
-    },
-    admin(req, res): void {
-      if (isFunctionRoute(req.url ?? '')) proxy.sandboxed(req, res);
-      else adminRoutes(req, res);
-    },
+    functions,
+    admin,
     endCalls: () => proxy.endCalls(),
+    functionsUpgrade(req, socket, head): void {
+      if (isFunctionRoute(req.url ?? '') && isWebSocketUpgrade(req)) sockets.upgrade(req, socket, head);
+      else serveAsRequest(req, socket, functions, noBody);
+    },
+    adminUpgrade(req, socket, head): void {
+      if (isFunctionRoute(req.url ?? '') && isWebSocketUpgrade(req)) sockets.sandboxed(req, socket, head);
+      else serveAsRequest(req, socket, admin, noBody);
+    },
+    closeSockets: () => sockets.closeAll(),
   };
 }

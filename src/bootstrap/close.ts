@@ -48,6 +48,8 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   closing.notReady();
   // Live streams never finish by themselves: end them first, so they do not hold the close.
   app.stream.close();
+  // So do WebSockets: each gets close 1001 now (upgraded sockets are no longer the server's to close).
+  app.app.closeSockets();
   await scaler.stop();
   // Leave the gateways at once (Kubernetes: release the buckets, delete the member Lease): the
   // others take its share and stop forwarding here while its calls drain.

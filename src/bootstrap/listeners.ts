@@ -22,11 +22,11 @@ export interface Listeners {
  * listener fails (port in use) the function listener is closed and the error rethrown.
  */
 export async function listenBoth(app: App, config: Config): Promise<Listeners> {
-  const server = await listen(app.functions, config.port, config.host);
+  const server = await listen(app.functions, config.port, config.host, app.functionsUpgrade);
   const adminHost = config.adminHost ?? config.host;
   let adminServer: http.Server;
   try {
-    adminServer = await listen(app.admin, config.adminPort, adminHost);
+    adminServer = await listen(app.admin, config.adminPort, adminHost, app.adminUpgrade);
   } catch (err) {
     server.close();
     throw err;
@@ -36,9 +36,10 @@ export async function listenBoth(app: App, config: Config): Promise<Listeners> {
   return { server, port, url: urlOf(config.host, port), adminServer, adminHost, adminPort, adminUrl: urlOf(adminHost, adminPort) };
 }
 
-/** Listens with `handler` on `port` (0: any free port) of `host`; rejects on a listen error (port in use). */
-async function listen(handler: http.RequestListener, port: number, host: string): Promise<http.Server> {
+/** Listens with `handler` (and `upgrade` for upgrade requests) on `port` (0: any free port) of `host`; rejects on a listen error (port in use). */
+async function listen(handler: http.RequestListener, port: number, host: string, upgrade: App['functionsUpgrade']): Promise<http.Server> {
   const server = http.createServer(handler);
+  server.on('upgrade', upgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

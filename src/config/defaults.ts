@@ -28,7 +28,7 @@ export function specDefaults(config: Config): SpecDefaults {
 
 /** Request limits of a function without labels, from the config. */
 export function requestDefaults(config: Config): RequestLimits {
-  return { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs };
+  return { concurrency: 0, maxQueued: config.maxQueued, requestTimeoutMs: config.requestTimeoutMs, maxWaitMs: config.wakeTimeoutMs, websocketIdleTimeoutMs: config.websocketIdleTimeoutMs };
 }
 
 /** What the parsers fall back to when checking a named policy, from the config. */

@@ -105,6 +105,11 @@ export const configSchema = z.strictObject({
   wakeTimeoutMs: positiveInt.default(30_000),
   /** Upper bound of one proxied call, from sending it to a replica to the end of the answer (504 past it). */
   requestTimeoutMs: positiveInt.default(300_000),
+  /**
+   * How long a proxied WebSocket may stay silent in both directions before the gateway closes
+   * it (code 1001) and frees its slot, ms (label `com.openfaas.websocket.idle-timeout`); 0 = never.
+   */
+  websocketIdleTimeoutMs: nonNegativeInt.default(300_000),
   /** Requests that may wait in one function's queue (label `com.openfaas.scale.max-queued`); then 503. */
   maxQueued: nonNegativeInt.default(1000),
   /** Engine events kept in memory for `GET /system/events`. */
@@ -201,6 +206,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_PROMETHEUS_URL: 'prometheusUrl',
   ALERT_SCALER_WAKE_TIMEOUT_MS: 'wakeTimeoutMs',
   ALERT_SCALER_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
+  ALERT_SCALER_WEBSOCKET_IDLE_TIMEOUT_MS: 'websocketIdleTimeoutMs',
   ALERT_SCALER_MAX_QUEUED: 'maxQueued',
   ALERT_SCALER_EVENT_LOG_SIZE: 'eventLogSize',
   ALERT_SCALER_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',

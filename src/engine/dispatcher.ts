@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import { parseRequestLimits } from '../policy/labels.js';
+import { parseRequestLimits, type RequestLimits } from '../policy/labels.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaState } from '../providers/types.js';
 import { createEntry } from './dispatch/entry.js';
 import { Granter } from './dispatch/grant.js';
@@ -8,7 +8,7 @@ import { SUSPECT_MS, type DispatcherOptions } from './dispatch/options.js';
 import { concurrencyOf, limitsOf, pick, reasonOf } from './dispatch/pick.js';
 import { WaitQueue, type WaitOptions } from './dispatch/queue.js';
 import { forwardSlot, forwardWaiting } from './dispatch/forward.js';
-import { NO_REPLICAS, loadsOf, queuedOf, replicaViews, report, reportOldest, statsOf, waitingOf, type DispatchStats, type EntryLoad, type WaitingRequest } from './dispatch/read-models.js';
+import { NO_REPLICAS, loadsOf, queuedOf, replicaViews, report, reportOldest, statsOf, validLimits, waitingOf, type DispatchStats, type EntryLoad, type WaitingRequest } from './dispatch/read-models.js';
 import { clearSuspects, markSuspect, reviewSuspects } from './dispatch/suspects.js';
 import type { Entry } from './dispatch/types.js';
 import { ColdStarts } from './dispatch/wake.js';
@@ -216,9 +216,10 @@ export class Dispatcher {
   }
 
   /** Calls `listener` whenever a replica's in-flight count drops to 0; returns the unsubscribe function. */
-  onIdle(listener: (ref: FunctionRef, replicaId: string) => void): () => void {
-    return this.meter.onIdle(listener);
-  }
+  onIdle = (listener: (ref: FunctionRef, replicaId: string) => void): (() => void) => this.meter.onIdle(listener);
+
+  /** The function's request limits as its labels last set them; undefined when it is unknown or its labels are invalid. */
+  limits = (ref: FunctionRef): RequestLimits | undefined => validLimits(this.entries.get(refKey(ref)));
 
   /**
    * Calls `listener` each time a request has to wait (it joined the function's queue), with

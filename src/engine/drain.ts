@@ -47,6 +47,7 @@ export interface DrainerOptions {
  */
 export class Drainer {
   private readonly wakeups = new Set<() => void>();
+  private readonly lateListeners = new Set<(ref: FunctionRef, ids: readonly string[]) => void>();
 
   constructor(private readonly options: DrainerOptions) {}
 
@@ -88,11 +89,25 @@ export class Drainer {
       });
     }
     const outcomes = new Map<string, DrainOutcome>();
+    const late: string[] = [];
     for (const id of ids) {
       const r = dispatcher.replica(ref, id);
-      outcomes.set(id, r === undefined ? 'gone' : !r.draining ? 'taken-back' : r.inFlight === 0 ? 'drained' : 'drain-timeout');
+      const outcome = r === undefined ? 'gone' : !r.draining ? 'taken-back' : r.inFlight === 0 ? 'drained' : 'drain-timeout';
+      outcomes.set(id, outcome);
+      if (outcome === 'drain-timeout') late.push(id);
     }
+    if (late.length > 0) for (const listener of this.lateListeners) listener(ref, late);
     return outcomes;
+  }
+
+  /**
+   * Calls `listener` when a drain timed out with requests still in flight on `ids`, before
+   * they are removed: holders of long-lived slots there (WebSockets) end them now (close
+   * 1001). Returns the unsubscribe function.
+   */
+  onDrainTimeout(listener: (ref: FunctionRef, ids: readonly string[]) => void): () => void {
+    this.lateListeners.add(listener);
+    return () => this.lateListeners.delete(listener);
   }
 
   /** Takes back up to `count` replicas being drained (oldest first); returns their ids. */

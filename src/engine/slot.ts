@@ -27,6 +27,12 @@ export interface Slot {
    * same reason); null clears it. Costs no AbortController: the proxy's hot path uses this.
    */
   onTimeout(listener: ((reason: AppError) => void) | null): void;
+  /**
+   * Ends the request timeout: the slot is held until `release`, however long that is (a
+   * WebSocket once its replica answered 101: it counts against the replica's limit until it
+   * closes). The timer stays set but does nothing when it fires.
+   */
+  hold(): void;
   /** Gives the slot back; only the first call counts. */
   release(): void;
   /** True when the call goes to another gateway (src/engine/dispatch/forward.ts), not to a replica: never retried there. */
@@ -43,6 +49,8 @@ export abstract class TimedSlot {
   private listener: ((reason: AppError) => void) | null = null;
   /** Set when the request timeout passed; a signal asked for later starts aborted. */
   private expired: AppError | null = null;
+  /** Set by `hold`: the request timeout no longer applies. */
+  protected held = false;
 
   get signal(): AbortSignal {
     if (this.controller === null) {
@@ -54,6 +62,10 @@ export abstract class TimedSlot {
 
   onTimeout(listener: ((reason: AppError) => void) | null): void {
     this.listener = listener;
+  }
+
+  hold(): void {
+    this.held = true;
   }
 
   /** Tells the holder the request timeout of the call to `name` passed (the slot is released first by the caller). */
@@ -95,8 +107,9 @@ export class GrantedSlot<E extends { readonly ref: FunctionRef } = { readonly re
     this.free(this);
   }
 
-  /** The request timeout passed: free the slot, then tell the holder. */
+  /** The request timeout passed: free the slot, then tell the holder (nothing once held). */
   expire(timeoutMs: number): void {
+    if (this.held) return;
     this.release();
     this.timedOut(this.entry.ref.name, timeoutMs);
   }

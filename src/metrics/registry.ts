@@ -38,6 +38,15 @@ export interface Metrics {
    * (`refused`, `reset`, `closed`; see src/gateway/proxy-retry.ts).
    */
   readonly upstreamRetries: Counter<'function_name' | 'reason'>;
+  /** WebSockets open through the gateway (upgraded, not yet closed), per function. */
+  readonly websocketConnections: Gauge<'function_name'>;
+  /**
+   * WebSocket upgrade requests by outcome, as the HTTP status answered (`101` upgraded, the
+   * replica's refusal passed back, the gateway's 4xx/5xx, `499` the client left before an answer).
+   */
+  readonly websocketUpgrades: Counter<'function_name' | 'code'>;
+  /** Upgraded WebSockets closed, by who or what ended them (`client`, `replica`, `idle`, `drain`, `shutdown`, `error`). */
+  readonly websocketClosed: Counter<'function_name' | 'reason'>;
   /** Kubernetes API requests answered 429 (the client paused for their Retry-After). */
   readonly kubernetesApiThrottled: Counter;
   /** Scaled Events not written, by reason (`queue_full`: too many functions waiting; `failed`: the API refused). */
@@ -148,6 +157,24 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     upstreamRetries: new Counter({
       name: 'alert_scaler_upstream_retries_total',
       help: 'Proxied calls sent again after their replica failed before answering, by reason (refused, reset, closed)',
+      labelNames: ['function_name', 'reason'],
+      registers,
+    }),
+    websocketConnections: new Gauge({
+      name: 'gateway_websocket_connections',
+      help: 'WebSockets open through the gateway to the function',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    websocketUpgrades: new Counter({
+      name: 'gateway_websocket_upgrades_total',
+      help: 'WebSocket upgrade requests by the status answered (101 upgraded; 499 the client left first)',
+      labelNames: ['function_name', 'code'],
+      registers,
+    }),
+    websocketClosed: new Counter({
+      name: 'gateway_websocket_closed_total',
+      help: 'Upgraded WebSockets closed, by reason (client, replica, idle, drain, shutdown, error)',
       labelNames: ['function_name', 'reason'],
       registers,
     }),

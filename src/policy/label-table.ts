@@ -67,6 +67,10 @@ export const LABEL_TABLE: readonly LabelRow[] = [
     name: 'com.openfaas.request-timeout', short: null, kinds: ALL, parsers: ['request'], example: '30s', default: 'config (5m)',
     meaning: 'a request running longer gets 504 `REQUEST_TIMEOUT`, its upstream call is aborted and its slot freed', platformKeys: ['request-timeout'], named: true,
   },
+  {
+    name: 'com.openfaas.websocket.idle-timeout', short: null, kinds: ALL, parsers: ['request'], example: '60s', default: 'config (5m)',
+    meaning: 'a WebSocket silent in both directions this long is closed with code 1001 and its slot freed; `0s`: never (see WebSockets)', platformKeys: [], named: true,
+  },
 ];
 
 /** The suffixes of `com.openfaas.scale.<suffix>` / `scale.<suffix>` a named policy may set (every short-form row but `policy`). */

@@ -135,6 +135,11 @@ export interface RequestLimits {
    * replica of a function at zero, or a free slot): label `com.openfaas.scale.wake-timeout`.
    */
   readonly maxWaitMs: number;
+  /**
+   * How long a WebSocket may stay silent in both directions before the gateway closes it
+   * (code 1001), ms; 0 = never. Label `com.openfaas.websocket.idle-timeout`; absent = 0.
+   */
+  readonly websocketIdleTimeoutMs?: number;
 }
 
 export type RequestLimitsResult =
@@ -145,7 +150,8 @@ export type RequestLimitsResult =
  * Parses a function's request limits: `com.openfaas.scale.concurrency` (integer),
  * `com.openfaas.scale.max-queued` (integer; short forms `scale.<key>` too) and
  * `com.openfaas.request-timeout` (a Go duration; not under the scale prefix) and
- * `com.openfaas.scale.wake-timeout` (the queue wait, a duration). Same rules as
+ * `com.openfaas.scale.wake-timeout` (the queue wait, a duration) and
+ * `com.openfaas.websocket.idle-timeout` (a duration; 0 = none). Same rules as
  * `parseScalingPolicy`: labels win over annotations, every problem is listed.
  */
 export function parseRequestLimits(
@@ -158,8 +164,9 @@ export function parseRequestLimits(
   const maxQueued = readInt('max-queued', defaults.maxQueued, labels, annotations, problems);
   const requestTimeoutMs = readDuration('com.openfaas.request-timeout', defaults.requestTimeoutMs, labels, annotations, problems);
   const maxWaitMs = readDuration('wake-timeout', defaults.maxWaitMs, labels, annotations, problems);
+  const websocketIdleTimeoutMs = readDuration('com.openfaas.websocket.idle-timeout', defaults.websocketIdleTimeoutMs ?? 0, labels, annotations, problems);
   if (problems.length === 0 && requestTimeoutMs <= 0) problems.push('com.openfaas.request-timeout must be greater than 0');
   if (problems.length === 0 && maxWaitMs <= 0) problems.push('wake-timeout must be greater than 0');
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs, maxWaitMs } };
+  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs, maxWaitMs, websocketIdleTimeoutMs } };
 }

@@ -33,6 +33,7 @@ class ForwardSlot extends TimedSlot implements Slot {
     super();
     this.deadlineAt = clock.now() + timeoutMs;
     this.timer = clock.setTimeout(() => {
+      if (this.held) return;
       this.release();
       this.timedOut(name, timeoutMs);
     }, timeoutMs);

@@ -1,3 +1,4 @@
+import type { RequestLimits } from '../../policy/labels.js';
 import type { ReplicaCounts, ReplicaView } from '../replicas.js';
 import type { QueueReason } from '../slot.js';
 import { reasonOf } from './pick.js';
@@ -56,6 +57,11 @@ export function statsOf(entry: Entry | undefined, now: number): DispatchStats {
   if (entry === undefined) return { queued: { no_replica: 0, busy: 0 }, oldestWaitMs: 0, replicas: [] };
   const head = entry.queue[0];
   return { queued: queuedOf(entry), oldestWaitMs: head === undefined ? 0 : now - head.arrivedAt, replicas: replicaViews(entry) };
+}
+
+/** The entry's request limits; undefined when there is no entry or its labels are invalid. */
+export function validLimits(entry: Entry | undefined): RequestLimits | undefined {
+  return entry?.limits.ok === true ? entry.limits.limits : undefined;
 }
 
 /** Sets the queue gauges of the entry; the hot path (a slot given back, nobody waiting) sets no gauge twice. */
