@@ -14,6 +14,9 @@ RUN npm run build
 # Runtime: production dependencies and the compiled output only, as a non-root user.
 FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# Every interface: a container is reached through its published ports (the gateway alone
+# would listen on loopback while basic auth is off; set ALERT_SCALER_BASIC_AUTH_* in production).
+ENV ALERT_SCALER_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force

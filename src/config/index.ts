@@ -68,6 +68,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     );
   }
   const config = result.data;
+  // With basic auth and no host of its own, listen on every interface (see `host`).
+  if (!sourceOf.has('host') && config.basicAuthUser !== undefined) config.host = '0.0.0.0';
   const problems: string[] = [];
   if ((config.basicAuthPassword !== undefined || config.basicAuthPasswordFile !== undefined) && config.basicAuthUser === undefined) {
     problems.push('ALERT_SCALER_BASIC_AUTH_USER: required when a basic auth password is set');

@@ -27,8 +27,12 @@ const addressList = z.preprocess(
 export const configSchema = z.strictObject({
   /** HTTP port of the function listener (`/function/*`, health, metrics); 0 picks a free port. */
   port: port.default(8080),
-  /** Interface to listen on. */
-  host: z.string().min(1).default('0.0.0.0'),
+  /**
+   * Interface to listen on. Unset: loopback (127.0.0.1) while basic auth is off, so a laptop's
+   * gateway is not open to its network; every interface (0.0.0.0) once auth is on (loadConfig).
+   * The container image and the manifests set 0.0.0.0.
+   */
+  host: z.string().min(1).default('127.0.0.1'),
   /**
    * HTTP port of the admin listener (`/system/*`, the webhook, `/ui/`, and `/function/*`
    * answered with `Content-Security-Policy: sandbox`); 0 picks a free port.

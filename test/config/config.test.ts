@@ -90,6 +90,13 @@ describe('loadConfig', () => {
     expect(() => resolveBasicAuth(config, files({ '/run/secret': '\n' }))).toThrow(/empty/);
   });
 
+  it('listens on loopback by default while auth is off, on every interface once it is on; a host given wins', () => {
+    expect(loadConfig({}, noFile).host).toBe('127.0.0.1');
+    expect(loadConfig({ ALERT_SCALER_BASIC_AUTH_USER: 'am', ALERT_SCALER_BASIC_AUTH_PASSWORD: 'pw' }, noFile).host).toBe('0.0.0.0');
+    expect(loadConfig({ ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_BASIC_AUTH_USER: 'am', ALERT_SCALER_BASIC_AUTH_PASSWORD: 'pw' }, noFile).host).toBe('127.0.0.1');
+    expect(loadConfig({ ALERT_SCALER_HOST: '0.0.0.0' }, noFile).host).toBe('0.0.0.0');
+  });
+
   it('the admin listener has its own port and host, from the environment', () => {
     const config = loadConfig({ ALERT_SCALER_ADMIN_PORT: '9091', ALERT_SCALER_ADMIN_HOST: '127.0.0.1' }, noFile);
     expect(config.adminPort).toBe(9091);
