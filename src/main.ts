@@ -1,4 +1,5 @@
 import { startScaler } from './bootstrap.js';
+import { GATEWAY_USAGE, parseGatewayArgs } from './bootstrap/args.js';
 import { readTextFile, type ReadFile } from './config/files.js';
 import { loadConfig } from './config/index.js';
 import { isAppError } from './errors.js';
@@ -6,8 +7,18 @@ import { isAppError } from './errors.js';
 // Every caller passes its limit (maxFileBytes); the reader stops one byte past it.
 const readFile: ReadFile = (path, maxBytes) => readTextFile(path, maxBytes ?? Number.MAX_SAFE_INTEGER);
 
+const args = parseGatewayArgs(process.argv.slice(2));
+if (args.kind === 'help') {
+  process.stdout.write(GATEWAY_USAGE);
+  process.exit(0);
+}
+if (args.kind === 'usage-error') {
+  process.stderr.write(`alert-scaler: ${args.message}\n${GATEWAY_USAGE}`);
+  process.exit(2);
+}
+
 try {
-  const config = loadConfig(process.env, readFile);
+  const config = loadConfig({ ...process.env, ...args.env }, readFile);
   const running = await startScaler(config, { readFile });
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals) => {

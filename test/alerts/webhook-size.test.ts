@@ -21,7 +21,7 @@ const REF = { name: 'echo', namespace: 'openfaas-fn' };
  * firing alerts of one group for echo, each with its own pod and instance labels.
  */
 function notification(count: number): string {
-  const captured = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'firing-single.json'), 'utf8')) as { alerts: Array<Record<string, unknown>> } & Record<string, unknown>;
+  const captured = JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', 'firing-single.json'), 'utf8')) as { alerts: Array<Record<string, unknown>> } & Record<string, unknown>;
   const template = captured.alerts[0] as { labels: Record<string, string>; annotations: Record<string, string> } & Record<string, unknown>;
   const alerts = Array.from({ length: count }, (_, i) => ({
     ...template,

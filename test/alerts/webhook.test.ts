@@ -20,7 +20,7 @@ interface Payload {
 
 /** Real payloads captured from Alertmanager 0.25. */
 function fixture(name: string): Payload {
-  return JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', `${name}.json`), 'utf8')) as Payload;
+  return JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', `${name}.json`), 'utf8')) as Payload;
 }
 
 function withFunction(payload: Payload, fn: string, patch: Partial<Alert> = {}): Payload {

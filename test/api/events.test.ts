@@ -13,7 +13,7 @@ import { eventually, startTestScaler } from '../support/harness.js';
 const USER = 'admin';
 const PASSWORD = 'events-test-password';
 const OPT_IN = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero-duration': '200ms' };
-const firing = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'firing-single.json'), 'utf8')) as unknown;
+const firing = JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', 'firing-single.json'), 'utf8')) as unknown;
 
 let s: RunningScaler;
 beforeAll(async () => {

@@ -12,7 +12,7 @@ import { eventually, startTestScaler, testConfig } from '../support/harness.js';
 import { openSse, type SseClient } from '../support/sse.js';
 
 const AUTH = { user: 'admin', password: 'stream-test-password' };
-const firing = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'firing-single.json'), 'utf8')) as object;
+const firing = JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', 'firing-single.json'), 'utf8')) as object;
 
 let s: RunningScaler;
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import { closedPort } from '../support/processes.js';
 
 const AUTH = { user: 'admin', password: 'cli-test-password' };
 const ISO = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/;
-const firing = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'firing-single.json'), 'utf8')) as object;
+const firing = JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', 'firing-single.json'), 'utf8')) as object;
 const SLOW = { labels: { 'com.openfaas.scale.concurrency': '1' }, environment: { RESPONSE_DELAY_MS: '2000' } };
 const COLD = {
   labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero-duration': '1h' },

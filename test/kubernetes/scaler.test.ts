@@ -16,7 +16,7 @@ import { kubernetesConfig, startFake, waitFor } from './helpers.js';
  */
 
 type Payload = { alerts: Array<Record<string, unknown>> } & Record<string, unknown>;
-const fixture = (name: string): Payload => JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', `${name}.json`), 'utf8')) as Payload;
+const fixture = (name: string): Payload => JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', `${name}.json`), 'utf8')) as Payload;
 const forFunction = (payload: Payload, fn: string): Payload => ({
   ...payload,
   alerts: payload.alerts.map((a) => ({ ...a, labels: { ...(a['labels'] as Record<string, string>), function_name: fn } })),

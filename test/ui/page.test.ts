@@ -22,7 +22,7 @@ const PHONE = { width: 390, height: 844 };
 const WAIT = { timeout: 10_000 };
 /** A label value that would run script if the page ever put it into markup. */
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
-const firing = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'firing-single.json'), 'utf8')) as object;
+const firing = JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', 'firing-single.json'), 'utf8')) as object;
 
 const describeWithChromium = chromiumDescribe('status page browser suite');
 
