@@ -82,14 +82,17 @@ export function csvField(value: string): string {
 
 /**
  * Renders events as `text/csv` (RFC 4180, CRLF line ends) with the header
- * `time,action,target,status`: time in ISO-8601 UTC; target is the function, or
- * `<function>/<replica>` for a lifecycle event; status is the reason word.
+ * `time,action,target,status,from,to`: time in ISO-8601 UTC; target is the function, or
+ * `<function>/<replica>` for a lifecycle event; status is the reason word; from and to are
+ * the desired replicas before and after a decision (empty on a replica's lifecycle row).
  */
 export function eventsToCsv(events: readonly EngineEvent[]): string {
-  const lines = ['time,action,target,status'];
+  const lines = ['time,action,target,status,from,to'];
   for (const e of events) {
     const target = e.replica === undefined ? e.function : `${e.function}/${e.replica}`;
-    lines.push([new Date(e.time).toISOString(), e.action, target, e.reason].map(csvField).join(','));
+    // A lifecycle row (one replica) carries no counts: from and to are empty.
+    const counts = e.replica === undefined ? [String(e.from), String(e.to)] : ['', ''];
+    lines.push([new Date(e.time).toISOString(), e.action, target, e.reason, ...counts].map(csvField).join(','));
   }
   return `${lines.join('\r\n')}\r\n`;
 }

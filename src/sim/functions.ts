@@ -32,6 +32,8 @@ export interface FunctionRun {
   overloadAt: number | null;
   /** From `overloadAt` to the first alert scale-up after it, ms; null until both happened. */
   reactionMs: number | null;
+  /** Firing notifications the modelled Alertmanager delivered for it. */
+  alertsFired: number;
 }
 
 /** One FunctionRun per function of the stack, in stack order; their labels were validated when the stack was read. */
@@ -53,6 +55,7 @@ export function functionRuns(stack: SimStack, config: Config, root: Random): Fun
       overloadCount: 0,
       overloadAt: null,
       reactionMs: null,
+      alertsFired: 0,
     };
   });
 }

@@ -1,5 +1,5 @@
 import { formatDuration } from './chart.js';
-import type { RunResult } from './run.js';
+import type { FunctionResult, RunResult } from './run.js';
 import type { FunctionSummary, Percentiles } from './stats.js';
 
 /** The `--format json` object of one run: exactly the issue's shape, functions in stack order. */
@@ -48,33 +48,49 @@ function heading(result: RunResult): string {
   return `${result.stack} (alerting ${result.alerting}), trace ${result.trace}, seed ${result.seed}, ${formatDuration(result.endMs)} simulated${notes}`;
 }
 
-const COLUMNS = ['function', 'requests', 'served', 'queued', 'refused', 'timedOut', 'coldStarts', 'wait p50/p95/p99 ms', 'latency p50/p95/p99 ms', 'replica-s', 'mean', 'peak'];
+const COLUMNS = ['function', 'requests', 'served', 'queued', 'refused', 'timedOut', 'coldStarts', 'wait p50/p95/p99 ms', 'latency p50/p95/p99 ms', 'replica-s', 'mean', 'peak', 'reaction'];
 
-function cells(f: FunctionSummary): string[] {
-  return [f.name, String(f.requests), String(f.served), String(f.queued), String(f.refused), String(f.timedOut), String(f.coldStarts), pct(f.waitMs), pct(f.latencyMs), f.replicaSeconds.toFixed(1), f.meanReplicas.toFixed(2), String(f.peakReplicas)];
+const reaction = (f: FunctionResult) => (f.reactionMs === null ? '-' : `${(f.reactionMs / 1000).toFixed(1)}s`);
+
+function cells(f: FunctionResult): string[] {
+  return [String(f.requests), String(f.served), String(f.queued), String(f.refused), String(f.timedOut), String(f.coldStarts), pct(f.waitMs), pct(f.latencyMs), f.replicaSeconds.toFixed(1), f.meanReplicas.toFixed(2), String(f.peakReplicas), reaction(f)];
 }
 
-/** The summary table of one run, with a heading line. */
-export function formatTable(result: RunResult): string {
-  return `${heading(result)}\n${table([COLUMNS, ...result.functions.map(cells)])}\n`;
+/** Lines after a table (why a cell is "-", warnings, the SLO verdict), each under its heading; nothing when there are none. */
+function section(title: string, lines: readonly string[]): string {
+  return lines.length === 0 ? '' : `${title}\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
+
+/** What follows a table: why each "-" is there, warnings, and the SLO verdict. */
+export interface TableNotes {
+  readonly dashes?: readonly string[];
+  readonly warnings?: readonly string[];
+  readonly slo?: readonly string[];
+}
+
+function notesText(notes: TableNotes): string {
+  return `${section('"-" means:', notes.dashes ?? [])}${(notes.warnings ?? []).map((w) => `${w}\n`).join('')}${section('SLO:', notes.slo ?? [])}`;
+}
+
+/** The summary table of one run, with a heading line, then its notes. */
+export function formatTable(result: RunResult, notes: TableNotes = {}): string {
+  return `${heading(result)}\n${table([COLUMNS, ...result.functions.map((f) => [f.name, ...cells(f)])])}\n${notesText(notes)}`;
 }
 
 /**
- * Several runs on the same trace side by side: per function, one row per stack, with the
- * alert path's reaction time next to the cost.
+ * Several runs on the same trace side by side: per function, one row per stack, with every
+ * column of the one-run table (the alert path's reaction time included), then the notes.
  */
-export function formatCompare(results: readonly RunResult[]): string {
-  const rows: string[][] = [['function', 'stack', 'alerting', 'reaction', 'replica-s', 'mean', 'peak', 'served', 'queued', 'refused', 'timedOut', 'coldStarts', 'wait p50/p95/p99 ms', 'latency p50/p95/p99 ms']];
+export function formatCompare(results: readonly RunResult[], notes: TableNotes = {}): string {
+  const rows: string[][] = [['function', 'stack', 'alerting', ...COLUMNS.slice(1)]];
   const names = results[0]?.functions.map((f) => f.name) ?? [];
   names.forEach((name) => {
     for (const r of results) {
       const f = r.functions.find((g) => g.name === name);
-      if (f === undefined) continue;
-      const reaction = f.reactionMs === null ? '-' : `${(f.reactionMs / 1000).toFixed(1)}s`;
-      rows.push([name, r.stack, r.alerting, reaction, f.replicaSeconds.toFixed(1), f.meanReplicas.toFixed(2), String(f.peakReplicas), String(f.served), String(f.queued), String(f.refused), String(f.timedOut), String(f.coldStarts), pct(f.waitMs), pct(f.latencyMs)]);
+      if (f !== undefined) rows.push([name, r.stack, r.alerting, ...cells(f)]);
     }
   });
   const first = results[0];
   const head = first === undefined ? '' : `trace ${first.trace}, seed ${first.seed}, ${formatDuration(first.endMs)} simulated\n`;
-  return `${head}${table(rows)}\n`;
+  return `${head}${table(rows)}\n${notesText(notes)}`;
 }

@@ -38,6 +38,12 @@ export interface FunctionResult extends FunctionSummary {
    * the first alert scale-up after it, ms; null when either never happened.
    */
   readonly reactionMs: number | null;
+  /** Firing notifications delivered to it (0 for a function off the alert path). */
+  readonly alertsFired: number;
+  /** True when its calls passed the rule's threshold in some 10-second window. */
+  readonly overloaded: boolean;
+  /** True when the alert path watches it (an alert-driven kind). */
+  readonly onAlertPath: boolean;
 }
 
 export interface RunResult {
@@ -97,7 +103,7 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     notes: trace.notes,
     seed: options.seed,
     endMs: end,
-    functions: fns.map((f) => ({ ...f.counters.summary(f.label, end), reactionMs: f.reactionMs })),
+    functions: fns.map((f) => ({ ...f.counters.summary(f.label, end), reactionMs: f.reactionMs, alertsFired: f.alertsFired, overloaded: f.overloadAt !== null, onAlertPath: rps.includes(f.index) })),
     events,
     timeline: timeline.result(),
     samples,
@@ -116,7 +122,11 @@ function deliveringAlertPath(stack: SimStack, gw: SimGateway, fns: readonly Func
       return f === undefined ? 0 : gw.engine.dispatcher.queued(f.ref).busy;
     },
     endMs,
-    deliver: (index, signal) => gw.pending.track(gw.scaler.alerts.applyAll([webhookAlert(fns[index]?.label ?? '', signal)])),
+    deliver: (index, signal) => {
+      const f = fns[index];
+      if (f !== undefined && signal.status === 'firing') f.alertsFired += 1;
+      gw.pending.track(gw.scaler.alerts.applyAll([webhookAlert(f?.label ?? '', signal)]));
+    },
   });
 }
 

@@ -69,8 +69,8 @@ describe('/system/events', () => {
     expect(csv.status).toBe(200);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = csv.text.trim().split('\r\n');
-    expect(lines[0]).toBe('time,action,target,status');
-    const rows = lines.slice(1).map((l) => l.split(',').slice(1).join(','));
+    expect(lines[0]).toBe('time,action,target,status,from,to');
+    const rows = lines.slice(1).map((l) => l.split(',').slice(1, 4).join(','));
     for (const row of ['scale_up,echo,step-up', 'scale_up,sleepy,wake', 'scale_down,sleepy,idle', 'scale_down,echo,manual']) expect(rows).toContain(row);
     expect((await get('/system/events?format=csv')).text).toBe(csv.text);
   });

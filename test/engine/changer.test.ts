@@ -135,8 +135,8 @@ describe('change cycle', () => {
     await s.clock.run(START_MS);
     const csv = eventsToCsv(s.events.query({ function: 'fn' }));
     const lines = csv.trim().split('\r\n');
-    expect(lines[0]).toBe('time,action,target,status');
-    expect(lines.slice(1).map((l) => l.split(',').slice(1).join(','))).toEqual(['scale_up,fn,wake', 'scale_up_start,fn/fn-2,starting', 'scale_up_complete,fn/fn-2,ready']);
+    expect(lines[0]).toBe('time,action,target,status,from,to');
+    expect(lines.slice(1).map((l) => l.split(',').slice(1).join(','))).toEqual(['scale_up,fn,wake,1,2', 'scale_up_start,fn/fn-2,starting,,', 'scale_up_complete,fn/fn-2,ready,,']);
   });
 
   it('invalid scale labels refuse the change with LABELS_INVALID and record nothing', async () => {

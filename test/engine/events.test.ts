@@ -43,9 +43,9 @@ describe('EventLog', () => {
 });
 
 describe('events as CSV', () => {
-  it('has the header time,action,target,status with ISO UTC times and CRLF line ends', () => {
-    const csv = eventsToCsv([event(0), event(1_500, 'fn', { action: 'drain_start', replica: 'fn-2', reason: 'scale-down' })]);
-    expect(csv).toBe('time,action,target,status\r\n1970-01-01T00:00:00.000Z,scale_up,fn,step-up\r\n1970-01-01T00:00:01.500Z,drain_start,fn/fn-2,scale-down\r\n');
+  it('has the header time,action,target,status,from,to with ISO UTC times, the counts before and after a decision (none on a lifecycle row), and CRLF line ends', () => {
+    const csv = eventsToCsv([event(0), event(1_500, 'fn', { action: 'drain_start', replica: 'fn-2', reason: 'scale-down', from: 3, to: 2 })]);
+    expect(csv).toBe('time,action,target,status,from,to\r\n1970-01-01T00:00:00.000Z,scale_up,fn,step-up,1,2\r\n1970-01-01T00:00:01.500Z,drain_start,fn/fn-2,scale-down,,\r\n');
   });
 
   const rows: Array<[string, string]> = [

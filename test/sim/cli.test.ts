@@ -34,15 +34,21 @@ describe('alert-scaler simulate', () => {
   it('writes events.csv, events.json, summary.json and chart.svg, byte-identical for the same seed', async () => {
     const a = join(dir, 'a');
     const b = join(dir, 'b');
-    const first = await cli('--stack', ours, '--trace', 'builtin:spike', '--seed', '7', '--out', a);
-    const second = await cli('--stack', ours, '--trace', 'builtin:spike', '--seed', '7', '--out', b);
+    const first = await cli('--stack', ours, '--trace', 'builtin:spike', '--seed', '7', '--out', a, '--start', '2026-12-07T09:00:00Z');
+    const second = await cli('--stack', ours, '--trace', 'builtin:spike', '--seed', '7', '--out', b, '--start', '2026-12-07T09:00:00Z');
     expect(first.code).toBe(0);
     expect(second.out).toBe(first.out);
     expect(readdirSync(a).sort()).toEqual(['chart.svg', 'events.csv', 'events.json', 'summary.json']);
     for (const name of readdirSync(a)) expect(readFileSync(join(b, name), 'utf8')).toBe(readFileSync(join(a, name), 'utf8'));
     const csv = readFileSync(join(a, 'events.csv'), 'utf8').split('\r\n');
-    expect(csv[0]).toBe('time,action,target,status');
-    expect(csv.some((line) => /,scale_up,api,step-up$/.test(line))).toBe(true);
+    expect(csv[0]).toBe('time,action,target,status,from,to');
+    // Real times from --start, and each scale row says the count before and after.
+    expect(csv[1]).toMatch(/^2026-12-07T09:00:0\d\.\d{3}Z,/);
+    expect(csv.some((line) => /,scale_up,api,step-up,(\d+),(\d+)$/.test(line))).toBe(true);
+    for (const line of csv.filter((l) => /,scale_up,api,step-up,/.test(l))) {
+      const [from, to] = line.split(',').slice(-2).map(Number);
+      expect(to).toBeGreaterThan(from ?? Infinity);
+    }
     const svg = readFileSync(join(a, 'chart.svg'), 'utf8');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg).not.toMatch(/<script|href=/);
@@ -57,8 +63,11 @@ describe('alert-scaler simulate', () => {
     expect(header).toMatch(/replica-s/);
     const apiRows = table.out.split('\n').filter((l) => l.startsWith('api '));
     expect(apiRows).toHaveLength(2);
-    expect(apiRows[0]).toMatch(/openfaas\s+\d+\.\ds\s+\d+\.\d/);
-    expect(apiRows[1]).toMatch(/alert-scaler\s+\d+\.\ds\s+\d+\.\d/);
+    // Every column of the one-run table, the reaction last.
+    const single = (await cli('--stack', ours, '--trace', 'builtin:step', '--duration', '1m')).out.split('\n')[1] ?? '';
+    expect(header.trim().split(/\s{2,}/).slice(3)).toEqual(single.trim().split(/\s{2,}/).slice(1));
+    expect(apiRows[0]).toMatch(/openfaas\s+\d+\s.*\s\d+\.\ds$/);
+    expect(apiRows[1]).toMatch(/alert-scaler\s+\d+\s.*\s\d+\.\ds$/);
     const json = await cli('--compare', stock, ours, '--trace', 'builtin:step', '--format', 'json');
     const runs = (JSON.parse(json.out) as { runs: Array<{ alerting: string; functions: Array<{ name: string; reactionMs: number | null; replicaSeconds: number }> }> }).runs;
     const reaction = (alerting: string) => runs.find((r) => r.alerting === alerting)?.functions.find((f) => f.name === 'api')?.reactionMs ?? null;
@@ -102,5 +111,43 @@ describe('alert-scaler simulate', () => {
     const badStack = await cli('--stack', stackPath, '--trace', 'builtin:step');
     expect(badStack.code).toBe(2);
     expect(badStack.err).toContain('functions.api.simulate.service');
+  });
+  it('explains every "-": a saturated function on the OpenFaaS rule never alerts, and the warning says why before it runs', async () => {
+    const stackPath = join(dir, 'saturated.yml');
+    // One call at a time, 250 ms each: at most 4 completed calls/s, under the rule's 5/s of completed calls.
+    writeFileSync(stackPath, 'simulate:\n  alerting: openfaas\nfunctions:\n  slow:\n    labels: { com.openfaas.scale.min: "1", com.openfaas.scale.max: "4", com.openfaas.scale.concurrency: "1" }\n    simulate: { start: 1s, service: 250ms }\n');
+    const { code, out } = await cli('--stack', stackPath, '--trace', 'builtin:step', '--duration', '5m');
+    expect(code).toBe(0);
+    const row = out.split('\n').find((l) => l.startsWith('slow ')) ?? '';
+    expect(row).toMatch(/\s-$/);
+    expect(out).toContain('"-" means:');
+    expect(out).toMatch(/slow reaction "-": no alert fired: completed calls never exceeded the threshold \(5\/s\)/);
+    expect(out).toMatch(/warning: slow: 1 replica\(s\) complete at most 4 calls\/s \(concurrency 1, mean service 250 ms\), not above the openfaas rule's threshold of 5 completed calls\/s/);
+    // The shipped rule counts calls started: the same function reacts, and no warning is printed.
+    const shipped = join(dir, 'saturated-shipped.yml');
+    writeFileSync(shipped, readFileSync(stackPath, 'utf8').replace('alerting: openfaas', 'alerting: alert-scaler'));
+    const ours2 = await cli('--stack', shipped, '--trace', 'builtin:step', '--duration', '5m');
+    expect(ours2.out.split('\n').find((l) => l.startsWith('slow ')) ?? '').toMatch(/\d+\.\ds$/);
+    expect(ours2.out).not.toContain('warning:');
+  });
+
+  it('--slo names the cheapest run that meets it and by how much; exit 3 when no run meets it', async () => {
+    const met = await cli('--compare', stock, ours, '--trace', 'builtin:step', '--slo', 'p95=500ms');
+    expect(met.code).toBe(0);
+    const line = met.out.split('\n').find((l) => l.trim().startsWith('api: cheapest meeting latency p95 <= 500ms:')) ?? '';
+    const match = /: (\S+), ([\d.]+) replica-s \(p95 ([\d.]+) ms\), ([\d.]+)% less than (\S+) \(([\d.]+)\)/.exec(line);
+    expect(match).not.toBeNull();
+    const [, best, cost, p95, saved, other, otherCost] = match ?? [];
+    expect(best).not.toBe(other);
+    expect(Number(p95)).toBeLessThanOrEqual(500);
+    expect(Number(cost)).toBeLessThan(Number(otherCost));
+    expect(Number(saved)).toBeCloseTo((1 - Number(cost) / Number(otherCost)) * 100, 0);
+    const missed = await cli('--compare', stock, ours, '--trace', 'builtin:step', '--slo', 'p95=1ms');
+    expect(missed.code).toBe(3);
+    expect(missed.out).toMatch(/api: no run meets latency p95 <= 1ms with no failed call; closest: /);
+    const bad = await cli('--stack', ours, '--trace', 'builtin:step', '--slo', 'fast');
+    expect(bad.code).toBe(2);
+    const badStart = await cli('--stack', ours, '--trace', 'builtin:step', '--start', 'yesterday');
+    expect(badStart.code).toBe(2);
   });
 });
