@@ -135,6 +135,25 @@ export interface RequestLimits {
    * replica of a function at zero, or a free slot): label `com.openfaas.scale.wake-timeout`.
    */
   readonly maxWaitMs: number;
+  /**
+   * How the gateway talks to the function's replicas: absent (HTTP/1.1, the default) or
+   * `h2c` (HTTP/2 with prior knowledge, one session per replica): label
+   * `com.openfaas.protocol=h2c`, needed for gRPC functions.
+   */
+  readonly protocol?: UpstreamProtocol;
+}
+
+/** The protocols a replica may speak to the gateway (label `com.openfaas.protocol`). */
+export type UpstreamProtocol = 'http' | 'h2c';
+
+/** Reads `com.openfaas.protocol` (`http` or `h2c`); undefined when absent or `http`. */
+function readProtocol(labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>, problems: string[]): 'h2c' | undefined {
+  const found = lookup('com.openfaas.protocol', labels, annotations);
+  if (found === undefined) return undefined;
+  const value = found[1].trim().toLowerCase();
+  if (value === 'h2c') return 'h2c';
+  if (value !== 'http') problems.push(`${found[0]}=${JSON.stringify(found[1])} is not http or h2c`);
+  return undefined;
 }
 
 export type RequestLimitsResult =
@@ -145,7 +164,8 @@ export type RequestLimitsResult =
  * Parses a function's request limits: `com.openfaas.scale.concurrency` (integer),
  * `com.openfaas.scale.max-queued` (integer; short forms `scale.<key>` too) and
  * `com.openfaas.request-timeout` (a Go duration; not under the scale prefix) and
- * `com.openfaas.scale.wake-timeout` (the queue wait, a duration). Same rules as
+ * `com.openfaas.scale.wake-timeout` (the queue wait, a duration) and `com.openfaas.protocol`
+ * (`http` or `h2c`, how replicas are spoken to). Same rules as
  * `parseScalingPolicy`: labels win over annotations, every problem is listed.
  */
 export function parseRequestLimits(
@@ -158,8 +178,9 @@ export function parseRequestLimits(
   const maxQueued = readInt('max-queued', defaults.maxQueued, labels, annotations, problems);
   const requestTimeoutMs = readDuration('com.openfaas.request-timeout', defaults.requestTimeoutMs, labels, annotations, problems);
   const maxWaitMs = readDuration('wake-timeout', defaults.maxWaitMs, labels, annotations, problems);
+  const protocol = readProtocol(labels, annotations, problems);
   if (problems.length === 0 && requestTimeoutMs <= 0) problems.push('com.openfaas.request-timeout must be greater than 0');
   if (problems.length === 0 && maxWaitMs <= 0) problems.push('wake-timeout must be greater than 0');
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs, maxWaitMs } };
+  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs, maxWaitMs, ...(protocol === undefined ? {} : { protocol }) } };
 }

@@ -1,0 +1,259 @@
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Readable } from 'node:stream';
+import type { InvocationLog } from '../engine/activity.js';
+import type { Slot } from '../engine/dispatcher.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { asAppError, logRequestFailure } from './error-response.js';
+import { grpcTimeoutValue } from './grpc.js';
+import { addH2Headers, answerHeaders, cleanTrailers, grpcErrorFields, writeH2Error } from './h2-answer.js';
+import type { UpstreamSessions } from './h2-upstream.js';
+import type { KnownFunction } from './proxy-call.js';
+import { responseHeaders } from './proxy-headers.js';
+import { upstreamPath, type FunctionTarget } from './proxy-path.js';
+import { setSendHeaders } from './proxy-retry.js';
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+
+/** What every HTTP/2 call shares. */
+export interface H2Context {
+  /** The HTTP/1.1 upstream agent (replicas that do not speak h2c). */
+  readonly agent: http.Agent;
+  /** One h2c session per replica (label `com.openfaas.protocol=h2c`). */
+  readonly sessions: UpstreamSessions;
+  readonly logger: Logger;
+  readonly bodyLimitBytes: number;
+  readonly invocations: InvocationLog;
+  /** Calls from construction to the close of their stream: what shutdown ends at its deadline. */
+  readonly active: Set<H2Call>;
+}
+
+/** What one call is: its stream, method, function, whether it is gRPC and its own deadline (ms from now). */
+export interface H2Request {
+  readonly stream: http2.ServerHttp2Stream;
+  readonly method: string;
+  readonly fn: KnownFunction;
+  readonly grpc: boolean;
+  /** The client's `grpc-timeout`, ms; undefined when it set none. */
+  readonly deadlineMs: number | undefined;
+}
+
+/**
+ * One call on an HTTP/2 stream from the moment its function is known: counted as HTTP/1.1
+ * calls are (started, in flight, total and duration by code, 499 when the client reset the
+ * stream first), sent to its slot's replica over HTTP/1.1, or over h2c when the slot says so
+ * (a gRPC call sent on to another gateway goes over h2c too), and answered frame by frame as
+ * the replica writes, trailers included. Every failure is an answer to this call only: before
+ * the answer's headers a JSON error (or, for gRPC, a trailers-only gRPC status); after them a
+ * gRPC call ends with `grpc-status` trailers and any other stream is reset. The slot's request
+ * timeout, and for gRPC the client's `grpc-timeout`, bound the whole call.
+ */
+export class H2Call {
+  /** Set while the call waits in the queue: called when the client goes away first. */
+  onGone: (() => void) | null = null;
+  private slot: Slot | null = null;
+  private upstream: http.ClientRequest | http2.ClientHttp2Stream | null = null;
+  /** What is piped to the client's stream, when the answer has begun. */
+  private source: Readable | null = null;
+  private upstreamTrailers: http2.IncomingHttpHeaders | null = null;
+  /** Set when the call failed after the answer's headers: a gRPC call's last trailers. */
+  private errorTrailers: http2.OutgoingHttpHeaders | null = null;
+  private status = 0;
+  private settled = false;
+  private closedFlag = false;
+  private received = 0;
+  private deadline: NodeJS.Timeout | null = null;
+  private readonly started = performance.now();
+  private readonly endInvocation: () => void;
+  private readonly stream: http2.ServerHttp2Stream;
+
+  constructor(
+    private readonly call: H2Request,
+    private readonly context: H2Context,
+  ) {
+    this.stream = call.stream;
+    this.endInvocation = context.invocations.begin(call.fn.ref);
+    call.fn.metrics.begin();
+    context.active.add(this);
+    this.stream.once('close', this.onClose);
+    this.stream.on('wantTrailers', this.onWantTrailers);
+    if (call.deadlineMs !== undefined) {
+      const ms = call.deadlineMs;
+      this.deadline = setTimeout(() => this.fail(new AppError('REQUEST_TIMEOUT', `the call's deadline (grpc-timeout ${ms} ms) passed`, { details: { grpcTimeoutMs: ms } })), ms);
+      this.deadline.unref();
+    }
+  }
+
+  /** True once the client's stream has closed. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Sends the call to its slot's replica; the slot is released when the stream closes. */
+  start(target: FunctionTarget, forward: string[], slot: Slot): void {
+    if (this.closedFlag || this.settled) {
+      slot.release();
+      return;
+    }
+    this.slot = slot;
+    this.onGone = null;
+    slot.onTimeout(this.onTimeout);
+    try {
+      const path = upstreamPath(slot.url, target);
+      setSendHeaders(forward, slot.url.host, true, slot.forwarded === true);
+      if (slot.protocol === 'h2c' || (slot.forwarded === true && this.call.grpc)) this.sendH2c(slot, path, forward);
+      else this.sendHttp1(slot, path, forward);
+    } catch (err) {
+      this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label}: the call could not be sent`, { cause: err }));
+    }
+  }
+
+  /** Answers with an error (logged once) and ends the upstream exchange; see the class comment. */
+  fail(err: unknown): void {
+    if (this.settled || this.closedFlag) return;
+    this.settled = true;
+    this.clearDeadline();
+    const error = asAppError(err);
+    const { stream } = this;
+    logRequestFailure(this.context.logger, error, { method: this.call.method, function: this.call.fn.metrics.label, upstream: this.slot?.url.host, protocol: 'h2' });
+    this.abortUpstream();
+    this.status = error.status;
+    if (stream.destroyed) return;
+    if (!stream.headersSent) writeH2Error(stream, error, this.call.grpc);
+    else if (this.call.grpc && !stream.writableEnded) {
+      this.errorTrailers = grpcErrorFields(error);
+      stream.end();
+    } else stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  private sendHttp1(slot: Slot, path: string, forward: string[]): void {
+    const url = slot.url;
+    const req = http.request({ host: url.hostname, port: url.port, method: this.call.method, path, headers: forward, agent: this.context.agent });
+    this.upstream = req;
+    req.on('response', (res: http.IncomingMessage) => this.onHttp1Response(res));
+    req.on('error', (err) => this.upstreamFailed(err));
+    this.pipeBody(req);
+  }
+
+  private sendH2c(slot: Slot, path: string, forward: string[]): void {
+    const headers = addH2Headers(forward, { ':method': this.call.method, ':path': path, ':scheme': 'http' });
+    if (this.call.grpc) {
+      headers['te'] = 'trailers';
+      const left = this.call.deadlineMs === undefined ? undefined : this.call.deadlineMs - (performance.now() - this.started);
+      if (left !== undefined) headers['grpc-timeout'] = grpcTimeoutValue(left);
+    }
+    const req = this.context.sessions.get(slot.url).request(headers, { endStream: false });
+    this.upstream = req;
+    req.on('response', (h: http2.IncomingHttpHeaders, flags: number) => this.onH2Response(h, flags, req));
+    req.on('trailers', (t: http2.IncomingHttpHeaders) => (this.upstreamTrailers = t));
+    req.on('error', (err: Error) => this.upstreamFailed(err));
+    // Reset by the replica (RST_STREAM) or its session gone before the answer ended.
+    req.once('close', () => {
+      if (!this.settled && this.source !== req) this.upstreamFailed(new Error(`the replica closed the stream (code ${req.rstCode ?? 'none'})`));
+      else if (!this.settled && !req.readableEnded && req.rstCode !== NGHTTP2_NO_ERROR) this.upstreamFailed(new Error(`the replica reset the stream mid-answer (code ${req.rstCode ?? 'none'})`));
+    });
+    this.pipeBody(req);
+  }
+
+  /** The client's body to the replica as it comes, counted against the body limit. */
+  private pipeBody(dest: NodeJS.WritableStream): void {
+    const limit = this.context.bodyLimitBytes;
+    this.stream.on('data', (chunk: Buffer) => {
+      this.received += chunk.length;
+      if (this.received > limit) this.fail(new AppError('BODY_TOO_LARGE', `request body is over the ${limit} byte limit`));
+    });
+    this.stream.pipe(dest);
+  }
+
+  private onHttp1Response(res: http.IncomingMessage): void {
+    const status = res.statusCode ?? 0;
+    if (this.settled || this.closedFlag || status < 200 || status > 599) {
+      res.destroy();
+      if (!this.settled) this.upstreamFailed(new Error(`the replica answered with status ${status}`));
+      return;
+    }
+    this.answer(addH2Headers(responseHeaders(res.rawHeaders), { ':status': status }), res, false);
+  }
+
+  private onH2Response(headers: http2.IncomingHttpHeaders, flags: number, req: http2.ClientHttp2Stream): void {
+    if (this.settled || this.closedFlag) return;
+    // A trailers-only answer (a gRPC status without a message) stays one.
+    this.answer(answerHeaders(headers), req, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+  }
+
+  /** The replica's answer to the client: headers now, then its data as it comes, then its trailers. */
+  private answer(headers: http2.OutgoingHttpHeaders, source: Readable, endStream: boolean): void {
+    const slot = this.slot;
+    if (slot !== null && slot.waitedFor === 'no_replica' && slot.waitedMs !== null) headers['x-scale-from-zero'] = String(Math.round(slot.waitedMs));
+    this.status = Number(headers[':status']);
+    try {
+      this.stream.respond(headers, endStream ? { endStream: true } : { waitForTrailers: true });
+    } catch (err) {
+      source.destroy();
+      this.upstreamFailed(new Error('the replica sent an answer that cannot be forwarded over HTTP/2', { cause: err }));
+      return;
+    }
+    this.source = source;
+    if (endStream) {
+      this.clearDeadline();
+      return;
+    }
+    source.once('error', (err: Error) => this.upstreamFailed(err));
+    source.once('end', () => this.clearDeadline());
+    source.pipe(this.stream);
+  }
+
+  /** The answer's data is out: its trailers (the replica's, or a gRPC status after a failure), or none. */
+  private readonly onWantTrailers = (): void => {
+    const source = this.source as (Readable & { trailers?: NodeJS.Dict<string | string[]> }) | null;
+    const own = this.upstreamTrailers ?? source?.trailers ?? null;
+    try {
+      this.stream.sendTrailers(this.errorTrailers ?? cleanTrailers(own));
+    } catch {
+      this.stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  };
+
+  private upstreamFailed(err: Error): void {
+    this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label} failed: ${err.message}`, { cause: err }));
+  }
+
+  /** The slot's request timeout passed (the dispatcher has freed the slot already). */
+  private readonly onTimeout = (reason: AppError): void => {
+    this.fail(reason);
+  };
+
+  private abortUpstream(): void {
+    const { upstream, source } = this;
+    if (source !== null) source.unpipe(this.stream);
+    if (upstream === null) return;
+    this.stream.unpipe(upstream);
+    if (upstream instanceof http.ClientRequest) upstream.destroy();
+    else if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline !== null) clearTimeout(this.deadline);
+    this.deadline = null;
+  }
+
+  private readonly onClose = (): void => {
+    this.closedFlag = true;
+    this.clearDeadline();
+    this.context.active.delete(this);
+    const ok = this.stream.rstCode === NGHTTP2_NO_ERROR;
+    if (!ok && !this.settled) {
+      this.abortUpstream();
+      this.onGone?.();
+    }
+    const slot = this.slot;
+    if (slot !== null) {
+      slot.onTimeout(null);
+      slot.release();
+    }
+    this.endInvocation();
+    const code = this.settled ? this.status : ok && this.status !== 0 ? this.status : 499;
+    this.call.fn.metrics.end(code, (performance.now() - this.started) / 1000);
+  };
+}
