@@ -77,13 +77,15 @@ export function grpcErrorFields(error: AppError): http2.OutgoingHttpHeaders {
  */
 export function writeH2Error(stream: http2.ServerHttp2Stream, error: AppError, grpc: boolean): void {
   if (stream.destroyed || stream.headersSent) return;
-  if (grpc) {
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...grpcErrorFields(error) }, { endStream: true });
-    return;
+  if (grpc) stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...grpcErrorFields(error) }, { endStream: true });
+  else {
+    const body = JSON.stringify({ error: { code: error.code, message: error.message, ...error.details } });
+    const headers: http2.OutgoingHttpHeaders = { ':status': error.status, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+    if (RETRY_LATER.has(error.code)) headers['retry-after'] = '1';
+    stream.respond(headers);
+    stream.end(body);
   }
-  const body = JSON.stringify({ error: { code: error.code, message: error.message, ...error.details } });
-  const headers: http2.OutgoingHttpHeaders = { ':status': error.status, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
-  if (RETRY_LATER.has(error.code)) headers['retry-after'] = '1';
-  stream.respond(headers);
-  stream.end(body);
+  // The rest of a request body is not wanted: once the answer is out, the client is asked to
+  // stop sending (RST_STREAM NO_ERROR, RFC 9113 8.1) instead of the gateway reading it.
+  if (stream.state.remoteClose !== 1) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }

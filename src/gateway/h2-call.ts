@@ -228,7 +228,9 @@ export class H2Call {
     const { upstream, source } = this;
     if (source !== null) source.unpipe(this.stream);
     if (upstream === null) return;
+    // The rest of the client's body is read and dropped, so its stream can end and close.
     this.stream.unpipe(upstream);
+    this.stream.resume();
     if (upstream instanceof http.ClientRequest) upstream.destroy();
     else if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
   }
