@@ -67,6 +67,10 @@ export const LABEL_TABLE: readonly LabelRow[] = [
     name: 'com.openfaas.request-timeout', short: null, kinds: ALL, parsers: ['request'], example: '30s', default: 'config (5m)',
     meaning: 'a request running longer gets 504 `REQUEST_TIMEOUT`, its upstream call is aborted and its slot freed', platformKeys: ['request-timeout'], named: true,
   },
+  {
+    name: 'com.openfaas.protocol', short: null, kinds: ALL, parsers: ['request'], example: 'h2c', default: '`http`',
+    meaning: 'how the gateway speaks to the replicas: `http` (HTTP/1.1) or `h2c` (HTTP/2 without TLS, one session per replica; needed for gRPC)', platformKeys: [], named: false,
+  },
 ];
 
 /** The suffixes of `com.openfaas.scale.<suffix>` / `scale.<suffix>` a named policy may set (every short-form row but `policy`). */
