@@ -18,6 +18,10 @@ export interface H2Listener {
   closeAll(): void;
 }
 
+/** Streams one client connection may have open at once (Node's default is 2^32-1). */
+const MAX_STREAMS_PER_SESSION = 256;
+/** An HTTP/2 client connection without a frame either way for this long is closed gracefully, ms. */
+const SESSION_IDLE_MS = 120_000;
 /** Longest a client may keep a connection silent before its first bytes, when the server sets no headersTimeout, ms. */
 const FIRST_BYTES_TIMEOUT_MS = 60_000;
 
@@ -29,7 +33,10 @@ const FIRST_BYTES_TIMEOUT_MS = 60_000;
  * the server's `headersTimeout` before its first bytes is closed.
  */
 export function serveH2c(server: http.Server, onStream: StreamHandler, settings: http2.ServerOptions = {}): H2Listener {
-  const h2 = http2.createServer({ maxSessionMemory: 16, ...settings });
+  const h2 = http2.createServer({ ...settings, settings: { maxConcurrentStreams: MAX_STREAMS_PER_SESSION, ...settings.settings } });
+  // A session silent for SESSION_IDLE_MS is told GOAWAY: its streams (a quiet gRPC stream) finish first.
+  h2.setTimeout(SESSION_IDLE_MS);
+  h2.on('timeout', (session: http2.ServerHttp2Session) => session.close());
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session);
