@@ -34,8 +34,9 @@ const FORWARDED = FORWARDED_HEADER.toLowerCase();
  * proxy (src/gateway/proxy.ts), each stream one call: a slot from the dispatcher (at once, or
  * after waiting in the function's queue, which wakes a function at zero), then H2Call. A
  * gRPC request (content type `application/grpc*`) gets gRPC answers for the gateway's own
- * errors and its `grpc-timeout` as a deadline within the function's request timeout. Other
- * paths answer 404: over HTTP/2 the function listener serves functions only.
+ * errors and its `grpc-timeout` as a deadline within the function's request timeout, and
+ * may name its function by authority instead (see `routeOf`). Other paths answer 404: over
+ * HTTP/2 the function listener serves functions only.
  */
 export function createH2Proxy(deps: ProxyDeps): H2Proxy {
   const logger = deps.logger;
@@ -65,6 +66,21 @@ export function createH2Proxy(deps: ProxyDeps): H2Proxy {
   };
 }
 
+/**
+ * The function route of a stream: its path when on `/function/`; for a gRPC call on any other
+ * path (a client with generated stubs sends `/<package>.<Service>/<Method>`), the function
+ * named by the authority's host (`name` or `name.namespace`, e.g. grpc-js channel option
+ * `grpc.default_authority`), the path going on as is. Else NOT_FOUND.
+ */
+function routeOf(headers: http2.IncomingHttpHeaders, grpc: boolean): string {
+  const path = headers[':path'] ?? '';
+  if (isFunctionRoute(path)) return path;
+  const authority = headers[':authority'] ?? '';
+  if (!grpc || authority === '' || path.charCodeAt(0) !== 0x2f) throw new AppError('NOT_FOUND', 'over HTTP/2 this listener serves /function/<name> only (or gRPC calls by authority); use HTTP/1.1 for other routes');
+  const host = authority.charCodeAt(0) === 0x5b ? authority : authority.replace(/:\d*$/, '');
+  return `/function/${encodeURIComponent(host)}${path}`;
+}
+
 class H2Router {
   private readonly dispatcher: Dispatcher;
   private readonly functions: KnownFunctions;
@@ -86,9 +102,7 @@ class H2Router {
     stream.on('error', () => undefined);
     const grpc = isGrpc(headers['content-type']);
     try {
-      const path = headers[':path'] ?? '';
-      if (!isFunctionRoute(path)) throw new AppError('NOT_FOUND', 'over HTTP/2 this listener serves /function/<name> only; use HTTP/1.1 for other routes');
-      const target = parseFunctionTarget(path);
+      const target = parseFunctionTarget(routeOf(headers, grpc));
       const socket = stream.session?.socket;
       const forward = requestHeaders(h1RawHeaders(rawHeaders), socket?.remoteAddress, false, this.isTrusted);
       const limit = this.deps.bodyLimitBytes;

@@ -43,10 +43,14 @@ afterAll(async () => {
 const id = (b: Buffer): Buffer => b;
 type Service = grpc.ServiceClientConstructor;
 
-/** A generic client of test.Echo on the function `name`, through the gateway. */
-function echoClient(name: string): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
+/**
+ * A generic client of test.Echo on the function `name`, through the gateway: on method paths
+ * under `/function/<name>/`, or (`byAuthority`) on the plain gRPC paths with the function
+ * named by the channel's authority, as a client with generated stubs would.
+ */
+function echoClient(name: string, byAuthority = false): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
   const def = (method: string, responseStream: boolean) => ({
-    path: `/function/${name}/test.Echo/${method}`,
+    path: byAuthority ? `/test.Echo/${method}` : `/function/${name}/test.Echo/${method}`,
     requestStream: false,
     responseStream,
     requestSerialize: id,
@@ -55,7 +59,7 @@ function echoClient(name: string): grpc.Client & Record<string, (...args: unknow
     responseDeserialize: id,
   });
   const Ctor: Service = grpc.makeGenericClientConstructor({ Unary: def('Unary', false), Stream: def('Stream', true), Fail: def('Fail', false), Stats: def('Stats', false) }, 'Echo');
-  const client = new Ctor(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+  const client = new Ctor(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure(), byAuthority ? { 'grpc.default_authority': name } : {}) as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
   clients.push(client);
   return client;
 }
@@ -112,6 +116,13 @@ describe('gRPC through the gateway', () => {
     expect(r.status?.code).toBe(grpc.status.OK);
     expect(r.status?.metadata.get('x-trailer')).toEqual(['yes']);
     expect(await invocations('grpc', 200)).toBe(before + 1);
+  });
+
+  it('a client with the plain gRPC method paths reaches the function its authority names', async () => {
+    const r = await unary(echoClient('grpc', true), 'Unary', Buffer.from('by authority'));
+    expect([r.error, r.value?.toString()]).toEqual([null, 'by authority']);
+    const unknown = await unary(echoClient('no-such-function', true), 'Unary', Buffer.from('x'));
+    expect(unknown.error?.code).toBe(grpc.status.UNIMPLEMENTED);
   });
 
   it('a server-streaming call of 1,000 messages arrives whole and in order, then its trailers', async () => {
