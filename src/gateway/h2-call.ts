@@ -60,6 +60,8 @@ export class H2Call {
   /** Set when the call failed after the answer's headers: a gRPC call's last trailers. */
   private errorTrailers: http2.OutgoingHttpHeaders | null = null;
   private status = 0;
+  /** The whole answer is out (its end of stream sent): nothing later changes the call. */
+  private answered = false;
   private settled = false;
   private closedFlag = false;
   private received = 0;
@@ -111,7 +113,7 @@ export class H2Call {
 
   /** Answers with an error (logged once) and ends the upstream exchange; see the class comment. */
   fail(err: unknown): void {
-    if (this.settled || this.closedFlag) return;
+    if (this.settled || this.closedFlag || this.answered) return;
     this.settled = true;
     this.clearDeadline();
     const error = asAppError(err);
@@ -150,6 +152,9 @@ export class H2Call {
     req.on('error', (err: Error) => this.upstreamFailed(err));
     // Reset by the replica (RST_STREAM) or its session gone before the answer ended.
     req.once('close', () => {
+      // What the client still sends has nowhere to go: it is read and dropped, so the client's stream can end.
+      this.stream.unpipe(req);
+      this.stream.resume();
       if (!this.settled && this.source !== req) this.upstreamFailed(new Error(`the replica closed the stream (code ${req.rstCode ?? 'none'})`));
       else if (!this.settled && !req.readableEnded && req.rstCode !== NGHTTP2_NO_ERROR) this.upstreamFailed(new Error(`the replica reset the stream mid-answer (code ${req.rstCode ?? 'none'})`));
     });
@@ -196,6 +201,7 @@ export class H2Call {
     }
     this.source = source;
     if (endStream) {
+      this.answered = true;
       this.clearDeadline();
       return;
     }
@@ -208,6 +214,7 @@ export class H2Call {
   private readonly onWantTrailers = (): void => {
     const source = this.source as (Readable & { trailers?: NodeJS.Dict<string | string[]> }) | null;
     const own = this.upstreamTrailers ?? source?.trailers ?? null;
+    if (this.errorTrailers === null) this.answered = true;
     try {
       this.stream.sendTrailers(this.errorTrailers ?? cleanTrailers(own));
     } catch {

@@ -119,6 +119,33 @@ describe.each(UPSTREAMS)('h2c to the function listener, replica %s', (name, prot
     expect([a.status, a.body.toString(), a.trailers?.['x-checksum']]).toEqual([200, 'body', 'abc']);
   });
 
+  it('HEAD and a 204 answer end the stream without a body', async () => {
+    const head = await h2(`/function/${name}/`, { method: 'HEAD' });
+    expect([head.status, head.body.length, head.headers['x-method']]).toEqual([200, 0, 'HEAD']);
+    const none = await h2(`/function/${name}/nocontent`);
+    expect([none.status, none.body.length]).toEqual([204, 0]);
+  });
+
+  it('an answer that ends before the client has sent its whole body is delivered and counted as 200', async () => {
+    const before = await metric('gateway_function_invocation_total', name, 200);
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': `/function/${name}/early` });
+      let headers: http2.IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      req.on('response', (h) => (headers = h));
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('error', reject);
+      req.on('end', () => resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(chunks), trailers: null }));
+      req.write(Buffer.alloc(1024, 'e'));
+      // The rest of the body, after the answer has come.
+      req.once('response', () => setTimeout(() => req.end(Buffer.alloc(1024, 'f')), 50));
+    });
+    expect([answer.status, answer.body.toString()]).toEqual([200, 'early']);
+    await eventually(() => inFlight(name) === 0, 3000);
+    expect(await metric('gateway_function_invocation_total', name, 200)).toBe(before + 1);
+    expect(await metric('gateway_function_invocation_total', name, 502)).toBe(0);
+  });
+
   it('a streamed answer reaches the client chunk by chunk, as the replica writes it', async () => {
     const n = 5;
     const arrivals: Array<{ index: number; writtenAt: number; arrivedAt: number }> = [];
