@@ -34,7 +34,7 @@ beforeAll(async () => {
       'h2-h2c': replica({ 'com.openfaas.protocol': 'h2c', 'com.openfaas.request-timeout': '20s' }),
       'h2-slow': replica({ 'com.openfaas.request-timeout': '500ms' }),
     },
-    { ALERT_SCALER_BODY_LIMIT_BYTES: String(BODY_LIMIT), ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
+    { ALERT_SCALER_BODY_LIMIT_BYTES: String(BODY_LIMIT), ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: '1500' },
   );
   for (const name of ['h2-plain', 'h2-h2c', 'h2-slow']) await eventually(async () => (await s.provider.getReplicas({ name, namespace: NS })).ready === 1, 20_000);
   session = connect();
@@ -319,5 +319,22 @@ describe('a 50 MB answer over HTTP/2', () => {
     // The same bounds as the HTTP/1.1 test: room for the collector, not for the answer.
     expect(peak.heap).toBeLessThan(45 * 1024 * 1024);
     expect(peak.rss).toBeLessThan(40 * 1024 * 1024);
+  });
+});
+
+// Last: it stops the gateway.
+describe('graceful shutdown with HTTP/2 calls in flight', () => {
+  it('a call that ends within the shutdown timeout is answered, one that does not gets 503 SHUTTING_DOWN, and the session is told GOAWAY', async () => {
+    const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+    const quick = h2('/function/h2-plain/?delayMs=300');
+    const slow = h2('/function/h2-h2c/?delayMs=8000');
+    await eventually(() => inFlight('h2-plain') === 1 && inFlight('h2-h2c') === 1, 3000);
+    const closing = s.close();
+    const [a, b] = await Promise.all([quick, slow]);
+    expect([a.status, a.body.toString()]).toEqual([200, '0']);
+    expect(b.status).toBe(503);
+    expect(JSON.parse(b.body.toString())).toMatchObject({ error: { code: 'SHUTTING_DOWN' } });
+    await goaway;
+    await closing;
   });
 });
