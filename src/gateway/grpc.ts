@@ -50,9 +50,12 @@ export function grpcStatusOf(error: AppError): number {
   }
 }
 
-/** True for a gRPC request's content type (`application/grpc`, `application/grpc+proto`, ...). */
+/**
+ * True for a gRPC request's content type (`application/grpc`, `application/grpc+proto`, ...);
+ * gRPC-Web (`application/grpc-web*`, made for HTTP/1.1) is plain HTTP to the gateway.
+ */
 export function isGrpc(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.startsWith('application/grpc');
+  return contentType !== undefined && contentType.startsWith('application/grpc') && !contentType.startsWith('application/grpc-web');
 }
 
 const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };

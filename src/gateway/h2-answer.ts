@@ -8,15 +8,20 @@ const CONNECTION_SPECIFIC = new Set(['http2-settings', 'host']);
 
 /**
  * An HTTP/2 stream's raw request headers as HTTP/1.1-style pairs, what `requestHeaders`
- * reads: the pseudo-headers dropped, `:authority` as `Host`.
+ * reads: the pseudo-headers dropped, `:authority` as `Host`, cookie fields joined into one.
  */
 export function h1RawHeaders(raw: readonly string[]): string[] {
   const out: string[] = [];
+  let cookie: string | null = null;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
-    if (name.charCodeAt(0) !== 0x3a) out.push(name, raw[i + 1] ?? '');
-    else if (name === ':authority') out.push('Host', raw[i + 1] ?? '');
+    const value = raw[i + 1] ?? '';
+    if (name === 'cookie') cookie = cookie === null ? value : `${cookie}; ${value}`;
+    else if (name.charCodeAt(0) !== 0x3a) out.push(name, value);
+    else if (name === ':authority') out.push('Host', value);
   }
+  // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+  if (cookie !== null) out.push('cookie', cookie);
   return out;
 }
 

@@ -105,6 +105,8 @@ export class H2Call {
       const path = upstreamPath(slot.url, target);
       setSendHeaders(forward, slot.url.host, true, slot.forwarded === true);
       if (slot.protocol === 'h2c' || (slot.forwarded === true && this.call.grpc)) this.sendH2c(slot, path, forward);
+      // gRPC needs HTTP/2 to the replica: not sent to one spoken to over HTTP/1.1.
+      else if (this.call.grpc) this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label} is spoken to over HTTP/1.1: a gRPC function needs the label com.openfaas.protocol=h2c`));
       else this.sendHttp1(slot, path, forward);
     } catch (err) {
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label}: the call could not be sent`, { cause: err }));

@@ -62,14 +62,18 @@ describe('grpc-message and content types', () => {
     expect(grpcMessage('ok: 50% done\nnext é')).toBe('ok: 50%25 done%0Anext %C3%A9');
   });
 
-  it('a gRPC request is any application/grpc content type', () => {
-    expect([isGrpc('application/grpc'), isGrpc('application/grpc+proto'), isGrpc('application/json'), isGrpc(undefined)]).toEqual([true, true, false, false]);
+  it('a gRPC request is any application/grpc content type but gRPC-Web', () => {
+    expect([isGrpc('application/grpc'), isGrpc('application/grpc+proto'), isGrpc('application/grpc-web+proto'), isGrpc('application/json'), isGrpc(undefined)]).toEqual([true, true, false, false, false]);
   });
 });
 
 describe('HTTP/2 headers', () => {
   it('a stream\'s raw headers read as HTTP/1.1 pairs: pseudo-headers dropped, :authority as Host', () => {
     expect(h1RawHeaders([':method', 'GET', ':path', '/function/f', ':authority', 'gw:8080', ':scheme', 'http', 'x-a', '1'])).toEqual(['Host', 'gw:8080', 'x-a', '1']);
+  });
+
+  it('cookie fields split by HTTP/2 are joined into one for HTTP/1.1', () => {
+    expect(h1RawHeaders([':path', '/x', 'cookie', 'a=1', 'x-b', '2', 'cookie', 'c=3'])).toEqual(['x-b', '2', 'cookie', 'a=1; c=3']);
   });
 
   it('pairs become an HTTP/2 headers object: lower case, repeats as arrays, Host as :authority, forbidden ones dropped', () => {

@@ -28,10 +28,12 @@ beforeAll(async () => {
       'grpc-zero': grpcReplica({ 'com.openfaas.scale.min': '0' }),
       // Speaks HTTP/1.1 only, yet labelled h2c: every call to it fails upstream.
       'grpc-wrong': { labels: H2C },
+      // A gRPC replica without the label: spoken to over HTTP/1.1, which it does not speak.
+      'grpc-unlabelled': { command: [process.execPath, REPLICA] },
     },
     { ALERT_SCALER_REQUEST_TIMEOUT_MS: '10000', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
   );
-  for (const name of ['grpc', 'grpc-slow', 'grpc-one', 'grpc-full', 'grpc-wrong']) {
+  for (const name of ['grpc', 'grpc-slow', 'grpc-one', 'grpc-full', 'grpc-wrong', 'grpc-unlabelled']) {
     await eventually(async () => (await s.provider.getReplicas({ name, namespace: NS })).ready === 1, 20_000);
   }
 }, 60_000);
@@ -179,6 +181,12 @@ describe('gRPC through the gateway', () => {
     const r = await unary(echoClient('grpc-wrong'), 'Unary', Buffer.from('x'));
     expect(r.error?.code).toBe(grpc.status.UNAVAILABLE);
     expect(r.error?.details).toContain('UPSTREAM_FAILED');
+  });
+
+  it('a gRPC call to a function without the h2c label is UNAVAILABLE and the message names the label', async () => {
+    const r = await unary(echoClient('grpc-unlabelled'), 'Unary', Buffer.from('x'));
+    expect(r.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(r.error?.details).toContain('com.openfaas.protocol=h2c');
   });
 
   it('a function at zero is woken by a gRPC call, which is then answered', async () => {
