@@ -154,6 +154,24 @@ describe('gRPC through the gateway', () => {
     expect(inFlight('grpc-slow')).toBe(0);
   });
 
+  it("a server stream longer than the function's request timeout ends with DEADLINE_EXCEEDED after the messages so far", async () => {
+    const client = echoClient('grpc-slow');
+    let received = 0;
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      const meta = new grpc.Metadata();
+      meta.set('x-interval-ms', '100');
+      const call = client['Stream']?.(Buffer.from('50'), meta) as grpc.ClientReadableStream<Buffer>;
+      call.on('data', () => (received += 1));
+      call.on('error', () => undefined);
+      call.on('status', resolve);
+    });
+    expect(status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(status.details).toContain('REQUEST_TIMEOUT');
+    expect(received).toBeGreaterThanOrEqual(1);
+    expect(received).toBeLessThan(50);
+    await eventually(() => inFlight('grpc-slow') === 0, 3000);
+  });
+
   it("a client deadline shorter than the replica's answer ends the call with DEADLINE_EXCEEDED and frees its slot at once", async () => {
     const r = await unary(echoClient('grpc'), 'Unary', Buffer.from('late'), { 'x-delay-ms': '5000' }, { deadline: Date.now() + 300 });
     expect(r.error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);

@@ -186,6 +186,22 @@ describe('errors the gateway makes over HTTP/2', () => {
     expect(inFlight('h2-slow')).toBe(0);
   });
 
+  it('a streamed answer longer than the request timeout is cut at it (RST_STREAM) after the chunks so far, and the slot is given back', async () => {
+    const started = performance.now();
+    const outcome = await new Promise<{ chunks: number; error: string }>((resolve) => {
+      const req = session.request({ ':path': '/function/h2-slow/ticks?n=50&everyMs=100' });
+      let chunks = 0;
+      req.on('data', () => (chunks += 1));
+      req.on('error', (err: Error) => resolve({ chunks, error: err.message }));
+      req.on('end', () => resolve({ chunks, error: 'none' }));
+      req.end();
+    });
+    expect(outcome.error).toMatch(/NGHTTP2_INTERNAL_ERROR|code 2/);
+    expect(outcome.chunks).toBeGreaterThanOrEqual(1);
+    expect(performance.now() - started).toBeLessThan(4000);
+    await eventually(() => inFlight('h2-slow') === 0, 3000);
+  });
+
   it('an unknown function is 404 FUNCTION_UNKNOWN', async () => {
     const a = await h2('/function/no-such-function/');
     expect(a.status).toBe(404);
