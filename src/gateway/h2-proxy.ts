@@ -111,6 +111,8 @@ class H2Router {
       const deadlineMs = grpc ? parseGrpcTimeout(headers['grpc-timeout']) : undefined;
       const local = headers[FORWARDED] !== undefined;
       const serve = (fn: KnownFunction): void => {
+        // Reset by the client while its function was looked up: nothing to serve, nothing to count.
+        if (stream.closed || stream.destroyed) return;
         const call = new H2Call({ stream, method, fn, grpc, deadlineMs }, this.context);
         this.dispatch(call, fn, target, forward.forward, local);
       };

@@ -33,10 +33,12 @@ beforeAll(async () => {
       'h2-plain': replica({ 'com.openfaas.request-timeout': '20s' }),
       'h2-h2c': replica({ 'com.openfaas.protocol': 'h2c', 'com.openfaas.request-timeout': '20s' }),
       'h2-slow': replica({ 'com.openfaas.request-timeout': '500ms' }),
+      // Called first by the test that resets its stream during the function's first lookup.
+      'h2-fresh': replica(),
     },
     { ALERT_SCALER_BODY_LIMIT_BYTES: String(BODY_LIMIT), ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600', ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: '1500' },
   );
-  for (const name of ['h2-plain', 'h2-h2c', 'h2-slow']) await eventually(async () => (await s.provider.getReplicas({ name, namespace: NS })).ready === 1, 20_000);
+  for (const name of ['h2-plain', 'h2-h2c', 'h2-slow', 'h2-fresh']) await eventually(async () => (await s.provider.getReplicas({ name, namespace: NS })).ready === 1, 20_000);
   session = connect();
 }, 60_000);
 afterAll(async () => {
@@ -281,6 +283,17 @@ describe('clients that reset their stream (RST_STREAM)', () => {
     await eventually(async () => (await metric('gateway_function_invocation_inflight', name)) === 0, 3000);
     expect(await metric('gateway_function_invocation_total', name, 499)).toBeGreaterThanOrEqual(1);
     expect((await h2(`/function/${name}/`)).status).toBe(200);
+  });
+
+  it("before its function's first lookup has ended: nothing is counted in flight, no slot is held, and the next call is served", async () => {
+    const req = session.request({ ':path': '/function/h2-fresh/' });
+    req.on('error', () => undefined);
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await metric('gateway_function_invocation_inflight', 'h2-fresh')).toBe(0);
+    expect(inFlight('h2-fresh')).toBe(0);
+    expect((await h2('/function/h2-fresh/')).status).toBe(200);
+    expect(await metric('gateway_function_invocation_inflight', 'h2-fresh')).toBe(0);
   });
 
   it.each(UPSTREAMS)('mid-download: its slot is back and the next call is served (%s)', async (name) => {
