@@ -181,7 +181,7 @@ describe('gRPC through the gateway', () => {
 
   it('a full queue is RESOURCE_EXHAUSTED', async () => {
     const client = echoClient('grpc-full');
-    const first = unary(client, 'Unary', Buffer.from('holds the slot'), { 'x-delay-ms': '1500' });
+    const first = unary(client, 'Unary', Buffer.from('holds the slot'), { 'x-delay-ms': '3000' });
     await eventually(() => inFlight('grpc-full') === 1, 5000);
     const second = await unary(client, 'Unary', Buffer.from('no room'));
     expect(second.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);

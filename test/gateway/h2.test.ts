@@ -173,10 +173,11 @@ describe.each(UPSTREAMS)('h2c to the function listener, replica %s', (name, prot
     process.stdout.write(`h2c ${name}: chunk delays replica write -> client read (ms): ${delays.join(', ')}\n`);
     expect(arrivals.map((a) => a.index)).toEqual([0, 1, 2, 3, 4]);
     // Each chunk arrives before the replica writes the next one (100 ms later): nothing waits
-    // for more of the answer; and within 20 ms of being written, with room for a loaded CI
-    // machine (measured: 0-3 ms, see the line printed above).
+    // for more of the answer. The median chunk within 20 ms of being written (measured 1-7 ms
+    // per chunk on a quiet machine, the line printed above; a machine loaded by other work
+    // adds a tail of up to 80 ms to single chunks, hence the median).
     for (let i = 0; i + 1 < arrivals.length; i++) expect(arrivals[i]?.arrivedAt).toBeLessThan(arrivals[i + 1]?.writtenAt ?? 0);
-    expect(Math.max(...delays)).toBeLessThan(80);
+    expect([...delays].sort((a, b) => a - b)[Math.floor(delays.length / 2)]).toBeLessThan(20);
   });
 });
 
