@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
@@ -349,6 +350,21 @@ describe('a 50 MB answer over HTTP/2', () => {
     // The same bounds as the HTTP/1.1 test: room for the collector, not for the answer.
     expect(peak.heap).toBeLessThan(45 * 1024 * 1024);
     expect(peak.rss).toBeLessThan(40 * 1024 * 1024);
+  });
+});
+
+describe('a client that breaks the HTTP/2 protocol', () => {
+  it('garbage after the preface, and a connection cut mid-frame, close that connection only: the gateway serves on', async () => {
+    for (const tail of [Buffer.alloc(64, 0xff), Buffer.from([0, 0, 40, 1, 4, 0, 0, 0, 1, 0x82])]) {
+      const socket = net.connect(s.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), tail]));
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+    }
+    expect((await h2('/function/h2-plain/')).status).toBe(200);
+    expect((await request(s.server).post('/function/h2-plain/').send('ok')).text).toBe('2');
   });
 });
 
