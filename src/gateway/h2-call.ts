@@ -158,7 +158,7 @@ export class H2Call {
       this.stream.unpipe(req);
       this.stream.resume();
       if (!this.settled && this.source !== req) this.upstreamFailed(new Error(`the replica closed the stream (code ${req.rstCode ?? 'none'})`));
-      else if (!this.settled && !req.readableEnded && req.rstCode !== NGHTTP2_NO_ERROR) this.upstreamFailed(new Error(`the replica reset the stream mid-answer (code ${req.rstCode ?? 'none'})`));
+      else if (!this.settled && !this.answered && req.rstCode !== NGHTTP2_NO_ERROR) this.upstreamFailed(new Error(`the replica reset the stream mid-answer (code ${req.rstCode ?? 'none'})`));
     });
     this.pipeBody(req);
   }
@@ -208,8 +208,23 @@ export class H2Call {
       return;
     }
     source.once('error', (err: Error) => this.upstreamFailed(err));
-    source.once('end', () => this.clearDeadline());
-    source.pipe(this.stream);
+    source.once('end', () => this.sourceEnded(source));
+    source.pipe(this.stream, { end: false });
+  }
+
+  /**
+   * The replica's answer ended: the client's stream ends too (then its trailers), unless the
+   * replica's HTTP/2 stream was reset or its session died (Node ends such a stream's data as
+   * if it were whole): that answer is cut, not passed on as complete.
+   */
+  private sourceEnded(source: Readable): void {
+    this.clearDeadline();
+    const reset = (source as Partial<http2.ClientHttp2Stream>).rstCode;
+    if (reset !== undefined && reset !== NGHTTP2_NO_ERROR) {
+      this.upstreamFailed(new Error(`the replica's stream was reset mid-answer (code ${reset})`));
+      return;
+    }
+    if (!this.settled && !this.stream.writableEnded) this.stream.end();
   }
 
   /** The answer's data is out: its trailers (the replica's, or a gRPC status after a failure), or none. */

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { packageRoot, type RunningScaler } from '../../src/bootstrap.js';
+import type { LocalProvider } from '../../src/providers/local/index.js';
 import { eventually, startTestScaler, type TestFunction } from '../support/harness.js';
 
 const REPLICA = join(packageRoot(), 'test', 'gateway', 'fixtures', 'h2-replica.mjs');
@@ -350,6 +351,34 @@ describe('a 50 MB answer over HTTP/2', () => {
     // The same bounds as the HTTP/1.1 test: room for the collector, not for the answer.
     expect(peak.heap).toBeLessThan(45 * 1024 * 1024);
     expect(peak.rss).toBeLessThan(40 * 1024 * 1024);
+  });
+});
+
+describe('a replica killed mid-answer, over HTTP/2', () => {
+  it.each(UPSTREAMS)('the client sees the answer cut (RST_STREAM), never a hang, and once the replica is back the next call is served (%s)', async (name) => {
+    const ref = { name, namespace: NS };
+    const provider = s.provider as LocalProvider;
+    const outcome = await new Promise<string>((resolve) => {
+      const req = session.request({ ':path': `/function/${name}/stall` });
+      const timer = setTimeout(() => resolve('hang'), 8000);
+      req.once('data', () => {
+        const victim = provider.replicasOf(ref).find((r) => r.phase === 'ready');
+        victim?.kill('SIGKILL');
+      });
+      req.on('error', (err: Error) => {
+        clearTimeout(timer);
+        resolve(`error ${err.message}`);
+      });
+      req.on('end', () => {
+        clearTimeout(timer);
+        resolve('end');
+      });
+      req.end();
+    });
+    expect(outcome).toMatch(/^error /);
+    await eventually(() => inFlight(name) === 0, 3000);
+    await eventually(async () => (await s.provider.getReplicas(ref)).ready === 1, 20_000);
+    await eventually(async () => (await h2(`/function/${name}/`)).status === 200, 10_000);
   });
 });
 
