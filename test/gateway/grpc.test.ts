@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import request from 'supertest';
 import { packageRoot, type RunningScaler } from '../../src/bootstrap.js';
+import type { LocalProvider } from '../../src/providers/local/index.js';
 import { eventually, startTestScaler, type TestFunction } from '../support/harness.js';
 
 const REPLICA = join(packageRoot(), 'test', 'gateway', 'fixtures', 'grpc-replica.mjs');
@@ -30,10 +31,12 @@ beforeAll(async () => {
       'grpc-wrong': { labels: H2C },
       // A gRPC replica without the label: spoken to over HTTP/1.1, which it does not speak.
       'grpc-unlabelled': { command: [process.execPath, REPLICA] },
+      // Killed mid-stream by its test.
+      'grpc-victim': grpcReplica(),
     },
     { ALERT_SCALER_REQUEST_TIMEOUT_MS: '10000', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
   );
-  for (const name of ['grpc', 'grpc-slow', 'grpc-one', 'grpc-full', 'grpc-wrong', 'grpc-unlabelled']) {
+  for (const name of ['grpc', 'grpc-slow', 'grpc-one', 'grpc-full', 'grpc-wrong', 'grpc-unlabelled', 'grpc-victim']) {
     await eventually(async () => (await s.provider.getReplicas({ name, namespace: NS })).ready === 1, 20_000);
   }
 }, 60_000);
@@ -177,6 +180,25 @@ describe('gRPC through the gateway', () => {
     expect(r.error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(r.ms).toBeLessThan(4000);
     await eventually(() => inFlight('grpc') === 0, 3000);
+  });
+
+  it('a replica killed mid-stream ends the call with UNAVAILABLE, never OK with the messages so far', async () => {
+    const client = echoClient('grpc-victim');
+    let received = 0;
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      const meta = new grpc.Metadata();
+      meta.set('x-interval-ms', '50');
+      const call = client['Stream']?.(Buffer.from('100'), meta) as grpc.ClientReadableStream<Buffer>;
+      call.on('data', () => {
+        received += 1;
+        if (received === 3) (s.provider as LocalProvider).replicasOf({ name: 'grpc-victim', namespace: NS }).find((r) => r.phase === 'ready')?.kill('SIGKILL');
+      });
+      call.on('error', () => undefined);
+      call.on('status', resolve);
+    });
+    expect(status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(received).toBeLessThan(100);
+    await eventually(() => inFlight('grpc-victim') === 0, 3000);
   });
 
   it('a full queue is RESOURCE_EXHAUSTED', async () => {
