@@ -183,6 +183,14 @@ describe.each(UPSTREAMS)('h2c to the function listener, replica %s', (name, prot
   });
 });
 
+describe('the h2c session to a replica', () => {
+  it('is one per replica, reused by every call, concurrent ones included', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => h2(`/function/h2-h2c/reuse-${i}`, { method: 'POST', body: 'x' })));
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 20 }, () => 200));
+    expect((await h2('/function/h2-h2c/h2-sessions')).body.toString()).toBe('1');
+  });
+});
+
 describe('errors the gateway makes over HTTP/2', () => {
   it('the request timeout answers 504 REQUEST_TIMEOUT as JSON and gives the slot back', async () => {
     const a = await h2('/function/h2-slow/?delayMs=5000');
