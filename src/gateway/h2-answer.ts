@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type { AppError } from '../errors.js';
 import { RETRY_LATER } from './error-response.js';
-import { grpcMessage, grpcStatusOf } from './grpc.js';
+import { grpcMessage, grpcStatusOf, grpcTimeoutValue } from './grpc.js';
 
 /** Headers HTTP/2 forbids (RFC 9113 8.2.2) besides those proxy-headers.ts drops as hop-by-hop. */
 const CONNECTION_SPECIFIC = new Set(['http2-settings', 'host']);
@@ -44,6 +44,20 @@ export function addH2Headers(pairs: readonly string[], into: http2.OutgoingHttpH
     else into[name] = [String(had), value];
   }
   return into;
+}
+
+/**
+ * The headers of a call sent to a replica over h2c: the forwarded pairs (Host as `:authority`)
+ * under the call's method and path; a gRPC call adds `te: trailers` and, when it has a
+ * deadline, `grpc-timeout` for what is left of it (`leftMs`).
+ */
+export function h2cRequestHeaders(forward: readonly string[], method: string, path: string, grpc: boolean, leftMs: number | undefined): http2.OutgoingHttpHeaders {
+  const headers = addH2Headers(forward, { ':method': method, ':path': path, ':scheme': 'http' });
+  if (grpc) {
+    headers['te'] = 'trailers';
+    if (leftMs !== undefined) headers['grpc-timeout'] = grpcTimeoutValue(leftMs);
+  }
+  return headers;
 }
 
 /** An HTTP/2 replica's answer headers for the client: `:status` kept, other pseudo-headers dropped. */

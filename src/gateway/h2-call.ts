@@ -1,43 +1,18 @@
 import http from 'node:http';
 import http2 from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { InvocationLog } from '../engine/activity.js';
 import type { Slot } from '../engine/dispatcher.js';
 import { AppError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
 import { asAppError, logRequestFailure } from './error-response.js';
-import { grpcTimeoutValue } from './grpc.js';
-import { addH2Headers, answerHeaders, cleanTrailers, grpcErrorFields, writeH2Error } from './h2-answer.js';
-import type { UpstreamSessions } from './h2-upstream.js';
-import type { KnownFunction } from './proxy-call.js';
+import { addH2Headers, answerHeaders, cleanTrailers, grpcErrorFields, h2cRequestHeaders, writeH2Error } from './h2-answer.js';
+import type { H2CallHandle, H2Context, H2Request } from './h2-context.js';
+import { abortExchange } from './h2-upstream.js';
 import { responseHeaders } from './proxy-headers.js';
 import { upstreamPath, type FunctionTarget } from './proxy-path.js';
-import { setSendHeaders } from './proxy-retry.js';
+import { MAX_ATTEMPTS, setSendHeaders } from './proxy-retry.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
-
-/** What every HTTP/2 call shares. */
-export interface H2Context {
-  /** The HTTP/1.1 upstream agent (replicas that do not speak h2c). */
-  readonly agent: http.Agent;
-  /** One h2c session per replica (label `com.openfaas.protocol=h2c`). */
-  readonly sessions: UpstreamSessions;
-  readonly logger: Logger;
-  readonly bodyLimitBytes: number;
-  readonly invocations: InvocationLog;
-  /** Calls from construction to the close of their stream: what shutdown ends at its deadline. */
-  readonly active: Set<H2Call>;
-}
-
-/** What one call is: its stream, method, function, whether it is gRPC and its own deadline (ms from now). */
-export interface H2Request {
-  readonly stream: http2.ServerHttp2Stream;
-  readonly method: string;
-  readonly fn: KnownFunction;
-  readonly grpc: boolean;
-  /** The client's `grpc-timeout`, ms; undefined when it set none. */
-  readonly deadlineMs: number | undefined;
-}
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
 /**
  * One call on an HTTP/2 stream from the moment its function is known: counted as HTTP/1.1
@@ -49,7 +24,7 @@ export interface H2Request {
  * gRPC call ends with `grpc-status` trailers and any other stream is reset. The slot's request
  * timeout, and for gRPC the client's `grpc-timeout`, bound the whole call.
  */
-export class H2Call {
+export class H2Call implements H2CallHandle {
   /** Set while the call waits in the queue: called when the client goes away first. */
   onGone: (() => void) | null = null;
   private slot: Slot | null = null;
@@ -65,6 +40,12 @@ export class H2Call {
   private settled = false;
   private closedFlag = false;
   private received = 0;
+  /** Sends to a replica so far. */
+  private sends = 0;
+  /** The current send has its connection: its body flows, so a failure now may have reached the replica. */
+  private connected = false;
+  private target: FunctionTarget | null = null;
+  private forward: string[] = [];
   private deadline: NodeJS.Timeout | null = null;
   private readonly started = performance.now();
   private readonly endInvocation: () => void;
@@ -92,6 +73,11 @@ export class H2Call {
     return this.closedFlag;
   }
 
+  /** What the call is. */
+  get request(): H2Request {
+    return this.call;
+  }
+
   /** Sends the call to its slot's replica; the slot is released when the stream closes. */
   start(target: FunctionTarget, forward: string[], slot: Slot): void {
     if (this.closedFlag || this.settled) {
@@ -100,10 +86,14 @@ export class H2Call {
     }
     this.slot = slot;
     this.onGone = null;
+    this.target = target;
+    this.forward = forward;
+    this.sends += 1;
+    this.connected = false;
     slot.onTimeout(this.onTimeout);
     try {
       const path = upstreamPath(slot.url, target);
-      setSendHeaders(forward, slot.url.host, true, slot.forwarded === true);
+      setSendHeaders(forward, slot.url.host, this.sends === 1, slot.forwarded === true);
       if (slot.protocol === 'h2c' || (slot.forwarded === true && this.call.grpc)) this.sendH2c(slot, path, forward);
       // gRPC needs HTTP/2 to the replica: not sent to one spoken to over HTTP/1.1.
       else if (this.call.grpc) this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label} is spoken to over HTTP/1.1: a gRPC function needs the label com.openfaas.protocol=h2c`));
@@ -111,6 +101,12 @@ export class H2Call {
     } catch (err) {
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label}: the call could not be sent`, { cause: err }));
     }
+  }
+
+  /** Sends the call again, to `slot`, after a send that never reached its replica (see H2Context.refused). */
+  resend(slot: Slot): void {
+    if (this.target === null) slot.release();
+    else this.start(this.target, this.forward, slot);
   }
 
   /** Answers with an error (logged once) and ends the upstream exchange; see the class comment. */
@@ -121,7 +117,7 @@ export class H2Call {
     const error = asAppError(err);
     const { stream } = this;
     logRequestFailure(this.context.logger, error, { method: this.call.method, function: this.call.fn.metrics.label, upstream: this.slot?.url.host, protocol: 'h2' });
-    this.abortUpstream();
+    abortExchange(this.stream, this.upstream, this.source);
     this.status = error.status;
     if (stream.destroyed) return;
     if (!stream.headersSent) writeH2Error(stream, error, this.call.grpc);
@@ -136,31 +132,55 @@ export class H2Call {
     const req = http.request({ host: url.hostname, port: url.port, method: this.call.method, path, headers: forward, agent: this.context.agent });
     this.upstream = req;
     req.on('response', (res: http.IncomingMessage) => this.onHttp1Response(res));
-    req.on('error', (err) => this.upstreamFailed(err));
-    this.pipeBody(req);
+    req.on('error', (err) => this.upstreamError(req, err));
+    req.once('socket', (socket: Socket) => {
+      if (socket.connecting) socket.once('connect', () => this.onConnected(req));
+      else this.onConnected(req);
+    });
   }
 
   private sendH2c(slot: Slot, path: string, forward: string[]): void {
-    const headers = addH2Headers(forward, { ':method': this.call.method, ':path': path, ':scheme': 'http' });
-    if (this.call.grpc) {
-      headers['te'] = 'trailers';
-      const left = this.call.deadlineMs === undefined ? undefined : this.call.deadlineMs - (performance.now() - this.started);
-      if (left !== undefined) headers['grpc-timeout'] = grpcTimeoutValue(left);
-    }
-    const req = this.context.sessions.get(slot.url).request(headers, { endStream: false });
+    const { deadlineMs } = this.call;
+    const headers = h2cRequestHeaders(forward, this.call.method, path, this.call.grpc, deadlineMs === undefined ? undefined : deadlineMs - (performance.now() - this.started));
+    const session = this.context.sessions.get(slot.url);
+    const req = session.request(headers, { endStream: false });
     this.upstream = req;
     req.on('response', (h: http2.IncomingHttpHeaders, flags: number) => this.onH2Response(h, flags, req));
     req.on('trailers', (t: http2.IncomingHttpHeaders) => (this.upstreamTrailers = t));
-    req.on('error', (err: Error) => this.upstreamFailed(err));
+    req.on('error', (err: Error) => this.upstreamError(req, err));
     // Reset by the replica (RST_STREAM) or its session gone before the answer ended.
     req.once('close', () => {
       // What the client still sends has nowhere to go: it is read and dropped, so the client's stream can end.
-      this.stream.unpipe(req);
-      this.stream.resume();
-      if (!this.settled && this.source !== req) this.upstreamFailed(new Error(`the replica closed the stream (code ${req.rstCode ?? 'none'})`));
+      if (this.connected && this.upstream === req) {
+        this.stream.unpipe(req);
+        this.stream.resume();
+      }
+      if (!this.settled && this.source !== req) this.upstreamError(req, new Error(`the replica closed the stream (code ${req.rstCode ?? 'none'})`));
       else if (!this.settled && !this.answered && req.rstCode !== NGHTTP2_NO_ERROR) this.upstreamFailed(new Error(`the replica reset the stream mid-answer (code ${req.rstCode ?? 'none'})`));
     });
+    if (session.connecting) session.once('connect', () => this.onConnected(req));
+    else this.onConnected(req);
+  }
+
+  /** The send's connection is up: the client's body flows to it from now on. */
+  private onConnected(req: http.ClientRequest | http2.ClientHttp2Stream): void {
+    if (req !== this.upstream || this.settled || this.closedFlag) return;
+    this.connected = true;
     this.pipeBody(req);
+  }
+
+  /** A send failed: sent again when it never had its connection (nothing reached the replica), else UPSTREAM_FAILED. */
+  private upstreamError(req: http.ClientRequest | http2.ClientHttp2Stream, err: Error): void {
+    if (req !== this.upstream || this.settled || this.closedFlag) return;
+    const slot = this.slot;
+    if (this.connected || slot === null || slot.forwarded === true || this.sends >= MAX_ATTEMPTS) {
+      this.upstreamFailed(err);
+      return;
+    }
+    this.upstream = null;
+    this.slot = null;
+    slot.onTimeout(null);
+    this.context.refused(this, slot, err);
   }
 
   /** The client's body to the replica as it comes, counted against the body limit. */
@@ -240,24 +260,12 @@ export class H2Call {
   };
 
   private upstreamFailed(err: Error): void {
-    this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label} failed: ${err.message}`, { cause: err }));
+    const details = this.sends > 1 ? { details: { attempts: this.sends } } : {};
+    this.fail(new AppError('UPSTREAM_FAILED', `function ${this.call.fn.metrics.label} failed: ${err.message}`, { cause: err, ...details }));
   }
 
   /** The slot's request timeout passed (the dispatcher has freed the slot already). */
-  private readonly onTimeout = (reason: AppError): void => {
-    this.fail(reason);
-  };
-
-  private abortUpstream(): void {
-    const { upstream, source } = this;
-    if (source !== null) source.unpipe(this.stream);
-    if (upstream === null) return;
-    // The rest of the client's body is read and dropped, so its stream can end and close.
-    this.stream.unpipe(upstream);
-    this.stream.resume();
-    if (upstream instanceof http.ClientRequest) upstream.destroy();
-    else if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
-  }
+  private readonly onTimeout = (reason: AppError): void => this.fail(reason);
 
   private clearDeadline(): void {
     if (this.deadline !== null) clearTimeout(this.deadline);
@@ -270,7 +278,7 @@ export class H2Call {
     this.context.active.delete(this);
     const ok = this.stream.rstCode === NGHTTP2_NO_ERROR;
     if (!ok && !this.settled) {
-      this.abortUpstream();
+      abortExchange(this.stream, this.upstream, this.source);
       this.onGone?.();
     }
     const slot = this.slot;

@@ -6,7 +6,8 @@ import type { Logger } from '../log/logger.js';
 import { asAppError, logRequestFailure } from './error-response.js';
 import { isGrpc, parseGrpcTimeout } from './grpc.js';
 import { h1RawHeaders, writeH2Error } from './h2-answer.js';
-import { H2Call, type H2Context } from './h2-call.js';
+import { H2Call } from './h2-call.js';
+import type { H2CallHandle, H2Context } from './h2-context.js';
 import { UpstreamSessions } from './h2-upstream.js';
 import type { ProxyDeps } from './proxy.js';
 import type { KnownFunction } from './proxy-call.js';
@@ -49,6 +50,7 @@ export function createH2Proxy(deps: ProxyDeps): H2Proxy {
     bodyLimitBytes: deps.bodyLimitBytes,
     invocations: deps.invocations,
     active,
+    refused: (call, failed, err) => router.refused(call, failed, err),
   };
   const router = new H2Router(deps, context);
   return {
@@ -113,7 +115,7 @@ class H2Router {
       const serve = (fn: KnownFunction): void => {
         // Reset by the client while its function was looked up: nothing to serve, nothing to count.
         if (stream.closed || stream.destroyed) return;
-        const call = new H2Call({ stream, method, fn, grpc, deadlineMs }, this.context);
+        const call = new H2Call({ stream, method, fn, grpc, deadlineMs, local }, this.context);
         this.dispatch(call, fn, target, forward.forward, local);
       };
       const fn = this.functions.get(target.name);
@@ -144,17 +146,34 @@ class H2Router {
       call.fail(err);
       return;
     }
-    if (slot !== null) {
-      call.start(target, forward, slot);
-      return;
-    }
+    if (slot !== null) call.start(target, forward, slot);
+    else this.wait(call, {}, (granted) => call.start(target, forward, granted), (err) => err);
+  }
+
+  /**
+   * A send that never reached its replica (no connection: refused, or the connect failed): the
+   * replica is made suspect, its slot given back, and the call takes another slot or waits for
+   * one within its first slot's request timeout (else 502 UPSTREAM_FAILED, gRPC UNAVAILABLE).
+   */
+  refused(call: H2CallHandle, failed: Slot, err: Error): void {
+    const { fn } = call.request;
+    const label = fn.metrics.label;
+    this.dispatcher.suspect(fn.ref, failed.replicaId);
+    this.deps.metrics.upstreamRetries.inc({ function_name: label, reason: 'refused' });
+    if (this.logger.isLevelEnabled('warn')) this.logger.warn('upstream retry', { function: label, replica: failed.replicaId, reason: 'refused', protocol: 'h2', error: err.message });
+    failed.release();
+    this.wait(call, { deadlineAt: failed.deadlineAt }, (granted) => call.resend(granted), (waitErr) =>
+      new AppError('UPSTREAM_FAILED', `function ${label} refused the call and no replica took it again: ${err.message}`, { cause: waitErr }),
+    );
+  }
+
+  /** Waits in the function's queue for a slot (the client's reset ends the wait); a failed wait is answered with `failure(err)`. */
+  private wait(call: H2CallHandle, opts: { deadlineAt?: number }, granted: (slot: Slot) => void, failure: (err: unknown) => unknown): void {
     const gone = new AbortController();
     call.onGone = () => gone.abort();
-    this.dispatcher.acquire(fn.ref, { signal: gone.signal, local }).then(
-      (granted: Slot) => call.start(target, forward, granted),
-      (err: unknown) => {
-        if (!call.closed) call.fail(err);
-      },
-    );
+    const { fn, local } = call.request;
+    this.dispatcher.acquire(fn.ref, { ...opts, signal: gone.signal, local }).then(granted, (err: unknown) => {
+      if (!call.closed) call.fail(failure(err));
+    });
   }
 }

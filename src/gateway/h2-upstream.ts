@@ -1,4 +1,6 @@
+import http from 'node:http';
 import http2 from 'node:http2';
+import type { Readable } from 'node:stream';
 
 /** An idle upstream session (no frame either way) closes after this long, ms. */
 const SESSION_IDLE_MS = 30_000;
@@ -53,4 +55,18 @@ export class UpstreamSessions {
     for (const session of this.sessions.values()) session.close();
     this.sessions.clear();
   }
+}
+
+/**
+ * Ends a call's exchange with its replica: the answer (`source`) no longer goes to the client's
+ * stream, the send is aborted (HTTP/1.1) or cancelled (RST_STREAM CANCEL), and the rest of the
+ * client's body is read and dropped, so its stream can end and close.
+ */
+export function abortExchange(stream: http2.ServerHttp2Stream, upstream: http.ClientRequest | http2.ClientHttp2Stream | null, source: Readable | null): void {
+  if (source !== null) source.unpipe(stream);
+  if (upstream === null) return;
+  stream.unpipe(upstream);
+  stream.resume();
+  if (upstream instanceof http.ClientRequest) upstream.destroy();
+  else if (!upstream.closed) upstream.close(http2.constants.NGHTTP2_CANCEL);
 }
