@@ -4,6 +4,7 @@
 // (or any entry names, or BENCH_ONLY=a,b) runs those. Not a test: nothing is asserted.
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
 import { footprintBenchmark, footprintSummary } from './footprint.js';
+import { h2Benchmark, h2Summary } from './h2.js';
 import { policyReactionBenchmark, policyReactionSummary } from './policy.js';
 import { proxyBenchmark, proxyTable } from './proxy.js';
 import { reactionBenchmark, reactionSummary } from './reaction.js';
@@ -83,6 +84,11 @@ const ENTRIES: Record<string, () => Promise<string>> = {
     writeResult('policy', r);
     return policyReactionSummary(r);
   },
+  h2: async () => {
+    const r = await h2Benchmark(defined({ seconds: numberEnv('BENCH_H2_SECONDS'), streams: numberEnv('BENCH_H2_STREAMS') }));
+    writeResult('h2', r);
+    return h2Summary(r);
+  },
   reaction: async () => {
     const r = await reactionBenchmark(defined({ trials: numberEnv('BENCH_REACTION_TRIALS'), rate: numberEnv('BENCH_REACTION_RATE') }));
     writeResult('reaction', r);
@@ -127,7 +133,7 @@ const ENTRIES: Record<string, () => Promise<string>> = {
 };
 
 /** Every entry but the soak, in this order, when no name is given. */
-const DEFAULT = ['cold-start', 'proxy', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint', 'shard'];
+const DEFAULT = ['cold-start', 'proxy', 'h2', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint', 'shard'];
 
 async function main(): Promise<void> {
   const named = [...process.argv.slice(2), ...(process.env['BENCH_ONLY']?.split(',') ?? [])].map((s) => s.trim()).filter((s) => s !== '');

@@ -10,6 +10,7 @@ import { AppError, isAppError } from './errors.js';
 import { basicAuth } from './gateway/auth.js';
 import { logRequestFailure, writeError } from './gateway/error-response.js';
 import { createFunctionProxy, type ProxyDeps, type RequestHandler } from './gateway/proxy.js';
+import { createH2Proxy, type H2Proxy } from './gateway/h2-proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import { createWebSocketProxy } from './gateway/websocket.js';
 import { isWebSocketUpgrade, serveAsRequest, type UpgradeHandler } from './gateway/websocket-raw.js';
@@ -79,6 +80,11 @@ export interface App {
    * (an opaque origin: a function's page cannot use this origin's credentials).
    */
   readonly admin: RequestHandler;
+  /**
+   * The function listener's HTTP/2 streams (h2c with prior knowledge, told apart from
+   * HTTP/1.1 once per connection in src/bootstrap/protocols.ts): `/function/*` only.
+   */
+  readonly functionStreams: H2Proxy['handle'];
   /**
    * Shutdown at its deadline: every proxied call without an answer yet gets 503 SHUTTING_DOWN
    * (with Retry-After); one whose answer has begun is cut. Returns how many calls it ended.
@@ -200,6 +206,7 @@ export function createApp(deps: AppDeps): App {
   const adminRoutes = adminApp(deps, log);
   const proxy = createFunctionProxy({ ...deps, logger: deps.logger.child({ component: 'gateway' }) });
   const sockets = createWebSocketProxy({ ...deps, drainer: deps.engine.drainer, logger: deps.logger.child({ component: 'websocket' }) });
+  const h2 = createH2Proxy({ ...deps, logger: deps.logger.child({ component: 'gateway-h2' }) });
   const functions: RequestHandler = (req, res) => {
     if (isFunctionRoute(req.url ?? '')) proxy(req, res);
     else functionRoutes(req, res);
@@ -213,7 +220,8 @@ export function createApp(deps: AppDeps): App {
   return {
     functions,
     admin,
-    endCalls: () => proxy.endCalls(),
+    functionStreams: h2.handle,
+    endCalls: () => proxy.endCalls() + h2.endCalls(),
     functionsUpgrade(req, socket, head): void {
       if (isFunctionRoute(req.url ?? '') && isWebSocketUpgrade(req)) sockets.upgrade(req, socket, head);
       else serveAsRequest(req, socket, functions, noBody);

@@ -56,6 +56,7 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   await setup.stop?.();
   const drained = Promise.all([server, adminServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   server.closeIdleConnections();
+  listeners.h2.closeIdle();
   adminServer.closeIdleConnections();
   await Promise.race([drained, delay(closing.shutdownTimeoutMs)]);
   // Calls still running on a replica or queued (a waking function, busy replicas) get their
@@ -68,6 +69,7 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   app.app.endCalls();
   await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
   server.closeAllConnections();
+  listeners.h2.closeAll();
   adminServer.closeAllConnections();
   engine.close();
   parts.detachSink?.();

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.js';
 import type { App } from '../server.js';
+import { serveH2c, type H2Listener } from './protocols.js';
 
 /** The two listening servers and where a local client reaches them. */
 export interface Listeners {
@@ -9,6 +10,8 @@ export interface Listeners {
   readonly server: http.Server;
   readonly port: number;
   readonly url: string;
+  /** The function listener's HTTP/2 (h2c) sessions, closed at shutdown beside its HTTP/1.1 connections. */
+  readonly h2: H2Listener;
   /** The admin listener's server, host and port (its `adminUrl`). */
   readonly adminServer: http.Server;
   readonly adminHost: string;
@@ -22,7 +25,8 @@ export interface Listeners {
  * listener fails (port in use) the function listener is closed and the error rethrown.
  */
 export async function listenBoth(app: App, config: Config): Promise<Listeners> {
-  const server = await listen(app.functions, config.port, config.host, app.functionsUpgrade);
+  let h2: H2Listener | undefined;
+  const server = await listen(app.functions, config.port, config.host, app.functionsUpgrade, (s) => (h2 = serveH2c(s, app.functionStreams)));
   const adminHost = config.adminHost ?? config.host;
   let adminServer: http.Server;
   try {
@@ -33,13 +37,14 @@ export async function listenBoth(app: App, config: Config): Promise<Listeners> {
   }
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
-  return { server, port, url: urlOf(config.host, port), adminServer, adminHost, adminPort, adminUrl: urlOf(adminHost, adminPort) };
+  return { server, port, url: urlOf(config.host, port), h2: h2 as H2Listener, adminServer, adminHost, adminPort, adminUrl: urlOf(adminHost, adminPort) };
 }
 
-/** Listens with `handler` (and `upgrade` for upgrade requests) on `port` (0: any free port) of `host`; rejects on a listen error (port in use). */
-async function listen(handler: http.RequestListener, port: number, host: string, upgrade: App['functionsUpgrade']): Promise<http.Server> {
+/** Listens with `handler` (and `upgrade` for upgrade requests) on `port` (0: any free port) of `host`, `setup` run before; rejects on a listen error (port in use). */
+async function listen(handler: http.RequestListener, port: number, host: string, upgrade: App['functionsUpgrade'], setup?: (server: http.Server) => void): Promise<http.Server> {
   const server = http.createServer(handler);
   server.on('upgrade', upgrade);
+  setup?.(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

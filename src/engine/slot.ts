@@ -1,5 +1,6 @@
 import type { TimerHandle } from '../core/clock.js';
 import { AppError } from '../errors.js';
+import type { UpstreamProtocol } from '../policy/labels.js';
 import type { FunctionRef } from '../providers/types.js';
 import type { EngineReplica } from './replicas.js';
 
@@ -37,6 +38,8 @@ export interface Slot {
   release(): void;
   /** True when the call goes to another gateway (src/engine/dispatch/forward.ts), not to a replica: never retried there. */
   readonly forwarded?: boolean;
+  /** How the replica is spoken to (label `com.openfaas.protocol`): `h2c`, or HTTP/1.1 when absent. */
+  readonly protocol?: UpstreamProtocol | undefined;
 }
 
 /**
@@ -86,6 +89,7 @@ export class GrantedSlot<E extends { readonly ref: FunctionRef } = { readonly re
   readonly url: URL;
   timer: TimerHandle | undefined;
   deadlineAt = 0;
+  protocol: UpstreamProtocol | undefined = undefined;
   private released = false;
 
   constructor(

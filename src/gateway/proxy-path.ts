@@ -94,3 +94,9 @@ export function parseFunctionTarget(url: string): FunctionTarget {
   if (climbsAboveBase(path)) throw new AppError('BAD_REQUEST', 'path climbs above the function base');
   return { name, path, query };
 }
+
+/** The path a call is sent to on `url` (a replica, or another gateway's function route): its base, then the sub-path and query as sent. */
+export function upstreamPath(url: URL, target: FunctionTarget): string {
+  const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
+  return base + (target.path === '' ? '/' : target.path) + target.query;
+}

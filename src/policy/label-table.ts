@@ -71,6 +71,10 @@ export const LABEL_TABLE: readonly LabelRow[] = [
     name: 'com.openfaas.websocket.idle-timeout', short: null, kinds: ALL, parsers: ['request'], example: '60s', default: 'config (5m)',
     meaning: 'a WebSocket silent in both directions this long is closed with code 1001 and its slot freed; `0s`: never (see WebSockets)', platformKeys: [], named: true,
   },
+  {
+    name: 'com.openfaas.protocol', short: null, kinds: ALL, parsers: ['request'], example: 'h2c', default: '`http`',
+    meaning: 'how the gateway speaks to the replicas: `http` (HTTP/1.1) or `h2c` (HTTP/2 without TLS, one session per replica; needed for gRPC)', platformKeys: [], named: false,
+  },
 ];
 
 /** The suffixes of `com.openfaas.scale.<suffix>` / `scale.<suffix>` a named policy may set (every short-form row but `policy`). */

@@ -140,6 +140,25 @@ export interface RequestLimits {
    * (code 1001), ms; 0 = never. Label `com.openfaas.websocket.idle-timeout`; absent = 0.
    */
   readonly websocketIdleTimeoutMs?: number;
+  /**
+   * How the gateway talks to the function's replicas: absent (HTTP/1.1, the default) or
+   * `h2c` (HTTP/2 with prior knowledge, one session per replica): label
+   * `com.openfaas.protocol=h2c`, needed for gRPC functions.
+   */
+  readonly protocol?: UpstreamProtocol;
+}
+
+/** The protocols a replica may speak to the gateway (label `com.openfaas.protocol`). */
+export type UpstreamProtocol = 'http' | 'h2c';
+
+/** Reads `com.openfaas.protocol` (`http` or `h2c`); undefined when absent or `http`. */
+function readProtocol(labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>, problems: string[]): 'h2c' | undefined {
+  const found = lookup('com.openfaas.protocol', labels, annotations);
+  if (found === undefined) return undefined;
+  const value = found[1].trim().toLowerCase();
+  if (value === 'h2c') return 'h2c';
+  if (value !== 'http') problems.push(`${found[0]}=${JSON.stringify(found[1])} is not http or h2c`);
+  return undefined;
 }
 
 export type RequestLimitsResult =
@@ -150,8 +169,9 @@ export type RequestLimitsResult =
  * Parses a function's request limits: `com.openfaas.scale.concurrency` (integer),
  * `com.openfaas.scale.max-queued` (integer; short forms `scale.<key>` too) and
  * `com.openfaas.request-timeout` (a Go duration; not under the scale prefix) and
- * `com.openfaas.scale.wake-timeout` (the queue wait, a duration) and
- * `com.openfaas.websocket.idle-timeout` (a duration; 0 = none). Same rules as
+ * `com.openfaas.scale.wake-timeout` (the queue wait, a duration),
+ * `com.openfaas.websocket.idle-timeout` (a duration; 0 = none) and `com.openfaas.protocol`
+ * (`http` or `h2c`, how replicas are spoken to). Same rules as
  * `parseScalingPolicy`: labels win over annotations, every problem is listed.
  */
 export function parseRequestLimits(
@@ -165,8 +185,9 @@ export function parseRequestLimits(
   const requestTimeoutMs = readDuration('com.openfaas.request-timeout', defaults.requestTimeoutMs, labels, annotations, problems);
   const maxWaitMs = readDuration('wake-timeout', defaults.maxWaitMs, labels, annotations, problems);
   const websocketIdleTimeoutMs = readDuration('com.openfaas.websocket.idle-timeout', defaults.websocketIdleTimeoutMs ?? 0, labels, annotations, problems);
+  const protocol = readProtocol(labels, annotations, problems);
   if (problems.length === 0 && requestTimeoutMs <= 0) problems.push('com.openfaas.request-timeout must be greater than 0');
   if (problems.length === 0 && maxWaitMs <= 0) problems.push('wake-timeout must be greater than 0');
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs, maxWaitMs, websocketIdleTimeoutMs } };
+  return { ok: true, limits: { concurrency, maxQueued, requestTimeoutMs, maxWaitMs, websocketIdleTimeoutMs, ...(protocol === undefined ? {} : { protocol }) } };
 }

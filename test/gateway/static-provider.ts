@@ -17,7 +17,11 @@ export class StaticProvider implements ReplicaProvider {
   private replicas: ReplicaInfo[] = [];
   private readonly listeners = new Set<ReplicaListener>();
 
-  constructor(replicas: readonly StaticReplica[] = []) {
+  constructor(
+    replicas: readonly StaticReplica[] = [],
+    /** The labels every function has. */
+    private readonly labels: Readonly<Record<string, string>> = {},
+  ) {
     this.replicas = replicas.map(toInfo);
   }
 
@@ -55,7 +59,7 @@ export class StaticProvider implements ReplicaProvider {
 
   private state(): ReplicaState {
     const ready = this.replicas.filter((r) => r.phase === 'ready').length;
-    return { desired: Math.max(1, this.replicas.length), ready, labels: {}, annotations: {} };
+    return { desired: Math.max(1, this.replicas.length), ready, labels: { ...this.labels }, annotations: {} };
   }
 }
 

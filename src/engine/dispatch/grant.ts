@@ -46,6 +46,7 @@ export class Granter {
     const fireInMs = deadlineAt === undefined ? timeoutMs : Math.max(0, Math.min(timeoutMs, deadlineAt - now));
     const slot = new GrantedSlot(entry, replica, waiter === null ? null : now - waiter.arrivedAt, waiter === null ? null : waiter.reason, this.free);
     slot.deadlineAt = now + fireInMs;
+    if (entry.limits.ok) slot.protocol = entry.limits.limits.protocol;
     slot.timer = clock.setTimeout(() => slot.expire(timeoutMs), fireInMs);
     slot.timer.unref();
     return slot;
