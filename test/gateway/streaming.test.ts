@@ -124,6 +124,25 @@ describe('the response idle timeout (ALERT_SCALER_RESPONSE_IDLE_TIMEOUT_MS, 400 
     expect(text).toMatch(/^gateway_function_invocation_total\{function_name="stall",code="504"\} 1$/m);
   });
 
+  it('does not count time the client holds the answer back: a client that stops reading for 3x the idle timeout still gets all of it', async () => {
+    const bytes = await new Promise<number>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: s.port, path: '/function/stream/bulk?mb=32', agent: false, timeout: 10_000 }, (res) => {
+        let received = 0;
+        // Not reading: the gateway's buffers and the replica's connection fill up and stall.
+        res.pause();
+        setTimeout(() => {
+          res.on('data', (chunk: Buffer) => (received += chunk.length));
+          res.resume();
+        }, 1200);
+        res.once('end', () => resolve(res.complete ? received : -1));
+        res.once('error', reject);
+      });
+      req.once('timeout', () => req.destroy(new Error('no end within 10 s')));
+      req.once('error', reject);
+    });
+    expect(bytes).toBe(32 * 1024 * 1024);
+  });
+
   it('does not cut an answer whose pieces keep coming; the request timeout still bounds the whole call', async () => {
     const started = now();
     const got = await receive(s.port, '/function/endless/endless');
