@@ -134,6 +134,13 @@ describe('the response idle timeout (ALERT_SCALER_RESPONSE_IDLE_TIMEOUT_MS, 400 
     expect(text).toMatch(/^gateway_function_invocation_total\{function_name="stall",code="504"\} 1$/m);
   });
 
+  it('starts at the answer\'s head: a replica that takes longer than it before its first byte is not cut', async () => {
+    const got = await receive(s.port, '/function/stream/late?ms=700');
+    expect(got.status).toBe(200);
+    expect(got.complete).toBe(true);
+    expect(lateness(got.reads).map((p) => p.i)).toEqual([0]);
+  });
+
   it('does not count time the client holds the answer back: a client that stops reading for 3x the idle timeout still gets all of it', async () => {
     const bytes = await new Promise<number>((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port: s.port, path: '/function/stream/bulk?mb=32', agent: false, timeout: 10_000 }, (res) => {
