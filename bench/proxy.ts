@@ -228,17 +228,19 @@ export function bestOf(rows: readonly ThroughputRow[], target: Target, threads: 
 }
 
 /**
- * Every wrk run: per body, per target, per thread count, per connection count, after a warm-up
- * (JIT, keep-alive pools); the CPU of the target's process (gateway, nginx) read around each run.
+ * Every wrk run: per body, after a warm-up of each target (JIT, keep-alive pools), per thread
+ * count and connection count, the targets one after the other (close in time, so a change in
+ * the machine's other load touches them alike); the CPU of the target's process (gateway,
+ * nginx) read around each run.
  */
 function throughputRuns(wrk: string, dir: string, targets: ReadonlyArray<{ target: Target; url: string; pid: number | null }>, o: { seconds: number; ticks: number; threads: readonly number[] }): ThroughputRow[] {
   const rows: ThroughputRow[] = [];
   for (const bodyBytes of BODIES) {
     const script = wrkScript(dir, bodyBytes);
-    for (const t of targets) {
-      runWrk(wrk, t.url, { connections: 64, threads: 2, seconds: 2, script });
-      for (const threads of o.threads) {
-        for (const connections of CONNECTIONS) {
+    for (const t of targets) runWrk(wrk, t.url, { connections: 64, threads: 2, seconds: 2, script });
+    for (const threads of o.threads) {
+      for (const connections of CONNECTIONS) {
+        for (const t of targets) {
           const cpuBefore = t.pid === null ? Number.NaN : cpuSeconds(t.pid, o.ticks);
           const result = runWrk(wrk, t.url, { connections, threads, seconds: o.seconds, script });
           const cpu = t.pid === null ? Number.NaN : cpuSeconds(t.pid, o.ticks) - cpuBefore;
