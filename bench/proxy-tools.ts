@@ -48,9 +48,9 @@ export function wrkScript(dir: string, bodyBytes: number): string {
   return path;
 }
 
-/** Runs wrk for `seconds` with `connections` (2 threads); bounded by a hard kill at seconds + 15 s. */
-export function runWrk(wrk: string, url: string, options: { connections: number; seconds: number; script: string }): WrkResult {
-  const args = ['-t', String(Math.min(2, options.connections)), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '5s', '--latency', '-s', options.script, url];
+/** Runs wrk for `seconds` with `connections` and `threads`; bounded by a hard kill at seconds + 15 s. */
+export function runWrk(wrk: string, url: string, options: { connections: number; threads: number; seconds: number; script: string }): WrkResult {
+  const args = ['-t', String(Math.min(options.threads, options.connections)), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '5s', '--latency', '-s', options.script, url];
   const run = spawnSync(wrk, args, { encoding: 'utf8', timeout: (options.seconds + 15) * 1000 });
   if (run.status !== 0) throw new Error(`proxy bench: wrk ${args.join(' ')} failed (${String(run.status ?? run.signal)}): ${run.stderr}`);
   return parseWrk(run.stdout);
@@ -59,6 +59,8 @@ export function runWrk(wrk: string, url: string, options: { connections: number;
 /** A running nginx and how to stop it. */
 export interface Nginx {
   readonly port: number;
+  /** The nginx process (master_process off: the one worker). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -110,7 +112,7 @@ export async function startNginx(nginx: string, dir: string, options: { port: nu
   const deadline = Date.now() + 5000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`proxy bench: nginx exited: ${stderr}${readLog(prefix)}`);
-    if (await answers(options.port)) return { port: options.port, stop };
+    if (await answers(options.port)) return { port: options.port, pid: child.pid ?? -1, stop };
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`proxy bench: nginx not answering within 5 s: ${stderr}${readLog(prefix)}`);

@@ -12,8 +12,10 @@ import { clockTicks, cpuSeconds, findTool, runClientTool, runWrk, startNginx, wr
  * Proxy overhead: one echo replica (examples/functions/echo.mjs, started by the gateway's
  * local provider), reached three ways on 127.0.0.1: directly, through nginx (a plain reverse
  * proxy with a keep-alive upstream) and through the gateway (built dist/, its own process).
- *   - max throughput: wrk, closed loop, -c 8 and -c 64, small and 64 KiB POST bodies; the
- *     gateway's CPU per call from /proc/<pid>/stat over the run;
+ *   - max throughput: wrk, closed loop, -c 32, 64 and 128, with 1 and with 2 wrk threads, small
+ *     and 64 KiB POST bodies; the best of the three connection counts is compared. The CPU per
+ *     call of the gateway process and of nginx's one worker process (master_process off: the
+ *     process is the worker) from /proc/<pid>/stat over the same run;
  *   - latency at a fixed rate: an open-loop paced client (paced.ts), direct and gateway.
  *   - the clients others publish figures with, same three targets: `hey -n 21000 -c 3 -m POST
  *     -d TEST` (the OpenFaaS lab's command) and `ab` with the same count and concurrency;
@@ -27,9 +29,11 @@ export type Target = 'direct' | 'nginx' | 'gateway' | 'baseline';
 export interface ThroughputRow {
   readonly target: Target;
   readonly connections: number;
+  /** wrk threads (-t). */
+  readonly threads: number;
   readonly bodyBytes: number;
   readonly wrk: WrkResult;
-  /** Gateway targets: CPU time of the gateway process per call (µs) and cores used. */
+  /** Gateway and nginx targets: CPU time of that process per call (µs) and cores used. */
   readonly cpuUsPerCall?: number;
   readonly cores?: number;
 }
@@ -54,8 +58,12 @@ export interface ProxyResult {
   readonly paced: PacedRow[];
   /** hey and ab rows (empty when the tool is missing: see `skipped`). */
   readonly clients: ClientRow[];
-  /** Gateway ÷ nginx req/s per (connections, body); gateway p99 − direct p99 per body at the fixed rate. */
-  readonly summary: { readonly throughputVsNginx: Record<string, number>; readonly addedP99Ms: Record<string, number> };
+  /**
+   * Per body and wrk thread count (`t1/small`): gateway ÷ nginx of the best req/s over the
+   * connection counts, and of the CPU µs per call (each at its best connection count); gateway
+   * p99 − direct p99 per body at the fixed rate.
+   */
+  readonly summary: { readonly throughputVsNginx: Record<string, number>; readonly cpuVsNginx: Record<string, number>; readonly addedP99Ms: Record<string, number> };
   readonly skipped: string[];
 }
 
@@ -71,10 +79,12 @@ export interface ProxyBenchOptions {
   readonly cpuProfDir?: string;
   /** Requests of each hey and ab run (default 21,000, as the OpenFaaS lab; 3 workers). */
   readonly clientRequests?: number;
+  /** wrk thread counts, each a full set of runs (default 1 and 2). */
+  readonly wrkThreads?: readonly number[];
 }
 
 const BODIES = [64, 64 * 1024];
-const CONNECTIONS = [8, 64];
+const CONNECTIONS = [32, 64, 128];
 
 interface Gateway {
   readonly port: number;
@@ -127,7 +137,7 @@ async function startGateway(main: string, dir: string, cpuProfDir: string | unde
   }
 }
 
-const key = (connections: number, bodyBytes: number) => `c${connections}/${bodyBytes === 64 ? 'small' : '64KiB'}`;
+const key = (threads: number, bodyBytes: number) => `t${threads}/${bodyBytes === 64 ? 'small' : '64KiB'}`;
 
 /** Runs the proxy benchmark; every process it starts is stopped before it returns. */
 export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<ProxyResult> {
@@ -166,31 +176,12 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
     }
     const targets: Array<{ target: Target; url: string; pid: number | null }> = [
       { target: 'direct', url: `http://127.0.0.1:${gateway.replicaPort}/function/bench`, pid: null },
-      ...(nginx === null ? [] : [{ target: 'nginx' as const, url: `http://127.0.0.1:${nginx.port}/function/bench`, pid: null }]),
+      ...(nginx === null ? [] : [{ target: 'nginx' as const, url: `http://127.0.0.1:${nginx.port}/function/bench`, pid: nginx.pid }]),
       { target: 'gateway', url: `http://127.0.0.1:${gateway.port}/function/bench`, pid: gateway.pid },
       ...(baseline === null ? [] : [{ target: 'baseline' as const, url: `http://127.0.0.1:${baseline.port}/function/bench`, pid: baseline.pid }]),
     ];
 
-    if (wrk !== null) {
-      for (const bodyBytes of BODIES) {
-        const script = wrkScript(dir, bodyBytes);
-        for (const t of targets) {
-          runWrk(wrk, t.url, { connections: 64, seconds: 2, script }); // warm-up (JIT, keep-alive pools)
-          for (const connections of CONNECTIONS) {
-            const cpuBefore = t.pid === null ? Number.NaN : cpuSeconds(t.pid, ticks);
-            const result = runWrk(wrk, t.url, { connections, seconds, script });
-            const cpu = t.pid === null ? Number.NaN : cpuSeconds(t.pid, ticks) - cpuBefore;
-            throughput.push({
-              target: t.target,
-              connections,
-              bodyBytes,
-              wrk: result,
-              ...(Number.isFinite(cpu) ? { cpuUsPerCall: Math.round((cpu / result.requests) * 1e6 * 10) / 10, cores: Math.round((cpu / seconds) * 100) / 100 } : {}),
-            });
-          }
-        }
-      }
-    }
+    if (wrk !== null) throughput.push(...throughputRuns(wrk, dir, targets, { seconds, ticks, threads: options.wrkThreads ?? [1, 2] }));
     for (const [tool, bin] of [['hey', hey], ['ab', ab]] as const) {
       if (bin === null) continue;
       for (const t of targets) clients.push({ target: t.target, result: runClientTool(tool, bin, t.url, { requests: clientRequests, concurrency: 3, dir, timeoutSeconds: 300 }) });
@@ -206,9 +197,16 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
   }
 
   const throughputVsNginx: Record<string, number> = {};
-  for (const row of throughput.filter((r) => r.target === 'gateway')) {
-    const nginx = throughput.find((r) => r.target === 'nginx' && r.connections === row.connections && r.bodyBytes === row.bodyBytes);
-    if (nginx !== undefined) throughputVsNginx[key(row.connections, row.bodyBytes)] = Math.round((row.wrk.requestsPerSec / nginx.wrk.requestsPerSec) * 100) / 100;
+  const cpuVsNginx: Record<string, number> = {};
+  const round2 = (v: number) => Math.round(v * 100) / 100;
+  for (const threads of new Set(throughput.map((r) => r.threads))) {
+    for (const bodyBytes of BODIES) {
+      const gateway = bestOf(throughput, 'gateway', threads, bodyBytes);
+      const nginx = bestOf(throughput, 'nginx', threads, bodyBytes);
+      if (gateway === undefined || nginx === undefined) continue;
+      throughputVsNginx[key(threads, bodyBytes)] = round2(gateway.wrk.requestsPerSec / nginx.wrk.requestsPerSec);
+      if (gateway.cpuUsPerCall !== undefined && nginx.cpuUsPerCall !== undefined) cpuVsNginx[key(threads, bodyBytes)] = round2(gateway.cpuUsPerCall / nginx.cpuUsPerCall);
+    }
   }
   const addedP99Ms: Record<string, number> = {};
   for (const bodyBytes of BODIES) {
@@ -216,16 +214,52 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
     const gateway = paced.find((r) => r.target === 'gateway' && r.bodyBytes === bodyBytes);
     if (direct !== undefined && gateway !== undefined) addedP99Ms[bodyBytes === 64 ? 'small' : '64KiB'] = Math.round((gateway.result.latencyMs.p99 - direct.result.latencyMs.p99) * 100) / 100;
   }
-  return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx, addedP99Ms }, skipped };
+  return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx, cpuVsNginx, addedP99Ms }, skipped };
+}
+
+/** The row with the most req/s of a target over the connection counts, for one thread count and body. */
+export function bestOf(rows: readonly ThroughputRow[], target: Target, threads: number, bodyBytes: number): ThroughputRow | undefined {
+  let best: ThroughputRow | undefined;
+  for (const r of rows) {
+    if (r.target !== target || r.threads !== threads || r.bodyBytes !== bodyBytes) continue;
+    if (best === undefined || r.wrk.requestsPerSec > best.wrk.requestsPerSec) best = r;
+  }
+  return best;
+}
+
+/**
+ * Every wrk run: per body, after a warm-up of each target (JIT, keep-alive pools), per thread
+ * count and connection count, the targets one after the other (close in time, so a change in
+ * the machine's other load touches them alike); the CPU of the target's process (gateway,
+ * nginx) read around each run.
+ */
+function throughputRuns(wrk: string, dir: string, targets: ReadonlyArray<{ target: Target; url: string; pid: number | null }>, o: { seconds: number; ticks: number; threads: readonly number[] }): ThroughputRow[] {
+  const rows: ThroughputRow[] = [];
+  for (const bodyBytes of BODIES) {
+    const script = wrkScript(dir, bodyBytes);
+    for (const t of targets) runWrk(wrk, t.url, { connections: 64, threads: 2, seconds: 2, script });
+    for (const threads of o.threads) {
+      for (const connections of CONNECTIONS) {
+        for (const t of targets) {
+          const cpuBefore = t.pid === null ? Number.NaN : cpuSeconds(t.pid, o.ticks);
+          const result = runWrk(wrk, t.url, { connections, threads, seconds: o.seconds, script });
+          const cpu = t.pid === null ? Number.NaN : cpuSeconds(t.pid, o.ticks) - cpuBefore;
+          const measured = Number.isFinite(cpu) ? { cpuUsPerCall: Math.round((cpu / result.requests) * 1e6 * 10) / 10, cores: Math.round((cpu / o.seconds) * 100) / 100 } : {};
+          rows.push({ target: t.target, connections, threads, bodyBytes, wrk: result, ...measured });
+        }
+      }
+    }
+  }
+  return rows;
 }
 
 /** The result as a table for humans. */
 export function proxyTable(result: ProxyResult): string {
   const body = (b: number) => (b === 64 ? '64 B' : '64 KiB');
-  const lines = [`proxy overhead (wrk ${result.seconds} s per run; paced ${result.pacedRate}/s):`, '  target    conns  body     req/s    p50 ms   p99 ms  errors  gw µs CPU/call  gw cores'];
+  const lines = [`proxy overhead (wrk ${result.seconds} s per run; paced ${result.pacedRate}/s):`, '  target    thr conns  body     req/s    p50 ms   p99 ms  errors  µs CPU/call  cores'];
   for (const r of result.throughput) {
     lines.push(
-      `  ${r.target.padEnd(9)} ${String(r.connections).padStart(5)}  ${body(r.bodyBytes).padEnd(6)} ${r.wrk.requestsPerSec.toFixed(0).padStart(7)}  ${r.wrk.latencyP50Ms.toFixed(2).padStart(7)}  ${r.wrk.latencyP99Ms.toFixed(2).padStart(7)}  ${String(r.wrk.errors).padStart(6)}  ${(r.cpuUsPerCall?.toFixed(1) ?? '-').padStart(14)}  ${(r.cores?.toFixed(2) ?? '-').padStart(8)}`,
+      `  ${r.target.padEnd(9)} ${String(r.threads).padStart(3)} ${String(r.connections).padStart(5)}  ${body(r.bodyBytes).padEnd(6)} ${r.wrk.requestsPerSec.toFixed(0).padStart(7)}  ${r.wrk.latencyP50Ms.toFixed(2).padStart(7)}  ${r.wrk.latencyP99Ms.toFixed(2).padStart(7)}  ${String(r.wrk.errors).padStart(6)}  ${(r.cpuUsPerCall?.toFixed(1) ?? '-').padStart(11)}  ${(r.cores?.toFixed(2) ?? '-').padStart(5)}`,
     );
   }
   lines.push(`  at ${result.pacedRate} req/s (open loop):`, '  target    body     p50 ms   p99 ms   max ms  errors  client late max ms');
@@ -238,7 +272,11 @@ export function proxyTable(result: ProxyResult): string {
     const c = r.result;
     lines.push(`  ${c.tool.padEnd(5)} ${r.target.padEnd(9)} ${String(c.requests).padStart(8)} ${c.requestsPerSec.toFixed(0).padStart(8)}  ${c.latencyP50Ms.toFixed(2).padStart(7)}  ${c.latencyP99Ms.toFixed(2).padStart(7)}  ${String(c.errors).padStart(6)}`);
   }
-  lines.push(`  gateway / nginx req/s: ${JSON.stringify(result.summary.throughputVsNginx)}`, `  gateway p99 − direct p99 at ${result.pacedRate}/s (ms): ${JSON.stringify(result.summary.addedP99Ms)}`);
+  lines.push(
+    `  gateway / nginx, best req/s of -c ${CONNECTIONS.join('/')} (t<wrk threads>/<body>): ${JSON.stringify(result.summary.throughputVsNginx)}`,
+    `  gateway / nginx CPU µs per call at each one's best: ${JSON.stringify(result.summary.cpuVsNginx)}`,
+    `  gateway p99 − direct p99 at ${result.pacedRate}/s (ms): ${JSON.stringify(result.summary.addedP99Ms)}`,
+  );
   for (const s of result.skipped) lines.push(`  SKIPPED: ${s}`);
   return lines.join('\n');
 }

@@ -64,6 +64,8 @@ const ENTRIES: Record<string, () => Promise<string>> = {
       ...defined({ seconds: numberEnv('BENCH_PROXY_SECONDS'), pacedSeconds: numberEnv('BENCH_PROXY_PACED_SECONDS'), clientRequests: numberEnv('BENCH_PROXY_CLIENT_REQUESTS') }),
       ...(baseline === undefined ? {} : { baselineMain: baseline }),
       ...(cpuProf === undefined ? {} : { cpuProfDir: cpuProf }),
+      // BENCH_PROXY_WRK_THREADS=2 (or 1,2: the default) sets the wrk thread counts run.
+      ...(process.env['BENCH_PROXY_WRK_THREADS'] === undefined ? {} : { wrkThreads: process.env['BENCH_PROXY_WRK_THREADS'].split(',').map(Number) }),
     });
     writeResult('proxy', r);
     return proxyTable(r);

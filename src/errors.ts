@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'QUEUE_FULL'
   | 'QUEUE_TIMEOUT'
   | 'REQUEST_TIMEOUT'
+  | 'RESPONSE_IDLE'
   | 'SHUTTING_DOWN'
   | 'NOT_FOUND'
   | 'USAGE'
@@ -53,6 +54,8 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   QUEUE_FULL: 503,
   QUEUE_TIMEOUT: 504,
   REQUEST_TIMEOUT: 504,
+  // The replica sent nothing of its answer for `responseIdleTimeoutMs` (the answer is cut).
+  RESPONSE_IDLE: 504,
   SHUTTING_DOWN: 503,
   NOT_FOUND: 404,
   // The CLI's own: bad command-line usage (exit 2), and a gateway it could not use (exit 1).

@@ -45,6 +45,7 @@ export function createGatewayApp(
     bodyLimitBytes: config.bodyLimitBytes,
     webhookBodyLimitBytes: config.webhookBodyLimitBytes,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    responseIdleTimeoutMs: config.responseIdleTimeoutMs,
     trustedProxies: config.trustedProxies,
     auth: deps.auth,
     isReady: deps.isReady,

@@ -65,6 +65,11 @@ export const configSchema = z.strictObject({
   maxFileBytes: positiveInt.default(4_194_304),
   /** Longest pause between two pieces of a proxied request body, ms; then 408 BODY_TIMEOUT and the call's replica slot is freed. */
   bodyIdleTimeoutMs: positiveInt.default(10_000),
+  /**
+   * Longest pause between two pieces of a replica's answer once its head came, ms (a stalled
+   * stream); then the answer is cut and counted 504. The request timeout still bounds the whole call.
+   */
+  responseIdleTimeoutMs: positiveInt.default(60_000),
   basicAuthUser: z.string().min(1).optional(),
   basicAuthPassword: z.string().min(1).optional(),
   basicAuthPasswordFile: z.string().min(1).optional(),
@@ -193,6 +198,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_WEBHOOK_BODY_LIMIT_BYTES: 'webhookBodyLimitBytes',
   ALERT_SCALER_MAX_FILE_BYTES: 'maxFileBytes',
   ALERT_SCALER_BODY_IDLE_TIMEOUT_MS: 'bodyIdleTimeoutMs',
+  ALERT_SCALER_RESPONSE_IDLE_TIMEOUT_MS: 'responseIdleTimeoutMs',
   ALERT_SCALER_BASIC_AUTH_USER: 'basicAuthUser',
   ALERT_SCALER_BASIC_AUTH_PASSWORD: 'basicAuthPassword',
   ALERT_SCALER_BASIC_AUTH_PASSWORD_FILE: 'basicAuthPasswordFile',

@@ -11,8 +11,9 @@ import type { InvocationLog } from '../engine/activity.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
+import { AnswerCopy, type AnswerOwner } from './proxy-answer.js';
 import type { FunctionTarget } from './proxy-path.js';
-import { MAX_ATTEMPTS, forwardRetry, isIdempotent, retryReasonOf, setSendHeaders, type RetryReason } from './proxy-retry.js';
+import { MAX_ATTEMPTS, forwardRetry, isRepeatable, retryReasonOf, setSendHeaders, type RetryReason } from './proxy-retry.js';
 
 /** A function the gateway has seen answer: its ref and its metric children. */
 export interface KnownFunction {
@@ -29,6 +30,8 @@ export interface CallContext {
   readonly bodyLimitBytes: number;
   /** Longest pause between two pieces of a request body while the gateway reads it, ms; 0 = no limit. */
   readonly bodyIdleTimeoutMs: number;
+  /** Longest pause between two pieces of a replica's answer once its head came, ms; 0 = no limit. */
+  readonly responseIdleTimeoutMs: number;
   readonly invocations: InvocationLog;
   /** Name/value pairs added to every answer of the call, after the function's own (the admin listener's sandbox). */
   readonly responseHeaders: readonly string[];
@@ -48,7 +51,7 @@ export interface CallContext {
  * to RETRY_BODY_BYTES is received before the slot is taken and kept until the replica answers
  * (see `receiveBody`).
  */
-export class ProxyCall implements BodyOwner {
+export class ProxyCall implements BodyOwner, AnswerOwner {
   /** Set while the call waits in the queue: called when the client goes away first. */
   onGone: (() => void) | null = null;
   private slot: Slot | null = null;
@@ -80,9 +83,7 @@ export class ProxyCall implements BodyOwner {
   }
 
   /** The client's request. */
-  get request(): http.IncomingMessage {
-    return this.req;
-  }
+  get request(): http.IncomingMessage { return this.req; }
 
   /** True once the response has closed (finished or the client went away). */
   get closed(): boolean {
@@ -148,8 +149,8 @@ export class ProxyCall implements BodyOwner {
     // A call that may not simply go again is sent again only if none of its bytes left: the
     // connection's byte count when the call gets it (before Node writes the call, which happens
     // in the same tick) is compared when the exchange fails (see `retryReasonOf`).
-    if (!repeatable(this.req, headers)) upstreamReq.once('socket', (socket: Socket) => (this.sentFrom = socket.bytesWritten));
-    upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamRes, slot, url.host));
+    if (!isRepeatable(this.req.method, headers.idempotencyKey)) upstreamReq.once('socket', (socket: Socket) => (this.sentFrom = socket.bytesWritten));
+    upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamReq, upstreamRes, slot, url.host));
     upstreamReq.on('error', (err) => this.onUpstreamError(err, upstreamReq, target, headers, slot));
     // What the client sent so far first (the body received before the slot, or kept for a
     // retry), then the rest as it comes.
@@ -193,7 +194,7 @@ export class ProxyCall implements BodyOwner {
     }
     const socket = upstreamReq.socket;
     const unsent = this.sentFrom >= 0 && socket !== null && socket.bytesWritten === this.sentFrom;
-    const exchange = { reusedSocket: upstreamReq.reusedSocket, repeatable: repeatable(this.req, headers), unsent };
+    const exchange = { reusedSocket: upstreamReq.reusedSocket, repeatable: isRepeatable(this.req.method, headers.idempotencyKey), unsent };
     const reason = (this.body?.replayable ?? true) && this.sends < MAX_ATTEMPTS ? retryReasonOf(err, exchange) : null;
     if (reason === null) {
       const details = this.sends > 1 ? { details: { attempts: this.sends } } : {};
@@ -239,16 +240,15 @@ export class ProxyCall implements BodyOwner {
     this.fail(reason, this.slot?.url.host);
   };
 
-  private onResponse(upstreamRes: http.IncomingMessage, slot: Slot, upstreamHost: string): void {
+  private onResponse(upstreamReq: http.ClientRequest, upstreamRes: http.IncomingMessage, slot: Slot, upstreamHost: string): void {
     if (this.settled || this.closedFlag) {
       upstreamRes.destroy();
       return;
     }
     // An answer began: this call is never sent again, and its kept body can go.
     this.body?.drop();
-    // A final answer is 200-599. Node's client passes 1xx other than 101 as 'information'; a
-    // 101 here was not asked for (no upgrade is forwarded) and below 100 or above 599 is
-    // not HTTP: writeHead would throw on some, the client would hang on others.
+    // A final answer is 200-599 (Node passes 1xx but 101 as 'information'; 101 was not asked
+    // for; others are not HTTP: writeHead would throw on some, the client hang on others).
     const status = upstreamRes.statusCode ?? 0;
     if (status < 200 || status > 599) {
       upstreamRes.destroy();
@@ -265,8 +265,17 @@ export class ProxyCall implements BodyOwner {
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} sent an answer that cannot be forwarded`, { cause: err }), upstreamHost);
       return;
     }
-    upstreamRes.once('error', (err) => this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed mid-answer`, { cause: err }), upstreamHost));
-    upstreamRes.pipe(this.res);
+    new AnswerCopy(upstreamReq, upstreamRes, this.res, this.context.responseIdleTimeoutMs, this).start();
+  }
+
+  /** The replica paused its answer past the response idle timeout: cut, counted 504. */
+  answerIdle(): void {
+    const ms = this.context.responseIdleTimeoutMs;
+    this.fail(new AppError('RESPONSE_IDLE', `function ${this.fn.metrics.label} sent nothing of its answer for ${ms} ms`, { details: { responseIdleTimeoutMs: ms } }), this.slot?.url.host);
+  }
+  /** The replica's answer failed mid-way: cut. */
+  answerFailed(err: Error): void {
+    this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed mid-answer`, { cause: err }), this.slot?.url.host);
   }
 
   private readonly onClose = (): void => {
@@ -287,9 +296,4 @@ export class ProxyCall implements BodyOwner {
     const code = this.cutCode !== 0 ? this.cutCode : finished ? this.res.statusCode : 499;
     this.fn.metrics.end(code, (performance.now() - this.started) / 1000);
   };
-}
-
-/** A call that may be sent twice: an idempotent method, or the client sent an `Idempotency-Key`. */
-function repeatable(req: http.IncomingMessage, headers: RequestHeaders): boolean {
-  return headers.idempotencyKey || isIdempotent(req.method);
 }

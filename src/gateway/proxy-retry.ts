@@ -37,6 +37,11 @@ export function isIdempotent(method: string | undefined): boolean {
   return method !== undefined && IDEMPOTENT.has(method);
 }
 
+/** A call that may be sent twice: an idempotent method, or the client sent an `Idempotency-Key`. */
+export function isRepeatable(method: string | undefined, idempotencyKey: boolean): boolean {
+  return idempotencyKey || isIdempotent(method);
+}
+
 /** What the proxy knows about a failed exchange, besides the error. */
 export interface FailedExchange {
   /** The connection came from the keep-alive pool (`ClientRequest.reusedSocket`). */

@@ -24,6 +24,11 @@ export interface ProxyDeps {
    * sets none (apps built by hand in tests; the gateway always passes `bodyIdleTimeoutMs`).
    */
   readonly bodyIdleTimeoutMs?: number | undefined;
+  /**
+   * Longest pause between two pieces of a replica's answer, ms, from its head on (then the
+   * answer is cut, counted 504 RESPONSE_IDLE); undefined or 0 sets none.
+   */
+  readonly responseIdleTimeoutMs?: number | undefined;
   /** Peers (addresses or CIDR subnets) whose forwarding headers are kept; undefined trusts none. */
   readonly trustedProxies: readonly string[] | undefined;
 }
@@ -60,7 +65,8 @@ export type FunctionProxy = RequestHandler & {
 export function createFunctionProxy(deps: ProxyDeps): FunctionProxy {
   // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
   // so a reused socket is never one the replica is closing.
-  const agent = new http.Agent({ keepAlive: true, timeout: 1000 });
+  // No Nagle delay on the upstream side either (Node's server sockets have none by default).
+  const agent = new http.Agent({ keepAlive: true, timeout: 1000, noDelay: true });
   /** Calls from construction to the close of their response (both listeners). */
   const active = new Set<ProxyCall>();
   const context: CallContext = {
@@ -70,6 +76,7 @@ export function createFunctionProxy(deps: ProxyDeps): FunctionProxy {
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,
     bodyIdleTimeoutMs: deps.bodyIdleTimeoutMs ?? 0,
+    responseIdleTimeoutMs: deps.responseIdleTimeoutMs ?? 0,
     invocations: deps.invocations,
     responseHeaders: [],
     active,
