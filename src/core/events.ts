@@ -40,7 +40,7 @@ export interface EngineEvent {
   readonly to: number;
   /** A reason word (`step-up`, `unchanged`, `drained`, `drain-timeout`, ...). */
   readonly reason: string;
-  /** What the decision saw (bounded, JSON-safe); empty for lifecycle events. */
+  /** What the decision saw (bounded, JSON-safe), opening with the count `before` and `after` it; empty for lifecycle events. */
   readonly inputs: Readonly<Record<string, unknown>>;
   /** The replica id, for lifecycle events. */
   readonly replica?: string;

@@ -60,7 +60,7 @@ describe('/system/events', () => {
     const alertEvent = events.find((e) => e['source'] === 'alert');
     expect(alertEvent?.['inputs']).toMatchObject({ alerts: 1, alertname: 'APIHighInvocationRate' });
     expect(events.find((e) => e['source'] === 'idler' && e['action'] === 'scale_down')?.['inputs']).toMatchObject({ idleness: 'idle', inFlight: 0 });
-    expect(events.find((e) => e['source'] === 'api')?.['inputs']).toEqual({ requested: 2, maxReplicas: 10 });
+    expect(events.find((e) => e['source'] === 'api')?.['inputs']).toEqual({ before: 3, after: 2, requested: 2, maxReplicas: 10 });
     expect(String(events[0]?.['time'])).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     // Replica lifecycle events are in the log too: the drained replicas were removed.
     expect(events.filter((e) => e['action'] === 'scale_down_complete').map((e) => e['function'])).toEqual(['sleepy', 'echo']);
