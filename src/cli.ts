@@ -31,7 +31,8 @@ export const USAGE = `usage: alert-scaler <command> [--gateway URL] [-o table|js
   workers <fn> [--all]   its replicas: ID, STATUS, DETAIL_STATUS (FREE/BUSY), CREATED_AT, DELETED_AT
                          (--all: also the ones removed, from the gateway's event log)
   queue <fn>             its waiting requests: QUEUE_INDEX, CREATE_AT, QUEUE_REASON (WorkerBusy/NoReplica)
-  events [fn] [--follow] the scaler's decisions and replica lifecycle; --follow keeps printing
+  events [fn] [--follow] the scaler's decisions and replica lifecycle; --follow keeps printing;
+                         --no-lifecycle: decisions (and crashes) only
   scale <fn> <n>         sets the replica count by hand
   invoke <fn>            calls the function with stdin as the body, prints the answer
   simulate ...           replays a load trace on a virtual clock (simulate --help for its usage)
@@ -50,9 +51,11 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   --all                  also the replicas removed (from the gateway's event log)`,
   queue: `usage: alert-scaler queue <fn> [options]
   The function's waiting requests: QUEUE_INDEX, CREATE_AT, QUEUE_REASON (WorkerBusy/NoReplica).`,
-  events: `usage: alert-scaler events [fn] [--follow] [options]
+  events: `usage: alert-scaler events [fn] [--follow] [--no-lifecycle] [options]
   The scaler's decisions and replica lifecycle (the gateway's newest 100), oldest first.
   --follow, -f           then keep printing new ones until Ctrl-C (-o json: one event per line)
+  --no-lifecycle         leave out the routine replica steps (scale_up_start, scale_up_complete,
+                         drain_start, scale_down_complete); decisions and crashes stay
   --connect-timeout D    --follow: longest wait for the stream's head and first byte (default 10s)
   --idle-timeout D       --follow: give up after D with no event and no heartbeat (default 45s,
                          three of the gateway's 15 s heartbeats)`,

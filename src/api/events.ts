@@ -35,6 +35,12 @@ export function parseLimit(value: string, max: number): number {
   return n;
 }
 
+/** `lifecycle`: `true` (the default) or `false` (leave out the routine replica lifecycle steps). */
+export function parseLifecycle(value: string): boolean {
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw bad('lifecycle', 'must be true or false');
+}
+
 /** CSV when `?format=csv`, or when `Accept` prefers text/csv and `format` is absent. */
 function wantsCsv(req: Request): boolean {
   const format = single(req, 'format');
@@ -45,8 +51,9 @@ function wantsCsv(req: Request): boolean {
 }
 
 /**
- * `GET /system/events?function=&since=&limit=&format=`: the engine's decisions (changes and
- * unchanged ones, with reason and inputs) and replica lifecycle events, oldest first, the
+ * `GET /system/events?function=&since=&limit=&format=&lifecycle=`: the engine's decisions (changes and
+ * unchanged ones, with reason and inputs) and replica lifecycle events (`lifecycle=false`:
+ * without the routine steps, LIFECYCLE_ACTIONS; the limit counts what is left), oldest first, the
  * newest `limit` (default DEFAULT_EVENT_LIMIT, at most the log's size). JSON by default;
  * `text/csv` as `time,action,target,status` with `Accept: text/csv` or `?format=csv`.
  * `function` takes `name` or `name.namespace`. A function with no event that the provider
@@ -59,12 +66,14 @@ export function eventsRouter(deps: { events: EventLog; provider: ReplicaProvider
     const name = single(req, 'function');
     const since = single(req, 'since');
     const limit = single(req, 'limit');
+    const lifecycle = single(req, 'lifecycle');
     const csv = wantsCsv(req);
     if (name === '') throw bad('function', 'must not be empty');
     const ref = name === undefined ? undefined : parseFunctionRef(name, deps.defaultNamespace);
     const query: EventQuery = {
       ...(ref === undefined ? {} : { function: functionLabel(ref, deps.defaultNamespace) }),
       ...(since === undefined ? {} : { since: parseSince(since) }),
+      ...(lifecycle === undefined ? {} : { lifecycle: parseLifecycle(lifecycle) }),
       limit: limit === undefined ? Math.min(DEFAULT_EVENT_LIMIT, deps.events.capacity) : parseLimit(limit, deps.events.capacity),
     };
     const events = deps.events.query(query);

@@ -1,7 +1,8 @@
 import type { Dispatcher, QueueReason } from '../engine/dispatcher.js';
 import type { ReplicaView } from '../engine/replicas.js';
 import { parsePolicySpec, policySettings, type PolicyKind, type SpecDefaults } from '../policy/spec.js';
-import type { CrashLoop, FunctionRef, ReplicaProvider, ReplicaState } from '../providers/types.js';
+import { policyWarnings } from '../policy/warnings.js';
+import type { CrashLoop, FunctionRef, ReplicaCrash, ReplicaProvider, ReplicaState } from '../providers/types.js';
 
 /** Waiting requests listed one by one in a function's detail; the counts cover them all. */
 export const WAITING_LISTED = 100;
@@ -40,18 +41,54 @@ export interface QueueView {
   readonly waiting: readonly WaitingView[];
 }
 
-/** A function's scale policy: its kind and the settings worth a gauge; or its label problems. */
+/**
+ * A function's scale policy: its kind, the settings worth a gauge and the warnings about
+ * settings under which its signal cannot move (src/policy/warnings.ts; empty when none,
+ * absent from older gateways); or
+ * its label problems.
+ */
 export type PolicyView =
-  | { readonly type: PolicyKind; readonly settings: Readonly<Record<string, number>> }
+  | { readonly type: PolicyKind; readonly settings: Readonly<Record<string, number>>; readonly warnings?: readonly string[] }
   | { readonly type: null; readonly problems: readonly string[] };
 
 /** Replica counts by state; every state present (0 when none). */
 export type StateCounts = Readonly<Record<InstanceState, number>>;
 
-/** What `GET /system/functions` adds to each function: counts by state and the queue length. */
+/**
+ * A function's status in one word: `ready` (a replica is ready), `crash-loop` (none is, and
+ * its replicas keep crashing), `scaled-to-zero` (none is wanted: the first request wakes it),
+ * `not-ready` (replicas are wanted, none is ready yet). The page shows `scaled-to-zero` as
+ * "scaled to zero".
+ */
+export type FunctionStatus = 'ready' | 'crash-loop' | 'scaled-to-zero' | 'not-ready';
+
+/** The status of a function with `desired` replicas wanted and `ready` ready. Pure. */
+export function functionStatus(desired: number, ready: number, crashLooping: boolean): FunctionStatus {
+  if (ready > 0) return 'ready';
+  if (crashLooping) return 'crash-loop';
+  return desired === 0 ? 'scaled-to-zero' : 'not-ready';
+}
+
+/** What `GET /system/functions` adds to each function: its status, counts by state and the queue length. */
 export interface FunctionSummary {
+  readonly status: FunctionStatus;
   readonly states: StateCounts;
   readonly queueLength: number;
+}
+
+/**
+ * A function's most recent replica crash, kept after a replica became ready again: the
+ * replica, why it ended, exit code or signal, when (ISO-8601 UTC), the cause line (`error`)
+ * and its last stderr lines (bounded).
+ */
+export interface LastCrashView {
+  readonly replica: string;
+  readonly reason: string;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly at: string;
+  readonly error: string;
+  readonly stderr: readonly string[];
 }
 
 /**
@@ -82,12 +119,14 @@ export interface FunctionDetail extends FunctionSummary {
   readonly policy: PolicyView;
   /** Null unless the function's replicas keep crashing (a provider that reports crashes: local). */
   readonly crashLoop: CrashLoopView | null;
+  /** Its most recent crash, also once it recovered; null when none (or the provider reports none). */
+  readonly lastCrash: LastCrashView | null;
 }
 
 /** What the status views read: the dispatcher (engine counters), the provider (its facts), policy defaults. */
 export interface StatusSource {
   readonly dispatcher: Pick<Dispatcher, 'replicas' | 'stats' | 'waiting'>;
-  readonly provider: Pick<ReplicaProvider, 'listReplicas' | 'crashLoop'>;
+  readonly provider: Pick<ReplicaProvider, 'listReplicas' | 'crashLoop' | 'lastCrash'>;
   readonly specDefaults: SpecDefaults;
 }
 
@@ -121,16 +160,17 @@ export function countStates(replicas: readonly ReplicaView[]): StateCounts {
   return counts;
 }
 
-/** The cheap per-function fields of the list: counts by state and the queue length. */
-export function functionSummary(source: StatusSource, ref: FunctionRef): FunctionSummary {
+/** The cheap per-function fields of the list: status, counts by state and the queue length. */
+export function functionSummary(source: StatusSource, ref: FunctionRef, counts: Pick<ReplicaState, 'desired' | 'ready'>): FunctionSummary {
   const { queued } = source.dispatcher.stats(ref);
-  return { states: countStates(replicasOf(source, ref)), queueLength: queued.no_replica + queued.busy };
+  const status = functionStatus(counts.desired, counts.ready, counts.ready === 0 && (source.provider.crashLoop?.(ref) ?? null) !== null);
+  return { status, states: countStates(replicasOf(source, ref)), queueLength: queued.no_replica + queued.busy };
 }
 
 /** The policy a function's labels (then annotations, then defaults) resolve to. */
 export function policyView(state: Pick<ReplicaState, 'labels' | 'annotations'>, defaults: SpecDefaults): PolicyView {
   const result = parsePolicySpec(state.labels, state.annotations, defaults);
-  return result.ok ? { type: result.spec.kind, settings: policySettings(result.spec) } : { type: null, problems: result.problems };
+  return result.ok ? { type: result.spec.kind, settings: policySettings(result.spec), warnings: policyWarnings(result.spec) } : { type: null, problems: result.problems };
 }
 
 /** A provider's crash loop as the API shows it; null stays null. Pure. */
@@ -147,12 +187,20 @@ export function crashLoopView(loop: CrashLoop | null): CrashLoopView | null {
   };
 }
 
-/** One function's live detail: replicas, queue (with the first waiters), counts, policy and crash loop. */
-export function functionDetail(source: StatusSource, ref: FunctionRef, state: Pick<ReplicaState, 'labels' | 'annotations'>): FunctionDetail {
+/** A provider's last crash as the API shows it; null stays null. Pure. */
+export function lastCrashView(crash: ReplicaCrash | null): LastCrashView | null {
+  if (crash === null) return null;
+  return { replica: crash.replica, reason: crash.reason, code: crash.code, signal: crash.signal, at: new Date(crash.at).toISOString(), error: crash.message, stderr: crash.stderr };
+}
+
+/** One function's live detail: status, replicas, queue (with the first waiters), counts, policy, crash loop and last crash. */
+export function functionDetail(source: StatusSource, ref: FunctionRef, state: Pick<ReplicaState, 'labels' | 'annotations' | 'desired' | 'ready'>): FunctionDetail {
   const replicas = replicasOf(source, ref);
+  const crashLoop = crashLoopView(source.provider.crashLoop?.(ref) ?? null);
   const stats = source.dispatcher.stats(ref);
   const waiting = source.dispatcher.waiting(ref, WAITING_LISTED).map((w, index): WaitingView => ({ index, arrivedAt: new Date(w.arrivedAt).toISOString(), reason: w.reason }));
   return {
+    status: functionStatus(state.desired, state.ready, crashLoop !== null),
     states: countStates(replicas),
     queueLength: stats.queued.no_replica + stats.queued.busy,
     queue: { noReplica: stats.queued.no_replica, busy: stats.queued.busy, oldestWaitMs: stats.oldestWaitMs, waiting },
@@ -161,6 +209,7 @@ export function functionDetail(source: StatusSource, ref: FunctionRef, state: Pi
       return { id: r.id, state: instanceState(r), inFlight: r.inFlight, createdAt: new Date(r.createdAt).toISOString(), lastRequestAt: iso(last), served: r.served };
     }),
     policy: policyView(state, source.specDefaults),
-    crashLoop: crashLoopView(source.provider.crashLoop?.(ref) ?? null),
+    crashLoop,
+    lastCrash: lastCrashView(source.provider.lastCrash?.(ref) ?? null),
   };
 }

@@ -79,14 +79,14 @@ class SystemApi {
     const counts = await invocationCounts(deps.metrics);
     const functions = await deps.provider.listFunctions();
     if (namespace === undefined) {
-      res.json(functions.map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref) })));
+      res.json(functions.map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref, info) })));
       return;
     }
     const managed = new Set([deps.defaultNamespace, ...(deps.namespaces ?? []), ...functions.map((info) => info.ref.namespace)]);
     if (!managed.has(namespace)) {
       throw new AppError('BAD_REQUEST', `namespace ${namespace} is not managed by this gateway`, { details: { namespaces: [...managed].sort() } });
     }
-    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref) })));
+    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref, info) })));
   }
 
   /** `GET /function/:name`: the OpenFaaS fields plus the function's detail and its owner. */

@@ -16,6 +16,8 @@ export interface CliArgs {
   readonly follow: boolean;
   /** `workers --all`: also the replicas removed (from the event log). */
   readonly all: boolean;
+  /** `events --no-lifecycle`: false to leave out the routine replica lifecycle steps; true (keep them) otherwise. */
+  readonly lifecycle: boolean;
   /** `--timeout`: longest wait for one whole answer of the gateway, ms. */
   readonly timeoutMs: number;
   /** `--connect-timeout`: `events --follow`: longest wait for the stream's head and first byte, ms. */
@@ -64,7 +66,7 @@ function outputFormat(value: string): OutputFormat {
 /**
  * Parses argv (command first): `--gateway URL` (`-g`, `--gateway=URL`; default $OPENFAAS_URL,
  * then DEFAULT_GATEWAY), `-o table|json|wide` (`--output`, `-o=`), `--verbose` (`-v`, the same
- * as `-o wide`), `--follow` (`-f`), `--all`, and the durations `--timeout`,
+ * as `-o wide`), `--follow` (`-f`), `--all`, `--no-lifecycle`, and the durations `--timeout`,
  * `--connect-timeout`, `--idle-timeout` (also with `=`). Throws AppError USAGE; a message
  * that quotes the gateway URL shows its password as `***`.
  */
@@ -73,6 +75,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   let output: OutputFormat = 'table';
   let follow = false;
   let all = false;
+  let lifecycle = true;
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
   let idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
@@ -92,6 +95,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     else if (arg === '--verbose' || arg === '-v') output = 'wide';
     else if (arg === '--follow' || arg === '-f') follow = true;
     else if (arg === '--all') all = true;
+    else if (arg === '--no-lifecycle') lifecycle = false;
     else if (arg === '--timeout') timeoutMs = durationOf(valueOf(++i, arg), arg);
     else if (arg === '--connect-timeout') connectTimeoutMs = durationOf(valueOf(++i, arg), arg);
     else if (arg === '--idle-timeout') idleTimeoutMs = durationOf(valueOf(++i, arg), arg);
@@ -117,7 +121,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   } catch {
     throw usage(`--gateway must be an http(s) URL, not ${JSON.stringify(redactCredentials(gateway))}`);
   }
-  return { command, positionals, gateway, output, follow, all, timeoutMs, connectTimeoutMs, idleTimeoutMs };
+  return { command, positionals, gateway, output, follow, all, lifecycle, timeoutMs, connectTimeoutMs, idleTimeoutMs };
 }
 
 /** Exactly `count` positional arguments named `names` (for the usage message), or USAGE. */

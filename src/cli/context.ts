@@ -29,8 +29,9 @@ export interface FunctionRow extends Partial<FunctionSummary> {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
-/** `GET /system/function/<name>` (crashLoop absent from older gateways). */
-export type FunctionBody = FunctionRow & Omit<FunctionDetail, 'crashLoop'> & { readonly crashLoop?: FunctionDetail['crashLoop'] };
+/** `GET /system/function/<name>` (status, crashLoop and lastCrash absent from older gateways). */
+export type FunctionBody = FunctionRow &
+  Omit<FunctionDetail, 'crashLoop' | 'status' | 'lastCrash'> & { readonly crashLoop?: FunctionDetail['crashLoop']; readonly status?: FunctionDetail['status']; readonly lastCrash?: FunctionDetail['lastCrash'] };
 
 export type { EventView };
 

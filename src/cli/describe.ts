@@ -1,4 +1,4 @@
-import type { CrashLoopView, PolicyView } from '../api/status.js';
+import { functionStatus, type CrashLoopView, type FunctionStatus, type LastCrashView, type PolicyView } from '../api/status.js';
 import { expectPositionals } from './args.js';
 import { fnPath, type Command, type FunctionBody } from './context.js';
 import { json } from './table.js';
@@ -26,13 +26,25 @@ export function crashLoopText(loop: CrashLoopView | null | undefined, desired: n
   return `${loop.state}: ${loop.crashes} crash${loop.crashes === 1 ? '' : 'es'}, ${retry}; last: ${loop.lastError}`;
 }
 
-/** The faas-cli describe fields plus policy, replicas by state and queue, as `Field: value` lines. Pure. */
+/** The Status line of each function status (faas-cli's Ready / Not Ready, plus ours). */
+export const STATUS_TEXT: Readonly<Record<FunctionStatus, string>> = { ready: 'Ready', 'crash-loop': 'Crash Loop', 'scaled-to-zero': 'Scaled to zero', 'not-ready': 'Not Ready' };
+
+/** `2026-01-02T03:04:05.000Z echo-2: replica exited with code 3: boom`. Pure. */
+export function lastCrashText(crash: LastCrashView): string {
+  return `${crash.at} ${crash.replica}: ${crash.error}`;
+}
+
+/**
+ * The faas-cli describe fields plus policy (and its warnings), replicas by state and queue,
+ * the crash loop while there is one and else the last crash, as `Field: value` lines. Pure.
+ */
 export function formatDescribe(fn: FunctionBody, url: string): string {
   const s = fn.states;
+  const status = fn.status ?? functionStatus(fn.replicas, fn.availableReplicas ?? 0, fn.crashLoop !== null && fn.crashLoop !== undefined);
   const lines: Array<[string, string]> = [
     ['Name', fn.name],
     ['Namespace', fn.namespace ?? '-'],
-    ['Status', (fn.availableReplicas ?? 0) > 0 ? 'Ready' : fn.crashLoop ? 'Crash Loop' : 'Not Ready'],
+    ['Status', STATUS_TEXT[status]],
     ['Replicas', String(fn.replicas)],
     ['Available Replicas', String(fn.availableReplicas ?? 0)],
     ['Invocations', String(fn.invocationCount)],
@@ -40,11 +52,13 @@ export function formatDescribe(fn: FunctionBody, url: string): string {
     ['Labels', pairs(fn.labels)],
     ['Annotations', pairs(fn.annotations)],
     ['Policy', policyText(fn.policy)],
+    ...(fn.policy.type === null ? [] : (fn.policy.warnings ?? [])).map((w): [string, string] => ['Warning', w]),
     ['Replica States', `starting ${s.starting}, free ${s.free}, busy ${s.busy}, draining ${s.draining}, stopping ${s.stopping}`],
     ['Queue', `${fn.queueLength} (NoReplica ${fn.queue.noReplica}, WorkerBusy ${fn.queue.busy}, oldest wait ${fn.queue.oldestWaitMs} ms)`],
   ];
   // Only while it is one: a healthy function's describe stays as it was.
   if (fn.crashLoop) lines.splice(lines.length - 1, 0, ['Crash Loop', crashLoopText(fn.crashLoop, fn.replicas)]);
+  else if (fn.lastCrash) lines.splice(lines.length - 1, 0, ['Last Error', lastCrashText(fn.lastCrash)]);
   const width = Math.max(...lines.map(([k]) => k.length)) + 3;
   return lines.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
 }

@@ -1,3 +1,4 @@
+import { LIFECYCLE_ACTIONS } from '../core/events.js';
 import { AppError } from '../errors.js';
 import type { CommandContext, EventView } from './context.js';
 import { formatRow, formatTable, json, utc } from './table.js';
@@ -19,14 +20,17 @@ export function formatEvents(events: readonly EventView[], wide: boolean): strin
   return formatTable(wide ? [...HEADER, 'INPUTS'] : HEADER, events.map((e) => eventCells(e, wide)));
 }
 
-function query(name: string | undefined): string {
-  return name === undefined ? '' : `?function=${encodeURIComponent(name)}`;
+/** The events query: `function=` when one is named, `lifecycle=false` for `--no-lifecycle`. */
+function query(name: string | undefined, lifecycle = true): string {
+  const params = [...(name === undefined ? [] : [`function=${encodeURIComponent(name)}`]), ...(lifecycle ? [] : ['lifecycle=false'])];
+  return params.length === 0 ? '' : `?${params.join('&')}`;
 }
 
 /**
- * `alert-scaler events [fn] [--follow]`: the engine's decisions and replica lifecycle, oldest
- * first (the gateway's newest 100). `--follow` keeps printing new ones from the live stream
- * until interrupted; with `-o json` each event is then one JSON line.
+ * `alert-scaler events [fn] [--follow] [--no-lifecycle]`: the engine's decisions and replica
+ * lifecycle, oldest first (the gateway's newest 100; `--no-lifecycle`: without the routine
+ * replica steps). `--follow` keeps printing new ones from the live stream until interrupted;
+ * with `-o json` each event is then one JSON line.
  */
 export async function events(ctx: CommandContext): Promise<number> {
   const { args, client, out } = ctx;
@@ -34,7 +38,7 @@ export async function events(ctx: CommandContext): Promise<number> {
   const name = args.positionals[0];
   const wide = args.output === 'wide';
   if (!args.follow) {
-    const list = await client.json<EventView[]>('GET', `/system/events${query(name)}`);
+    const list = await client.json<EventView[]>('GET', `/system/events${query(name, args.lifecycle)}`);
     out(args.output === 'json' ? json(list) : `${formatEvents(list, wide)}\n`);
     return 0;
   }
@@ -47,11 +51,13 @@ export async function events(ctx: CommandContext): Promise<number> {
     `/system/stream${query(name)}`,
     (event, data) => {
       if (event !== 'engine' || seen.has(data)) return;
-      print(JSON.parse(data) as EventView);
+      const e = JSON.parse(data) as EventView;
+      if (!args.lifecycle && LIFECYCLE_ACTIONS.has(e.action)) return;
+      print(e);
     },
     ctx.signal,
     async () => {
-      const history = await client.json<EventView[]>('GET', `/system/events${query(name)}`);
+      const history = await client.json<EventView[]>('GET', `/system/events${query(name, args.lifecycle)}`);
       const header = wide ? [...HEADER, 'INPUTS'] : HEADER;
       const rows = history.map((e) => eventCells(e, wide));
       widths = header.map((h, i) => Math.max(h.length, FOLLOW_WIDTHS[i] ?? 0, ...rows.map((r) => (r[i] ?? '').length)));

@@ -97,6 +97,12 @@ export function formatWorkers(rows: readonly WorkerRow[], wide: boolean): string
   return notes.length === 0 ? table : `${table}\n${notes.join('\n')}`;
 }
 
+/** The last-error line under the table when the function crashed once and recovered (a crash loop has its own row). Pure. */
+export function lastErrorNote(fn: Pick<FunctionBody, 'crashLoop' | 'lastCrash'>): string | null {
+  if (fn.crashLoop || !fn.lastCrash) return null;
+  return `last error: ${fn.lastCrash.at} ${fn.lastCrash.replica}: ${fn.lastCrash.error}`;
+}
+
 /** `alert-scaler workers <fn> [--all]`: the function's replicas, like `everai worker list`. */
 export const workers: Command = async ({ args, client, out }) => {
   const [name = ''] = expectPositionals(args, ['fn']);
@@ -109,6 +115,9 @@ export const workers: Command = async ({ args, client, out }) => {
     rows.push(...deletedWorkers(events, new Set(rows.map((r) => r.id))));
   }
   if (args.output === 'json') out(json(rows));
-  else out(`${formatWorkers(rows, args.output === 'wide')}\n`);
+  else {
+    const note = lastErrorNote(fn);
+    out(`${formatWorkers(rows, args.output === 'wide')}\n${note === null ? '' : `${note}\n`}`);
+  }
   return 0;
 };

@@ -27,6 +27,12 @@ export type EventAction =
   | 'replica_crashed'
   | 'policy_invalid';
 
+/**
+ * The routine replica lifecycle steps, which `?lifecycle=false` and `events --no-lifecycle`
+ * leave out; `replica_crashed` is not routine and stays.
+ */
+export const LIFECYCLE_ACTIONS: ReadonlySet<EventAction> = new Set<EventAction>(['scale_up_start', 'scale_up_complete', 'drain_start', 'scale_down_complete']);
+
 /** One engine event: a decision (changing something or not) or a replica lifecycle step. */
 export interface EngineEvent {
   /** Epoch milliseconds, from the engine's clock. */
@@ -40,7 +46,7 @@ export interface EngineEvent {
   readonly to: number;
   /** A reason word (`step-up`, `unchanged`, `drained`, `drain-timeout`, ...). */
   readonly reason: string;
-  /** What the decision saw (bounded, JSON-safe); empty for lifecycle events. */
+  /** What the decision saw (bounded, JSON-safe), opening with the count `before` and `after` it; empty for lifecycle events. */
   readonly inputs: Readonly<Record<string, unknown>>;
   /** The replica id, for lifecycle events. */
   readonly replica?: string;

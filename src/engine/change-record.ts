@@ -17,9 +17,14 @@ export class ChangeRecorder {
     private readonly defaultNamespace: string,
   ) {}
 
-  /** One event; `replica` names the replica it is about, `dryRun` marks a decision not applied. */
+  /**
+   * One event; `replica` names the replica it is about, `dryRun` marks a decision not applied.
+   * A decision's inputs open with the count before and after it (`before`, `after`); the
+   * count the decision read (`desired`, the same as `before`) is not repeated.
+   */
   record(ref: FunctionRef, source: EventSource, action: EventAction, from: number, to: number, reason: string, inputs: Readonly<Record<string, unknown>>, replica?: string, dryRun = false): void {
-    const base = { time: this.clock.now(), function: this.label(ref), source, action, from, to, reason, inputs, ...(dryRun ? { dryRun } : {}) };
+    const named = replica === undefined ? decisionInputs(from, to, inputs) : inputs;
+    const base = { time: this.clock.now(), function: this.label(ref), source, action, from, to, reason, inputs: named, ...(dryRun ? { dryRun } : {}) };
     this.events.record(replica === undefined ? base : { ...base, replica });
   }
 
@@ -45,4 +50,10 @@ export class ChangeRecorder {
   label(ref: FunctionRef): string {
     return functionLabel(ref, this.defaultNamespace);
   }
+}
+
+/** A decision's inputs with the count before and after first; `desired` dropped when it is the count before. Pure. */
+export function decisionInputs(from: number, to: number, inputs: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const { desired, ...rest } = inputs;
+  return { before: from, after: to, ...(desired === undefined || desired === from ? {} : { desired }), ...rest };
 }

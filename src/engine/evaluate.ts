@@ -61,6 +61,9 @@ export async function evaluatePolicy(ctx: EvaluateContext, ref: FunctionRef, lab
   const stats = dispatcher.stats(ref);
   const leaving = stats.replicas.filter((r) => r.draining).length;
   const desired = Math.max(0, providerDesired - leaving);
+  // At zero with requests held here the waker has it (raised with the first one): deciding too
+  // would race the wake and log an `unchanged` policy event beside it.
+  if (desired === 0 && stats.queued.no_replica > 0) return { evaluation: { from: 0, to: 0, reason: 'waking', changed: false }, memory, quiet: false };
   const remote = ctx.remote?.load(label) ?? null;
   const local: QueueLengths = external === null ? stats.queued : { ...stats.queued, busy: stats.queued.busy + external };
   const queued = queuedWithRemote(local, remote);

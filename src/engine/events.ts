@@ -1,5 +1,6 @@
-import type { EngineEvent, EventSink, EventSinks } from '../core/events.js';
+import { LIFECYCLE_ACTIONS, type EngineEvent, type EventSink, type EventSinks } from '../core/events.js';
 
+export { LIFECYCLE_ACTIONS } from '../core/events.js';
 export type { EngineEvent, EventAction, EventSink, EventSinks, EventSource } from '../core/events.js';
 
 /** Filter of `EventLog.query`; every field optional. */
@@ -10,6 +11,8 @@ export interface EventQuery {
   readonly since?: number;
   /** At most this many, the newest ones (still oldest first); all when absent. */
   readonly limit?: number;
+  /** False: leave out the routine replica lifecycle steps (LIFECYCLE_ACTIONS); absent or true: keep them. */
+  readonly lifecycle?: boolean;
 }
 
 /**
@@ -69,6 +72,7 @@ export class EventLog implements EventSinks {
       if (event === undefined) continue;
       if (filter.function !== undefined && event.function !== filter.function) continue;
       if (filter.since !== undefined && event.time < filter.since) continue;
+      if (filter.lifecycle === false && LIFECYCLE_ACTIONS.has(event.action)) continue;
       out.push(event);
     }
     return filter.limit === undefined ? out : out.slice(Math.max(0, out.length - filter.limit));

@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger.js';
 import { overlayPolicy, policyNameOf, translateNamedPolicy, type NamedPolicyDefaults } from '../policy/named.js';
 import type { NamedPolicySource } from '../providers/named-policies.js';
 import {
-  functionLabel, type CrashListener, type CrashLoop, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
+  functionLabel, type CrashListener, type CrashLoop, type FunctionInfo, type ReplicaCrash, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
 } from '../providers/types.js';
 
 /**
@@ -89,6 +89,10 @@ export class NamedPolicyProvider implements ReplicaProvider {
 
   crashLoop(ref: FunctionRef): CrashLoop | null {
     return this.inner.crashLoop?.(ref) ?? null;
+  }
+
+  lastCrash(ref: FunctionRef): ReplicaCrash | null {
+    return this.inner.lastCrash?.(ref) ?? null;
   }
 
   onCrash(listener: CrashListener): () => void {

@@ -163,10 +163,10 @@ export class FunctionScaler {
   /**
    * At zero with `scale.zero` and nothing waiting: the idler put it there, and only a wake (a
    * request) brings it back. Its kind's min is where a wake starts, not a floor to top up to:
-   * topping up would undo the idler every tick (up, idle deadline already past, down, ...).
+   * topping up would undo the idler every tick. With min 0 no floor can: the policy runs.
    */
   private asleep(): boolean {
-    if (this.desired !== 0 || this.scaling?.scaleToZero !== true) return false;
+    if (this.desired !== 0 || this.scaling?.scaleToZero !== true || this.scaling.minReplicas === 0) return false;
     const waiting = this.ctx.dispatcher.queued(this.ref);
     return waiting.busy + waiting.no_replica === 0;
   }

@@ -47,7 +47,7 @@ function clamp(n: number, spec: PolicySpec): number {
 export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: ConcurrencyMemory): { decision: PolicyDecision; memory: ConcurrencyMemory } {
   const { now } = input;
   const { stableWindowMs } = spec;
-  const { buckets, integral, observed, waiting } = observe(input, memory, stableWindowMs);
+  const { buckets, integral, observed } = observe(input, memory, stableWindowMs);
   const stable = average(buckets, now, stableWindowMs);
   const panic = average(buckets, now, stableWindowMs * PANIC_SHARE);
   const wantStable = ceilDiv(stable, spec.target);
@@ -63,8 +63,9 @@ export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: 
     want = clamp(Math.max(panicMax, asked), spec);
     panicMax = want;
   }
-  // A request waiting at 0 always wakes the function, whatever the averages say.
-  if (input.desired === 0 && waiting > 0) want = Math.max(want, 1);
+  // A request present (waiting or in flight) always keeps a replica, whatever the averages say:
+  // it wakes a function at 0, and a wake is not undone while its request waits for the replica.
+  if (observed > 0) want = Math.max(want, 1);
   const { recent, replicas } = holdDown(memory.recent, want, now, spec.downWindowMs);
   const reason = reasonFor(replicas, input.desired, panicking, want, asked);
   const inputs = {
@@ -83,7 +84,7 @@ export function decideConcurrency(input: PolicyInput, spec: PolicySpec, memory: 
  * when the dispatcher's integral is given (the mean since the last reading, spread over the
  * seconds it covers); else (first reading, or no integral) a point sample.
  */
-function observe(input: PolicyInput, memory: ConcurrencyMemory, stableWindowMs: number): { buckets: Bucket[]; integral: { readonly sum: number; readonly at: number } | null; observed: number; waiting: number } {
+function observe(input: PolicyInput, memory: ConcurrencyMemory, stableWindowMs: number): { buckets: Bucket[]; integral: { readonly sum: number; readonly at: number } | null; observed: number } {
   const inFlight = input.replicas.reduce((sum, r) => sum + r.inFlight, 0);
   const waiting = input.queued.busy + input.queued.no_replica;
   const observed = inFlight + waiting;
@@ -93,7 +94,7 @@ function observe(input: PolicyInput, memory: ConcurrencyMemory, stableWindowMs: 
     reading !== undefined && last !== null && reading.at > last.at
       ? recordSegment(memory.buckets, last.at, reading.at, (reading.sum - last.sum) / (reading.at - last.at), stableWindowMs)
       : record(memory.buckets, input.now, observed, stableWindowMs);
-  return { buckets, integral: reading ?? last, observed, waiting };
+  return { buckets, integral: reading ?? last, observed };
 }
 
 /** Panic starts (or is extended) when the threshold is crossed; it ends a whole stable window after the last crossing. */

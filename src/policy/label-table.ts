@@ -17,6 +17,11 @@ export interface LabelRow {
   readonly kinds: readonly PolicyKind[];
   /** Every parser that reads it (test/policy/label-table.test.ts checks this against the parsers). */
   readonly parsers: readonly LabelParser[];
+  /**
+   * Parsers that read it only to pick another label's default (`request` reads the kind for
+   * `concurrency`'s), leaving its problems to `parsers`; absent: none.
+   */
+  readonly readers?: readonly LabelParser[];
   /** A value every parser of the row accepts, for the docs and the tests. */
   readonly example: string;
   /** The default as the README states it. */
@@ -42,7 +47,7 @@ function scale(suffix: string, row: Omit<LabelRow, 'name' | 'short' | 'platformK
  * row here plus its read in the parser named by `parsers`.
  */
 export const LABEL_TABLE: readonly LabelRow[] = [
-  scale('type', { kinds: ALL, parsers: ['spec'], example: 'queue', default: '`rps`', meaning: 'the policy kind: `rps`, `queue`, `free-workers` or `concurrency`' }),
+  scale('type', { kinds: ALL, parsers: ['spec'], readers: ['request'], example: 'queue', default: '`rps`', meaning: 'the policy kind: `rps`, `queue`, `free-workers` or `concurrency`' }),
   scale('policy', { kinds: ALL, parsers: ['policy-name'], example: 'get-start', default: '(none)', meaning: 'take the settings of this named policy (see Named policies that reload)', named: false }),
   scale('min', { kinds: ALL, parsers: ['scaling', 'spec'], example: '1', default: '1', meaning: 'fewest replicas; 0: starts at zero, the first request wakes it', platformKeys: ['min_workers', 'min-scale'] }),
   scale('max', { kinds: ALL, parsers: ['scaling', 'spec'], example: '10', default: '20', meaning: 'most replicas; 0: the configured `maxReplicasCeiling`', platformKeys: ['max_workers', 'max-scale'] }),
@@ -51,10 +56,10 @@ export const LABEL_TABLE: readonly LabelRow[] = [
     kinds: ['rps', 'concurrency'], parsers: ['scaling', 'spec'], example: '30s', default: '30s (`rps`), 0s (`concurrency`)',
     meaning: '`rps`: quiet time after the last resolved alert before returning to min; `concurrency`: how long a lower count must hold', platformKeys: ['scale-down-delay'],
   }),
-  scale('zero', { kinds: ALL, parsers: ['scaling'], example: 'true', default: 'false', meaning: 'opt in to idle scale-to-zero' }),
+  scale('zero', { kinds: ALL, parsers: ['scaling'], example: 'true', default: 'true when min is 0, else false', meaning: 'idle scale-to-zero after `zero-duration` (`false` with min 0: a woken function stays up)' }),
   scale('zero-duration', { kinds: ALL, parsers: ['scaling'], example: '15m', default: '15m', meaning: 'idle time before scaling to zero' }),
   scale('wake-timeout', { kinds: ALL, parsers: ['scaling', 'request'], example: '30s', default: '30s', meaning: 'how long a request may wait in the function\'s queue, for a wake or for a busy replica\'s slot; then 504' }),
-  scale('concurrency', { kinds: ALL, parsers: ['spec', 'request'], example: '2', default: '0', meaning: 'hard limit of requests in flight per replica, across all gateways; 0 = unlimited', platformKeys: ['concurrency'] }),
+  scale('concurrency', { kinds: ALL, parsers: ['spec', 'request'], example: '2', default: '1 (`queue`, `free-workers`), else 0', meaning: 'hard limit of requests in flight per replica, across all gateways; 0 = unlimited', platformKeys: ['concurrency'] }),
   scale('max-queued', { kinds: ALL, parsers: ['request'], example: '100', default: 'config', meaning: 'requests that may wait for a slot; past it 503 with `Retry-After`' }),
   scale('dry-run', { kinds: ALL, parsers: ['scaling'], example: 'true', default: 'config (`false`)', meaning: 'record automatic decisions in the event log with `dryRun: true`, apply none (see Dry run)' }),
   scale('max-queue', { kinds: ['queue'], parsers: ['spec'], example: '2', default: '1', meaning: 'requests waiting busy before a step up', platformKeys: ['max_queue_size'] }),

@@ -1,4 +1,5 @@
 import { parseDurationMs } from './duration.js';
+import { defaultConcurrency } from './spec.js';
 
 /** Scaling policy of one function, read from its labels and annotations. */
 export interface ScalingPolicy {
@@ -91,7 +92,8 @@ function readBool(key: string, fallback: boolean, labels: Readonly<Record<string
  * Parses a function's scaling policy. Long labels (`com.openfaas.scale.min`) win over short
  * ones (`scale.min`); labels win over annotations. Every problem is listed; none is guessed.
  * `max=0` means `defaults.maxReplicasCeiling` when the defaults carry one (every kind, `rps`
- * included); `dry-run` (true/false) defaults to `defaults.dryRun`.
+ * included); `dry-run` (true/false) defaults to `defaults.dryRun`; `zero` defaults to true
+ * when min is 0 (else to `defaults.scaleToZero`), so a woken `rps` function idles back to zero.
  */
 export function parseScalingPolicy(
   labels: Readonly<Record<string, string>>,
@@ -105,7 +107,8 @@ export function parseScalingPolicy(
   const maxReplicas = rawMax === 0 && defaults.maxReplicasCeiling !== undefined ? defaults.maxReplicasCeiling : rawMax;
   const factorPercent = readInt('factor', defaults.factorPercent, labels, annotations, problems);
   const scaleDownWindowMs = readDuration('down.window', defaults.scaleDownWindowMs, labels, annotations, problems);
-  const scaleToZero = readBool('zero', defaults.scaleToZero, labels, annotations, problems);
+  // min 0 means the same for every kind: woken, the function goes back to zero when idle (`zero=false` keeps it up).
+  const scaleToZero = readBool('zero', defaults.scaleToZero || minReplicas === 0, labels, annotations, problems);
   const zeroDurationMs = readDuration('zero-duration', defaults.zeroDurationMs, labels, annotations, problems);
   const wakeTimeoutMs = readDuration('wake-timeout', defaults.wakeTimeoutMs, labels, annotations, problems);
   const dryRun = readBool('dry-run', defaults.dryRun ?? false, labels, annotations, problems);
@@ -167,7 +170,8 @@ export type RequestLimitsResult =
 
 /**
  * Parses a function's request limits: `com.openfaas.scale.concurrency` (integer),
- * `com.openfaas.scale.max-queued` (integer; short forms `scale.<key>` too) and
+ * `com.openfaas.scale.max-queued` (integer; short forms `scale.<key>` too; `concurrency`
+ * absent is 1 for `queue` and `free-workers`, else `defaults.concurrency`) and
  * `com.openfaas.request-timeout` (a Go duration; not under the scale prefix) and
  * `com.openfaas.scale.wake-timeout` (the queue wait, a duration),
  * `com.openfaas.websocket.idle-timeout` (a duration; 0 = none) and `com.openfaas.protocol`
@@ -180,7 +184,9 @@ export function parseRequestLimits(
   defaults: RequestLimits,
 ): RequestLimitsResult {
   const problems: string[] = [];
-  const concurrency = readInt('concurrency', defaults.concurrency, labels, annotations, problems);
+  // Absent: 1 for the kinds whose signal needs a limit (`queue`, `free-workers`), as parsePolicySpec reads it.
+  const kind = lookup('type', labels, annotations)?.[1].trim();
+  const concurrency = readInt('concurrency', defaultConcurrency(kind, defaults.concurrency), labels, annotations, problems);
   const maxQueued = readInt('max-queued', defaults.maxQueued, labels, annotations, problems);
   const requestTimeoutMs = readDuration('com.openfaas.request-timeout', defaults.requestTimeoutMs, labels, annotations, problems);
   const maxWaitMs = readDuration('wake-timeout', defaults.maxWaitMs, labels, annotations, problems);

@@ -68,6 +68,15 @@ export const SPEC_DEFAULTS = {
   stableWindowMs: STABLE_WINDOW_MS,
 } as const;
 
+/**
+ * The hard per-replica limit (`concurrency`) when its label is absent: 1 for `queue` and
+ * `free-workers` (EverAI's workers take one request each, and with no limit one replica takes
+ * every call, nothing waits busy and neither kind can move), else `fallback` (0, unlimited). Pure.
+ */
+export function defaultConcurrency(kind: PolicyKind | string | undefined, fallback = 0): number {
+  return kind === 'queue' || kind === 'free-workers' ? Math.max(fallback, 1) : fallback;
+}
+
 /** Knative's bounds of the stable window (`autoscaling.knative.dev/window`), ms. */
 export const STABLE_WINDOW_BOUNDS_MS = { least: 6_000, most: 3_600_000 } as const;
 
@@ -155,7 +164,7 @@ export function parsePolicySpec(labels: Source, annotations: Source, defaults: S
   const step = read.int('step', SPEC_DEFAULTS.step, 1);
   const maxIdleTimeMs = read.duration('idle-timeout', SPEC_DEFAULTS.maxIdleTimeMs);
   const minFreeWorkers = read.int('min-free', SPEC_DEFAULTS.minFreeWorkers);
-  const concurrency = read.int('concurrency', 0);
+  const concurrency = read.int('concurrency', defaultConcurrency(kind));
   const target = read.positive('target') ?? (concurrency > 0 ? concurrency : SPEC_DEFAULTS.target);
   const downWindowMs = read.duration('down.window', SPEC_DEFAULTS.downWindowMs);
   const stableWindowMs = read.duration('window', SPEC_DEFAULTS.stableWindowMs);

@@ -116,6 +116,12 @@ export interface ReplicaProvider {
    * reports no crash loop.
    */
   crashLoop?(ref: FunctionRef): CrashLoop | null;
+  /**
+   * The function's most recent replica crash, kept after one became ready again (the last
+   * error an operator looks for); null before its first. A provider without crash reports
+   * has none.
+   */
+  lastCrash?(ref: FunctionRef): ReplicaCrash | null;
   /** Subscribes to replica crashes (a provider without crash reports never calls it); returns the unsubscribe function. */
   onCrash?(listener: CrashListener): () => void;
   /** Starts background work (processes, watches). */

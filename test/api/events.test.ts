@@ -60,7 +60,7 @@ describe('/system/events', () => {
     const alertEvent = events.find((e) => e['source'] === 'alert');
     expect(alertEvent?.['inputs']).toMatchObject({ alerts: 1, alertname: 'APIHighInvocationRate' });
     expect(events.find((e) => e['source'] === 'idler' && e['action'] === 'scale_down')?.['inputs']).toMatchObject({ idleness: 'idle', inFlight: 0 });
-    expect(events.find((e) => e['source'] === 'api')?.['inputs']).toEqual({ requested: 2, maxReplicas: 10 });
+    expect(events.find((e) => e['source'] === 'api')?.['inputs']).toEqual({ before: 3, after: 2, requested: 2, maxReplicas: 10 });
     expect(String(events[0]?.['time'])).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     // Replica lifecycle events are in the log too: the drained replicas were removed.
     expect(events.filter((e) => e['action'] === 'scale_down_complete').map((e) => e['function'])).toEqual(['sleepy', 'echo']);
@@ -101,6 +101,17 @@ describe('/system/events', () => {
     expect(((await get('/system/events?since=0')).body as unknown[]).length).toBe(all.length);
   });
 
+  it('lifecycle=false leaves out the routine replica steps; the decisions stay, and the limit counts what is left', async () => {
+    const LIFECYCLE = ['scale_up_start', 'scale_up_complete', 'drain_start', 'scale_down_complete'];
+    const all = (await get('/system/events?function=echo&limit=10000')).body as Array<{ action: string }>;
+    expect(all.some((e) => LIFECYCLE.includes(e.action))).toBe(true);
+    const decisions = (await get('/system/events?function=echo&limit=10000&lifecycle=false')).body as Array<{ action: string }>;
+    expect(decisions.length).toBeGreaterThan(0);
+    expect(decisions).toEqual(all.filter((e) => !LIFECYCLE.includes(e.action)));
+    expect((await get('/system/events?function=echo&limit=10000&lifecycle=true')).body).toEqual(all);
+    expect((await get('/system/events?function=echo&limit=1&lifecycle=false')).body).toEqual([decisions.at(-1)]);
+  });
+
   it('a function with no event that the provider does not know is a 404, one it knows with no event is an empty list', async () => {
     const unknown = await get('/system/events?function=nope');
     expect([unknown.status, unknown.body.error.code]).toEqual([404, 'FUNCTION_UNKNOWN']);
@@ -115,6 +126,7 @@ describe('/system/events', () => {
     ['a since without a zone', 'since=2026-01-02T03:04:05', 'since'],
     ['an unknown format', 'format=xml', 'format'],
     ['a repeated function', 'function=a&function=b', 'function'],
+    ['a lifecycle that is not true or false', 'lifecycle=no', 'lifecycle'],
   ];
   it.each(bad)('%s is a 400 that names the parameter', async (_name, query, parameter) => {
     const res = await get(`/system/events?${query}`);

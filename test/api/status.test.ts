@@ -59,7 +59,7 @@ describe('function status in the system API', () => {
       [1, 'busy'],
     ]);
     expect(res.body.queue.waiting[0].arrivedAt).toMatch(ISO);
-    expect(res.body.policy).toEqual({ type: 'queue', settings: { min_replicas: 1, max_replicas: 4, max_queue_size: 3, scale_up_step: 1, max_idle_seconds: 120 } });
+    expect(res.body.policy).toEqual({ type: 'queue', settings: { min_replicas: 1, max_replicas: 4, max_queue_size: 3, scale_up_step: 1, max_idle_seconds: 120 }, warnings: [] });
 
     const list = await request(s.adminServer).get('/system/functions');
     const slow = (list.body as Array<Record<string, unknown>>).find((f) => f['name'] === 'slow');

@@ -167,6 +167,29 @@ describe('alert-scaler CLI against a running gateway', () => {
     expect((await cli(['scale', 'echo', '1'])).code).toBe(0);
   }, 20_000);
 
+  it('events --no-lifecycle leaves out the routine replica steps, in the table and in --follow; decisions stay', async () => {
+    const LIFECYCLE = /\s(scale_up_start|scale_up_complete|drain_start|scale_down_complete)\s/;
+    expect((await cli(['scale', 'echo', '2'])).code).toBe(0);
+    await eventually(async () => (await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).ready === 2, 10_000);
+    expect((await cli(['events', 'echo'])).out).toMatch(LIFECYCLE);
+    const table = await cli(['events', 'echo', '--no-lifecycle']);
+    expect(table.code).toBe(0);
+    expect(table.out).not.toMatch(LIFECYCLE);
+    expect(table.out).toMatch(/\sapi\s+scale_up\s+-\s+1\s+2\s+manual$/m);
+    const stop = new AbortController();
+    let out = '';
+    const running = runCli(['events', 'echo', '--follow', '--no-lifecycle', '-o', 'json'], env, (t) => (out += t), () => undefined, { signal: stop.signal });
+    await eventually(() => out.length > 0, 5000);
+    expect((await cli(['scale', 'echo', '1'])).code).toBe(0);
+    await eventually(async () => (await cli(['events', 'echo'])).out.includes('scale_down_complete'), 10_000);
+    await eventually(() => out.includes('"to":1'), 5000);
+    stop.abort();
+    expect(await running).toBe(0);
+    const actions = out.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { action: string }).action);
+    expect(actions).toContain('scale_down');
+    expect(actions.filter((a) => LIFECYCLE.test(` ${a} `))).toEqual([]);
+  }, 30_000);
+
   it('invoke sends stdin as the body and prints the answer; a function the gateway does not know exits 1 naming the error', async () => {
     const res = await cli(['invoke', 'echo'], { readStdin: async () => Buffer.from('hello from stdin') });
     expect([res.code, res.out]).toEqual([0, 'hello from stdin']);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseArgs } from '../../src/cli/args.js';
+import { policyView } from '../../src/api/status.js';
 import { formatDescribe } from '../../src/cli/describe.js';
 import { formatEvents } from '../../src/cli/events.js';
 import { formatList } from '../../src/cli/list.js';
@@ -121,6 +122,46 @@ describe('CLI tables', () => {
       'Replica States:      starting 0, free 1, busy 1, draining 0, stopping 0',
       'Queue:               0 (NoReplica 0, WorkerBusy 0, oldest wait 0 ms)',
     ]);
+  });
+});
+
+describe('describe: what a new user needs to see (issue 20)', () => {
+  const SPEC_DEFAULTS = { minReplicas: 1, maxReplicas: 20, maxReplicasCeiling: 100 };
+  const body = (labels: Record<string, string>, more: Record<string, unknown> = {}) => ({
+    name: 'fn',
+    namespace: 'openfaas-fn',
+    replicas: 1,
+    availableReplicas: 1,
+    invocationCount: 0,
+    labels,
+    annotations: {},
+    states: { starting: 0, free: 1, busy: 0, draining: 0, stopping: 0 },
+    queueLength: 0,
+    queue: { noReplica: 0, busy: 0, oldestWaitMs: 0, waiting: [] },
+    instances: [],
+    policy: policyView({ labels, annotations: {} }, SPEC_DEFAULTS),
+    ...more,
+  });
+
+  it.each([
+    ['a queue kind with unlimited concurrency set explicitly', { 'com.openfaas.scale.type': 'queue', 'com.openfaas.scale.concurrency': '0' }, /^Warning: +queue with concurrency 0 \(unlimited\): .*never scales up; set com\.openfaas\.scale\.concurrency/m],
+    ['a free-workers kind with min-free 0', { 'com.openfaas.scale.type': 'free-workers', 'com.openfaas.scale.min-free': '0' }, /^Warning: +free-workers with min-free 0: .*never scales up/m],
+  ])('warns about %s, whose signal cannot move', (_name, labels, warning) => {
+    expect(formatDescribe(body(labels), 'http://127.0.0.1:8081/function/fn')).toMatch(warning);
+  });
+
+  it.each([
+    ['queue with the default concurrency (1)', { 'com.openfaas.scale.type': 'queue' }],
+    ['free-workers with the defaults', { 'com.openfaas.scale.type': 'free-workers' }],
+    ['rps', {}],
+  ])('does not warn about %s', (_name, labels) => {
+    expect(formatDescribe(body(labels), 'http://127.0.0.1:8081/function/fn')).not.toMatch(/^Warning:/m);
+  });
+
+  it('a function at zero is "Scaled to zero", also from a gateway that sends no status', () => {
+    const zero = body({}, { replicas: 0, availableReplicas: 0, states: { starting: 0, free: 0, busy: 0, draining: 0, stopping: 0 } });
+    expect(formatDescribe(zero, 'u')).toMatch(/^Status: +Scaled to zero$/m);
+    expect(formatDescribe({ ...zero, replicas: 1 }, 'u')).toMatch(/^Status: +Not Ready$/m);
   });
 });
 

@@ -116,7 +116,7 @@ describe('change cycle', () => {
     const s = await setup(1);
     const outcome = await s.changer.change(s.ref, 'policy', s.to(1, 'unchanged'));
     expect(outcome.changed).toBe(false);
-    expect(s.events.query()).toEqual([{ time: s.clock.now(), function: 'fn', source: 'policy', action: 'unchanged', from: 1, to: 1, reason: 'unchanged', inputs: { asked: 1 } }]);
+    expect(s.events.query()).toEqual([{ time: s.clock.now(), function: 'fn', source: 'policy', action: 'unchanged', from: 1, to: 1, reason: 'unchanged', inputs: { before: 1, after: 1, asked: 1 } }]);
   });
 
   it('the decision sees policy, state and the clock time, and must be pure data', async () => {
@@ -162,7 +162,7 @@ describe('change cycle', () => {
     });
     expect(outcome).toMatchObject({ from: 1, to: 3, changed: true });
     expect(seen).toEqual([0, 1]);
-    expect(s.events.query().filter((ev) => ev.action === 'scale_up')).toEqual([expect.objectContaining({ from: 1, to: 3, reason: 'step-up', inputs: { stored: 2 } })]);
+    expect(s.events.query().filter((ev) => ev.action === 'scale_up')).toEqual([expect.objectContaining({ from: 1, to: 3, reason: 'step-up', inputs: { before: 1, after: 3, stored: 2 } })]);
   });
 
   it('a save that keeps conflicting gives up after the attempts and records nothing', async () => {

@@ -98,6 +98,7 @@ describe('the system API', () => {
       invocationCount: 1,
       labels: {},
       annotations: { team: 'a' },
+      status: 'ready',
       states: { starting: 0, free: expect.any(Number), busy: 0, draining: 0, stopping: 0 },
       queueLength: 0,
     });

@@ -49,10 +49,11 @@ async function closedPort(): Promise<number> {
 }
 
 describe('idler', () => {
-  it('scales opted-in idle functions to zero (min 1 too, as OpenFaaS Pro) and leaves the unlabelled and the recently called ones alone', async () => {
+  it('scales opted-in idle functions to zero (min 1 too, as OpenFaaS Pro) and leaves the opted-out and the recently called ones alone', async () => {
     scaler = await startZeroScaler({
       sleepy: { labels: OPT_IN },
-      plain: { labels: { 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero-duration': '200ms' } },
+      // min 0 alone opts in (issue 20): zero=false is how a function stays up once woken.
+      plain: { labels: { 'com.openfaas.scale.min': '0', 'com.openfaas.scale.zero': 'false', 'com.openfaas.scale.zero-duration': '200ms' } },
       floor: { labels: { ...OPT_IN, 'com.openfaas.scale.min': '1' } },
       // Called with the others, but its window outlasts the test.
       busy: { labels: { ...OPT_IN, 'com.openfaas.scale.zero-duration': '30s' } },

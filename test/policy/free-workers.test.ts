@@ -26,7 +26,12 @@ describe('free-workers policy (EverAI FreeWorkerAutoScaler)', () => {
     ['idle removal keeps min_free_workers free', EVERAI, input([busy('a'), ready('b', 9_000), ready('c', 9_000)]), 2, 'idle', ['c']],
     ['the one free replica is kept however idle while another is busy', EVERAI, input([busy('a'), ready('b', 9_000)]), 2, 'unchanged', []],
     ['after the load, replicas idle long enough go newest first down to min', EVERAI, input([ready('a', 9_000), ready('b', 9_000), ready('c', 1_000), ready('d', 9_000)]), 1, 'idle', ['d', 'b', 'a']],
-    ['with min 0 one free worker is still kept', { ...EVERAI, minReplicas: 0 }, input([ready('a', 9_000)]), 1, 'unchanged', []],
+    // min 0 means the same for every kind (issue 20): back to zero once idle, and it stays there.
+    ['with min 0 the last free worker goes once idle past the idle time', { ...EVERAI, minReplicas: 0 }, input([ready('a', 9_000)]), 0, 'idle', ['a']],
+    ['with min 0 every replica goes once all are idle', { ...EVERAI, minReplicas: 0 }, input([ready('a', 9_000), ready('b', 9_000)]), 0, 'idle', ['b', 'a']],
+    ['with min 0 a free worker used lately is kept', { ...EVERAI, minReplicas: 0 }, input([ready('a', 1_000)]), 1, 'unchanged', []],
+    ['with min 0 and a busy replica the free one is kept', { ...EVERAI, minReplicas: 0 }, input([busy('a'), ready('b', 9_000)]), 2, 'unchanged', []],
+    ['with min 0 at zero and nothing waiting it stays at zero', { ...EVERAI, minReplicas: 0 }, input([]), 0, 'at-zero', []],
   ];
   it.each(rows)('%s', (_name, policy, given, replicas, reason, remove) => {
     const { decision } = decide(policy, given);

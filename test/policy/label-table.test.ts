@@ -45,7 +45,7 @@ function namesRead(parser: LabelParser): Set<string> {
 }
 
 const namesOf = (parser: LabelParser): Set<string> =>
-  new Set(LABEL_TABLE.filter((row) => row.parsers.includes(parser)).flatMap((row) => (row.short === null ? [row.name] : [row.name, row.short])));
+  new Set(LABEL_TABLE.filter((row) => row.parsers.includes(parser) || (row.readers ?? []).includes(parser)).flatMap((row) => (row.short === null ? [row.name] : [row.name, row.short])));
 
 describe('the label table', () => {
   it.each(Object.keys(PARSERS) as LabelParser[])('the labels %s reads are exactly the table rows that name it', (parser) => {

@@ -105,12 +105,18 @@ export class WaitQueue {
    * WAKE_TIMEOUT for a request that waited `maxWaitMs` for a replica: when the function's
    * replicas keep crashing it names the cause (the provider's last crash: exit code or
    * signal, last stderr line) in the message and in `details` (crashes, exitCode, signal,
-   * lastError).
+   * lastError); else what it waited on (replicas still starting, counted in `details.starting`,
+   * or none started).
    */
   private wakeTimeout(entry: Entry, maxWaitMs: number, details: Readonly<Record<string, unknown>>): AppError {
     const { ref } = entry;
     const loop = this.provider.crashLoop?.(ref) ?? null;
-    if (loop === null) return new AppError('WAKE_TIMEOUT', `function ${ref.name} had no ready replica within ${maxWaitMs} ms`, { details: { ...details } });
+    if (loop === null) {
+      // Name what it waited on: a replica still starting (slower than the wait), or none at all.
+      const { starting } = entry.replicas.counts();
+      const cause = starting > 0 ? `: ${starting} replica${starting === 1 ? ' was' : 's were'} still starting` : entry.desired === 0 ? ': no replica was wanted' : ': no replica was started';
+      return new AppError('WAKE_TIMEOUT', `function ${ref.name} had no ready replica within ${maxWaitMs} ms${cause}`, { details: { ...details, starting } });
+    }
     const { last } = loop;
     return new AppError('WAKE_TIMEOUT', `function ${ref.name} did not become ready: ${last.message}`, {
       details: { ...details, crashes: loop.crashes, exitCode: last.code, signal: last.signal, lastError: last.message },

@@ -115,6 +115,11 @@ export class LocalProvider implements ReplicaProvider {
     return fn === undefined ? null : crashLoopOf(fn);
   }
 
+  /** The function's most recent crash, kept after a replica became ready again; null before its first. */
+  lastCrash(ref: FunctionRef): ReplicaCrash | null {
+    return this.functions.get(refKey(ref))?.recentCrash ?? null;
+  }
+
   onCrash(listener: CrashListener): () => void {
     this.crashListeners.add(listener);
     return () => this.crashListeners.delete(listener);
@@ -217,6 +222,7 @@ export class LocalProvider implements ReplicaProvider {
   private crashed(fn: LocalFunction, crash: ReplicaCrash): void {
     fn.crashes += 1;
     fn.lastCrash = crash;
+    fn.recentCrash = crash;
     const delay = restartDelayMs(fn.crashes);
     if (fn.restartTimer === undefined) {
       fn.restartAt = Date.now() + delay;

@@ -14,6 +14,8 @@ export interface LocalFunction {
   crashes: number;
   /** The last of those crashes; undefined when crashes is 0. */
   lastCrash: ReplicaCrash | undefined;
+  /** Its most recent crash, kept after a replica became ready again; undefined before the first. */
+  recentCrash: ReplicaCrash | undefined;
   restartTimer: NodeJS.Timeout | undefined;
   /** When restartTimer fires, epoch ms. */
   restartAt: number;
@@ -41,6 +43,7 @@ export function newLocalFunction(spec: StackFunction, desired: number): LocalFun
     draining: new Set(),
     crashes: 0,
     lastCrash: undefined,
+    recentCrash: undefined,
     restartTimer: undefined,
     restartAt: 0,
     pendingStarts: 0,
