@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { gatewayShare } from '../../src/engine/replicas.js';
 import { parseRequestLimits } from '../../src/policy/labels.js';
 
-const defaults = { concurrency: 0, maxQueued: 100, requestTimeoutMs: 300_000, maxWaitMs: 30_000 };
+const defaults = { concurrency: 0, maxQueued: 100, requestTimeoutMs: 300_000, maxWaitMs: 30_000, websocketIdleTimeoutMs: 0 };
 
 describe('request limit labels', () => {
   it('no labels gives the defaults', () => {
@@ -11,7 +11,7 @@ describe('request limit labels', () => {
 
   it('concurrency, max-queued (long or short) and request-timeout are read; labels win over annotations', () => {
     const result = parseRequestLimits({ 'com.openfaas.scale.concurrency': '4', 'scale.max-queued': '10' }, { 'com.openfaas.request-timeout': '1m30s', 'com.openfaas.scale.concurrency': '9' }, defaults);
-    expect(result).toEqual({ ok: true, limits: { concurrency: 4, maxQueued: 10, requestTimeoutMs: 90_000, maxWaitMs: 30_000 } });
+    expect(result).toEqual({ ok: true, limits: { concurrency: 4, maxQueued: 10, requestTimeoutMs: 90_000, maxWaitMs: 30_000, websocketIdleTimeoutMs: 0 } });
   });
 
   it('the queue wait comes from wake-timeout, long or short', () => {
