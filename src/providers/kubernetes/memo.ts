@@ -25,3 +25,11 @@ export class TextMemo<T> {
     return this.results.size;
   }
 }
+
+/** Namespaces seen (a few per cluster), so each cached object shares one string instead of its own parsed copy. */
+const namespaces = new TextMemo<string>(1024);
+
+/** The one shared instance of a namespace name (each object parsed from JSON brings its own copy). */
+export function sharedNamespace(name: string): string {
+  return namespaces.get(name, (n) => ({ value: n, keep: true }));
+}

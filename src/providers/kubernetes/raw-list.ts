@@ -140,7 +140,7 @@ export async function rawWatch(
   };
   try {
     const { url, opts } = await prepare(kubeConfig, 'GET', path, { ...query, watch: 'true' });
-    const req = (url.protocol === 'https:' ? https : http).request(url, { ...opts, signal: controller.signal }, (res) => {
+    const req = (url.protocol === 'https:' ? https : http).request(url, opts, (res) => {
       if (res.statusCode !== 200) {
         const status = res.statusCode ?? 0;
         res.resume();
@@ -155,6 +155,8 @@ export async function rawWatch(
       res.on('close', () => finish(null));
       res.on('error', finish);
     });
+    // Aborting ends the request without an error event of its own (a listener that threw would be uncaught).
+    controller.signal.addEventListener('abort', () => req.destroy(), { once: true });
     req.on('socket', (socket) => socket.setKeepAlive(true, WATCH_KEEPALIVE_MS));
     req.on('error', (err) => finish(controller.signal.aborted && !done ? null : err));
     req.end();
