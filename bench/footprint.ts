@@ -5,7 +5,7 @@ import { FAKE_API_LATENCY_MS, echoServer, scaleRow, startServedGateway, type Sca
 import { pacedRun } from './paced.js';
 import { cpuShareOver, rssMb } from './support.js';
 import { measureSteps, stepCalls } from './alert-budget.js';
-import { notificationStream } from './webhook.js';
+import { notificationStreamApart } from './footprint-sender.js';
 
 /*
  * Scale and footprint: N Deployments (1,000 and 10,000) on the fake Kubernetes API with 5 ms
@@ -21,8 +21,10 @@ import { notificationStream } from './webhook.js';
  *            not touch (firing then resolved per function: a step up, a step down), each
  *            step's calls counted until the API log is quiet (bench/alert-budget.ts): mean,
  *            p99 and max per step, mean by kind; lists, watches and the Lease excluded
- *   webhook  p50 / p99 of the webhook entry's stream (200/s over 100 of the functions), and
- *            the API calls made meanwhile per notification
+ *   webhook  p50 / p99 of the webhook entry's stream (200/s over 100 of the functions), sent
+ *            from a process of its own as Alertmanager sends (bench/footprint-sender.ts: the
+ *            fake API's GC pauses in this process are not the gateway's), and the API calls
+ *            made meanwhile per notification
  */
 
 export interface FootprintRow {
@@ -39,6 +41,8 @@ export interface FootprintRow {
   readonly loadErrors: number;
   readonly webhookLatencyMs: Percentiles;
   readonly webhookStatuses: Record<string, number>;
+  /** p99 event-loop delay of the process sending the webhook stream, ms; absent in older results (sent from the bench process). */
+  readonly webhookSenderDelayP99Ms?: number;
   /** Mean API calls per alert step. */
   readonly apiCallsPerAlert: number;
   /** Those calls by verb and resource (`get deployments`, `patch deployments/scale`), per alert; absent in older results. */
@@ -106,7 +110,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
     // Steps first: the stream's aggregated Events come due 30 s after it, not inside these steps.
     const steps = await measureSteps(cluster.fake, adminUrl, { steps: 40, from: Math.min(100, functions), functions });
     const streamFrom = cluster.fake.requests.length;
-    const webhook = await notificationStream(adminUrl, { rate: 200, seconds: options.webhookSeconds, functions: Math.min(100, functions) });
+    const webhook = await notificationStreamApart(adminUrl, { rate: 200, seconds: options.webhookSeconds, functions: Math.min(100, functions) });
     const streamCalls = stepCalls(cluster.fake.requests.slice(streamFrom)).length;
 
     return {
@@ -123,6 +127,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
       loadErrors: load.errors,
       webhookLatencyMs: percentiles(webhook.latencies),
       webhookStatuses: webhook.statuses,
+      webhookSenderDelayP99Ms: webhook.senderLoopDelayP99Ms,
       apiCallsPerAlert: steps.mean,
       apiCallsPerAlertByKind: steps.byKind,
       apiCallsPerStepP99: steps.p99,
@@ -170,7 +175,7 @@ export function footprintSummary(r: FootprintResult): string {
     lines.push(
       `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +
         ` at ${row.loadRate}/s RSS ${row.loadRssMb} MB, CPU ${(row.loadCpuShare * 100).toFixed(1)} %, p99 ${row.loadLatencyMs.p99.toFixed(2)} ms (${row.loadErrors} errors);` +
-        ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms (${row.streamCallsPerNotification ?? '?'} API calls per notification);` +
+        ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms (${row.streamCallsPerNotification ?? '?'} API calls per notification; sender's loop delay p99 ${row.webhookSenderDelayP99Ms ?? '?'} ms);` +
         ` API calls per alert step mean ${row.apiCallsPerAlert}, p99 ${row.apiCallsPerStepP99 ?? '?'}, max ${row.apiCallsPerStepMax ?? '?'}, GETs ${row.apiGetsInSteps ?? '?'}`,
     );
   }

@@ -222,4 +222,16 @@ describe('PolicyCache', () => {
     expect(changed).not.toBe(first);
     expect(changed.spec.ok && changed.spec.spec.maxReplicas).toBe(6);
   });
+
+  it('functions with the same settings share one parse (labels the parsers do not read, as faas_function, differ); other settings do not', () => {
+    const cache = new PolicyCache({ ...DEFAULT_POLICY });
+    const settings = { [`${L}type`]: 'queue', [`${L}max`]: '4' };
+    const a = cache.of('ns/a', { ...settings, faas_function: 'a' }, { 'prometheus.io/scrape': 'true' });
+    const b = cache.of('ns/b', { ...settings, faas_function: 'b' }, {});
+    expect(b).toBe(a);
+    const c = cache.of('ns/c', { ...settings, faas_function: 'c', 'scale.min': '2' }, {});
+    expect(c).not.toBe(a);
+    expect(c.spec.ok && c.spec.spec.minReplicas).toBe(2);
+    expect(cache.of('ns/d', { faas_function: 'd' }, { [`${L}max`]: '4', [`${L}type`]: 'queue' })).not.toBe(a);
+  });
 });

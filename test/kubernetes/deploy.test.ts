@@ -154,7 +154,8 @@ describeKubectl('deploy/ manifests', () => {
       await events.bump({ name: 'fn', namespace: 'openfaas-fn' }, name, { from: 3, to: 2, message: 'alert test' }, 2, new Date());
       const policies = new ConfigMapPolicySource(api, ['openfaas-fn'], quietLogger(), { minBackoffMs: 10, maxBackoffMs: 100, watchDeadlineMs: 60_000 });
       await policies.start();
-      await waitFor(() => fake.openWatches >= 4, 'the Deployment, pod, EndpointSlice and ConfigMap watches');
+      // The provider's six watches (two selectors a kind) may all be open before the ConfigMap one: wait for that one by name.
+      await waitFor(() => fake.openWatches >= 4 && fake.requests.some((r) => r.resource === 'configmaps' && r.query['watch'] === 'true'), 'the Deployment, pod, EndpointSlice and ConfigMap watches');
       await policies.close();
       const [oldest] = provider.listReplicas({ name: 'fn', namespace: 'openfaas-fn' });
       await provider.removeReplicas({ name: 'fn', namespace: 'openfaas-fn' }, [oldest?.id ?? '']);

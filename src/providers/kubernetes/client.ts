@@ -11,12 +11,10 @@ import {
   CoreV1Api,
   KubeConfig,
   PatchStrategy,
-  Watch,
   setHeaderOptions,
   type CoreV1Event,
   type V1Deployment,
   type V1Lease,
-  type V1Pod,
 } from '@kubernetes/client-node';
 import { systemClock } from '../../core/clock.js';
 import { AppError } from '../../errors.js';
@@ -24,7 +22,7 @@ import { translateKubeError, type KubeAction } from './errors.js';
 import { reuseOneAgent } from './keep-alive.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS, RateLimiter, retryAfterMs, type RequestPriority } from './rate-limit.js';
 import { selectorQuery, type ListOptions, type Listed } from './list-options.js';
-import { rawList } from './raw-list.js';
+import { rawList, rawRequest, rawWatch } from './raw-list.js';
 import type { ConfigMapLike, DeploymentLike, EndpointSliceLike, PodLike, WatchEvent } from './objects.js';
 
 export type { V1Deployment, V1Lease } from '@kubernetes/client-node';
@@ -32,6 +30,8 @@ export { V1MicroTime } from '@kubernetes/client-node';
 
 /** The annotation the ReplicaSet controller reads to choose which pods a scale-down removes. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
+/** The content type of a JSON merge patch. */
+const MERGE_PATCH = 'application/merge-patch+json';
 /** The label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -72,7 +72,6 @@ export class KubeApi {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
-  private readonly watcher: Watch;
 
   /**
    * @param requestTimeoutMs upper bound for one request (watches excluded; time waiting for
@@ -88,7 +87,6 @@ export class KubeApi {
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
-    this.watcher = new Watch(kubeConfig);
   }
 
   getDeployment(namespace: string, name: string): Promise<V1Deployment> {
@@ -139,20 +137,21 @@ export class KubeApi {
     return this.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, selectorQuery(labelSelector), resourceVersion, onEvent, onDone);
   }
 
-  /** Merge-patches a pod's annotations (a null value removes one); part of a scale-down, so at scale priority. */
-  patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<V1Pod> {
+  /** Merge-patches a pod's annotations (a null value removes one); part of a scale-down, so at scale priority. Plain JSON (raw-list.ts). */
+  patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<PodLike> {
     return this.call({ verb: 'patch', resource: 'pods', namespace, name }, () =>
-      this.core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)), 'scale');
+      rawRequest<PodLike>(this.kubeConfig, 'PATCH', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, { body: { metadata: { annotations } }, contentType: MERGE_PATCH }), 'scale');
   }
 
   /**
    * One JSON merge patch of a Deployment: metadata (annotations) and, when given, spec.replicas
    * (the state annotation and the count in one write); `metadata.resourceVersion` in it is a
    * precondition (409 when stale). `priority`: `scale` when it carries a count, else `state`.
+   * Sent and answered as plain JSON (raw-list.ts): the hot write of every alert step.
    */
-  patchDeployment(namespace: string, name: string, body: { metadata: Record<string, unknown>; spec?: { replicas: number } }, priority: RequestPriority): Promise<V1Deployment> {
+  patchDeployment(namespace: string, name: string, body: { metadata: Record<string, unknown>; spec?: { replicas: number } }, priority: RequestPriority): Promise<DeploymentLike> {
     return this.call({ verb: 'patch', resource: 'deployments', namespace, name }, () =>
-      this.apps.patchNamespacedDeployment({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)), priority);
+      rawRequest<DeploymentLike>(this.kubeConfig, 'PATCH', `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`, { body, contentType: MERGE_PATCH }), priority);
   }
 
   createEvent(namespace: string, body: CoreV1Event): Promise<CoreV1Event> {
@@ -201,10 +200,11 @@ export class KubeApi {
   }
 
   private watch<T>(path: string, query: Record<string, string>, resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<AbortController> {
-    return this.watcher.watch(
+    return rawWatch(
+      this.kubeConfig,
       path,
       // The apiserver ends a watch after timeoutSeconds; jitter spreads the re-lists.
-      { ...query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 240 + Math.floor(Math.random() * 60) },
+      { ...query, resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 60)) },
       (type, object) => onEvent({ type: type as WatchEvent<T>['type'], object: object as WatchEvent<T>['object'] }),
       onDone,
     );

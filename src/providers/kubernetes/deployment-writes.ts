@@ -3,6 +3,7 @@ import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
 import { refKey, type FunctionRef } from '../types.js';
 import type { KubeApi } from './client.js';
+import { TextMemo } from './memo.js';
 import type { DeploymentLike } from './objects.js';
 import { factsOf, type DeploymentFacts } from './informer.js';
 import { ENABLED_LABEL, FAAS_FUNCTION_LABEL, STATE_ANNOTATION, isOptedIn } from './opt-in.js';
@@ -10,9 +11,12 @@ import type { DeploymentSnapshots } from './snapshots.js';
 
 export { STATE_ANNOTATION } from './opt-in.js';
 
+/** Digests of the last annotation texts (each state text is digested on its load, its save and its write). */
+const digests = new TextMemo<string>(1024);
+
 /** Short digest of an annotation's text; null for none. */
 export function digestOf(text: string | undefined): string | null {
-  return text === undefined ? null : createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return text === undefined ? null : digests.get(text, (t) => ({ value: createHash('sha256').update(t).digest('hex').slice(0, 16), keep: true }));
 }
 
 /** Where the Deployments are read from: the provider's watch cache. */

@@ -2,6 +2,7 @@ import type { Logger } from 'winston';
 import type { KubeApi } from './client.js';
 import type { DeploymentLike } from './objects.js';
 import { ListWatchStream, type CachedFacts, type FactsListener, type InformerOptions, type ListWatchSource } from './list-watch.js';
+import { sharedNamespace } from './memo.js';
 import { OPT_IN_SELECTORS, STATE_ANNOTATION } from './opt-in.js';
 
 /**
@@ -26,12 +27,21 @@ export interface DeploymentFacts extends CachedFacts {
   readonly port: number;
 }
 
+/** The annotations of the Deployments that keep none (most): one shared empty object. */
+const NO_ANNOTATIONS: Readonly<Record<string, string>> = Object.freeze({});
+
 function readAnnotations(annotations: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const [key, value] of Object.entries(annotations ?? {})) {
     if (READ_ANNOTATION_PREFIXES.some((p) => key.startsWith(p))) kept[key] = value;
   }
   return kept;
+}
+
+/** `annotations`, or the shared empty object when it has no key. */
+function orShared(annotations: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  for (const _ in annotations) return annotations;
+  return NO_ANNOTATIONS;
 }
 
 function portOf(d: DeploymentLike): number {
@@ -45,14 +55,14 @@ export function factsOf(d: DeploymentLike): DeploymentFacts {
   const { [STATE_ANNOTATION]: alertState, ...annotations } = readAnnotations(d.metadata?.annotations);
   return {
     name: d.metadata?.name ?? '',
-    namespace: d.metadata?.namespace ?? '',
+    namespace: sharedNamespace(d.metadata?.namespace ?? ''),
     uid: d.metadata?.uid ?? '',
     resourceVersion: d.metadata?.resourceVersion ?? '',
     // The apiserver defaults spec.replicas to 1.
     desired: d.spec?.replicas ?? 1,
     ready: d.status?.availableReplicas ?? d.status?.readyReplicas ?? 0,
     labels: { ...(d.metadata?.labels ?? {}) },
-    annotations,
+    annotations: orShared(annotations),
     ...(alertState === undefined ? {} : { alertState }),
     port: portOf(d),
   };

@@ -2,13 +2,17 @@ import type { ReplicaInfo } from '../types.js';
 import type { DeploymentFacts } from './informer.js';
 import { deriveReplicas, sameReplicas, type PodFacts, type SliceFacts } from './replicas.js';
 
-/** Per function: its replicas as last derived, and the caches they are derived from. */
+/**
+ * Per function: its replicas as last derived, and the caches they are derived from. The pods
+ * and slices are short arrays, not Maps (a function has a pod or a few and one slice: a Map
+ * each costs ten times the array at 10,000 functions); `derive` reads all of them anyway.
+ */
 interface Entry {
   replicas: readonly ReplicaInfo[];
-  /** Replicas that take requests (phase `ready`, with an address). */
+  /** Replicas that take requests (phase `ready`, with an address): `replicas` itself when all do. */
   routable: readonly ReplicaInfo[];
-  readonly pods: Map<string, PodFacts>;
-  readonly slices: Map<string, SliceFacts>;
+  readonly pods: PodFacts[];
+  readonly slices: SliceFacts[];
   /** Made when first needed (most functions never drain or see an endpoint without a pod): two fewer collections per function. */
   draining: Set<string> | null;
   firstSeen: Map<string, number> | null;
@@ -16,6 +20,19 @@ interface Entry {
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 const NONE: ReadonlySet<string> = new Set();
+
+/** Puts `item` in place of the one of the same name, or at the end. */
+function put<T extends { readonly name: string }>(list: T[], item: T): void {
+  const at = list.findIndex((x) => x.name === item.name);
+  if (at < 0) list.push(item);
+  else list[at] = item;
+}
+
+/** Removes the item named `name`, if there. */
+function drop<T extends { readonly name: string }>(list: T[], name: string): void {
+  const at = list.findIndex((x) => x.name === name);
+  if (at >= 0) list.splice(at, 1);
+}
 
 /**
  * The replicas of every function, kept current from the pod, EndpointSlice and Deployment
@@ -63,8 +80,9 @@ export class ReplicaIndex {
     // `previous` is what this index was last told of the pod, so its owner is where the pod sits now.
     const before = previous === null || previous.owner === '' ? undefined : key(previous.namespace, previous.owner);
     const after = next === null || next.owner === '' ? undefined : key(next.namespace, next.owner);
-    if (before !== undefined && before !== after) this.entries.get(before)?.pods.delete(current.name);
-    if (after !== undefined) this.entry(after).pods.set(current.name, next as PodFacts);
+    const left = before === undefined || before === after ? undefined : this.entries.get(before);
+    if (left !== undefined) drop(left.pods, current.name);
+    if (after !== undefined) put(this.entry(after).pods, next as PodFacts);
     return [before, after].filter((k, i, all): k is string => k !== undefined && all.indexOf(k) === i && this.derive(k));
   }
 
@@ -72,12 +90,13 @@ export class ReplicaIndex {
     const changed: string[] = [];
     if (previous !== null && previous.service !== '') {
       const k = key(previous.namespace, previous.service);
-      this.entries.get(k)?.slices.delete(previous.name);
+      const entry = this.entries.get(k);
+      if (entry !== undefined) drop(entry.slices, previous.name);
       if (next?.service !== previous.service && this.derive(k)) changed.push(k);
     }
     if (next !== null && next.service !== '') {
       const k = key(next.namespace, next.service);
-      this.entry(k).slices.set(next.name, next);
+      put(this.entry(k).slices, next);
       if (this.derive(k)) changed.push(k);
     }
     return changed;
@@ -104,7 +123,7 @@ export class ReplicaIndex {
     if (entry === undefined) {
       entry = {
         replicas: [], routable: [],
-        pods: new Map(), slices: new Map(), draining: null, firstSeen: null,
+        pods: [], slices: [], draining: null, firstSeen: null,
       };
       this.entries.set(fnKey, entry);
     }
@@ -115,10 +134,10 @@ export class ReplicaIndex {
   private derive(fnKey: string): boolean {
     const entry = this.entries.get(fnKey);
     if (entry === undefined) return false;
-    const endpoints = [...entry.slices.values()].flatMap((s) => s.endpoints);
+    const endpoints = entry.slices.length === 1 ? (entry.slices[0]?.endpoints ?? []) : entry.slices.flatMap((s) => s.endpoints);
     // No slice at all: the Service is not labelled (faas-netes CE); the pods are their own endpoints.
-    const podPort = entry.slices.size === 0 ? (this.deployment(fnKey)?.port ?? null) : null;
-    const replicas = deriveReplicas(entry.pods.values(), endpoints, entry.draining ?? NONE, (id) => {
+    const podPort = entry.slices.length === 0 ? (this.deployment(fnKey)?.port ?? null) : null;
+    const replicas = deriveReplicas(entry.pods, endpoints, entry.draining ?? NONE, (id) => {
       entry.firstSeen ??= new Map();
       const seen = entry.firstSeen.get(id) ?? this.now();
       entry.firstSeen.set(id, seen);
@@ -131,10 +150,11 @@ export class ReplicaIndex {
     if (entry.firstSeen?.size === 0) entry.firstSeen = null;
     const same = sameReplicas(replicas, entry.replicas);
     // Nothing left of the function here (its pods and slices gone): forget it, so deleted functions leave nothing.
-    if (entry.pods.size === 0 && entry.slices.size === 0) this.entries.delete(fnKey);
+    if (entry.pods.length === 0 && entry.slices.length === 0) this.entries.delete(fnKey);
     if (same) return false;
     entry.replicas = replicas;
-    entry.routable = replicas.filter((r) => r.phase === 'ready' && r.address !== null);
+    const routable = replicas.filter((r) => r.phase === 'ready' && r.address !== null);
+    entry.routable = routable.length === replicas.length ? replicas : routable;
     return true;
   }
 }

@@ -8,6 +8,7 @@ import type { KubeApi } from './client.js';
 import type { EndpointSliceLike, PodLike } from './objects.js';
 import { SERVICE_NAME_LABEL } from './client.js';
 import type { CachedFacts, ListWatchSource } from './list-watch.js';
+import { sharedNamespace } from './memo.js';
 import { FAAS_FUNCTION_LABEL, OPT_IN_SELECTORS } from './opt-in.js';
 
 /** What alert-scaler keeps of one pod: a lean record (no labels, no API object). */
@@ -70,7 +71,7 @@ export function podFactsOf(p: PodLike): PodFacts {
   const phase = p.status?.phase;
   return {
     name: p.metadata?.name ?? '',
-    namespace: p.metadata?.namespace ?? '',
+    namespace: sharedNamespace(p.metadata?.namespace ?? ''),
     resourceVersion: p.metadata?.resourceVersion ?? '',
     owner: ownerOf(p),
     ip: p.status?.podIP ?? '',
@@ -103,7 +104,7 @@ export function sliceFactsOf(s: EndpointSliceLike): SliceFacts {
   }
   return {
     name: s.metadata?.name ?? '',
-    namespace: s.metadata?.namespace ?? '',
+    namespace: sharedNamespace(s.metadata?.namespace ?? ''),
     resourceVersion: s.metadata?.resourceVersion ?? '',
     service: s.metadata?.labels?.[SERVICE_NAME_LABEL] ?? '',
     endpoints,

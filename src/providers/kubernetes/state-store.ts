@@ -5,6 +5,7 @@ import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type Versione
 import type { KubeApi } from './client.js';
 import { DeploymentWrites, digestOf } from './deployment-writes.js';
 import { STATE_ANNOTATION, isOptedIn } from './opt-in.js';
+import { TextMemo } from './memo.js';
 import { DeploymentSnapshots } from './snapshots.js';
 import { refKey, type FunctionRef } from '../types.js';
 
@@ -23,6 +24,21 @@ const alertStateSchema = z.object({
 function withoutUndefined(parsed: z.output<typeof alertStateSchema>): AlertState {
   const { holds, values, ...rest } = parsed;
   return { ...rest, ...(holds === undefined ? {} : { holds }), ...(values === undefined ? {} : { values }) };
+}
+
+/** Parsed states kept (TextMemo): the texts of the functions alerts are moving at once. */
+const PARSED_STATES = 1024;
+
+/** The state an annotation's text holds; undefined when it is not JSON of the stored shape. */
+function parseState(text: string): AlertState | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+  const result = alertStateSchema.safeParse(json);
+  return result.success ? withoutUndefined(result.data) : undefined;
 }
 
 /**
@@ -63,6 +79,8 @@ export class KubernetesAlertStateStore implements AlertStateStore {
   private readonly writes: DeploymentWrites;
   /** Staged saves (with the provider's writer) resolve at once; standalone ones once written. */
   private readonly coalesce: boolean;
+  /** Parsed states by annotation text (a state is read-only): a watch notification or a load of an unchanged state parses nothing. */
+  private readonly parsed = new TextMemo<AlertState>(PARSED_STATES);
 
   constructor(private readonly options: KubernetesAlertStateStoreOptions) {
     this.logger = options.logger.child({ component: 'kubernetes-state-store' });
@@ -122,17 +140,12 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     return text === undefined ? undefined : this.parse(ref, text);
   }
 
-  /** A corrupt annotation reads as empty state (logged); the next save replaces it. */
+  /** A corrupt annotation reads as empty state (logged each time it is read); the next save replaces it. */
   private parse(ref: FunctionRef, text: string): AlertState {
-    let json: unknown;
-    try {
-      json = JSON.parse(text) as unknown;
-    } catch {
-      json = undefined;
-    }
-    const result = alertStateSchema.safeParse(json);
-    if (result.success) return withoutUndefined(result.data);
-    this.logger.warn('alert state unreadable', { function: refKey(ref), annotation: STATE_ANNOTATION });
-    return EMPTY_ALERT_STATE;
+    return this.parsed.get(text, () => {
+      const state = parseState(text);
+      if (state === undefined) this.logger.warn('alert state unreadable', { function: refKey(ref), annotation: STATE_ANNOTATION });
+      return state === undefined ? { value: EMPTY_ALERT_STATE, keep: false } : { value: state, keep: true };
+    });
   }
 }
