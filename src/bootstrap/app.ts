@@ -1,3 +1,4 @@
+import { HistoryRecorder } from '../api/history-recorder.js';
 import { StatusStream } from '../api/stream.js';
 import type { GatewayParts } from '../compose/gateway.js';
 import { specDefaults } from '../config/defaults.js';
@@ -24,8 +25,13 @@ export function createGatewayApp(
 ): GatewayApp {
   const { provider, engine } = parts;
   const { logger, metrics } = deps;
+  // The page's last 15 minutes, sampled whether anyone watches or not; stopped with the stream.
+  const recorder = new HistoryRecorder({ provider, dispatcher: engine.dispatcher, metrics, defaultNamespace: config.defaultNamespace, logger });
+  recorder.start();
   const stream = new StatusStream({
     provider,
+    recorder,
+    alerts: { store: parts.store, staleMs: config.firingStaleSeconds * 1000 },
     dispatcher: engine.dispatcher,
     events: engine.events,
     metrics,
