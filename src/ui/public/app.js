@@ -39,7 +39,10 @@ function renderList() {
       cards.delete(key);
     }
   }
-  list.replaceChildren(...keys.map((key) => cards.get(key)));
+  // Moved only when the order changed: a card taken out and put back between a press and its
+  // release loses the click.
+  const wanted = keys.map((key) => cards.get(key));
+  if (wanted.length !== list.children.length || wanted.some((c, i) => list.children[i] !== c)) list.replaceChildren(...wanted);
   $('empty').hidden = keys.length > 0;
 }
 
