@@ -58,7 +58,7 @@ describe('the status stream: what an operator reads first', () => {
       // The history steps every 5 s: the calls fall between two points within a minute.
       await eventually(() => (latest(client, 'slow')?.latencyP95Ms ?? 0) > 0, 15_000, 200);
       expect(latest(client, 'slow')?.latencyP95Ms).toBeGreaterThanOrEqual(500);
-      expect(latest(client, 'slow')?.latencyP95Ms).toBeLessThanOrEqual(2500);
+      expect(latest(client, 'slow')?.latencyP95Ms).toBeLessThanOrEqual(5000);
     } finally {
       client.close();
     }
