@@ -78,16 +78,17 @@ export class HistoryRecorder {
       const { bounds, totals } = await readCallTotals(this.options.metrics);
       this.bounds = bounds;
       this.totals = totals;
-      const seen = new Set<string>();
+      // Functions gone make room first.
+      this.history.keepOnly(new Set(functions.map((info) => this.labelOf(info.ref))));
       for (const info of functions) {
         const label = this.labelOf(info.ref);
-        seen.add(label);
+        // Past the cap nothing is read for it (no queue copy per function of a large fleet).
+        if (!this.history.accepts(label)) continue;
         const { queued } = this.options.dispatcher.stats(info.ref);
         this.history.record(label, now, { desired: info.desired, ready: info.ready, queued: queued.no_replica + queued.busy }, totals.get(label));
         const point = this.history.latest(label);
         if (point !== undefined && point[0] === now) for (const listener of this.listeners) listener(info.ref, point);
       }
-      this.history.keepOnly(seen);
     } catch (err) {
       this.log.warn('history sample failed', { error: err instanceof Error ? err.message : String(err) });
     } finally {

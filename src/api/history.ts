@@ -131,6 +131,11 @@ export class FunctionHistory {
     return this.series.size;
   }
 
+  /** Whether a point for `label` would be kept: it has a history, or there is room for one more function. */
+  accepts(label: string): boolean {
+    return this.series.has(label) || this.series.size < this.maxFunctions;
+  }
+
   /** Appends one point for `label` (the oldest goes past `points`); a new function past `maxFunctions` is not recorded. */
   record(label: string, now: number, sample: HistorySample, totals: CallTotals | undefined): void {
     let s = this.series.get(label);

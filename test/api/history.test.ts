@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { bucketQuantile, FunctionHistory, readCallTotals } from '../../src/api/history.js';
+import { HistoryRecorder } from '../../src/api/history-recorder.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { alertsView, operatorView, NO_ALERTS } from '../../src/api/status-live.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 
@@ -26,7 +28,7 @@ describe('FunctionHistory', () => {
   it('records at most `maxFunctions` functions and forgets the ones gone', () => {
     const h = new FunctionHistory({ maxFunctions: 2 });
     for (const name of ['a', 'b', 'c']) h.record(name, 0, sample(1), undefined);
-    expect([h.size, h.pointsOf('c')]).toEqual([2, []]);
+    expect([h.size, h.pointsOf('c'), h.accepts('c'), h.accepts('a')]).toEqual([2, [], false, true]);
     h.keepOnly(new Set(['b']));
     expect([h.size, h.pointsOf('a'), h.pointsOf('b').length]).toEqual([1, [], 1]);
     h.record('c', 5000, sample(1), undefined);
@@ -102,5 +104,41 @@ describe('alertsView', () => {
       holds: { h1: { name: 'Backlog', seen: 9500 }, h2: { name: 'Old', seen: 100 } },
     };
     expect(alertsView(state, 10_000, 5000)).toEqual({ firing: 1, holds: ['Backlog'], scaleDownAt: new Date(20_000).toISOString() });
+  });
+});
+
+describe('HistoryRecorder', () => {
+  const ref = (name: string) => ({ name, namespace: 'openfaas-fn' });
+  const info = (name: string, desired: number) => ({ ref: ref(name), desired, ready: desired, labels: {}, annotations: {} });
+
+  it('samples every function it has room for, reads no queue past the cap, tells its listeners, and forgets the functions gone', async () => {
+    let listed = [info('a', 1), info('b', 2), info('c', 3)];
+    const statsRead: string[] = [];
+    const metrics = createMetrics(new Registry());
+    metrics.invocationTotal.inc({ function_name: 'a', code: '200' }, 10);
+    const recorder = new HistoryRecorder({
+      provider: { listFunctions: async () => listed as never },
+      dispatcher: {
+        stats: (r) => {
+          statsRead.push(r.name);
+          return { queued: { no_replica: 1, busy: 2 }, oldestWaitMs: 0, replicas: [] };
+        },
+      },
+      metrics,
+      defaultNamespace: 'openfaas-fn',
+      logger: silentLogger(),
+      history: new FunctionHistory({ maxFunctions: 2 }),
+    });
+    const heard: string[] = [];
+    recorder.onPoint((r, point) => heard.push(`${r.name}:${point[1]}`));
+    await recorder.sample(1000);
+    expect(statsRead).toEqual(['a', 'b']);
+    expect(heard).toEqual(['a:1', 'b:2']);
+    expect(recorder.history.pointsOf('a')).toEqual([[1000, 1, 1, 3, 0]]);
+    expect(recorder.totals.get('a')?.calls).toBe(10);
+    listed = [info('b', 2), info('c', 3)];
+    await recorder.sample(6000);
+    expect([recorder.history.pointsOf('a'), recorder.history.pointsOf('c').length]).toEqual([[], 1]);
+    recorder.stop();
   });
 });
