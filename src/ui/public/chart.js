@@ -20,12 +20,14 @@ function svgEl(tag, attrs) {
 /**
  * Draws `lines` (each `{ className, values }`, one value per time of `times`) into `svg`
  * over the window ending at `now`; the y-axis runs from 0 to the largest value (at least 1),
- * written in `label` with `unit`. Replaces what was drawn before.
+ * and `label` says the largest value with `unit`. Replaces what was drawn before.
  */
 export function drawChart(svg, label, lines, times, now, unit) {
   svg.setAttribute('viewBox', `0 0 ${WIDTH} ${HEIGHT}`);
   svg.setAttribute('preserveAspectRatio', 'none');
-  const top = Math.max(1, ...lines.flatMap((l) => l.values));
+  const dataMax = Math.max(0, ...lines.flatMap((l) => l.values));
+  // The y-axis runs to the data's largest value; a flat zero line sits at the bottom.
+  const top = Math.max(1, dataMax);
   const x = (t) => PAD + ((WIDTH - 2 * PAD) * (t - (now - HISTORY_WINDOW_MS))) / HISTORY_WINDOW_MS;
   const y = (v) => HEIGHT - PAD - ((HEIGHT - 2 * PAD) * v) / top;
   const children = [svgEl('line', { class: 'axis', x1: 0, y1: HEIGHT - PAD, x2: WIDTH, y2: HEIGHT - PAD })];
@@ -38,8 +40,8 @@ export function drawChart(svg, label, lines, times, now, unit) {
   }
   svg.replaceChildren(...children);
   svg.dataset.points = String(times.length);
-  svg.dataset.max = String(Math.max(0, ...lines.flatMap((l) => l.values)));
-  label.textContent = `max ${Number.isInteger(top) ? top : top.toFixed(1)}${unit}`;
+  svg.dataset.max = String(dataMax);
+  label.textContent = `max ${Number.isInteger(dataMax) ? dataMax : dataMax.toFixed(1)}${unit}`;
 }
 
 /** A history as the stream sends it: rows `[time ms, desired, ready, queued, rate]`, oldest first. */
