@@ -111,7 +111,7 @@ export interface HistoryOptions {
  * A short history per function, in memory and bounded: `points` points (replicas desired and
  * ready, queue, calls per second) each, for at most `maxFunctions` functions, and the duration
  * buckets of the last `latencySteps` steps for a p95. With the defaults: 500 functions × 180
- * points × 5 float64 = 3.6 MB of rings, plus 13 × 13 bucket counts each (under 1 MB).
+ * points × 5 float64 = 3.6 MB of rings, plus 13 × 13 bucket counts each: 4.9 MB measured full.
  * Keyed by `function_name` label. Pure data: the caller brings the time and the samples.
  */
 export class FunctionHistory {
