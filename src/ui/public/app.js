@@ -3,7 +3,7 @@
 // goes into the page as text (textContent) or as a data-* attribute, never as markup.
 import { newCard, policyLine, renderCard } from './cards.js';
 import { appendPoint, drawChart } from './chart.js';
-import { $, ago, duration, keyOf, lastErrorText, row } from './util.js';
+import { $, ago, atZero, duration, keyOf, lastErrorText, row } from './util.js';
 
 const EVENTS_KEPT = 200;
 const EVENTS_SHOWN = 30;
@@ -114,7 +114,7 @@ function renderDetail() {
   detail.dataset.desired = String(f.replicas);
   detail.dataset.ready = String(f.availableReplicas);
   $('detail-title').textContent = `${f.name} (${f.namespace})`;
-  $('detail-policy').textContent = `${policyLine(f)}${f.scaledToZero ? ' · scaled to zero' : ''} — ${policyText(f.policy)}`;
+  $('detail-policy').textContent = `${policyLine(f)}${atZero(f) ? ' · scaled to zero' : ''} — ${policyText(f.policy)}`;
   $('detail-alerts').textContent = alertsLine(f);
   const loop = f.crashLoop ?? null;
   $('detail-crash').hidden = loop === null;

@@ -1,6 +1,6 @@
 // The function cards of the status page: live counts, policy, badges (saturated, scaled to
 // zero, alerts, holds), errors and p95, the crash loop and the last error.
-import { el, keyOf, lastErrorText } from './util.js';
+import { atZero, el, keyOf, lastErrorText } from './util.js';
 
 const STATES = ['starting', 'free', 'busy', 'draining'];
 
@@ -100,7 +100,7 @@ export function renderCard(card, f, selected) {
   card.dataset.desired = String(f.replicas);
   card.dataset.ready = String(f.availableReplicas);
   card.dataset.saturated = String(f.saturated === true);
-  card.dataset.zero = String(f.scaledToZero === true);
+  card.dataset.zero = String(atZero(f));
   card.classList.toggle('selected', keyOf(f) === selected);
   card.classList.toggle('queued', f.queueLength > 0);
   card.classList.toggle('saturated', f.saturated === true);
@@ -114,7 +114,7 @@ export function renderCard(card, f, selected) {
   setField(card, 'p95', f.latencyP95Ms === null || f.latencyP95Ms === undefined ? '-' : `${f.latencyP95Ms} ms`);
   setField(card, 'errors', f.errors?.server ?? 0);
   setField(card, 'timeouts', f.errors?.timeouts ?? 0);
-  show(card, 'zero', f.scaledToZero === true ? 'scaled to zero' : null);
+  show(card, 'zero', atZero(f) ? 'scaled to zero' : null);
   show(card, 'saturated', f.saturated === true ? `saturated: at max ${f.maxReplicas}, ${f.queueLength} queued` : null);
   show(card, 'alerts', alertsText(f.alerts));
   const holds = f.alerts?.holds ?? [];

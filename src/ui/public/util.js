@@ -31,11 +31,17 @@ export function ago(iso) {
   return iso === null ? '-' : `${duration(Date.now() - Date.parse(iso))} ago`;
 }
 
-/** The last error the status API carries for a function, as one line; null when it carries none. */
+/**
+ * The function's last crash as one line, when the status API carries it (`lastCrash`: its
+ * cause line and when); null when it carries none.
+ */
 export function lastErrorText(f) {
-  const e = f.lastError;
-  if (e === undefined || e === null) return null;
-  if (typeof e === 'string') return e;
-  if (typeof e.message === 'string') return e.at === undefined ? e.message : `${e.message} (${ago(e.at)})`;
-  return JSON.stringify(e);
+  const c = f.lastCrash;
+  if (c === undefined || c === null || typeof c.error !== 'string') return null;
+  return typeof c.at === 'string' ? `${c.error} (${ago(c.at)})` : c.error;
+}
+
+/** Whether the function is at zero: the status API's `status`, else the stream's `scaledToZero`. */
+export function atZero(f) {
+  return f.status === 'scaled-to-zero' || f.scaledToZero === true;
 }
