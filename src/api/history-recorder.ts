@@ -4,9 +4,9 @@ import type { Metrics } from '../metrics/registry.js';
 import { functionLabel, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import { FunctionHistory, HISTORY_STEP_MS, readCallTotals, type Bounds, type CallTotals, type HistoryPoint } from './history.js';
 
-/** What the recorder reads: the function list, the queues, the call counters. */
+/** What the recorder reads: the function list once, then the provider's notifications, the queues, the call counters. */
 export interface HistoryRecorderOptions {
-  readonly provider: Pick<ReplicaProvider, 'listFunctions'>;
+  readonly provider: Pick<ReplicaProvider, 'listFunctions' | 'subscribe'>;
   readonly dispatcher: Pick<Dispatcher, 'stats'>;
   readonly metrics: Pick<Metrics, 'invocationTotal' | 'invocationSeconds'>;
   readonly defaultNamespace: string;
@@ -20,11 +20,20 @@ export interface HistoryRecorderOptions {
 /** Told of every point recorded: the function and its new point. */
 export type PointListener = (ref: FunctionRef, point: HistoryPoint) => void;
 
+interface Followed {
+  readonly ref: FunctionRef;
+  desired: number;
+  ready: number;
+}
+
 /**
- * Samples every function every `stepMs` into a FunctionHistory (the status page's last 15
+ * Samples the functions every `stepMs` into a FunctionHistory (the status page's last 15
  * minutes), whether anyone watches or not, and keeps the latest call totals (5xx, 504, the
- * duration buckets). One sample at a time: a slow provider list skips a step, never piles up.
- * Its timer is unref'd; `stop()` ends it (shutdown).
+ * duration buckets). It reads the function list once at `start` and follows the provider's
+ * notifications after that: no provider read per step, and only the functions the history has
+ * room for are followed (a fleet past HISTORY_MAX_FUNCTIONS costs nothing more). A step reads
+ * the gateway's own counters and each followed function's queue. Its timer is unref'd;
+ * `stop()` ends it (shutdown).
  */
 export class HistoryRecorder {
   readonly history: FunctionHistory;
@@ -35,7 +44,9 @@ export class HistoryRecorder {
   totals = new Map<string, CallTotals>();
   private readonly log: Logger;
   private readonly listeners = new Set<PointListener>();
+  private readonly followed = new Map<string, Followed>();
   private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
   private sampling = false;
 
   constructor(private readonly options: HistoryRecorderOptions) {
@@ -44,17 +55,25 @@ export class HistoryRecorder {
     this.log = options.logger.child({ component: 'history' });
   }
 
-  /** Takes a sample now, then one every `stepMs`. */
-  start(): void {
+  /** Reads the functions once, follows the provider's notifications, takes a sample now and one every `stepMs`. Never rejects. */
+  async start(): Promise<void> {
     if (this.timer !== undefined) return;
     this.timer = setInterval(() => void this.sample(), this.stepMs);
     this.timer.unref();
-    void this.sample();
+    this.unsubscribe = this.options.provider.subscribe((ref, state) => this.follow(ref, state.desired, state.ready));
+    try {
+      for (const info of await this.options.provider.listFunctions()) this.follow(info.ref, info.desired, info.ready);
+    } catch (err) {
+      this.log.warn('history list failed', { error: err instanceof Error ? err.message : String(err) });
+    }
+    await this.sample();
   }
 
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.listeners.clear();
   }
 
@@ -69,25 +88,37 @@ export class HistoryRecorder {
     return functionLabel(ref, this.options.defaultNamespace);
   }
 
-  /** One step: every function's counts appended; functions gone are forgotten. Never rejects. */
+  /** A function gone (the stream's list no longer has it): its history goes. */
+  forget(ref: FunctionRef): void {
+    const label = this.labelOf(ref);
+    this.followed.delete(label);
+    this.history.forget(label);
+  }
+
+  private follow(ref: FunctionRef, desired: number, ready: number): void {
+    const label = this.labelOf(ref);
+    const known = this.followed.get(label);
+    if (known !== undefined) {
+      known.desired = desired;
+      known.ready = ready;
+    } else if (this.followed.size < this.history.capacity) {
+      this.followed.set(label, { ref, desired, ready });
+    }
+  }
+
+  /** One step: each followed function's counts, a point where they changed. Never rejects. */
   async sample(now = Date.now()): Promise<void> {
     if (this.sampling) return;
     this.sampling = true;
     try {
-      const functions = await this.options.provider.listFunctions();
       const { bounds, totals } = await readCallTotals(this.options.metrics);
       this.bounds = bounds;
       this.totals = totals;
-      // Functions gone make room first.
-      this.history.keepOnly(new Set(functions.map((info) => this.labelOf(info.ref))));
-      for (const info of functions) {
-        const label = this.labelOf(info.ref);
-        // Past the cap nothing is read for it (no queue copy per function of a large fleet).
-        if (!this.history.accepts(label)) continue;
-        const { queued } = this.options.dispatcher.stats(info.ref);
-        this.history.record(label, now, { desired: info.desired, ready: info.ready, queued: queued.no_replica + queued.busy }, totals.get(label));
+      for (const [label, f] of this.followed) {
+        const { queued } = this.options.dispatcher.stats(f.ref);
+        if (!this.history.record(label, now, { desired: f.desired, ready: f.ready, queued: queued.no_replica + queued.busy }, totals.get(label))) continue;
         const point = this.history.latest(label);
-        if (point !== undefined && point[0] === now) for (const listener of this.listeners) listener(info.ref, point);
+        if (point !== undefined) for (const listener of this.listeners) listener(f.ref, point);
       }
     } catch (err) {
       this.log.warn('history sample failed', { error: err instanceof Error ? err.message : String(err) });
@@ -98,6 +129,6 @@ export class HistoryRecorder {
 
   /** The p95 call duration of `ref` over the last minute, ms; null without calls. */
   p95Ms(ref: FunctionRef): number | null {
-    return this.history.p95Ms(this.labelOf(ref), this.bounds);
+    return this.history.p95Ms(this.labelOf(ref), this.bounds, Date.now());
   }
 }

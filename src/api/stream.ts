@@ -186,6 +186,7 @@ export class StatusStream {
     for (const [key, known] of this.known) {
       if (seen.has(key)) continue;
       this.known.delete(key);
+      this.options.recorder?.forget(known.ref);
       this.broadcast(this.labelOf(known.ref), frame('removed', JSON.stringify({ name: known.ref.name, namespace: known.ref.namespace })));
     }
   }

@@ -10,19 +10,32 @@ const sample = (desired: number, queued = 0) => ({ desired, ready: desired, queu
 const totals = (calls: number, buckets: number[] = []) => ({ calls, errors5xx: 0, timeouts504: 0, buckets });
 
 describe('FunctionHistory', () => {
-  it('keeps the last `points` points per function, oldest first, with the call rate over each step', () => {
+  it('keeps a point only when a count or the rate changed, at most `points`, with the call rate over each step', () => {
     const h = new FunctionHistory({ points: 3 });
-    h.record('echo', 0, sample(1), totals(0));
-    h.record('echo', 5000, sample(2, 4), totals(50));
-    h.record('echo', 10_000, sample(3), totals(60));
+    expect(h.record('echo', 0, sample(1), totals(0))).toBe(true);
+    // Idle: nothing changed, no point.
+    expect(h.record('echo', 5000, sample(1), totals(0))).toBe(false);
+    expect(h.record('echo', 10_000, sample(2, 4), totals(50))).toBe(true);
     h.record('echo', 15_000, sample(3), totals(60));
+    h.record('echo', 20_000, sample(3), totals(60));
     expect(h.pointsOf('echo')).toEqual([
-      [5000, 2, 2, 4, 10],
-      [10_000, 3, 3, 0, 2],
-      [15_000, 3, 3, 0, 0],
+      [10_000, 2, 2, 4, 10],
+      [15_000, 3, 3, 0, 2],
+      [20_000, 3, 3, 0, 0],
     ]);
-    expect(h.latest('echo')).toEqual([15_000, 3, 3, 0, 0]);
+    expect(h.latest('echo')).toEqual([20_000, 3, 3, 0, 0]);
     expect(h.pointsOf('unknown')).toEqual([]);
+  });
+
+  it('drops the points past its window but the newest older one (the value at the window\'s start)', () => {
+    const h = new FunctionHistory({ windowMs: 60_000 });
+    h.record('f', 0, sample(1), undefined);
+    h.record('f', 10_000, sample(2), undefined);
+    h.record('f', 100_000, sample(3), undefined);
+    expect(h.pointsOf('f')).toEqual([
+      [10_000, 2, 2, 0, 0],
+      [100_000, 3, 3, 0, 0],
+    ]);
   });
 
   it('records at most `maxFunctions` functions and forgets the ones gone', () => {
@@ -32,22 +45,22 @@ describe('FunctionHistory', () => {
     h.keepOnly(new Set(['b']));
     expect([h.size, h.pointsOf('a'), h.pointsOf('b').length]).toEqual([1, [], 1]);
     h.record('c', 5000, sample(1), undefined);
-    expect(h.pointsOf('c').length).toBe(1);
+    h.forget('b');
+    expect([h.pointsOf('c').length, h.pointsOf('b')]).toEqual([1, []]);
   });
 
-  it('answers the p95 of the calls finished within its last `latencySteps` steps only', () => {
+  it('answers the p95 of the calls finished within its latency window only', () => {
     const bounds = [0.1, 0.5, 1, Number.POSITIVE_INFINITY];
-    const h = new FunctionHistory({ latencySteps: 2 });
-    // 100 slow calls long ago, then 100 fast ones: the window sees only the fast ones.
+    const h = new FunctionHistory({ latencyWindowMs: 10_000 });
+    // 100 slow calls, then 100 fast ones more than a window later: the window sees only the fast ones.
     h.record('f', 0, sample(1), totals(0, [0, 0, 0, 0]));
     h.record('f', 5000, sample(1), totals(100, [0, 0, 100, 100]));
-    expect(h.p95Ms('f', bounds)).toBe(975);
-    h.record('f', 10_000, sample(1), totals(150, [50, 50, 100, 150]));
-    h.record('f', 15_000, sample(1), totals(200, [100, 100, 100, 200]));
-    expect(h.p95Ms('f', bounds)).toBe(95);
-    h.record('f', 20_000, sample(1), totals(200, [100, 100, 100, 200]));
-    h.record('f', 25_000, sample(1), totals(200, [100, 100, 100, 200]));
-    expect(h.p95Ms('f', bounds)).toBeNull();
+    expect(h.p95Ms('f', bounds, 5000)).toBe(975);
+    h.record('f', 30_000, sample(1), totals(200, [100, 100, 100, 200]));
+    expect(h.p95Ms('f', bounds, 30_000)).toBe(95);
+    // No call for longer than the window: none.
+    h.record('f', 45_000, sample(1), totals(200, [100, 100, 100, 200]));
+    expect(h.p95Ms('f', bounds, 45_000)).toBeNull();
   });
 });
 
@@ -111,13 +124,23 @@ describe('HistoryRecorder', () => {
   const ref = (name: string) => ({ name, namespace: 'openfaas-fn' });
   const info = (name: string, desired: number) => ({ ref: ref(name), desired, ready: desired, labels: {}, annotations: {} });
 
-  it('samples every function it has room for, reads no queue past the cap, tells its listeners, and forgets the functions gone', async () => {
-    let listed = [info('a', 1), info('b', 2), info('c', 3)];
+  it('lists the functions once, then follows the notifications: no provider read per step, no queue read past the cap', async () => {
+    let lists = 0;
+    let listener: ((r: { name: string; namespace: string }, state: { desired: number; ready: number }) => void) | undefined;
     const statsRead: string[] = [];
     const metrics = createMetrics(new Registry());
     metrics.invocationTotal.inc({ function_name: 'a', code: '200' }, 10);
     const recorder = new HistoryRecorder({
-      provider: { listFunctions: async () => listed as never },
+      provider: {
+        listFunctions: async () => {
+          lists += 1;
+          return [info('a', 1), info('b', 2), info('c', 3)] as never;
+        },
+        subscribe: (l) => {
+          listener = l as never;
+          return () => undefined;
+        },
+      },
       dispatcher: {
         stats: (r) => {
           statsRead.push(r.name);
@@ -131,14 +154,24 @@ describe('HistoryRecorder', () => {
     });
     const heard: string[] = [];
     recorder.onPoint((r, point) => heard.push(`${r.name}:${point[1]}`));
-    await recorder.sample(1000);
-    expect(statsRead).toEqual(['a', 'b']);
-    expect(heard).toEqual(['a:1', 'b:2']);
-    expect(recorder.history.pointsOf('a')).toEqual([[1000, 1, 1, 3, 0]]);
-    expect(recorder.totals.get('a')?.calls).toBe(10);
-    listed = [info('b', 2), info('c', 3)];
-    await recorder.sample(6000);
-    expect([recorder.history.pointsOf('a'), recorder.history.pointsOf('c').length]).toEqual([[], 1]);
-    recorder.stop();
+    try {
+      await recorder.start();
+      expect(statsRead).toEqual(['a', 'b']);
+      expect(heard).toEqual(['a:1', 'b:2']);
+      expect(recorder.history.pointsOf('a')).toEqual([[expect.any(Number), 1, 1, 3, 0]]);
+      expect(recorder.totals.get('a')?.calls).toBe(10);
+      // A step with nothing changed: no point, no list.
+      await recorder.sample(Date.now() + 5000);
+      expect([lists, heard.length]).toEqual([1, 2]);
+      listener?.(ref('a'), { desired: 4, ready: 2 });
+      await recorder.sample(Date.now() + 10_000);
+      expect([lists, heard]).toEqual([1, ['a:1', 'b:2', 'a:4']]);
+      recorder.forget(ref('a'));
+      listener?.(ref('c'), { desired: 3, ready: 3 });
+      await recorder.sample(Date.now() + 15_000);
+      expect([recorder.history.pointsOf('a'), heard.at(-1)]).toEqual([[], 'c:3']);
+    } finally {
+      recorder.stop();
+    }
   });
 });

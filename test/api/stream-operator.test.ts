@@ -80,7 +80,7 @@ describe('the status stream: what an operator reads first', () => {
     }
   }, 30_000);
 
-  it('sends each function its history on connect, then a point at each step', async () => {
+  it('sends each function its history on connect, then a point at a step where its counts changed', async () => {
     const client = await openSse(`${s.adminUrl}/system/stream?function=busy`, AUTH);
     try {
       await eventually(() => client.events.some((e) => e.event === 'history'), 10_000);
@@ -88,10 +88,11 @@ describe('the status stream: what an operator reads first', () => {
       expect(history).toMatchObject({ name: 'busy', stepMs: 5000 });
       expect(history.points.length).toBeGreaterThan(0);
       expect(history.points.at(-1)?.slice(1, 3)).toEqual([1, 1]);
-      await eventually(() => client.events.some((e) => e.event === 'point'), 15_000, 200);
-      const point = JSON.parse(client.events.find((e) => e.event === 'point')?.data ?? '{}') as { name: string; point: number[] };
-      expect(point.name).toBe('busy');
-      expect(point.point).toHaveLength(5);
+      // A call changes its rate: the next step sends a point with a rate above 0.
+      expect(await call(`${s.url}/function/busy`)).toBe(200);
+      const points = () => client.events.filter((e) => e.event === 'point').map((e) => JSON.parse(e.data) as { name: string; point: number[] });
+      await eventually(() => points().some((p) => (p.point[4] ?? 0) > 0), 15_000, 200);
+      expect(points().every((p) => p.name === 'busy' && p.point.length === 5)).toBe(true);
       expect(client.events.filter((e) => e.event === 'point' || e.event === 'history').every((e) => (JSON.parse(e.data) as { name: string }).name === 'busy')).toBe(true);
     } finally {
       client.close();

@@ -31,8 +31,15 @@ export function drawChart(svg, label, lines, times, now, unit) {
   const x = (t) => PAD + ((WIDTH - 2 * PAD) * (t - (now - HISTORY_WINDOW_MS))) / HISTORY_WINDOW_MS;
   const y = (v) => HEIGHT - PAD - ((HEIGHT - 2 * PAD) * v) / top;
   const children = [svgEl('line', { class: 'axis', x1: 0, y1: HEIGHT - PAD, x2: WIDTH, y2: HEIGHT - PAD })];
+  const start = now - HISTORY_WINDOW_MS;
   for (const line of lines) {
-    const points = times.map((t, i) => `${x(t).toFixed(1)},${y(line.values[i] ?? 0).toFixed(1)}`).join(' ');
+    // A point holds until the next one (the server sends a point only when a value changed), the last one until now.
+    const steps = [];
+    times.forEach((t, i) => {
+      const v = y(line.values[i] ?? 0).toFixed(1);
+      steps.push(`${x(Math.max(start, t)).toFixed(1)},${v}`, `${x(Math.max(start, times[i + 1] ?? now)).toFixed(1)},${v}`);
+    });
+    const points = steps.join(' ');
     const poly = svgEl('polyline', { class: line.className, points, fill: 'none', 'vector-effect': 'non-scaling-stroke' });
     poly.dataset.points = String(times.length);
     poly.dataset.max = String(Math.max(0, ...line.values));
@@ -44,9 +51,12 @@ export function drawChart(svg, label, lines, times, now, unit) {
   label.textContent = `max ${Number.isInteger(dataMax) ? dataMax : dataMax.toFixed(1)}${unit}`;
 }
 
-/** A history as the stream sends it: rows `[time ms, desired, ready, queued, rate]`, oldest first. */
+/**
+ * Appends a point to a history as the stream sends it (rows `[time ms, desired, ready, queued,
+ * rate]`, oldest first, one per change); drops those past the window but the newest older one.
+ */
 export function appendPoint(history, point) {
   history.points.push(point);
   const oldest = point[0] - HISTORY_WINDOW_MS;
-  while (history.points.length > HISTORY_POINTS || (history.points.length > 0 && history.points[0][0] < oldest)) history.points.shift();
+  while (history.points.length > HISTORY_POINTS || (history.points.length > 1 && history.points[1][0] <= oldest)) history.points.shift();
 }
