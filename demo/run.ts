@@ -1,8 +1,12 @@
 // `npm run demo`: Prometheus, Alertmanager and an alert-scaler gateway on 127.0.0.1, a load
-// generator in bursts, and a line each time the echo function's replica count changes.
-// Stops on Ctrl-C or after DEMO_SECONDS (default 90).
+// generator in bursts on echo (the alert path), a wake of sleepy from zero, worker scaling on
+// its own queue (the queue kind), and a line each time a function's replica count changes.
+// Prints the status page's URL and credentials, and why its timing is faster than the shipped
+// configs. Stops on Ctrl-C or after DEMO_SECONDS (default 90).
 import { join } from 'node:path';
-import { FAST_TIMING, getJson, repoRoot, startLoad, startStack, toolsOrSkip, type Load, type Stack } from './stack.js';
+import { queueSegment, wakeSegment } from './segments.js';
+import { getJson, repoRoot, startLoad, startStack, toolsOrSkip, type Load, type Stack } from './stack.js';
+import { DEMO_ENV, DEMO_TIMING, pageLines, shippedTiming, timingLines } from './timing.js';
 
 const DURATION_SECONDS = Number(process.env['DEMO_SECONDS'] ?? 90);
 /** Load for BURST_SECONDS, then quiet for QUIET_SECONDS, and again. */
@@ -10,6 +14,11 @@ const BURST_SECONDS = 25;
 const QUIET_SECONDS = 20;
 const RATE_PER_SECOND = 20;
 const AUTH = { user: 'admin', password: 'demo' };
+/** When the other segments start, s after start: the wake while echo's first burst runs, the queue kind in its first quiet time. */
+const WAKE_AT_SECONDS = 5;
+const QUEUE_AT_SECONDS = BURST_SECONDS + 2;
+const QUEUE_SECONDS = 12;
+const QUEUE_RATE_PER_SECOND = 10;
 
 const started = Date.now();
 const say = (message: string): void => {
@@ -37,11 +46,13 @@ async function main(): Promise<number> {
   const stack = await startStack({
     stackPath: join(repoRoot(), 'demo/functions.yml'),
     basicAuth: AUTH,
-    env: { ALERT_SCALER_SCALE_DOWN_WINDOW_SECONDS: '5', ALERT_SCALER_COOLDOWN_SECONDS: '10' },
+    env: DEMO_ENV,
     // A long burst keeps stepping: Alertmanager repeats every 10s, one step per cooldown.
-    timing: { ...FAST_TIMING, repeatInterval: '10s' },
+    timing: DEMO_TIMING,
   });
   say(`gateway ${stack.gateway.url} (admin ${stack.gateway.adminUrl})  prometheus ${stack.monitoring.prometheusUrl}  alertmanager ${stack.monitoring.alertmanagerUrl}`);
+  for (const line of pageLines(stack.gateway.adminUrl, AUTH)) say(line);
+  for (const line of timingLines(DEMO_TIMING, Number(DEMO_ENV['ALERT_SCALER_SCALE_DOWN_WINDOW_SECONDS']), shippedTiming(repoRoot()))) say(line);
   say(`running for ${DURATION_SECONDS}s; Ctrl-C stops earlier`);
 
   const shown = new Map<string, string>();
@@ -65,6 +76,14 @@ async function main(): Promise<number> {
     }, BURST_SECONDS * 1000);
   };
   burst();
+  // The other segments, each once, each bounded; a failure is a line, not the end of the demo.
+  const segments: Array<Promise<unknown>> = [];
+  const later = (seconds: number, run: () => Promise<unknown>): NodeJS.Timeout =>
+    setTimeout(() => segments.push(run().catch((err: unknown) => say(`segment failed: ${err instanceof Error ? err.message : String(err)}`))), seconds * 1000);
+  const segmentTimers = [
+    later(WAKE_AT_SECONDS, () => wakeSegment(stack.gateway, say)),
+    later(QUEUE_AT_SECONDS, () => queueSegment(stack.gateway, say, { seconds: QUEUE_SECONDS, ratePerSecond: QUEUE_RATE_PER_SECOND })),
+  ];
 
   await new Promise<void>((done) => {
     const timer = setTimeout(done, DURATION_SECONDS * 1000);
@@ -80,7 +99,9 @@ async function main(): Promise<number> {
   // A terminal's Ctrl-C also reaches the replicas; their restarts are not news any more.
   unsubscribe();
   clearTimeout(loadTimer);
+  segmentTimers.forEach(clearTimeout);
   await load?.stop();
+  await Promise.all(segments);
   watching.abort();
   await alertsWatch;
   await stack.close();

@@ -93,6 +93,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   advertised = advertisedUrl(config, port);
   // Every function read and evaluated once (a top-up to min happens now); then events drive it.
   await scaler.start();
+  await app.recorder.start();
   ready = true;
   logger.info('listening', { port, host: config.host, adminPort, adminHost: listeners.adminHost, provider: provider.kind });
   const close = gracefulClose({ parts, app, listeners, setup, unsubscribe, notReady: () => (ready = false), logger, shutdownTimeoutMs: config.shutdownTimeoutMs });

@@ -1,13 +1,12 @@
 import type { Request, Response } from 'express';
-import type { Dispatcher } from '../engine/dispatcher.js';
 import type { EngineEvent, EventLog } from '../engine/events.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
-import type { SpecDefaults } from '../policy/spec.js';
-import { functionLabel, parseFunctionRef, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
+import { functionLabel, parseFunctionRef, refKey, type FunctionRef, type ReplicaState } from '../providers/types.js';
 import type { EventView } from './events.js';
-import { functionDetail, type FunctionDetail } from './status.js';
+import { readPassData, snapshotOf, type FunctionSnapshot, type Known, type PassData, type SnapshotSources } from './stream-snapshot.js';
+
+export type { FunctionSnapshot } from './stream-snapshot.js';
 
 /** Shortest time between two snapshots of one function, ms. */
 export const DEFAULT_COALESCE_MS = 250;
@@ -15,8 +14,7 @@ export const DEFAULT_COALESCE_MS = 250;
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 /** Bytes a client may leave unread before it is dropped. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
-/** The window the request rate is measured over, ms. */
-export const RATE_WINDOW_MS = 10_000;
+export { RATE_WINDOW_MS } from './stream-snapshot.js';
 /** How often the function list is read again (functions added or gone), ms. */
 const RELIST_MS = 5_000;
 
@@ -25,25 +23,8 @@ function frame(name: string, json: string): string {
   return `event: ${name}\ndata: ${json}\n\n`;
 }
 
-/** One function as the stream (and the page) shows it: the OpenFaaS fields, the rate, the detail. */
-export interface FunctionSnapshot extends FunctionDetail {
-  readonly name: string;
-  readonly namespace: string;
-  readonly replicas: number;
-  readonly availableReplicas: number;
-  readonly invocationCount: number;
-  /** Calls per second through this gateway over the last RATE_WINDOW_MS (less right after start). */
-  readonly requestsPerSecond: number;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
-export interface StatusStreamOptions {
-  readonly provider: ReplicaProvider;
-  readonly dispatcher: Pick<Dispatcher, 'replicas' | 'stats' | 'waiting'>;
+export interface StatusStreamOptions extends SnapshotSources {
   readonly events: Pick<EventLog, 'addSink'>;
-  readonly metrics: Metrics;
-  readonly specDefaults: SpecDefaults;
-  readonly defaultNamespace: string;
   readonly logger: Logger;
   /** DEFAULT_COALESCE_MS when absent. */
   readonly coalesceMs?: number;
@@ -53,22 +34,15 @@ export interface StatusStreamOptions {
   readonly maxBufferedBytes?: number;
 }
 
-interface Known {
-  readonly ref: FunctionRef;
-  state: ReplicaState;
-  /** The JSON last sent; a snapshot is sent only when it differs. */
-  sent: string;
-  /** Invocation counts sampled at each pass: [time ms, count], oldest first, within the rate window. */
-  samples: Array<readonly [number, number]>;
-}
-
 /**
  * `GET /system/stream[?function=name[.namespace]]`: server-sent events for live views (one
  * function's only, with `function`). On connect, one `function` event
  * per function (a FunctionSnapshot); then a `function` event whenever one changes (checked
  * every `coalesceMs`, so at most that often per function), an `engine` event for each engine
  * event as it is recorded (an EventView), a `removed` event `{name, namespace}` when a
- * function goes away, and a heartbeat comment when nothing was sent for `heartbeatMs`.
+ * function goes away, and a heartbeat comment when nothing was sent for `heartbeatMs`. With a
+ * recorder: on connect a `history` event per function `{name, namespace, stepMs, points}`
+ * (HistoryPoint rows), then a `point` event `{name, namespace, point}` at each step.
  * A client that leaves more than `maxBufferedBytes` unread is dropped (it reconnects and
  * starts from a fresh snapshot); nothing is buffered for it beyond that. `close()` ends every
  * stream at once (shutdown) and refuses new ones with 503 SHUTTING_DOWN.
@@ -84,6 +58,7 @@ export class StatusStream {
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private detachSink: (() => void) | undefined;
+  private detachPoints: (() => void) | undefined;
   private passing = false;
   private lastListed = 0;
   /** When each client was last written to: its heartbeat is its own (one that follows one function hears nothing of the others). */
@@ -123,10 +98,15 @@ export class StatusStream {
     } catch (err) {
       this.log.warn('stream list failed', { error: err instanceof Error ? err.message : String(err) });
     }
-    // A fresh client gets every function once, whatever was sent to the others.
-    const counts = await this.invocationCounts();
+    // A fresh client gets every function once, whatever was sent to the others, then its history.
+    const data = await this.passData();
+    const recorder = this.options.recorder;
     for (const known of this.known.values()) {
-      if (only === null || only === this.labelOf(known.ref)) this.write(res, frame('function', JSON.stringify(this.snapshot(known, counts))));
+      if (only !== null && only !== this.labelOf(known.ref)) continue;
+      this.write(res, frame('function', JSON.stringify(this.snapshot(known, data))));
+      if (recorder === undefined) continue;
+      const points = recorder.history.pointsOf(recorder.labelOf(known.ref));
+      this.write(res, frame('history', JSON.stringify({ name: known.ref.name, namespace: known.ref.namespace, stepMs: recorder.stepMs, points })));
     }
   };
 
@@ -153,12 +133,16 @@ export class StatusStream {
       res.end();
     }
     this.stop();
+    this.options.recorder?.stop();
   }
 
   private start(): void {
     if (this.timer !== undefined) return;
     this.unsubscribe = this.options.provider.subscribe((ref, state) => this.remember(ref, state));
     this.detachSink = this.options.events.addSink((event) => this.broadcastEvent(event));
+    this.detachPoints = this.options.recorder?.onPoint((ref, point) =>
+      this.broadcast(this.labelOf(ref), frame('point', JSON.stringify({ name: ref.name, namespace: ref.namespace, point }))),
+    );
     this.timer = setInterval(() => void this.pass(), this.coalesceMs);
     this.timer.unref();
   }
@@ -171,6 +155,8 @@ export class StatusStream {
     this.unsubscribe = undefined;
     this.detachSink?.();
     this.detachSink = undefined;
+    this.detachPoints?.();
+    this.detachPoints = undefined;
     this.known.clear();
     this.lastListed = 0;
   }
@@ -200,37 +186,17 @@ export class StatusStream {
     for (const [key, known] of this.known) {
       if (seen.has(key)) continue;
       this.known.delete(key);
+      this.options.recorder?.forget(known.ref);
       this.broadcast(this.labelOf(known.ref), frame('removed', JSON.stringify({ name: known.ref.name, namespace: known.ref.namespace })));
     }
   }
 
-  private async invocationCounts(): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const value of (await this.options.metrics.invocationTotal.get()).values) {
-      const fn = String(value.labels['function_name']);
-      counts.set(fn, (counts.get(fn) ?? 0) + value.value);
-    }
-    return counts;
+  private passData(): Promise<PassData> {
+    return readPassData(this.known, this.options, this.log);
   }
 
-  private snapshot(known: Known, counts: Map<string, number>): FunctionSnapshot {
-    const { ref, state } = known;
-    const invocationCount = counts.get(this.labelOf(ref)) ?? 0;
-    const now = Date.now();
-    known.samples.push([now, invocationCount]);
-    while (known.samples.length > 2 && now - (known.samples[1]?.[0] ?? now) >= RATE_WINDOW_MS) known.samples.shift();
-    const [t0, c0] = known.samples[0] ?? [now, invocationCount];
-    const requestsPerSecond = now - t0 < 1000 ? 0 : Math.round(((invocationCount - c0) * 1000 * 100) / (now - t0)) / 100;
-    return {
-      name: ref.name,
-      namespace: ref.namespace,
-      replicas: state.desired,
-      availableReplicas: state.ready,
-      invocationCount,
-      requestsPerSecond,
-      labels: state.labels,
-      ...functionDetail({ dispatcher: this.options.dispatcher, provider: this.options.provider, specDefaults: this.options.specDefaults }, ref, state),
-    };
+  private snapshot(known: Known, data: PassData): FunctionSnapshot {
+    return snapshotOf(known, data, this.options);
   }
 
   /** One pass: every function whose snapshot changed is sent; a heartbeat when the stream was quiet. */
@@ -239,9 +205,9 @@ export class StatusStream {
     this.passing = true;
     try {
       if (Date.now() - this.lastListed >= RELIST_MS) await this.relist();
-      const counts = await this.invocationCounts();
+      const data = await this.passData();
       for (const known of this.known.values()) {
-        const json = JSON.stringify(this.snapshot(known, counts));
+        const json = JSON.stringify(this.snapshot(known, data));
         if (json === known.sent) continue;
         known.sent = json;
         this.broadcast(this.labelOf(known.ref), frame('function', json));

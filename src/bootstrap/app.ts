@@ -1,3 +1,4 @@
+import { HistoryRecorder } from '../api/history-recorder.js';
 import { StatusStream } from '../api/stream.js';
 import type { GatewayParts } from '../compose/gateway.js';
 import { specDefaults } from '../config/defaults.js';
@@ -9,8 +10,10 @@ import { createApp, type App } from '../server.js';
 /** The gateway's two handlers and the live status stream they serve. */
 export interface GatewayApp {
   readonly app: App;
-  /** `GET /system/stream`: ended first at shutdown (its streams never finish by themselves). */
+  /** `GET /system/stream`: ended first at shutdown (its streams never finish by themselves); stops the recorder too. */
   readonly stream: StatusStream;
+  /** The page's last 15 minutes: started once the provider runs (its first list reads the provider's cache, not its API). */
+  readonly recorder: HistoryRecorder;
 }
 
 /**
@@ -24,8 +27,12 @@ export function createGatewayApp(
 ): GatewayApp {
   const { provider, engine } = parts;
   const { logger, metrics } = deps;
+  // The page's last 15 minutes, sampled whether anyone watches or not; stopped with the stream.
+  const recorder = new HistoryRecorder({ provider, dispatcher: engine.dispatcher, metrics, defaultNamespace: config.defaultNamespace, logger });
   const stream = new StatusStream({
     provider,
+    recorder,
+    alerts: { store: parts.store, staleMs: config.firingStaleSeconds * 1000 },
     dispatcher: engine.dispatcher,
     events: engine.events,
     metrics,
@@ -54,5 +61,5 @@ export function createGatewayApp(
     namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
     ownership: parts.ownership,
   });
-  return { app, stream };
+  return { app, stream, recorder };
 }

@@ -40,6 +40,8 @@ export interface GatewayParts {
   readonly detachSink: (() => void) | undefined;
   /** Which functions this gateway decides for; undefined: all of them. */
   readonly ownership: Ownership | undefined;
+  /** Where each function's alert state lives (the status page reads firing alerts and holds from it). */
+  readonly store: AlertStateStore;
 }
 
 /**
@@ -102,7 +104,7 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
     idleSource: idleSourceOf(config, localIdle, remote, setup, logger),
     idleRecheckMs: config.idlerIntervalSeconds * 1000,
   });
-  return { provider, engine, scaler, invocations, detachSink, ownership };
+  return { provider, engine, scaler, invocations, detachSink, ownership, store };
 }
 
 /**

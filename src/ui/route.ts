@@ -5,7 +5,11 @@ import { Router, type Response } from 'express';
 const FILES = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'cards.js': 'text/javascript; charset=utf-8',
+  'chart.js': 'text/javascript; charset=utf-8',
+  'util.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 } as const;
 
 type FileName = keyof typeof FILES;
@@ -25,8 +29,9 @@ export function loadUiFiles(dir: URL = new URL('./public/', import.meta.url)): R
 }
 
 /**
- * `GET /ui/`: the live status page (index.html, app.js, style.css), read once at start and
- * answered from memory with a strict Content-Security-Policy. `/ui` redirects to `/ui/`.
+ * `GET /ui/`: the live status page (index.html, its scripts, style.css and favicon.svg), read
+ * once at start and answered from memory with a strict Content-Security-Policy. `/ui` redirects
+ * to `/ui/`. The page names its favicon, so a browser never asks for `/favicon.ico`.
  * Basic auth, when on, is put in front of it by createApp.
  */
 export function uiRouter(files: ReadonlyMap<FileName, Buffer> = loadUiFiles()): Router {
@@ -48,8 +53,6 @@ export function uiRouter(files: ReadonlyMap<FileName, Buffer> = loadUiFiles()): 
     next();
   });
   router.get('/', send('index.html'));
-  router.get('/index.html', send('index.html'));
-  router.get('/app.js', send('app.js'));
-  router.get('/style.css', send('style.css'));
+  for (const name of Object.keys(FILES) as FileName[]) router.get(`/${name}`, send(name));
   return router;
 }

@@ -28,3 +28,20 @@ describe('the /ui/ files', () => {
     expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
   });
 });
+
+describe('the page\'s own files', () => {
+  it('serves its favicon and script modules from /ui/, and the page links the favicon (no external request)', async () => {
+    const page = (await request(app).get('/ui/')).text;
+    expect(page).toContain('<link rel="icon" href="favicon.svg" type="image/svg+xml">');
+    const icon = await request(app).get('/ui/favicon.svg');
+    expect([icon.status, icon.headers['content-type']]).toEqual([200, 'image/svg+xml']);
+    expect(icon.body.toString()).toMatch(/^<svg /);
+    for (const name of ['cards.js', 'chart.js', 'util.js']) {
+      const res = await request(app).get(`/ui/${name}`);
+      expect([name, res.status, res.headers['content-type']]).toEqual([name, 200, 'text/javascript; charset=utf-8']);
+      expect(res.text).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+    }
+    // Nothing the page loads comes from elsewhere.
+    expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+});

@@ -1,146 +1,48 @@
 // The live status page of alert-scaler. No framework, no build step. Everything it shows that
 // comes from the gateway (function names, labels, event reasons) is untrusted: it only ever
 // goes into the page as text (textContent) or as a data-* attribute, never as markup.
+import { newCard, policyLine, renderCard } from './cards.js';
+import { appendPoint, drawChart } from './chart.js';
+import { $, ago, atZero, duration, keyOf, lastErrorText, row } from './util.js';
 
 const EVENTS_KEPT = 200;
 const EVENTS_SHOWN = 30;
 const INVOKE_SHOWN_BYTES = 4096;
-const STATES = ['starting', 'free', 'busy', 'draining'];
+/** Replica lifecycle actions: the rows the "hide lifecycle" toggle leaves out (a crash stays). */
+const LIFECYCLE = new Set(['scale_up_start', 'scale_up_complete', 'drain_start', 'scale_down_complete']);
 
 /** @type {Map<string, any>} function key → its latest snapshot */
 const functions = new Map();
 /** @type {Map<string, HTMLElement>} function key → its card */
 const cards = new Map();
+/** @type {Map<string, {stepMs: number, points: number[][]}>} function key → its last 15 minutes */
+const histories = new Map();
 /** @type {any[]} engine events, oldest first */
 let events = [];
 /** @type {string | null} */
 let selected = null;
 
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
-const keyOf = (f) => `${f.namespace}/${f.name}`;
-
-/** An element with a class and text; text only through textContent. */
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = String(text);
-  return node;
-}
-
-function row(cells) {
-  const tr = document.createElement('tr');
-  for (const cell of cells) tr.append(el('td', '', cell));
-  return tr;
-}
-
-/** `90 s` → `1m 30s`; under a minute in seconds. */
-function duration(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${s % 60}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h ${m % 60}m`;
-}
-
-function ago(iso) {
-  return iso === null ? '-' : `${duration(Date.now() - Date.parse(iso))} ago`;
-}
-
-function inFlight(f) {
-  return f.instances.reduce((n, r) => n + r.inFlight, 0);
-}
-
-/** A stat of a card: label and value, the value addressable by data-field. */
-function stat(field, label) {
-  const item = el('div', 'stat');
-  item.append(el('span', 'label', label));
-  const value = el('span', 'value', '0');
-  value.dataset.field = field;
-  item.append(value);
-  return item;
-}
-
-function newCard(f) {
-  const card = el('article', 'fn');
-  card.tabIndex = 0;
-  card.setAttribute('role', 'button');
-  card.dataset.function = f.name;
-  card.dataset.namespace = f.namespace;
-  const title = el('h3', 'name', f.name);
-  title.append(el('span', 'namespace', f.namespace));
-  const replicas = el('p', 'replicas');
-  const ready = el('span', 'ready', '0');
-  ready.dataset.field = 'ready';
-  const desired = el('span', 'desired', '0');
-  desired.dataset.field = 'desired';
-  replicas.append(ready, el('span', 'of', ' / '), desired, el('span', 'unit', ' ready / desired'));
-  const stats = el('div', 'stats');
-  for (const state of STATES) stats.append(stat(state, state));
-  stats.append(stat('inflight', 'in flight'), stat('queue', 'queued'), stat('rate', 'req/s'));
-  const crash = el('p', 'crash-line', '');
-  crash.dataset.field = 'crash';
-  crash.hidden = true;
-  card.append(title, replicas, stats, crash);
-  const select = () => selectFunction(keyOf(f));
-  card.addEventListener('click', select);
-  card.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' || e.key === ' ') {
-      e.preventDefault();
-      select();
-    }
-  });
-  return card;
-}
-
-function setField(card, field, value) {
-  const node = card.querySelector(`[data-field="${field}"]`);
-  if (node !== null) node.textContent = String(value);
-}
-
-function renderCard(f) {
-  const key = keyOf(f);
-  let card = cards.get(key);
-  if (card === undefined) {
-    card = newCard(f);
-    cards.set(key, card);
-  }
-  card.dataset.desired = String(f.replicas);
-  card.dataset.ready = String(f.availableReplicas);
-  card.classList.toggle('selected', key === selected);
-  card.classList.toggle('queued', f.queueLength > 0);
-  setField(card, 'ready', f.availableReplicas);
-  setField(card, 'desired', f.replicas);
-  for (const state of STATES) setField(card, state, f.states[state]);
-  setField(card, 'inflight', inFlight(f));
-  setField(card, 'queue', f.queueLength);
-  setField(card, 'rate', f.requestsPerSecond.toFixed(1));
-  const looping = f.crashLoop !== null && f.crashLoop !== undefined;
-  card.classList.toggle('crash-loop', looping);
-  const crash = card.querySelector('[data-field="crash"]');
-  if (crash !== null) {
-    crash.hidden = !looping;
-    crash.textContent = looping ? `crash-loop: ${f.crashLoop.lastError}` : '';
-  }
-}
-
-/** The crash loop as one line of text: crashes, the next retry, the cause. */
-function crashText(loop, desired) {
-  const retry = loop.nextRetryAt !== null ? `next retry in ${duration(Date.parse(loop.nextRetryAt) - Date.now())}` : desired > 0 ? 'retrying now' : 'no retry (0 replicas wanted)';
-  return `crash-loop: ${loop.crashes} crash${loop.crashes === 1 ? '' : 'es'}, ${retry}; last: ${loop.lastError}`;
-}
-
 function renderList() {
   const list = $('functions');
   const keys = [...functions.keys()].sort((a, b) => functions.get(a).name.localeCompare(functions.get(b).name) || a.localeCompare(b));
-  for (const key of keys) renderCard(functions.get(key));
+  for (const key of keys) {
+    let card = cards.get(key);
+    if (card === undefined) {
+      card = newCard(functions.get(key), () => selectFunction(key));
+      cards.set(key, card);
+    }
+    renderCard(card, functions.get(key), selected);
+  }
   for (const [key, card] of cards) {
     if (!functions.has(key)) {
       card.remove();
       cards.delete(key);
     }
   }
-  list.replaceChildren(...keys.map((key) => cards.get(key)));
+  // Moved only when the order changed: a card taken out and put back between a press and its
+  // release loses the click.
+  const wanted = keys.map((key) => cards.get(key));
+  if (wanted.length !== list.children.length || wanted.some((c, i) => list.children[i] !== c)) list.replaceChildren(...wanted);
   $('empty').hidden = keys.length > 0;
 }
 
@@ -150,9 +52,54 @@ function policyText(policy) {
   return `policy ${policy.type}${settings === '' ? '' : ` (${settings})`}`;
 }
 
+/** The crash loop as one line of text: crashes, the next retry, the cause. */
+function crashText(loop, desired) {
+  const retry = loop.nextRetryAt !== null ? `next retry in ${duration(Date.parse(loop.nextRetryAt) - Date.now())}` : desired > 0 ? 'retrying now' : 'no retry (0 replicas wanted)';
+  return `crash-loop: ${loop.crashes} crash${loop.crashes === 1 ? '' : 'es'}, ${retry}; last: ${loop.lastError}`;
+}
+
+/** Firing alerts, holds and a pending scale-down as one line; empty when there is none. */
+function alertsLine(f) {
+  const a = f.alerts;
+  if (a === undefined) return '';
+  const parts = [`${a.firing} alert${a.firing === 1 ? '' : 's'} firing`];
+  if (a.holds.length > 0) parts.push(`holding scale-downs: ${a.holds.join(', ')}`);
+  if (a.scaleDownAt !== null) parts.push(`back to min in ${duration(Date.parse(a.scaleDownAt) - Date.now())}`);
+  return a.firing === 0 && a.holds.length === 0 && a.scaleDownAt === null ? 'no alert firing' : parts.join('; ');
+}
+
 function labelOf(f) {
   // The event log names a function by its function_name label: bare in the default namespace.
   return [f.name, `${f.name}.${f.namespace}`];
+}
+
+function renderHistory(f) {
+  const history = histories.get(keyOf(f));
+  const points = history?.points ?? [];
+  const times = points.map((p) => p[0]);
+  const now = Date.now();
+  $('history').dataset.points = String(points.length);
+  $('history-empty').hidden = points.length > 0;
+  drawChart($('chart-replicas'), $('chart-replicas-max'), [
+    { className: 'desired', values: points.map((p) => p[1]) },
+    { className: 'ready', values: points.map((p) => p[2]) },
+  ], times, now, '');
+  drawChart($('chart-queue'), $('chart-queue-max'), [{ className: 'queue', values: points.map((p) => p[3]) }], times, now, '');
+  drawChart($('chart-rate'), $('chart-rate-max'), [{ className: 'rate', values: points.map((p) => p[4]) }], times, now, ' req/s');
+}
+
+function renderEvents(f) {
+  const names = labelOf(f);
+  const hide = /** @type {HTMLInputElement} */ ($('hide-lifecycle')).checked;
+  const mine = events.filter((e) => names.includes(e.function) && !(hide && LIFECYCLE.has(e.action))).slice(-EVENTS_SHOWN).reverse();
+  $('events').querySelector('tbody').replaceChildren(
+    ...mine.map((e) => {
+      const tr = row([e.time.slice(11, 19), e.source, e.replica === undefined ? e.action : `${e.action} ${e.replica}`, e.replica === undefined ? `${e.from} → ${e.to}` : '', e.reason]);
+      tr.dataset.action = e.action;
+      tr.firstElementChild?.setAttribute('title', e.time);
+      return tr;
+    }),
+  );
 }
 
 function renderDetail() {
@@ -167,11 +114,15 @@ function renderDetail() {
   detail.dataset.desired = String(f.replicas);
   detail.dataset.ready = String(f.availableReplicas);
   $('detail-title').textContent = `${f.name} (${f.namespace})`;
-  $('detail-policy').textContent = policyText(f.policy);
+  $('detail-policy').textContent = `${policyLine(f)}${atZero(f) ? ' · scaled to zero' : ''} — ${policyText(f.policy)}`;
+  $('detail-alerts').textContent = alertsLine(f);
   const loop = f.crashLoop ?? null;
   $('detail-crash').hidden = loop === null;
   $('crash-summary').textContent = loop === null ? '' : crashText(loop, f.replicas);
   $('crash-stderr').textContent = loop === null ? '' : loop.stderr.join('\n');
+  const error = lastErrorText(f);
+  $('detail-error').hidden = error === null;
+  $('detail-error').textContent = error === null ? '' : `last error: ${error}`;
   $('replicas').querySelector('tbody').replaceChildren(
     ...f.instances.map((r) => {
       const tr = row([r.id, r.state, r.inFlight, duration(Date.now() - Date.parse(r.createdAt)), ago(r.lastRequestAt), r.served]);
@@ -181,11 +132,8 @@ function renderDetail() {
   );
   $('queue-title').textContent = `Queue (${f.queue.noReplica} waiting for a replica, ${f.queue.busy} for a free one; oldest ${duration(f.queue.oldestWaitMs)})`;
   $('queue').querySelector('tbody').replaceChildren(...f.queue.waiting.map((w) => row([w.index, w.arrivedAt, w.reason === 'busy' ? 'WorkerBusy' : 'NoReplica'])));
-  const names = labelOf(f);
-  const mine = events.filter((e) => names.includes(e.function)).slice(-EVENTS_SHOWN).reverse();
-  $('events').querySelector('tbody').replaceChildren(
-    ...mine.map((e) => row([e.time, e.source, e.replica === undefined ? e.action : `${e.action} ${e.replica}`, e.replica === undefined ? `${e.from} → ${e.to}` : '', e.reason])),
-  );
+  renderHistory(f);
+  renderEvents(f);
 }
 
 function selectFunction(key) {
@@ -217,6 +165,7 @@ function connect() {
   source.addEventListener('removed', (msg) => {
     const f = JSON.parse(msg.data);
     functions.delete(keyOf(f));
+    histories.delete(keyOf(f));
     renderList();
     renderDetail();
   });
@@ -224,6 +173,18 @@ function connect() {
     events.push(JSON.parse(msg.data));
     if (events.length > EVENTS_KEPT) events = events.slice(-EVENTS_KEPT);
     renderDetail();
+  });
+  source.addEventListener('history', (msg) => {
+    const h = JSON.parse(msg.data);
+    histories.set(keyOf(h), { stepMs: h.stepMs, points: h.points });
+    if (keyOf(h) === selected) renderDetail();
+  });
+  source.addEventListener('point', (msg) => {
+    const p = JSON.parse(msg.data);
+    const history = histories.get(keyOf(p)) ?? { stepMs: 5000, points: [] };
+    appendPoint(history, p.point);
+    histories.set(keyOf(p), history);
+    if (keyOf(p) === selected) renderDetail();
   });
 }
 
@@ -292,7 +253,8 @@ async function invoke(event) {
 
 $('scale-form').addEventListener('submit', scale);
 $('invoke-form').addEventListener('submit', invoke);
-// Ages and "ago" columns move on by themselves.
+$('hide-lifecycle').addEventListener('change', renderDetail);
+// Ages, "ago" columns and the charts' window move on by themselves.
 setInterval(renderDetail, 1000);
 connect();
 void loadEvents();
