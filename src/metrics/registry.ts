@@ -51,6 +51,12 @@ export interface Metrics {
   readonly kubernetesApiThrottled: Counter;
   /** Scaled Events not written, by reason (`queue_full`: too many functions waiting; `failed`: the API refused). */
   readonly kubernetesEventsDropped: Counter<'reason'>;
+  /** Asynchronous calls stored and not yet delivered, per function (set at scrape time). */
+  readonly asyncQueueLength: Gauge<'function_name'>;
+  /** Asynchronous calls given up on (dead-lettered) per function. */
+  readonly asyncDeadLetters: Counter<'function_name'>;
+  /** Asynchronous calls' callbacks that failed every attempt, per function. */
+  readonly asyncCallbackFailures: Counter<'function_name'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
   /** Hooks run just before the replica-state gauges are read (the scalers set them there, not per second). */
@@ -152,6 +158,24 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_alert_state_evictions_total',
       help: 'Alert state entries evicted (oldest first) because the function was over the cap, by kind (firing, steps)',
       labelNames: ['function_name', 'kind'],
+      registers,
+    }),
+    asyncQueueLength: new Gauge({
+      name: 'gateway_function_async_queue_length',
+      help: 'Asynchronous calls stored and not yet delivered',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    asyncDeadLetters: new Counter({
+      name: 'alert_scaler_async_dead_letters_total',
+      help: 'Asynchronous calls dead-lettered after their last attempt',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    asyncCallbackFailures: new Counter({
+      name: 'alert_scaler_async_callback_failures_total',
+      help: 'Asynchronous calls whose callback failed every attempt',
+      labelNames: ['function_name'],
       registers,
     }),
     upstreamRetries: new Counter({
