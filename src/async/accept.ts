@@ -100,8 +100,10 @@ export function createAsyncAccept(options: AcceptOptions): (req: http.IncomingMe
     }
     const body = await readBody(req, options.bodyLimitBytes, options.bodyIdleTimeoutMs);
     const forward = headers.forward.filter((_, i, all) => i % 2 === 0 ? !/^content-length$/i.test(all[i] ?? '') : !/^content-length$/i.test(all[i - 1] ?? ''));
-    forward.push('Content-Length', String(body.length));
-    const call: AsyncCall = { id: randomUUID(), fn: target.name, method: req.method ?? 'POST', path: target.path, query: target.query, headers: forward, body: body.toString('base64'), callbackUrl, acceptedAt: options.clock.now() };
+    const id = randomUUID();
+    // The function sees the call id too (it dedupes a call delivered twice with it).
+    forward.push('Content-Length', String(body.length), 'X-Call-Id', id);
+    const call: AsyncCall = { id, fn: target.name, method: req.method ?? 'POST', path: target.path, query: target.query, headers: forward, body: body.toString('base64'), callbackUrl, acceptedAt: options.clock.now() };
     await options.queue.enqueue(call);
     res.writeHead(202, { 'X-Call-Id': call.id, 'Content-Length': '0' });
     res.end();

@@ -1,4 +1,5 @@
 import { StatusStream } from '../api/stream.js';
+import type { AsyncParts } from '../async/index.js';
 import type { GatewayParts } from '../compose/gateway.js';
 import { specDefaults } from '../config/defaults.js';
 import type { Config } from '../config/index.js';
@@ -20,7 +21,7 @@ export interface GatewayApp {
 export function createGatewayApp(
   config: Config,
   parts: GatewayParts,
-  deps: { readonly logger: Logger; readonly metrics: Metrics; readonly auth: { user: string; password: string } | undefined; readonly isReady: () => boolean },
+  deps: { readonly logger: Logger; readonly metrics: Metrics; readonly auth: { user: string; password: string } | undefined; readonly isReady: () => boolean; readonly asyncCalls?: AsyncParts | undefined },
 ): GatewayApp {
   const { provider, engine } = parts;
   const { logger, metrics } = deps;
@@ -52,6 +53,7 @@ export function createGatewayApp(
     stream,
     namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
     ownership: parts.ownership,
+    asyncCalls: deps.asyncCalls,
   });
   return { app, stream };
 }
