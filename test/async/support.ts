@@ -37,16 +37,20 @@ http.createServer((req, res) => {
   }, delayMs));
 }).listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
+// Orphaned (the gateway was killed): leave too.
+const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 200).unref();
 `;
 
 /** A counting replica's stack entry and a reader of the most calls any one replica held at once, and the calls it got. */
-export function countingFunction(environment: Record<string, string>, labels: Record<string, string>): { fn: TestFunction; state: () => { max: number; calls: number } } {
+export function countingFunction(environment: Record<string, string>, labels: Record<string, string>): { fn: TestFunction; state: () => { max: number; calls: number }; pids: () => number[] } {
   const dir = mkdtempSync(join(tmpdir(), 'alert-scaler-async-'));
   const script = join(dir, 'replica.mjs');
   writeFileSync(script, REPLICA);
   const stateFile = join(dir, 'state');
   return {
     fn: { command: [process.execPath, script], environment: { ...environment, STATE_FILE: stateFile }, labels },
+    pids: () => fs.readdirSync(dir).filter((f) => f.startsWith('state.')).map((f) => Number(f.slice(6))),
     state: () => {
       let max = 0;
       let calls = 0;
