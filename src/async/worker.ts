@@ -58,13 +58,13 @@ export class AsyncWorker {
   /** Starts taking calls from the queue, and the backlog gauge. */
   start(): void {
     this.options.queue.consume((d) => void this.deliver(d), this.options.workers);
-    this.options.metrics.beforeCollect.add(this.collect);
+    this.options.metrics.beforeAsyncCollect.add(this.collect);
   }
 
   /** Stops the gauge; deliveries under way finish or are delivered again after a restart. */
   stop(): void {
     this.stopped = true;
-    this.options.metrics.beforeCollect.delete(this.collect);
+    this.options.metrics.beforeAsyncCollect.delete(this.collect);
     this.agent.destroy();
   }
 

@@ -59,6 +59,8 @@ export interface Metrics {
   readonly asyncCallbackFailures: Counter<'function_name'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
+  /** Hooks run just before the async queue gauge is read (the async worker sets it there). */
+  readonly beforeAsyncCollect: Set<() => void>;
   /** Hooks run just before the replica-state gauges are read (the scalers set them there, not per second). */
   readonly beforeReplicaCollect: Set<() => void>;
 }
@@ -75,9 +77,11 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const registers = [registry];
   const beforeCollect = new Set<() => void>();
+  const beforeAsyncCollect = new Set<() => void>();
   const beforeReplicaCollect = new Set<() => void>();
   return {
     beforeCollect,
+    beforeAsyncCollect,
     beforeReplicaCollect,
     registry,
     invocationTotal: new Counter({
@@ -165,6 +169,9 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       help: 'Asynchronous calls stored and not yet delivered',
       labelNames: ['function_name'],
       registers,
+      collect() {
+        for (const hook of beforeAsyncCollect) hook();
+      },
     }),
     asyncDeadLetters: new Counter({
       name: 'alert_scaler_async_dead_letters_total',
