@@ -45,7 +45,7 @@ export interface AsyncDeps {
 export async function createAsync(config: Config, deps: AsyncDeps): Promise<AsyncParts> {
   const queue: AsyncQueue =
     config.asyncNatsUrl !== undefined
-      ? await openNatsQueue({ servers: config.asyncNatsUrl, clock: systemClock, maxQueued: config.asyncMaxQueued, logger: deps.logger })
+      ? await openNatsQueue({ servers: config.asyncNatsUrl, clock: systemClock, maxQueued: config.asyncMaxQueued, logger: deps.logger, ackWaitMs: config.asyncAckWaitMs })
       : LogQueue.open({ dir: config.asyncDir, clock: systemClock, maxQueued: config.asyncMaxQueued, maxDeadLetters: 10_000, compactMinBytes: 16 * 1024 * 1024 });
   const worker = new AsyncWorker({ queue, ...deps, clock: systemClock, defaultNamespace: config.defaultNamespace, maxAttempts: config.asyncMaxAttempts, retryBaseMs: config.asyncRetryBaseMs, workers: config.asyncWorkers, bodyLimitBytes: config.bodyLimitBytes });
   let ownPorts: readonly number[] = [config.port, config.adminPort];

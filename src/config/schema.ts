@@ -184,6 +184,8 @@ export const configSchema = z.strictObject({
   asyncRetryBaseMs: positiveInt.default(500),
   /** Asynchronous calls: calls being delivered at once, all functions together. */
   asyncWorkers: z.coerce.number().int().min(1).max(10_000).default(64),
+  /** Asynchronous calls on NATS: a call delivered and not acked within this goes to another gateway (a crashed one's calls), ms. */
+  asyncAckWaitMs: z.coerce.number().int().min(1000).default(60_000),
   /** Asynchronous calls: most calls stored and not delivered; more are refused 503 QUEUE_FULL. */
   asyncMaxQueued: positiveInt.default(100_000),
 });
@@ -254,4 +256,5 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_ASYNC_RETRY_BASE_MS: 'asyncRetryBaseMs',
   ALERT_SCALER_ASYNC_WORKERS: 'asyncWorkers',
   ALERT_SCALER_ASYNC_MAX_QUEUED: 'asyncMaxQueued',
+  ALERT_SCALER_ASYNC_ACK_WAIT_MS: 'asyncAckWaitMs',
 };
