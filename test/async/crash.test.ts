@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { packageRoot } from '../../src/bootstrap.js';
 import { eventually, writeStack } from '../support/harness.js';
 import { send } from '../support/zero-harness.js';
-import { freePort } from './nats-server.js';
+import { freePort, startNats } from './nats-server.js';
 import { callbackServer, countingFunction } from './support.js';
 import http from 'node:http';
 
@@ -43,9 +43,8 @@ async function gateway(env: Record<string, string>, port: number, adminPort: num
   return child;
 }
 
-const suite = existsSync(MAIN) ? describe : describe.skip;
-suite('SIGKILL with accepted, undelivered calls (embedded queue, dist/src/main.js)', () => {
-  it('every one of 1,000 accepted calls is delivered at least once after a restart', async () => {
+/** Accepts 1,000 calls on a slow replica, SIGKILLs the gateway, starts it again (fast replica): every call's callback must arrive. */
+async function killAndRestart(queueEnv: Record<string, string>): Promise<void> {
     const cb = await callbackServer();
     const asyncDir = mkdtempSync(join(tmpdir(), 'async-crash-'));
     dirs.push(asyncDir);
@@ -53,7 +52,7 @@ suite('SIGKILL with accepted, undelivered calls (embedded queue, dist/src/main.j
     // First run: one slow replica, so almost nothing is delivered before the kill.
     const slow = countingFunction({ DELAY_MS: '500' }, labels);
     const [port, adminPort] = [await freePort(), await freePort()];
-    const env = { ALERT_SCALER_ASYNC_DIR: asyncDir, ALERT_SCALER_ASYNC_RETRY_BASE_MS: '20' };
+    const env = { ALERT_SCALER_ASYNC_DIR: asyncDir, ALERT_SCALER_ASYNC_RETRY_BASE_MS: '20', ...queueEnv };
     const first = await gateway({ ...env, ALERT_SCALER_STACK: writeStack({ fn: slow.fn }) }, port, adminPort);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
     const ids = new Set<string>();
@@ -82,5 +81,20 @@ suite('SIGKILL with accepted, undelivered calls (embedded queue, dist/src/main.j
     second.kill('SIGTERM');
     pidsToKill.push(...fast.pids());
     await cb.close();
+}
+
+const suite = existsSync(MAIN) ? describe : describe.skip;
+suite('SIGKILL with accepted, undelivered calls (dist/src/main.js)', () => {
+  it('every one of 1,000 accepted calls is delivered at least once after a restart', async () => {
+    await killAndRestart({});
+  }, 150_000);
+
+  it('the same on NATS JetStream: calls in delivery at the kill come again after the ack wait', async () => {
+    const nats = await startNats();
+    try {
+      await killAndRestart({ ALERT_SCALER_ASYNC_NATS_URL: nats.url, ALERT_SCALER_ASYNC_ACK_WAIT_MS: '2000' });
+    } finally {
+      await nats.stop();
+    }
   }, 150_000);
 });

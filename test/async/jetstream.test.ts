@@ -16,8 +16,8 @@ afterAll(async () => {
   await nats.stop();
 }, 30_000);
 
-describe('two gateways on one JetStream stream', () => {
-  it('each of 500 calls accepted by either gateway is delivered once when nothing fails, by both gateways together', async () => {
+describe('the gateway on JetStream', () => {
+  it('two gateways on one stream: each of 500 calls accepted by either gateway is delivered once when nothing fails, by both gateways together', async () => {
     const cb = await callbackServer();
     const env = { ALERT_SCALER_ASYNC_NATS_URL: nats.url, ALERT_SCALER_ASYNC_RETRY_BASE_MS: '20' };
     const a = countingFunction({ DELAY_MS: '5' }, { 'com.openfaas.scale.concurrency': '4' });
@@ -49,6 +49,34 @@ describe('two gateways on one JetStream stream', () => {
     expect(a.state().calls).toBeGreaterThan(0);
     expect(b.state().calls).toBeGreaterThan(0);
     expect(a.state().calls + b.state().calls).toBe(500);
+    await cb.close();
+  }, 120_000);
+
+  it('1,000 calls to a function with concurrency 2 at zero: every callback arrives with its own id and body, no replica ever holds 3', async () => {
+    // Gateways on one stream share its calls: the first test's (another stack) leave first.
+    for (const old of gateways.splice(0)) await old.close();
+    const cb = await callbackServer();
+    const f = countingFunction({ DELAY_MS: '2' }, { 'com.openfaas.scale.min': '0', 'com.openfaas.scale.max': '3', 'com.openfaas.scale.concurrency': '2', 'com.openfaas.scale.wake-timeout': '30s' });
+    const g = await startTestScaler({ fn2: f.fn }, { ALERT_SCALER_ASYNC_NATS_URL: nats.url, ALERT_SCALER_ASYNC_RETRY_BASE_MS: '20' });
+    gateways.push(g);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+    const ids = new Map<string, string>();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < 1000) {
+          const body = `c-${next++}`;
+          const reply = await send(`${g.url}/async-function/fn2`, { body, headers: { 'X-Callback-Url': cb.url }, agent });
+          expect(reply.status).toBe(202);
+          ids.set(String(reply.headers['x-call-id']), body);
+        }
+      }),
+    );
+    agent.destroy();
+    await eventually(() => new Set(cb.got.map((x) => x.id)).size >= 1000, 90_000, 100);
+    const byId = new Map(cb.got.map((x) => [x.id, x.body]));
+    for (const [id, body] of ids) expect(byId.get(id)).toBe(body);
+    expect(f.state().max).toBeLessThanOrEqual(2);
     await cb.close();
   }, 120_000);
 });
