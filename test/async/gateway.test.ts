@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import http from 'node:http';
 import type { RunningScaler } from '../../src/bootstrap.js';
+import { runCli } from '../../src/cli.js';
 import { eventually, startTestScaler } from '../support/harness.js';
 import { send } from '../support/zero-harness.js';
 import { callbackServer, countingFunction } from './support.js';
@@ -78,8 +79,12 @@ describe('POST /async-function', () => {
     }, 20_000, 100);
     expect(dead[0]).toMatchObject({ id, attempts: 3, reason: 'status 503' });
     expect(f.state().calls).toBe(3);
-    const replay = await send(`${running.adminUrl}/system/async/dead-letters/${id}/replay`, { method: 'POST' });
-    expect(replay.status).toBe(202);
+    // The CLI lists it and replays it.
+    let out = '';
+    const cli = (argv: string[]) => runCli(argv, { OPENFAAS_URL: running?.adminUrl }, (t) => (out += t), () => undefined);
+    expect(await cli(['dead-letters'])).toBe(0);
+    expect(out).toMatch(new RegExp(`${id}\\s+fn\\s+3\\s+status 503`));
+    expect(await cli(['dead-letters', 'replay', id])).toBe(0);
     await eventually(() => f.state().calls === 6, 20_000);
     expect((await send(`${running.adminUrl}/system/async/dead-letters/nope/replay`, { method: 'POST' })).status).toBe(404);
   }, 40_000);
