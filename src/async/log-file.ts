@@ -24,8 +24,12 @@ export class LogFile {
 
   /** Opens (creating the folder and file) and returns the lines already stored; a torn last line is dropped. */
   static open(dir: string, name: string): { file: LogFile; lines: string[] } {
-    mkdirSync(dir, { recursive: true });
     const full = path.join(dir, name);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw new AppError('CONFIG_INVALID', `ALERT_SCALER_ASYNC_DIR: cannot create ${dir} for the async queue: ${(err as Error).message}`, { cause: err });
+    }
     let text = '';
     try {
       text = readFileSync(full, 'utf8');
@@ -35,7 +39,12 @@ export class LogFile {
     const lines = text.split('\n');
     // The last piece is '' after a complete write, or a line torn by a crash: dropped either way.
     lines.pop();
-    const file = new LogFile(full);
+    let file: LogFile;
+    try {
+      file = new LogFile(full);
+    } catch (err) {
+      throw new AppError('CONFIG_INVALID', `ALERT_SCALER_ASYNC_DIR: cannot write ${full}: ${(err as Error).message}`, { cause: err });
+    }
     file.bytes = Buffer.byteLength(text);
     if (!text.endsWith('\n') && text !== '') {
       // Keep the torn bytes out of the next line: end them with a newline that the reader drops as bad JSON.

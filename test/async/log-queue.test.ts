@@ -24,6 +24,10 @@ asyncQueueContract('embedded log', () => {
 });
 
 describe('embedded log', () => {
+  it('a folder it cannot create is CONFIG_INVALID naming ALERT_SCALER_ASYNC_DIR', () => {
+    expect(() => LogQueue.open(options('/dev/null/async'))).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('ALERT_SCALER_ASYNC_DIR') }) as unknown as Error);
+  });
+
   it('refuses QUEUE_FULL past maxQueued', async () => {
     const q = LogQueue.open({ ...options(freshDir()), maxQueued: 2 });
     await q.enqueue(call());
