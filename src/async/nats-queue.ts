@@ -123,8 +123,17 @@ class NatsQueue implements AsyncQueue {
         const batch = await this.consumer.fetch({ max_messages: this.maxInFlight - this.inFlight, expires: 1000 });
         for await (const m of batch) {
           if (this.closed) break;
+          let delivery: Delivery;
+          try {
+            delivery = this.delivery(m);
+          } catch (err) {
+            // Not a call this gateway stored (bad JSON): never delivered again.
+            this.options.logger.warn('async message dropped', { error: (err as Error).message, seq: m.seq });
+            m.term();
+            continue;
+          }
           this.inFlight += 1;
-          this.handler?.(this.delivery(m));
+          this.handler?.(delivery);
         }
       } catch (err) {
         if (this.closed) return;
@@ -136,6 +145,7 @@ class NatsQueue implements AsyncQueue {
 
   private delivery(m: JsMsg): Delivery {
     const call = JSON.parse(m.string()) as AsyncCall;
+    if (typeof call?.id !== 'string' || typeof call.fn !== 'string' || typeof call.body !== 'string') throw new Error('not an async call');
     let settled = false;
     // Longer deliveries (a wake, a slow function) tell the server they are still at work.
     const beat = setInterval(() => m.working(), Math.max(100, Math.floor(this.ackWaitMs / 3)));

@@ -118,6 +118,7 @@ export class AsyncWorker {
     }
     let answer: Answer | undefined;
     let reason: string;
+    let transient = false;
     let slot: Slot | undefined;
     try {
       slot = await this.options.dispatcher.acquire(ref);
@@ -125,6 +126,8 @@ export class AsyncWorker {
       reason = `status ${answer.status}`;
     } catch (err) {
       reason = isAppError(err) ? err.code : (err as Error).message;
+      // The gateway's own queue was full or it is stopping: the function never saw the call.
+      transient = isAppError(err, 'QUEUE_FULL') || isAppError(err, 'SHUTTING_DOWN');
     } finally {
       slot?.release();
     }
@@ -133,7 +136,9 @@ export class AsyncWorker {
       await d.ack();
       return;
     }
-    if (d.attempt < limit && !this.stopped) {
+    // Stopping: left unsettled, the call is delivered again after the next start.
+    if (this.stopped) return;
+    if (d.attempt < limit || transient) {
       this.log.debug('async call retried', { function: call.fn, callId: call.id, attempt: d.attempt, reason });
       await d.nack(backoffMs(this.options.retryBaseMs, d.attempt));
       return;
