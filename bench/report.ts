@@ -13,6 +13,7 @@ import { bestOf, type ProxyResult, type Target, type ThroughputRow } from './pro
 import type { ReactionResult } from './reaction.js';
 import { shardRatio, type ShardResult } from './shard.js';
 import type { SimulateBenchResult } from './simulate.js';
+import type { AsyncBenchResult } from './async.js';
 import type { SoakResult } from './soak.js';
 import { readResults, type Environment } from './support.js';
 import type { WebhookFloodResult } from './webhook-flood.js';
@@ -202,6 +203,14 @@ function scaleRows(r: FootprintResult): Row[] {
   return rows;
 }
 
+function asyncRows(r: AsyncBenchResult): Row[] {
+  return r.engines.map((e) => ({
+    figure: `async invocations, ${e.engine}: ${r.calls.toLocaleString('en-US')} calls over ${r.connections} connections, accepted/s (p99 accept) and delivered/s`,
+    value: `${e.acceptedPerSecond.toLocaleString('en-US')}/s (p99 ${ms(e.acceptP99Ms)}); ${e.deliveredPerSecond.toLocaleString('en-US')}/s`,
+    command: CMD('async'),
+  }));
+}
+
 function shardRows(r: ShardResult): Row[] {
   const pct = (v: readonly number[]) => v.map((c) => `${(c * 100).toFixed(1)} %`).join(', ');
   const rows: Row[] = r.runs.map((run) => ({
@@ -322,6 +331,8 @@ export function renderReport(dir?: string): string {
   if (footprint !== undefined) sections.push(['5. Scale and footprint', footprintRows(footprint)]);
   const shard = get<ShardResult>('shard');
   if (shard !== undefined) sections.push(['5b. Sharding over gateways', shardRows(shard)]);
+  const asyncCalls = get<AsyncBenchResult>('async');
+  if (asyncCalls !== undefined) sections.push(['5c. Asynchronous invocations', asyncRows(asyncCalls)]);
   const soak = get<SoakResult>('soak');
   if (soak !== undefined) sections.push(['6. Soak', soakRows(soak)]);
   const simulate = get<SimulateBenchResult>('simulate');

@@ -2,6 +2,7 @@
 // regenerates BENCHMARKS.md from every bench/results/*.json (bench/report.ts).
 // `npm run bench` builds first and runs every entry but the soak; `npm run bench -- soak`
 // (or any entry names, or BENCH_ONLY=a,b) runs those. Not a test: nothing is asserted.
+import { asyncBenchmark, asyncSummary } from './async.js';
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
 import { footprintBenchmark, footprintSummary } from './footprint.js';
 import { h2Benchmark, h2Summary } from './h2.js';
@@ -127,6 +128,11 @@ const ENTRIES: Record<string, () => Promise<string>> = {
     writeResult('shard', r);
     return shardSummary(r);
   },
+  async: async () => {
+    const r = await asyncBenchmark(defined({ calls: numberEnv('BENCH_ASYNC_CALLS'), connections: numberEnv('BENCH_ASYNC_CONNECTIONS') }));
+    writeResult('async', r);
+    return asyncSummary(r);
+  },
   soak: async () => {
     const r = await soakBenchmark(defined({ minutes: numberEnv('BENCH_SOAK_MINUTES') }));
     writeResult('soak', r);
@@ -135,7 +141,7 @@ const ENTRIES: Record<string, () => Promise<string>> = {
 };
 
 /** Every entry but the soak, in this order, when no name is given. */
-const DEFAULT = ['cold-start', 'proxy', 'h2', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint', 'shard'];
+const DEFAULT = ['cold-start', 'proxy', 'h2', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint', 'shard', 'async'];
 
 async function main(): Promise<void> {
   const named = [...process.argv.slice(2), ...(process.env['BENCH_ONLY']?.split(',') ?? [])].map((s) => s.trim()).filter((s) => s !== '');

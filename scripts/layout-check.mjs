@@ -41,7 +41,7 @@ export const MAX_FILE_LINES = 300;
 export const MAX_FUNCTION_LINES = 60;
 export const TABLE_MARKER = '// layout: table';
 /** Layers, lowest first; `top` is the composition (server, bootstrap, main, the CLI entry). */
-export const LAYERS = ['core', 'errors', 'log', 'metrics', 'policy', 'config', 'providers', 'engine', 'alerts', 'gateway', 'compose', 'api', 'ui', 'cli', 'sim', 'top'];
+export const LAYERS = ['core', 'errors', 'log', 'metrics', 'policy', 'config', 'providers', 'engine', 'alerts', 'gateway', 'async', 'compose', 'api', 'ui', 'cli', 'sim', 'top'];
 /** src/policy modules of plain data (types and their constant values) that providers may import values from. */
 export const POLICY_DATA_MODULES = ['src/policy/alert-state.ts'];
 const TOP_FILES = { 'errors.ts': 'errors', 'server.ts': 'top', 'bootstrap.ts': 'top', 'main.ts': 'top', 'cli.ts': 'top' };

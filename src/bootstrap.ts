@@ -6,6 +6,7 @@ import { createGatewayApp } from './bootstrap/app.js';
 import { gracefulClose } from './bootstrap/close.js';
 import { listenBoth } from './bootstrap/listeners.js';
 import { createProviderSetup, startProvider } from './bootstrap/provider.js';
+import { createAsync, type AsyncParts } from './async/index.js';
 import { composeGateway } from './compose/gateway.js';
 import { resolveBasicAuth, type Config, type ReadFile } from './config/index.js';
 import { readTextFile } from './config/files.js';
@@ -83,10 +84,13 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
     ...(overrides.store === undefined ? {} : { store: overrides.store }),
     ...(overrides.ownership === undefined ? {} : { ownership: overrides.ownership }),
     address: () => advertised,
+    asyncBacklog: (ref) => asyncCalls?.backlog(ref) ?? 0,
   });
   const { provider, engine, scaler } = parts;
+  // Async invocations: the queue is opened (the embedded log replayed) before the listeners.
+  const asyncCalls: AsyncParts | undefined = await createAsync(config, { dispatcher: engine.dispatcher, provider, metrics, logger });
   let ready = false;
-  const app = createGatewayApp(config, parts, { logger, metrics, auth, isReady: () => ready });
+  const app = createGatewayApp(config, parts, { logger, metrics, auth, isReady: () => ready, asyncCalls });
   const unsubscribe = await startProvider(provider, setup, metrics, config.defaultNamespace);
   const listeners = await listenBoth(app.app, config);
   const { port, adminPort } = listeners;
@@ -94,9 +98,13 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   // Every function read and evaluated once (a top-up to min happens now); then events drive it.
   await scaler.start();
   await app.recorder.start();
+  asyncCalls.listening([port, adminPort]);
+  asyncCalls.start();
   ready = true;
   logger.info('listening', { port, host: config.host, adminPort, adminHost: listeners.adminHost, provider: provider.kind });
-  const close = gracefulClose({ parts, app, listeners, setup, unsubscribe, notReady: () => (ready = false), logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
+  const graceful = gracefulClose({ parts, app, listeners, setup, unsubscribe, notReady: () => (ready = false), logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
+  // Calls still being delivered are not acked: delivered again after the next start.
+  const close = (): Promise<void> => graceful().then(() => asyncCalls.close());
   const { server, adminServer, url, adminUrl } = listeners;
   return { url, port, adminUrl, adminPort, provider, metrics, idler: scaler.idler, alertScaler: scaler.alerts, engine, scalers: scaler.scalers, server, adminServer, close };
 }

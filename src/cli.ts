@@ -7,6 +7,7 @@ import { GatewayClient } from './cli/http.js';
 import { invoke } from './cli/invoke.js';
 import { list } from './cli/list.js';
 import { queue } from './cli/queue.js';
+import { deadLetters } from './cli/dead-letters.js';
 import { scale } from './cli/scale.js';
 import { workers } from './cli/workers.js';
 import { isAppError } from './errors.js';
@@ -31,6 +32,7 @@ export const USAGE = `usage: alert-scaler <command> [--gateway URL] [-o table|js
   workers <fn> [--all]   its replicas: ID, STATUS, DETAIL_STATUS (FREE/BUSY), CREATED_AT, DELETED_AT
                          (--all: also the ones removed, from the gateway's event log)
   queue <fn>             its waiting requests: QUEUE_INDEX, CREATE_AT, QUEUE_REASON (WorkerBusy/NoReplica)
+  dead-letters [replay <call-id>]  async calls given up on; replay queues one again
   events [fn] [--follow] the scaler's decisions and replica lifecycle; --follow keeps printing;
                          --no-lifecycle: decisions (and crashes) only
   scale <fn> <n>         sets the replica count by hand
@@ -51,6 +53,8 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   --all                  also the replicas removed (from the gateway's event log)`,
   queue: `usage: alert-scaler queue <fn> [options]
   The function's waiting requests: QUEUE_INDEX, CREATE_AT, QUEUE_REASON (WorkerBusy/NoReplica).`,
+  'dead-letters': `usage: alert-scaler dead-letters [replay <call-id>] [options]
+  The asynchronous calls given up on (CALL_ID, FUNCTION, ATTEMPTS, REASON, AT); replay queues one again.`,
   events: `usage: alert-scaler events [fn] [--follow] [--no-lifecycle] [options]
   The scaler's decisions and replica lifecycle (the gateway's newest 100), oldest first.
   --follow, -f           then keep printing new ones until Ctrl-C (-o json: one event per line)
@@ -64,7 +68,7 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   invoke: `usage: alert-scaler invoke <fn> [options]
   Calls the function with stdin as the body and prints its answer.`,
 };
-const COMMANDS: Readonly<Record<string, Command>> = { list, ls: list, describe, workers, queue, events, scale, invoke };
+const COMMANDS: Readonly<Record<string, Command>> = { list, ls: list, describe, workers, queue, 'dead-letters': deadLetters, events, scale, invoke };
 
 /** What the binary gives besides argv and env: stdin for `invoke`, and a stop for `events --follow`. */
 export interface CliIo {

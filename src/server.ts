@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AlertScaler } from './alerts/alert-scaler.js';
 import { alertRouter } from './alerts/route.js';
+import { isAsyncRoute, type AsyncParts } from './async/index.js';
 import { eventsRouter } from './api/events.js';
 import type { StatusStream } from './api/stream.js';
 import { systemRouter } from './api/system.js';
@@ -39,6 +40,8 @@ export interface AppDeps extends ProxyDeps {
   readonly stream?: StatusStream | undefined;
   /** Which gateway owns each function (`GET /system/function/<name>` reports it); this one alone when absent. */
   readonly ownership?: Pick<Ownership, 'self' | 'ownerOf'> | undefined;
+  /** Async invocations (src/async): `/async-function/*` on both listeners, `/system/async/*`; absent: those routes are 404. */
+  readonly asyncCalls?: Pick<AsyncParts, 'accept' | 'router'> | undefined;
 }
 
 /** True when the Origin header names the host the request was sent to. */
@@ -180,6 +183,7 @@ function adminApp(deps: AppDeps, log: AppDeps['logger']): express.Express {
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
   app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces, ownership: deps.ownership }));
   if (deps.stream !== undefined) app.get('/system/stream', deps.stream.handle);
+  if (deps.asyncCalls !== undefined) app.use('/system', deps.asyncCalls.router);
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));
   finishApp(app, deps, log, noRoute);
   return app;
@@ -207,12 +211,15 @@ export function createApp(deps: AppDeps): App {
   const proxy = createFunctionProxy({ ...deps, logger: deps.logger.child({ component: 'gateway' }) });
   const sockets = createWebSocketProxy({ ...deps, drainer: deps.engine.drainer, logger: deps.logger.child({ component: 'websocket' }) });
   const h2 = createH2Proxy({ ...deps, logger: deps.logger.child({ component: 'gateway-h2' }) });
+  const accept = deps.asyncCalls?.accept;
   const functions: RequestHandler = (req, res) => {
     if (isFunctionRoute(req.url ?? '')) proxy(req, res);
+    else if (accept !== undefined && isAsyncRoute(req.url ?? '')) accept(req, res);
     else functionRoutes(req, res);
   };
   const admin: RequestHandler = (req, res) => {
     if (isFunctionRoute(req.url ?? '')) proxy.sandboxed(req, res);
+    else if (accept !== undefined && isAsyncRoute(req.url ?? '')) accept(req, res);
     else adminRoutes(req, res);
   };
   // An upgrade the gateway does not make (not a WebSocket on the function route) is the plain request it also is.

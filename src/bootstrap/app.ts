@@ -1,5 +1,6 @@
 import { HistoryRecorder } from '../api/history-recorder.js';
 import { StatusStream } from '../api/stream.js';
+import type { AsyncParts } from '../async/index.js';
 import type { GatewayParts } from '../compose/gateway.js';
 import { specDefaults } from '../config/defaults.js';
 import type { Config } from '../config/index.js';
@@ -23,7 +24,7 @@ export interface GatewayApp {
 export function createGatewayApp(
   config: Config,
   parts: GatewayParts,
-  deps: { readonly logger: Logger; readonly metrics: Metrics; readonly auth: { user: string; password: string } | undefined; readonly isReady: () => boolean },
+  deps: { readonly logger: Logger; readonly metrics: Metrics; readonly auth: { user: string; password: string } | undefined; readonly isReady: () => boolean; readonly asyncCalls?: AsyncParts | undefined },
 ): GatewayApp {
   const { provider, engine } = parts;
   const { logger, metrics } = deps;
@@ -60,6 +61,7 @@ export function createGatewayApp(
     stream,
     namespaces: config.provider === 'kubernetes' ? config.namespaces : undefined,
     ownership: parts.ownership,
+    asyncCalls: deps.asyncCalls,
   });
   return { app, stream, recorder };
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { NamedPolicyProvider } from '../engine/named-policies.js';
 import type { Ownership, ProviderSetup } from '../providers/setup.js';
-import { functionLabel, type ReplicaProvider } from '../providers/types.js';
+import { functionLabel, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
 import { createScaler, type ComposedScaler } from './scaler.js';
 
 /** What the gateway's composition takes besides the config and the provider setup. */
@@ -26,6 +26,8 @@ export interface GatewayInputs {
   readonly ownership?: Ownership;
   /** The function listener's URL as other gateways reach it, once it listens (published in the member Lease); null: none. */
   readonly address?: () => string | null;
+  /** Stored asynchronous calls not yet in delivery, per function (src/async): the scalers' waiting requests. */
+  readonly asyncBacklog?: (ref: FunctionRef) => number;
 }
 
 /** The engine and the scalers of the gateway, on the system clock. */
@@ -103,6 +105,7 @@ export function composeGateway(config: Config, setup: ProviderSetup, inputs: Gat
     activity: invocations,
     idleSource: idleSourceOf(config, localIdle, remote, setup, logger),
     idleRecheckMs: config.idlerIntervalSeconds * 1000,
+    ...(inputs.asyncBacklog === undefined ? {} : { asyncBacklog: inputs.asyncBacklog }),
   });
   return { provider, engine, scaler, invocations, detachSink, ownership, store };
 }

@@ -32,6 +32,8 @@ export interface ScalerInputs {
   readonly remote?: RemoteSignals;
   /** Holds and queue values of firing alerts (also the engine's scale-down guard). */
   readonly signals?: AlertSignals;
+  /** Stored asynchronous calls not yet in delivery, per function (src/async): waiting requests. */
+  readonly asyncBacklog?: (ref: FunctionRef) => number;
   /** Alert state (the `rps` kind's memory): memory, or the Kubernetes annotation. */
   readonly store: AlertStateStore;
   readonly timing: AlertTiming;
@@ -76,6 +78,7 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
     ...(ownership === undefined ? {} : { ownership }),
     ...(signals === undefined ? {} : { externalQueue: (ref: FunctionRef) => signals.queueValue(ref) }),
     ...(remote === undefined ? {} : { remote }),
+    ...(inputs.asyncBacklog === undefined ? {} : { asyncBacklog: inputs.asyncBacklog }),
     ...(idleSource === undefined ? {} : { idleSource }),
     ...(track === undefined ? {} : { track }),
     // A new decider arms the scale-downs pending in the store for what it now decides.

@@ -178,6 +178,21 @@ export const configSchema = z.strictObject({
 
   /** On SIGTERM: how long in-flight requests get before the process exits anyway. */
   shutdownTimeoutMs: positiveInt.default(15_000),
+
+  /** Asynchronous calls: folder of the embedded queue's log (used when `asyncNatsUrl` is unset). */
+  asyncDir: z.string().min(1).default('./data/async'),
+  /** Asynchronous calls: NATS server of the JetStream queue (`nats://host:4222`); unset: the embedded queue. */
+  asyncNatsUrl: z.string().min(1).optional(),
+  /** Asynchronous calls: deliveries of a call answered 429/502/503/504 before it is dead-lettered (label `com.openfaas.async.max-attempts`). */
+  asyncMaxAttempts: z.coerce.number().int().min(1).max(100).default(5),
+  /** Asynchronous calls: first retry delay, ms; doubled per attempt (capped at 60 s), with jitter. */
+  asyncRetryBaseMs: positiveInt.default(500),
+  /** Asynchronous calls: calls being delivered at once, all functions together. */
+  asyncWorkers: z.coerce.number().int().min(1).max(10_000).default(64),
+  /** Asynchronous calls on NATS: a call delivered and not acked within this goes to another gateway (a crashed one's calls), ms. */
+  asyncAckWaitMs: z.coerce.number().int().min(1000).default(60_000),
+  /** Asynchronous calls: most calls stored and not delivered; more are refused 503 QUEUE_FULL. */
+  asyncMaxQueued: positiveInt.default(100_000),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -241,4 +256,11 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_BUCKETS: 'buckets',
   POD_IP: 'podIp',
   ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+  ALERT_SCALER_ASYNC_DIR: 'asyncDir',
+  ALERT_SCALER_ASYNC_NATS_URL: 'asyncNatsUrl',
+  ALERT_SCALER_ASYNC_MAX_ATTEMPTS: 'asyncMaxAttempts',
+  ALERT_SCALER_ASYNC_RETRY_BASE_MS: 'asyncRetryBaseMs',
+  ALERT_SCALER_ASYNC_WORKERS: 'asyncWorkers',
+  ALERT_SCALER_ASYNC_MAX_QUEUED: 'asyncMaxQueued',
+  ALERT_SCALER_ASYNC_ACK_WAIT_MS: 'asyncAckWaitMs',
 };

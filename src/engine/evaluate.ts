@@ -25,6 +25,8 @@ export interface EvaluateContext {
   readonly externalQueue?: (ref: FunctionRef) => number | null | Promise<number | null>;
   /** The other gateways' load, added to this gateway's view (several gateways, Prometheus). */
   readonly remote?: RemoteSignals;
+  /** Stored asynchronous calls not yet in delivery (src/async): waiting requests for `queue` and `concurrency` kinds. */
+  readonly asyncBacklog?: (ref: FunctionRef) => number;
 }
 
 /** An evaluation's outcome, the memory to keep, and whether the function is quiet. */
@@ -65,10 +67,13 @@ export async function evaluatePolicy(ctx: EvaluateContext, ref: FunctionRef, lab
   // would race the wake and log an `unchanged` policy event beside it.
   if (desired === 0 && stats.queued.no_replica > 0) return { evaluation: { from: 0, to: 0, reason: 'waking', changed: false }, memory, quiet: false };
   const remote = ctx.remote?.load(label) ?? null;
-  const local: QueueLengths = external === null ? stats.queued : { ...stats.queued, busy: stats.queued.busy + external };
+  const backlog = spec.kind === 'queue' || spec.kind === 'concurrency' ? (ctx.asyncBacklog?.(ref) ?? 0) : 0;
+  const hidden = (external ?? 0) + backlog;
+  const local: QueueLengths = hidden === 0 ? stats.queued : { ...stats.queued, busy: stats.queued.busy + hidden };
   const queued = queuedWithRemote(local, remote);
   const extra: Record<string, number> = {
     ...(external === null ? {} : { alertQueue: external }),
+    ...(backlog === 0 ? {} : { asyncBacklog: backlog }),
     ...(remote === null ? {} : { remoteInFlight: remote.present, remoteQueued: remote.queued.busy + remote.queued.no_replica }),
   };
   const withExtra = <D extends { readonly inputs: Readonly<Record<string, unknown>> }>(decision: D): D =>

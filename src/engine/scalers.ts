@@ -7,7 +7,7 @@ import type { PolicyKind } from '../policy/index.js';
 import type { Ownership } from '../providers/setup.js';
 import type { FunctionInfo, ReplicaProvider } from '../providers/types.js';
 import type { InvocationLog } from './activity.js';
-import type { Evaluation } from './evaluate.js';
+import type { Evaluation, EvaluateContext } from './evaluate.js';
 import { LocalIdleSource, type IdleSource } from './idle.js';
 import type { Engine } from './index.js';
 import { FunctionScaler, type ScalerContext } from './scaler.js';
@@ -22,7 +22,8 @@ export const SWEEP_BATCH = 500;
 /** A function's policy kind, or why its labels are invalid. */
 export type KindResult = { readonly ok: true; readonly kind: PolicyKind } | { readonly ok: false; readonly problems: readonly string[] };
 
-export interface ScalersOptions {
+/** Also the hidden queues the policies add (EvaluateContext): a firing alert's `value`, stored async calls. */
+export interface ScalersOptions extends Pick<EvaluateContext, 'externalQueue' | 'asyncBacklog'> {
   readonly engine: Engine;
   readonly provider: ReplicaProvider;
   readonly logger: Logger;
@@ -32,8 +33,6 @@ export interface ScalersOptions {
   readonly tickMs?: number;
   /** Which functions this gateway decides for (the owner of their bucket); all when absent. */
   readonly ownership?: Pick<Ownership, 'owns' | 'onChange'>;
-  /** Requests waiting in a queue the gateway cannot see (a firing alert's `value`); null when none. */
-  readonly externalQueue?: (ref: FunctionRef) => number | null | Promise<number | null>;
   /** The other gateways' load (member Leases or Prometheus), refreshed every tick. */
   readonly remote?: RemoteSignals;
   /** The gateway's record of traffic per function (idle deadlines). */
@@ -101,6 +100,7 @@ export class Scalers {
       spawn: options.track ?? (() => undefined),
       ...(options.externalQueue === undefined ? {} : { externalQueue: options.externalQueue }),
       ...(options.remote === undefined ? {} : { remote: options.remote }),
+      ...(options.asyncBacklog === undefined ? {} : { asyncBacklog: options.asyncBacklog }),
     };
     // Replica-state gauges are set when read (a scrape), from the dispatcher's kept counts.
     const report = () => this.scalers.forEach((scaler) => scaler.reportReplicas());

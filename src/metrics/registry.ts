@@ -51,8 +51,16 @@ export interface Metrics {
   readonly kubernetesApiThrottled: Counter;
   /** Scaled Events not written, by reason (`queue_full`: too many functions waiting; `failed`: the API refused). */
   readonly kubernetesEventsDropped: Counter<'reason'>;
+  /** Asynchronous calls stored and not yet delivered, per function (set at scrape time). */
+  readonly asyncQueueLength: Gauge<'function_name'>;
+  /** Asynchronous calls given up on (dead-lettered) per function. */
+  readonly asyncDeadLetters: Counter<'function_name'>;
+  /** Asynchronous calls' callbacks that failed every attempt, per function. */
+  readonly asyncCallbackFailures: Counter<'function_name'>;
   /** Hooks run just before the queue gauges are scraped (the dispatcher sets waits there). */
   readonly beforeCollect: Set<() => void>;
+  /** Hooks run just before the async queue gauge is read (the async worker sets it there). */
+  readonly beforeAsyncCollect: Set<() => void>;
   /** Hooks run just before the replica-state gauges are read (the scalers set them there, not per second). */
   readonly beforeReplicaCollect: Set<() => void>;
 }
@@ -69,9 +77,11 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const registers = [registry];
   const beforeCollect = new Set<() => void>();
+  const beforeAsyncCollect = new Set<() => void>();
   const beforeReplicaCollect = new Set<() => void>();
   return {
     beforeCollect,
+    beforeAsyncCollect,
     beforeReplicaCollect,
     registry,
     invocationTotal: new Counter({
@@ -152,6 +162,27 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'alert_scaler_alert_state_evictions_total',
       help: 'Alert state entries evicted (oldest first) because the function was over the cap, by kind (firing, steps)',
       labelNames: ['function_name', 'kind'],
+      registers,
+    }),
+    asyncQueueLength: new Gauge({
+      name: 'gateway_function_async_queue_length',
+      help: 'Asynchronous calls stored and not yet delivered',
+      labelNames: ['function_name'],
+      registers,
+      collect() {
+        for (const hook of beforeAsyncCollect) hook();
+      },
+    }),
+    asyncDeadLetters: new Counter({
+      name: 'alert_scaler_async_dead_letters_total',
+      help: 'Asynchronous calls dead-lettered after their last attempt',
+      labelNames: ['function_name'],
+      registers,
+    }),
+    asyncCallbackFailures: new Counter({
+      name: 'alert_scaler_async_callback_failures_total',
+      help: 'Asynchronous calls whose callback failed every attempt',
+      labelNames: ['function_name'],
       registers,
     }),
     upstreamRetries: new Counter({

@@ -42,7 +42,7 @@ describeWithTools('deploy configs checked by amtool and promtool', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/SUCCESS: 2 rule files found/);
     expect(run.stdout).toMatch(/gateway\.rules\.yml\s+SUCCESS: 1 rules found/);
-    expect(run.stdout).toMatch(/policy\.rules\.yml\s+SUCCESS: 3 rules found/);
+    expect(run.stdout).toMatch(/policy\.rules\.yml\s+SUCCESS: 4 rules found/);
   });
 
   it('both checks fail on a broken copy, so they can fail', async () => {

@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { dump } from 'js-yaml';
 import { Registry } from 'prom-client';
 import { packageRoot, startScaler, type RunningScaler, type ScalerOverrides } from '../../src/bootstrap.js';
@@ -37,7 +37,8 @@ export function writeStack(functions: Record<string, TestFunction>): string {
 
 /** A config for tests: loopback, free ports (function and admin listeners), silent, the given stack and env overrides. */
 export function testConfig(stackPath: string, env: Record<string, string> = {}): Config {
-  return loadConfig({ PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stackPath, ALERT_SCALER_LOG_LEVEL: 'silent', ...env }, () => {
+  // Each test gateway keeps its async queue beside its stack file (not in a shared ./data/async).
+  return loadConfig({ PORT: '0', ALERT_SCALER_ADMIN_PORT: '0', ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stackPath, ALERT_SCALER_LOG_LEVEL: 'silent', ALERT_SCALER_ASYNC_DIR: join(dirname(stackPath), 'async'), ...env }, () => {
     throw new Error('no config file in tests');
   });
 }

@@ -1,0 +1,83 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Slot } from '../engine/dispatcher.js';
+import { setSendHeaders } from '../gateway/proxy-retry.js';
+import type { AsyncCall } from './types.js';
+
+/** A function's answer to an async call, its body bounded. */
+export interface Answer {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  readonly body: Buffer;
+  readonly seconds: number;
+}
+
+/** Reads a response body up to `limit` bytes (the rest is dropped, the socket destroyed). */
+function readBody(res: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        res.destroy();
+        resolve(Buffer.concat(chunks));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', reject);
+  });
+}
+
+/**
+ * Sends a stored call to the slot's replica (the proxy's path join and send headers) and reads
+ * the answer up to `bodyLimit` bytes. Ends at the slot's request timeout. Never releases the slot.
+ */
+export function sendToReplica(call: AsyncCall, slot: Slot, agent: http.Agent, bodyLimit: number): Promise<Answer> {
+  const url = slot.url;
+  const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
+  const path = base + (call.path === '' ? '/' : call.path) + call.query;
+  const headers = [...call.headers];
+  const body = Buffer.from(call.body, 'base64');
+  setSendHeaders(headers, url.host, true, slot.forwarded === true);
+  const started = performance.now();
+  return new Promise<Answer>((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, method: call.method, path, headers, agent });
+    slot.onTimeout((reason) => req.destroy(reason));
+    req.on('response', (res) => {
+      readBody(res, bodyLimit).then(
+        (data) => resolve({ status: res.statusCode ?? 502, contentType: res.headers['content-type'], body: data, seconds: (performance.now() - started) / 1000 }),
+        reject,
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  }).finally(() => slot.onTimeout(null));
+}
+
+/** POSTs the answer to the call's callback URL; resolves with the callback's status, rejects on a network error or the timeout. */
+export function postCallback(call: AsyncCall, answer: Answer, timeoutMs: number): Promise<number> {
+  const target = new URL(call.callbackUrl ?? '');
+  const client = target.protocol === 'https:' ? https : http;
+  const headers: Record<string, string> = {
+    'X-Call-Id': call.id,
+    'X-Function-Status': String(answer.status),
+    'X-Duration-Seconds': answer.seconds.toFixed(6),
+    'X-Function-Name': call.fn,
+    'Content-Length': String(answer.body.length),
+  };
+  if (answer.contentType !== undefined) headers['Content-Type'] = answer.contentType;
+  return new Promise((resolve, reject) => {
+    const req = client.request(target, { method: 'POST', headers, timeout: timeoutMs });
+    req.on('timeout', () => req.destroy(new Error('callback timed out')));
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(answer.body);
+  });
+}

@@ -1,0 +1,174 @@
+import http from 'node:http';
+import type { Clock } from '../core/clock.js';
+import type { Dispatcher, Slot } from '../engine/dispatcher.js';
+import { isAppError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { functionLabel, parseFunctionRef, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
+import { postCallback, sendToReplica, type Answer } from './send.js';
+import type { AsyncQueue, Delivery } from './types.js';
+
+/** The label that sets a function's own attempt limit. */
+export const MAX_ATTEMPTS_LABEL = 'com.openfaas.async.max-attempts';
+/** Function answers retried (429 Too Many Requests, 502, 503, 504). */
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
+const MAX_DELAY_MS = 60_000;
+/** Callback attempts before it is given up on (logged and counted). */
+const CALLBACK_ATTEMPTS = 4;
+const CALLBACK_TIMEOUT_MS = 10_000;
+
+export interface AsyncWorkerOptions {
+  readonly queue: AsyncQueue;
+  readonly dispatcher: Dispatcher;
+  readonly provider: Pick<ReplicaProvider, 'getReplicas'>;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly defaultNamespace: string;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly workers: number;
+  /** Largest function answer kept for the callback, bytes. */
+  readonly bodyLimitBytes: number;
+}
+
+/** Exponential backoff with jitter: base·2^(attempt-1), capped, then a random 50-100 % of it. */
+export function backoffMs(base: number, attempt: number): number {
+  const full = Math.min(MAX_DELAY_MS, base * 2 ** Math.min(20, attempt - 1));
+  return Math.round(full * (0.5 + Math.random() / 2));
+}
+
+/**
+ * Delivers queued async calls through the dispatcher: each takes a replica slot like any call
+ * (so the hard concurrency limit holds and a function at zero wakes), goes to the replica,
+ * and its answer goes to the callback URL. 429/502/503/504 and failures to get a slot are
+ * retried with backoff up to the function's attempt limit, then dead-lettered.
+ */
+export class AsyncWorker {
+  private readonly agent = new http.Agent({ keepAlive: true, timeout: 1000 });
+  /** Calls being delivered (holding or waiting for a slot), per function as requested. */
+  private readonly delivering = new Map<string, number>();
+  private readonly log: Logger;
+  private stopped = false;
+
+  constructor(private readonly options: AsyncWorkerOptions) {
+    this.log = options.logger.child({ component: 'async' });
+  }
+
+  /** Starts taking calls from the queue, and the backlog gauge. */
+  start(): void {
+    this.options.queue.consume((d) => void this.deliver(d), this.options.workers);
+    this.options.metrics.beforeAsyncCollect.add(this.collect);
+  }
+
+  /** Stops the gauge; deliveries under way finish or are delivered again after a restart. */
+  stop(): void {
+    this.stopped = true;
+    this.options.metrics.beforeAsyncCollect.delete(this.collect);
+    this.agent.destroy();
+  }
+
+  /** Calls of `fn` stored and not yet in delivery: what waits beyond the dispatcher's own queue. */
+  waiting(ref: FunctionRef): number {
+    let n = 0;
+    for (const [fn, count] of this.options.queue.backlogs()) {
+      const r = parseFunctionRef(fn, this.options.defaultNamespace);
+      if (r.name === ref.name && r.namespace === ref.namespace) n += Math.max(0, count - (this.delivering.get(fn) ?? 0));
+    }
+    return n;
+  }
+
+  private readonly collect = (): void => {
+    const gauge = this.options.metrics.asyncQueueLength;
+    gauge.reset();
+    for (const [fn, count] of this.options.queue.backlogs()) gauge.set({ function_name: this.label(fn) }, count);
+  };
+
+  private label(fn: string): string {
+    return functionLabel(parseFunctionRef(fn, this.options.defaultNamespace), this.options.defaultNamespace);
+  }
+
+  private async deliver(d: Delivery): Promise<void> {
+    const { fn } = d.call;
+    this.delivering.set(fn, (this.delivering.get(fn) ?? 0) + 1);
+    try {
+      await this.attempt(d);
+    } catch (err) {
+      this.log.error('async delivery failed', { function: fn, callId: d.call.id, error: (err as Error).message });
+      await d.nack(backoffMs(this.options.retryBaseMs, d.attempt)).catch(() => undefined);
+    } finally {
+      const n = (this.delivering.get(fn) ?? 1) - 1;
+      if (n <= 0) this.delivering.delete(fn);
+      else this.delivering.set(fn, n);
+    }
+  }
+
+  private async attempt(d: Delivery): Promise<void> {
+    const { call } = d;
+    const ref = parseFunctionRef(call.fn, this.options.defaultNamespace);
+    let limit = this.options.maxAttempts;
+    try {
+      const state = await this.options.provider.getReplicas(ref);
+      const own = Number(state.labels[MAX_ATTEMPTS_LABEL]);
+      if (Number.isInteger(own) && own >= 1 && own <= 100) limit = own;
+      await this.options.dispatcher.track(ref);
+    } catch (err) {
+      if (isAppError(err, 'FUNCTION_UNKNOWN')) return this.giveUp(d, 'function unknown', undefined);
+      throw err;
+    }
+    let answer: Answer | undefined;
+    let reason: string;
+    let transient = false;
+    let slot: Slot | undefined;
+    try {
+      slot = await this.options.dispatcher.acquire(ref);
+      answer = await sendToReplica(call, slot, this.agent, this.options.bodyLimitBytes);
+      reason = `status ${answer.status}`;
+    } catch (err) {
+      reason = isAppError(err) ? err.code : (err as Error).message;
+      // The gateway's own queue was full or it is stopping: the function never saw the call.
+      transient = isAppError(err, 'QUEUE_FULL') || isAppError(err, 'SHUTTING_DOWN');
+    } finally {
+      slot?.release();
+    }
+    if (answer !== undefined && !RETRY_STATUS.has(answer.status)) {
+      await this.callback(d, answer);
+      await d.ack();
+      return;
+    }
+    // Stopping: left unsettled, the call is delivered again after the next start.
+    if (this.stopped) return;
+    if (d.attempt < limit || transient) {
+      this.log.debug('async call retried', { function: call.fn, callId: call.id, attempt: d.attempt, reason });
+      await d.nack(backoffMs(this.options.retryBaseMs, d.attempt));
+      return;
+    }
+    await this.giveUp(d, reason, answer);
+  }
+
+  private async giveUp(d: Delivery, reason: string, answer: Answer | undefined): Promise<void> {
+    this.log.warn('async call dead-lettered', { function: d.call.fn, callId: d.call.id, attempts: d.attempt, reason });
+    this.options.metrics.asyncDeadLetters.inc({ function_name: this.label(d.call.fn) });
+    if (answer !== undefined) await this.callback(d, answer);
+    await d.deadLetter(reason);
+  }
+
+  /** Posts the answer to the call's callback URL, retried with backoff; a final failure is logged and counted. */
+  private async callback(d: Delivery, answer: Answer): Promise<void> {
+    const { call } = d;
+    if (call.callbackUrl === undefined) return;
+    let last = '';
+    for (let i = 1; i <= CALLBACK_ATTEMPTS; i++) {
+      try {
+        const status = await postCallback(call, answer, CALLBACK_TIMEOUT_MS);
+        if (status < 500 && status !== 429) return;
+        last = `status ${status}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      if (i < CALLBACK_ATTEMPTS && !this.stopped) await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, backoffMs(this.options.retryBaseMs, i)));
+    }
+    this.log.warn('async callback failed', { function: call.fn, callId: call.id, attempts: CALLBACK_ATTEMPTS, reason: last });
+    this.options.metrics.asyncCallbackFailures.inc({ function_name: this.label(call.fn) });
+  }
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from '@jest/globals';
+import { checkCallbackUrl } from '../../src/async/accept.js';
+import { backoffMs } from '../../src/async/worker.js';
+
+describe('X-Callback-Url check', () => {
+  const own = [8080, 8081];
+  it.each([
+    ['http://127.0.0.1:8081/system/scale-function/fn', 'the admin listener on loopback'],
+    ['http://localhost:8080/async-function/fn', 'the function listener (a loop)'],
+    ['http://[::1]:8081/x', 'IPv6 loopback'],
+    ['http://0.0.0.0:8081/x', 'the wildcard address'],
+    ['ftp://127.0.0.1/x', 'not http(s)'],
+    ['http://user:pw@127.0.0.1:9000/x', 'credentials'],
+    ['not a url', 'not a URL'],
+    [`http://127.0.0.1:9000/${'x'.repeat(3000)}`, 'too long'],
+  ])('refuses %s (%s)', (url) => {
+    expect(() => checkCallbackUrl(url, own)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }) as unknown as Error);
+  });
+
+  it.each(['http://127.0.0.1:9000/cb', 'https://127.0.0.1:9443/hook', 'http://127.0.0.1:18081/x'])('accepts %s', (url) => {
+    expect(checkCallbackUrl(url, own)).toBe(new URL(url).href);
+  });
+});
+
+describe('retry backoff', () => {
+  it('doubles per attempt with 50-100 % jitter, capped at 60 s', () => {
+    for (let i = 0; i < 50; i++) {
+      const first = backoffMs(500, 1);
+      expect(first).toBeGreaterThanOrEqual(250);
+      expect(first).toBeLessThanOrEqual(500);
+      const third = backoffMs(500, 3);
+      expect(third).toBeGreaterThanOrEqual(1000);
+      expect(third).toBeLessThanOrEqual(2000);
+      expect(backoffMs(500, 40)).toBeLessThanOrEqual(60_000);
+    }
+  });
+});

@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { LogQueue } from '../../src/async/log-queue.js';
+import { systemClock } from '../../src/core/clock.js';
+import { asyncQueueContract, call, collector } from './contract.js';
+
+const dirs: string[] = [];
+function freshDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'async-log-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const options = (dir: string) => ({ dir, clock: systemClock, maxQueued: 1000, maxDeadLetters: 100, compactMinBytes: 4096 });
+
+asyncQueueContract('embedded log', () => {
+  const dir = freshDir();
+  return { open: () => Promise.resolve(LogQueue.open(options(dir))) };
+});
+
+describe('embedded log', () => {
+  it('a folder it cannot create is CONFIG_INVALID naming ALERT_SCALER_ASYNC_DIR', () => {
+    expect(() => LogQueue.open(options('/dev/null/async'))).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('ALERT_SCALER_ASYNC_DIR') }) as unknown as Error);
+  });
+
+  it('refuses QUEUE_FULL past maxQueued', async () => {
+    const q = LogQueue.open({ ...options(freshDir()), maxQueued: 2 });
+    await q.enqueue(call());
+    await q.enqueue(call());
+    await expect(q.enqueue(call())).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    await q.close();
+  });
+
+  it('compacts delivered records: the file stays small after many acks, and what is left replays', async () => {
+    const dir = freshDir();
+    const q = LogQueue.open(options(dir));
+    const { take } = collector(q, 50);
+    for (let i = 0; i < 500; i++) await q.enqueue(call('c', 'x'.repeat(200)));
+    for (let i = 0; i < 10; i++) for (const d of await take(50)) await d.ack();
+    const keep = call('c', 'kept');
+    await q.enqueue(keep);
+    await q.close();
+    expect(statSync(path.join(dir, 'queue.log')).size).toBeLessThan(20_000);
+    const q2 = LogQueue.open(options(dir));
+    expect(q2.backlog('c')).toBe(1);
+    const [d] = await collector(q2).take(1);
+    expect(d?.call.id).toBe(keep.id);
+    await q2.close();
+  });
+});
