@@ -51,11 +51,16 @@ export class AnswerCopy {
     const { res } = this;
     if (!res.write(chunk)) {
       this.upstreamRes.pause();
+      // The client holds the answer back: the replica's silence from now on is not its own.
+      this.watched?.setTimeout(0);
       res.once('drain', this.onDrain);
     }
   };
 
   private readonly onDrain = (): void => {
+    // A full idle period for the replica from the moment the client takes more, not what was
+    // left of one that ran while the answer was held back.
+    this.watched?.setTimeout(this.idleMs);
     this.upstreamRes.resume();
   };
 
