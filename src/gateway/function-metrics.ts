@@ -1,3 +1,4 @@
+import type { Slot } from '../engine/slot.js';
 import type { Metrics } from '../metrics/registry.js';
 
 interface CodeChildren {
@@ -41,4 +42,18 @@ export class FunctionMetrics {
     children.total.inc();
     children.seconds.observe(seconds);
   }
+}
+
+/**
+ * The end of a call, whatever carried it (HTTP/1.1 in proxy-call.ts, HTTP/2 in h2-call.ts):
+ * its slot, if it got one, goes back (its request timeout cleared first), its invocation ends
+ * (the idle clocks read it), and it is counted with `code` and its duration since `startedMs`.
+ */
+export function endCall(slot: Slot | null, endInvocation: () => void, metrics: FunctionMetrics, code: number, startedMs: number): void {
+  if (slot !== null) {
+    slot.onTimeout(null);
+    slot.release();
+  }
+  endInvocation();
+  metrics.end(code, (performance.now() - startedMs) / 1000);
 }

@@ -9,6 +9,7 @@ import { addH2Headers, answerHeaders, cleanTrailers, grpcErrorFields, h2cRequest
 import type { H2CallHandle, H2Context, H2Request } from './h2-context.js';
 import { abortExchange } from './h2-upstream.js';
 import { responseHeaders } from './proxy-headers.js';
+import { endCall } from './function-metrics.js';
 import { upstreamPath, type FunctionTarget } from './proxy-path.js';
 import { MAX_ATTEMPTS, setSendHeaders } from './proxy-retry.js';
 
@@ -281,13 +282,7 @@ export class H2Call implements H2CallHandle {
       abortExchange(this.stream, this.upstream, this.source);
       this.onGone?.();
     }
-    const slot = this.slot;
-    if (slot !== null) {
-      slot.onTimeout(null);
-      slot.release();
-    }
-    this.endInvocation();
     const code = this.settled ? this.status : ok && this.status !== 0 ? this.status : 499;
-    this.call.fn.metrics.end(code, (performance.now() - this.started) / 1000);
+    endCall(this.slot, this.endInvocation, this.call.fn.metrics, code, this.started);
   };
 }

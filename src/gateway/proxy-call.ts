@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { FunctionRef } from '../providers/types.js';
 import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
-import type { FunctionMetrics } from './function-metrics.js';
+import { endCall, type FunctionMetrics } from './function-metrics.js';
 import type { InvocationLog } from '../engine/activity.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
@@ -287,13 +287,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
       this.upstreamReq?.destroy();
       this.onGone?.();
     }
-    const slot = this.slot;
-    if (slot !== null) {
-      slot.onTimeout(null);
-      slot.release();
-    }
-    this.endInvocation();
     const code = this.cutCode !== 0 ? this.cutCode : finished ? this.res.statusCode : 499;
-    this.fn.metrics.end(code, (performance.now() - this.started) / 1000);
+    endCall(this.slot, this.endInvocation, this.fn.metrics, code, this.started);
   };
 }
