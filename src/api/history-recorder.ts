@@ -2,13 +2,13 @@ import type { Dispatcher } from '../engine/dispatcher.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { functionLabel, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
-import { FunctionHistory, HISTORY_STEP_MS, readCallTotals, type Bounds, type CallTotals, type HistoryPoint } from './history.js';
+import { FunctionHistory, HISTORY_STEP_MS, type Bounds, type HistoryPoint } from './history.js';
 
 /** What the recorder reads: the function list once, then the provider's notifications, the queues, the call counters. */
 export interface HistoryRecorderOptions {
   readonly provider: Pick<ReplicaProvider, 'listFunctions' | 'subscribe'>;
   readonly dispatcher: Pick<Dispatcher, 'stats'>;
-  readonly metrics: Pick<Metrics, 'invocationTotal' | 'invocationSeconds'>;
+  readonly metrics: Pick<Metrics, 'callTotals'>;
   readonly defaultNamespace: string;
   readonly logger: Logger;
   /** Where the points go; a FunctionHistory with the default bounds when absent. */
@@ -32,16 +32,13 @@ interface Followed {
  * duration buckets). It reads the function list once at `start` and follows the provider's
  * notifications after that: no provider read per step, and only the functions the history has
  * room for are followed (a fleet past HISTORY_MAX_FUNCTIONS costs nothing more). A step reads
- * the gateway's own counters and each followed function's queue. Its timer is unref'd;
+ * each followed function's call totals (from the gateway's table, not a registry collect) and
+ * queue: its cost grows with the followed functions, not with the fleet. Its timer is unref'd;
  * `stop()` ends it (shutdown).
  */
 export class HistoryRecorder {
   readonly history: FunctionHistory;
   readonly stepMs: number;
-  /** The duration histogram's bounds at the last sample (empty before the first call). */
-  bounds: Bounds = [];
-  /** Call totals by `function_name` at the last sample. */
-  totals = new Map<string, CallTotals>();
   private readonly log: Logger;
   private readonly listeners = new Set<PointListener>();
   private readonly followed = new Map<string, Followed>();
@@ -111,12 +108,10 @@ export class HistoryRecorder {
     if (this.sampling) return;
     this.sampling = true;
     try {
-      const { bounds, totals } = await readCallTotals(this.options.metrics);
-      this.bounds = bounds;
-      this.totals = totals;
+      const table = this.options.metrics.callTotals;
       for (const [label, f] of this.followed) {
         const { queued } = this.options.dispatcher.stats(f.ref);
-        if (!this.history.record(label, now, { desired: f.desired, ready: f.ready, queued: queued.no_replica + queued.busy }, totals.get(label))) continue;
+        if (!this.history.record(label, now, { desired: f.desired, ready: f.ready, queued: queued.no_replica + queued.busy }, table.get(label))) continue;
         const point = this.history.latest(label);
         if (point !== undefined) for (const listener of this.listeners) listener(f.ref, point);
       }
@@ -130,5 +125,10 @@ export class HistoryRecorder {
   /** The p95 call duration of `ref` over the last minute, ms; null without calls. */
   p95Ms(ref: FunctionRef): number | null {
     return this.history.p95Ms(this.labelOf(ref), this.bounds, Date.now());
+  }
+
+  /** The duration histogram's upper bounds, seconds (+Inf last). */
+  get bounds(): Bounds {
+    return this.options.metrics.callTotals.bounds;
   }
 }

@@ -1,4 +1,6 @@
-import type { Metrics } from '../metrics/registry.js';
+import type { Bounds, CallTotals } from '../metrics/call-totals.js';
+
+export type { Bounds, CallTotals } from '../metrics/call-totals.js';
 
 /** Time between two history points, ms. */
 export const HISTORY_STEP_MS = 5_000;
@@ -17,50 +19,6 @@ export interface HistorySample {
   readonly desired: number;
   readonly ready: number;
   readonly queued: number;
-}
-
-/**
- * A function's call counters through this gateway since start: finished calls, those answered
- * 5xx and 504, and the duration histogram's cumulative bucket counts (`le` order of `bounds`).
- */
-export interface CallTotals {
-  readonly calls: number;
-  readonly errors5xx: number;
-  readonly timeouts504: number;
-  readonly buckets: readonly number[];
-}
-
-/** The duration histogram's upper bounds, seconds, ascending (+Inf last). */
-export type Bounds = readonly number[];
-
-/** Call totals by `function_name`, read from the gateway's own metrics (no scrape). */
-export async function readCallTotals(metrics: Pick<Metrics, 'invocationTotal' | 'invocationSeconds'>): Promise<{ bounds: Bounds; totals: Map<string, CallTotals> }> {
-  const byName = new Map<string, { calls: number; errors5xx: number; timeouts504: number; buckets: Map<number, number> }>();
-  const entry = (name: string) => {
-    let e = byName.get(name);
-    if (e === undefined) byName.set(name, (e = { calls: 0, errors5xx: 0, timeouts504: 0, buckets: new Map() }));
-    return e;
-  };
-  for (const v of (await metrics.invocationTotal.get()).values) {
-    const e = entry(String(v.labels['function_name']));
-    const code = String(v.labels['code']);
-    e.calls += v.value;
-    if (code.startsWith('5')) e.errors5xx += v.value;
-    if (code === '504') e.timeouts504 += v.value;
-  }
-  const bounds = new Set<number>();
-  for (const v of (await metrics.invocationSeconds.get()).values) {
-    if (v.metricName?.endsWith('_bucket') !== true) continue;
-    const text = String((v.labels as Readonly<Record<string, string | number | undefined>>)['le']);
-    const le = text === '+Inf' ? Number.POSITIVE_INFINITY : Number(text);
-    bounds.add(le);
-    const b = entry(String(v.labels['function_name'])).buckets;
-    b.set(le, (b.get(le) ?? 0) + v.value);
-  }
-  const sorted = [...bounds].sort((a, b) => a - b);
-  const totals = new Map<string, CallTotals>();
-  for (const [name, e] of byName) totals.set(name, { calls: e.calls, errors5xx: e.errors5xx, timeouts504: e.timeouts504, buckets: sorted.map((le) => e.buckets.get(le) ?? 0) });
-  return { bounds: sorted, totals };
 }
 
 /**

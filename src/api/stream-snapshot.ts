@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { SpecDefaults } from '../policy/spec.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
-import { readCallTotals, type CallTotals } from './history.js';
+import type { CallTotals } from './history.js';
 import type { HistoryRecorder } from './history-recorder.js';
 import { functionDetail, type FunctionDetail } from './status.js';
 import { alertsView, NO_ALERTS, operatorView, type AlertsView, type OperatorView } from './status-live.js';
@@ -55,7 +55,12 @@ export interface PassData {
 
 /** Reads the call totals, and each known function's alerts (from the store, one at a time; an unreadable one shows none). */
 export async function readPassData(known: ReadonlyMap<string, Known>, sources: SnapshotSources, log: Logger): Promise<PassData> {
-  const { totals } = await readCallTotals(sources.metrics);
+  const totals = new Map<string, CallTotals>();
+  for (const k of known.values()) {
+    const label = functionLabel(k.ref, sources.defaultNamespace);
+    const t = sources.metrics.callTotals.get(label);
+    if (t !== undefined) totals.set(label, t);
+  }
   const alerts = new Map<string, AlertsView>();
   const source = sources.alerts;
   if (source !== undefined) {

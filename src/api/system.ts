@@ -20,15 +20,6 @@ const scaleBody = z.strictObject({
   replicas: z.number().int().min(0),
 });
 
-async function invocationCounts(metrics: Metrics): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  for (const value of (await metrics.invocationTotal.get()).values) {
-    const fn = String(value.labels['function_name']);
-    counts.set(fn, (counts.get(fn) ?? 0) + value.value);
-  }
-  return counts;
-}
-
 /** What the system API reads and changes. */
 export interface SystemDeps {
   provider: ReplicaProvider;
@@ -76,24 +67,23 @@ class SystemApi {
   async list(req: Request, res: Response): Promise<void> {
     const { deps } = this;
     const namespace = queryNamespace(req);
-    const counts = await invocationCounts(deps.metrics);
     const functions = await deps.provider.listFunctions();
     if (namespace === undefined) {
-      res.json(functions.map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref, info) })));
+      res.json(functions.map((info) => ({ ...this.describe(info), ...functionSummary(this.status, info.ref, info) })));
       return;
     }
     const managed = new Set([deps.defaultNamespace, ...(deps.namespaces ?? []), ...functions.map((info) => info.ref.namespace)]);
     if (!managed.has(namespace)) {
       throw new AppError('BAD_REQUEST', `namespace ${namespace} is not managed by this gateway`, { details: { namespaces: [...managed].sort() } });
     }
-    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => ({ ...this.describe(info, counts), ...functionSummary(this.status, info.ref, info) })));
+    res.json(functions.filter((info) => info.ref.namespace === namespace).map((info) => ({ ...this.describe(info), ...functionSummary(this.status, info.ref, info) })));
   }
 
   /** `GET /function/:name`: the OpenFaaS fields plus the function's detail and its owner. */
   async get(req: Request, res: Response): Promise<void> {
     const ref = refFrom(req, this.deps.defaultNamespace);
     const state = await this.deps.provider.getReplicas(ref);
-    res.json({ ...this.describe({ ref, ...state }, await invocationCounts(this.deps.metrics)), ...functionDetail(this.status, ref, state), ...this.ownerOf(ref) });
+    res.json({ ...this.describe({ ref, ...state }), ...functionDetail(this.status, ref, state), ...this.ownerOf(ref) });
   }
 
   /**
@@ -130,13 +120,13 @@ class SystemApi {
   }
 
   /** A function's OpenFaaS fields. */
-  private describe(info: FunctionInfo, counts: Map<string, number>): Record<string, unknown> {
+  private describe(info: FunctionInfo): Record<string, unknown> {
     return {
       name: info.ref.name,
       namespace: info.ref.namespace,
       replicas: info.desired,
       availableReplicas: info.ready,
-      invocationCount: counts.get(functionLabel(info.ref, this.deps.defaultNamespace)) ?? 0,
+      invocationCount: this.deps.metrics.callTotals.calls(functionLabel(info.ref, this.deps.defaultNamespace)),
       labels: info.labels,
       annotations: info.annotations,
     };

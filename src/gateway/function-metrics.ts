@@ -1,4 +1,5 @@
 import type { Slot } from '../engine/slot.js';
+import type { CallCounts } from '../metrics/call-totals.js';
 import type { Metrics } from '../metrics/registry.js';
 
 interface CodeChildren {
@@ -8,12 +9,13 @@ interface CodeChildren {
 
 /**
  * The gateway metrics of one function with their label children made once
- * (`labels(...)` per function and code, not per call).
+ * (`labels(...)` per function and code, not per call), and its entry in the call totals table.
  */
 export class FunctionMetrics {
   private readonly started: { inc(value?: number): void };
   private readonly inflight: { inc(value?: number): void; dec(value?: number): void };
   private readonly byCode = new Map<number, CodeChildren>();
+  private readonly counts: CallCounts;
 
   constructor(
     private readonly metrics: Metrics,
@@ -22,6 +24,7 @@ export class FunctionMetrics {
   ) {
     this.started = metrics.invocationStarted.labels(label);
     this.inflight = metrics.inflight.labels(label);
+    this.counts = metrics.callTotals.entry(label);
   }
 
   /** A call started: started counter and in-flight gauge up. */
@@ -41,6 +44,7 @@ export class FunctionMetrics {
     }
     children.total.inc();
     children.seconds.observe(seconds);
+    this.counts.add(code, seconds);
   }
 }
 

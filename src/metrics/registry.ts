@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CallTotalsTable, DURATION_BUCKETS } from './call-totals.js';
 
 /** Every metric alert-scaler exports, on a Registry of its own. */
 export interface Metrics {
@@ -7,6 +8,8 @@ export interface Metrics {
   readonly invocationTotal: Counter<'function_name' | 'code'>;
   readonly invocationStarted: Counter<'function_name'>;
   readonly invocationSeconds: Histogram<'function_name' | 'code'>;
+  /** The same calls' totals per function, readable one function at a time (no registry collect). */
+  readonly callTotals: CallTotalsTable;
   readonly serviceCount: Gauge<'function_name'>;
   readonly inflight: Gauge<'function_name'>;
   readonly availableReplicas: Gauge<'function_name'>;
@@ -84,6 +87,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
     beforeAsyncCollect,
     beforeReplicaCollect,
     registry,
+    callTotals: new CallTotalsTable(),
     invocationTotal: new Counter({
       name: 'gateway_function_invocation_total',
       help: 'Function invocations by response code',
@@ -100,7 +104,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'gateway_functions_seconds',
       help: 'Function invocation duration in seconds',
       labelNames: ['function_name', 'code'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: [...DURATION_BUCKETS],
       registers,
     }),
     serviceCount: new Gauge({

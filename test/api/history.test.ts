@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { bucketQuantile, FunctionHistory, readCallTotals } from '../../src/api/history.js';
+import { bucketQuantile, FunctionHistory } from '../../src/api/history.js';
 import { HistoryRecorder } from '../../src/api/history-recorder.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { alertsView, operatorView, NO_ALERTS } from '../../src/api/status-live.js';
@@ -74,23 +74,6 @@ describe('bucketQuantile', () => {
   });
 });
 
-describe('readCallTotals', () => {
-  it('sums the calls of each function, its 5xx and 504 answers, and its duration buckets over the codes', async () => {
-    const metrics = createMetrics(new Registry());
-    metrics.invocationTotal.inc({ function_name: 'f', code: '200' }, 7);
-    metrics.invocationTotal.inc({ function_name: 'f', code: '502' }, 2);
-    metrics.invocationTotal.inc({ function_name: 'f', code: '504' }, 1);
-    metrics.invocationSeconds.observe({ function_name: 'f', code: '200' }, 0.02);
-    metrics.invocationSeconds.observe({ function_name: 'f', code: '504' }, 20);
-    const { bounds, totals: read } = await readCallTotals(metrics);
-    expect(bounds[bounds.length - 1]).toBe(Number.POSITIVE_INFINITY);
-    const f = read.get('f');
-    expect(f).toMatchObject({ calls: 10, errors5xx: 3, timeouts504: 1 });
-    expect(f?.buckets[bounds.indexOf(0.025)]).toBe(1);
-    expect(f?.buckets[bounds.length - 1]).toBe(2);
-  });
-});
-
 describe('operatorView', () => {
   const policy = { type: 'queue' as const, settings: { min_replicas: 0, max_replicas: 2 } };
   const base = { desired: 2, ready: 2, queueLength: 0, policy, totals: undefined, latencyP95Ms: null, alerts: NO_ALERTS };
@@ -129,7 +112,7 @@ describe('HistoryRecorder', () => {
     let listener: ((r: { name: string; namespace: string }, state: { desired: number; ready: number }) => void) | undefined;
     const statsRead: string[] = [];
     const metrics = createMetrics(new Registry());
-    metrics.invocationTotal.inc({ function_name: 'a', code: '200' }, 10);
+    for (let i = 0; i < 10; i++) metrics.callTotals.entry('a').add(200, 0.02);
     const recorder = new HistoryRecorder({
       provider: {
         listFunctions: async () => {
@@ -159,7 +142,6 @@ describe('HistoryRecorder', () => {
       expect(statsRead).toEqual(['a', 'b']);
       expect(heard).toEqual(['a:1', 'b:2']);
       expect(recorder.history.pointsOf('a')).toEqual([[expect.any(Number), 1, 1, 3, 0]]);
-      expect(recorder.totals.get('a')?.calls).toBe(10);
       // A step with nothing changed: no point, no list.
       await recorder.sample(Date.now() + 5000);
       expect([lists, heard.length]).toEqual([1, 2]);
@@ -170,6 +152,10 @@ describe('HistoryRecorder', () => {
       listener?.(ref('c'), { desired: 3, ready: 3 });
       await recorder.sample(Date.now() + 15_000);
       expect([recorder.history.pointsOf('a'), heard.at(-1)]).toEqual([[], 'c:3']);
+      // Calls read from the totals table: 10 of b's in the 5 s since its last step are 2/s.
+      for (let i = 0; i < 10; i++) metrics.callTotals.entry('b').add(200, 0.02);
+      await recorder.sample(Date.now() + 20_000);
+      expect(recorder.history.pointsOf('b').at(-1)?.[4]).toBeCloseTo(2, 1);
     } finally {
       recorder.stop();
     }
