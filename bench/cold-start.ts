@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Registry } from 'prom-client';
 import { startScaler, type RunningScaler } from '../src/bootstrap.js';
 import { loadConfig } from '../src/config/index.js';
@@ -11,6 +11,7 @@ import type { LocalProvider } from '../src/providers/local/index.js';
 import { replicaCommand } from '../src/providers/local/process.js';
 import { READY_FD_ENV } from '../src/providers/local/ready-pipe.js';
 import { freePort } from '../src/providers/local/replica.js';
+import type { StackFunction } from '../src/providers/local/stack.js';
 
 /*
  * Cold-start overhead: what a wake through the gateway costs beyond starting the same
@@ -284,9 +285,11 @@ async function heldCalls(running: RunningScaler, calls: number): Promise<HeldRes
 /** Spawns the function directly as the provider would (same command, setpriv included): spawn → `listening` → one call → its answer. */
 async function directStart(script: string): Promise<Start> {
   const port = await freePort();
-  const { file, args } = replicaCommand({ name: 'bench', namespace: 'openfaas-fn', argv: [process.execPath, script], labels: {}, annotations: {}, environment: {} } as unknown as Parameters<typeof replicaCommand>[0], silentLogger());
+  const cwd = dirname(script);
+  const fn: StackFunction = { name: 'bench', namespace: 'openfaas-fn', argv: [process.execPath, script], cwd, labels: {}, annotations: {}, environment: {} };
+  const { file, args } = replicaCommand(fn, silentLogger());
   const spawnedAt = wallNow();
-  const child = spawn(file, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', PORT: String(port) }, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+  const child = spawn(file, args, { cwd, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', PORT: String(port) }, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
   const exited = new Promise((r) => child.once('exit', r));
   try {
     await new Promise<void>((resolve, reject) => {
