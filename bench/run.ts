@@ -22,18 +22,19 @@ const fmt = (p: Percentiles) => `p50 ${p.p50.toFixed(1)} ms, p95 ${p.p95.toFixed
 function coldStartSummary(result: ColdStartResult): string {
   const h = result.held;
   return [
-    `cold start, ${result.wakes} wakes from zero (${(result.durationMs / 1000).toFixed(1)} s):`,
-    `  first response (total)       ${fmt(result.totalMs)}`,
-    `  replica's own start-to-ready ${fmt(result.replicaStartToReadyMs)}`,
-    `  overhead (total - replica)   ${fmt(result.overheadMs)}`,
-    `    of which spawn → Node start ${fmt(result.spawnToProcessStartMs)}`,
-    `    the rest (hold, scale, probe, proxy) ${fmt(result.overheadWithoutExecMs)}`,
-    `      call sent → spawn (hold, scale, port) ${fmt(result.sendToSpawnMs)}`,
-    `      replica ready → call at the replica (probe lag, dispatch, connect) ${fmt(result.readyToArrivalMs)}`,
-    `  direct spawn-to-ready        ${fmt(result.directSpawnToReadyMs)}`,
-    `  total p50 - direct p50       ${result.overheadOverDirectSpawnP50Ms.toFixed(1)} ms`,
+    `cold start, ${result.wakes} wakes from zero (${(result.durationMs / 1000).toFixed(1)} s), readiness ${result.readyPipe ? 'pipe (fd 3) and probes' : 'probes only'}:`,
+    `  gateway: call at zero → answer   ${fmt(result.totalMs)}`,
+    `  direct: spawn → listening → call → answer ${fmt(result.directMs)}`,
+    `  overhead per wake (each side less its spawn → listening) ${fmt(result.overheadMs)}`,
+    `  p50(gateway) - p50(direct), nothing subtracted ${result.rawOverheadP50Ms.toFixed(1)} ms`,
+    `    call sent → spawn (hold, scale, port) ${fmt(result.sendToSpawnMs)}`,
+    `    spawn → listening, gateway  ${fmt(result.spawnToListeningMs)}`,
+    `    spawn → listening, direct   ${fmt(result.directSpawnToListeningMs)}`,
+    `      of which spawn → Node start (gateway) ${fmt(result.spawnToProcessStartMs)}`,
+    `    listening → call at the replica, gateway ${fmt(result.listeningToArrivalMs)}`,
+    `    listening → call at the replica, direct  ${fmt(result.directListeningToArrivalMs)}`,
     `  warm request via gateway     ${fmt(result.warmMs)}`,
-    `  ${h.calls} calls held at zero: ${h.ok} answered 200, failed ${JSON.stringify(h.failed)}; last answer ${h.totalMs} ms after the first send, queue drained ${h.drainMs} ms after the replica was ready`,
+    `  ${h.calls} calls held at zero: ${h.ok} answered 200, failed ${JSON.stringify(h.failed)}; last answer ${h.totalMs} ms after the first send, queue drained ${h.drainMs} ms after the replica listened`,
   ].join('\n');
 }
 
@@ -54,7 +55,7 @@ const defined = <T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undef
 const ENTRIES: Record<string, () => Promise<string>> = {
   'cold-start': async () => {
     const interval = process.env['BENCH_HEALTH_INTERVAL_MS'];
-    const r = await coldStartBenchmark({ ...defined({ wakes: numberEnv('BENCH_WAKES'), heldCalls: numberEnv('BENCH_HELD_CALLS') }), ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }) });
+    const r = await coldStartBenchmark({ ...defined({ wakes: numberEnv('BENCH_WAKES'), heldCalls: numberEnv('BENCH_HELD_CALLS') }), readyPipe: process.env['BENCH_READY_PIPE'] !== '0', ...(interval === undefined ? {} : { env: { ALERT_SCALER_HEALTH_INTERVAL_MS: interval } }) });
     writeResult('cold-start', r);
     return coldStartSummary(r);
   },

@@ -1,6 +1,9 @@
 // The example function: answers every request with its body. One process is one replica.
 // PORT comes from alert-scaler. Optional env: START_DELAY_MS (delay before listening, to
 // simulate a slow start), RESPONSE_DELAY_MS (delay before answering, to simulate work).
+// Once listening it says `ready` on the readiness pipe alert-scaler gives it (the fd in
+// ALERT_SCALER_READY_FD), so a held call goes at once; GET /_/health stays the contract.
+import { closeSync, writeSync } from 'node:fs';
 import http from 'node:http';
 
 const port = Number(process.env.PORT ?? 8080);
@@ -29,7 +32,19 @@ const server = http.createServer((req, res) => {
   });
 });
 
-setTimeout(() => server.listen(port, '127.0.0.1'), startDelayMs);
+/** Tells alert-scaler this replica serves, when it gave a readiness pipe. */
+function signalReady() {
+  const fd = Number(process.env.ALERT_SCALER_READY_FD);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  try {
+    writeSync(fd, 'ready\n');
+    closeSync(fd);
+  } catch {
+    // not a pipe after all: the health probe finds this replica
+  }
+}
+
+setTimeout(() => server.listen(port, '127.0.0.1', signalReady), startDelayMs);
 
 // Drain: stop accepting, let in-flight requests finish, then exit.
 process.on('SIGTERM', () => {

@@ -194,6 +194,7 @@ export class LocalProvider implements ReplicaProvider {
       healthPath: this.options.healthPath,
       healthIntervalMs: this.options.healthIntervalMs,
       startTimeoutMs: this.options.startTimeoutMs,
+      expectReadyPipe: fn.signalsReady,
       logger: this.options.logger,
       onChange: (r) => this.onReplicaChange(fn, r),
     });
@@ -208,7 +209,8 @@ export class LocalProvider implements ReplicaProvider {
     if (replica.phase === 'ready') {
       fn.crashes = 0;
       fn.lastCrash = undefined;
-      this.options.logger.debug('replica ready', { function: fn.spec.name, port: replica.port, startMs: Date.now() - replica.startedAt });
+      fn.signalsReady = replica.readyBy === 'pipe';
+      this.options.logger.debug('replica ready', { function: fn.spec.name, port: replica.port, by: replica.readyBy, startMs: Date.now() - replica.startedAt });
     }
     if (replica.phase === 'exited' && fn.live.includes(replica)) {
       fn.live = fn.live.filter((r) => r !== replica);

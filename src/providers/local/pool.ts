@@ -23,6 +23,8 @@ export interface LocalFunction {
   pendingStarts: number;
   /** The n of the next replica id `<fn>-<n>`. */
   nextId: number;
+  /** Its last replica to become ready said so on its readiness pipe: the next ones are expected to (see PIPE_GRACE_MS). */
+  signalsReady: boolean;
 }
 
 /** The first restart after a crash waits this long, ms; each further crash in a row doubles it. */
@@ -48,6 +50,7 @@ export function newLocalFunction(spec: StackFunction, desired: number): LocalFun
     restartAt: 0,
     pendingStarts: 0,
     nextId: 1,
+    signalsReady: false,
   };
 }
 

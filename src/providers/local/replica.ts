@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import type { CrashReason, ReplicaCrash } from '../types.js';
 import { crashMessage } from './crash.js';
 import { portAccepts, probe, probeDelayMs, replicaCommand, signalGroup } from './process.js';
+import { READY_FD, READY_FD_ENV, probeHoldOffMs, watchReadyPipe } from './ready-pipe.js';
 import type { StackFunction } from './stack.js';
 import { StderrTail } from './stderr-tail.js';
 
@@ -23,6 +25,8 @@ export interface ReplicaOptions {
   readonly healthPath: string;
   readonly healthIntervalMs: number;
   readonly startTimeoutMs: number;
+  /** The replica is expected to say `ready` on its pipe (its function's last replica did): no probes in the first PIPE_GRACE_MS. */
+  readonly expectReadyPipe: boolean;
   readonly logger: Logger;
   /** Called when the phase changes. */
   readonly onChange: (replica: Replica) => void;
@@ -45,6 +49,8 @@ export class Replica {
   /** Wall-clock ms (high resolution) when the process was spawned. */
   readonly startedAt = performance.timeOrigin + performance.now();
   phase: ReplicaPhase = 'starting';
+  /** How the replica was found ready: its readiness pipe or a health probe; null until it is. */
+  readyBy: 'pipe' | 'probe' | null = null;
   /** True when the process ended without being asked to. */
   crashed = false;
   private readonly child: ChildProcess;
@@ -57,6 +63,10 @@ export class Replica {
   /** Killed for not becoming ready within the start timeout. */
   private startTimedOut = false;
   private settleTimer: NodeJS.Timeout | undefined;
+  /** The pipe closed or said something else than `ready`: the probes run at once. */
+  private pipeSilent = false;
+  /** Ends the probe loop's current pause early (readiness, the pipe's verdict, the end). */
+  private wakeProbes: (() => void) | null = null;
 
   constructor(private readonly options: ReplicaOptions) {
     this.id = options.id;
@@ -66,8 +76,9 @@ export class Replica {
     this.exited = new Promise((resolveExit) => (this.resolveExited = resolveExit));
     this.child = spawn(file, args, {
       cwd: options.fn.cwd,
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...options.fn.environment, PORT: String(options.port) },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...options.fn.environment, PORT: String(options.port), [READY_FD_ENV]: String(READY_FD) },
+      // fd 3: the readiness pipe (READY_FD_ENV), read by watchReadyPipe.
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       // Its own process group (pgid = pid): the replica's children are signalled with it.
       detached: process.platform !== 'win32',
     });
@@ -75,6 +86,8 @@ export class Replica {
       this.stderr.push(chunk);
       options.logger.debug('replica stderr', { function: options.fn.name, port: this.port, text: chunk.toString().slice(0, 500) });
     });
+    const readyPipe = this.child.stdio[READY_FD] as Readable | null | undefined;
+    if (readyPipe !== null && readyPipe !== undefined) watchReadyPipe(readyPipe, (verdict) => this.onPipeVerdict(verdict));
     this.child.once('exit', (code, signal) => this.onProcessEnd({ code, signal }));
     // After 'exit', once every process holding its stderr (the group it started) is gone.
     this.child.once('close', () => this.finish());
@@ -111,6 +124,7 @@ export class Replica {
   private onProcessEnd(end: ProcessEnd): void {
     if (this.end !== null) return;
     this.end = end;
+    this.wakeProbes?.();
     this.endedAt = Date.now();
     if (this.phase === 'draining' || this.phase === 'stopping') return;
     this.crashed = true;
@@ -144,17 +158,21 @@ export class Replica {
   /**
    * Probes the health path until it answers 200, the process exits, or the start deadline
    * passes: a TCP connect first (cheap while nothing listens), the HTTP probe once the port
-   * accepts; every 1 ms at first, backing off to the health interval (`probeDelayMs`).
+   * accepts; every 1 ms at first, backing off to the health interval (`probeDelayMs`). A
+   * replica that says it is ready on its readiness pipe first ends the loop at its next turn.
    */
   private async waitReady(): Promise<void> {
     const deadline = this.startedAt + this.options.startTimeoutMs;
     let listening = false;
     while (this.phase === 'starting' && this.end === null) {
+      const holdOff = probeHoldOffMs(this.sinceSpawnMs(), this.options.expectReadyPipe && !this.pipeSilent);
+      if (holdOff > 0) {
+        await this.pause(holdOff);
+        continue;
+      }
       listening ||= await portAccepts(this.port);
       if (listening && (await probe(this.port, this.options.healthPath))) {
-        if (this.phase !== 'starting' || this.end !== null) return;
-        this.phase = 'ready';
-        this.options.onChange(this);
+        this.becomeReady('probe');
         return;
       }
       if (Date.now() > deadline) {
@@ -165,9 +183,44 @@ export class Replica {
         this.signal('SIGKILL');
         return;
       }
-      const sinceSpawnMs = performance.timeOrigin + performance.now() - this.startedAt;
-      await new Promise((r) => setTimeout(r, probeDelayMs(sinceSpawnMs, this.options.healthIntervalMs)));
+      await this.pause(probeDelayMs(this.sinceSpawnMs(), this.options.healthIntervalMs));
     }
+  }
+
+  private sinceSpawnMs(): number {
+    return performance.timeOrigin + performance.now() - this.startedAt;
+  }
+
+  /** Waits `ms`, or less when `wakeProbes` is called. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolvePause) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeProbes = null;
+        resolvePause();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeProbes = done;
+    });
+  }
+
+  /** The readiness pipe spoke: `ready` makes the replica ready; anything else starts the probes now. */
+  private onPipeVerdict(verdict: 'ready' | 'other'): void {
+    if (verdict === 'ready') {
+      this.becomeReady('pipe');
+      return;
+    }
+    this.pipeSilent = true;
+    this.wakeProbes?.();
+  }
+
+  /** The replica serves (its pipe said so or a probe passed): `ready`, reported, unless it already is or ended. */
+  private becomeReady(by: 'pipe' | 'probe'): void {
+    if (this.phase !== 'starting' || this.end !== null) return;
+    this.phase = 'ready';
+    this.readyBy = by;
+    this.wakeProbes?.();
+    this.options.onChange(this);
   }
 
   /**
@@ -179,6 +232,7 @@ export class Replica {
   async stop(graceMs: number): Promise<void> {
     if (this.phase === 'exited') return;
     this.phase = 'draining';
+    this.wakeProbes?.();
     this.options.onChange(this);
     if ((this.phase as ReplicaPhase) === 'exited') return;
     this.phase = 'stopping';
