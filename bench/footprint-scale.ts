@@ -127,6 +127,26 @@ export async function idleOver(pid: number, ticks: number, seconds: number): Pro
   return { rssMb: samples[Math.floor(samples.length / 2)] ?? rssMb(pid), cpuShare: await cpu };
 }
 
+/**
+ * RSS once the process has idled `settleSeconds` (counted from the start of its idle window,
+ * `idleAlreadyMs` of which have passed): the median of one sample a second over the last 10 s.
+ * V8 collects the garbage of a start-up burst (list pages, first calls) in old space only at
+ * its next major GC; with nothing allocating, that is its memory reducer's GC, 60-90 s after the
+ * burst on this machine. The RSS a long-idle gateway sits at is this one; the RSS just after the
+ * burst (`idleOver`) is reported beside it.
+ */
+export async function settledRss(pid: number, settleSeconds: number, idleAlreadyMs: number): Promise<number> {
+  const window = Math.min(10, settleSeconds);
+  await sleep(Math.max(0, (settleSeconds - window) * 1000 - idleAlreadyMs));
+  const samples: number[] = [];
+  for (let i = 0; i < window; i++) {
+    await sleep(1000);
+    samples.push(rssMb(pid));
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)] ?? rssMb(pid);
+}
+
 export interface ScaleRow {
   readonly functions: number;
   readonly unrelatedPods: number;
@@ -136,12 +156,15 @@ export interface ScaleRow {
   readonly idleRssMb: number;
   readonly idleCpuShare: number;
   readonly idleSeconds: number;
+  /** RSS after `settleSeconds` of idling (settledRss); absent in older results. */
+  readonly settledRssMb?: number;
+  readonly settleSeconds?: number;
   /** Pod objects the fake API sent the gateway (list pages and watch events). */
   readonly podsSent: number;
 }
 
 /** One gateway on `functions` functions (and `unrelatedPods` bare pods beside them): listed, served, idle. */
-export async function scaleRow(functions: number, options: { unrelatedPods: number; idleSeconds: number }): Promise<ScaleRow> {
+export async function scaleRow(functions: number, options: { unrelatedPods: number; idleSeconds: number; settleSeconds: number }): Promise<ScaleRow> {
   const echo = await echoServer();
   const cluster = await startFakeCluster({
     count: functions, replicas: 1, labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '2' },
@@ -151,9 +174,11 @@ export async function scaleRow(functions: number, options: { unrelatedPods: numb
     const gateway = await startServedGateway(cluster, functions);
     try {
       const idle = await idleOver(gateway.pid, gateway.ticks, options.idleSeconds);
+      const settledRssMb = await settledRss(gateway.pid, options.settleSeconds, options.idleSeconds * 1000);
       return {
         functions, unrelatedPods: options.unrelatedPods, latencyMs: FAKE_API_LATENCY_MS,
         listedMs: gateway.listedMs, servedMs: gateway.servedMs, idleRssMb: idle.rssMb, idleCpuShare: idle.cpuShare, idleSeconds: options.idleSeconds,
+        settledRssMb, settleSeconds: options.settleSeconds,
         podsSent: cluster.fake.sentCount.get('pods') ?? 0,
       };
     } finally {

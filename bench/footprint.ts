@@ -1,7 +1,7 @@
 import { percentiles, type Percentiles } from './cold-start.js';
 import { startFakeCluster } from './fake-cluster.js';
 import { idleFootprint, idleFootprintSummary, type IdleFootprint } from './footprint-idle.js';
-import { FAKE_API_LATENCY_MS, echoServer, scaleRow, startServedGateway, type ScaleRow, type ServedGateway } from './footprint-scale.js';
+import { FAKE_API_LATENCY_MS, echoServer, scaleRow, settledRss, startServedGateway, type ScaleRow, type ServedGateway } from './footprint-scale.js';
 import { pacedRun } from './paced.js';
 import { cpuShareOver, rssMb } from './support.js';
 import { measureSteps, stepCalls } from './alert-budget.js';
@@ -16,6 +16,7 @@ import { notificationStreamApart } from './footprint-sender.js';
  *   listed   gateway spawn → GET /system/functions lists all N
  *   served   gateway spawn → every function answered one call (32 at a time) with 200
  *   idle     RSS (VmRSS) after the calls, and CPU share of one core over `idleSeconds`
+ *   settled  RSS once idle for `settleSeconds` (after V8's memory-reducing GC; settledRss)
  *   load     RSS and CPU share during the proxy entry's fixed rate (500 calls/s, open loop)
  *   API calls per alert step: 40 notifications one at a time on functions the stream does
  *            not touch (firing then resolved per function: a step up, a step down), each
@@ -34,6 +35,9 @@ export interface FootprintRow {
   readonly idleRssMb: number;
   readonly idleCpuShare: number;
   readonly idleSeconds: number;
+  /** RSS after `settleSeconds` of idling; absent in older results. */
+  readonly settledRssMb?: number;
+  readonly settleSeconds?: number;
   readonly loadRate: number;
   readonly loadRssMb: number;
   readonly loadCpuShare: number;
@@ -85,6 +89,8 @@ export interface FootprintOptions {
   readonly unrelatedFunctions?: number;
   /** Idle window of the large and unrelated-pods rows, s. */
   readonly scaleIdleSeconds?: number;
+  /** Idle time after which RSS counts as settled, s (from the start of the idle window). */
+  readonly settleSeconds?: number;
 }
 
 async function measure(functions: number, options: Required<FootprintOptions>): Promise<FootprintRow> {
@@ -100,6 +106,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
 
     const idleCpuShare = await cpuShareOver(pid, ticks, options.idleSeconds * 1000);
     const idleRssMb = rssMb(pid);
+    const settledRssMb = await settledRss(pid, options.settleSeconds, options.idleSeconds * 1000);
 
     const loadRate = 500;
     const cpuDuring = cpuShareOver(pid, ticks, options.loadSeconds * 1000);
@@ -120,6 +127,8 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
       idleRssMb,
       idleCpuShare,
       idleSeconds: options.idleSeconds,
+      settledRssMb,
+      settleSeconds: options.settleSeconds,
       loadRate,
       loadRssMb,
       loadCpuShare,
@@ -155,15 +164,16 @@ export async function footprintBenchmark(opts: FootprintOptions = {}): Promise<F
     unrelatedPods: opts.unrelatedPods ?? 20_000,
     unrelatedFunctions: opts.unrelatedFunctions ?? 10_000,
     scaleIdleSeconds: opts.scaleIdleSeconds ?? 20,
+    settleSeconds: opts.settleSeconds ?? 120,
   };
   const idle = options.memoryFunctions > 0 ? await idleFootprint({ functions: options.memoryFunctions, idleSeconds: options.memoryIdleSeconds }) : undefined;
   const rows: FootprintRow[] = [];
   for (const size of options.sizes) rows.push(await measure(size, options));
-  const large = options.largeFunctions > 0 ? await scaleRow(options.largeFunctions, { unrelatedPods: 0, idleSeconds: options.scaleIdleSeconds }) : undefined;
+  const large = options.largeFunctions > 0 ? await scaleRow(options.largeFunctions, { unrelatedPods: 0, idleSeconds: options.scaleIdleSeconds, settleSeconds: options.settleSeconds }) : undefined;
   let unrelated: FootprintResult['unrelated'];
   if (options.unrelatedPods > 0) {
-    const without = await scaleRow(options.unrelatedFunctions, { unrelatedPods: 0, idleSeconds: options.scaleIdleSeconds });
-    unrelated = { without, with: await scaleRow(options.unrelatedFunctions, { unrelatedPods: options.unrelatedPods, idleSeconds: options.scaleIdleSeconds }) };
+    const without = await scaleRow(options.unrelatedFunctions, { unrelatedPods: 0, idleSeconds: options.scaleIdleSeconds, settleSeconds: options.settleSeconds });
+    unrelated = { without, with: await scaleRow(options.unrelatedFunctions, { unrelatedPods: options.unrelatedPods, idleSeconds: options.scaleIdleSeconds, settleSeconds: options.settleSeconds }) };
   }
   return { name: 'footprint', ...(idle === undefined ? {} : { idle }), rows, ...(large === undefined ? {} : { large }), ...(unrelated === undefined ? {} : { unrelated }) };
 }
@@ -173,18 +183,18 @@ export function footprintSummary(r: FootprintResult): string {
   const lines = [...(r.idle === undefined ? [] : [idleFootprintSummary(r.idle)]), ...(r.rows.length === 0 ? [] : [`scale and footprint (Kubernetes provider, fake API with ${FAKE_API_LATENCY_MS} ms per call, pod routing to one echo server):`])];
   for (const row of r.rows) {
     lines.push(
-      `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +
+      `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB (settled after ${row.settleSeconds ?? '?'} s: ${row.settledRssMb ?? '?'} MB), CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +
         ` at ${row.loadRate}/s RSS ${row.loadRssMb} MB, CPU ${(row.loadCpuShare * 100).toFixed(1)} %, p99 ${row.loadLatencyMs.p99.toFixed(2)} ms (${row.loadErrors} errors);` +
         ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms (${row.streamCallsPerNotification ?? '?'} API calls per notification; sender's loop delay p99 ${row.webhookSenderDelayP99Ms ?? '?'} ms);` +
         ` API calls per alert step mean ${row.apiCallsPerAlert}, p99 ${row.apiCallsPerStepP99 ?? '?'}, max ${row.apiCallsPerStepMax ?? '?'}, GETs ${row.apiGetsInSteps ?? '?'}`,
     );
   }
   const scale = (row: ScaleRow): string =>
-    `listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB, CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s; ${row.podsSent} pods sent by the API`;
+    `listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB (settled after ${row.settleSeconds ?? '?'} s: ${row.settledRssMb ?? '?'} MB), CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s; ${row.podsSent} pods sent by the API`;
   if (r.large !== undefined) lines.push(`  ${r.large.functions} functions (listed, served, idle only): ${scale(r.large)}`);
   if (r.unrelated !== undefined) {
     const { without, with: withPods } = r.unrelated;
-    lines.push(`  ${withPods.unrelatedPods} unrelated pods beside ${without.functions} functions: RSS added ${(withPods.idleRssMb - without.idleRssMb).toFixed(1)} MB`);
+    lines.push(`  ${withPods.unrelatedPods} unrelated pods beside ${without.functions} functions: RSS added ${((withPods.settledRssMb ?? withPods.idleRssMb) - (without.settledRssMb ?? without.idleRssMb)).toFixed(1)} MB (settled; ${(withPods.idleRssMb - without.idleRssMb).toFixed(1)} MB just after the calls)`);
     lines.push(`    without: ${scale(without)}`, `    with:    ${scale(withPods)}`);
   }
   return lines.join('\n');

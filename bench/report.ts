@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../src/bootstrap.js';
 import type { ColdStartResult } from './cold-start.js';
 import type { FootprintResult } from './footprint.js';
+import type { ScaleRow } from './footprint-scale.js';
 import type { H2Result } from './h2.js';
 import type { PolicyReactionResult } from './policy.js';
 import { bestOf, type ProxyResult, type Target, type ThroughputRow } from './proxy.js';
@@ -190,14 +191,16 @@ function scaleRows(r: FootprintResult): Row[] {
     const cmd = CMD('footprint', row.functions === 50_000 ? '' : `BENCH_FOOTPRINT_LARGE=${row.functions}`);
     rows.push(
       { figure: `${n} functions (${row.latencyMs} ms per API call): gateway start → all listed / all served`, value: `${s(row.listedMs)} / ${s(row.servedMs)}`, target: '<= 60 s listed', met: row.listedMs <= 60_000, command: cmd },
-      { figure: `${n} functions: idle RSS; idle CPU over ${row.idleSeconds} s`, value: `${row.idleRssMb} MB; ${(row.idleCpuShare * 100).toFixed(2)} % of a core`, target: '<= 1 GB', met: row.idleRssMb <= 1024, command: cmd },
+      settledRow(n, row, 1024, cmd),
+      { figure: `${n} functions: idle CPU over ${row.idleSeconds} s`, value: `${(row.idleCpuShare * 100).toFixed(2)} % of a core`, command: cmd },
     );
   }
   if (r.unrelated !== undefined) {
     const { without, with: withPods } = r.unrelated;
-    const added = Math.round((withPods.idleRssMb - without.idleRssMb) * 10) / 10;
+    const settled = (row: ScaleRow): number => row.settledRssMb ?? row.idleRssMb;
+    const added = Math.round((settled(withPods) - settled(without)) * 10) / 10;
     rows.push({
-      figure: `namespace with ${withPods.unrelatedPods.toLocaleString('en-US')} unrelated pods beside ${without.functions.toLocaleString('en-US')} functions: RSS added (${without.idleRssMb} → ${withPods.idleRssMb} MB; pods sent by the API ${without.podsSent} → ${withPods.podsSent})`,
+      figure: `namespace with ${withPods.unrelatedPods.toLocaleString('en-US')} unrelated pods beside ${without.functions.toLocaleString('en-US')} functions: RSS added, settled (${settled(without)} → ${settled(withPods)} MB; just after the calls ${without.idleRssMb} → ${withPods.idleRssMb} MB; pods sent by the API ${without.podsSent} → ${withPods.podsSent})`,
       value: `${added} MB`, target: '<= 10 MB', met: added <= 10, command: CMD('footprint'),
     });
   }
@@ -224,6 +227,17 @@ function shardRows(r: ShardResult): Row[] {
   return rows;
 }
 
+/**
+ * The idle RSS row: judged on the settled RSS (after `settleSeconds` idle, once V8's memory
+ * reducer has collected the start-up burst's garbage), with the RSS just after the calls beside
+ * it; older results without a settled figure are judged on that one.
+ */
+function settledRow(n: string, row: { idleRssMb: number; settledRssMb?: number; settleSeconds?: number }, limitMb: number, command: string): Row {
+  const settled = row.settledRssMb;
+  const value = settled === undefined ? `${row.idleRssMb} MB` : `${settled} MB settled after ${row.settleSeconds ?? '?'} s idle (${row.idleRssMb} MB just after the calls)`;
+  return { figure: `${n} functions: idle RSS`, value, target: `<= ${limitMb >= 1024 ? '1 GB' : `${limitMb} MB`}`, met: (settled ?? row.idleRssMb) <= limitMb, command };
+}
+
 function footprintRows(r: FootprintResult): Row[] {
   const cmd = CMD('footprint');
   return [...(r.idle === undefined ? [] : idleRows(r.idle)), ...r.rows.flatMap((row): Row[] => {
@@ -232,7 +246,7 @@ function footprintRows(r: FootprintResult): Row[] {
     return [
       { figure: `${n} functions: gateway start → all listed`, value: s(row.listedMs), ...(large ? { target: '<= 10 s', met: row.listedMs <= 10_000 } : {}), command: cmd },
       { figure: `${n} functions: gateway start → all served (one call each)`, value: s(row.servedMs), ...(large ? { target: '<= 10 s', met: row.servedMs <= 10_000 } : {}), command: cmd },
-      { figure: `${n} functions: idle RSS`, value: `${row.idleRssMb} MB`, target: large ? '<= 250 MB' : '<= 150 MB', met: row.idleRssMb <= (large ? 250 : 150), command: cmd },
+      settledRow(n, row, large ? 250 : 150, cmd),
       { figure: `${n} functions: idle CPU over ${row.idleSeconds} s`, value: `${(row.idleCpuShare * 100).toFixed(2)} % of a core`, target: '< 2 % of a core', met: row.idleCpuShare < 0.02, command: cmd },
       { figure: `${n} functions: RSS / CPU at ${row.loadRate} calls/s`, value: `${row.loadRssMb} MB / ${(row.loadCpuShare * 100).toFixed(1)} % (p99 ${ms(row.loadLatencyMs.p99, 2)}, ${row.loadErrors} errors)`, command: cmd },
       { figure: `${n} functions: webhook p99 at 200/s over 100 functions (5 ms per API call)`, value: `${ms(row.webhookLatencyMs.p99)} (p50 ${ms(row.webhookLatencyMs.p50)})`, target: '<= 50 ms', met: row.webhookLatencyMs.p99 <= 50, command: cmd },

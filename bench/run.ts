@@ -105,7 +105,8 @@ const ENTRIES: Record<string, () => Promise<string>> = {
   },
   footprint: async () => {
     // BENCH_FOOTPRINT_SIZES= (empty) runs no Kubernetes row; BENCH_FOOTPRINT_MEMORY_FUNCTIONS=0 no memory-provider idle measure;
-    // BENCH_FOOTPRINT_LARGE=0 skips the 50,000-function row (about 3 min); BENCH_FOOTPRINT_UNRELATED_PODS=0 the unrelated-pods row.
+    // BENCH_FOOTPRINT_LARGE=0 skips the 50,000-function row (about 3 min); BENCH_FOOTPRINT_UNRELATED_PODS=0 the unrelated-pods row;
+    // BENCH_FOOTPRINT_SETTLE_SECONDS (default 120) is the idle time after which RSS counts as settled.
     const sizes = process.env['BENCH_FOOTPRINT_SIZES']?.split(',').filter((v) => v.trim() !== '').map(Number);
     const r = await footprintBenchmark(
       defined({
@@ -119,6 +120,7 @@ const ENTRIES: Record<string, () => Promise<string>> = {
         unrelatedPods: numberEnv('BENCH_FOOTPRINT_UNRELATED_PODS'),
         unrelatedFunctions: numberEnv('BENCH_FOOTPRINT_UNRELATED_FUNCTIONS'),
         scaleIdleSeconds: numberEnv('BENCH_FOOTPRINT_SCALE_IDLE_SECONDS'),
+        settleSeconds: numberEnv('BENCH_FOOTPRINT_SETTLE_SECONDS'),
       }),
     );
     writeResult('footprint', r);
