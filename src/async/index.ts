@@ -25,6 +25,8 @@ export interface AsyncParts {
   readonly queue: AsyncQueue;
   /** Stored calls of a function not yet in delivery (the scalers' waiting requests). */
   backlog(ref: FunctionRef): number;
+  /** Stored calls of a function, in delivery or not (accepted, not yet acked nor dead-lettered): what the status API and page show. */
+  stored(ref: FunctionRef): number;
   /** Sets the gateway's own ports once it listens (callbacks to them are refused). */
   listening(ports: readonly number[]): void;
   /** Starts delivering. */
@@ -65,6 +67,8 @@ export async function createAsync(config: Config, deps: AsyncDeps): Promise<Asyn
     router: asyncRouter(queue),
     queue,
     backlog: (ref) => worker.waiting(ref),
+    // A call is stored under the name as requested: `name.namespace`, or `name` in the default namespace.
+    stored: (ref) => queue.backlog(`${ref.name}.${ref.namespace}`) + (ref.namespace === config.defaultNamespace ? queue.backlog(ref.name) : 0),
     listening: (ports) => (ownPorts = ports),
     start: () => worker.start(),
     async close() {
