@@ -32,10 +32,10 @@ export interface AsyncWorkerOptions {
   readonly bodyLimitBytes: number;
 }
 
-/** Exponential backoff with jitter: base·2^(attempt-1), capped, then a random 50-100 % of it. */
-export function backoffMs(base: number, attempt: number): number {
+/** Exponential backoff with jitter: base·2^(attempt-1), capped, then 50-100 % of it (`unit` in [0, 1): a random draw; the simulator passes a seeded one). */
+export function backoffMs(base: number, attempt: number, unit = Math.random()): number {
   const full = Math.min(MAX_DELAY_MS, base * 2 ** Math.min(20, attempt - 1));
-  return Math.round(full * (0.5 + Math.random() / 2));
+  return Math.round(full * (0.5 + unit / 2));
 }
 
 /**
