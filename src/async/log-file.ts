@@ -35,8 +35,9 @@ export class LogFile {
   /** Opens (creating the folder and file) and returns the lines already stored; a torn last line is dropped. */
   static open(dir: string, name: string): { file: LogFile; lines: string[] } {
     const full = path.join(dir, name);
+    let firstMade: string | undefined;
     try {
-      mkdirSync(dir, { recursive: true });
+      firstMade = mkdirSync(dir, { recursive: true });
     } catch (err) {
       throw new AppError('CONFIG_INVALID', `ALERT_SCALER_ASYNC_DIR: cannot create ${dir} for the async queue: ${(err as Error).message}`, { cause: err });
     }
@@ -57,7 +58,14 @@ export class LogFile {
     } catch (err) {
       throw new AppError('CONFIG_INVALID', `ALERT_SCALER_ASYNC_DIR: cannot write ${full}: ${(err as Error).message}`, { cause: err });
     }
-    // A new file's name is durable only once its folder is synced: the fdatasync of its lines does not cover it.
+    // A new name (file or folder) is durable only once the folder holding it is synced: the
+    // fdatasync of the lines does not cover it.
+    if (firstMade !== undefined) {
+      for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+        syncFolder(path.dirname(d));
+        if (d === path.resolve(firstMade) || d === path.dirname(d)) break;
+      }
+    }
     if (created) syncFolder(dir);
     file.bytes = Buffer.byteLength(text);
     if (!text.endsWith('\n') && text !== '') {
