@@ -1,11 +1,13 @@
 import type http from 'node:http';
 import type { Router } from 'express';
+import { policyDefaults, requestDefaults } from '../config/defaults.js';
 import type { Config } from '../config/index.js';
 import { systemClock } from '../core/clock.js';
 import type { Dispatcher } from '../engine/dispatcher.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { FunctionRef, ReplicaProvider } from '../providers/types.js';
+import { parseRequestLimits, parseScalingPolicy } from '../policy/labels.js';
+import type { FunctionRef, ReplicaProvider, ReplicaState } from '../providers/types.js';
 import { createAsyncAccept } from './accept.js';
 import { LogQueue } from './log-queue.js';
 import { openNatsQueue } from './nats-queue.js';
@@ -43,13 +45,38 @@ export interface AsyncDeps {
   readonly logger: Logger;
 }
 
+/**
+ * A function's delivery limit: its max replicas × its hard concurrency (what it can serve at
+ * once); the whole pool when its concurrency is unlimited or its labels do not parse.
+ */
+export function deliveryCap(config: Config): (state: Pick<ReplicaState, 'labels' | 'annotations'>) => number {
+  const policy = policyDefaults(config);
+  const requests = requestDefaults(config);
+  return (state) => {
+    const scaling = parseScalingPolicy(state.labels, state.annotations, policy);
+    const limits = parseRequestLimits(state.labels, state.annotations, requests);
+    if (!scaling.ok || !limits.ok || limits.limits.concurrency === 0) return config.asyncWorkers;
+    return Math.min(config.asyncWorkers, scaling.policy.maxReplicas * limits.limits.concurrency);
+  };
+}
+
 /** Opens the queue (JetStream when `asyncNatsUrl` is set, else the embedded log in `asyncDir`) and builds the parts around it. */
 export async function createAsync(config: Config, deps: AsyncDeps): Promise<AsyncParts> {
   const queue: AsyncQueue =
     config.asyncNatsUrl !== undefined
       ? await openNatsQueue({ servers: config.asyncNatsUrl, clock: systemClock, maxQueued: config.asyncMaxQueued, logger: deps.logger, ackWaitMs: config.asyncAckWaitMs })
       : LogQueue.open({ dir: config.asyncDir, clock: systemClock, maxQueued: config.asyncMaxQueued, maxDeadLetters: 10_000, compactMinBytes: 16 * 1024 * 1024 });
-  const worker = new AsyncWorker({ queue, ...deps, clock: systemClock, defaultNamespace: config.defaultNamespace, maxAttempts: config.asyncMaxAttempts, retryBaseMs: config.asyncRetryBaseMs, workers: config.asyncWorkers, bodyLimitBytes: config.bodyLimitBytes });
+  const worker = new AsyncWorker({
+    queue,
+    ...deps,
+    clock: systemClock,
+    defaultNamespace: config.defaultNamespace,
+    maxAttempts: config.asyncMaxAttempts,
+    retryBaseMs: config.asyncRetryBaseMs,
+    workers: config.asyncWorkers,
+    bodyLimitBytes: config.bodyLimitBytes,
+    deliveryCap: deliveryCap(config),
+  });
   let ownPorts: readonly number[] = [config.port, config.adminPort];
   const accept = createAsyncAccept({
     queue,
