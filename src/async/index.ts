@@ -1,14 +1,13 @@
 import type http from 'node:http';
 import type { Router } from 'express';
-import { policyDefaults, requestDefaults } from '../config/defaults.js';
 import type { Config } from '../config/index.js';
 import { systemClock } from '../core/clock.js';
 import type { Dispatcher } from '../engine/dispatcher.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { parseRequestLimits, parseScalingPolicy } from '../policy/labels.js';
-import type { FunctionRef, ReplicaProvider, ReplicaState } from '../providers/types.js';
+import type { FunctionRef, ReplicaProvider } from '../providers/types.js';
 import { createAsyncAccept } from './accept.js';
+import { deliveryCap } from './cap.js';
 import { LogQueue } from './log-queue.js';
 import { openNatsQueue } from './nats-queue.js';
 import { asyncRouter } from './routes.js';
@@ -43,21 +42,6 @@ export interface AsyncDeps {
   readonly provider: Pick<ReplicaProvider, 'getReplicas'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
-}
-
-/**
- * A function's delivery limit: its max replicas × its hard concurrency (what it can serve at
- * once); the whole pool when its concurrency is unlimited or its labels do not parse.
- */
-export function deliveryCap(config: Config): (state: Pick<ReplicaState, 'labels' | 'annotations'>) => number {
-  const policy = policyDefaults(config);
-  const requests = requestDefaults(config);
-  return (state) => {
-    const scaling = parseScalingPolicy(state.labels, state.annotations, policy);
-    const limits = parseRequestLimits(state.labels, state.annotations, requests);
-    if (!scaling.ok || !limits.ok || limits.limits.concurrency === 0) return config.asyncWorkers;
-    return Math.min(config.asyncWorkers, scaling.policy.maxReplicas * limits.limits.concurrency);
-  };
 }
 
 /** Opens the queue (JetStream when `asyncNatsUrl` is set, else the embedded log in `asyncDir`) and builds the parts around it. */

@@ -1,3 +1,5 @@
+import { FairReady } from '../async/fair-ready.js';
+import { deliveryCap } from '../async/cap.js';
 import { backoffMs, MAX_ATTEMPTS_LABEL } from '../async/worker.js';
 import type { Config } from '../config/schema.js';
 import { refKey, type FunctionRef } from '../core/ref.js';
@@ -49,13 +51,14 @@ export interface AsyncReplayParts {
   readonly gw: SimGateway;
   readonly stack: SimStack;
   readonly fns: readonly FunctionRun[];
-  readonly config: Pick<Config, 'asyncWorkers' | 'asyncMaxAttempts' | 'asyncRetryBaseMs'>;
+  readonly config: Config;
 }
 
 /**
  * The async invocations of the run, as src/async/worker.ts delivers them over the embedded
  * queue: a call is stored at once; one pool of `asyncWorkers` deliveries takes the stored
- * calls in acceptance order, each through the dispatcher (a slot like any call: the hard limit
+ * calls in turn across functions, each function at most its max replicas × concurrency at once
+ * and its own calls in acceptance order (src/async/fair-ready.ts), each through the dispatcher (a slot like any call: the hard limit
  * holds, a function at zero wakes); a failed attempt waits its backoff (jitter from a seeded
  * stream: the run stays deterministic) and is stored again, up to the function's attempts (a
  * full queue never uses one up), then dead-lettered. Stored calls not in delivery are the
@@ -65,9 +68,11 @@ export class AsyncReplay {
   /** Calls accepted and not yet delivered nor dead-lettered. */
   outstanding = 0;
   readonly counters: readonly AsyncCounters[];
-  /** Stored calls ready for delivery, in order; `head` is the next. */
-  private ready: StoredCall[] = [];
-  private head = 0;
+  /** Stored calls ready for delivery, per function (by stack index), handed out as the embedded queue does. */
+  private readonly ready: FairReady;
+  /** The stored calls by id (ids are a counter: deterministic). */
+  private readonly calls = new Map<string, StoredCall>();
+  private nextId = 0;
   private inDelivery = 0;
   /** Per function: stored calls not in delivery (ready or waiting out a backoff). */
   private readonly stored: number[];
@@ -85,6 +90,9 @@ export class AsyncReplay {
       return Number.isInteger(own) && own >= 1 && own <= 100 ? own : config.asyncMaxAttempts;
     });
     this.jitter = fns.map((f) => gw.root.fork(30_000 + f.index));
+    const capOf = deliveryCap(config);
+    const caps = stack.functions.map((fn) => capOf(fn));
+    this.ready = new FairReady((fn) => caps[Number(fn)] ?? 1);
   }
 
   /** Stored calls of `ref` not in delivery: the scalers' async backlog. */
@@ -94,62 +102,64 @@ export class AsyncReplay {
   arrive(a: Arrival, serviceMs: number): void {
     (this.counters[a.fn] as AsyncCounters).accepted += 1;
     this.outstanding += 1;
-    this.store({ fn: a.fn, acceptedAt: this.parts.gw.clock.now(), serviceMs, attempt: 1 });
+    const id = String(this.nextId++);
+    this.calls.set(id, { fn: a.fn, acceptedAt: this.parts.gw.clock.now(), serviceMs, attempt: 1 });
+    this.store(a.fn, id);
   }
 
-  private store(call: StoredCall): void {
-    this.stored[call.fn] = (this.stored[call.fn] ?? 0) + 1;
-    this.ready.push(call);
+  private store(fn: number, id: string): void {
+    this.stored[fn] = (this.stored[fn] ?? 0) + 1;
+    this.ready.push(String(fn), id);
     this.pump();
   }
 
   /** Starts deliveries while the pool has room and calls are ready. */
   private pump(): void {
-    while (this.inDelivery < this.parts.config.asyncWorkers && this.head < this.ready.length) {
-      const call = this.ready[this.head++] as StoredCall;
-      if (this.head > 1024 && this.head * 2 > this.ready.length) {
-        this.ready = this.ready.slice(this.head);
-        this.head = 0;
-      }
+    while (this.inDelivery < this.parts.config.asyncWorkers) {
+      const next = this.ready.take();
+      if (next === undefined) break;
+      const call = this.calls.get(next.id) as StoredCall;
       this.stored[call.fn] = (this.stored[call.fn] ?? 1) - 1;
       this.inDelivery += 1;
-      this.deliver(call);
+      this.deliver(next.id, call);
     }
   }
 
-  private deliver(call: StoredCall): void {
+  private deliver(id: string, call: StoredCall): void {
     const { gw } = this.parts;
     const f = this.parts.fns[call.fn] as FunctionRun;
     const startedAt = gw.clock.now();
     const slot = gw.engine.dispatcher.tryAcquire(f.ref);
     if (slot !== null) {
-      this.run(call, f, slot, startedAt);
+      this.run(id, call, f, slot, startedAt);
       return;
     }
     gw.pending.track(
       gw.engine.dispatcher.acquire(f.ref).then(
-        (queued) => this.run(call, f, queued, startedAt),
+        (queued) => this.run(id, call, f, queued, startedAt),
         (err: unknown) => {
           if (!isAppError(err)) throw err;
-          this.failed(call, isAppError(err, 'QUEUE_FULL') || isAppError(err, 'SHUTTING_DOWN'));
+          this.failed(id, call, isAppError(err, 'QUEUE_FULL') || isAppError(err, 'SHUTTING_DOWN'));
         },
       ),
     );
   }
 
   /** The call has its slot: the replica answers after its service time, or the request timeout frees the slot and the attempt failed. */
-  private run(call: StoredCall, f: FunctionRun, slot: Slot, startedAt: number): void {
+  private run(id: string, call: StoredCall, f: FunctionRun, slot: Slot, startedAt: number): void {
     const { clock } = this.parts.gw;
     const grantedAt = startedAt + (slot.waitedMs ?? 0);
     if (call.serviceMs >= f.limits.requestTimeoutMs) {
       // The dispatcher's own timer frees the slot at the timeout.
-      clock.setTimeout(() => this.failed(call, false), grantedAt + f.limits.requestTimeoutMs - clock.now());
+      clock.setTimeout(() => this.failed(id, call, false), grantedAt + f.limits.requestTimeoutMs - clock.now());
       return;
     }
     clock.setTimeout(() => {
       slot.release();
       this.inDelivery -= 1;
       this.outstanding -= 1;
+      this.calls.delete(id);
+      this.ready.settled(String(call.fn));
       const counters = this.counters[call.fn] as AsyncCounters;
       counters.delivered += 1;
       counters.delays.push(clock.now() - call.acceptedAt);
@@ -158,8 +168,9 @@ export class AsyncReplay {
   }
 
   /** A failed attempt: stored again after its backoff, or dead-lettered after the function's attempts. */
-  private failed(call: StoredCall, transient: boolean): void {
+  private failed(id: string, call: StoredCall, transient: boolean): void {
     this.inDelivery -= 1;
+    this.ready.settled(String(call.fn));
     const counters = this.counters[call.fn] as AsyncCounters;
     if (call.attempt < (this.attempts[call.fn] ?? 1) || transient) {
       counters.retries += 1;
@@ -168,11 +179,12 @@ export class AsyncReplay {
       this.stored[call.fn] = (this.stored[call.fn] ?? 0) + 1;
       this.parts.gw.clock.setTimeout(() => {
         this.stored[call.fn] = (this.stored[call.fn] ?? 1) - 1;
-        this.store(call);
+        this.store(call.fn, id);
       }, delay);
     } else {
       counters.deadLettered += 1;
       this.outstanding -= 1;
+      this.calls.delete(id);
     }
     this.pump();
   }

@@ -112,6 +112,23 @@ describe('simulate: async calls', () => {
     expect(a.functions[0]?.requests).toBe(200);
   });
 
+  it('a slow function\'s deep backlog does not hold back another function\'s async call: each takes at most max × concurrency of the pool', async () => {
+    const two = `
+functions:
+  slow:
+    labels: { com.openfaas.scale.min: "1", com.openfaas.scale.max: "1", com.openfaas.scale.concurrency: "1" }
+    simulate: { start: 1s, service: 1s }
+  fast:
+    labels: { com.openfaas.scale.min: "1", com.openfaas.scale.max: "1", com.openfaas.scale.concurrency: "1" }
+    simulate: { start: 1s, service: 10ms }
+`;
+    const trace = file('fair.csv', `time,function,duration,async\n${Array.from({ length: 50 }, (_, i) => `${(i * 0.001).toFixed(3)},slow,,1`).join('\n')}\n0.1,fast,,1\n`);
+    const result = await runWith(two, trace, { asyncWorkers: 4 });
+    expect(result.functions.map((f) => f.async?.delivered)).toEqual([50, 1]);
+    // In turn with slow, not behind its 50 one-second calls (about 47 s in one global queue).
+    expect(result.functions[1]?.async?.delayMs.p50 ?? Infinity).toBeLessThan(2000);
+  });
+
   it('a call that always outlives its request timeout is retried up to the attempts, then dead-lettered', async () => {
     const slow = QUEUE_STACK.replace('service: 100ms', 'service: 5s').replace('      com.openfaas.scale.concurrency: "1"\n', '      com.openfaas.scale.concurrency: "1"\n      com.openfaas.request-timeout: 1s\n      com.openfaas.async.max-attempts: "2"\n');
     const result = await runWith(slow, file('two.csv', 'time,function,duration,async\n0,fn,,1\n0.5,fn,,1\n'), { asyncRetryBaseMs: 100 });
