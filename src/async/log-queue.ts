@@ -201,11 +201,18 @@ export class LogQueue implements AsyncQueue {
   private delivery(stored: Stored): Delivery {
     const { id } = stored.call;
     let settled = false;
+    let shared = true;
+    /** Frees the call's share of its function's limit, once. */
+    const unshare = (): void => {
+      if (!shared) return;
+      shared = false;
+      this.ready.settled(stored.call.fn);
+    };
     const settle = async (rec: LogRecord, after: () => void): Promise<void> => {
       if (settled) return;
       settled = true;
       this.inFlight.delete(id);
-      this.ready.settled(stored.call.fn);
+      unshare();
       if (!this.closed) {
         after();
         await this.file.append(JSON.stringify(rec)).catch(() => undefined);
@@ -229,6 +236,11 @@ export class LogQueue implements AsyncQueue {
       deadLetter: (reason) => {
         const at = this.options.clock.now();
         return settle({ t: 'd', i: id, r: reason, at }, () => this.bury(id, reason, at));
+      },
+      yieldShare: () => {
+        if (settled || !shared) return;
+        unshare();
+        this.pump();
       },
     };
   }

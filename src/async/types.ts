@@ -30,6 +30,12 @@ export interface Delivery {
   nack(delayMs: number): Promise<void>;
   /** Gives up: the call goes to the dead-letter list with `reason`. */
   deadLetter(reason: string): Promise<void>;
+  /**
+   * The call no longer holds its function's share (`consume`'s `limitOf`): its replica slot is
+   * back, what is left (the callback, the settling) does not load the function. Optional; the
+   * share is freed at settling anyway.
+   */
+  yieldShare?(): void;
 }
 
 /** A call that was given up on, kept until replayed. */

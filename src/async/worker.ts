@@ -146,6 +146,8 @@ export class AsyncWorker {
       transient = isAppError(err, 'QUEUE_FULL') || isAppError(err, 'SHUTTING_DOWN');
     } finally {
       slot?.release();
+      // The replica slot is back: another call of the function may go while this one's callback and ack run.
+      d.yieldShare?.();
     }
     if (answer !== undefined && !RETRY_STATUS.has(answer.status)) {
       await this.callback(d, answer);
