@@ -6,8 +6,8 @@ import { countingFunction } from './support.js';
 
 /*
  * One delivery pool serves every function (ALERT_SCALER_ASYNC_WORKERS); a function takes at
- * most its max replicas × concurrency of it (src/async/fair-ready.ts), so a deep backlog of a
- * slow function does not hold back another function's calls.
+ * most twice its max replicas × concurrency of it (src/async/cap.ts, src/async/fair-ready.ts),
+ * so a deep backlog of a slow function does not hold back another function's calls.
  */
 
 let running: RunningScaler | undefined;
@@ -22,7 +22,8 @@ describe('async delivery fairness', () => {
     const slow = countingFunction({ DELAY_MS: '500' }, one);
     const fast = countingFunction({ DELAY_MS: '5' }, one);
     // A pool of 4: without the per-function limit, slow's calls (1 running, 3 waiting for its
-    // one slot) fill it and fast's call waits behind all 24 of them (about 11 s).
+    // one slot) fill it and fast's call waits behind all 24 of them (about 11 s); with it, slow
+    // holds 2 (1 running, 1 waiting).
     running = await startTestScaler({ slow: slow.fn, fast: fast.fn }, { ALERT_SCALER_ASYNC_WORKERS: '4' });
     for (let i = 0; i < 24; i++) expect((await send(`${running.url}/async-function/slow`, { body: `s-${i}` })).status).toBe(202);
     expect((await send(`${running.url}/async-function/fast`, { body: 'f' })).status).toBe(202);

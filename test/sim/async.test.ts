@@ -112,7 +112,7 @@ describe('simulate: async calls', () => {
     expect(a.functions[0]?.requests).toBe(200);
   });
 
-  it('a slow function\'s deep backlog does not hold back another function\'s async call: each takes at most max × concurrency of the pool', async () => {
+  it('a slow function\'s deep backlog does not hold back another function\'s async call: each takes at most twice max × concurrency of the pool', async () => {
     const two = `
 functions:
   slow:
