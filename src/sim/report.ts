@@ -77,9 +77,9 @@ function notesText(notes: TableNotes): string {
 const ASYNC_COLUMNS = ['function', 'accepted', 'delivered', 'retries', 'deadLettered', 'delay p50/p95/p99 ms'];
 
 /** The async calls' table (accepted, delivered, retried, dead-lettered, delay from acceptance to the answer); nothing when the trace has none. */
-export function asyncTable(functions: readonly FunctionResult[]): string {
+export function asyncTable(functions: readonly FunctionResult[], title = 'async calls'): string {
   const rows = functions.flatMap((f) => (f.async === undefined ? [] : [[f.name, String(f.async.accepted), String(f.async.delivered), String(f.async.retries), String(f.async.deadLettered), pct(f.async.delayMs)]]));
-  return rows.length === 0 ? '' : `async calls\n${table([ASYNC_COLUMNS, ...rows])}\n`;
+  return rows.length === 0 ? '' : `${title}\n${table([ASYNC_COLUMNS, ...rows])}\n`;
 }
 
 /** The summary table of one run (the calls; the async calls in a second table), with a heading line, then its notes. */
@@ -102,5 +102,6 @@ export function formatCompare(results: readonly RunResult[], notes: TableNotes =
   });
   const first = results[0];
   const head = first === undefined ? '' : `trace ${first.trace}, seed ${first.seed}, ${formatDuration(first.endMs)} simulated\n`;
-  return `${head}${table(rows)}\n${notesText(notes)}`;
+  const asyncTables = results.map((r) => asyncTable(r.functions, `async calls, ${r.stack}`)).join('');
+  return `${head}${table(rows)}\n${asyncTables}${notesText(notes)}`;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { configSchema } from '../../src/config/schema.js';
 import { Random } from '../../src/sim/random.js';
-import { formatTable, summaryJson } from '../../src/sim/report.js';
+import { formatCompare, formatTable, summaryJson } from '../../src/sim/report.js';
 import { simulate, type RunResult } from '../../src/sim/run.js';
 import { openTrace } from '../../src/sim/trace.js';
 import { arrivals, stack } from './support.js';
@@ -89,6 +89,7 @@ describe('simulate: async calls', () => {
     expect(replicas.slice(peakAt).some((n) => n === 1)).toBe(true);
     // 500 calls of 100 ms over at most 2 deliveries at once: 25 s at best; the last waited long.
     expect(f?.async?.delayMs.p99 ?? 0).toBeGreaterThan(10_000);
+    expect(formatCompare([result, { ...result, stack: 'b.yml' }])).toContain('async calls, b.yml\nfunction');
     expect(formatTable(result)).toMatch(/async calls\nfunction +accepted +delivered +retries +deadLettered +delay p50\/p95\/p99 ms\nfn +500 +500 +\d+ +0 +[\d.]+\/[\d.]+\/[\d.]+\n/);
   });
 
