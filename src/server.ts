@@ -41,7 +41,7 @@ export interface AppDeps extends ProxyDeps {
   /** Which gateway owns each function (`GET /system/function/<name>` reports it); this one alone when absent. */
   readonly ownership?: Pick<Ownership, 'self' | 'ownerOf'> | undefined;
   /** Async invocations (src/async): `/async-function/*` on both listeners, `/system/async/*`; absent: those routes are 404. */
-  readonly asyncCalls?: Pick<AsyncParts, 'accept' | 'router'> | undefined;
+  readonly asyncCalls?: Pick<AsyncParts, 'accept' | 'router' | 'stored'> | undefined;
 }
 
 /** True when the Origin header names the host the request was sent to. */
@@ -181,7 +181,7 @@ function adminApp(deps: AppDeps, log: AppDeps['logger']): express.Express {
   // Before the JSON body parser: the webhook reads its own body, with its own limit.
   app.use('/system', alertRouter({ alertScaler: deps.alertScaler, metrics: deps.metrics, bodyLimitBytes: deps.webhookBodyLimitBytes }));
   app.use('/system', express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }));
-  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces, ownership: deps.ownership }));
+  app.use('/system', systemRouter({ provider: deps.provider, changer: deps.engine.changer, dispatcher: deps.dispatcher, specDefaults: deps.specDefaults, metrics: deps.metrics, defaultNamespace: deps.defaultNamespace, namespaces: deps.namespaces, ownership: deps.ownership, asyncBacklog: deps.asyncCalls?.stored }));
   if (deps.stream !== undefined) app.get('/system/stream', deps.stream.handle);
   if (deps.asyncCalls !== undefined) app.use('/system', deps.asyncCalls.router);
   app.use('/system', eventsRouter({ events: deps.engine.events, provider: deps.provider, defaultNamespace: deps.defaultNamespace }));

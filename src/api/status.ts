@@ -69,11 +69,17 @@ export function functionStatus(desired: number, ready: number, crashLooping: boo
   return desired === 0 ? 'scaled-to-zero' : 'not-ready';
 }
 
-/** What `GET /system/functions` adds to each function: its status, counts by state and the queue length. */
+/**
+ * What `GET /system/functions` adds to each function: its status, counts by state, the queue
+ * length, and with async invocations on its stored async calls (accepted, not yet delivered
+ * nor dead-lettered; a call being delivered also counts in the queue or in flight).
+ */
 export interface FunctionSummary {
   readonly status: FunctionStatus;
   readonly states: StateCounts;
   readonly queueLength: number;
+  /** Stored async calls (the gauge `gateway_function_async_queue_length`); absent when async invocations are off. */
+  readonly asyncQueueLength?: number;
 }
 
 /**
@@ -128,6 +134,13 @@ export interface StatusSource {
   readonly dispatcher: Pick<Dispatcher, 'replicas' | 'stats' | 'waiting'>;
   readonly provider: Pick<ReplicaProvider, 'listReplicas' | 'crashLoop' | 'lastCrash'>;
   readonly specDefaults: SpecDefaults;
+  /** A function's stored async calls; absent when async invocations are off. */
+  readonly asyncBacklog?: ((ref: FunctionRef) => number) | undefined;
+}
+
+/** `{ asyncQueueLength }` when the source has async invocations, else nothing. */
+function asyncField(source: StatusSource, ref: FunctionRef): { asyncQueueLength?: number } {
+  return source.asyncBacklog === undefined ? {} : { asyncQueueLength: source.asyncBacklog(ref) };
 }
 
 /** The operator state of one replica: leaving ones first, then starting, then busy or free by in-flight. */
@@ -164,7 +177,7 @@ export function countStates(replicas: readonly ReplicaView[]): StateCounts {
 export function functionSummary(source: StatusSource, ref: FunctionRef, counts: Pick<ReplicaState, 'desired' | 'ready'>): FunctionSummary {
   const { queued } = source.dispatcher.stats(ref);
   const status = functionStatus(counts.desired, counts.ready, counts.ready === 0 && (source.provider.crashLoop?.(ref) ?? null) !== null);
-  return { status, states: countStates(replicasOf(source, ref)), queueLength: queued.no_replica + queued.busy };
+  return { status, states: countStates(replicasOf(source, ref)), queueLength: queued.no_replica + queued.busy, ...asyncField(source, ref) };
 }
 
 /** The policy a function's labels (then annotations, then defaults) resolve to. */
@@ -203,6 +216,7 @@ export function functionDetail(source: StatusSource, ref: FunctionRef, state: Pi
     status: functionStatus(state.desired, state.ready, crashLoop !== null),
     states: countStates(replicas),
     queueLength: stats.queued.no_replica + stats.queued.busy,
+    ...asyncField(source, ref),
     queue: { noReplica: stats.queued.no_replica, busy: stats.queued.busy, oldestWaitMs: stats.oldestWaitMs, waiting },
     instances: replicas.map((r) => {
       const last = r.lastRequestStart === null && r.lastRequestEnd === null ? null : Math.max(r.lastRequestStart ?? 0, r.lastRequestEnd ?? 0);

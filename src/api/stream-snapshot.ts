@@ -35,6 +35,8 @@ export interface SnapshotSources {
   readonly recorder?: HistoryRecorder;
   /** Where the alert state is read (firing alerts, holds, pending scale-down); none shown when absent. */
   readonly alerts?: { readonly store: Pick<AlertStateStore, 'load'>; readonly staleMs: number };
+  /** A function's stored async calls (`asyncQueueLength`); absent when async invocations are off. */
+  readonly asyncBacklog?: ((ref: FunctionRef) => number) | undefined;
 }
 
 /** A function the stream follows: its last facts, the JSON last sent, its rate samples. */
@@ -85,7 +87,7 @@ export function snapshotOf(known: Known, data: PassData, sources: SnapshotSource
   while (known.samples.length > 2 && now - (known.samples[1]?.[0] ?? now) >= RATE_WINDOW_MS) known.samples.shift();
   const [t0, c0] = known.samples[0] ?? [now, invocationCount];
   const requestsPerSecond = now - t0 < 1000 ? 0 : Math.round(((invocationCount - c0) * 1000 * 100) / (now - t0)) / 100;
-  const detail = functionDetail({ dispatcher: sources.dispatcher, provider: sources.provider, specDefaults: sources.specDefaults }, ref, state);
+  const detail = functionDetail({ dispatcher: sources.dispatcher, provider: sources.provider, specDefaults: sources.specDefaults, asyncBacklog: sources.asyncBacklog }, ref, state);
   const alerts = data.alerts.get(refKey(ref)) ?? NO_ALERTS;
   const latencyP95Ms = sources.recorder?.p95Ms(ref) ?? null;
   const operator = operatorView({ desired: state.desired, ready: state.ready, queueLength: detail.queueLength, policy: detail.policy, totals, latencyP95Ms, alerts });

@@ -34,6 +34,8 @@ export interface SystemDeps {
   namespaces?: readonly string[] | undefined;
   /** Which gateway decides for each function (Kubernetes: bucket Leases); this one alone when absent. */
   ownership?: Pick<Ownership, 'self' | 'ownerOf'> | undefined;
+  /** A function's stored async calls (`asyncQueueLength`); absent when async invocations are off. */
+  asyncBacklog?: ((ref: FunctionRef) => number) | undefined;
 }
 
 /**
@@ -57,7 +59,7 @@ class SystemApi {
   private readonly status: StatusSource;
 
   constructor(private readonly deps: SystemDeps) {
-    this.status = { dispatcher: deps.dispatcher, provider: deps.provider, specDefaults: deps.specDefaults };
+    this.status = { dispatcher: deps.dispatcher, provider: deps.provider, specDefaults: deps.specDefaults, asyncBacklog: deps.asyncBacklog };
   }
 
   /**

@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { FunctionRef, ReplicaProvider } from '../providers/types.js';
 import { createAsyncAccept } from './accept.js';
+import { deliveryCap } from './cap.js';
 import { LogQueue } from './log-queue.js';
 import { openNatsQueue } from './nats-queue.js';
 import { asyncRouter } from './routes.js';
@@ -25,6 +26,8 @@ export interface AsyncParts {
   readonly queue: AsyncQueue;
   /** Stored calls of a function not yet in delivery (the scalers' waiting requests). */
   backlog(ref: FunctionRef): number;
+  /** Stored calls of a function, in delivery or not (accepted, not yet acked nor dead-lettered): what the status API and page show. */
+  stored(ref: FunctionRef): number;
   /** Sets the gateway's own ports once it listens (callbacks to them are refused). */
   listening(ports: readonly number[]): void;
   /** Starts delivering. */
@@ -47,7 +50,17 @@ export async function createAsync(config: Config, deps: AsyncDeps): Promise<Asyn
     config.asyncNatsUrl !== undefined
       ? await openNatsQueue({ servers: config.asyncNatsUrl, clock: systemClock, maxQueued: config.asyncMaxQueued, logger: deps.logger, ackWaitMs: config.asyncAckWaitMs })
       : LogQueue.open({ dir: config.asyncDir, clock: systemClock, maxQueued: config.asyncMaxQueued, maxDeadLetters: 10_000, compactMinBytes: 16 * 1024 * 1024 });
-  const worker = new AsyncWorker({ queue, ...deps, clock: systemClock, defaultNamespace: config.defaultNamespace, maxAttempts: config.asyncMaxAttempts, retryBaseMs: config.asyncRetryBaseMs, workers: config.asyncWorkers, bodyLimitBytes: config.bodyLimitBytes });
+  const worker = new AsyncWorker({
+    queue,
+    ...deps,
+    clock: systemClock,
+    defaultNamespace: config.defaultNamespace,
+    maxAttempts: config.asyncMaxAttempts,
+    retryBaseMs: config.asyncRetryBaseMs,
+    workers: config.asyncWorkers,
+    bodyLimitBytes: config.bodyLimitBytes,
+    deliveryCap: deliveryCap(config),
+  });
   let ownPorts: readonly number[] = [config.port, config.adminPort];
   const accept = createAsyncAccept({
     queue,
@@ -65,6 +78,8 @@ export async function createAsync(config: Config, deps: AsyncDeps): Promise<Asyn
     router: asyncRouter(queue),
     queue,
     backlog: (ref) => worker.waiting(ref),
+    // A call is stored under the name as requested: `name.namespace`, or `name` in the default namespace.
+    stored: (ref) => queue.backlog(`${ref.name}.${ref.namespace}`) + (ref.namespace === config.defaultNamespace ? queue.backlog(ref.name) : 0),
     listening: (ports) => (ownPorts = ports),
     start: () => worker.start(),
     async close() {

@@ -2,6 +2,16 @@ import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync,
 import path from 'node:path';
 import { AppError } from '../errors.js';
 
+/** fsync of a folder: the names created or renamed in it survive a machine crash. */
+function syncFolder(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * An append-only file of JSON lines with group commit: lines appended in one turn of the event
  * loop are written together and made durable by one fdatasync before their promises resolve.
@@ -25,16 +35,19 @@ export class LogFile {
   /** Opens (creating the folder and file) and returns the lines already stored; a torn last line is dropped. */
   static open(dir: string, name: string): { file: LogFile; lines: string[] } {
     const full = path.join(dir, name);
+    let firstMade: string | undefined;
     try {
-      mkdirSync(dir, { recursive: true });
+      firstMade = mkdirSync(dir, { recursive: true });
     } catch (err) {
       throw new AppError('CONFIG_INVALID', `ALERT_SCALER_ASYNC_DIR: cannot create ${dir} for the async queue: ${(err as Error).message}`, { cause: err });
     }
     let text = '';
+    let created = false;
     try {
       text = readFileSync(full, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AppError('CONFIG_INVALID', `async queue file ${full} cannot be read`, { cause: err });
+      created = true;
     }
     const lines = text.split('\n');
     // The last piece is '' after a complete write, or a line torn by a crash: dropped either way.
@@ -45,6 +58,15 @@ export class LogFile {
     } catch (err) {
       throw new AppError('CONFIG_INVALID', `ALERT_SCALER_ASYNC_DIR: cannot write ${full}: ${(err as Error).message}`, { cause: err });
     }
+    // A new name (file or folder) is durable only once the folder holding it is synced: the
+    // fdatasync of the lines does not cover it.
+    if (firstMade !== undefined) {
+      for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+        syncFolder(path.dirname(d));
+        if (d === path.resolve(firstMade) || d === path.dirname(d)) break;
+      }
+    }
+    if (created) syncFolder(dir);
     file.bytes = Buffer.byteLength(text);
     if (!text.endsWith('\n') && text !== '') {
       // Keep the torn bytes out of the next line: end them with a newline that the reader drops as bad JSON.
@@ -100,12 +122,7 @@ export class LogFile {
       closeSync(fd);
     }
     renameSync(tmp, this.file);
-    const dirFd = openSync(path.dirname(this.file), 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    syncFolder(path.dirname(this.file));
     closeSync(this.fd);
     this.fd = openSync(this.file, 'a');
   }

@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { AppError } from '../errors.js';
+import { FairReady } from './fair-ready.js';
 import { LogFile } from './log-file.js';
 import type { AsyncCall, AsyncQueue, DeadLetter, Delivery, DeliveryHandler } from './types.js';
 
@@ -43,8 +44,8 @@ export class LogQueue implements AsyncQueue {
   private readonly calls = new Map<string, Stored>();
   private readonly dead = new Map<string, DeadLetter & { bytes: number }>();
   private readonly counts = new Map<string, number>();
-  private ready: string[] = [];
-  private head = 0;
+  /** Ready calls per function, handed out in turn, each function under its delivery limit. */
+  private readonly ready = new FairReady();
   private readonly inFlight = new Set<string>();
   private readonly timers = new Map<string, TimerHandle>();
   private handler: DeliveryHandler | null = null;
@@ -62,7 +63,7 @@ export class LogQueue implements AsyncQueue {
     const { file, lines } = LogFile.open(options.dir, 'queue.log');
     const queue = new LogQueue(file, options);
     for (const line of lines) queue.replayLine(line);
-    for (const id of queue.calls.keys()) queue.ready.push(id);
+    for (const [id, s] of queue.calls) queue.ready.push(s.call.fn, id);
     return queue;
   }
 
@@ -134,13 +135,14 @@ export class LogQueue implements AsyncQueue {
       this.forget(call.id);
       throw err;
     }
-    this.ready.push(call.id);
+    this.ready.push(call.fn, call.id);
     this.pump();
   }
 
-  consume(handler: DeliveryHandler, maxInFlight: number): void {
+  consume(handler: DeliveryHandler, maxInFlight: number, limitOf?: (fn: string) => number): void {
     this.handler = handler;
     this.maxInFlight = Math.max(1, maxInFlight);
+    if (limitOf !== undefined) this.ready.limitOf = limitOf;
     this.pump();
   }
 
@@ -165,7 +167,8 @@ export class LogQueue implements AsyncQueue {
     if (this.closed || !this.dead.has(id)) return false;
     await this.file.append(JSON.stringify({ t: 'r', i: id } satisfies LogRecord));
     if (!this.raise(id)) return false;
-    this.ready.push(id);
+    const call = this.calls.get(id)?.call;
+    if (call !== undefined) this.ready.push(call.fn, id);
     this.pump();
     return true;
   }
@@ -178,30 +181,38 @@ export class LogQueue implements AsyncQueue {
     return Promise.resolve();
   }
 
-  /** Hands ready calls to the consumer while it has room. */
+  /** Hands ready calls to the consumer while it has room, in turn across functions, each under its limit. */
   private pump(): void {
     const handler = this.handler;
     if (handler === null) return;
-    while (!this.closed && this.inFlight.size < this.maxInFlight && this.head < this.ready.length) {
-      const id = this.ready[this.head++] as string;
-      const stored = this.calls.get(id);
-      if (stored === undefined || this.inFlight.has(id)) continue;
-      this.inFlight.add(id);
+    while (!this.closed && this.inFlight.size < this.maxInFlight) {
+      const next = this.ready.take();
+      if (next === undefined) break;
+      const stored = this.calls.get(next.id);
+      if (stored === undefined || this.inFlight.has(next.id)) {
+        this.ready.settled(next.fn);
+        continue;
+      }
+      this.inFlight.add(next.id);
       handler(this.delivery(stored));
-    }
-    if (this.head > 1024 && this.head * 2 > this.ready.length) {
-      this.ready = this.ready.slice(this.head);
-      this.head = 0;
     }
   }
 
   private delivery(stored: Stored): Delivery {
     const { id } = stored.call;
     let settled = false;
+    let shared = true;
+    /** Frees the call's share of its function's limit, once. */
+    const unshare = (): void => {
+      if (!shared) return;
+      shared = false;
+      this.ready.settled(stored.call.fn);
+    };
     const settle = async (rec: LogRecord, after: () => void): Promise<void> => {
       if (settled) return;
       settled = true;
       this.inFlight.delete(id);
+      unshare();
       if (!this.closed) {
         after();
         await this.file.append(JSON.stringify(rec)).catch(() => undefined);
@@ -218,13 +229,18 @@ export class LogQueue implements AsyncQueue {
           stored.attempts += 1;
           this.timers.set(id, this.options.clock.setTimeout(() => {
             this.timers.delete(id);
-            this.ready.push(id);
+            this.ready.push(stored.call.fn, id);
             this.pump();
           }, delayMs));
         }),
       deadLetter: (reason) => {
         const at = this.options.clock.now();
         return settle({ t: 'd', i: id, r: reason, at }, () => this.bury(id, reason, at));
+      },
+      yieldShare: () => {
+        if (settled || !shared) return;
+        unshare();
+        this.pump();
       },
     };
   }

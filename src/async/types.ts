@@ -30,6 +30,12 @@ export interface Delivery {
   nack(delayMs: number): Promise<void>;
   /** Gives up: the call goes to the dead-letter list with `reason`. */
   deadLetter(reason: string): Promise<void>;
+  /**
+   * The call no longer holds its function's share (`consume`'s `limitOf`): its replica slot is
+   * back, what is left (the callback, the settling) does not load the function. Optional; the
+   * share is freed at settling anyway.
+   */
+  yieldShare?(): void;
 }
 
 /** A call that was given up on, kept until replayed. */
@@ -54,8 +60,12 @@ export type DeliveryHandler = (delivery: Delivery) => void;
 export interface AsyncQueue {
   /** Stores the call; resolves once it survives a crash. Rejects QUEUE_FULL at the bound. */
   enqueue(call: AsyncCall): Promise<void>;
-  /** Starts handing calls to `handler`, at most `maxInFlight` unsettled at once. */
-  consume(handler: DeliveryHandler, maxInFlight: number): void;
+  /**
+   * Starts handing calls to `handler`, at most `maxInFlight` unsettled at once, and at most
+   * `limitOf(fn)` of one function (as requested): the embedded queue hands calls out in turn
+   * across functions under that limit; JetStream (one consumer, stream order) ignores it.
+   */
+  consume(handler: DeliveryHandler, maxInFlight: number, limitOf?: (fn: string) => number): void;
   /** Calls of `fn` (as requested) stored and not yet acked or dead-lettered, as this gateway knows them. */
   backlog(fn: string): number;
   /** Every function with a backlog above 0, with its count. */

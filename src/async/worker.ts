@@ -4,7 +4,7 @@ import type { Dispatcher, Slot } from '../engine/dispatcher.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import { functionLabel, parseFunctionRef, type FunctionRef, type ReplicaProvider } from '../providers/types.js';
+import { functionLabel, parseFunctionRef, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
 import { postCallback, sendToReplica, type Answer } from './send.js';
 import type { AsyncQueue, Delivery } from './types.js';
 
@@ -30,12 +30,21 @@ export interface AsyncWorkerOptions {
   readonly workers: number;
   /** Largest function answer kept for the callback, bytes. */
   readonly bodyLimitBytes: number;
+  /**
+   * Most deliveries of one function at once, from its labels (its max replicas × hard
+   * concurrency: what it can ever serve at once), so one deep backlog cannot take the whole
+   * pool; a function not read yet gets 1. No limit when absent.
+   */
+  readonly deliveryCap?: (state: Pick<ReplicaState, 'labels' | 'annotations'>) => number;
 }
 
-/** Exponential backoff with jitter: base·2^(attempt-1), capped, then a random 50-100 % of it. */
-export function backoffMs(base: number, attempt: number): number {
+/** Functions whose delivery limit is remembered; the map starts over past it. */
+const MAX_CAPS = 100_000;
+
+/** Exponential backoff with jitter: base·2^(attempt-1), capped, then 50-100 % of it (`unit` in [0, 1): a random draw; the simulator passes a seeded one). */
+export function backoffMs(base: number, attempt: number, unit = Math.random()): number {
   const full = Math.min(MAX_DELAY_MS, base * 2 ** Math.min(20, attempt - 1));
-  return Math.round(full * (0.5 + Math.random() / 2));
+  return Math.round(full * (0.5 + unit / 2));
 }
 
 /**
@@ -48,6 +57,8 @@ export class AsyncWorker {
   private readonly agent = new http.Agent({ keepAlive: true, timeout: 1000 });
   /** Calls being delivered (holding or waiting for a slot), per function as requested. */
   private readonly delivering = new Map<string, number>();
+  /** Each function's delivery limit (as requested), read from its labels at each delivery. */
+  private readonly caps = new Map<string, number>();
   private readonly log: Logger;
   private stopped = false;
 
@@ -57,7 +68,8 @@ export class AsyncWorker {
 
   /** Starts taking calls from the queue, and the backlog gauge. */
   start(): void {
-    this.options.queue.consume((d) => void this.deliver(d), this.options.workers);
+    const limitOf = this.options.deliveryCap === undefined ? undefined : (fn: string) => this.caps.get(fn) ?? 1;
+    this.options.queue.consume((d) => void this.deliver(d), this.options.workers, limitOf);
     this.options.metrics.beforeAsyncCollect.add(this.collect);
   }
 
@@ -111,6 +123,10 @@ export class AsyncWorker {
       const state = await this.options.provider.getReplicas(ref);
       const own = Number(state.labels[MAX_ATTEMPTS_LABEL]);
       if (Number.isInteger(own) && own >= 1 && own <= 100) limit = own;
+      if (this.options.deliveryCap !== undefined) {
+        if (this.caps.size >= MAX_CAPS && !this.caps.has(call.fn)) this.caps.clear();
+        this.caps.set(call.fn, Math.max(1, this.options.deliveryCap(state)));
+      }
       await this.options.dispatcher.track(ref);
     } catch (err) {
       if (isAppError(err, 'FUNCTION_UNKNOWN')) return this.giveUp(d, 'function unknown', undefined);
@@ -130,6 +146,8 @@ export class AsyncWorker {
       transient = isAppError(err, 'QUEUE_FULL') || isAppError(err, 'SHUTTING_DOWN');
     } finally {
       slot?.release();
+      // The replica slot is back: another call of the function may go while this one's callback and ack run.
+      d.yieldShare?.();
     }
     if (answer !== undefined && !RETRY_STATUS.has(answer.status)) {
       await this.callback(d, answer);

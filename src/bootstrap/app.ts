@@ -40,6 +40,7 @@ export function createGatewayApp(
     specDefaults: specDefaults(config),
     defaultNamespace: config.defaultNamespace,
     logger,
+    asyncBacklog: deps.asyncCalls?.stored,
   });
   const app = createApp({
     provider,

@@ -26,12 +26,23 @@ export function formatQueue(rows: readonly QueueRow[], wide: boolean, now: numbe
   return formatTable([...header, 'WAITED_MS'], rows.map((q) => [...cells(q), String(Math.max(0, now - Date.parse(q.createAt)))]));
 }
 
-/** `alert-scaler queue <fn>`: the requests waiting for the function, like `everai app queue`. */
+/** The line under the table for a function's stored async calls; null from a gateway that does not report them. Pure. */
+export function asyncBacklogLine(asyncQueueLength: number | undefined): string | null {
+  return asyncQueueLength === undefined ? null : `Async backlog: ${asyncQueueLength} stored call${asyncQueueLength === 1 ? '' : 's'} not yet delivered`;
+}
+
+/**
+ * `alert-scaler queue <fn>`: the requests waiting for the function, like `everai app queue`,
+ * then its stored async calls (a line; the JSON output stays the rows).
+ */
 export const queue: Command = async ({ args, client, out }) => {
   const [name = ''] = expectPositionals(args, ['fn']);
   const fn = await client.json<FunctionBody>('GET', `/system/function/${fnPath(name)}`);
   const rows = queueRows(fn.queue);
   if (args.output === 'json') out(json(rows));
-  else out(`${formatQueue(rows, args.output === 'wide', Date.now())}\n`);
+  else {
+    const backlog = asyncBacklogLine(fn.asyncQueueLength);
+    out(`${formatQueue(rows, args.output === 'wide', Date.now())}\n${backlog === null ? '' : `${backlog}\n`}`);
+  }
   return 0;
 };

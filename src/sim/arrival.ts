@@ -5,6 +5,8 @@ export interface Arrival {
   readonly fn: number;
   /** Service time from the trace, ms; null to draw it from the function's model. */
   readonly serviceMs: number | null;
+  /** True for an async call (`POST /async-function/...`): stored at once, delivered by the async pool; absent for a call. */
+  readonly async?: true;
 }
 
 /**

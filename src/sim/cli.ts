@@ -21,7 +21,8 @@ export const SIMULATE_USAGE = `usage: alert-scaler simulate --stack stack.yml --
   calls served, queued, refused (503) and timed out (504), cold starts, wait and latency
   percentiles, replica-seconds and the alert path's reaction; then why any cell is "-", and
   warnings (a function that cannot complete more than its rule's threshold).
-  --trace     a CSV (time,function[,duration] | start,function,count | Azure Functions 2019
+  --trace     a CSV (time,function[,duration] | time,function,duration,async (async 1: an
+              async call) | start,function,count | Azure Functions 2019
               HashOwner,HashApp,HashFunction,Trigger,1..1440) or builtin:step, builtin:spike,
               builtin:diurnal[:MEAN], builtin:sparse, builtin:poisson:RATE
   --duration  how much to simulate (Go duration: 10m, 24h); the trace's length by default

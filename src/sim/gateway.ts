@@ -5,6 +5,7 @@ import { policyDefaults, requestDefaults } from '../config/defaults.js';
 import type { Config } from '../config/schema.js';
 import { VirtualClock } from '../core/clock.js';
 import { InvocationLog } from '../engine/activity.js';
+import type { FunctionRef } from '../core/ref.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { silentLogger } from '../log/logger.js';
 import { createMetrics } from '../metrics/registry.js';
@@ -52,9 +53,10 @@ function stackProvider(stack: SimStack, clock: VirtualClock, root: Random, confi
 /**
  * Composes the engine and the scalers (src/compose/scaler.ts) as src/compose/gateway.ts does, on a
  * VirtualClock at 0 and a MemoryProvider built from `stack`, with silent logs, one gateway
- * and no Prometheus; every piece of async work they start is tracked by `pending`.
+ * and no Prometheus; every piece of async work they start is tracked by `pending`. The
+ * `queue` and `concurrency` kinds read `asyncBacklog` (the stored async calls) as waiting requests.
  */
-export function composeSimGateway(stack: SimStack, config: Config, seed: number): SimGateway {
+export function composeSimGateway(stack: SimStack, config: Config, seed: number, asyncBacklog?: (ref: FunctionRef) => number): SimGateway {
   const root = new Random(seed);
   const clock = new VirtualClock(0);
   const provider = stackProvider(stack, clock, root, config);
@@ -89,6 +91,7 @@ export function composeSimGateway(stack: SimStack, config: Config, seed: number)
     activity: invocations,
     idleRecheckMs: config.idlerIntervalSeconds * 1000,
     track,
+    ...(asyncBacklog === undefined ? {} : { asyncBacklog }),
   });
   engine.changer.onSettling((_ref, settled) => track(settled));
   return { clock, root, provider, engine, scaler, invocations, pending };

@@ -1,6 +1,7 @@
 import type { Slot } from '../engine/dispatcher.js';
 import { isAppError } from '../errors.js';
 import type { AlertPath } from './alert-path.js';
+import type { AsyncReplay } from './async-replay.js';
 import { sample } from './distribution.js';
 import type { TraceFeed } from './feed.js';
 import { noteOverload, type FunctionRun } from './functions.js';
@@ -19,12 +20,15 @@ export interface ReplayParts {
   readonly alertPath: AlertPath;
   /** Counts the arrivals (the chart's load). */
   readonly timeline: Timeline;
+  /** Stores and delivers the async calls. */
+  readonly async: AsyncReplay;
 }
 
 /**
  * The request replay: each arriving call takes a slot from the gateway's dispatcher (or waits
  * in its queue, up to the function's wake timeout) and gives it back after its service time,
- * as the proxy does; a call reaching its request timeout is counted as timed out.
+ * as the proxy does; a call reaching its request timeout is counted as timed out. An async
+ * call goes to the async replay (src/sim/async-replay.ts) instead.
  */
 export class Replay {
   /** Calls not finished yet (waiting for a slot or running). */
@@ -32,11 +36,21 @@ export class Replay {
 
   constructor(private readonly parts: ReplayParts) {}
 
+  /** True when no call and no async call is left. */
+  get idle(): boolean {
+    return this.outstanding === 0 && this.parts.async.outstanding === 0;
+  }
+
   /** One call of the trace arrives now. */
   readonly arrive = (a: Arrival): void => {
     const { gw, stack } = this.parts;
     const { dispatcher } = gw.engine;
     const f = this.parts.fns[a.fn] as FunctionRun;
+    if (a.async === true) {
+      this.parts.timeline.arrival();
+      this.parts.async.arrive(a, a.serviceMs ?? sample(stack.functions[a.fn]?.service ?? { kind: 'fixed', ms: 0 }, f.serviceRandom));
+      return;
+    }
     const now = gw.clock.now();
     f.counters.requests += 1;
     this.parts.timeline.arrival();
@@ -120,7 +134,7 @@ export async function replayToEnd(gw: SimGateway, feed: TraceFeed, replay: Repla
       replay.arrive(arrival);
     } else {
       if (due === null) break;
-      if (feed.done && due > feed.endMs() && replay.outstanding === 0 && pending.count === 0) break;
+      if (feed.done && due > feed.endMs() && replay.idle && pending.count === 0) break;
       clock.advance(due - clock.now());
     }
     if (pending.count > 0) await flush();

@@ -1,9 +1,10 @@
 import { formatDuration } from './chart.js';
+import type { AsyncSummary } from './async-replay.js';
 import type { FunctionResult, RunResult } from './run.js';
 import type { FunctionSummary, Percentiles } from './stats.js';
 
-/** The `--format json` object of one run: exactly the issue's shape, functions in stack order. */
-export function summaryJson(result: RunResult): { functions: FunctionSummary[] } {
+/** The `--format json` object of one run: exactly the issue's shape, functions in stack order; `async` on a function with async calls. */
+export function summaryJson(result: RunResult): { functions: Array<FunctionSummary & { async?: AsyncSummary }> } {
   return {
     functions: result.functions.map((f) => ({
       name: f.name,
@@ -18,6 +19,7 @@ export function summaryJson(result: RunResult): { functions: FunctionSummary[] }
       peakReplicas: f.peakReplicas,
       waitMs: f.waitMs,
       latencyMs: f.latencyMs,
+      ...(f.async === undefined ? {} : { async: f.async }),
     })),
   };
 }
@@ -72,9 +74,17 @@ function notesText(notes: TableNotes): string {
   return `${section('"-" means:', notes.dashes ?? [])}${(notes.warnings ?? []).map((w) => `${w}\n`).join('')}${section('SLO:', notes.slo ?? [])}`;
 }
 
-/** The summary table of one run, with a heading line, then its notes. */
+const ASYNC_COLUMNS = ['function', 'accepted', 'delivered', 'retries', 'deadLettered', 'delay p50/p95/p99 ms'];
+
+/** The async calls' table (accepted, delivered, retried, dead-lettered, delay from acceptance to the answer); nothing when the trace has none. */
+export function asyncTable(functions: readonly FunctionResult[], title = 'async calls'): string {
+  const rows = functions.flatMap((f) => (f.async === undefined ? [] : [[f.name, String(f.async.accepted), String(f.async.delivered), String(f.async.retries), String(f.async.deadLettered), pct(f.async.delayMs)]]));
+  return rows.length === 0 ? '' : `${title}\n${table([ASYNC_COLUMNS, ...rows])}\n`;
+}
+
+/** The summary table of one run (the calls; the async calls in a second table), with a heading line, then its notes. */
 export function formatTable(result: RunResult, notes: TableNotes = {}): string {
-  return `${heading(result)}\n${table([COLUMNS, ...result.functions.map((f) => [f.name, ...cells(f)])])}\n${notesText(notes)}`;
+  return `${heading(result)}\n${table([COLUMNS, ...result.functions.map((f) => [f.name, ...cells(f)])])}\n${asyncTable(result.functions)}${notesText(notes)}`;
 }
 
 /**
@@ -92,5 +102,6 @@ export function formatCompare(results: readonly RunResult[], notes: TableNotes =
   });
   const first = results[0];
   const head = first === undefined ? '' : `trace ${first.trace}, seed ${first.seed}, ${formatDuration(first.endMs)} simulated\n`;
-  return `${head}${table(rows)}\n${notesText(notes)}`;
+  const asyncTables = results.map((r) => asyncTable(r.functions, `async calls, ${r.stack}`)).join('');
+  return `${head}${table(rows)}\n${asyncTables}${notesText(notes)}`;
 }

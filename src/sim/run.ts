@@ -1,6 +1,7 @@
 import { configSchema, type Config } from '../config/schema.js';
 import type { EngineEvent } from '../engine/events.js';
 import { AlertPath, webhookAlert } from './alert-path.js';
+import { AsyncReplay, type AsyncSummary } from './async-replay.js';
 import { TraceFeed } from './feed.js';
 import { functionRuns, resolveScaleCalls, rpsFunctions, type FunctionRun } from './functions.js';
 import { composeSimGateway, type SimGateway } from './gateway.js';
@@ -44,6 +45,8 @@ export interface FunctionResult extends FunctionSummary {
   readonly overloaded: boolean;
   /** True when the alert path watches it (an alert-driven kind). */
   readonly onAlertPath: boolean;
+  /** Its async calls; absent when the trace has none for it. */
+  readonly async?: AsyncSummary;
 }
 
 export interface RunResult {
@@ -66,22 +69,26 @@ export interface RunResult {
  * stack: each call takes a slot from the dispatcher (or waits in its queue) and gives it back
  * after its service time; the modelled Prometheus and Alertmanager (src/sim/alert-path.ts)
  * deliver notifications to the gateway's webhook logic; waking, idling and every policy kind
- * run exactly as on the gateway. Time jumps from event to event. Same stack, trace, seed →
+ * run exactly as on the gateway; async calls are stored and delivered by the async pool
+ * (src/sim/async-replay.ts), their backlog read by the scalers. Time jumps from event to event. Same stack, trace, seed →
  * the same result. Throws TRACE_INVALID from the trace, CONFIG_INVALID for a scale call
  * naming no function of the stack.
  */
 export async function simulate(options: RunOptions): Promise<RunResult> {
   const { stack, trace } = options;
   const config = options.config ?? configSchema.parse({});
-  const gw = composeSimGateway(stack, config, options.seed);
+  // The scalers read the async replay's backlog; it is built on the gateway they are part of.
+  const stored: { replay?: AsyncReplay } = {};
+  const gw = composeSimGateway(stack, config, options.seed, (ref) => stored.replay?.waiting(ref) ?? 0);
   const fns = functionRuns(stack, config, gw.root);
+  const asyncReplay = (stored.replay = new AsyncReplay({ gw, stack, fns, config }));
   const rps = rpsFunctions(stack, gw.engine);
   const scaleCalls = resolveScaleCalls(options.scaleCalls ?? [], fns);
   const feed = new TraceFeed(trace, options.durationMs);
   const events = observeRun(gw, fns, feed.endMs, options.keepEvents);
   const alertPath = deliveringAlertPath(stack, gw, fns, rps, feed.endMs);
   const timeline = new Timeline(gw.clock, () => fleetState(gw.engine.dispatcher, fns), feed.endMs);
-  const replay = new Replay({ gw, stack, fns, alertPath, timeline });
+  const replay = new Replay({ gw, stack, fns, alertPath, timeline, async: asyncReplay });
   const samples: ReplicaSample[] = [];
 
   await gw.provider.start();
@@ -103,11 +110,17 @@ export async function simulate(options: RunOptions): Promise<RunResult> {
     notes: trace.notes,
     seed: options.seed,
     endMs: end,
-    functions: fns.map((f) => ({ ...f.counters.summary(f.label, end), reactionMs: f.reactionMs, alertsFired: f.alertsFired, overloaded: f.overloadAt !== null, onAlertPath: rps.includes(f.index) })),
+    functions: fns.map((f) => ({ ...f.counters.summary(f.label, end), reactionMs: f.reactionMs, alertsFired: f.alertsFired, overloaded: f.overloadAt !== null, onAlertPath: rps.includes(f.index), ...asyncOf(asyncReplay, f.index) })),
     events,
     timeline: timeline.result(),
     samples,
   };
+}
+
+/** `{ async }` for a function with async calls in the trace, else nothing (a sync-only report is unchanged). */
+function asyncOf(replay: AsyncReplay, index: number): { async?: AsyncSummary } {
+  const counters = replay.counters[index];
+  return counters === undefined || counters.accepted === 0 ? {} : { async: counters.summary() };
 }
 
 /** The modelled Prometheus and Alertmanager watching the `rps` functions; a notification reaches the gateway's own webhook logic. */

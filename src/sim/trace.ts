@@ -12,7 +12,7 @@ export const BATCH = 4096;
 
 /**
  * Opens `builtin:NAME[:ARG]` or a CSV file, whose header names its layout:
- * `time,function[,duration]` (one row per call), `start,function,count` (calls per
+ * `time,function[,duration[,async]]` (one row per call; async 1 marks an async call), `start,function,count` (calls per
  * interval) or `HashOwner,HashApp,HashFunction,Trigger,1,...,1440` (the Azure Functions 2019
  * invocations-per-minute layout). `functions` are the stack's function names, in order.
  * Errors are TRACE_INVALID and name the line.
@@ -139,13 +139,41 @@ async function* readCsvTrace(path: string, functions: readonly string[], random:
   }
   const columns = header[1].trim().toLowerCase().split(',').map((c) => c.trim());
   const names = columns.join(',');
-  if (names === 'time,function' || names === 'time,function,duration') return yield* perRequest(path, source, functions, limitMs);
+  if (names === 'time,function' || names === 'time,function,duration') return yield* perRequest(path, source, functions, limitMs, false);
+  if (names === 'time,function,duration,async') return yield* perRequest(path, source, functions, limitMs, true);
   if (names === 'start,function,count') return yield* perInterval(path, source, functions, random, limitMs);
   if (names.startsWith('hashowner,hashapp,hashfunction,trigger,')) return yield* azure(path, source, columns.length, functions, random, limitMs, notes);
-  throw invalid(path, header[0], `unknown header ${JSON.stringify(header[1])}: expected time,function[,duration], start,function,count or HashOwner,HashApp,HashFunction,Trigger,1,...,1440`);
+  throw invalid(path, header[0], `unknown header ${JSON.stringify(header[1])}: expected time,function[,duration[,async]], start,function,count or HashOwner,HashApp,HashFunction,Trigger,1,...,1440`);
 }
 
-async function* perRequest(path: string, source: LineSource, functions: readonly string[], limitMs: number | null): AsyncGenerator<Arrival[], number> {
+/** The `async` cell of a per-request row: true for an async call; empty, 0, false or sync for a call; null when unreadable. */
+function asyncCell(text: string | undefined): boolean | null {
+  const t = (text ?? '').trim().toLowerCase();
+  if (t === '1' || t === 'true' || t === 'async') return true;
+  return t === '' || t === '0' || t === 'false' || t === 'sync' ? false : null;
+}
+
+/** One row of a per-request trace (`time,function[,duration[,async]]`) as an arrival not before `last`; TRACE_INVALID naming the line. */
+function requestRow(path: string, n: number, line: string, times: TimeParser, index: ReadonlyMap<string, number>, withAsync: boolean, last: number): Arrival {
+  const [time = '', name = '', duration, flag, extra] = line.split(',');
+  if (extra !== undefined || (!withAsync && flag !== undefined)) throw invalid(path, n, `more than ${withAsync ? '4 fields (time,function,duration,async)' : '3 fields (time,function,duration)'}`);
+  const timeMs = times.parse(time);
+  if (timeMs === null) throw invalid(path, n, `time ${JSON.stringify(time)} is not seconds from the start nor an ISO-8601 time`);
+  if (timeMs < last) throw invalid(path, n, `time ${time} goes back (rows must be in time order)`);
+  const fn = index.get(name.trim());
+  if (fn === undefined) throw invalid(path, n, `function ${JSON.stringify(name)} is not in the stack`);
+  let serviceMs: number | null = null;
+  if (duration !== undefined && duration.trim() !== '') {
+    const d = duration.trim();
+    serviceMs = /^\d+(\.\d+)?$/.test(d) ? Number(d) : parseDurationMs(d);
+    if (serviceMs === null) throw invalid(path, n, `duration ${JSON.stringify(duration)} is not milliseconds nor a duration like 120ms`);
+  }
+  const isAsync = asyncCell(flag);
+  if (isAsync === null) throw invalid(path, n, `async ${JSON.stringify(flag)} is not 1/0, true/false or async/sync`);
+  return isAsync ? { timeMs, fn, serviceMs, async: true } : { timeMs, fn, serviceMs };
+}
+
+async function* perRequest(path: string, source: LineSource, functions: readonly string[], limitMs: number | null, withAsync: boolean): AsyncGenerator<Arrival[], number> {
   const index = functionIndex(functions);
   const times = new TimeParser();
   let batch: Arrival[] = [];
@@ -155,27 +183,14 @@ async function* perRequest(path: string, source: LineSource, functions: readonly
     const { first, lines } = chunk;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as string;
-      const n = first + i;
       if (line.trim() === '') continue;
-      const [time = '', name = '', duration, extra] = line.split(',');
-      if (extra !== undefined) throw invalid(path, n, 'more than 3 fields (time,function,duration)');
-      const timeMs = times.parse(time);
-      if (timeMs === null) throw invalid(path, n, `time ${JSON.stringify(time)} is not seconds from the start nor an ISO-8601 time`);
-      if (timeMs < last) throw invalid(path, n, `time ${time} goes back (rows must be in time order)`);
-      const fn = index.get(name.trim());
-      if (fn === undefined) throw invalid(path, n, `function ${JSON.stringify(name)} is not in the stack`);
-      let serviceMs: number | null = null;
-      if (duration !== undefined && duration.trim() !== '') {
-        const d = duration.trim();
-        serviceMs = /^\d+(\.\d+)?$/.test(d) ? Number(d) : parseDurationMs(d);
-        if (serviceMs === null) throw invalid(path, n, `duration ${JSON.stringify(duration)} is not milliseconds nor a duration like 120ms`);
-      }
-      if (limitMs !== null && timeMs >= limitMs) {
+      const arrival = requestRow(path, first + i, line, times, index, withAsync, last);
+      if (limitMs !== null && arrival.timeMs >= limitMs) {
         if (batch.length > 0) yield batch;
         return last;
       }
-      last = timeMs;
-      batch.push({ timeMs, fn, serviceMs });
+      last = arrival.timeMs;
+      batch.push(arrival);
       if (batch.length >= BATCH) {
         yield batch;
         batch = [];

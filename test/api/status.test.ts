@@ -16,18 +16,21 @@ const SLOW = {
   environment: { RESPONSE_DELAY_MS: '1500' },
 };
 
+/** One replica, one call at a time, 3 s a call: three async calls stay stored for seconds. */
+const HELD = { labels: { 'com.openfaas.scale.concurrency': '1', 'com.openfaas.scale.max': '1' }, environment: { RESPONSE_DELAY_MS: '3000' } };
+
 let s: RunningScaler;
 beforeAll(async () => {
-  s = await startTestScaler({ slow: SLOW, odd: { labels: { 'com.openfaas.scale.type': 'bogus' } } }, { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' });
+  s = await startTestScaler({ slow: SLOW, odd: { labels: { 'com.openfaas.scale.type': 'bogus' } }, held: HELD }, { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' });
 }, 30_000);
 afterAll(async () => {
   await s.close();
 });
 
-/** A call to the function that resolves with its status (the test awaits them all at the end). */
-function invoke(name: string): Promise<number> {
+/** A call to the function (`async-function` for an async one) that resolves with its status (the test awaits them all at the end). */
+function invoke(name: string, route = 'function'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${s.url}/function/${name}`, { method: 'POST', agent: false, timeout: 10_000 }, (res) => {
+    const req = http.request(`${s.url}/${route}/${name}`, { method: 'POST', agent: false, timeout: 10_000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -70,6 +73,20 @@ describe('function status in the system API', () => {
     expect(after.body.instances[0]).toMatchObject({ state: 'free', inFlight: 0, served: 3 });
     expect(after.body.queue).toEqual({ noReplica: 0, busy: 0, oldestWaitMs: 0, waiting: [] });
   }, 20_000);
+
+  it('one function and the list show its stored async calls (asyncQueueLength) until they are delivered', async () => {
+    await eventually(async () => ((await request(s.adminServer).get('/system/function/held')).body as { availableReplicas: number }).availableReplicas === 1);
+    const before = await request(s.adminServer).get('/system/function/held');
+    expect(before.body.asyncQueueLength).toBe(0);
+    expect(await Promise.all([invoke('held', 'async-function'), invoke('held', 'async-function'), invoke('held', 'async-function')])).toEqual([202, 202, 202]);
+    // None is acked before its 3 s call ends: all three are stored, one of them in delivery.
+    const res = await request(s.adminServer).get('/system/function/held');
+    expect(res.body).toMatchObject({ name: 'held', asyncQueueLength: 3 });
+    const list = await request(s.adminServer).get('/system/functions');
+    const held = (list.body as Array<Record<string, unknown>>).find((f) => f['name'] === 'held');
+    expect(held).toMatchObject({ asyncQueueLength: 3 });
+    await eventually(async () => ((await request(s.adminServer).get('/system/function/held')).body as { asyncQueueLength: number }).asyncQueueLength === 0, 20_000, 200);
+  }, 30_000);
 
   it('a function whose scale labels do not parse reports its problems instead of a policy', async () => {
     const res = await request(s.adminServer).get('/system/function/odd');

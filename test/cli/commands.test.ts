@@ -112,7 +112,7 @@ describe('alert-scaler CLI against a running gateway', () => {
     const calls = [call('slow'), call('slow'), call('slow')];
     await eventually(async () => (JSON.parse((await cli(['queue', 'slow', '-o', 'json'])).out) as unknown[]).length === 2, 5000);
     const table = await cli(['queue', 'slow']);
-    expect(table.out.trimEnd().split('\n').map((l) => l.replace(ISO, 'T'))).toEqual(['QUEUE_INDEX    CREATE_AT                   QUEUE_REASON', '0              T    WorkerBusy', '1              T    WorkerBusy']);
+    expect(table.out.trimEnd().split('\n').map((l) => l.replace(ISO, 'T'))).toEqual(['QUEUE_INDEX    CREATE_AT                   QUEUE_REASON', '0              T    WorkerBusy', '1              T    WorkerBusy', 'Async backlog: 0 stored calls not yet delivered']);
     const json = JSON.parse((await cli(['queue', 'slow', '-o', 'json'])).out) as Array<Record<string, unknown>>;
     expect(json.map((q) => [q['queueIndex'], q['queueReason']])).toEqual([
       [0, 'WorkerBusy'],
@@ -124,7 +124,7 @@ describe('alert-scaler CLI against a running gateway', () => {
     await eventually(async () => (await cli(['queue', 'cold'])).out.includes('NoReplica'), 5000);
     expect(await wake).toBe(200);
     expect(await Promise.all(calls)).toEqual([200, 200, 200]);
-    expect((await cli(['queue', 'slow'])).out.trimEnd()).toBe('QUEUE_INDEX    CREATE_AT    QUEUE_REASON');
+    expect((await cli(['queue', 'slow'])).out.trimEnd()).toBe('QUEUE_INDEX    CREATE_AT    QUEUE_REASON\nAsync backlog: 0 stored calls not yet delivered');
   }, 30_000);
 
   it('scale sets the replicas and says what happened; -o json is the API answer', async () => {

@@ -4,7 +4,7 @@ import { policyView } from '../../src/api/status.js';
 import { formatDescribe } from '../../src/cli/describe.js';
 import { formatEvents } from '../../src/cli/events.js';
 import { formatList } from '../../src/cli/list.js';
-import { formatQueue, queueRows } from '../../src/cli/queue.js';
+import { asyncBacklogLine, formatQueue, queueRows } from '../../src/cli/queue.js';
 import { formatTable, utc } from '../../src/cli/table.js';
 import { deletedWorkers, formatWorkers, workerOf } from '../../src/cli/workers.js';
 import { isAppError } from '../../src/errors.js';
@@ -73,6 +73,13 @@ describe('CLI tables', () => {
       '1              2026-01-02T03:04:06.500Z    NoReplica',
     ]);
     expect(formatQueue(rows, true, Date.parse(T1)).split('\n')[1]).toMatch(/WorkerBusy\s+1500$/);
+  });
+
+  it('queue ends with the stored async calls, one line, none from a gateway that does not report them', () => {
+    expect(asyncBacklogLine(3)).toBe('Async backlog: 3 stored calls not yet delivered');
+    expect(asyncBacklogLine(1)).toBe('Async backlog: 1 stored call not yet delivered');
+    expect(asyncBacklogLine(0)).toBe('Async backlog: 0 stored calls not yet delivered');
+    expect(asyncBacklogLine(undefined)).toBeNull();
   });
 
   it('events show a decision with its replica counts and a lifecycle step with its replica', () => {

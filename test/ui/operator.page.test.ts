@@ -74,6 +74,15 @@ describeWithChromium('the status page an operator runs on', () => {
     expect(await page.isHidden(`${card('busy')} [data-field="saturated"]`)).toBe(true);
   }, 30_000);
 
+  it('shows a function\'s stored async calls on its card until they are delivered', async () => {
+    expect(await text(`${card('busy')} [data-field="async"]`)).toBe('0');
+    // 1.5 s a call, one at a time: the four stay stored (not yet delivered) for seconds.
+    const accepted = [1, 2, 3, 4].map(() => call(`${s.url}/async-function/busy`));
+    expect(await Promise.all(accepted)).toEqual([202, 202, 202, 202]);
+    await page.waitForSelector(`${card('busy')} [data-field="async"]:text-matches("^[1-4]$")`, WAIT);
+    await page.waitForSelector(`${card('busy')} [data-field="async"]:text-is("0")`, { timeout: 30_000 });
+  }, 45_000);
+
   it('counts 5xx and 504 answers and shows the p95 of the last minute', async () => {
     expect([await call(`${s.url}/function/failing`), await call(`${s.url}/function/failing`), await call(`${s.url}/function/slow`)]).toEqual([500, 500, 504]);
     await page.waitForSelector(`${card('failing')} [data-field="errors"]:text-is("2")`, WAIT);

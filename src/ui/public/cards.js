@@ -1,4 +1,4 @@
-// The function cards of the status page: live counts, policy, badges (saturated, scaled to
+// The function cards of the status page: live counts (stored async calls included), policy, badges (saturated, scaled to
 // zero, alerts, holds), errors and p95, the crash loop and the last error.
 import { atZero, el, keyOf, lastErrorText } from './util.js';
 
@@ -50,7 +50,7 @@ export function newCard(f, onSelect) {
   badges.append(badge('zero', 'zero'), badge('saturated', 'saturated'), badge('alerts', 'alerts'), badge('holds', 'holds'));
   const stats = el('div', 'stats');
   for (const state of STATES) stats.append(stat(state, state));
-  stats.append(stat('inflight', 'in flight'), stat('queue', 'queued'), stat('rate', 'req/s'), stat('p95', 'p95'), stat('errors', '5xx'), stat('timeouts', '504'));
+  stats.append(stat('inflight', 'in flight'), stat('queue', 'queued'), stat('async', 'async'), stat('rate', 'req/s'), stat('p95', 'p95'), stat('errors', '5xx'), stat('timeouts', '504'));
   card.append(title, policy, replicas, badges, stats, line('crash', 'crash-line'), line('last-error', 'error-line'));
   card.addEventListener('click', onSelect);
   card.addEventListener('keydown', (e) => {
@@ -110,6 +110,8 @@ export function renderCard(card, f, selected) {
   for (const state of STATES) setField(card, state, f.states[state]);
   setField(card, 'inflight', inFlight(f));
   setField(card, 'queue', f.queueLength);
+  // Stored async calls (accepted, not yet delivered); "-" from a gateway without async invocations.
+  setField(card, 'async', f.asyncQueueLength ?? '-');
   setField(card, 'rate', f.requestsPerSecond.toFixed(1));
   setField(card, 'p95', f.latencyP95Ms === null || f.latencyP95Ms === undefined ? '-' : `${f.latencyP95Ms} ms`);
   setField(card, 'errors', f.errors?.server ?? 0);
