@@ -367,6 +367,17 @@ export class FakeApiServer {
     return this.watches.size;
   }
 
+  /**
+   * Sends every open watch a BOOKMARK at the current resourceVersion, as the apiserver does
+   * (about once a minute) to watches that asked with allowWatchBookmarks: the watcher may resume
+   * from it though none of its objects changed.
+   */
+  bookmarkWatches(): void {
+    for (const w of this.watches) {
+      w.res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { apiVersion: apiVersionOf(w.type), kind: w.type.kind, metadata: { resourceVersion: String(this.rv) } } })}\n`);
+    }
+  }
+
   /** Forgets history up to now: a watch resumed from an older resourceVersion gets 410 Expired. */
   compact(): void {
     this.compactedRv = this.rv;

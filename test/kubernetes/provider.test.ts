@@ -212,8 +212,44 @@ describe('KubernetesProvider against the fake API server', () => {
     expect((await provider.getReplicas(echo)).desired).toBe(3);
   });
 
+  it('after a watch is closed cleanly (the apiserver\'s timeout) the provider resumes from the last resourceVersion without a list and still sees the change made meanwhile', async () => {
+    await waitFor(() => fake.openWatches > 0, 'an open watch');
+    const calls = (verb: string): number => fake.apiCalls().filter((r) => r.verb === verb && r.resource !== 'leases').length;
+    const [lists, watches] = [calls('list'), calls('watch')];
+    const missed = (fake.replicasOf('web') ?? 0) + 1;
+    fake.dropWatches(false);
+    // Changed while no watch is open: the resumed watch replays it from the history.
+    fake.mutateDeployment('web', NS, (d) => { (d['spec'] as { replicas: number }).replicas = missed; });
+    await waitFor(async () => (await provider.listFunctions()).some((f) => f.ref.name === 'web' && f.desired === missed), 'the missed change');
+    expect(calls('watch')).toBeGreaterThan(watches);
+    expect(calls('list')).toBe(lists);
+    const resumed = fake.apiCalls().filter((r) => r.verb === 'watch').slice(watches);
+    expect(resumed.every((r) => (r.query['resourceVersion'] ?? '') !== '' && r.query['resourceVersion'] !== '0')).toBe(true);
+  });
+
+  it('resumes from a BOOKMARK\'s resourceVersion: a watch whose objects did not change carries on from the bookmark, not from its last event', async () => {
+    await waitFor(() => fake.openWatches > 0, 'an open watch');
+    // Only an object outside the selector changes: the version moves on, the watches see no event.
+    for (let i = 2; i < 5; i++) fake.mutateDeployment('database', NS, (d) => { (d['spec'] as { replicas: number }).replicas = i; });
+    await new Promise((r) => setTimeout(r, 200));
+    const deploymentWatches = () => fake.apiCalls().filter((r) => r.verb === 'watch' && r.resource === 'deployments');
+    const before = deploymentWatches();
+    const lastEvent = Math.max(...before.map((r) => Number(r.query['resourceVersion'])));
+    const bookmark = Number(fake.resourceVersion);
+    expect(bookmark).toBeGreaterThan(lastEvent);
+    const deploymentLists = () => fake.apiCalls().filter((r) => r.verb === 'list' && r.resource === 'deployments').length;
+    const lists = deploymentLists();
+    fake.bookmarkWatches();
+    // The bookmark travels over loopback; give the client time to read it.
+    await new Promise((r) => setTimeout(r, 300));
+    fake.dropWatches(false);
+    await waitFor(() => deploymentWatches().length >= before.length + 2, 'resumed deployment watches');
+    const resumed = deploymentWatches().slice(before.length, before.length + 2).map((r) => Number(r.query['resourceVersion']));
+    expect(resumed.every((v) => v >= bookmark)).toBe(true);
+    expect(deploymentLists()).toBe(lists);
+  });
+
   it.each([
-    ['closed cleanly', (f: FakeApiServer) => f.dropWatches(false)],
     ['reset', (f: FakeApiServer) => f.dropWatches(true)],
     ['expired (410)', (f: FakeApiServer) => f.expireWatches()],
   ])('after a watch is %s the provider re-lists and still sees later changes', async (_how, drop) => {
@@ -278,15 +314,23 @@ describe('KubernetesProvider start-up failures', () => {
     }
   });
 
-  it('a watch open past its deadline (a silently dead connection) is replaced by a re-list', async () => {
+  it('a watch open past its deadline (a silently dead connection) is replaced by a new watch from the last resourceVersion, not a re-list', async () => {
     const { fake, kubeconfig, close } = await startFake();
     const provider = createKubernetesProvider({ kubeconfig, logger: quietLogger(), watchDeadlineMs: 150, minBackoffMs: 10 });
     try {
       fake.addDeployment({ name: 'fn', replicas: 1 });
       await provider.start();
+      const calls = (verb: string) => fake.apiCalls().filter((r) => r.verb === verb && r.resource === 'deployments');
+      const lists = calls('list').length;
       // Watches stay open but deliver nothing, as over a half-open TCP connection.
-      const lists = (): number => fake.apiCalls().filter((r) => r.verb === 'list').length;
-      await waitFor(() => lists() >= 3, 'two re-lists after watch deadlines', 2000);
+      await waitFor(() => calls('watch').length >= 3, 'two new watches after watch deadlines', 2000);
+      expect(calls('list').length).toBe(lists);
+      const versions = calls('watch').map((r) => r.query['resourceVersion']);
+      expect(new Set(versions).size).toBe(1);
+      expect(versions[0]).not.toBe('');
+      // A change still arrives on the current watch.
+      fake.mutateDeployment('fn', 'openfaas-fn', (d) => { (d['spec'] as { replicas: number }).replicas = 2; });
+      await waitFor(async () => (await provider.getReplicas({ name: 'fn', namespace: 'openfaas-fn' })).desired === 2, 'the change', 2000);
     } finally {
       await provider.close();
       await close();
