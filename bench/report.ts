@@ -8,6 +8,7 @@ import { packageRoot } from '../src/bootstrap.js';
 import type { ColdStartResult } from './cold-start.js';
 import type { FootprintResult } from './footprint.js';
 import type { H2Result } from './h2.js';
+import { metricsFigures, type MetricsBenchResult } from './metrics.js';
 import type { PolicyReactionResult } from './policy.js';
 import { bestOf, type ProxyResult, type Target, type ThroughputRow } from './proxy.js';
 import type { ReactionResult } from './reaction.js';
@@ -224,6 +225,20 @@ function shardRows(r: ShardResult): Row[] {
   return rows;
 }
 
+function metricsRows(r: MetricsBenchResult): Row[] {
+  const cmd = CMD('metrics');
+  return r.rows.flatMap((row): Row[] => {
+    const n = row.functions.toLocaleString('en-US');
+    const f = metricsFigures(row);
+    const large = row.functions >= 10_000;
+    return [
+      { figure: `${n} functions: GET /metrics wall time (p50 / max of ${row.scrapes.length} at 1 s)`, value: `${ms(f.wallMedianMs)} / ${ms(f.wallMaxMs)} (${(f.bytes / 2 ** 20).toFixed(1)} MiB, ${f.lines.toLocaleString('en-US')} lines)`, command: cmd },
+      { figure: `${n} functions: longest event-loop block during a scrape (a /healthz probe / the gateway's own lag max)`, value: `${ms(f.probeMaxMs)} / ${ms(f.loopLagMaxMs)}`, ...(large ? { target: '<= 50 ms', met: f.probeMaxMs <= 50 } : {}), command: cmd },
+      { figure: `${n} functions: RSS before → after ${row.scrapes.length} scrapes (peak RSS before → after)`, value: `${row.rssBeforeMb} → ${row.rssAfterMb} MB (${row.peakRssBeforeMb} → ${row.peakRssAfterMb} MB)`, command: cmd },
+    ];
+  });
+}
+
 function footprintRows(r: FootprintResult): Row[] {
   const cmd = CMD('footprint');
   return [...(r.idle === undefined ? [] : idleRows(r.idle)), ...r.rows.flatMap((row): Row[] => {
@@ -334,6 +349,8 @@ export function renderReport(dir?: string): string {
   if (shard !== undefined) sections.push(['5b. Sharding over gateways', shardRows(shard)]);
   const asyncCalls = get<AsyncBenchResult>('async');
   if (asyncCalls !== undefined) sections.push(['5c. Asynchronous invocations', asyncRows(asyncCalls)]);
+  const metrics = get<MetricsBenchResult>('metrics');
+  if (metrics !== undefined) sections.push(['5d. Prometheus scrape', metricsRows(metrics)]);
   const soak = get<SoakResult>('soak');
   if (soak !== undefined) sections.push(['6. Soak', soakRows(soak)]);
   const simulate = get<SimulateBenchResult>('simulate');
