@@ -15,7 +15,7 @@ import { createH2Proxy, type H2Proxy } from './gateway/h2-proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import { createWebSocketProxy } from './gateway/websocket.js';
 import { isWebSocketUpgrade, serveAsRequest, type UpgradeHandler } from './gateway/websocket-raw.js';
-import { scrapeText } from './metrics/render.js';
+import { scrapeBody } from './metrics/render.js';
 import type { SpecDefaults } from './policy/spec.js';
 import type { Ownership } from './providers/setup.js';
 import type { ReplicaProvider } from './providers/types.js';
@@ -128,7 +128,7 @@ function baseApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     // Written in slices that yield to the event loop (src/metrics/render.ts): a scrape of many functions never holds calls up.
-    res.send(await scrapeText(deps.metrics.registry));
+    res.send(await scrapeBody(deps.metrics.registry));
   });
   return app;
 }

@@ -59,8 +59,10 @@ function valueText(value: number): string {
 
 const escapeText = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 
-/** prom-client's label value text: a string escaped, anything else as is. */
-const labelValue = (v: unknown): string => (typeof v === 'string' ? escapeText(v).replace(/"/g, '\\"') : `${v as number}`);
+const NEEDS_ESCAPE = /[\\\n"]/;
+
+/** prom-client's label value text: a string escaped (most need nothing: returned as they are), anything else as is. */
+const labelValue = (v: unknown): string => (typeof v !== 'string' ? `${v as number}` : NEEDS_ESCAPE.test(v) ? escapeText(v).replace(/"/g, '\\"') : v);
 
 /** `a="x",b="y"` for a labels object, in its key order. */
 function labelPairs(labels: Readonly<Record<string, unknown>>): string {
@@ -69,10 +71,14 @@ function labelPairs(labels: Readonly<Record<string, unknown>>): string {
   return out;
 }
 
-/** Writes lines and yields every `sliceLines` of them; `text()` is everything written. */
+/**
+ * Writes lines and yields every `sliceLines` of them. Each full slice becomes a Buffer at once
+ * (one join, one encode), so no string of the whole text is ever built and the slices' strings
+ * die young; `buffer()` is everything written.
+ */
 class SlicedWriter {
-  private readonly done: string[] = [];
-  private current = '';
+  private readonly chunks: Buffer[] = [];
+  private parts: string[] = [];
   private lines = 0;
 
   constructor(
@@ -82,23 +88,26 @@ class SlicedWriter {
 
   /** Appends `text` (which holds `lines` lines). */
   write(text: string, lines: number): void {
-    this.current += text;
+    this.parts.push(text);
     this.lines += lines;
   }
 
   /** Yields to the event loop when a slice is full. */
   async breathe(): Promise<void> {
     if (this.lines < this.sliceLines) return;
-    this.done.push(this.current);
-    this.current = '';
-    this.lines = 0;
+    this.flush();
     await this.yieldToLoop();
   }
 
-  text(): string {
-    this.done.push(this.current);
-    this.current = '';
-    return this.done.join('');
+  buffer(): Buffer {
+    this.flush();
+    return Buffer.concat(this.chunks);
+  }
+
+  private flush(): void {
+    if (this.parts.length > 0) this.chunks.push(Buffer.from(this.parts.join(''), 'utf8'));
+    this.parts = [];
+    this.lines = 0;
   }
 }
 
@@ -149,11 +158,11 @@ async function writeMetric(out: SlicedWriter, metric: Metric): Promise<boolean> 
 }
 
 /**
- * The registry's Prometheus text, as `registry.metrics()` writes it, yielding to the event loop
- * every `sliceLines` lines (so a scrape of many functions never holds the loop for long).
+ * The registry's Prometheus text, as `registry.metrics()` writes it, in UTF-8, yielding to the
+ * event loop every `sliceLines` lines (so a scrape of many functions never holds the loop for long).
  */
-export async function renderMetrics(registry: Registry, options: RenderOptions = {}): Promise<string> {
-  if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) return registry.metrics();
+export async function renderMetricsBuffer(registry: Registry, options: RenderOptions = {}): Promise<Buffer> {
+  if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) return Buffer.from(await registry.metrics(), 'utf8');
   const out = new SlicedWriter(Math.max(1, options.sliceLines ?? DEFAULT_SLICE_LINES), options.yieldToLoop ?? immediate);
   let first = true;
   for (const metric of registry.getMetricsAsArray()) {
@@ -164,7 +173,12 @@ export async function renderMetrics(registry: Registry, options: RenderOptions =
     await out.breathe();
   }
   out.write('\n', 0);
-  return out.text();
+  return out.buffer();
+}
+
+/** renderMetricsBuffer's text as a string. */
+export async function renderMetrics(registry: Registry, options: RenderOptions = {}): Promise<string> {
+  return (await renderMetricsBuffer(registry, options)).toString('utf8');
 }
 
 /**
@@ -172,7 +186,7 @@ export async function renderMetrics(registry: Registry, options: RenderOptions =
  * scrapes piling up behind a slow render never multiply its cost).
  */
 export class MetricsRenderer {
-  private running: Promise<string> | undefined;
+  private running: Promise<Buffer> | undefined;
 
   constructor(
     private readonly registry: Registry,
@@ -180,8 +194,8 @@ export class MetricsRenderer {
   ) {}
 
   /** The registry's text now, or that of the render under way. */
-  render(): Promise<string> {
-    this.running ??= renderMetrics(this.registry, this.options).finally(() => {
+  render(): Promise<Buffer> {
+    this.running ??= renderMetricsBuffer(this.registry, this.options).finally(() => {
       this.running = undefined;
     });
     return this.running;
@@ -190,8 +204,8 @@ export class MetricsRenderer {
 
 const renderers = new WeakMap<Registry, MetricsRenderer>();
 
-/** The registry's text for a scrape: one MetricsRenderer per registry, shared by every listener that serves it. */
-export function scrapeText(registry: Registry): Promise<string> {
+/** The registry's text (UTF-8) for a scrape: one MetricsRenderer per registry, shared by every listener that serves it. */
+export function scrapeBody(registry: Registry): Promise<Buffer> {
   let renderer = renderers.get(registry);
   if (renderer === undefined) renderers.set(registry, (renderer = new MetricsRenderer(registry)));
   return renderer.render();
