@@ -9,6 +9,7 @@ import type { ColdStartResult } from './cold-start.js';
 import type { FootprintResult } from './footprint.js';
 import type { H2Result } from './h2.js';
 import { metricsFigures, type MetricsBenchResult } from './metrics.js';
+import type { RenderFigures } from './metrics-render.js';
 import type { PolicyReactionResult } from './policy.js';
 import { bestOf, type ProxyResult, type Target, type ThroughputRow } from './proxy.js';
 import type { ReactionResult } from './reaction.js';
@@ -227,16 +228,24 @@ function shardRows(r: ShardResult): Row[] {
 
 function metricsRows(r: MetricsBenchResult): Row[] {
   const cmd = CMD('metrics');
-  return r.rows.flatMap((row): Row[] => {
+  const ab = (r.renders ?? []).flatMap((x): Row[] => {
+    const n = x.functions.toLocaleString('en-US');
+    const both = (f: RenderFigures, key: 'wallMs' | 'longestBlockMs') => `${ms(median(f[key]))} / ${ms(Math.max(...f[key]))}`;
+    return [
+      { figure: `${n} functions, in one process: prom-client registry.metrics(), wall / longest block (p50 / max of ${x.rounds})`, value: `${both(x.promClient, 'wallMs')}; ${both(x.promClient, 'longestBlockMs')}`, command: cmd },
+      { figure: `${n} functions, in one process: sliced render, wall / longest block (p50 / max of ${x.rounds})`, value: `${both(x.sliced, 'wallMs')}; ${both(x.sliced, 'longestBlockMs')}`, ...(x.functions >= 10_000 ? { target: 'longest block <= 50 ms', met: Math.max(...x.sliced.longestBlockMs) <= 50 } : {}), command: cmd },
+    ];
+  });
+  return [...ab, ...r.rows.flatMap((row): Row[] => {
     const n = row.functions.toLocaleString('en-US');
     const f = metricsFigures(row);
     const large = row.functions >= 10_000;
     return [
       { figure: `${n} functions: GET /metrics wall time (p50 / max of ${row.scrapes.length} at 1 s)`, value: `${ms(f.wallMedianMs)} / ${ms(f.wallMaxMs)} (${(f.bytes / 2 ** 20).toFixed(1)} MiB, ${f.lines.toLocaleString('en-US')} lines)`, command: cmd },
-      { figure: `${n} functions: longest event-loop block during a scrape (a /healthz probe / the gateway's own lag max)`, value: `${ms(f.probeMaxMs)} / ${ms(f.loopLagMaxMs)}`, ...(large ? { target: '<= 50 ms', met: f.probeMaxMs <= 50 } : {}), command: cmd },
+      { figure: `${n} functions: longest event-loop block during a scrape (slowest /healthz probe; p50 of the scrapes' slowest)`, value: `${ms(f.probeMaxMs)} (p50 ${ms(f.probeMedianMs)})`, ...(large ? { target: '<= 50 ms', met: f.probeMaxMs <= 50 } : {}), command: cmd },
       { figure: `${n} functions: RSS before → after ${row.scrapes.length} scrapes (peak RSS before → after)`, value: `${row.rssBeforeMb} → ${row.rssAfterMb} MB (${row.peakRssBeforeMb} → ${row.peakRssAfterMb} MB)`, command: cmd },
     ];
-  });
+  })];
 }
 
 function footprintRows(r: FootprintResult): Row[] {

@@ -126,9 +126,9 @@ const ENTRIES: Record<string, () => Promise<string>> = {
     return footprintSummary(r);
   },
   metrics: async () => {
-    // BENCH_METRICS_SIZES=1000,10000 (the default) and BENCH_METRICS_SCRAPES=10.
+    // BENCH_METRICS_SIZES=1000,10000 (the default), BENCH_METRICS_SCRAPES=10, BENCH_METRICS_ROUNDS=5 (the in-process A/B).
     const sizes = process.env['BENCH_METRICS_SIZES']?.split(',').filter((v) => v.trim() !== '').map(Number);
-    const r = await metricsBenchmark(defined({ sizes, scrapes: numberEnv('BENCH_METRICS_SCRAPES') }));
+    const r = await metricsBenchmark(defined({ sizes, scrapes: numberEnv('BENCH_METRICS_SCRAPES'), rounds: numberEnv('BENCH_METRICS_ROUNDS') }));
     writeResult('metrics', r);
     return metricsSummary(r);
   },

@@ -126,9 +126,12 @@ function baseApp(deps: AppDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready' });
   });
   app.get('/metrics', async (_req, res) => {
+    // Rendered in slices that yield to the event loop (src/metrics/render.ts): a scrape of many functions never holds calls up.
+    const chunks = await scrapeBody(deps.metrics.registry);
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
-    // Written in slices that yield to the event loop (src/metrics/render.ts): a scrape of many functions never holds calls up.
-    res.send(await scrapeBody(deps.metrics.registry));
+    res.setHeader('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+    for (const chunk of chunks) res.write(chunk);
+    res.end();
   });
   return app;
 }

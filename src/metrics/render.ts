@@ -74,7 +74,7 @@ function labelPairs(labels: Readonly<Record<string, unknown>>): string {
 /**
  * Writes lines and yields every `sliceLines` of them. Each full slice becomes a Buffer at once
  * (one join, one encode), so no string of the whole text is ever built and the slices' strings
- * die young; `buffer()` is everything written.
+ * die young; `end()` gives the slices (written to the socket one by one: no copy of the whole).
  */
 class SlicedWriter {
   private readonly chunks: Buffer[] = [];
@@ -99,9 +99,10 @@ class SlicedWriter {
     await this.yieldToLoop();
   }
 
-  buffer(): Buffer {
+  /** Every slice written, in order. */
+  end(): Buffer[] {
     this.flush();
-    return Buffer.concat(this.chunks);
+    return this.chunks;
   }
 
   private flush(): void {
@@ -158,11 +159,11 @@ async function writeMetric(out: SlicedWriter, metric: Metric): Promise<boolean> 
 }
 
 /**
- * The registry's Prometheus text, as `registry.metrics()` writes it, in UTF-8, yielding to the
- * event loop every `sliceLines` lines (so a scrape of many functions never holds the loop for long).
+ * The registry's Prometheus text, as `registry.metrics()` writes it, in UTF-8 slices, yielding to
+ * the event loop every `sliceLines` lines (so a scrape of many functions never holds the loop for long).
  */
-export async function renderMetricsBuffer(registry: Registry, options: RenderOptions = {}): Promise<Buffer> {
-  if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) return Buffer.from(await registry.metrics(), 'utf8');
+export async function renderMetricsChunks(registry: Registry, options: RenderOptions = {}): Promise<Buffer[]> {
+  if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) return [Buffer.from(await registry.metrics(), 'utf8')];
   const out = new SlicedWriter(Math.max(1, options.sliceLines ?? DEFAULT_SLICE_LINES), options.yieldToLoop ?? immediate);
   let first = true;
   for (const metric of registry.getMetricsAsArray()) {
@@ -173,7 +174,12 @@ export async function renderMetricsBuffer(registry: Registry, options: RenderOpt
     await out.breathe();
   }
   out.write('\n', 0);
-  return out.buffer();
+  return out.end();
+}
+
+/** renderMetricsChunks's slices as one Buffer. */
+export async function renderMetricsBuffer(registry: Registry, options: RenderOptions = {}): Promise<Buffer> {
+  return Buffer.concat(await renderMetricsChunks(registry, options));
 }
 
 /** renderMetricsBuffer's text as a string. */
@@ -186,7 +192,7 @@ export async function renderMetrics(registry: Registry, options: RenderOptions =
  * scrapes piling up behind a slow render never multiply its cost).
  */
 export class MetricsRenderer {
-  private running: Promise<Buffer> | undefined;
+  private running: Promise<readonly Buffer[]> | undefined;
 
   constructor(
     private readonly registry: Registry,
@@ -194,8 +200,8 @@ export class MetricsRenderer {
   ) {}
 
   /** The registry's text now, or that of the render under way. */
-  render(): Promise<Buffer> {
-    this.running ??= renderMetricsBuffer(this.registry, this.options).finally(() => {
+  render(): Promise<readonly Buffer[]> {
+    this.running ??= renderMetricsChunks(this.registry, this.options).finally(() => {
       this.running = undefined;
     });
     return this.running;
@@ -204,8 +210,8 @@ export class MetricsRenderer {
 
 const renderers = new WeakMap<Registry, MetricsRenderer>();
 
-/** The registry's text (UTF-8) for a scrape: one MetricsRenderer per registry, shared by every listener that serves it. */
-export function scrapeBody(registry: Registry): Promise<Buffer> {
+/** The registry's text (UTF-8 slices) for a scrape: one MetricsRenderer per registry, shared by every listener that serves it. */
+export function scrapeBody(registry: Registry): Promise<readonly Buffer[]> {
   let renderer = renderers.get(registry);
   if (renderer === undefined) renderers.set(registry, (renderer = new MetricsRenderer(registry)));
   return renderer.render();
