@@ -21,7 +21,7 @@ describe('scrape-time gauges', () => {
     await e.clock.run(100);
     expect(await gauge(e.metrics, 'alert_scaler_replicas', { function_name: 'fn', state: 'busy' })).toBe(1);
     expect(await gauge(e.metrics, 'alert_scaler_replicas', { function_name: 'fn', state: 'free' })).toBe(1);
-    expect(states.mock.calls.map((c) => (c[0] as { state: string }).state).sort()).toEqual(['busy', 'free']);
+    expect(states.mock.calls.map((c) => (c[0] as unknown as { state: string }).state).sort()).toEqual(['busy', 'free']);
     await e.clock.run(2_000);
     await load;
     e.scalers.stop();
