@@ -11,7 +11,8 @@ import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
  * It reads prom-client's stored series (`hashMap`, a histogram's `upperBounds`), which its
  * typings do not declare: test/metrics/render.test.ts renders the same state both ways and
  * fails if an upgrade changes either. A metric of another kind (a Summary, a custom Metric) is
- * written by prom-client itself; so is the whole registry when it is not Prometheus text.
+ * written by prom-client itself; so is the whole registry when it is not Prometheus text or has
+ * default labels.
  */
 
 /** A stored counter or gauge series: its labels as first set and its value. */
@@ -158,12 +159,18 @@ async function writeMetric(out: SlicedWriter, metric: Metric): Promise<boolean> 
   return true;
 }
 
+/** Whether the registry adds default labels to every sample (alert-scaler sets none; prom-client then writes it all). */
+function hasDefaultLabels(registry: Registry): boolean {
+  const labels = (registry as unknown as { _defaultLabels?: object })._defaultLabels;
+  return labels !== undefined && Object.keys(labels).length > 0;
+}
+
 /**
  * The registry's Prometheus text, as `registry.metrics()` writes it, in UTF-8 slices, yielding to
  * the event loop every `sliceLines` lines (so a scrape of many functions never holds the loop for long).
  */
 export async function renderMetricsChunks(registry: Registry, options: RenderOptions = {}): Promise<Buffer[]> {
-  if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) return [Buffer.from(await registry.metrics(), 'utf8')];
+  if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE || hasDefaultLabels(registry)) return [Buffer.from(await registry.metrics(), 'utf8')];
   const out = new SlicedWriter(Math.max(1, options.sliceLines ?? DEFAULT_SLICE_LINES), options.yieldToLoop ?? immediate);
   let first = true;
   for (const metric of registry.getMetricsAsArray()) {

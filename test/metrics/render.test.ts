@@ -96,6 +96,10 @@ describe('renderMetrics', () => {
     new Summary({ name: 'b_seconds', help: 'b', labelNames: ['x'], registers: [registry] }).observe({ x: 'y' }, 1);
     new Gauge({ name: 'c', help: 'c', registers: [registry] });
     expect(await renderMetrics(registry)).toBe(await registry.metrics());
+    // Default labels (alert-scaler sets none) and OpenMetrics: prom-client writes it all.
+    registry.setDefaultLabels({ pod: 'p-1' });
+    expect(await renderMetrics(registry)).toBe(await registry.metrics());
+    expect(await renderMetrics(registry)).toContain('a_total{pod="p-1"} 3');
   });
 
   it('yields to the event loop between slices: a timer set before the render fires before it ends', async () => {
