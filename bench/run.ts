@@ -6,6 +6,7 @@ import { asyncBenchmark, asyncSummary } from './async.js';
 import { coldStartBenchmark, type ColdStartResult, type Percentiles } from './cold-start.js';
 import { footprintBenchmark, footprintSummary } from './footprint.js';
 import { h2Benchmark, h2Summary } from './h2.js';
+import { metricsBenchmark, metricsSummary } from './metrics.js';
 import { policyReactionBenchmark, policyReactionSummary } from './policy.js';
 import { proxyBenchmark, proxyTable } from './proxy.js';
 import { reactionBenchmark, reactionSummary } from './reaction.js';
@@ -126,6 +127,13 @@ const ENTRIES: Record<string, () => Promise<string>> = {
     writeResult('footprint', r);
     return footprintSummary(r);
   },
+  metrics: async () => {
+    // BENCH_METRICS_SIZES=1000,10000 (the default), BENCH_METRICS_SCRAPES=10, BENCH_METRICS_ROUNDS=5 (the in-process A/B).
+    const sizes = process.env['BENCH_METRICS_SIZES']?.split(',').filter((v) => v.trim() !== '').map(Number);
+    const r = await metricsBenchmark(defined({ sizes, scrapes: numberEnv('BENCH_METRICS_SCRAPES'), rounds: numberEnv('BENCH_METRICS_ROUNDS') }));
+    writeResult('metrics', r);
+    return metricsSummary(r);
+  },
   shard: async () => {
     const r = await shardBenchmark(defined({ functions: numberEnv('BENCH_SHARD_FUNCTIONS'), rate: numberEnv('BENCH_SHARD_RATE'), seconds: numberEnv('BENCH_SHARD_SECONDS') }));
     writeResult('shard', r);
@@ -144,7 +152,7 @@ const ENTRIES: Record<string, () => Promise<string>> = {
 };
 
 /** Every entry but the soak, in this order, when no name is given. */
-const DEFAULT = ['cold-start', 'proxy', 'h2', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint', 'shard', 'async'];
+const DEFAULT = ['cold-start', 'proxy', 'h2', 'webhook-flood', 'simulate', 'policy', 'reaction', 'webhook', 'footprint', 'metrics', 'shard', 'async'];
 
 async function main(): Promise<void> {
   const named = [...process.argv.slice(2), ...(process.env['BENCH_ONLY']?.split(',') ?? [])].map((s) => s.trim()).filter((s) => s !== '');

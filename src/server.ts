@@ -15,6 +15,7 @@ import { createH2Proxy, type H2Proxy } from './gateway/h2-proxy.js';
 import { isFunctionRoute } from './gateway/proxy-path.js';
 import { createWebSocketProxy } from './gateway/websocket.js';
 import { isWebSocketUpgrade, serveAsRequest, type UpgradeHandler } from './gateway/websocket-raw.js';
+import { scrapeBody } from './metrics/render.js';
 import type { SpecDefaults } from './policy/spec.js';
 import type { Ownership } from './providers/setup.js';
 import type { ReplicaProvider } from './providers/types.js';
@@ -125,8 +126,12 @@ function baseApp(deps: AppDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready' });
   });
   app.get('/metrics', async (_req, res) => {
+    // Rendered in slices that yield to the event loop (src/metrics/render.ts): a scrape of many functions never holds calls up.
+    const chunks = await scrapeBody(deps.metrics.registry);
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
+    res.setHeader('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+    for (const chunk of chunks) res.write(chunk);
+    res.end();
   });
   return app;
 }

@@ -13,6 +13,7 @@ import { takeoverWindowMs } from '../policy/takeover.js';
 import { evaluatePolicy, type EvaluateContext, type Evaluation, type TakeoverGate } from './evaluate.js';
 import type { IdleSource } from './idle.js';
 import type { ParsedPolicy, PolicyCache } from './policies.js';
+import { removeReplicaStates, reportReplicaStates, unreported } from './replica-gauges.js';
 
 /** What every function's scaler shares: the engine's parts and the gateway's inputs. */
 export interface ScalerContext extends EvaluateContext {
@@ -37,8 +38,6 @@ export interface ScalerContext extends EvaluateContext {
   readonly counters: { evaluations: number }; // work counters (footprint test and bench)
 }
 
-const STATES = ['starting', 'free', 'busy', 'draining'] as const;
-
 /**
  * One function's scaler: its parsed policy (from the shared cache, refreshed only when its
  * labels change), its policy memory, and its due times on the shared timer heap (`tick:`
@@ -61,6 +60,8 @@ export class FunctionScaler {
   private problems = '';
   /** Settings series set for this function (their names): the registry holds the values; no child object is kept per series. */
   private settings: readonly string[] = [];
+  /** The replica-state counts last set on the gauges (undefined before the first scrape). */
+  private reported: number[] | undefined;
   /** When this gateway started deciding for it (start-up, a gain of ownership), else null: the takeover guard counts from it. */
   private adoptedAt: number | null = null;
   /** Whether this takeover's hold was recorded as an event (once per takeover). */
@@ -258,12 +259,9 @@ export class FunctionScaler {
     return false;
   }
 
-  /** Sets the replica-state gauges from the dispatcher's counts (at scrape time); no child object is kept per series. */
+  /** Sets the replica-state gauges from the dispatcher's counts (at scrape time), those that changed. */
   reportReplicas(): void {
-    const { starting, free, busy, draining, stopping } = this.ctx.dispatcher.replicaCounts(this.ref);
-    const counts: Record<(typeof STATES)[number], number> = { starting, free, busy, draining: draining + stopping };
-    const { replicasByState } = this.ctx.metrics;
-    for (const state of STATES) replicasByState.set({ function_name: this.label, state }, counts[state]);
+    reportReplicaStates(this.ctx.metrics, this.label, this.ctx.dispatcher.replicaCounts(this.ref), (this.reported ??= unreported()));
   }
 
   /** The spec changed: its settings gauges follow, and invalid labels are logged once per change. */
@@ -294,7 +292,7 @@ export class FunctionScaler {
     this.disown();
     policies.forget(this.key);
     this.ctx.remote?.forget(this.label);
-    for (const state of STATES) metrics.replicasByState.remove({ function_name: this.label, state });
+    removeReplicaStates(metrics, this.label, (this.reported ??= unreported()));
     for (const name of this.settings) metrics.policySetting.remove({ function_name: this.label, setting: name });
   }
 }

@@ -10,6 +10,7 @@ import type { InvocationLog } from './activity.js';
 import type { Evaluation, EvaluateContext } from './evaluate.js';
 import { LocalIdleSource, type IdleSource } from './idle.js';
 import type { Engine } from './index.js';
+import { reportEvery } from './replica-gauges.js';
 import { FunctionScaler, type ScalerContext } from './scaler.js';
 import type { RemoteSignals } from './signals.js';
 import { wake } from './wake.js';
@@ -102,8 +103,7 @@ export class Scalers {
       ...(options.remote === undefined ? {} : { remote: options.remote }),
       ...(options.asyncBacklog === undefined ? {} : { asyncBacklog: options.asyncBacklog }),
     };
-    // Replica-state gauges are set when read (a scrape), from the dispatcher's kept counts.
-    const report = () => this.scalers.forEach((scaler) => scaler.reportReplicas());
+    const report = () => reportEvery(this.scalers); // replica-state gauges set when read (a scrape), from the dispatcher's counts
     options.metrics.beforeReplicaCollect.add(report);
     this.unsubscribe.push(() => options.metrics.beforeReplicaCollect.delete(report));
   }

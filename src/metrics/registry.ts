@@ -64,8 +64,8 @@ export interface Metrics {
   readonly beforeCollect: Set<() => void>;
   /** Hooks run just before the async queue gauge is read (the async worker sets it there). */
   readonly beforeAsyncCollect: Set<() => void>;
-  /** Hooks run just before the replica-state gauges are read (the scalers set them there, not per second). */
-  readonly beforeReplicaCollect: Set<() => void>;
+  /** Hooks run (and awaited, in turn) just before the replica-state gauges are read (the scalers set them there, not per second, yielding every so many functions). */
+  readonly beforeReplicaCollect: Set<() => void | Promise<void>>;
 }
 
 /** Sampling interval of the default metrics' event-loop lag monitor, ms. */
@@ -81,7 +81,7 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
   const registers = [registry];
   const beforeCollect = new Set<() => void>();
   const beforeAsyncCollect = new Set<() => void>();
-  const beforeReplicaCollect = new Set<() => void>();
+  const beforeReplicaCollect = new Set<() => void | Promise<void>>();
   return {
     beforeCollect,
     beforeAsyncCollect,
@@ -235,8 +235,8 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       help: 'Replicas of the function by state (starting, free, busy, draining)',
       labelNames: ['function_name', 'state'],
       registers,
-      collect() {
-        for (const hook of beforeReplicaCollect) hook();
+      async collect() {
+        for (const hook of beforeReplicaCollect) await hook();
       },
     }),
     policySetting: new Gauge({

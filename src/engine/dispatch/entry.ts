@@ -22,6 +22,8 @@ export interface EntrySettings {
 class QueueGauges implements EntryGauges {
   private children: { readonly noReplica: Gauge.Internal<'function_name' | 'reason'>; readonly busy: Gauge.Internal<'function_name' | 'reason'>; readonly held: Gauge.Internal<'function_name'> } | undefined;
   private oldestChild: Gauge.Internal<'function_name'> | undefined;
+  /** The last age set (undefined before the first scrape). */
+  private oldestReported: number | undefined;
 
   constructor(
     private readonly metrics: Metrics,
@@ -49,6 +51,9 @@ class QueueGauges implements EntryGauges {
   }
 
   oldest(seconds: number): void {
+    // Set at every scrape for every function: an unchanged value (0 for an idle one) is not set again.
+    if (seconds === this.oldestReported) return;
+    this.oldestReported = seconds;
     if (this.oldestChild === undefined && seconds === 0) {
       this.metrics.queueOldestWaitSeconds.set({ function_name: this.label }, 0);
       return;
