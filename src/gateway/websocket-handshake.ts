@@ -206,11 +206,16 @@ export class Handshake {
     this.socket.pause();
   }
 
-  /** The client left before the 101: the wait or the upstream request ends, the slot goes back. */
+  /**
+   * The client left before the 101: the wait or the upstream request ends, the slot goes back,
+   * and the socket closes (Node's server no longer closes an upgrade's socket: one the client
+   * only ended would stay half open, a file descriptor in CLOSE_WAIT for good).
+   */
   private readonly onClientGone = (): void => {
     if (this.done) return;
     this.gone.abort();
     this.finish(499);
+    this.socket.destroy();
   };
 
   /** Ends the handshake once: the upstream request and the slot go, the outcome is counted. */

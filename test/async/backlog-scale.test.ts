@@ -12,7 +12,7 @@ afterEach(async () => {
 
 describe('the async backlog as a signal', () => {
   it('a queue-kind function (max-queue 5) fed 500 async calls scales up on the backlog and back down when it drains', async () => {
-    const f = countingFunction({ DELAY_MS: '100' }, {
+    const f = countingFunction({ DELAY_MS: '50' }, {
       'com.openfaas.scale.type': 'queue',
       'com.openfaas.scale.max-queue': '5',
       'com.openfaas.scale.min': '1',
@@ -23,7 +23,8 @@ describe('the async backlog as a signal', () => {
     // Two calls in delivery at once: at most one waits in the dispatcher's own queue, so only
     // the stored backlog can push the queue over 5.
     running = await startTestScaler({ fn: f.fn }, { ALERT_SCALER_ASYNC_WORKERS: '2', ALERT_SCALER_POLICY_INTERVAL_MS: '200', ALERT_SCALER_ASYNC_RETRY_BASE_MS: '20' });
-    // Delivery is at most 2 calls per 100 ms: 500 calls are accepted far faster than they drain.
+    // Delivery is at most 2 calls per 50 ms: 500 calls are accepted far faster than they drain
+    // (about 12 s; a 100 ms service time only made the wait for the drain twice as long).
     const url = `${running.url}/async-function/fn`;
     let next = 0;
     await Promise.all(

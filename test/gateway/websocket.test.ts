@@ -191,6 +191,23 @@ describe('WebSocket faults', () => {
     await eventually(async () => (await scrape(s, 'gateway_websocket_upgrades_total', { function_name: 'chat', code: '499' })) === before + 1);
     expect((await send(`${s.url}/healthz`)).status).toBe(200);
   });
+
+  it('a client that ends its side while its upgrade waits gets the socket closed by the gateway, not left half open', async () => {
+    const holder = await openSocket(wsUrl(s.url, '/function/solo'));
+    const queued = rawClient(s.port);
+    queued.socket.write(upgradeRequest('/function/solo', s.port));
+    await eventually(() => s.engine.dispatcher.queued(ref('solo')).busy === 1);
+    // A FIN only: the client's socket closes once the gateway ends its side too.
+    queued.socket.end();
+    await eventually(() => s.engine.dispatcher.queued(ref('solo')).busy === 0);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still half open after 10 s'), 10_000)));
+    expect(await Promise.race([queued.closedAt.then(() => 'closed'), waited])).toBe('closed');
+    clearTimeout(timer);
+    expect(queued.received()).toBe('');
+    holder.close();
+    await eventually(() => inFlight('solo') === 0);
+  });
 });
 
 describe('WebSocket drain and shutdown', () => {

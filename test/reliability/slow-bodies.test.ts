@@ -67,6 +67,17 @@ function sender(contentLength: number): Promise<Sender> {
   });
 }
 
+/** `answer`, or a rejection after 8 s; the timer is cleared either way (a pending one would keep the jest worker alive). */
+async function within8s<T>(answer: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 8 s')), 8000)));
+  try {
+    return await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A normal call: a small body sent at once; its status and how long it took. */
 async function normalCall(): Promise<{ status: number; ms: number }> {
   const started = performance.now();
@@ -105,7 +116,7 @@ describe('slow request bodies on a function that takes one call at a time', () =
     const started = performance.now();
     const one = await sender(1000);
     one.send('half of it');
-    const answer = await Promise.race([one.answer, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 8 s')), 8000))]);
+    const answer = await within8s(one.answer);
     const ms = performance.now() - started;
     expect(answer.status).toBe(408);
     expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'BODY_TIMEOUT', bodyIdleTimeoutMs: BODY_IDLE_TIMEOUT_MS } });
@@ -120,7 +131,7 @@ describe('slow request bodies on a function that takes one call at a time', () =
     await eventually(() => slotsHeld() === 1, 3000);
     const started = performance.now();
     const waiting = normalCall();
-    const answer = await Promise.race([big.answer, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 8 s')), 8000))]);
+    const answer = await within8s(big.answer);
     expect(answer.status).toBe(408);
     const normal = await waiting;
     expect(normal.status).toBe(200);

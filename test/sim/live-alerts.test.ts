@@ -43,12 +43,16 @@ const SURGE: TestFunction = {
   labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '6', 'com.openfaas.scale.factor': '10' },
   environment: { START_DELAY_MS: '300', RESPONSE_DELAY_MS: '20' },
 };
-const SURGE_RUN_MS = 52_000;
+const SURGE_RUN_MS = 38_000;
 
-/** Quiet for 5 s, 25 calls/s (five times the shipped threshold of 5/s) for 32 s, then quiet. */
+/**
+ * Quiet for 5 s, 25 calls/s (five times the shipped threshold of 5/s) for 20 s, then quiet:
+ * the first step comes about 5 s into the load, then one every 4 s to 6 (the last while the
+ * rate window still holds the load); back at min about 7 s after the load, 6 s before the end.
+ */
 function surgeTrace(): Call[] {
   const calls: Call[] = [];
-  for (let t = 5_000; t < 37_000; t += 40) calls.push({ timeMs: t, name: 'surge' });
+  for (let t = 5_000; t < 25_000; t += 40) calls.push({ timeMs: t, name: 'surge' });
   return calls;
 }
 
@@ -63,16 +67,20 @@ const POOL: TestFunction = {
   },
   environment: { START_DELAY_MS: '300', RESPONSE_DELAY_MS: '250' },
 };
-const POOL_RUN_MS = 34_000;
+const POOL_RUN_MS = 24_000;
 
-/** Poisson arrivals (seeded): about 1, 5, 7.5 and 1 requests in flight in turn. */
+/**
+ * Poisson arrivals (seeded): about 1, 5, 7.5 and 1 requests in flight in turn, each phase
+ * long enough for the 6 s window to follow it (up to 4 within 3 s, down to 2 or less
+ * within 5 s after the load).
+ */
 function poolTrace(): Call[] {
   const random = new Random(17);
   const phases = [
-    { until: 6_000, perSecond: 4 },
-    { until: 16_000, perSecond: 20 },
-    { until: 24_000, perSecond: 30 },
-    { until: 30_000, perSecond: 4 },
+    { until: 4_000, perSecond: 4 },
+    { until: 10_000, perSecond: 20 },
+    { until: 16_000, perSecond: 30 },
+    { until: 20_000, perSecond: 4 },
   ];
   const calls: Call[] = [];
   let t = 0;
