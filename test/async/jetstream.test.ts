@@ -79,4 +79,32 @@ describe('the gateway on JetStream', () => {
     expect(f.state().max).toBeLessThanOrEqual(2);
     await cb.close();
   }, 120_000);
+
+  it('429 twice then 200 is retried and delivered; always 503 ends in the dead-letter stream after the configured attempts and replays from there', async () => {
+    for (const old of gateways.splice(0)) await old.close();
+    const cb = await callbackServer();
+    const flaky = countingFunction({ FAIL_FIRST: '2' }, {});
+    const broken = countingFunction({ ALWAYS: '503' }, {});
+    const g = await startTestScaler({ flaky: flaky.fn, broken: broken.fn }, { ALERT_SCALER_ASYNC_NATS_URL: nats.url, ALERT_SCALER_ASYNC_RETRY_BASE_MS: '20', ALERT_SCALER_ASYNC_MAX_ATTEMPTS: '3' });
+    gateways.push(g);
+    const ok = await send(`${g.url}/async-function/flaky`, { body: 'f-0', headers: { 'X-Callback-Url': cb.url } });
+    expect(ok.status).toBe(202);
+    await eventually(() => cb.got.length >= 1, 20_000, 50);
+    expect(cb.got[0]).toMatchObject({ id: String(ok.headers['x-call-id']), status: '200', body: 'f-0' });
+    expect(flaky.state().calls).toBe(3);
+
+    const bad = await send(`${g.url}/async-function/broken`, { body: 'x' });
+    expect(bad.status).toBe(202);
+    const id = String(bad.headers['x-call-id']);
+    let dead: Array<{ id: string; attempts: number; reason: string }> = [];
+    await eventually(async () => {
+      dead = JSON.parse((await send(`${g.adminUrl}/system/async/dead-letters`)).body.toString()) as typeof dead;
+      return dead.some((d) => d.id === id);
+    }, 20_000, 100);
+    expect(dead.find((d) => d.id === id)).toMatchObject({ id, attempts: 3, reason: 'status 503' });
+    expect(broken.state().calls).toBe(3);
+    expect((await send(`${g.adminUrl}/system/async/dead-letters/${id}/replay`, { method: 'POST' })).status).toBe(202);
+    await eventually(() => broken.state().calls === 6, 20_000, 50);
+    await cb.close();
+  }, 60_000);
 });
