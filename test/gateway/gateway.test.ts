@@ -101,6 +101,8 @@ describe('the system API', () => {
       status: 'ready',
       states: { starting: 0, free: expect.any(Number), busy: 0, draining: 0, stopping: 0 },
       queueLength: 0,
+      // Async invocations are on (the embedded queue): the function's stored async calls.
+      asyncQueueLength: 0,
     });
   });
 
