@@ -184,14 +184,9 @@ export async function renderMetricsChunks(registry: Registry, options: RenderOpt
   return out.end();
 }
 
-/** renderMetricsChunks's slices as one Buffer. */
-export async function renderMetricsBuffer(registry: Registry, options: RenderOptions = {}): Promise<Buffer> {
-  return Buffer.concat(await renderMetricsChunks(registry, options));
-}
-
-/** renderMetricsBuffer's text as a string. */
+/** renderMetricsChunks's text as one string. */
 export async function renderMetrics(registry: Registry, options: RenderOptions = {}): Promise<string> {
-  return (await renderMetricsBuffer(registry, options)).toString('utf8');
+  return Buffer.concat(await renderMetricsChunks(registry, options)).toString('utf8');
 }
 
 /**
