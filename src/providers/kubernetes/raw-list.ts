@@ -100,7 +100,8 @@ function eventLines(res: http.IncomingMessage, onEvent: (type: string, object: u
   res.setEncoding('utf8');
   res.on('data', (chunk: string) => {
     let text = partial + chunk;
-    let newline = text.indexOf('\n');
+    // The partial line holds no newline: search only what arrived, so a long line is not rescanned per chunk.
+    let newline = text.indexOf('\n', partial.length);
     while (newline >= 0) {
       const line = text.slice(0, newline);
       text = text.slice(newline + 1);
