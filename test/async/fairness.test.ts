@@ -30,7 +30,9 @@ describe('async delivery fairness', () => {
     await eventually(() => fast.state().calls >= 1, 30_000, 20);
     // Slow serves one call per 500 ms: fast's call went ahead of nearly all of its backlog.
     expect(slow.state().calls).toBeLessThanOrEqual(4);
-    expect(slow.state().max).toBe(1);
     await eventually(() => slow.state().calls >= 24, 60_000, 100);
+    // Read once slow has served its backlog: its replica records a call only once it has it,
+    // which on a loaded machine can be after fast's call was already answered.
+    expect(slow.state().max).toBe(1);
   }, 120_000);
 });
