@@ -34,12 +34,13 @@ function primary(config: Config): void {
 /** One gateway: the whole process, or one cluster worker among several. */
 async function gateway(config: Config): Promise<void> {
   const index = workerIndex();
-  let running: RunningScaler | undefined;
+  /** Set once started; a stop the primary passed on before then runs at that moment. */
+  const started: { running?: RunningScaler } = {};
   let stopAsked = false;
   let signals = 0;
   const stop = (): void => {
     stopAsked = true;
-    void running?.close().then(() => process.exit(0));
+    void started.running?.close().then(() => process.exit(0));
   };
   const exitNow = (why: string): void => {
     // No drain this time. process.exit runs the local provider's 'exit' hook, which
@@ -49,7 +50,7 @@ async function gateway(config: Config): Promise<void> {
   };
   const registry = index === null ? undefined : new Registry();
   const link = registry === undefined ? undefined : linkWorker(registry, { onStop: stop, onExitNow: () => exitNow('second stop from the primary') });
-  running = await startScaler(index === null ? config : workerConfig(config, index), {
+  started.running = await startScaler(index === null ? config : workerConfig(config, index), {
     readFile,
     ...(registry === undefined ? {} : { registry }),
     ...(link === undefined ? {} : { scrape: () => link.scrape() }),
