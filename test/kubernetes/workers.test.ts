@@ -156,6 +156,7 @@ describe('one gateway process with two workers', () => {
     await waitFor(() => members().length === 2 && members().some((m) => !holders.has(m.holder)) && members().every((m) => m.address !== ''), 'two member Leases again, one new', LEASE_MS * 4 + 5000);
     await waitFor(async () => (await gaugeOf(gateway.port, 'alert_scaler_gateway_members')) === 2, 'the workers to count 2 members', 10_000);
     const late = await Promise.all(Array.from({ length: 10 }, () => call(gateway.port, '/function/one?ms=20', 'GET', 20_000)));
+    if (early.some((r) => r.status !== 200)) process.stdout.write(`${gateway.stderr.slice(-30).join('\n')}\n`);
     process.stdout.write(`SIGKILL: a new worker after ${forkedMs} ms; calls right after: ${early.map((r) => `${r.status} ${r.status === 200 ? '' : r.body}`).join(',')}\n`);
     expect(early.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
     expect(late.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
