@@ -59,6 +59,7 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   const drained = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   for (const s of servers) s.closeIdleConnections();
   listeners.h2.closeIdle();
+  listeners.own?.h2.closeIdle();
   await Promise.race([drained, delay(closing.shutdownTimeoutMs)]);
   // Calls still running on a replica or queued (a waking function, busy replicas) get their
   // 503 SHUTTING_DOWN (with Retry-After) before their sockets close, not a reset (a call
@@ -71,6 +72,7 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
   for (const s of servers) s.closeAllConnections();
   listeners.h2.closeAll();
+  listeners.own?.h2.closeAll();
   engine.close();
   parts.detachSink?.();
   closing.unsubscribe();

@@ -20,9 +20,9 @@ export interface Listeners {
   /**
    * With `workers` > 1: this worker's own function listener, on a port no other worker shares
    * (the shared port hands a call to any worker): the address other members forward calls to.
-   * Null with one worker.
+   * It serves h2c as the shared one does (a forwarded gRPC call goes over h2c). Null with one worker.
    */
-  readonly own: { readonly server: http.Server; readonly port: number } | null;
+  readonly own: { readonly server: http.Server; readonly port: number; readonly h2: H2Listener } | null;
 }
 
 /**
@@ -45,8 +45,9 @@ export async function listenBoth(app: App, config: Config): Promise<Listeners> {
   if (config.workers > 1) {
     try {
       // `exclusive`: in a cluster worker, listen(0) without it gets the port every worker shares.
-      const ownServer = await listen(app.functions, 0, config.host, app.functionsUpgrade, undefined, true);
-      own = { server: ownServer, port: (ownServer.address() as AddressInfo).port };
+      let ownH2: H2Listener | undefined;
+      const ownServer = await listen(app.functions, 0, config.host, app.functionsUpgrade, (s) => (ownH2 = serveH2c(s, app.functionStreams)), true);
+      own = { server: ownServer, port: (ownServer.address() as AddressInfo).port, h2: ownH2 as H2Listener };
     } catch (err) {
       server.close();
       adminServer.close();

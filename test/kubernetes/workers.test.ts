@@ -6,6 +6,7 @@
  * again; SIGTERM stops them all. Leases last 2 s, renewed every 0.5 s. Needs dist/ (`npm run build`).
  */
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,13 +57,33 @@ function members(): Array<{ holder: string; address: string }> {
     }));
 }
 
-/** The sum of `gateway_function_invocation_total` for function `many` (all codes) on one scrape of `port`. */
-async function invocationsOfMany(port: number): Promise<number> {
+/** One h2c (HTTP/2 with prior knowledge) GET on 127.0.0.1:`port`: its status, 0 on a failure. */
+function h2cStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => resolve(0));
+    const timer = setTimeout(() => session.destroy(), 5000);
+    const stream = session.request({ ':method': 'GET', ':path': path });
+    stream.on('response', (headers) => {
+      stream.resume();
+      stream.on('end', () => {
+        clearTimeout(timer);
+        session.close();
+        resolve(Number(headers[':status'] ?? 0));
+      });
+    });
+    stream.on('error', () => resolve(0));
+    stream.end();
+  });
+}
+
+/** The sum of `gateway_function_invocation_total` for function `fn` (all codes) on one scrape of `port`. */
+async function invocationsOf(port: number, fn: string): Promise<number> {
   const res = await call(port, '/metrics', 'GET', 5000);
   expect(res.status).toBe(200);
   return res.body
     .split('\n')
-    .filter((l) => l.startsWith('gateway_function_invocation_total{') && /function_name="many(\.openfaas-fn)?"/.test(l))
+    .filter((l) => l.startsWith('gateway_function_invocation_total{') && new RegExp(`function_name="${fn}(\\.openfaas-fn)?"`).test(l))
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
@@ -117,6 +138,8 @@ describe('one gateway process with two workers', () => {
       expect(Number(url.port)).not.toBe(gateway.port);
       expect(Number(url.port)).not.toBe(gateway.adminPort);
       expect((await call(Number(url.port), '/readyz', 'GET', 2000)).status).toBe(200);
+      // h2c too, as on the shared port (a forwarded gRPC call goes over h2c).
+      expect(await h2cStatus(Number(url.port), '/function/many')).toBe(200);
     }
     expect(workerPids()).toHaveLength(2);
   });
@@ -126,21 +149,25 @@ describe('one gateway process with two workers', () => {
     expect(results.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
     expect(pods.max.get(POD)).toBe(1);
     expect(pods.served.get(POD)).toBe(10);
+    // A forwarded call is counted by both workers (as by two gateway pods): more than 10 shows the worker without the slot forwarded.
+    expect(await invocationsOf(gateway.port, 'one')).toBeGreaterThan(10);
   }, 30_000);
 
   it('/metrics on the shared port counts the calls of both workers, the same on two scrapes in a row', async () => {
     // (A forwarded call is counted by both workers, as by two gateway pods: `many` has no hard limit, so none is.)
-    expect(await invocationsOfMany(gateway.port)).toBe(0);
+    const before = await invocationsOf(gateway.port, 'many');
+    const served = pods.served.get('127.0.0.3') ?? 0;
+    expect(before).toBe(served);
     // 10 calls on each worker's own port (each worker counts its own 10), 10 on the shared one.
     for (const port of [...members().map((m) => Number(new URL(m.address).port)), gateway.port]) {
       const results = await Promise.all(Array.from({ length: 10 }, () => call(port, '/function/many', 'GET', 20_000)));
       expect(results.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
     }
-    expect(pods.served.get('127.0.0.3')).toBe(30);
-    expect(await invocationsOfMany(gateway.port)).toBe(30);
-    expect(await invocationsOfMany(gateway.port)).toBe(30);
+    expect(pods.served.get('127.0.0.3')).toBe(served + 30);
+    expect(await invocationsOf(gateway.port, 'many')).toBe(before + 30);
+    expect(await invocationsOf(gateway.port, 'many')).toBe(before + 30);
     // The admin listener answers for both as well.
-    expect(await invocationsOfMany(gateway.adminPort)).toBe(30);
+    expect(await invocationsOf(gateway.adminPort, 'many')).toBe(before + 30);
   }, 30_000);
 
   it('a SIGKILLed worker is forked again and calls keep being answered; SIGTERM to the primary ends every process with 0', async () => {
