@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { pacedRun, type PacedResult } from './paced.js';
 import { clockTicks, cpuSeconds, findTool, runClientTool, runWrk, startNginx, wrkScript, type ClientToolResult, type Nginx, type WrkResult } from './proxy-tools.js';
+import { workersSection, workersTable, type WorkersSection } from './proxy-workers.js';
 
 /*
  * Proxy overhead: one echo replica (examples/functions/echo.mjs, started by the gateway's
@@ -21,6 +22,9 @@ import { clockTicks, cpuSeconds, findTool, runClientTool, runWrk, startNginx, wr
  *     -d TEST` (the OpenFaaS lab's command) and `ab` with the same count and concurrency;
  * BENCH_PROXY_BASELINE=<path to another build's dist/src/main.js> adds a second gateway
  * (e.g. the previous commit) to the same run, side by side.
+ *   - workers (bench/proxy-workers.ts): the gateway on the Kubernetes provider with config
+ *     `workers` 1, 2, ... (BENCH_PROXY_WORKERS), CPU summed over all its processes.
+ * BENCH_PROXY_MAIN=0 skips everything above the workers section.
  */
 
 /** The targets compared. */
@@ -65,6 +69,8 @@ export interface ProxyResult {
    */
   readonly summary: { readonly throughputVsNginx: Record<string, number>; readonly cpuVsNginx: Record<string, number>; readonly addedP99Ms: Record<string, number> };
   readonly skipped: string[];
+  /** The workers section (absent in results written before it, or when skipped). */
+  readonly workers?: WorkersSection;
 }
 
 export interface ProxyBenchOptions {
@@ -81,6 +87,10 @@ export interface ProxyBenchOptions {
   readonly clientRequests?: number;
   /** wrk thread counts, each a full set of runs (default 1 and 2). */
   readonly wrkThreads?: readonly number[];
+  /** false: only the workers section (the direct/nginx/gateway comparison, hey, ab and paced runs skipped). */
+  readonly main?: boolean;
+  /** Workers values of the workers section (default 1 and 2); empty skips it. */
+  readonly workers?: readonly number[];
 }
 
 const BODIES = [64, 64 * 1024];
@@ -163,7 +173,11 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
   const paced: PacedRow[] = [];
   const clients: ClientRow[] = [];
   const clientRequests = options.clientRequests ?? 21_000;
+  let workers: WorkersSection | undefined;
   try {
+    const workerCounts = options.workers ?? [1, 2];
+    if (wrk !== null && workerCounts.length > 0) workers = await workersSection({ workers: workerCounts, wrk, nginxBin, dir, seconds, ticks, cores: availableParallelism() });
+    if (options.main === false) return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx: {}, cpuVsNginx: {}, addedP99Ms: {} }, skipped, ...(workers === undefined ? {} : { workers }) };
     if (options.cpuProfDir !== undefined) mkdirSync(options.cpuProfDir, { recursive: true });
     const gateway = await startGateway(main, dir, options.cpuProfDir);
     stops.push(gateway.stop);
@@ -214,7 +228,7 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
     const gateway = paced.find((r) => r.target === 'gateway' && r.bodyBytes === bodyBytes);
     if (direct !== undefined && gateway !== undefined) addedP99Ms[bodyBytes === 64 ? 'small' : '64KiB'] = Math.round((gateway.result.latencyMs.p99 - direct.result.latencyMs.p99) * 100) / 100;
   }
-  return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx, cpuVsNginx, addedP99Ms }, skipped };
+  return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx, cpuVsNginx, addedP99Ms }, skipped, ...(workers === undefined ? {} : { workers }) };
 }
 
 /** The row with the most req/s of a target over the connection counts, for one thread count and body. */
@@ -277,6 +291,7 @@ export function proxyTable(result: ProxyResult): string {
     `  gateway / nginx CPU µs per call at each one's best: ${JSON.stringify(result.summary.cpuVsNginx)}`,
     `  gateway p99 − direct p99 at ${result.pacedRate}/s (ms): ${JSON.stringify(result.summary.addedP99Ms)}`,
   );
+  if (result.workers !== undefined) lines.push(...workersTable(result.workers, result.seconds));
   for (const s of result.skipped) lines.push(`  SKIPPED: ${s}`);
   return lines.join('\n');
 }

@@ -13,6 +13,7 @@ import { metricsFigures, type MetricsBenchResult } from './metrics.js';
 import type { RenderFigures } from './metrics-render.js';
 import type { PolicyReactionResult } from './policy.js';
 import { bestOf, type ProxyResult, type Target, type ThroughputRow } from './proxy.js';
+import { bestWorkersRow, type WorkersSection } from './proxy-workers.js';
 import type { ReactionResult } from './reaction.js';
 import { shardRatio, type ShardResult } from './shard.js';
 import type { SimulateBenchResult } from './simulate.js';
@@ -102,7 +103,33 @@ function proxyRows(r: ProxyResult): Row[] {
       command: `${cmd}; as run: \`${c.result.command.replace(/http:\/\/127\.0\.0\.1:\d+/, 'http://127.0.0.1:PORT').replace(/-p \S+/, '-p <file holding TEST>')}\``,
     });
   }
+  if (r.workers !== undefined) rows.push(...workersRows(r.workers));
   for (const skipped of (r as Partial<ProxyResult>).skipped ?? []) rows.push({ figure: 'proxy: SKIPPED', value: skipped, command: cmd });
+  return rows;
+}
+
+/** The workers section of the proxy bench: per body and workers value, the best req/s against direct and nginx, and against 1 worker. */
+function workersRows(section: WorkersSection): Row[] {
+  const rows: Row[] = [];
+  const cmd = CMD('proxy', 'BENCH_PROXY_MAIN=0 BENCH_PROXY_WORKERS=' + [...new Set(section.rows.filter((w) => w.target === 'gateway').map((w) => w.workers))].join(','));
+  const counts = [...new Set(section.rows.filter((w) => w.target === 'gateway').map((w) => w.workers))];
+  for (const b of [64, 64 * 1024]) {
+    const direct = bestWorkersRow(section.rows, 'direct', 0, b);
+    const nginx = bestWorkersRow(section.rows, 'nginx', 0, b);
+    const one = bestWorkersRow(section.rows, 'gateway', 1, b);
+    for (const workers of counts) {
+      const w = bestWorkersRow(section.rows, 'gateway', workers, b);
+      if (w === undefined) continue;
+      const cpu = w.cpuUsPerCall === undefined ? '' : `, ${w.cpuUsPerCall.toFixed(1)} µs CPU per call over all its processes, ${w.cores?.toFixed(2) ?? '—'} cores`;
+      rows.push({
+        figure: `gateway with workers=${workers} (Kubernetes provider, one echo replica, ${section.cores} cores shared), best of wrk -t 1 -c 32/64/128, ${body(b)} POST`,
+        value: `${w.wrk.requestsPerSec.toFixed(0)} req/s at -c ${w.connections} (p99 ${ms(w.wrk.latencyP99Ms, 2)}, ${w.wrk.errors} errors${cpu})${workers !== 1 && one !== undefined ? `; ${x(w.wrk.requestsPerSec, one.wrk.requestsPerSec)} of workers=1` : ''}`,
+        vsDirect: x(w.wrk.requestsPerSec, direct?.wrk.requestsPerSec ?? Number.NaN),
+        vsNginx: x(w.wrk.requestsPerSec, nginx?.wrk.requestsPerSec ?? Number.NaN),
+        command: cmd,
+      });
+    }
+  }
   return rows;
 }
 

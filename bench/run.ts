@@ -69,6 +69,9 @@ const ENTRIES: Record<string, () => Promise<string>> = {
       ...(cpuProf === undefined ? {} : { cpuProfDir: cpuProf }),
       // BENCH_PROXY_WRK_THREADS=2 (or 1,2: the default) sets the wrk thread counts run.
       ...(process.env['BENCH_PROXY_WRK_THREADS'] === undefined ? {} : { wrkThreads: process.env['BENCH_PROXY_WRK_THREADS'].split(',').map(Number) }),
+      // BENCH_PROXY_WORKERS=1,2 (the default; empty skips) the workers section; BENCH_PROXY_MAIN=0 runs that section alone.
+      ...(process.env['BENCH_PROXY_WORKERS'] === undefined ? {} : { workers: process.env['BENCH_PROXY_WORKERS'].split(',').filter((v) => v.trim() !== '').map(Number) }),
+      ...(process.env['BENCH_PROXY_MAIN'] === '0' ? { main: false } : {}),
     });
     writeResult('proxy', r);
     return proxyTable(r);

@@ -5,6 +5,7 @@ import type { AlertStateStore } from './alerts/state-store.js';
 import { createGatewayApp } from './bootstrap/app.js';
 import { gracefulClose } from './bootstrap/close.js';
 import { listenBoth } from './bootstrap/listeners.js';
+import { withMergedMetrics } from './bootstrap/workers.js';
 import { createProviderSetup, startProvider } from './bootstrap/provider.js';
 import { createAsync, type AsyncParts } from './async/index.js';
 import { composeGateway } from './compose/gateway.js';
@@ -30,6 +31,11 @@ export interface ScalerOverrides {
   readonly readFile?: ReadFile;
   /** Which functions this gateway decides for; the provider setup's (Kubernetes: bucket Leases), else all. */
   readonly ownership?: Ownership;
+  /**
+   * A cluster worker's (config `workers` > 1) answer to `/metrics`: every worker's metrics
+   * merged by the primary (src/bootstrap/workers.ts); unset, this process's own.
+   */
+  readonly scrape?: () => Promise<string | null>;
 }
 
 /** A running scaler. */
@@ -92,16 +98,18 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   let ready = false;
   const app = createGatewayApp(config, parts, { logger, metrics, auth, isReady: () => ready, asyncCalls });
   const unsubscribe = await startProvider(provider, setup, metrics, config.defaultNamespace);
-  const listeners = await listenBoth(app.app, config);
+  const served = overrides.scrape === undefined ? app.app : withMergedMetrics(app.app, overrides.scrape, metrics.registry.contentType);
+  const listeners = await listenBoth(served, config);
   const { port, adminPort } = listeners;
-  advertised = advertisedUrl(config, port);
+  // A worker among several is reached on its own port: the shared one hands a call to any of them.
+  advertised = advertisedUrl(config, listeners.own?.port ?? port);
   // Every function read and evaluated once (a top-up to min happens now); then events drive it.
   await scaler.start();
   await app.recorder.start();
-  asyncCalls.listening([port, adminPort]);
+  asyncCalls.listening(listeners.own === null ? [port, adminPort] : [port, adminPort, listeners.own.port]);
   asyncCalls.start();
   ready = true;
-  logger.info('listening', { port, host: config.host, adminPort, adminHost: listeners.adminHost, provider: provider.kind });
+  logger.info('listening', { port, host: config.host, adminPort, adminHost: listeners.adminHost, provider: provider.kind, ...(listeners.own === null ? {} : { ownPort: listeners.own.port, advertised }) });
   const graceful = gracefulClose({ parts, app, listeners, setup, unsubscribe, notReady: () => (ready = false), logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
   // Calls still being delivered are not acked: delivered again after the next start.
   const close = (): Promise<void> => graceful().then(() => asyncCalls.close());

@@ -45,6 +45,8 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   const { parts, app, listeners, setup } = closing;
   const { engine, scaler } = parts;
   const { server, adminServer } = listeners;
+  const ownServer = listeners.own?.server;
+  const servers = ownServer === undefined ? [server, adminServer] : [server, adminServer, ownServer];
   closing.notReady();
   // Live streams never finish by themselves: end them first, so they do not hold the close.
   app.stream.close();
@@ -54,10 +56,10 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   // Leave the gateways at once (Kubernetes: release the buckets, delete the member Lease): the
   // others take its share and stop forwarding here while its calls drain.
   await setup.stop?.();
-  const drained = Promise.all([server, adminServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  server.closeIdleConnections();
+  const drained = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  for (const s of servers) s.closeIdleConnections();
   listeners.h2.closeIdle();
-  adminServer.closeIdleConnections();
+  listeners.own?.h2.closeIdle();
   await Promise.race([drained, delay(closing.shutdownTimeoutMs)]);
   // Calls still running on a replica or queued (a waking function, busy replicas) get their
   // 503 SHUTTING_DOWN (with Retry-After) before their sockets close, not a reset (a call
@@ -68,9 +70,9 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));
   app.app.endCalls();
   await Promise.race([drained, delay(HELD_ANSWER_FLUSH_MS)]);
-  server.closeAllConnections();
+  for (const s of servers) s.closeAllConnections();
   listeners.h2.closeAll();
-  adminServer.closeAllConnections();
+  listeners.own?.h2.closeAll();
   engine.close();
   parts.detachSink?.();
   closing.unsubscribe();

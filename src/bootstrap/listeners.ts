@@ -17,6 +17,12 @@ export interface Listeners {
   readonly adminHost: string;
   readonly adminPort: number;
   readonly adminUrl: string;
+  /**
+   * With `workers` > 1: this worker's own function listener, on a port no other worker shares
+   * (the shared port hands a call to any worker): the address other members forward calls to.
+   * It serves h2c as the shared one does (a forwarded gRPC call goes over h2c). Null with one worker.
+   */
+  readonly own: { readonly server: http.Server; readonly port: number; readonly h2: H2Listener } | null;
 }
 
 /**
@@ -35,19 +41,36 @@ export async function listenBoth(app: App, config: Config): Promise<Listeners> {
     server.close();
     throw err;
   }
+  let own: Listeners['own'] = null;
+  if (config.workers > 1) {
+    try {
+      // `exclusive`: in a cluster worker, listen(0) without it gets the port every worker shares.
+      let ownH2: H2Listener | undefined;
+      const ownServer = await listen(app.functions, 0, config.host, app.functionsUpgrade, (s) => (ownH2 = serveH2c(s, app.functionStreams)), true);
+      own = { server: ownServer, port: (ownServer.address() as AddressInfo).port, h2: ownH2 as H2Listener };
+    } catch (err) {
+      server.close();
+      adminServer.close();
+      throw err;
+    }
+  }
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
-  return { server, port, url: urlOf(config.host, port), h2: h2 as H2Listener, adminServer, adminHost, adminPort, adminUrl: urlOf(adminHost, adminPort) };
+  return { server, port, url: urlOf(config.host, port), h2: h2 as H2Listener, adminServer, adminHost, adminPort, adminUrl: urlOf(adminHost, adminPort), own };
 }
 
-/** Listens with `handler` (and `upgrade` for upgrade requests) on `port` (0: any free port) of `host`, `setup` run before; rejects on a listen error (port in use). */
-async function listen(handler: http.RequestListener, port: number, host: string, upgrade: App['functionsUpgrade'], setup?: (server: http.Server) => void): Promise<http.Server> {
+/**
+ * Listens with `handler` (and `upgrade` for upgrade requests) on `port` (0: any free port) of
+ * `host`, `setup` run before; `exclusive`: a port of this process alone, even in a cluster
+ * worker. Rejects on a listen error (port in use).
+ */
+async function listen(handler: http.RequestListener, port: number, host: string, upgrade: App['functionsUpgrade'], setup?: (server: http.Server) => void, exclusive = false): Promise<http.Server> {
   const server = http.createServer(handler);
   server.on('upgrade', upgrade);
   setup?.(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen({ port, host, exclusive }, () => resolve());
   });
   return server;
 }

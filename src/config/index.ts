@@ -89,8 +89,22 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   if ((config.gatewayIndex ?? 0) >= (config.gatewayCount ?? 1)) {
     problems.push(`ALERT_SCALER_GATEWAY_INDEX: ${config.gatewayIndex} must be below ALERT_SCALER_GATEWAY_COUNT (${config.gatewayCount ?? 1})`);
   }
+  problems.push(...workerProblems(config));
   if (problems.length > 0) fail(problems);
   return Object.freeze(config);
+}
+
+/** What stops `workers` > 1: a provider other than Kubernetes, a static gateway count or index. */
+function workerProblems(config: Config): string[] {
+  if (config.workers <= 1) return [];
+  const problems: string[] = [];
+  if (config.provider !== 'kubernetes') {
+    problems.push(`ALERT_SCALER_WORKERS: ${config.workers} needs ALERT_SCALER_PROVIDER=kubernetes (local replicas belong to one process)`);
+  }
+  if (config.gatewayCount !== undefined || config.gatewayIndex !== undefined) {
+    problems.push(`ALERT_SCALER_WORKERS: ${config.workers} cannot go with ALERT_SCALER_GATEWAY_COUNT/INDEX (workers are members found through their Leases)`);
+  }
+  return problems;
 }
 
 /** Reads the basic-auth password from the config or its file; undefined when auth is off. */

@@ -176,6 +176,13 @@ export const configSchema = z.strictObject({
   /** Kubernetes provider: this gateway's pod IP (downward API), published in its member Lease so other gateways can forward calls to it. */
   podIp: z.string().refine((v) => isIP(v) !== 0, 'not an IP address').optional(),
 
+  /**
+   * Gateway processes sharing the listening ports (node:cluster; the first process only forks
+   * and watches them). Each is a member of its own (a member Lease), taking its share of every
+   * replica's hard limit as separate gateways do. Above 1 only with the Kubernetes provider.
+   */
+  workers: z.coerce.number().int().min(1).max(64).default(1),
+
   /** On SIGTERM: how long in-flight requests get before the process exits anyway. */
   shutdownTimeoutMs: positiveInt.default(15_000),
 
@@ -255,6 +262,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof Config>> = {
   ALERT_SCALER_LEASE_RENEW_MS: 'leaseRenewMs',
   ALERT_SCALER_BUCKETS: 'buckets',
   POD_IP: 'podIp',
+  ALERT_SCALER_WORKERS: 'workers',
   ALERT_SCALER_SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   ALERT_SCALER_ASYNC_DIR: 'asyncDir',
   ALERT_SCALER_ASYNC_NATS_URL: 'asyncNatsUrl',

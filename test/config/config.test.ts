@@ -115,6 +115,15 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig({ POD_IP: 'pod-a' }, noFile)).join()).toMatch(/POD_IP|podIp/);
   });
 
+  it('more than one worker needs the kubernetes provider and no static gateway count', () => {
+    expect(loadConfig({}, noFile).workers).toBe(1);
+    expect(loadConfig({ ALERT_SCALER_WORKERS: '4', ALERT_SCALER_PROVIDER: 'kubernetes' }, noFile).workers).toBe(4);
+    expect(problemsOf(() => loadConfig({ ALERT_SCALER_WORKERS: '2' }, noFile))).toEqual([expect.stringMatching(/^ALERT_SCALER_WORKERS: 2 needs ALERT_SCALER_PROVIDER=kubernetes/)]);
+    expect(problemsOf(() => loadConfig({ ALERT_SCALER_WORKERS: '2', ALERT_SCALER_PROVIDER: 'kubernetes', ALERT_SCALER_GATEWAY_COUNT: '2', ALERT_SCALER_GATEWAY_INDEX: '0' }, noFile))).toEqual([expect.stringMatching(/^ALERT_SCALER_WORKERS: 2 cannot go with ALERT_SCALER_GATEWAY_COUNT/)]);
+    expect(problemsOf(() => loadConfig({ ALERT_SCALER_WORKERS: '0' }, noFile)).join()).toMatch(/ALERT_SCALER_WORKERS/);
+    expect(problemsOf(() => loadConfig({ ALERT_SCALER_WORKERS: '65', ALERT_SCALER_PROVIDER: 'kubernetes' }, noFile)).join()).toMatch(/ALERT_SCALER_WORKERS/);
+  });
+
   it('default min above default max is refused', () => {
     expect(problemsOf(() => loadConfig({ ALERT_SCALER_DEFAULT_MIN_REPLICAS: '5', ALERT_SCALER_DEFAULT_MAX_REPLICAS: '2' }, noFile)).join()).toMatch(/defaultMinReplicas/);
   });
@@ -130,6 +139,12 @@ describe('the process on a bad configuration', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/PORT/);
     expect(result.stderr).toMatch(/ALERT_SCALER_PROVIDER/);
+  });
+
+  it('exits 2 on more than one worker with the local provider, naming the problem', () => {
+    const result = run({ ALERT_SCALER_WORKERS: '2', PORT: '0', ALERT_SCALER_ADMIN_PORT: '0' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/ALERT_SCALER_WORKERS: 2 needs ALERT_SCALER_PROVIDER=kubernetes/);
   });
 
   it('exits 2 on a stack file with a bad function', () => {
