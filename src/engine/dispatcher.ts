@@ -178,7 +178,7 @@ export class Dispatcher {
     const left = deadlineAt === undefined ? Number.POSITIVE_INFINITY : deadlineAt - this.options.clock.now();
     if (left <= 0) return Promise.reject(new AppError('REQUEST_TIMEOUT', `function ${ref.name} ran out of its request timeout before a retry`));
     try {
-      const slot = this.tryGrant(entry, deadlineAt, opts.local === true);
+      const slot = this.tryGrant(entry, deadlineAt, opts.local === true || opts.forwardLater === true);
       if (slot !== null) return Promise.resolve(slot);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));

@@ -225,8 +225,10 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
     failed.release();
     const gone = new AbortController();
     this.onGone = () => gone.abort();
-    const local = failed.forwarded === true || this.req.headers[FORWARDED_HEADER.toLowerCase()] !== undefined;
-    dispatcher.acquire(ref, { signal: gone.signal, deadlineAt: failed.deadlineAt, local }).then(
+    // A call forwarded here never goes on; one whose forward was refused waits here, and goes to
+    // a member with a slot once the members change (the refused one gone, or back on a new port).
+    const local = this.req.headers[FORWARDED_HEADER.toLowerCase()] !== undefined;
+    dispatcher.acquire(ref, { signal: gone.signal, deadlineAt: failed.deadlineAt, local, forwardLater: failed.forwarded === true }).then(
       (slot) => this.start(target, headers, slot),
       (waitErr: unknown) => {
         if (this.closedFlag) return;

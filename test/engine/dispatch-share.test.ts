@@ -111,6 +111,32 @@ describe('the dispatcher\'s share follows the live gateway count', () => {
     await expect(local).rejects.toThrow(/shutting down/);
   });
 
+  it('a call whose forward was refused waits here, then goes to the member with the slot once the members change', async () => {
+    const probe = await engine({ replicas: 1, labels: CONCURRENCY_1 });
+    const id = probe.dispatcher.replicas(probe.ref)[0]?.id ?? '';
+    const owner = [0, 1, 2].find((index) => gatewayShare(1, { count: 3, index }, id) === 1) ?? 0;
+    const without = [0, 1, 2].find((index) => index !== owner) ?? 0;
+    const addresses: Array<string | null> = ['http://127.0.0.1:9001', 'http://127.0.0.1:9002', 'http://127.0.0.1:9003'];
+    const shard = new LiveShard(3, without, addresses);
+    const e = await engine({ replicas: 1, labels: CONCURRENCY_1 }, { shard });
+    // The owner refused the forward (its process gone): the retry is not sent straight back to it.
+    let granted: URL | undefined;
+    const retried = e.dispatcher.acquire(e.ref, { maxWaitMs: 60_000, forwardLater: true }).then((slot) => (granted = slot.url));
+    const local = e.dispatcher.acquire(e.ref, { maxWaitMs: 60_000, local: true });
+    await settle();
+    expect(granted).toBeUndefined();
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(2);
+    // The owner came back on a new address (a worker forked again, a pod restarted): the members changed.
+    addresses[owner] = 'http://127.0.0.1:9109';
+    e.dispatcher.reshard();
+    await retried;
+    expect(granted?.toString()).toBe('http://127.0.0.1:9109/function/fn');
+    // The call forwarded here still waits for a slot of its own.
+    expect(e.dispatcher.stats(e.ref).queued.no_replica).toBe(1);
+    e.dispatcher.close();
+    await expect(local).rejects.toThrow(/shutting down/);
+  });
+
   it('calls waiting at a gateway with no slot while the function wakes are forwarded once its replica is ready', async () => {
     const probe = await engine({ replicas: 1, labels: CONCURRENCY_1 });
     const id = probe.dispatcher.replicas(probe.ref)[0]?.id ?? '';

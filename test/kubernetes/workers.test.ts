@@ -183,13 +183,10 @@ describe('one gateway process with two workers', () => {
     await waitFor(() => members().length === 2 && members().some((m) => !holders.has(m.holder)) && members().every((m) => m.address !== ''), 'two member Leases again, one new', LEASE_MS * 4 + 5000);
     await waitFor(async () => (await gaugeOf(gateway.port, 'alert_scaler_gateway_members')) === 2, 'the workers to count 2 members', 10_000);
     const late = await Promise.all(Array.from({ length: 10 }, () => call(gateway.port, '/function/one?ms=20', 'GET', 20_000)));
-    process.stdout.write(`SIGKILL: a new worker after ${forkedMs} ms; calls right after: ${early.map((r) => `${r.status}${r.status === 200 ? '' : ` ${r.body}`}`).join(',')}\n`);
-    // The calls right after the kill are shown, not asserted: while the killed worker's Lease
-    // still counts, the survivor may forward to its address; the refused call then waits for a
-    // slot here (proxy-call.ts retry, `local`), and forwardWaiting never forwards a `local`
-    // waiter, so when the new worker takes the slot it waits out its request timeout (seen
-    // once in about ten runs: two calls cut by the client's 20 s timeout). Separate gateway
-    // pods have the same gap; it is not the workers' own.
+    // Right after the kill the survivor may forward to the killed worker's address while its
+    // Lease still counts: the refused call waits, and goes on once the members change.
+    expect(early.map((r) => `${r.status}${r.status === 200 ? '' : ` ${r.body}`}`)).toEqual(Array.from({ length: 10 }, () => '200'));
+    expect(forkedMs).toBeLessThan(10_000);
     expect(late.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
     expect(pods.max.get(POD)).toBe(1);
 

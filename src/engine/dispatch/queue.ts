@@ -15,6 +15,12 @@ export interface WaitOptions {
   readonly deadlineAt?: number;
   /** A call another gateway forwarded here: it takes a slot here or waits, never goes on to a third gateway. */
   readonly local?: boolean;
+  /**
+   * A call whose forward a peer just refused (its gateway gone, not yet out of the member
+   * Leases): not forwarded at once (it would go to the same peer), but forwarded when the
+   * members change, as any waiting call, unless `local`.
+   */
+  readonly forwardLater?: boolean;
 }
 
 /**
