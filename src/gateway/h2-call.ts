@@ -170,11 +170,11 @@ export class H2Call implements H2CallHandle {
     this.pipeBody(req);
   }
 
-  /** A send failed: sent again when it never had its connection (nothing reached the replica), else UPSTREAM_FAILED. */
+  /** A send failed: sent again when it never had its connection (nothing reached the replica or the gateway it was forwarded to), else UPSTREAM_FAILED. */
   private upstreamError(req: http.ClientRequest | http2.ClientHttp2Stream, err: Error): void {
     if (req !== this.upstream || this.settled || this.closedFlag) return;
     const slot = this.slot;
-    if (this.connected || slot === null || slot.forwarded === true || this.sends >= MAX_ATTEMPTS) {
+    if (this.connected || slot === null || this.sends >= MAX_ATTEMPTS) {
       this.upstreamFailed(err);
       return;
     }

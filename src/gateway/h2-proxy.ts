@@ -154,21 +154,24 @@ class H2Router {
    * A send that never reached its replica (no connection: refused, or the connect failed): the
    * replica is made suspect, its slot given back, and the call takes another slot or waits for
    * one within its first slot's request timeout (else 502 UPSTREAM_FAILED, gRPC UNAVAILABLE).
+   * A forward another gateway refused (it is gone) waits here, and is forwarded again once the
+   * members change.
    */
   refused(call: H2CallHandle, failed: Slot, err: Error): void {
     const { fn } = call.request;
     const label = fn.metrics.label;
-    this.dispatcher.suspect(fn.ref, failed.replicaId);
+    const forwardLater = failed.forwarded === true;
+    if (!forwardLater) this.dispatcher.suspect(fn.ref, failed.replicaId);
     this.deps.metrics.upstreamRetries.inc({ function_name: label, reason: 'refused' });
     if (this.logger.isLevelEnabled('warn')) this.logger.warn('upstream retry', { function: label, replica: failed.replicaId, reason: 'refused', protocol: 'h2', error: err.message });
     failed.release();
-    this.wait(call, { deadlineAt: failed.deadlineAt }, (granted) => call.resend(granted), (waitErr) =>
+    this.wait(call, { deadlineAt: failed.deadlineAt, forwardLater }, (granted) => call.resend(granted), (waitErr) =>
       new AppError('UPSTREAM_FAILED', `function ${label} refused the call and no replica took it again: ${err.message}`, { cause: waitErr }),
     );
   }
 
   /** Waits in the function's queue for a slot (the client's reset ends the wait); a failed wait is answered with `failure(err)`. */
-  private wait(call: H2CallHandle, opts: { deadlineAt?: number }, granted: (slot: Slot) => void, failure: (err: unknown) => unknown): void {
+  private wait(call: H2CallHandle, opts: { deadlineAt?: number; forwardLater?: boolean }, granted: (slot: Slot) => void, failure: (err: unknown) => unknown): void {
     const gone = new AbortController();
     call.onGone = () => gone.abort();
     const { fn, local } = call.request;

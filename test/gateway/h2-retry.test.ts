@@ -13,6 +13,7 @@ import { serveH2c } from '../../src/bootstrap/protocols.js';
 import { systemClock } from '../../src/core/clock.js';
 import { InvocationLog } from '../../src/engine/activity.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
+import { gatewayShare, type GatewayShard } from '../../src/engine/replicas.js';
 import { createH2Proxy } from '../../src/gateway/h2-proxy.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
@@ -54,10 +55,10 @@ async function dead(name: string): Promise<StaticReplica> {
   return { id: name, address };
 }
 
-async function gateway(replicas: readonly StaticReplica[], labels: Record<string, string>): Promise<{ port: number; metrics: Metrics }> {
+async function gateway(replicas: readonly StaticReplica[], labels: Record<string, string>, shard?: GatewayShard): Promise<{ port: number; metrics: Metrics; dispatcher: Dispatcher }> {
   const provider = new StaticProvider(replicas, labels);
   const metrics = createMetrics();
-  const dispatcher = new Dispatcher({ provider, clock: systemClock, metrics, defaultNamespace: NS, defaults: { concurrency: 0, maxQueued: 100, requestTimeoutMs: 5000, maxWaitMs: 5000 }, suspectMs: 10_000 });
+  const dispatcher = new Dispatcher({ provider, clock: systemClock, metrics, defaultNamespace: NS, defaults: { concurrency: 0, maxQueued: 100, requestTimeoutMs: 5000, maxWaitMs: 5000 }, suspectMs: 10_000, ...(shard === undefined ? {} : { shard }) });
   const proxy = createH2Proxy({ dispatcher, invocations: new InvocationLog(), metrics, logger: silentLogger(), defaultNamespace: NS, bodyLimitBytes: 1024 * 1024, trustedProxies: undefined });
   const server = http.createServer((_req, res) => res.end());
   const h2 = serveH2c(server, proxy.handle);
@@ -69,7 +70,7 @@ async function gateway(replicas: readonly StaticReplica[], labels: Record<string
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
-  return { port: Number(new URL(address).port), metrics };
+  return { port: Number(new URL(address).port), metrics, dispatcher };
 }
 
 function post(port: number, path: string, body: Buffer): Promise<{ status: number; text: string }> {
@@ -116,5 +117,40 @@ describe.each<['http' | 'h2c']>([['http'], ['h2c']])('an HTTP/2 call refused by 
     const answer = await post(port, '/function/fn/', Buffer.from('x'));
     expect(answer.status).toBe(502);
     expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'UPSTREAM_FAILED', attempts: 3 } });
+  });
+});
+
+describe('an HTTP/2 call forwarded to a gateway that is gone', () => {
+  it('waits here, then goes to the member that took its place once the members change, its body whole', async () => {
+    // Concurrency 1, one replica, two gateways: this one holds no slot and forwards to the owner.
+    const live = await replica('replica', 'http');
+    const owner = gatewayShare(1, { count: 2, index: 0 }, 'replica') === 1 ? 0 : 1;
+    const addresses: Array<string | null> = [null, null];
+    addresses[owner] = (await dead('gone')).address;
+    const shard: GatewayShard = { count: 2, index: 1 - owner, addressOf: (index) => (addresses[index] === null || addresses[index] === undefined ? null : new URL(addresses[index] as string)) };
+    const { port, metrics, dispatcher } = await gateway([live.spec], { 'com.openfaas.scale.concurrency': '1' }, shard);
+    // The member that took the gone one's place: a gateway stand-in that records the forwarded mark.
+    const marks: string[] = [];
+    const peer = http.createServer((req, res) => {
+      marks.push(String(req.headers['x-alert-scaler-forwarded']));
+      let bytes = 0;
+      req.on('data', (c: Buffer) => (bytes += c.length));
+      req.on('end', () => res.end(`peer:${bytes}`));
+    });
+    const peerAddress = await listen(peer);
+    cleanups.push(() => new Promise<void>((resolve) => {
+      peer.closeAllConnections();
+      peer.close(() => resolve());
+    }));
+    const body = Buffer.alloc(20 * 1024, 'p');
+    const answer = post(port, '/function/fn/', body);
+    for (let i = 0; i < 100 && (await retries(metrics)) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await retries(metrics)).toBe(1);
+    expect(dispatcher.stats({ name: 'fn', namespace: NS }).queued.no_replica).toBe(1);
+    addresses[owner] = peerAddress;
+    dispatcher.reshard();
+    expect(await answer).toEqual({ status: 200, text: `peer:${body.length}` });
+    expect(marks).toHaveLength(1);
+    expect(live.seen()).toBe(0);
   });
 });
