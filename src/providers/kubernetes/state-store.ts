@@ -12,7 +12,7 @@ import { refKey, type FunctionRef } from '../types.js';
 export { STATE_ANNOTATION } from './opt-in.js';
 
 /** The stored shape (src/policy/alert-state.ts); holds and values are absent in states stored before them, and when empty. */
-const alertStateSchema = z.object({
+export const alertStateSchema = z.object({
   firing: z.record(z.string(), z.number()),
   scaleDownAt: z.number().nullable(),
   steps: z.record(z.string(), z.number()),
@@ -29,14 +29,56 @@ function withoutUndefined(parsed: z.output<typeof alertStateSchema>): AlertState
 /** Parsed states kept (TextMemo): the texts of the functions alerts are moving at once. */
 const PARSED_STATES = 1024;
 
+/** A plain object (what JSON.parse makes). */
+function isPlain(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** A copy of a record whose every value `item` accepts (and maps), as z.record gives it; undefined for anything else, or a `__proto__` key (zod drops it). */
+function record<T>(value: unknown, item: (v: unknown) => T | undefined): Record<string, T> | undefined {
+  if (!isPlain(value)) return undefined;
+  const out: Record<string, T> = {};
+  for (const key of Object.keys(value)) {
+    const v = item(value[key]);
+    if (v === undefined || key === '__proto__') return undefined;
+    out[key] = v;
+  }
+  return out;
+}
+
+const finite = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const hold = (v: unknown): { name: string; seen: number } | undefined =>
+  isPlain(v) && typeof v['name'] === 'string' && finite(v['seen']) !== undefined ? { name: v['name'], seen: v['seen'] as number } : undefined;
+const queueValue = (v: unknown): { value: number; seen: number } | undefined =>
+  isPlain(v) && finite(v['value']) !== undefined && (v['value'] as number) >= 0 && finite(v['seen']) !== undefined ? { value: v['value'] as number, seen: v['seen'] as number } : undefined;
+
+/**
+ * What alertStateSchema and withoutUndefined make of a state they accept, without zod (the
+ * state of every step is parsed once, from the watch or a load); undefined when in doubt,
+ * and zod decides.
+ */
+function plainState(json: unknown): AlertState | undefined {
+  if (!isPlain(json)) return undefined;
+  const firing = record(json['firing'], finite);
+  const steps = record(json['steps'], finite);
+  const scaleDownAt = json['scaleDownAt'] === null ? null : finite(json['scaleDownAt']);
+  if (firing === undefined || steps === undefined || scaleDownAt === undefined) return undefined;
+  const holds = json['holds'] === undefined ? undefined : record(json['holds'], hold);
+  const values = json['values'] === undefined ? undefined : record(json['values'], queueValue);
+  if ((holds === undefined && json['holds'] !== undefined) || (values === undefined && json['values'] !== undefined)) return undefined;
+  return { firing, scaleDownAt, steps, ...(holds === undefined ? {} : { holds }), ...(values === undefined ? {} : { values }) };
+}
+
 /** The state an annotation's text holds; undefined when it is not JSON of the stored shape. */
-function parseState(text: string): AlertState | undefined {
+export function parseState(text: string): AlertState | undefined {
   let json: unknown;
   try {
     json = JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
+  const plain = plainState(json);
+  if (plain !== undefined) return plain;
   const result = alertStateSchema.safeParse(json);
   return result.success ? withoutUndefined(result.data) : undefined;
 }
