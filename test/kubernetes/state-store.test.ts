@@ -5,7 +5,7 @@ import type { AlertState } from '../../src/policy/alert-step.js';
 import { AlertSignals, noteOf } from '../../src/alerts/signals.js';
 import { systemClock } from '../../src/core/clock.js';
 import { createKubernetesProviderBundle, KubeApi, loadKubeConfig } from '../../src/providers/kubernetes/index.js';
-import { KubernetesAlertStateStore, STATE_ANNOTATION, alertStateSchema, parseState } from '../../src/providers/kubernetes/state-store.js';
+import { KubernetesAlertStateStore, STATE_ANNOTATION, alertStateSchema, parseState, stateAsStored } from '../../src/providers/kubernetes/state-store.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { codeOf, quietLogger, startFake } from './helpers.js';
 
@@ -218,5 +218,26 @@ describe('parseState', () => {
     const got = parseState(text);
     expect(got).toStrictEqual(expected);
     expect(JSON.stringify(got)).toBe(JSON.stringify(expected));
+  });
+});
+
+describe('stateAsStored', () => {
+  const states: Array<[string, unknown]> = [
+    ['a plain state', { firing: { fp: 1 }, scaleDownAt: null, steps: { 'fp@t': 2, '10': 3 } }],
+    ['holds and values, holds given as undefined', { firing: {}, scaleDownAt: 7, steps: {}, holds: undefined, values: { v: { value: 0.5, seen: 2 } } }],
+    ['extra keys', { firing: {}, scaleDownAt: null, steps: {}, note: 'x', holds: { h: { name: 'n', seen: 1, extra: true } } }],
+  ];
+  it.each(states)('reads %s as its stored text parses', (_name, state) => {
+    const expected = parseState(JSON.stringify(state));
+    expect(expected).toBeDefined();
+    expect(stateAsStored(state as AlertState)).toStrictEqual(expected);
+  });
+
+  const odd: Array<[string, unknown]> = [
+    ['-0, which the text turns into 0', { firing: { fp: -0 }, scaleDownAt: null, steps: {} }],
+    ['NaN, which the text turns into null', { firing: {}, scaleDownAt: Number.NaN, steps: {} }],
+  ];
+  it.each(odd)('leaves %s to the parse of the text', (_name, state) => {
+    expect(stateAsStored(state as AlertState)).toBeUndefined();
   });
 });
