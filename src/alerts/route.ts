@@ -36,7 +36,13 @@ export function alertRouter(deps: AlertRouterDeps): Router {
     const code = failed ? 503 : 200;
     deps.metrics.webhookRequests.inc({ code: String(code) });
     if (failed) res.setHeader('Retry-After', '1');
-    res.status(code).json({ status: failed ? 'retry' : 'ok', results });
+    // What res.json sends here (no replacer, spaces or escape set; etag off; a POST is never
+    // fresh), without its content-type parse and charset rewrite on every notification.
+    const text = JSON.stringify({ status: failed ? 'retry' : 'ok', results });
+    res.statusCode = code;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.end(text);
   });
   return router;
 }

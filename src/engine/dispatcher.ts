@@ -1,11 +1,11 @@
 import { AppError } from '../errors.js';
-import { parseRequestLimits, type RequestLimits } from '../policy/labels.js';
+import type { RequestLimits } from '../policy/labels.js';
 import { functionLabel, refKey, type FunctionRef, type ReplicaChanges, type ReplicaState } from '../providers/types.js';
 import { createEntry } from './dispatch/entry.js';
 import { Granter } from './dispatch/grant.js';
 import { LoadMeter } from './dispatch/load-meter.js';
 import { SUSPECT_MS, type DispatcherOptions } from './dispatch/options.js';
-import { concurrencyOf, limitsOf, pick, reasonOf } from './dispatch/pick.js';
+import { concurrencyOf, limitsOf, parsedLimits, pick, reasonOf } from './dispatch/pick.js';
 import { WaitQueue, type WaitOptions } from './dispatch/queue.js';
 import { forwardSlot, forwardWaiting } from './dispatch/forward.js';
 import { NO_REPLICAS, loadsOf, queuedOf, replicaViews, report, reportOldest, statsOf, validLimits, waitingOf, type DispatchStats, type EntryLoad, type WaitingRequest } from './dispatch/read-models.js';
@@ -102,7 +102,7 @@ export class Dispatcher {
     if (state !== undefined) {
       entry.desired = state.desired;
       const before = concurrencyOf(entry);
-      entry.limits = parseRequestLimits(state.labels, state.annotations, this.options.defaults);
+      entry.limits = parsedLimits(entry, state, this.options.defaults);
       if (concurrencyOf(entry) !== before) entry.replicas.reindex();
       if (state.desired > 0) entry.wakeRaised = false;
     }

@@ -13,12 +13,31 @@ export function createLogger(options: { level: 'error' | 'warn' | 'info' | 'debu
     options.format === 'json'
       ? winston.format.combine(below, winston.format.timestamp(), winston.format.json())
       : winston.format.combine(below, winston.format.timestamp(), winston.format.simple());
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level,
     silent: options.level === 'silent',
     format,
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
   });
+  return withoutDisabledCalls(logger, options.level === 'silent' ? -1 : (winston.config.npm.levels[level] ?? 0));
+}
+
+/**
+ * Makes the level methods (`info`, `debug`, ...) above `limit` (every one when -1) return at
+ * once: belowLevel drops such an entry anyway, but only after winston has built the info
+ * object and pushed it through its stream (a few µs per call on the alert path, at level
+ * `error`: every `scale applied` and `deployment written`). Child loggers inherit them.
+ */
+function withoutDisabledCalls(logger: Logger, limit: number): Logger {
+  const methods = logger as unknown as Record<string, unknown>;
+  for (const [name, value] of Object.entries(winston.config.npm.levels)) {
+    if (value > limit && typeof methods[name] === 'function') {
+      methods[name] = function dropped(this: Logger): Logger {
+        return this;
+      };
+    }
+  }
+  return logger;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { isRfc3339, parseWebhook } from '../../src/alerts/payload.js';
+import { isRfc3339, parseWebhook, webhookSchema } from '../../src/alerts/payload.js';
 
 describe('RFC 3339 dates in alerts', () => {
   const valid = [
@@ -73,5 +73,28 @@ describe('webhook problems name the field', () => {
       expect(result.problems).toHaveLength(20);
       expect(result.problems[19]).toMatch(/^alerts\.19\.startsAt: /);
     }
+  });
+});
+
+describe('accepted payloads read as webhookSchema reads them', () => {
+  const alert = { status: 'firing', labels: { function_name: 'echo', '7': 'n' }, startsAt: '2026-11-23T19:07:12.537Z', endsAt: '0001-01-01T00:00:00Z', fingerprint: 'c71c5036c8db20b4' };
+  const bodies: Array<[string, unknown]> = [
+    ['what Alertmanager sends', { receiver: 'scale', status: 'firing', alerts: [{ ...alert, annotations: { summary: 's' }, generatorURL: 'http://prom/graph' }], groupLabels: { function_name: 'echo' }, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://127.0.0.1:9093', version: '4', groupKey: '{}:{}', truncatedAlerts: 0 }],
+    ['no annotations (the default)', { version: '4', status: 'resolved', alerts: [{ ...alert, status: 'resolved' }] }],
+    ['extra keys before and between the known ones', { extra: 1, version: '4', more: [1], status: 'firing', alerts: [{ x: { y: 1 }, ...alert, z: null }] }],
+    ['optional keys given as undefined', { version: '4', status: 'firing', receiver: undefined, externalURL: undefined, alerts: [{ ...alert, endsAt: undefined, generatorURL: undefined, annotations: undefined }] }],
+    ['no alerts', { version: '4', status: 'firing', alerts: [] }],
+    ['more alerts than one slice', { version: '4', status: 'firing', alerts: Array.from({ length: 501 }, (_, i) => ({ ...alert, fingerprint: `f${i}` })) }],
+    ['a label named __proto__', JSON.parse('{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"__proto__":"p","function_name":"echo"},"startsAt":"2026-11-23T19:07:12Z","fingerprint":"f"}]}')],
+  ];
+  it.each(bodies)('%s', async (_name, body) => {
+    const result = await parseWebhook(body);
+    const expected = webhookSchema.parse(body);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.payload).toStrictEqual(expected);
+    expect(JSON.stringify(result.payload)).toBe(JSON.stringify(expected));
+    expect(Object.keys(result.payload)).toEqual(Object.keys(expected));
+    expect(result.payload.alerts.map((a) => Object.keys(a))).toEqual(expected.alerts.map((a) => Object.keys(a)));
   });
 });

@@ -55,6 +55,16 @@ describe('POST /system/alert with real Alertmanager payloads', () => {
     await eventually(async () => (await fn(s, 'echo')).availableReplicas === 3);
   });
 
+  it('answers JSON with the headers res.json gave it: type with charset, exact length', async () => {
+    const s = await start({ echo: { labels: { 'com.openfaas.scale.max': '10' } } });
+    const res = await post(s, fixture('firing-single'));
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(res.text));
+    expect(res.headers['etag']).toBeUndefined();
+    expect(res.body).toEqual({ status: 'ok', results: [expect.objectContaining({ function: 'echo', outcome: 'applied' })] });
+  });
+
   it('the same notification delivered twice within the cooldown steps once', async () => {
     const s = await start({ echo: { labels: { 'com.openfaas.scale.max': '10' } } });
     const first = await post(s, fixture('firing-single'));

@@ -5,7 +5,7 @@ import type { AlertState } from '../../src/policy/alert-step.js';
 import { AlertSignals, noteOf } from '../../src/alerts/signals.js';
 import { systemClock } from '../../src/core/clock.js';
 import { createKubernetesProviderBundle, KubeApi, loadKubeConfig } from '../../src/providers/kubernetes/index.js';
-import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes/state-store.js';
+import { KubernetesAlertStateStore, STATE_ANNOTATION, alertStateSchema, parseState, stateAsStored } from '../../src/providers/kubernetes/state-store.js';
 import type { FakeApiServer } from './fake-api-server.js';
 import { codeOf, quietLogger, startFake } from './helpers.js';
 
@@ -193,3 +193,51 @@ describe('KubernetesAlertStateStore', () => {
   });
 });
 
+
+describe('parseState', () => {
+  /** What the schema alone makes of a text (undefined values dropped): the reference. */
+  const bySchema = (text: string): unknown => {
+    const r = alertStateSchema.safeParse(JSON.parse(text));
+    if (!r.success) return undefined;
+    const { holds, values, ...rest } = r.data;
+    return { ...rest, ...(holds === undefined ? {} : { holds }), ...(values === undefined ? {} : { values }) };
+  };
+  const texts: Array<[string, string]> = [
+    ['a plain state', JSON.stringify({ firing: { fp: 1 }, scaleDownAt: null, steps: { 'fp@t': 2 } })],
+    ['keys in another order, extra keys dropped', JSON.stringify({ steps: {}, extra: 1, scaleDownAt: 5, firing: { b: 1, a: 2, '3': 3 } })],
+    ['holds and values', JSON.stringify({ firing: {}, scaleDownAt: null, steps: {}, holds: { h: { seen: 1, name: 'n', x: 0 } }, values: { v: { value: 0, seen: 2 } } })],
+    ['a negative value', JSON.stringify({ firing: {}, scaleDownAt: null, steps: {}, values: { v: { value: -1, seen: 2 } } })],
+    ['holds null', JSON.stringify({ firing: {}, scaleDownAt: null, steps: {}, holds: null })],
+    ['a string count', JSON.stringify({ firing: { fp: '1' }, scaleDownAt: null, steps: {} })],
+    ['no scaleDownAt', JSON.stringify({ firing: {}, steps: {} })],
+    ['an array', '[]'],
+    ['a __proto__ key', '{"firing":{"__proto__":1,"a":2},"scaleDownAt":null,"steps":{}}'],
+  ];
+  it.each(texts)('reads %s as the schema does', (_name, text) => {
+    const expected = bySchema(text);
+    const got = parseState(text);
+    expect(got).toStrictEqual(expected);
+    expect(JSON.stringify(got)).toBe(JSON.stringify(expected));
+  });
+});
+
+describe('stateAsStored', () => {
+  const states: Array<[string, unknown]> = [
+    ['a plain state', { firing: { fp: 1 }, scaleDownAt: null, steps: { 'fp@t': 2, '10': 3 } }],
+    ['holds and values, holds given as undefined', { firing: {}, scaleDownAt: 7, steps: {}, holds: undefined, values: { v: { value: 0.5, seen: 2 } } }],
+    ['extra keys', { firing: {}, scaleDownAt: null, steps: {}, note: 'x', holds: { h: { name: 'n', seen: 1, extra: true } } }],
+  ];
+  it.each(states)('reads %s as its stored text parses', (_name, state) => {
+    const expected = parseState(JSON.stringify(state));
+    expect(expected).toBeDefined();
+    expect(stateAsStored(state as AlertState)).toStrictEqual(expected);
+  });
+
+  const odd: Array<[string, unknown]> = [
+    ['-0, which the text turns into 0', { firing: { fp: -0 }, scaleDownAt: null, steps: {} }],
+    ['NaN, which the text turns into null', { firing: {}, scaleDownAt: Number.NaN, steps: {} }],
+  ];
+  it.each(odd)('leaves %s to the parse of the text', (_name, state) => {
+    expect(stateAsStored(state as AlertState)).toBeUndefined();
+  });
+});

@@ -1,5 +1,6 @@
 import { AppError } from '../../errors.js';
-import type { RequestLimits } from '../../policy/labels.js';
+import { parseRequestLimits, type RequestLimits } from '../../policy/labels.js';
+import type { ReplicaState } from '../../providers/types.js';
 import { gatewayShare, type EngineReplica } from '../replicas.js';
 import type { QueueReason } from '../slot.js';
 import type { Entry } from './types.js';
@@ -8,6 +9,22 @@ import type { Entry } from './types.js';
 export function limitsOf(entry: Entry): RequestLimits {
   if (!entry.limits.ok) throw new AppError('LABELS_INVALID', `function ${entry.ref.name} has invalid labels: ${entry.limits.problems.join('; ')}`);
   return entry.limits.limits;
+}
+
+/** Each entry's limits with the maps and defaults they were parsed from (parsedLimits). */
+const parsed = new WeakMap<Entry, { readonly labels: object; readonly annotations: object; readonly defaults: RequestLimits; readonly limits: Entry['limits'] }>();
+
+/**
+ * The request limits `state`'s labels and annotations give: parsed again only when either
+ * map (or the defaults) is another object than at the entry's last notification (a
+ * function's notifications mostly carry the same maps: its pods and slices changed).
+ */
+export function parsedLimits(entry: Entry, state: ReplicaState, defaults: RequestLimits): Entry['limits'] {
+  const last = parsed.get(entry);
+  if (last !== undefined && last.labels === state.labels && last.annotations === state.annotations && last.defaults === defaults) return last.limits;
+  const limits = parseRequestLimits(state.labels, state.annotations, defaults);
+  parsed.set(entry, { labels: state.labels, annotations: state.annotations, defaults, limits });
+  return limits;
 }
 
 /** The function's hard limit per replica; 0 (unlimited) while its labels are invalid. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
 import { refKey, type FunctionRef } from '../types.js';
@@ -14,10 +14,13 @@ export { STATE_ANNOTATION } from './opt-in.js';
 /** Digests of the last annotation texts (each state text is digested on its load, its save and its write). */
 const digests = new TextMemo<string>(1024);
 
-/** Short digest of an annotation's text; null for none. */
+/** Short digest of an annotation's text; null for none. The one-shot crypto.hash: the same SHA-256 as a Hash object, without building one per text. */
 export function digestOf(text: string | undefined): string | null {
-  return text === undefined ? null : digests.get(text, (t) => ({ value: createHash('sha256').update(t).digest('hex').slice(0, 16), keep: true }));
+  return text === undefined ? null : digests.get(text, (t) => ({ value: hash('sha256', t, 'hex').slice(0, 16), keep: true }));
 }
+
+/** The facts of each snapshot (a recorded Deployment is never changed), made once. */
+const snapshotFacts = new WeakMap<DeploymentLike, DeploymentFacts>();
 
 /** Where the Deployments are read from: the provider's watch cache. */
 export interface DeploymentView {
@@ -238,10 +241,16 @@ export class DeploymentWrites {
     }
   }
 
-  /** The snapshot of this process's own write (or live read) while the cache lacks it, else the cache. */
+  /**
+   * The snapshot of this process's own write (or live read; its facts made once) while the
+   * cache lacks it, else the cached facts as they are (not through a Deployment shape and back).
+   */
   private newest(ref: FunctionRef): DeploymentFacts | undefined {
-    const own = this.options.snapshots.get(ref);
-    return own === undefined ? this.options.view.cached(ref) : factsOf(own);
+    const own = this.options.snapshots.recorded(ref);
+    if (own === undefined) return this.options.view.cached(ref);
+    const facts = snapshotFacts.get(own) ?? factsOf(own);
+    snapshotFacts.set(own, facts);
+    return facts;
   }
 
   /** One live read (before the cache has listed, or a watch that did not deliver), kept as the snapshot. */

@@ -68,6 +68,24 @@ export function factsOf(d: DeploymentLike): DeploymentFacts {
   };
 }
 
+/** Same keys with the same values (the same object at once). */
+export function sameMap(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+/**
+ * `next` with `previous`'s labels and annotations objects where they are equal: a step
+ * rewrites the Deployment (its alert state, its count) but seldom its labels, and the
+ * engine's parses of them (request limits, policies) are kept per object.
+ */
+export function carryFacts(previous: DeploymentFacts, next: DeploymentFacts): DeploymentFacts {
+  const labels = sameMap(previous.labels, next.labels) ? previous.labels : next.labels;
+  const annotations = sameMap(previous.annotations, next.annotations) ? previous.annotations : next.annotations;
+  return labels === next.labels && annotations === next.annotations ? next : { ...next, labels, annotations };
+}
+
 /** The cached facts in the shape of a Deployment (what DeploymentSnapshots holds), at the cached resourceVersion. */
 export function deploymentOf(f: DeploymentFacts): DeploymentLike {
   return {
@@ -93,6 +111,7 @@ export function deploymentSource(api: KubeApi): ListWatchSource<DeploymentLike, 
     list: (ns, options) => api.listDeployments(ns, options),
     watch: (ns, selector, rv, onEvent, onDone) => api.watchDeployments(ns, rv, onEvent, onDone, selector),
     facts: factsOf,
+    carry: carryFacts,
   };
 }
 

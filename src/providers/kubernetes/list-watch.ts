@@ -26,6 +26,12 @@ export interface ListWatchSource<T, F extends CachedFacts> {
   watch(namespace: string, labelSelector: string, resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<AbortController>;
   /** The lean record of an object; the object itself is dropped right after. */
   facts(object: T): F;
+  /**
+   * The record `next` to cache in place of `previous` (same object, another version): may
+   * share `previous`'s unchanged parts, so readers that memoise by identity keep their
+   * result. None: `next` as it is.
+   */
+  carry?(previous: F, next: F): F;
 }
 
 export interface InformerOptions {
@@ -163,9 +169,10 @@ export class ListWatchStream<T, F extends CachedFacts> {
     return resourceVersion;
   }
 
-  private upsert(facts: F): void {
-    const previous = this.cache.get(facts.name) ?? null;
-    if (previous !== null && previous.resourceVersion === facts.resourceVersion) return;
+  private upsert(made: F): void {
+    const previous = this.cache.get(made.name) ?? null;
+    if (previous !== null && previous.resourceVersion === made.resourceVersion) return;
+    const facts = previous === null || this.source.carry === undefined ? made : this.source.carry(previous, made);
     this.cache.set(facts.name, facts);
     this.onChange(previous, facts);
   }

@@ -4,7 +4,7 @@ import { refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type Rep
 import { POD_DELETION_COST_ANNOTATION, type KubeApi } from './client.js';
 import type { DeploymentLike, EndpointSliceLike, PodLike } from './objects.js';
 import { DeploymentWrites } from './deployment-writes.js';
-import { Informer, deploymentOf, deploymentSource, factsOf, type DeploymentFacts } from './informer.js';
+import { Informer, deploymentOf, deploymentSource, factsOf, sameMap, type DeploymentFacts } from './informer.js';
 import type { InformerOptions } from './list-watch.js';
 import { OPT_IN_SELECTORS, isOptedIn } from './opt-in.js';
 import { ReplicaIndex } from './replica-index.js';
@@ -16,12 +16,6 @@ export { ENABLED_LABEL, FAAS_FUNCTION_LABEL, isOptedIn } from './opt-in.js';
 
 /** Functions told per turn of the event loop when the first lists are done. */
 const NOTIFY_BATCH = 500;
-
-/** Same keys with the same values. */
-function sameMap(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
-}
 
 /**
  * Where the gateway sends a function's requests: `pod`, straight to the ready pod addresses

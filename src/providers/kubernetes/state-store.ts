@@ -12,7 +12,7 @@ import { refKey, type FunctionRef } from '../types.js';
 export { STATE_ANNOTATION } from './opt-in.js';
 
 /** The stored shape (src/policy/alert-state.ts); holds and values are absent in states stored before them, and when empty. */
-const alertStateSchema = z.object({
+export const alertStateSchema = z.object({
   firing: z.record(z.string(), z.number()),
   scaleDownAt: z.number().nullable(),
   steps: z.record(z.string(), z.number()),
@@ -29,14 +29,77 @@ function withoutUndefined(parsed: z.output<typeof alertStateSchema>): AlertState
 /** Parsed states kept (TextMemo): the texts of the functions alerts are moving at once. */
 const PARSED_STATES = 1024;
 
+/** A plain object (what JSON.parse makes). */
+function isPlain(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** A copy of a record whose every value `item` accepts (and maps), as z.record gives it; undefined for anything else, or a `__proto__` key (zod drops it). */
+function record<T>(value: unknown, item: (v: unknown) => T | undefined): Record<string, T> | undefined {
+  if (!isPlain(value)) return undefined;
+  const out: Record<string, T> = {};
+  for (const key of Object.keys(value)) {
+    const v = item(value[key]);
+    if (v === undefined || key === '__proto__') return undefined;
+    out[key] = v;
+  }
+  return out;
+}
+
+type NumberOf = (v: unknown) => number | undefined;
+
+/** A number zod's z.number() takes (JSON has no other). */
+const finite: NumberOf = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+/** A number that a JSON round trip gives back as it is (-0 comes back 0). */
+const roundTrips: NumberOf = (v) => (typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0) ? v : undefined);
+
+/**
+ * What alertStateSchema and withoutUndefined make of a state they accept, without zod (the
+ * state of every step is parsed once, from the watch or a load); undefined when in doubt,
+ * and zod decides. `num` reads each number.
+ */
+function plainState(json: unknown, num: NumberOf = finite): AlertState | undefined {
+  if (!isPlain(json)) return undefined;
+  const hold = (v: unknown): { name: string; seen: number } | undefined => {
+    if (!isPlain(v) || typeof v['name'] !== 'string') return undefined;
+    const seen = num(v['seen']);
+    return seen === undefined ? undefined : { name: v['name'], seen };
+  };
+  const queueValue = (v: unknown): { value: number; seen: number } | undefined => {
+    if (!isPlain(v)) return undefined;
+    const value = num(v['value']);
+    const seen = num(v['seen']);
+    return value === undefined || value < 0 || seen === undefined ? undefined : { value, seen };
+  };
+  const firing = record(json['firing'], num);
+  const steps = record(json['steps'], num);
+  const scaleDownAt = json['scaleDownAt'] === null ? null : num(json['scaleDownAt']);
+  if (firing === undefined || steps === undefined || scaleDownAt === undefined) return undefined;
+  const holds = json['holds'] === undefined ? undefined : record(json['holds'], hold);
+  const values = json['values'] === undefined ? undefined : record(json['values'], queueValue);
+  if ((holds === undefined && json['holds'] !== undefined) || (values === undefined && json['values'] !== undefined)) return undefined;
+  return { firing, scaleDownAt, steps, ...(holds === undefined ? {} : { holds }), ...(values === undefined ? {} : { values }) };
+}
+
+/**
+ * What parseState(JSON.stringify(state)) gives, read from the state itself (no JSON.parse):
+ * for a state of plain objects and numbers a JSON round trip keeps as they are; undefined
+ * otherwise (then the text is parsed when it is read).
+ */
+export function stateAsStored(state: AlertState): AlertState | undefined {
+  return plainState(state, roundTrips);
+}
+
 /** The state an annotation's text holds; undefined when it is not JSON of the stored shape. */
-function parseState(text: string): AlertState | undefined {
+export function parseState(text: string): AlertState | undefined {
   let json: unknown;
   try {
     json = JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
+  const plain = plainState(json);
+  if (plain !== undefined) return plain;
   const result = alertStateSchema.safeParse(json);
   return result.success ? withoutUndefined(result.data) : undefined;
 }
@@ -111,6 +174,9 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     if (digestOf(current) !== expectedDigest) throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
     const text = JSON.stringify(state);
     if (text === current) return;
+    // The watch brings this text back (and stateIn reads it staged): what it parses to is known now.
+    const stored = stateAsStored(state);
+    if (stored !== undefined) this.parsed.get(text, () => ({ value: stored, keep: true }));
     const written = this.writes.stageState(ref, text, !this.coalesce);
     if (!this.coalesce) await written;
   }
