@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { packageRoot } from '../../src/config/package-root.js';
 import { isRfc3339, parseWebhook, webhookSchema } from '../../src/alerts/payload.js';
 
 describe('RFC 3339 dates in alerts', () => {
@@ -87,6 +90,9 @@ describe('accepted payloads read as webhookSchema reads them', () => {
     ['more alerts than one slice', { version: '4', status: 'firing', alerts: Array.from({ length: 501 }, (_, i) => ({ ...alert, fingerprint: `f${i}` })) }],
     ['a label named __proto__', JSON.parse('{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"__proto__":"p","function_name":"echo"},"startsAt":"2026-11-23T19:07:12Z","fingerprint":"f"}]}')],
   ];
+  // Every real Alertmanager 0.25 payload the repo holds, as captured.
+  const dir = join(packageRoot(), 'examples', 'alerts');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) bodies.push([`captured: ${file}`, JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown]);
   it.each(bodies)('%s', async (_name, body) => {
     const result = await parseWebhook(body);
     const expected = webhookSchema.parse(body);
