@@ -1,7 +1,7 @@
 /**
  * Functions sharded over gateways by bucket Leases, as Knative's autoscaler does: a function
  * falls in bucket `hash(namespace/name) mod B`; each bucket's intended owner is chosen from the
- * live members by rendezvous hashing (a member that leaves moves only its own buckets); a
+ * live members by rendezvous hashing with bounded loads (balanced; a member that leaves moves its own buckets and few others); a
  * gateway acquires the buckets meant for it (free, released, or expired by observed time),
  * renews them every round, and releases the ones no longer meant for it. It decides for a
  * function only while it holds the bucket and is within its renew deadline (2/3 of the lease,
@@ -32,18 +32,39 @@ function mix32(h: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-/** The intended owner of `bucket` among `members` (rendezvous hashing); null when there is none. */
-export function intendedOwner(bucket: number, members: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestScore = -1;
-  for (const member of members) {
-    const score = mix32(stableHash(member) ^ Math.imul(bucket + 1, 0x9e3779b1));
-    if (score > bestScore || (score === bestScore && best !== null && member < best)) {
-      best = member;
-      bestScore = score;
+/** Rendezvous score of `member` for `bucket`: the higher, the more `bucket` wants it. */
+function score(member: string, bucket: number): number {
+  return mix32(stableHash(member) ^ Math.imul(bucket + 1, 0x9e3779b1));
+}
+
+/**
+ * The intended owner of each of `buckets` buckets among `members` (null when there are none):
+ * rendezvous hashing with bounded loads. Each bucket, in order, goes to the member that scores
+ * it highest among those holding fewer than ceil(buckets / members): no member holds more
+ * than that (10 buckets, 3 gateways: 4, 4 and 2 at worst; plain rendezvous
+ * over random identities left a gateway with 6 of 10 buckets, or none, in about one start in
+ * twenty); a change of members moves the leaver's buckets and few others. Every gateway computes the same from the same members.
+ */
+export function intendedOwners(buckets: number, members: readonly string[]): Array<string | null> {
+  if (members.length === 0) return Array.from({ length: buckets }, () => null);
+  const cap = Math.ceil(buckets / members.length);
+  const load = new Map<string, number>(members.map((m) => [m, 0]));
+  const owners: Array<string | null> = [];
+  for (let bucket = 0; bucket < buckets; bucket++) {
+    let best: string | null = null;
+    let bestScore = -1;
+    for (const member of members) {
+      if ((load.get(member) ?? 0) >= cap) continue;
+      const s = score(member, bucket);
+      if (s > bestScore || (s === bestScore && best !== null && member < best)) {
+        best = member;
+        bestScore = s;
+      }
     }
+    if (best !== null) load.set(best, (load.get(best) ?? 0) + 1);
+    owners.push(best);
   }
-  return best;
+  return owners;
 }
 
 export interface BucketLeasesOptions {
@@ -109,10 +130,11 @@ export class BucketLeases implements Ownership {
       this.observations.retain(new Set(byName.keys()));
       const holders: Array<string | null> = [];
       const writes: Array<Promise<void>> = [];
+      const intended = intendedOwners(buckets, members);
       for (let bucket = 0; bucket < buckets; bucket++) {
         const lease = byName.get(this.nameOf(bucket)) ?? null;
         holders.push(this.liveHolder(bucket, lease, now()));
-        writes.push(this.settle(bucket, lease, intendedOwner(bucket, members) === this.self));
+        writes.push(this.settle(bucket, lease, intended[bucket] === this.self));
       }
       await Promise.all(writes);
       this.holders = holders.map((h, bucket) => (this.held.has(bucket) ? this.self : h === this.self ? null : h));

@@ -29,7 +29,7 @@ export { KubernetesProvider, isOptedIn, FAAS_FUNCTION_LABEL, ENABLED_LABEL, LOWE
 export { KubeApi, loadKubeConfig } from './client.js';
 export { KubernetesAlertStateStore, STATE_ANNOTATION } from './state-store.js';
 export { Sharding, defaultIdentity } from './sharding.js';
-export { BucketLeases, bucketOf, intendedOwner, BUCKET_LABEL } from './buckets.js';
+export { BucketLeases, bucketOf, intendedOwners, BUCKET_LABEL } from './buckets.js';
 export { Membership, MEMBER_LABEL, ADDRESS_ANNOTATION, LOAD_ANNOTATION } from './membership.js';
 export { scaledEventSink, scaledMessage } from './event-sink.js';
 export { ConfigMapPolicySource } from './policies.js';
