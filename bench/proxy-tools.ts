@@ -56,6 +56,25 @@ export function runWrk(wrk: string, url: string, options: { connections: number;
   return parseWrk(run.stdout);
 }
 
+/** runWrk without blocking this process (where the fake API it measures against may run): rejects as runWrk throws. */
+export function runWrkAsync(wrk: string, url: string, options: { connections: number; threads: number; seconds: number; script: string }): Promise<WrkResult> {
+  const args = ['-t', String(Math.min(options.threads, options.connections)), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '5s', '--latency', '-s', options.script, url];
+  return new Promise((resolve, reject) => {
+    const child = spawn(wrk, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (options.seconds + 15) * 1000);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) reject(new Error(`proxy bench: wrk ${args.join(' ')} failed (${String(code ?? signal)}): ${err}`));
+      else resolve(parseWrk(out));
+    });
+  });
+}
+
 /** A running nginx and how to stop it. */
 export interface Nginx {
   readonly port: number;

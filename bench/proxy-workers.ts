@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { startFakeCluster } from './fake-cluster.js';
-import { cpuSeconds, runWrk, startNginx, wrkScript, type Nginx, type WrkResult } from './proxy-tools.js';
+import { cpuSeconds, runWrkAsync, startNginx, wrkScript, type Nginx, type WrkResult } from './proxy-tools.js';
 
 /*
  * The proxy section of config `workers` (issue 19): the gateway on the Kubernetes provider
@@ -106,7 +106,7 @@ export async function workersSection(o: { readonly workers: readonly number[]; r
       { target: 'direct', url: `http://127.0.0.1:${echoPort}/function/fn-0`, pids: [] },
       ...(nginx === null ? [] : [{ target: 'nginx' as const, url: `http://127.0.0.1:${nginx.port}/function/fn-0`, pids: [nginx.pid] }]),
     ];
-    rows.push(...runAll(o, fixed.map((t) => ({ ...t, workers: 0 }))));
+    rows.push(...(await runAll(o, fixed.map((t) => ({ ...t, workers: 0 })))));
     for (const workers of o.workers) {
       const port = await freePort();
       const gateway = processOf(
@@ -124,7 +124,7 @@ export async function workersSection(o: { readonly workers: readonly number[]; r
         // Every worker a member (each its share) before measuring.
         await until(`${workers} members`, 30_000, async () => new RegExp(`^alert_scaler_gateway_members ${workers}$`, 'm').test((await get(port, '/metrics')).body));
         const pids = pidsOf(gateway.pid);
-        rows.push(...runAll(o, [{ target: 'gateway', workers, url: `http://127.0.0.1:${port}/function/fn-0`, pids }]));
+        rows.push(...(await runAll(o, [{ target: 'gateway', workers, url: `http://127.0.0.1:${port}/function/fn-0`, pids }])));
       } finally {
         await gateway.stop();
       }
@@ -136,15 +136,15 @@ export async function workersSection(o: { readonly workers: readonly number[]; r
 }
 
 /** Per body: a warm-up of each target, then each connection count, the targets one after the other. */
-function runAll(o: { readonly wrk: string; readonly dir: string; readonly seconds: number; readonly ticks: number }, targets: ReadonlyArray<{ target: WorkersTarget; workers: number; url: string; pids: number[] }>): WorkersRow[] {
+async function runAll(o: { readonly wrk: string; readonly dir: string; readonly seconds: number; readonly ticks: number }, targets: ReadonlyArray<{ target: WorkersTarget; workers: number; url: string; pids: number[] }>): Promise<WorkersRow[]> {
   const rows: WorkersRow[] = [];
   for (const bodyBytes of BODIES) {
     const script = wrkScript(o.dir, bodyBytes);
-    for (const t of targets) runWrk(o.wrk, t.url, { connections: 64, threads: 1, seconds: 2, script });
+    for (const t of targets) await runWrkAsync(o.wrk, t.url, { connections: 64, threads: 1, seconds: 2, script });
     for (const connections of CONNECTIONS) {
       for (const t of targets) {
         const before = t.pids.length === 0 ? Number.NaN : cpuOf(t.pids, o.ticks);
-        const result = runWrk(o.wrk, t.url, { connections, threads: 1, seconds: o.seconds, script });
+        const result = await runWrkAsync(o.wrk, t.url, { connections, threads: 1, seconds: o.seconds, script });
         const cpu = t.pids.length === 0 ? Number.NaN : cpuOf(t.pids, o.ticks) - before;
         const measured = Number.isFinite(cpu) ? { cpuUsPerCall: Math.round((cpu / result.requests) * 1e6 * 10) / 10, cores: Math.round((cpu / o.seconds) * 100) / 100 } : {};
         rows.push({ target: t.target, workers: t.workers, connections, bodyBytes, wrk: result, ...measured });

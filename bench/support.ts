@@ -23,6 +23,8 @@ export interface Environment {
   readonly memoryGiB?: number;
   readonly loadAverage: number[];
   readonly date?: string;
+  /** Set by hand when a result file holds parts of more than one run: which part came from where. */
+  readonly note?: string;
 }
 
 /** Describes this machine now. */
