@@ -56,6 +56,13 @@ export function runWrk(wrk: string, url: string, options: { connections: number;
   return parseWrk(run.stdout);
 }
 
+/** The row with the most req/s among those `keep` takes; undefined when none. */
+export function mostRequests<R extends { readonly wrk: WrkResult }>(rows: readonly R[], keep: (row: R) => boolean): R | undefined {
+  let best: R | undefined;
+  for (const r of rows) if (keep(r) && (best === undefined || r.wrk.requestsPerSec > best.wrk.requestsPerSec)) best = r;
+  return best;
+}
+
 /** runWrk without blocking this process (where the fake API it measures against may run): rejects as runWrk throws. */
 export function runWrkAsync(wrk: string, url: string, options: { connections: number; threads: number; seconds: number; script: string }): Promise<WrkResult> {
   const args = ['-t', String(Math.min(options.threads, options.connections)), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '5s', '--latency', '-s', options.script, url];

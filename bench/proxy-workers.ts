@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { startFakeCluster } from './fake-cluster.js';
-import { cpuSeconds, runWrkAsync, startNginx, wrkScript, type Nginx, type WrkResult } from './proxy-tools.js';
+import { cpuSeconds, mostRequests, runWrkAsync, startNginx, wrkScript, type Nginx, type WrkResult } from './proxy-tools.js';
 
 /*
  * The proxy section of config `workers` (issue 19): the gateway on the Kubernetes provider
@@ -156,12 +156,7 @@ async function runAll(o: { readonly wrk: string; readonly dir: string; readonly 
 
 /** The best req/s row of a target and workers value for one body. */
 export function bestWorkersRow(rows: readonly WorkersRow[], target: WorkersTarget, workers: number, bodyBytes: number): WorkersRow | undefined {
-  let best: WorkersRow | undefined;
-  for (const r of rows) {
-    if (r.target !== target || r.workers !== workers || r.bodyBytes !== bodyBytes) continue;
-    if (best === undefined || r.wrk.requestsPerSec > best.wrk.requestsPerSec) best = r;
-  }
-  return best;
+  return mostRequests(rows, (r) => r.target === target && r.workers === workers && r.bodyBytes === bodyBytes);
 }
 
 /** The section's lines for the summary text. */

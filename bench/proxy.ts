@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { pacedRun, type PacedResult } from './paced.js';
-import { clockTicks, cpuSeconds, findTool, runClientTool, runWrk, startNginx, wrkScript, type ClientToolResult, type Nginx, type WrkResult } from './proxy-tools.js';
+import { clockTicks, cpuSeconds, findTool, mostRequests, runClientTool, runWrk, startNginx, wrkScript, type ClientToolResult, type Nginx, type WrkResult } from './proxy-tools.js';
 import { workersSection, workersTable, type WorkersSection } from './proxy-workers.js';
 
 /*
@@ -233,12 +233,7 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
 
 /** The row with the most req/s of a target over the connection counts, for one thread count and body. */
 export function bestOf(rows: readonly ThroughputRow[], target: Target, threads: number, bodyBytes: number): ThroughputRow | undefined {
-  let best: ThroughputRow | undefined;
-  for (const r of rows) {
-    if (r.target !== target || r.threads !== threads || r.bodyBytes !== bodyBytes) continue;
-    if (best === undefined || r.wrk.requestsPerSec > best.wrk.requestsPerSec) best = r;
-  }
-  return best;
+  return mostRequests(rows, (r) => r.target === target && r.threads === threads && r.bodyBytes === bodyBytes);
 }
 
 /**

@@ -174,9 +174,7 @@ describe('one gateway process with two workers', () => {
     const [victim, survivor] = workerPids() as [number, number];
     const holders = new Set(members().map((m) => m.holder));
     process.kill(victim, 'SIGKILL');
-    const killedAt = Date.now();
     await waitFor(() => workerPids().length === 2 && !workerPids().includes(victim), 'a new worker in place of the killed one', 10_000);
-    const forkedMs = Date.now() - killedAt;
     await waitFor(async () => (await call(gateway.port, '/readyz', 'GET', 1000)).status === 200, 'the shared port ready', 10_000);
     const early = await Promise.all(Array.from({ length: 10 }, () => call(gateway.port, '/function/one?ms=20', 'GET', 20_000)));
     // Once the killed worker's Lease has expired: two members again, the new one with an address of its own.
@@ -186,7 +184,6 @@ describe('one gateway process with two workers', () => {
     // Right after the kill the survivor may forward to the killed worker's address while its
     // Lease still counts: the refused call waits, and goes on once the members change.
     expect(early.map((r) => `${r.status}${r.status === 200 ? '' : ` ${r.body}`}`)).toEqual(Array.from({ length: 10 }, () => '200'));
-    expect(forkedMs).toBeLessThan(10_000);
     expect(late.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
     expect(pods.max.get(POD)).toBe(1);
 
