@@ -163,7 +163,21 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(await codeOf(provider.setReplicas(echo, 1))).toBe('PROVIDER_FORBIDDEN');
   });
 
+  /**
+   * Waits until the fake's controller has finished with echo (ready = desired) and the cache holds
+   * the Deployment's current resourceVersion, so a write that follows cannot meet a 409 from a
+   * status update still on its way (CI saw a third PATCH here: 429, 409, 200).
+   */
+  const settled = (): Promise<void> =>
+    waitFor(() => {
+      const current = fake.deployment('echo');
+      const status = current?.['status'] as { readyReplicas?: number } | undefined;
+      return current !== undefined && provider.cached(echo)?.resourceVersion === current.metadata.resourceVersion
+        && (status?.readyReplicas ?? 0) === fake.replicasOf('echo');
+    }, 'echo to settle in the cache');
+
   it('a 429 is sent again after its Retry-After; still 429 after 3 resends it is PROVIDER_UNAVAILABLE: worth retrying', async () => {
+    await settled();
     const sent = (): number => fake.apiCalls().filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo')).length;
     let before = sent();
     fake.throttleNext({ method: 'PATCH', path: '/deployments/echo', retryAfterSeconds: 0 });
