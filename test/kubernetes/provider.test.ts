@@ -94,10 +94,24 @@ describe('KubernetesProvider against the fake API server', () => {
     expect(writesTo('echo')).toBe(writes);
   });
 
+  /**
+   * Waits until the fake's controller has finished with echo (ready = desired) and the cache holds
+   * the Deployment's current resourceVersion, so a write that follows cannot meet a 409 from a
+   * status update still on its way (CI saw a third PATCH here: 429, 409, 200).
+   */
+  const settled = (): Promise<void> =>
+    waitFor(() => {
+      const current = fake.deployment('echo');
+      const status = current?.['status'] as { readyReplicas?: number } | undefined;
+      return current !== undefined && provider.cached(echo)?.resourceVersion === current.metadata.resourceVersion
+        && (status?.readyReplicas ?? 0) === fake.replicasOf('echo');
+    }, 'echo to settle in the cache');
+
   const patches = (): number => fake.apiCalls().filter((r) => r.verb === 'patch' && r.resource === 'deployments' && (r.body as { spec?: unknown }).spec !== undefined).length;
   const gets = (): number => fake.apiCalls().filter((r) => r.verb === 'get').length;
 
   it('a 409 whose newer version never shows on the watch (an injected one) is retried after the bounded wait and one live read', async () => {
+    await settled();
     const [before, read] = [patches(), gets()];
     fake.conflictNextScaleWrites(2);
     await provider.setReplicas(echo, 2);
@@ -162,19 +176,6 @@ describe('KubernetesProvider against the fake API server', () => {
     fake.failNext({ method: 'PATCH', path: '/deployments/echo', status: 401 });
     expect(await codeOf(provider.setReplicas(echo, 1))).toBe('PROVIDER_FORBIDDEN');
   });
-
-  /**
-   * Waits until the fake's controller has finished with echo (ready = desired) and the cache holds
-   * the Deployment's current resourceVersion, so a write that follows cannot meet a 409 from a
-   * status update still on its way (CI saw a third PATCH here: 429, 409, 200).
-   */
-  const settled = (): Promise<void> =>
-    waitFor(() => {
-      const current = fake.deployment('echo');
-      const status = current?.['status'] as { readyReplicas?: number } | undefined;
-      return current !== undefined && provider.cached(echo)?.resourceVersion === current.metadata.resourceVersion
-        && (status?.readyReplicas ?? 0) === fake.replicasOf('echo');
-    }, 'echo to settle in the cache');
 
   it('a 429 is sent again after its Retry-After; still 429 after 3 resends it is PROVIDER_UNAVAILABLE: worth retrying', async () => {
     await settled();
