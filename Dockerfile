@@ -27,4 +27,5 @@ COPY examples ./examples
 USER 1000:1000
 # The function listener and the admin listener (/system/*, /ui/).
 EXPOSE 8080 8081
-CMD ["node", "dist/src/main.js"]
+# The V8 flags of src/bootstrap/node-flags.ts (why: there), as `npm start` passes them.
+CMD ["node", "--initial-old-space-size=64", "dist/src/main.js"]

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
+import { GATEWAY_NODE_FLAGS } from '../src/bootstrap/node-flags.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { startFakeCluster, type FakeCluster } from './fake-cluster.js';
 import { clockTicks } from './proxy-tools.js';
@@ -56,7 +57,7 @@ export async function startServedGateway(cluster: FakeCluster, functions: number
   const port = await freePort();
   const adminPort = await freePort();
   const began = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, join(packageRoot(), 'dist', 'src', 'main.js')], {
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, ...nodeArgs, join(packageRoot(), 'dist', 'src', 'main.js')], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       PORT: String(port),

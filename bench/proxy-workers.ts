@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
+import { GATEWAY_NODE_FLAGS } from '../src/bootstrap/node-flags.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { startFakeCluster } from './fake-cluster.js';
 import { cpuSeconds, mostRequests, runWrkAsync, startNginx, wrkScript, type Nginx, type WrkResult } from './proxy-tools.js';
@@ -110,7 +111,7 @@ export async function workersSection(o: { readonly workers: readonly number[]; r
     for (const workers of o.workers) {
       const port = await freePort();
       const gateway = processOf(
-        spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js')], {
+        spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(packageRoot(), 'dist', 'src', 'main.js')], {
           env: {
             PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_ADMIN_PORT: String(await freePort()), ALERT_SCALER_HOST: '127.0.0.1',
             ALERT_SCALER_LOG_LEVEL: 'error', ALERT_SCALER_PROVIDER: 'kubernetes', KUBECONFIG: cluster.kubeconfig, ALERT_SCALER_WORKERS: String(workers),

@@ -4,6 +4,7 @@ import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
+import { GATEWAY_NODE_FLAGS } from '../src/bootstrap/node-flags.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { pacedRun, type PacedResult } from './paced.js';
 import { clockTicks, cpuSeconds, findTool, mostRequests, runClientTool, runWrk, startNginx, wrkScript, type ClientToolResult, type Nginx, type WrkResult } from './proxy-tools.js';
@@ -122,7 +123,7 @@ async function startGateway(main: string, dir: string, cpuProfDir: string | unde
   writeFileSync(stack, `functions:\n  bench:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(echo)}]\n    labels:\n      com.openfaas.scale.min: "1"\n      com.openfaas.scale.max: "1"\n`);
   const port = await freePort();
   const flags = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`];
-  const child: ChildProcess = spawn(process.execPath, [...flags, main], {
+  const child: ChildProcess = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, ...flags, main], {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_ADMIN_PORT: String(await freePort()), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_STACK: stack, ALERT_SCALER_LOG_LEVEL: 'info', ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -4,6 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
+import { GATEWAY_NODE_FLAGS } from '../src/bootstrap/node-flags.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { cpuSeconds } from './proxy-tools.js';
 
@@ -153,7 +154,7 @@ export interface GatewayProcess {
 export async function startGatewayProcess(env: Record<string, string>, port: number, readyTimeoutMs = 60_000): Promise<GatewayProcess> {
   const main = join(packageRoot(), 'dist', 'src', 'main.js');
   const adminPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [main], {
+  const child: ChildProcess = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, main], {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PORT: String(port), ALERT_SCALER_ADMIN_PORT: String(adminPort), ALERT_SCALER_HOST: '127.0.0.1', ALERT_SCALER_LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

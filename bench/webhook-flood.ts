@@ -4,6 +4,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
+import { GATEWAY_NODE_FLAGS } from '../src/bootstrap/node-flags.js';
 import { freePort } from '../src/providers/local/replica.js';
 import { percentiles, type Percentiles } from './cold-start.js';
 
@@ -99,7 +100,7 @@ export async function webhookFloodBenchmark(options: WebhookFloodOptions = {}): 
   writeFileSync(stack, `functions:\n  echo:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(echo)}]\n    labels:\n      com.openfaas.scale.max: "${maxReplicas}"\n`);
   const port = await freePort();
   const adminPort = await freePort();
-  const gateway = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], {
+  const gateway = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(root, 'dist', 'src', 'main.js')], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       PORT: String(port),

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { packageRoot } from '../../src/bootstrap.js';
+import { GATEWAY_NODE_FLAGS } from '../../src/bootstrap/node-flags.js';
 
 const root = packageRoot();
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
@@ -49,7 +50,15 @@ describe('the container image', () => {
     const build = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { compilerOptions?: { outDir?: string } };
     expect(build.compilerOptions?.outDir?.replace(/^\.\//, '')).toBe('dist');
     expect(existsSync(join(root, 'src', 'main.ts'))).toBe(true);
-    expect(instructions).toContain('CMD ["node", "dist/src/main.js"]');
+    expect(instructions.filter((line) => line.startsWith('CMD ["node", ') && line.endsWith(', "dist/src/main.js"]'))).toHaveLength(1);
+  });
+
+  it('npm start and the image run the gateway with the same V8 flags, those of src/bootstrap/node-flags.ts', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(GATEWAY_NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(pkg.scripts['start']).toBe(['node', ...GATEWAY_NODE_FLAGS, 'dist/src/main.js'].join(' '));
+    const cmd = instructions.find((line) => line.startsWith('CMD '));
+    expect(JSON.parse(cmd?.slice('CMD '.length) ?? '[]')).toEqual(['node', ...GATEWAY_NODE_FLAGS, 'dist/src/main.js']);
   });
 
   it('runs as a numeric non-root user with production dependencies only', () => {
