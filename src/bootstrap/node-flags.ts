@@ -5,12 +5,14 @@
  * the process starts, and setting them later (v8.setFlagsFromString) changes nothing.
  *
  * `--initial-old-space-size=64` (MB): a floor under the old generation's allocation limit. A
- * gateway that proxies large bodies allocates little on the JavaScript heap (its bodies are
- * off-heap buffers), so V8's memory reducer takes it for idle and keeps the old generation's
- * limit just above its live size (about 20 MB on one function): under load it then ran a
- * mark-compact every 100-200 ms (50-90 per 10 s at 500 calls/s with 64 KiB bodies), twice the
- * CPU per call and a p99 of 17-33 ms. With the floor: none, in every ad hoc run (BENCHMARKS.md,
- * the 64 KiB open-loop row). A gateway whose live heap is above 64 MB (thousands of functions)
+ * gateway on one function that proxied 64 KiB bodies at 500 calls/s often settled into a
+ * mark-compact every 100-200 ms (50-90 per 10 s, always when another process kept a core
+ * busy), about twice the CPU per call and a p99 of 17-33 ms, with about 20 MB live and the
+ * limit just above it. Its bodies are off-heap buffers, so it allocates little on the
+ * JavaScript heap; V8's memory reducer is involved (started with --no-memory-reducer, the
+ * gateway ran no mark-compact), but turning it off would also stop an idle gateway from giving
+ * memory back. With the floor: at most one mark-compact per 10 s run in 8 ad hoc runs (BENCHMARKS.md, the
+ * 64 KiB open-loop row). A gateway whose live heap is above 64 MB (thousands of functions)
  * is not changed; one below it may hold up to 64 MB of garbage before a mark-compact, and the
  * memory reducer still collects it when idle.
  */
