@@ -367,6 +367,7 @@ describe('Dockerfile', () => {
     expect(text).toContain('RUN npm ci');
     expect(text).toContain('RUN npm run build');
     expect(text).toMatch(/^USER 1000(:1000)?$/m);
-    expect(text).toContain('CMD ["node", "dist/src/main.js"]');
+    // Its V8 flags are checked against src/bootstrap/node-flags.ts in test/deploy/container.test.ts.
+    expect(text).toMatch(/^CMD \["node", (?:"--[^"]+", )*"dist\/src\/main\.js"\]$/m);
   });
 });
