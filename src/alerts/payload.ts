@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isPlain, recordOf, stringItem } from '../core/plain-json.js';
 import { yieldToLoop } from '../core/yield-to-loop.js';
 
 const labelMap = z.record(z.string(), z.string());
@@ -74,23 +75,6 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string, int
   }
 }
 
-/** A plain object (what JSON.parse makes), that zod's objects and records take as is. */
-function isPlain(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
-}
-
-/** A copy of a map of strings, as labelMap gives it; undefined for anything else (or a `__proto__` key, which zod drops). */
-function stringMap(value: unknown): Record<string, string> | undefined {
-  if (!isPlain(value)) return undefined;
-  const out: Record<string, string> = {};
-  for (const key of Object.keys(value)) {
-    const v = value[key];
-    if (typeof v !== 'string' || key === '__proto__') return undefined;
-    out[key] = v;
-  }
-  return out;
-}
-
 /** The keys of alertSchema and of the envelope: the rest pass through (looseObject), after them. */
 const ALERT_KEYS = new Set(Object.keys(alertSchema.shape));
 const ENVELOPE_KEYS = new Set(Object.keys(envelopeSchema.shape));
@@ -122,8 +106,8 @@ function plainAlert(raw: unknown): WebhookAlert | undefined {
   if (!isPlain(raw)) return undefined;
   const { status, startsAt, fingerprint } = raw;
   if (status !== 'firing' && status !== 'resolved') return undefined;
-  const labels = stringMap(raw['labels']);
-  const annotations = raw['annotations'] === undefined ? {} : stringMap(raw['annotations']);
+  const labels = recordOf(raw['labels'], stringItem);
+  const annotations = raw['annotations'] === undefined ? {} : recordOf(raw['annotations'], stringItem);
   if (labels === undefined || annotations === undefined || typeof startsAt !== 'string' || !isRfc3339(startsAt)) return undefined;
   const out: Record<string, unknown> = { status, labels, annotations, startsAt };
   if (!optional(raw, 'endsAt', out, isRfc3339) || !optional(raw, 'generatorURL', out, anyString)) return undefined;

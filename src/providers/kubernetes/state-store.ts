@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
 import { z } from 'zod';
+import { isPlain, recordOf } from '../../core/plain-json.js';
 import { AppError } from '../../errors.js';
 import { EMPTY_ALERT_STATE, type AlertState, type AlertStateStore, type VersionedAlertState } from '../../policy/alert-state.js';
 import type { KubeApi } from './client.js';
@@ -29,23 +30,6 @@ function withoutUndefined(parsed: z.output<typeof alertStateSchema>): AlertState
 /** Parsed states kept (TextMemo): the texts of the functions alerts are moving at once. */
 const PARSED_STATES = 1024;
 
-/** A plain object (what JSON.parse makes). */
-function isPlain(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
-}
-
-/** A copy of a record whose every value `item` accepts (and maps), as z.record gives it; undefined for anything else, or a `__proto__` key (zod drops it). */
-function record<T>(value: unknown, item: (v: unknown) => T | undefined): Record<string, T> | undefined {
-  if (!isPlain(value)) return undefined;
-  const out: Record<string, T> = {};
-  for (const key of Object.keys(value)) {
-    const v = item(value[key]);
-    if (v === undefined || key === '__proto__') return undefined;
-    out[key] = v;
-  }
-  return out;
-}
-
 type NumberOf = (v: unknown) => number | undefined;
 
 /** A number zod's z.number() takes (JSON has no other). */
@@ -71,12 +55,12 @@ function plainState(json: unknown, num: NumberOf = finite): AlertState | undefin
     const seen = num(v['seen']);
     return value === undefined || value < 0 || seen === undefined ? undefined : { value, seen };
   };
-  const firing = record(json['firing'], num);
-  const steps = record(json['steps'], num);
+  const firing = recordOf(json['firing'], num);
+  const steps = recordOf(json['steps'], num);
   const scaleDownAt = json['scaleDownAt'] === null ? null : num(json['scaleDownAt']);
   if (firing === undefined || steps === undefined || scaleDownAt === undefined) return undefined;
-  const holds = json['holds'] === undefined ? undefined : record(json['holds'], hold);
-  const values = json['values'] === undefined ? undefined : record(json['values'], queueValue);
+  const holds = json['holds'] === undefined ? undefined : recordOf(json['holds'], hold);
+  const values = json['values'] === undefined ? undefined : recordOf(json['values'], queueValue);
   if ((holds === undefined && json['holds'] !== undefined) || (values === undefined && json['values'] !== undefined)) return undefined;
   return { firing, scaleDownAt, steps, ...(holds === undefined ? {} : { holds }), ...(values === undefined ? {} : { values }) };
 }
