@@ -60,7 +60,7 @@ export class CallBody {
   }
 
   /** Writes what was received so far to a send (all of it before the first, or what is kept for a retry). */
-  replay(upstream: http.ClientRequest): void {
+  replay(upstream: { write(chunk: Buffer): unknown }): void {
     const saved = this.saved;
     if (saved !== null) for (const chunk of saved) upstream.write(chunk);
     if (!this.replayable) this.saved = null;

@@ -1,7 +1,6 @@
-import http from 'node:http';
-import type { Socket } from 'node:net';
+import type http from 'node:http';
 import { FORWARDED_HEADER, type Dispatcher, type Slot } from '../engine/dispatcher.js';
-import { AppError, isAppError } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { FunctionRef } from '../providers/types.js';
@@ -12,6 +11,7 @@ import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
 import { AnswerCopy, type AnswerOwner } from './proxy-answer.js';
+import type { ExchangeOwner, UpstreamExchange, UpstreamPool } from './upstream/upstream-pool.js';
 import type { FunctionTarget } from './proxy-path.js';
 import { MAX_ATTEMPTS, forwardRetry, isRepeatable, retryReasonOf, setSendHeaders, type RetryReason } from './proxy-retry.js';
 
@@ -23,7 +23,8 @@ export interface KnownFunction {
 
 /** What every call shares: the upstream agent, the logger and the limits, and for a retry the dispatcher and metrics. */
 export interface CallContext {
-  readonly agent: http.Agent;
+  /** The upstream HTTP/1.1 client: keep-alive connections per replica address. */
+  readonly upstream: UpstreamPool;
   readonly dispatcher: Dispatcher;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -51,11 +52,17 @@ export interface CallContext {
  * to RETRY_BODY_BYTES is received before the slot is taken and kept until the replica answers
  * (see `receiveBody`).
  */
-export class ProxyCall implements BodyOwner, AnswerOwner {
+export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
   /** Set while the call waits in the queue: called when the client goes away first. */
   onGone: (() => void) | null = null;
   private slot: Slot | null = null;
-  private upstreamReq: http.ClientRequest | null = null;
+  /** The current attempt's exchange with its replica; null before the first and between attempts. */
+  private exchange: UpstreamExchange | null = null;
+  /** The answer being copied to the client, once its head is out. */
+  private answer: AnswerCopy | null = null;
+  /** What the current attempt needs again on a retry. */
+  private target: FunctionTarget | null = null;
+  private headers: RequestHeaders | null = null;
   /** The code counted when the response was cut after its headers (timeout, upstream failure). */
   private cutCode = 0;
   /** An error answer has been written or the response cut: later upstream events change nothing. */
@@ -133,33 +140,71 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
       if (error.code === 'BODY_TIMEOUT') this.res.setHeader('Connection', 'close');
     }
     writeError(this.res, error);
-    this.upstreamReq?.destroy();
+    this.endExchange();
+  }
+
+  /** Stops the current exchange (its connection closed) and the request body's flow into it. */
+  private endExchange(): void {
+    this.stopBodyFlow();
+    this.answer = null;
+    this.exchange?.destroy();
   }
 
   private forward(target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
     this.sends += 1;
+    this.target = target;
+    this.headers = headers;
     const url = slot.url;
     const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
     const path = base + (target.path === '' ? '/' : target.path) + target.query;
     // A call sent on to another gateway says so (and is never sent again, see onUpstreamError); Host is the last pair.
     setSendHeaders(headers.forward, url.host, this.sends === 1, slot.forwarded === true);
-    const upstreamReq = http.request({ host: url.hostname, port: url.port, method: this.req.method, path, headers: headers.forward, agent: this.context.agent });
-    this.upstreamReq = upstreamReq;
-    this.sentFrom = -1;
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const exchange = this.context.upstream.exchange(hostname, url.port === '' ? 80 : Number(url.port), this, {
+      method: this.req.method ?? 'GET',
+      path,
+      headers: headers.forward,
+      chunked: headers.chunked,
+      bodyFramed: headers.chunked || !Number.isNaN(headers.contentLength),
+    });
+    this.exchange = exchange;
+    this.answer = null;
     // A call that may not simply go again is sent again only if none of its bytes left: the
-    // connection's byte count when the call gets it (before Node writes the call, which happens
-    // in the same tick) is compared when the exchange fails (see `retryReasonOf`).
-    if (!isRepeatable(this.req.method, headers.idempotencyKey)) upstreamReq.once('socket', (socket: Socket) => (this.sentFrom = socket.bytesWritten));
-    upstreamReq.on('response', (upstreamRes) => this.onResponse(upstreamReq, upstreamRes, slot, url.host));
-    upstreamReq.on('error', (err) => this.onUpstreamError(err, upstreamReq, target, headers, slot));
+    // connection's byte count from before the call's head is compared when the exchange fails
+    // (see `retryReasonOf`).
+    this.sentFrom = isRepeatable(this.req.method, headers.idempotencyKey) ? -1 : exchange.sentFrom;
     // What the client sent so far first (the body received before the slot, or kept for a
-    // retry), then the rest as it comes.
-    this.body?.replay(upstreamReq);
-    if (this.req.readableEnded) {
-      upstreamReq.end();
+    // retry), then the rest as it comes. A request without Content-Length or Transfer-Encoding
+    // has no body (RFC 9112 6.3).
+    this.body?.replay(exchange);
+    if (this.req.readableEnded || (!headers.chunked && !(headers.contentLength > 0))) {
+      exchange.end();
       return;
     }
-    this.req.pipe(upstreamReq);
+    exchange.flush();
+    this.req.on('data', this.onBodyData);
+    this.req.once('end', this.onBodyEnd);
+    this.req.resume();
+  }
+
+  private readonly onBodyData = (chunk: Buffer): void => {
+    if (this.exchange?.write(chunk) === false) this.req.pause();
+  };
+
+  private readonly onBodyEnd = (): void => {
+    this.req.removeListener('data', this.onBodyData);
+    this.exchange?.end();
+  };
+
+  /** The request body stops flowing to the exchange (the exchange ends, or the call goes again). */
+  private stopBodyFlow(): void {
+    this.req.removeListener('data', this.onBodyData);
+    this.req.removeListener('end', this.onBodyEnd);
+  }
+
+  /** The connection can take more of the body. */
+  upstreamDrain(): void {
+    if (this.exchange !== null && !this.finished) this.req.resume();
   }
 
   /** Reads the request body before any replica slot is taken (see CallBody); `ready` runs when the call may take one. */
@@ -170,17 +215,21 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
 
   /** The body passed the limit: 413, or the running exchange ends with it (then 502 or cut). */
   overLimit(err: AppError): void {
-    const upstreamReq = this.upstreamReq;
-    if (upstreamReq === null) this.fail(err);
-    else {
-      this.req.unpipe(upstreamReq);
-      upstreamReq.destroy(err);
-    }
+    this.fail(err, this.exchange === null ? undefined : this.slot?.url.host);
   }
 
-  /** The exchange failed before or during the answer: another attempt when the replica never read the call, else 502. */
-  private onUpstreamError(err: Error, upstreamReq: http.ClientRequest, target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
-    if (this.settled || this.closedFlag || upstreamReq !== this.upstreamReq) return;
+  /** The exchange failed: mid-answer, the answer is cut; before it, another attempt when the replica never read the call, else 502. */
+  upstreamError(err: NodeJS.ErrnoException): void {
+    const exchange = this.exchange;
+    const slot = this.slot;
+    if (this.settled || this.closedFlag || exchange === null || slot === null) return;
+    if (this.answer !== null) {
+      this.answerFailed(err);
+      return;
+    }
+    const target = this.target;
+    const headers = this.headers;
+    if (target === null || headers === null) return;
     const host = slot.url.host;
     // Forwarded (see forwardRetry): refused waits here for a slot; anything else is 502, never sent twice.
     if (slot.forwarded === true) {
@@ -188,14 +237,9 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
       else this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label}: the gateway it was forwarded to failed: ${err.message}`, { cause: err }), host);
       return;
     }
-    if (isAppError(err)) {
-      this.fail(err, host);
-      return;
-    }
-    const socket = upstreamReq.socket;
-    const unsent = this.sentFrom >= 0 && socket !== null && socket.bytesWritten === this.sentFrom;
-    const exchange = { reusedSocket: upstreamReq.reusedSocket, repeatable: isRepeatable(this.req.method, headers.idempotencyKey), unsent };
-    const reason = (this.body?.replayable ?? true) && this.sends < MAX_ATTEMPTS ? retryReasonOf(err, exchange) : null;
+    const unsent = this.sentFrom >= 0 && exchange.socket.bytesWritten === this.sentFrom;
+    const failed = { reusedSocket: exchange.reused, repeatable: isRepeatable(this.req.method, headers.idempotencyKey), unsent };
+    const reason = (this.body?.replayable ?? true) && this.sends < MAX_ATTEMPTS ? retryReasonOf(err, failed) : null;
     if (reason === null) {
       const details = this.sends > 1 ? { details: { attempts: this.sends } } : {};
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed: ${err.message}`, { cause: err, ...details }), host);
@@ -216,10 +260,9 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
     if (reason !== 'closed') dispatcher.suspect(ref, failed.replicaId);
     metrics.upstreamRetries.inc({ function_name: label, reason });
     if (logger.isLevelEnabled('warn')) logger.warn('upstream retry', { function: label, replica: failed.replicaId, reason, attempt: this.sends + 1, error: err.message });
-    const upstreamReq = this.upstreamReq;
-    if (upstreamReq !== null) this.req.unpipe(upstreamReq);
+    this.endExchange();
     this.req.pause();
-    this.upstreamReq = null;
+    this.exchange = null;
     this.slot = null;
     failed.onTimeout(null);
     failed.release();
@@ -242,32 +285,47 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
     this.fail(reason, this.slot?.url.host);
   };
 
-  private onResponse(upstreamReq: http.ClientRequest, upstreamRes: http.IncomingMessage, slot: Slot, upstreamHost: string): void {
-    if (this.settled || this.closedFlag) {
-      upstreamRes.destroy();
+  /** The answer's head: written to the client, then its body copied as it comes. */
+  upstreamHead(status: number, rawHeaders: string[]): void {
+    const exchange = this.exchange;
+    const slot = this.slot;
+    if (this.settled || this.closedFlag || exchange === null || slot === null) {
+      exchange?.destroy();
       return;
     }
+    const upstreamHost = slot.url.host;
     // An answer began: this call is never sent again, and its kept body can go.
     this.body?.drop();
-    // A final answer is 200-599 (Node passes 1xx but 101 as 'information'; 101 was not asked
-    // for; others are not HTTP: writeHead would throw on some, the client hang on others).
-    const status = upstreamRes.statusCode ?? 0;
+    // A final answer is 200-599 (the parser skips 1xx but 101, which was not asked for).
     if (status < 200 || status > 599) {
-      upstreamRes.destroy();
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} answered with status ${status}`), upstreamHost);
       return;
     }
     try {
-      const out = responseHeaders(upstreamRes.rawHeaders);
+      const out = responseHeaders(rawHeaders);
       if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
       out.push(...this.context.responseHeaders);
       this.res.writeHead(status, out);
     } catch (err) {
-      upstreamRes.destroy();
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} sent an answer that cannot be forwarded`, { cause: err }), upstreamHost);
       return;
     }
-    new AnswerCopy(upstreamReq, upstreamRes, this.res, this.context.responseIdleTimeoutMs, this).start();
+    this.answer = new AnswerCopy(exchange, this.res, this.context.responseIdleTimeoutMs, this);
+    this.answer.start();
+  }
+
+  upstreamData(chunk: Buffer): void {
+    this.answer?.data(chunk);
+  }
+
+  upstreamEnd(): void {
+    const answer = this.answer;
+    this.answer = null;
+    answer?.end();
+  }
+
+  upstreamIdle(): void {
+    this.answer?.idle();
   }
 
   /** The replica paused its answer past the response idle timeout: cut, counted 504. */
@@ -286,7 +344,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner {
     this.context.active.delete(this);
     const finished = this.res.writableFinished;
     if (!finished) {
-      this.upstreamReq?.destroy();
+      this.endExchange();
       this.onGone?.();
     }
     const code = this.cutCode !== 0 ? this.cutCode : finished ? this.res.statusCode : 499;

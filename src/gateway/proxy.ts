@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { FORWARDED_HEADER, type Dispatcher, type Slot } from '../engine/dispatcher.js';
 import { AppError, isAppError } from '../errors.js';
@@ -10,6 +10,7 @@ import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js
 import { KnownFunctions } from './proxy-functions.js';
 import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
 import { parseFunctionTarget, type FunctionTarget } from './proxy-path.js';
+import { UpstreamPool } from './upstream/upstream-pool.js';
 
 export interface ProxyDeps {
   /** The only source of replicas: a slot at once, or a wait in the function's queue. */
@@ -45,7 +46,7 @@ export const SANDBOX_HEADERS: readonly string[] = ['Content-Security-Policy', 's
 
 /** The proxy as the function listener uses it, plus its sandboxed form and its shutdown hook. */
 export type FunctionProxy = RequestHandler & {
-  /** The same proxy (same agent, functions and calls), every answer with SANDBOX_HEADERS. */
+  /** The same proxy (same upstream connections, functions and calls), every answer with SANDBOX_HEADERS. */
   readonly sandboxed: RequestHandler;
   /**
    * Ends every call in flight: 503 SHUTTING_DOWN (with Retry-After) when its answer has not
@@ -63,14 +64,13 @@ export type FunctionProxy = RequestHandler & {
  * throw out of here: every failure is an answer to that call.
  */
 export function createFunctionProxy(deps: ProxyDeps): FunctionProxy {
-  // Idle upstream sockets close after 1 s, well before Node servers' 5 s keep-alive timeout,
-  // so a reused socket is never one the replica is closing.
-  // No Nagle delay on the upstream side either (Node's server sockets have none by default).
-  const agent = new http.Agent({ keepAlive: true, timeout: 1000, noDelay: true });
+  // Keep-alive connections to replicas, closed after 1 s idle (well before Node servers' 5 s
+  // keep-alive timeout, so a reused one is never one the replica is closing), without Nagle delay.
+  const upstream = new UpstreamPool();
   /** Calls from construction to the close of their response (both listeners). */
   const active = new Set<ProxyCall>();
   const context: CallContext = {
-    agent,
+    upstream,
     dispatcher: deps.dispatcher,
     metrics: deps.metrics,
     logger: deps.logger,

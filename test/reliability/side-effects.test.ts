@@ -241,7 +241,7 @@ describe('a POST that provably never reached its replica is sent again', () => {
     expect(await retries(gw.metrics, 'refused')).toBeGreaterThanOrEqual(1);
   });
 
-  it('(e) the stale keep-alive race: a POST that takes a pooled connection the replica had already closed goes again at once, runs once, and the replica stays in rotation', async () => {
+  it('(e) the stale keep-alive race: a POST after the replica closed the pooled connection is not sent on it (the pool drops a connection whose close it has read), runs once, and the replica stays in rotation', async () => {
     const file = recordFile();
     // The replica closes a connection idle 150 ms: sooner than the gateway drops an idle one (1 s).
     const r = await replica('idler', file, { MODE: 'answer', IDLE_CLOSE_MS: '150' });
@@ -257,7 +257,9 @@ describe('a POST that provably never reached its replica is sent again', () => {
       const answer = await call(gw.port, 'POST', '/function/fe', `e-${round}`, { agent: client });
       expect([round, answer.status]).toEqual([round, 200]);
       expect(answer.ms).toBeLessThan(suspectMs);
-      expect(await retries(gw.metrics, 'closed')).toBe(round);
+      // Not sent on the closed connection, so nothing to send again (Node's Agent handed it out
+      // and the call went again as `closed`; src/gateway/upstream/upstream-pool.ts does not).
+      expect(await retries(gw.metrics, 'closed')).toBe(0);
     }
     expect(await retries(gw.metrics, 'reset')).toBe(0);
     expect([...runs(file).values()]).toEqual([1, 1, 1, 1, 1, 1]);

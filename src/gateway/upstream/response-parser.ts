@@ -1,0 +1,318 @@
+/**
+ * An HTTP/1.1 response parser for the proxy's upstream side (RFC 9112): the status line and
+ * headers, then the body framed by Content-Length, chunked transfer coding or the connection's
+ * close. It reads what a replica sends on a keep-alive connection the gateway opened, so it is
+ * strict: anything it cannot frame for certain is an error, the call fails with 502 and the
+ * connection is closed, never reused.
+ *
+ * Bodies are handed on as slices of the bytes read (no copy); chunked bodies without their
+ * framing. Trailers are read and dropped. Informational answers (1xx except 101) are skipped.
+ */
+
+/** The largest response head (status line and headers) taken, bytes: Node's own default. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+/** The longest chunk-size line (with extensions) and the largest trailer section, bytes. */
+const MAX_CHUNK_LINE_BYTES = 4 * 1024;
+
+/** A replica's answer that is not HTTP/1.1 the parser can frame. `code` as Node's parser errors. */
+export class UpstreamProtocolError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'UpstreamProtocolError';
+    this.code = code;
+  }
+}
+
+/** Where the parsed answer goes. */
+export interface ResponseSink {
+  /** The final head (status 101 or 200-599; 1xx others are skipped). `rawHeaders` as Node's: [name, value, ...]. */
+  responseHead(status: number, rawHeaders: string[]): void;
+  /** A piece of the body, as it arrives (a slice of the read buffer). */
+  responseData(chunk: Buffer): void;
+  /** The answer is complete. */
+  responseEnd(): void;
+}
+
+const enum State {
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Done,
+}
+
+const CR = 13;
+const LF = 10;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Characters never allowed in a header value: NUL, bare CR or LF and other controls but HTAB. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
+
+/** Parses one answer; `reset` readies it for the next answer on the same connection. */
+export class ResponseParser {
+  private state = State.Head;
+  /** Bytes of a head, chunk-size line or trailer section split over reads; null when none. */
+  private pending: Buffer | null = null;
+  /** Body bytes (or chunk bytes) still to come in Length / ChunkData. */
+  private remaining = 0;
+  private trailerBytes = 0;
+  /** The connection may carry another exchange after this answer. */
+  private persistent = true;
+  /** The request was HEAD: no answer carries a body. */
+  private headRequest = false;
+
+  constructor(private readonly sink: ResponseSink) {}
+
+  /** Starts a new answer, for a request with `method`. */
+  reset(method: string): void {
+    this.state = State.Head;
+    this.pending = null;
+    this.remaining = 0;
+    this.trailerBytes = 0;
+    this.persistent = true;
+    this.headRequest = method === 'HEAD';
+  }
+
+  /** The whole answer has been read. */
+  get complete(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** The final head has been read. */
+  get headDone(): boolean {
+    return this.state !== State.Head;
+  }
+
+  /** The answer is complete and its framing allows the connection to be used again. */
+  get reusable(): boolean {
+    return this.state === State.Done && this.persistent;
+  }
+
+  /**
+   * Feeds bytes read from the connection. Returns how many bytes after the answer's end were
+   * left unread (0 in the normal case); throws UpstreamProtocolError on anything malformed.
+   */
+  feed(chunk: Buffer): number {
+    let at = 0;
+    const end = chunk.length;
+    while (at < end) {
+      switch (this.state) {
+        case State.Head:
+          at = this.readHead(chunk, at);
+          break;
+        case State.Length: {
+          const take = Math.min(this.remaining, end - at);
+          this.remaining -= take;
+          const piece = at === 0 && take === end ? chunk : chunk.subarray(at, at + take);
+          at += take;
+          this.sink.responseData(piece);
+          if (this.remaining === 0) this.finish();
+          break;
+        }
+        case State.ChunkSize:
+          at = this.readChunkSize(chunk, at);
+          break;
+        case State.ChunkData: {
+          const take = Math.min(this.remaining, end - at);
+          this.remaining -= take;
+          const piece = chunk.subarray(at, at + take);
+          at += take;
+          this.sink.responseData(piece);
+          if (this.remaining === 0) {
+            this.state = State.ChunkDataEnd;
+            this.remaining = 2;
+          }
+          break;
+        }
+        case State.ChunkDataEnd: {
+          // The CRLF after a chunk's data, possibly split over two reads.
+          const expected = this.remaining === 2 ? CR : LF;
+          if (chunk[at] !== expected) throw new UpstreamProtocolError('HPE_STRICT', 'chunked answer: no CRLF after a chunk');
+          at += 1;
+          this.remaining -= 1;
+          if (this.remaining === 0) this.state = State.ChunkSize;
+          break;
+        }
+        case State.Trailers:
+          at = this.readTrailers(chunk, at);
+          break;
+        case State.UntilClose: {
+          this.sink.responseData(at === 0 ? chunk : chunk.subarray(at));
+          at = end;
+          break;
+        }
+        case State.Done:
+          // Bytes after a complete answer: the replica said more than it was asked.
+          this.persistent = false;
+          return end - at;
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * The connection closed (the peer's end): a body framed by the close is complete; true when
+   * the answer is complete, false when it was cut.
+   */
+  close(): boolean {
+    if (this.state === State.UntilClose) this.finish();
+    this.persistent = false;
+    return this.state === State.Done;
+  }
+
+  private finish(): void {
+    this.state = State.Done;
+    this.pending = null;
+    this.sink.responseEnd();
+  }
+
+  /** Bytes of `chunk` from `at` joined to what is pending, up to and including the line end `mark` found by `find`. */
+  private take(chunk: Buffer, at: number, limit: number, find: (buf: Buffer, from: number) => number, code: string, what: string): { text: string; next: number } | null {
+    const pending = this.pending;
+    const buf = pending === null ? (at === 0 ? chunk : chunk.subarray(at)) : Buffer.concat([pending, chunk.subarray(at)]);
+    const from = pending === null ? 0 : Math.max(0, pending.length - 3);
+    const found = find(buf, from);
+    if (found < 0) {
+      if (buf.length > limit) throw new UpstreamProtocolError(code, `${what} over ${limit} bytes`);
+      // Copied: the read buffer is not kept alive for a few bytes.
+      this.pending = Buffer.from(buf);
+      return null;
+    }
+    if (found > limit) throw new UpstreamProtocolError(code, `${what} over ${limit} bytes`);
+    this.pending = null;
+    const consumedFromChunk = found - (pending === null ? 0 : pending.length);
+    return { text: buf.toString('latin1', 0, found), next: at + consumedFromChunk };
+  }
+
+  private readHead(chunk: Buffer, at: number): number {
+    const got = this.take(chunk, at, MAX_HEAD_BYTES, headEnd, 'HPE_HEADER_OVERFLOW', 'response head');
+    if (got === null) return chunk.length;
+    const { text, next } = got;
+    this.parseHead(text.slice(0, -4));
+    return next;
+  }
+
+  private parseHead(head: string): void {
+    const lines = head.split('\r\n');
+    const status = STATUS_LINE.exec(lines[0] ?? '');
+    if (status === null) throw new UpstreamProtocolError('HPE_INVALID_CONSTANT', 'the answer does not begin with an HTTP/1.x status line');
+    const code = Number(status[2]);
+    const raw: string[] = [];
+    let contentLength = -1;
+    let transferEncoding: string | null = null;
+    let close = status[1] === '0';
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] ?? '';
+      const colon = line.indexOf(':');
+      const name = colon > 0 ? line.slice(0, colon) : '';
+      if (!TOKEN.test(name)) throw new UpstreamProtocolError('HPE_INVALID_HEADER_TOKEN', 'a response header line is not name: value');
+      const value = trimOws(line.slice(colon + 1));
+      if (BAD_VALUE.test(value)) throw new UpstreamProtocolError('HPE_INVALID_HEADER_TOKEN', `response header ${name}: a control character in its value`);
+      raw.push(name, value);
+      const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : '';
+      if (lower === 'content-length') {
+        if (!/^\d{1,15}$/.test(value)) throw new UpstreamProtocolError('HPE_INVALID_CONTENT_LENGTH', 'response Content-Length is not a length');
+        const n = Number(value);
+        if (contentLength >= 0 && contentLength !== n) throw new UpstreamProtocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'two different response Content-Lengths');
+        contentLength = n;
+      } else if (lower === 'transfer-encoding') {
+        transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
+      } else if (lower === 'connection') {
+        if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
+      }
+    }
+    if (code < 200 && code !== 101) {
+      // Informational (100 Continue, 103 Early Hints): skipped; the real head follows.
+      return;
+    }
+    if (close) this.persistent = false;
+    this.sink.responseHead(code, raw);
+    if (code === 101) {
+      // Not asked for: the caller fails the call; nothing more is read on this connection.
+      this.persistent = false;
+      this.state = State.Done;
+      return;
+    }
+    if (this.headRequest || code === 204 || code === 304) {
+      this.finish();
+      return;
+    }
+    if (transferEncoding !== null) {
+      // RFC 9112 6.1: Transfer-Encoding wins over Content-Length, and such a connection is not reused.
+      if (contentLength >= 0) this.persistent = false;
+      const codings = transferEncoding.split(',');
+      if (codings[codings.length - 1]?.trim().toLowerCase() === 'chunked') this.state = State.ChunkSize;
+      else {
+        this.persistent = false;
+        this.state = State.UntilClose;
+      }
+      return;
+    }
+    if (contentLength >= 0) {
+      if (contentLength === 0) this.finish();
+      else {
+        this.remaining = contentLength;
+        this.state = State.Length;
+      }
+      return;
+    }
+    this.persistent = false;
+    this.state = State.UntilClose;
+  }
+
+  private readChunkSize(chunk: Buffer, at: number): number {
+    const got = this.take(chunk, at, MAX_CHUNK_LINE_BYTES, lineEnd, 'HPE_INVALID_CHUNK_SIZE', 'a chunk-size line');
+    if (got === null) return chunk.length;
+    const line = got.text.slice(0, -2);
+    const semi = line.indexOf(';');
+    const hex = trimOws(semi < 0 ? line : line.slice(0, semi));
+    if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) throw new UpstreamProtocolError('HPE_INVALID_CHUNK_SIZE', 'chunked answer: a chunk size is not hexadecimal');
+    const size = parseInt(hex, 16);
+    if (size === 0) {
+      this.state = State.Trailers;
+      this.trailerBytes = 0;
+    } else {
+      this.remaining = size;
+      this.state = State.ChunkData;
+    }
+    return got.next;
+  }
+
+  /** Trailer lines until the empty line that ends the answer; read and dropped. */
+  private readTrailers(chunk: Buffer, at: number): number {
+    const got = this.take(chunk, at, MAX_CHUNK_LINE_BYTES, lineEnd, 'HPE_HEADER_OVERFLOW', 'a trailer line');
+    if (got === null) return chunk.length;
+    this.trailerBytes += got.text.length;
+    if (this.trailerBytes > MAX_HEAD_BYTES) throw new UpstreamProtocolError('HPE_HEADER_OVERFLOW', `trailers over ${MAX_HEAD_BYTES} bytes`);
+    if (got.text.length === 2) this.finish();
+    return got.next;
+  }
+}
+
+/** The index just past the first CRLFCRLF in `buf` at or after `from`; -1 when none. */
+function headEnd(buf: Buffer, from: number): number {
+  const i = buf.indexOf('\r\n\r\n', from, 'latin1');
+  return i < 0 ? -1 : i + 4;
+}
+
+/** The index just past the first CRLF in `buf` at or after `from`; -1 when none. A bare LF is an error. */
+function lineEnd(buf: Buffer, from: number): number {
+  const i = buf.indexOf(LF, from);
+  if (i < 0) return -1;
+  if (i === 0 || buf[i - 1] !== CR) throw new UpstreamProtocolError('HPE_STRICT', 'chunked answer: a line ends without CRLF');
+  return i + 1;
+}
+
+/** The value without the spaces and tabs around it (RFC 9110 5.5 OWS). */
+function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
