@@ -16,7 +16,8 @@ import { notificationStreamApart } from './footprint-sender.js';
  *   listed   gateway spawn → GET /system/functions lists all N
  *   served   gateway spawn → every function answered one call (32 at a time) with 200
  *   idle     RSS (VmRSS) after the calls, and CPU share of one core over `idleSeconds`
- *   settled  RSS once idle for `settleSeconds` (after V8's memory-reducing GC; settledRss)
+ *   settled  RSS once idle for `settleSeconds` (after V8's memory-reducing GC; settledRss),
+ *            and the CPU share over the last 20 s of that settle
  *   load     RSS and CPU share during the proxy entry's fixed rate (500 calls/s, open loop)
  *   API calls per alert step: 40 notifications one at a time on functions the stream does
  *            not touch (firing then resolved per function: a step up, a step down), each
@@ -37,6 +38,9 @@ export interface FootprintRow {
   readonly idleSeconds: number;
   /** RSS after `settleSeconds` of idling; absent in older results. */
   readonly settledRssMb?: number;
+  /** CPU share over the last `settledCpuSeconds` of the settle; absent in older results. */
+  readonly settledCpuShare?: number;
+  readonly settledCpuSeconds?: number;
   readonly settleSeconds?: number;
   readonly loadRate: number;
   readonly loadRssMb: number;
@@ -106,7 +110,7 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
 
     const idleCpuShare = await cpuShareOver(pid, ticks, options.idleSeconds * 1000);
     const idleRssMb = rssMb(pid);
-    const settledRssMb = await settledRss(pid, options.settleSeconds, options.idleSeconds * 1000);
+    const settled = await settledRss(pid, options.settleSeconds, options.idleSeconds * 1000, ticks);
 
     const loadRate = 500;
     const cpuDuring = cpuShareOver(pid, ticks, options.loadSeconds * 1000);
@@ -127,7 +131,9 @@ async function measure(functions: number, options: Required<FootprintOptions>): 
       idleRssMb,
       idleCpuShare,
       idleSeconds: options.idleSeconds,
-      settledRssMb,
+      settledRssMb: settled.rssMb,
+      settledCpuShare: settled.cpuShare,
+      settledCpuSeconds: settled.cpuSeconds,
       settleSeconds: options.settleSeconds,
       loadRate,
       loadRssMb,
@@ -183,14 +189,14 @@ export function footprintSummary(r: FootprintResult): string {
   const lines = [...(r.idle === undefined ? [] : [idleFootprintSummary(r.idle)]), ...(r.rows.length === 0 ? [] : [`scale and footprint (Kubernetes provider, fake API with ${FAKE_API_LATENCY_MS} ms per call, pod routing to one echo server):`])];
   for (const row of r.rows) {
     lines.push(
-      `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB (settled after ${row.settleSeconds ?? '?'} s: ${row.settledRssMb ?? '?'} MB), CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s;` +
+      `  ${row.functions} functions: listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB (settled after ${row.settleSeconds ?? '?'} s: ${row.settledRssMb ?? '?'} MB), CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s (settled: ${row.settledCpuShare === undefined ? '?' : (row.settledCpuShare * 100).toFixed(2)} % over the last ${row.settledCpuSeconds ?? '?'} s);` +
         ` at ${row.loadRate}/s RSS ${row.loadRssMb} MB, CPU ${(row.loadCpuShare * 100).toFixed(1)} %, p99 ${row.loadLatencyMs.p99.toFixed(2)} ms (${row.loadErrors} errors);` +
         ` webhook 200/s p50 ${row.webhookLatencyMs.p50.toFixed(1)} ms, p99 ${row.webhookLatencyMs.p99.toFixed(1)} ms (${row.streamCallsPerNotification ?? '?'} API calls per notification; sender's loop delay p99 ${row.webhookSenderDelayP99Ms ?? '?'} ms);` +
         ` API calls per alert step mean ${row.apiCallsPerAlert}, p99 ${row.apiCallsPerStepP99 ?? '?'}, max ${row.apiCallsPerStepMax ?? '?'}, GETs ${row.apiGetsInSteps ?? '?'}`,
     );
   }
   const scale = (row: ScaleRow): string =>
-    `listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB (settled after ${row.settleSeconds ?? '?'} s: ${row.settledRssMb ?? '?'} MB), CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s; ${row.podsSent} pods sent by the API`;
+    `listed ${(row.listedMs / 1000).toFixed(1)} s, all served ${(row.servedMs / 1000).toFixed(1)} s; idle RSS ${row.idleRssMb} MB (settled after ${row.settleSeconds ?? '?'} s: ${row.settledRssMb ?? '?'} MB), CPU ${(row.idleCpuShare * 100).toFixed(2)} % of a core over ${row.idleSeconds} s (settled: ${row.settledCpuShare === undefined ? '?' : (row.settledCpuShare * 100).toFixed(2)} % over the last ${row.settledCpuSeconds ?? '?'} s); ${row.podsSent} pods sent by the API`;
   if (r.large !== undefined) lines.push(`  ${r.large.functions} functions (listed, served, idle only): ${scale(r.large)}`);
   if (r.unrelated !== undefined) {
     const { without, with: withPods } = r.unrelated;

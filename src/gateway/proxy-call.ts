@@ -21,7 +21,7 @@ export interface KnownFunction {
   readonly metrics: FunctionMetrics;
 }
 
-/** What every call shares: the upstream agent, the logger and the limits, and for a retry the dispatcher and metrics. */
+/** What every call shares: the upstream client, the logger and the limits, and for a retry the dispatcher and metrics. */
 export interface CallContext {
   /** The upstream HTTP/1.1 client: keep-alive connections per replica address. */
   readonly upstream: UpstreamPool;
@@ -157,7 +157,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
     const url = slot.url;
     const base = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : '';
     const path = base + (target.path === '' ? '/' : target.path) + target.query;
-    // A call sent on to another gateway says so (and is never sent again, see onUpstreamError); Host is the last pair.
+    // A call sent on to another gateway says so (and is never sent again, see upstreamError); Host is the last pair.
     setSendHeaders(headers.forward, url.host, this.sends === 1, slot.forwarded === true);
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const exchange = this.context.upstream.exchange(hostname, url.port === '' ? 80 : Number(url.port), this, {

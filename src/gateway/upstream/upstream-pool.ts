@@ -5,10 +5,11 @@ import { ResponseParser, type ResponseSink } from './response-parser.js';
 /*
  * The proxy's upstream HTTP/1.1 client on plain sockets: a keep-alive pool per replica address,
  * one exchange at a time per connection, the request head written as one string, the answer
- * read by ResponseParser. Node's http.request with an Agent cost about 40 µs of CPU per 64 B
- * call here, half of a bare Node forwarder's; this client about a tenth of that (ad hoc
- * measurement, see CHANGELOG). The client side of the proxy (parsing what callers send) stays
- * Node's http server and its llhttp parser.
+ * read by ResponseParser. In one ad hoc run on this project's 2-core machine (wrk -c 64, 64 B,
+ * each forwarder alone, no gateway logic), a Node http server forwarding with http.request and
+ * an Agent used 82 µs of CPU per call, and 41 µs with a plain-socket client like this one
+ * (BENCHMARKS.md, the notes on the CPU rows). The callers' side of the proxy stays Node's
+ * http server and its llhttp parser.
  */
 
 /** What an exchange tells the call it serves (src/gateway/proxy-call.ts). */
