@@ -28,9 +28,12 @@ export class AnswerCopy {
     private readonly owner: AnswerOwner,
   ) {}
 
-  /** Starts watching the replica's silence (the response head has been written). */
-  start(): void {
-    if (this.idleMs > 0) this.exchange.watchIdle(this.idleMs);
+  /** Writes the answer's head (throws when Node refuses a header) and starts watching the replica's silence. */
+  static begin(exchange: UpstreamExchange, res: http.ServerResponse, status: number, headers: string[], idleMs: number, owner: AnswerOwner): AnswerCopy {
+    res.writeHead(status, headers);
+    const answer = new AnswerCopy(exchange, res, idleMs, owner);
+    if (idleMs > 0) exchange.watchIdle(idleMs);
+    return answer;
   }
 
   /** A piece of the answer: to the client, pausing the replica while the client's socket is full. */

@@ -2,6 +2,13 @@ import type http from 'node:http';
 import { AppError } from '../errors.js';
 import { RETRY_BODY_BYTES } from './proxy-retry.js';
 
+/** Where a body streams once its call has a replica (an upstream exchange). */
+export interface BodySink {
+  /** False when the connection is full: the body pauses until `CallBody.drain`. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+}
+
 /** What a request body needs from its call (src/gateway/proxy-call.ts). */
 export interface BodyOwner {
   /** Sends to a replica so far: 0 while the body is received before the first send. */
@@ -30,6 +37,8 @@ export class CallBody {
   private ready: (() => void) | null = null;
   /** The idle timeout while the body is being received; null when none runs. */
   private timer: NodeJS.Timeout | null = null;
+  /** Where the rest of the body streams (see `flowTo`); null when it does not. */
+  private sink: BodySink | null = null;
 
   constructor(
     private readonly req: http.IncomingMessage,
@@ -60,11 +69,44 @@ export class CallBody {
   }
 
   /** Writes what was received so far to a send (all of it before the first, or what is kept for a retry). */
-  replay(upstream: { write(chunk: Buffer): unknown }): void {
+  replay(upstream: BodySink): void {
     const saved = this.saved;
     if (saved !== null) for (const chunk of saved) upstream.write(chunk);
     if (!this.replayable) this.saved = null;
   }
+
+  /**
+   * Streams the rest of the body to `sink` as it comes: the request pauses while the sink's
+   * connection is full, and goes on at `drain`.
+   */
+  flowTo(sink: BodySink): void {
+    this.sink = sink;
+    this.req.on('data', this.onFlowData);
+    this.req.once('end', this.onFlowEnd);
+    this.req.resume();
+  }
+
+  /** The sink can take more. */
+  drain(): void {
+    if (this.sink !== null) this.req.resume();
+  }
+
+  /** The body stops flowing to its sink (the exchange ended, or the call goes again). */
+  stopFlow(): void {
+    this.sink = null;
+    this.req.removeListener('data', this.onFlowData);
+    this.req.removeListener('end', this.onFlowEnd);
+  }
+
+  private readonly onFlowData = (chunk: Buffer): void => {
+    if (this.sink?.write(chunk) === false) this.req.pause();
+  };
+
+  private readonly onFlowEnd = (): void => {
+    const sink = this.sink;
+    this.stopFlow();
+    sink?.end();
+  };
 
   /** An answer began: the call is never sent again, and what was kept can go. */
   drop(): void {

@@ -1,44 +1,18 @@
 import type http from 'node:http';
-import { FORWARDED_HEADER, type Dispatcher, type Slot } from '../engine/dispatcher.js';
+import { FORWARDED_HEADER, type Slot } from '../engine/dispatcher.js';
 import { AppError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
-import type { FunctionRef } from '../providers/types.js';
 import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
-import { endCall, type FunctionMetrics } from './function-metrics.js';
-import type { InvocationLog } from '../engine/activity.js';
+import { endCall } from './function-metrics.js';
 import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
 import { AnswerCopy, type AnswerOwner } from './proxy-answer.js';
-import type { ExchangeOwner, UpstreamExchange, UpstreamPool } from './upstream/upstream-pool.js';
+import type { ExchangeOwner, UpstreamExchange } from './upstream/upstream-pool.js';
+import type { CallContext, KnownFunction } from './proxy-context.js';
 import type { FunctionTarget } from './proxy-path.js';
 import { MAX_ATTEMPTS, forwardRetry, isRepeatable, retryReasonOf, setSendHeaders, type RetryReason } from './proxy-retry.js';
 
-/** A function the gateway has seen answer: its ref and its metric children. */
-export interface KnownFunction {
-  readonly ref: FunctionRef;
-  readonly metrics: FunctionMetrics;
-}
-
-/** What every call shares: the upstream client, the logger and the limits, and for a retry the dispatcher and metrics. */
-export interface CallContext {
-  /** The upstream HTTP/1.1 client: keep-alive connections per replica address. */
-  readonly upstream: UpstreamPool;
-  readonly dispatcher: Dispatcher;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly bodyLimitBytes: number;
-  /** Longest pause between two pieces of a request body while the gateway reads it, ms; 0 = no limit. */
-  readonly bodyIdleTimeoutMs: number;
-  /** Longest pause between two pieces of a replica's answer once its head came, ms; 0 = no limit. */
-  readonly responseIdleTimeoutMs: number;
-  readonly invocations: InvocationLog;
-  /** Name/value pairs added to every answer of the call, after the function's own (the admin listener's sandbox). */
-  readonly responseHeaders: readonly string[];
-  /** Calls from construction to the close of their response: what shutdown ends at its deadline. */
-  readonly active: Set<ProxyCall>;
-}
+export type { CallContext, KnownFunction } from './proxy-context.js';
 
 /**
  * One proxied call from the moment its function is known: counts it (started, in flight,
@@ -145,7 +119,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
 
   /** Stops the current exchange (its connection closed) and the request body's flow into it. */
   private endExchange(): void {
-    this.stopBodyFlow();
+    this.body?.stopFlow();
     this.answer = null;
     this.exchange?.destroy();
   }
@@ -168,7 +142,6 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
       bodyFramed: headers.chunked || !Number.isNaN(headers.contentLength),
     });
     this.exchange = exchange;
-    this.answer = null;
     // A call that may not simply go again is sent again only if none of its bytes left: the
     // connection's byte count from before the call's head is compared when the exchange fails
     // (see `retryReasonOf`).
@@ -182,29 +155,13 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
       return;
     }
     exchange.flush();
-    this.req.on('data', this.onBodyData);
-    this.req.once('end', this.onBodyEnd);
-    this.req.resume();
-  }
-
-  private readonly onBodyData = (chunk: Buffer): void => {
-    if (this.exchange?.write(chunk) === false) this.req.pause();
-  };
-
-  private readonly onBodyEnd = (): void => {
-    this.req.removeListener('data', this.onBodyData);
-    this.exchange?.end();
-  };
-
-  /** The request body stops flowing to the exchange (the exchange ends, or the call goes again). */
-  private stopBodyFlow(): void {
-    this.req.removeListener('data', this.onBodyData);
-    this.req.removeListener('end', this.onBodyEnd);
+    if (this.body === null) exchange.end();
+    else this.body.flowTo(exchange);
   }
 
   /** The connection can take more of the body. */
   upstreamDrain(): void {
-    if (this.exchange !== null && !this.finished) this.req.resume();
+    if (this.exchange !== null && !this.finished) this.body?.drain();
   }
 
   /** Reads the request body before any replica slot is taken (see CallBody); `ready` runs when the call may take one. */
@@ -227,8 +184,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
       this.answerFailed(err);
       return;
     }
-    const target = this.target;
-    const headers = this.headers;
+    const { target, headers } = this;
     if (target === null || headers === null) return;
     const host = slot.url.host;
     // Forwarded (see forwardRetry): refused waits here for a slot; anything else is 502, never sent twice.
@@ -301,31 +257,22 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} answered with status ${status}`), upstreamHost);
       return;
     }
+    const out = responseHeaders(rawHeaders);
+    if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
+    out.push(...this.context.responseHeaders);
     try {
-      const out = responseHeaders(rawHeaders);
-      if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
-      out.push(...this.context.responseHeaders);
-      this.res.writeHead(status, out);
+      this.answer = AnswerCopy.begin(exchange, this.res, status, out, this.context.responseIdleTimeoutMs, this);
     } catch (err) {
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} sent an answer that cannot be forwarded`, { cause: err }), upstreamHost);
-      return;
     }
-    this.answer = new AnswerCopy(exchange, this.res, this.context.responseIdleTimeoutMs, this);
-    this.answer.start();
   }
 
-  upstreamData(chunk: Buffer): void {
-    this.answer?.data(chunk);
-  }
-
+  upstreamData(chunk: Buffer): void { this.answer?.data(chunk); }
+  upstreamIdle(): void { this.answer?.idle(); }
   upstreamEnd(): void {
     const answer = this.answer;
     this.answer = null;
     answer?.end();
-  }
-
-  upstreamIdle(): void {
-    this.answer?.idle();
   }
 
   /** The replica paused its answer past the response idle timeout: cut, counted 504. */

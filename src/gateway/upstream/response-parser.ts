@@ -9,20 +9,14 @@
  * framing. Trailers are read and dropped. Informational answers (1xx except 101) are skipped.
  */
 
+import { UpstreamProtocolError, parseResponseHead, trimOws, type ResponseHead } from './response-head.js';
+
+export { UpstreamProtocolError } from './response-head.js';
+
 /** The largest response head (status line and headers) taken, bytes: Node's own default. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 /** The longest chunk-size line (with extensions) and the largest trailer section, bytes. */
 const MAX_CHUNK_LINE_BYTES = 4 * 1024;
-
-/** A replica's answer that is not HTTP/1.1 the parser can frame. `code` as Node's parser errors. */
-export class UpstreamProtocolError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'UpstreamProtocolError';
-    this.code = code;
-  }
-}
 
 /** Where the parsed answer goes. */
 export interface ResponseSink {
@@ -47,11 +41,6 @@ const enum State {
 
 const CR = 13;
 const LF = 10;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Characters never allowed in a header value: NUL, bare CR or LF and other controls but HTAB. */
-// eslint-disable-next-line no-control-regex -- control characters are what it looks for
-const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
 
 /** Parses one answer; `reset` readies it for the next answer on the same connection. */
 export class ResponseParser {
@@ -193,45 +182,19 @@ export class ResponseParser {
     const got = this.take(chunk, at, MAX_HEAD_BYTES, headEnd, 'HPE_HEADER_OVERFLOW', 'response head');
     if (got === null) return chunk.length;
     const { text, next } = got;
-    this.parseHead(text.slice(0, -4));
+    this.applyHead(parseResponseHead(text.slice(0, -4)));
     return next;
   }
 
-  private parseHead(head: string): void {
-    const lines = head.split('\r\n');
-    const status = STATUS_LINE.exec(lines[0] ?? '');
-    if (status === null) throw new UpstreamProtocolError('HPE_INVALID_CONSTANT', 'the answer does not begin with an HTTP/1.x status line');
-    const code = Number(status[2]);
-    const raw: string[] = [];
-    let contentLength = -1;
-    let transferEncoding: string | null = null;
-    let close = status[1] === '0';
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] ?? '';
-      const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!TOKEN.test(name)) throw new UpstreamProtocolError('HPE_INVALID_HEADER_TOKEN', 'a response header line is not name: value');
-      const value = trimOws(line.slice(colon + 1));
-      if (BAD_VALUE.test(value)) throw new UpstreamProtocolError('HPE_INVALID_HEADER_TOKEN', `response header ${name}: a control character in its value`);
-      raw.push(name, value);
-      const lower = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : '';
-      if (lower === 'content-length') {
-        if (!/^\d{1,15}$/.test(value)) throw new UpstreamProtocolError('HPE_INVALID_CONTENT_LENGTH', 'response Content-Length is not a length');
-        const n = Number(value);
-        if (contentLength >= 0 && contentLength !== n) throw new UpstreamProtocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'two different response Content-Lengths');
-        contentLength = n;
-      } else if (lower === 'transfer-encoding') {
-        transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
-      } else if (lower === 'connection') {
-        if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
-      }
-    }
+  /** A complete head: skipped (1xx but 101), or handed on and the body's framing chosen. */
+  private applyHead(head: ResponseHead): void {
+    const { code, contentLength, transferEncoding } = head;
     if (code < 200 && code !== 101) {
       // Informational (100 Continue, 103 Early Hints): skipped; the real head follows.
       return;
     }
-    if (close) this.persistent = false;
-    this.sink.responseHead(code, raw);
+    if (head.close) this.persistent = false;
+    this.sink.responseHead(code, head.raw);
     if (code === 101) {
       // Not asked for: the caller fails the call; nothing more is read on this connection.
       this.persistent = false;
@@ -306,13 +269,4 @@ function lineEnd(buf: Buffer, from: number): number {
   if (i < 0) return -1;
   if (i === 0 || buf[i - 1] !== CR) throw new UpstreamProtocolError('HPE_STRICT', 'chunked answer: a line ends without CRLF');
   return i + 1;
-}
-
-/** The value without the spaces and tabs around it (RFC 9110 5.5 OWS). */
-function trimOws(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
-  while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
 }
