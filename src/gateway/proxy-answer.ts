@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import type { UpstreamExchange } from './upstream/upstream-pool.js';
+import type { UpstreamExchange, WholeAnswer } from './upstream/upstream-pool.js';
 
 /** What an answer being forwarded tells its call (src/gateway/proxy-call.ts). */
 export interface AnswerOwner {
@@ -27,6 +27,18 @@ export class AnswerCopy {
     private readonly idleMs: number,
     private readonly owner: AnswerOwner,
   ) {}
+
+  /**
+   * Writes an answer that came whole in one read: head and body in one write, with its length
+   * when it came chunked (so the client gets no chunked framing either). Throws when Node
+   * refuses a header.
+   */
+  static whole(res: http.ServerResponse, status: number, headers: string[], whole: WholeAnswer): void {
+    if (whole.chunked) headers.push('Content-Length', String(whole.body.length));
+    res.writeHead(status, headers);
+    if (whole.body.length > 0) res.end(whole.body);
+    else res.end();
+  }
 
   /** Writes the answer's head (throws when Node refuses a header) and starts watching the replica's silence. */
   static begin(exchange: UpstreamExchange, res: http.ServerResponse, status: number, headers: string[], idleMs: number, owner: AnswerOwner): AnswerCopy {

@@ -7,7 +7,7 @@ import type { RequestHeaders } from './proxy-headers.js';
 import { responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
 import { AnswerCopy, type AnswerOwner } from './proxy-answer.js';
-import type { ExchangeOwner, UpstreamExchange } from './upstream/upstream-pool.js';
+import type { ExchangeOwner, UpstreamExchange, WholeAnswer } from './upstream/upstream-pool.js';
 import type { CallContext, KnownFunction } from './proxy-context.js';
 import type { FunctionTarget } from './proxy-path.js';
 import { MAX_ATTEMPTS, forwardRetry, isRepeatable, retryReasonOf, setSendHeaders, type RetryReason } from './proxy-retry.js';
@@ -242,28 +242,28 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
   };
 
   /** The answer's head: written to the client, then its body copied as it comes. */
-  upstreamHead(status: number, rawHeaders: string[]): void {
+  upstreamHead(status: number, rawHeaders: string[], whole?: WholeAnswer): void {
     const exchange = this.exchange;
     const slot = this.slot;
     if (this.settled || this.closedFlag || exchange === null || slot === null) {
       exchange?.destroy();
       return;
     }
-    const upstreamHost = slot.url.host;
     // An answer began: this call is never sent again, and its kept body can go.
     this.body?.drop();
     // A final answer is 200-599 (the parser skips 1xx but 101, which was not asked for).
     if (status < 200 || status > 599) {
-      this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} answered with status ${status}`), upstreamHost);
+      this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} answered with status ${status}`), slot.url.host);
       return;
     }
     const out = responseHeaders(rawHeaders);
     if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
     out.push(...this.context.responseHeaders);
     try {
-      this.answer = AnswerCopy.begin(exchange, this.res, status, out, this.context.responseIdleTimeoutMs, this);
+      if (whole === undefined) this.answer = AnswerCopy.begin(exchange, this.res, status, out, this.context.responseIdleTimeoutMs, this);
+      else AnswerCopy.whole(this.res, status, out, whole);
     } catch (err) {
-      this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} sent an answer that cannot be forwarded`, { cause: err }), upstreamHost);
+      this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} sent an answer that cannot be forwarded`, { cause: err }), slot.url.host);
     }
   }
 

@@ -477,3 +477,82 @@ describe('ResponseParser malformed answers', () => {
     expect(err.message).toBe('what happened');
   });
 });
+
+/** A sink that also takes whole answers (what the gateway's connections do). */
+class WholeRecorder extends Recorder {
+  readonly wholes: Array<{ status: number; rawHeaders: string[]; body: string; chunked: boolean }> = [];
+
+  responseWhole(status: number, rawHeaders: string[], body: Buffer, chunked: boolean): void {
+    this.wholes.push({ status, rawHeaders, body: body.toString('latin1'), chunked });
+    this.events.push(`whole ${status}`);
+  }
+}
+
+function wholeParserFor(method = 'GET'): { parser: ResponseParser; sink: WholeRecorder } {
+  const sink = new WholeRecorder();
+  const parser = new ResponseParser(sink);
+  parser.reset(method);
+  return { parser, sink };
+}
+
+describe('an answer whole in one read goes to responseWhole, once, when the sink takes it', () => {
+  it.each<[string, string, number, string, boolean]>([
+    ['a Content-Length body', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello', 200, 'hello', false],
+    ['a chunked body in two chunks, with an extension', 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n', 201, 'hello', true],
+    ['an empty chunked body', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 200, '', true],
+    ['a 204', 'HTTP/1.1 204 No Content\r\n\r\n', 204, '', false],
+    ['Content-Length 0', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 200, '', false],
+  ])('%s', (_name, answer, status, body, chunked) => {
+    const { parser, sink } = wholeParserFor();
+    expect(parser.feed(bytes(answer))).toBe(0);
+    expect(sink.events).toEqual([`whole ${status}`]);
+    expect(sink.wholes[0]?.body).toBe(body);
+    expect(sink.wholes[0]?.chunked).toBe(chunked);
+    expect(parser.complete).toBe(true);
+    expect(parser.reusable).toBe(true);
+  });
+
+  it('a HEAD answer with a Content-Length is whole with no body', () => {
+    const { parser, sink } = wholeParserFor('HEAD');
+    expect(parser.feed(bytes('HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n'))).toBe(0);
+    expect(sink.wholes.map((w) => [w.status, w.body])).toEqual([[200, '']]);
+  });
+
+  it('bytes after a whole answer are leftover and make the connection not reusable', () => {
+    const { parser, sink } = wholeParserFor();
+    expect(parser.feed(bytes('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'))).toBe(5);
+    expect(sink.wholes.map((w) => w.body)).toEqual(['ok']);
+    expect(parser.reusable).toBe(false);
+  });
+
+  it.each<[string, string[], string]>([
+    ['a body that continues in the next read', ['HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab', 'cd'], 'abcd'],
+    ['a chunked body that continues in the next read', ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n', '2\r\ncd\r\n0\r\n\r\n'], 'abcd'],
+    ['a chunked body with trailers', ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX-T: 1\r\n\r\n'], 'ab'],
+    ['a close-delimited body', ['HTTP/1.1 200 OK\r\n\r\nabcd'], 'abcd'],
+  ])('%s is read incrementally (head, data, end)', (_name, pieces, body) => {
+    const { parser, sink } = wholeParserFor();
+    for (const piece of pieces) expect(parser.feed(bytes(piece))).toBe(0);
+    if (!parser.complete) parser.close();
+    expect(sink.wholes).toEqual([]);
+    expect(sink.events[0]).toBe('head 200');
+    expect(sink.body).toBe(body);
+    expect(sink.ends).toBe(1);
+  });
+
+  it('a 101 is handed on as a head, never whole', () => {
+    const { parser, sink } = wholeParserFor();
+    parser.feed(bytes('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n'));
+    expect(sink.events).toEqual(['head 101']);
+    expect(parser.reusable).toBe(false);
+  });
+
+  it.each<[string, string, string]>([
+    ['a chunk without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXX0\r\n\r\n', 'HPE_STRICT'],
+    ['a chunk size that is not hexadecimal', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+  ])('%s is still an error (the incremental parser reads what the whole path does not take)', (_name, answer, code) => {
+    const { parser, sink } = wholeParserFor();
+    expect(codeOf(() => parser.feed(bytes(answer)))).toBe(code);
+    expect(sink.wholes).toEqual([]);
+  });
+});

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { AppError } from '../../src/errors.js';
 import { UpstreamProtocolError } from '../../src/gateway/upstream/response-parser.js';
-import { UpstreamPool, requestHead, type ExchangeOwner, type UpstreamExchange, type UpstreamRequest } from '../../src/gateway/upstream/upstream-pool.js';
+import { UpstreamPool, requestHead, type ExchangeOwner, type UpstreamExchange, type UpstreamRequest, type WholeAnswer } from '../../src/gateway/upstream/upstream-pool.js';
 
 const HOST = '127.0.0.1';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -122,10 +122,18 @@ class Owner implements ExchangeOwner {
   endedAt = 0;
   onData: ((chunk: Buffer) => void) | null = null;
 
-  upstreamHead(status: number, rawHeaders: string[]): void {
+  /** Answers that came whole in one read (head and body together, see WholeAnswer). */
+  wholes = 0;
+
+  upstreamHead(status: number, rawHeaders: string[], whole?: WholeAnswer): void {
     this.events.push('head');
     this.status = status;
     this.rawHeaders = rawHeaders;
+    if (whole === undefined) return;
+    // All of the answer at once: recorded as the incremental calls would be, one piece of data.
+    this.wholes += 1;
+    if (whole.body.length > 0) this.upstreamData(whole.body);
+    this.upstreamEnd();
   }
 
   upstreamData(chunk: Buffer): void {

@@ -12,10 +12,21 @@ export interface ConnectionPool {
   unwatch(connection: Connection): void;
 }
 
+/** An answer's body read whole with its head. */
+export interface WholeAnswer {
+  readonly body: Buffer;
+  /** It came chunked: its length was not in the head. */
+  readonly chunked: boolean;
+}
+
 /** What an exchange tells the call it serves (src/gateway/proxy-call.ts). */
 export interface ExchangeOwner {
-  /** The final answer head: status 101 or 200-599, raw [name, value, ...] pairs. */
-  upstreamHead(status: number, rawHeaders: string[]): void;
+  /**
+   * The final answer head: status 101 or 200-599, raw [name, value, ...] pairs. With `whole`,
+   * the answer came whole in one read: its body (without chunked framing) is all there is, no
+   * upstreamData or upstreamEnd follows.
+   */
+  upstreamHead(status: number, rawHeaders: string[], whole?: WholeAnswer): void;
   /** A piece of the answer body. */
   upstreamData(chunk: Buffer): void;
   /** The answer is complete. */
@@ -58,6 +69,13 @@ export class Connection implements ResponseSink {
 
   responseHead(status: number, rawHeaders: string[]): void {
     this.exchange?.owner.upstreamHead(status, rawHeaders);
+  }
+
+  responseWhole(status: number, rawHeaders: string[], body: Buffer, chunked: boolean): void {
+    const exchange = this.exchange;
+    if (exchange === null) return;
+    exchange.responseDone = true;
+    exchange.owner.upstreamHead(status, rawHeaders, { body, chunked });
   }
 
   responseData(chunk: Buffer): void {

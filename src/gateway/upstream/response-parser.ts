@@ -9,6 +9,7 @@
  * framing. Trailers are read and dropped. Informational answers (1xx except 101) are skipped.
  */
 
+import { wholeChunked } from './chunked-whole.js';
 import { UpstreamProtocolError, parseResponseHead, trimOws, type ResponseHead } from './response-head.js';
 
 export { UpstreamProtocolError } from './response-head.js';
@@ -26,7 +27,15 @@ export interface ResponseSink {
   responseData(chunk: Buffer): void;
   /** The answer is complete. */
   responseEnd(): void;
+  /**
+   * Optional: a whole answer found in one read (head and all of its body), in place of the three
+   * calls above; `body` is the body without chunked framing, `chunked` says it had that framing
+   * (so its length was not in the head).
+   */
+  responseWhole?(status: number, rawHeaders: string[], body: Buffer, chunked: boolean): void;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 const enum State {
   Head,
@@ -182,28 +191,42 @@ export class ResponseParser {
     const got = this.take(chunk, at, MAX_HEAD_BYTES, headEnd, 'HPE_HEADER_OVERFLOW', 'response head');
     if (got === null) return chunk.length;
     const { text, next } = got;
-    this.applyHead(parseResponseHead(text.slice(0, -4)));
+    const head = parseResponseHead(text.slice(0, -4));
+    // Informational (100 Continue, 103 Early Hints): skipped; the real head follows.
+    if (head.code < 200 && head.code !== 101) return next;
+    if (head.close) this.persistent = false;
+    const bodyless = this.frame(head);
+    const whole = this.sink.responseWhole === undefined || head.code === 101 ? null : bodyless ? { body: EMPTY, next } : this.wholeBody(chunk, next);
+    if (whole !== null) {
+      const chunked = this.state === State.ChunkSize;
+      this.state = State.Done;
+      this.pending = null;
+      this.sink.responseWhole?.(head.code, head.raw, whole.body, chunked);
+      return whole.next;
+    }
+    this.sink.responseHead(head.code, head.raw);
+    if (bodyless) this.finish();
     return next;
   }
 
-  /** A complete head: skipped (1xx but 101), or handed on and the body's framing chosen. */
-  private applyHead(head: ResponseHead): void {
+  /** The whole body when all of it is in `chunk` from `from` on (Content-Length or chunked without trailers); null when not. */
+  private wholeBody(chunk: Buffer, from: number): { body: Buffer; next: number } | null {
+    if (this.state === State.Length) return chunk.length - from >= this.remaining ? { body: chunk.subarray(from, from + this.remaining), next: from + this.remaining } : null;
+    return this.state === State.ChunkSize ? wholeChunked(chunk, from) : null;
+  }
+
+  /** Chooses the body's framing from a final head; true when the answer has no body (then the state is Done). */
+  private frame(head: ResponseHead): boolean {
     const { code, contentLength, transferEncoding } = head;
-    if (code < 200 && code !== 101) {
-      // Informational (100 Continue, 103 Early Hints): skipped; the real head follows.
-      return;
-    }
-    if (head.close) this.persistent = false;
-    this.sink.responseHead(code, head.raw);
     if (code === 101) {
       // Not asked for: the caller fails the call; nothing more is read on this connection.
       this.persistent = false;
       this.state = State.Done;
-      return;
+      return false;
     }
     if (this.headRequest || code === 204 || code === 304) {
-      this.finish();
-      return;
+      this.state = State.Done;
+      return true;
     }
     if (transferEncoding !== null) {
       // RFC 9112 6.1: Transfer-Encoding wins over Content-Length, and such a connection is not reused.
@@ -214,18 +237,20 @@ export class ResponseParser {
         this.persistent = false;
         this.state = State.UntilClose;
       }
-      return;
+      return false;
     }
-    if (contentLength >= 0) {
-      if (contentLength === 0) this.finish();
-      else {
-        this.remaining = contentLength;
-        this.state = State.Length;
-      }
-      return;
+    if (contentLength === 0) {
+      this.state = State.Done;
+      return true;
+    }
+    if (contentLength > 0) {
+      this.remaining = contentLength;
+      this.state = State.Length;
+      return false;
     }
     this.persistent = false;
     this.state = State.UntilClose;
+    return false;
   }
 
   private readChunkSize(chunk: Buffer, at: number): number {

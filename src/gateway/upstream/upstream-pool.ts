@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Connection, UpstreamExchange, type ConnectionPool, type ExchangeOwner } from './connection.js';
 import { requestHead, type UpstreamRequest } from './request-head.js';
 
-export type { ExchangeOwner, UpstreamExchange } from './connection.js';
+export type { ExchangeOwner, UpstreamExchange, WholeAnswer } from './connection.js';
 export { requestHead, type UpstreamRequest } from './request-head.js';
 
 /*
