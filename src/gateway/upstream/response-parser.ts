@@ -229,8 +229,9 @@ export class ResponseParser {
       return true;
     }
     if (transferEncoding !== null) {
-      // RFC 9112 6.1: Transfer-Encoding wins over Content-Length, and such a connection is not reused.
-      if (contentLength >= 0) this.persistent = false;
+      // RFC 9112 6.1: a sender must not send both. Refused, as Node's own parser refuses it: the
+      // replica's Content-Length would otherwise reach the client beside a body it does not describe.
+      if (contentLength >= 0) throw new UpstreamProtocolError('HPE_UNEXPECTED_CONTENT_LENGTH', 'an answer with both Transfer-Encoding and Content-Length');
       const codings = transferEncoding.split(',');
       if (codings[codings.length - 1]?.trim().toLowerCase() === 'chunked') this.state = State.ChunkSize;
       else {
