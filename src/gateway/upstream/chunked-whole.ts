@@ -1,7 +1,8 @@
 /** A chunked answer body read whole from one buffer: the fast path of ResponseParser (src/gateway/upstream/response-parser.ts) for small answers. */
-const CR = 13;
-const LF = 10;
-const EMPTY = Buffer.alloc(0);
+export const CR = 13;
+export const LF = 10;
+/** The body of an answer that has none. */
+export const EMPTY = Buffer.alloc(0);
 
 /**
  * A chunked body complete in `buf` from `from` on, without trailers: its data (one slice, or a

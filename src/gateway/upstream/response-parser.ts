@@ -9,7 +9,7 @@
  * framing. Trailers are read and dropped. Informational answers (1xx except 101) are skipped.
  */
 
-import { wholeChunked } from './chunked-whole.js';
+import { CR, EMPTY, LF, wholeChunked } from './chunked-whole.js';
 import { UpstreamProtocolError, parseResponseHead, trimOws, type ResponseHead } from './response-head.js';
 
 export { UpstreamProtocolError } from './response-head.js';
@@ -35,8 +35,6 @@ export interface ResponseSink {
   responseWhole?(status: number, rawHeaders: string[], body: Buffer, chunked: boolean): void;
 }
 
-const EMPTY = Buffer.alloc(0);
-
 const enum State {
   Head,
   Length,
@@ -47,9 +45,6 @@ const enum State {
   UntilClose,
   Done,
 }
-
-const CR = 13;
-const LF = 10;
 
 /** Parses one answer; `reset` readies it for the next answer on the same connection. */
 export class ResponseParser {

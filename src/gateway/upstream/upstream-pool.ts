@@ -24,8 +24,8 @@ const IDLE_CLOSE_MS = 1000;
  * (unref'd, running only while there is something to check) instead of a timer per socket.
  */
 export class UpstreamPool implements ConnectionPool {
+  /** Idle connections per replica address; an address with none has no entry. */
   private readonly idle = new Map<string, Connection[]>();
-  private idleCount = 0;
   /** Connections whose answer is watched for silence, with the silence allowed (ms). */
   private readonly watched = new Map<Connection, number>();
   private sweeper: NodeJS.Timeout | null = null;
@@ -40,7 +40,7 @@ export class UpstreamPool implements ConnectionPool {
     let connection: Connection | undefined;
     while (list !== undefined && list.length > 0) {
       const candidate = list.pop();
-      this.idleCount -= 1;
+      if (list.length === 0) this.idle.delete(key);
       if (candidate !== undefined && candidate.alive) {
         connection = candidate;
         break;
@@ -77,7 +77,6 @@ export class UpstreamPool implements ConnectionPool {
       this.idle.set(connection.key, list);
     }
     list.push(connection);
-    this.idleCount += 1;
     this.startSweep();
   }
 
@@ -89,7 +88,6 @@ export class UpstreamPool implements ConnectionPool {
     const at = list.indexOf(connection);
     if (at < 0) return;
     list.splice(at, 1);
-    this.idleCount -= 1;
     if (list.length === 0) this.idle.delete(connection.key);
   }
 
@@ -119,7 +117,6 @@ export class UpstreamPool implements ConnectionPool {
     this.closed = true;
     for (const list of this.idle.values()) for (const c of list) c.socket.destroy();
     this.idle.clear();
-    this.idleCount = 0;
     this.stopSweep();
   }
 
@@ -143,16 +140,11 @@ export class UpstreamPool implements ConnectionPool {
       this.watched.delete(connection);
       connection.exchange?.owner.upstreamIdle();
     }
-    if (this.idleCount > 0) {
-      for (const [key, list] of this.idle) {
-        // Oldest first: the list is LIFO, so the stale ones are at its start.
-        while (list.length > 0 && now - (list[0]?.lastActivity ?? now) >= IDLE_CLOSE_MS) {
-          this.idleCount -= 1;
-          list.shift()?.socket.destroy();
-        }
-        if (list.length === 0) this.idle.delete(key);
-      }
+    for (const [key, list] of this.idle) {
+      // Oldest first: the list is LIFO, so the stale ones are at its start.
+      while (list.length > 0 && now - (list[0]?.lastActivity ?? now) >= IDLE_CLOSE_MS) list.shift()?.socket.destroy();
+      if (list.length === 0) this.idle.delete(key);
     }
-    if (this.idleCount === 0 && this.watched.size === 0) this.stopSweep();
+    if (this.idle.size === 0 && this.watched.size === 0) this.stopSweep();
   }
 }
