@@ -209,6 +209,7 @@ describe('a replica killed mid-answer', () => {
   };
 
   it('after the answer began: the client sees the answer cut short, never a hang, and the next call is served', async () => {
+    let killedPid = 0;
     const outcome = await new Promise<{ status: number; bytes: number; declared: number; ended: 'aborted' | 'complete' }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the client hung for 5 s')), 5000);
       const req = http.get({ host: '127.0.0.1', port: s.port, path: '/function/victim/stall', agent: false }, (res) => {
@@ -218,7 +219,8 @@ describe('a replica killed mid-answer', () => {
           bytes += c.length;
           if (!killed) {
             killed = true;
-            killReplica(Number(res.headers['x-pid']));
+            killedPid = Number(res.headers['x-pid']);
+            killReplica(killedPid);
           }
         });
         const done = (ended: 'aborted' | 'complete') => {
@@ -235,6 +237,9 @@ describe('a replica killed mid-answer', () => {
     expect(outcome.ended).toBe('aborted');
     expect(outcome.bytes).toBeLessThan(outcome.declared);
     await eventually(() => inFlight('victim') === 0, 3000);
+    // Once the provider has seen the death (as in the next test): until then a POST may still
+    // reach the dying replica, and one reset after its bytes went out is a 502, never sent twice.
+    await eventually(() => provider().replicasOf({ name: 'victim', namespace: NS }).every((r) => r.pid !== killedPid), 3000);
     // The provider starts a new replica; the next call waits for it and is served.
     await stillServes('victim');
   });
