@@ -63,6 +63,11 @@ export interface ConfigMapLike {
   readonly data?: Record<string, string> | null;
 }
 
+/** The fields of a core Event alert-scaler reads back (its name, to bump its count later). */
+export interface EventLike {
+  readonly metadata?: { readonly name?: string; readonly namespace?: string };
+}
+
 /** One event of a watch, as the apiserver sends it; `T` is the watched kind. */
 export interface WatchEvent<T = DeploymentLike> {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
