@@ -95,6 +95,10 @@ export class NamedPolicyProvider implements ReplicaProvider {
     return this.inner.lastCrash?.(ref) ?? null;
   }
 
+  hurry(ref: FunctionRef): void {
+    this.inner.hurry?.(ref);
+  }
+
   onCrash(listener: CrashListener): () => void {
     return this.inner.onCrash?.(listener) ?? (() => undefined);
   }

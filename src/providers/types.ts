@@ -124,6 +124,12 @@ export interface ReplicaProvider {
   lastCrash?(ref: FunctionRef): ReplicaCrash | null;
   /** Subscribes to replica crashes (a provider without crash reports never calls it); returns the unsubscribe function. */
   onCrash?(listener: CrashListener): () => void;
+  /**
+   * Calls wait for the function's first ready replica (a wake, or a scale-up with none ready
+   * yet): find its starting replicas ready as fast as it can until one is. Optional: a
+   * provider that learns readiness from a watch has nothing to hurry.
+   */
+  hurry?(ref: FunctionRef): void;
   /** Starts background work (processes, watches). */
   start(): Promise<void>;
   /** Stops background work; the local provider also stops its replicas. */

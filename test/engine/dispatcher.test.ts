@@ -61,6 +61,23 @@ describe('dispatcher', () => {
     expect(e.dispatcher.replicas(e.ref).reduce((n, r) => n + r.served, 0)).toBe(12);
   });
 
+  it('a call queued with no replica to take it asks the provider to hurry (find the first ready replica fast); one queued behind busy replicas does not', async () => {
+    const hurried = async (replicas: number): Promise<string[]> => {
+      const e = await engine({ replicas, labels: CONCURRENCY_1 });
+      const calls: string[] = [];
+      Object.assign(e.provider, { hurry: (ref: { name: string }) => calls.push(ref.name) });
+      const first = e.dispatcher.tryAcquire(e.ref);
+      const waiting = e.dispatcher.acquire(e.ref, { maxWaitMs: 1000 }).catch((err: unknown) => err);
+      await settle();
+      e.clock.advance(1000);
+      await waiting;
+      first?.release();
+      return calls;
+    };
+    expect(await hurried(0)).toEqual(['fn']);
+    expect(await hurried(1)).toEqual([]);
+  });
+
   it('least in-flight first, round robin among equals', async () => {
     const e = await engine({ replicas: 3 });
     const ids = Array.from({ length: 6 }, () => e.dispatcher.tryAcquire(e.ref)?.replicaId);

@@ -32,6 +32,10 @@ export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> imp
     return this.inner.subscribe(listener);
   }
 
+  hurry(ref: FunctionRef): void {
+    this.inner.hurry?.(ref);
+  }
+
   start(): Promise<void> {
     return this.inner.start();
   }

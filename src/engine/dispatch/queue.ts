@@ -92,6 +92,8 @@ export class WaitQueue {
     this.meter.count(entry, 1);
     entry.queue.push(waiter);
     report(entry);
+    // No replica can take it yet: the provider looks for the first ready one at its fastest.
+    if (arrivalReason === 'no_replica') this.provider.hurry?.(entry.ref);
     this.wakes.maybeWake(entry);
     this.meter.queued(entry.ref, arrivalReason);
   }

@@ -110,6 +110,14 @@ export class LocalProvider implements ReplicaProvider {
    * The function's crash loop: its replicas crashed (the last crash, how many in a row) and
    * none has become ready since; the next start is due at `nextRetryAt`. Null otherwise.
    */
+  /** Calls wait for the function's first ready replica: its starting replicas (and those it starts next) probe at the fast pace until one is ready. */
+  hurry(ref: FunctionRef): void {
+    const fn = this.functions.get(refKey(ref));
+    if (fn === undefined) return;
+    fn.awaited = true;
+    for (const replica of fn.live) replica.hurry();
+  }
+
   crashLoop(ref: FunctionRef): CrashLoop | null {
     const fn = this.functions.get(refKey(ref));
     return fn === undefined ? null : crashLoopOf(fn);
@@ -195,6 +203,7 @@ export class LocalProvider implements ReplicaProvider {
       healthIntervalMs: this.options.healthIntervalMs,
       startTimeoutMs: this.options.startTimeoutMs,
       expectReadyPipe: fn.signalsReady,
+      awaited: () => fn.awaited,
       logger: this.options.logger,
       onChange: (r) => this.onReplicaChange(fn, r),
     });
@@ -210,6 +219,7 @@ export class LocalProvider implements ReplicaProvider {
       fn.crashes = 0;
       fn.lastCrash = undefined;
       fn.signalsReady = replica.readyBy === 'pipe';
+      fn.awaited = false;
       this.options.logger.debug('replica ready', { function: fn.spec.name, port: replica.port, by: replica.readyBy, startMs: Date.now() - replica.startedAt });
     }
     if (replica.phase === 'exited' && fn.live.includes(replica)) {

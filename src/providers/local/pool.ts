@@ -25,6 +25,8 @@ export interface LocalFunction {
   nextId: number;
   /** Its last replica to become ready said so on its readiness pipe: the next ones are expected to (see PIPE_GRACE_MS). */
   signalsReady: boolean;
+  /** Calls wait for its first ready replica (`hurry`): its starting replicas probe at the fast pace until one is ready. */
+  awaited: boolean;
 }
 
 /** The first restart after a crash waits this long, ms; each further crash in a row doubles it. */
@@ -51,6 +53,7 @@ export function newLocalFunction(spec: StackFunction, desired: number): LocalFun
     pendingStarts: 0,
     nextId: 1,
     signalsReady: false,
+    awaited: false,
   };
 }
 

@@ -27,6 +27,8 @@ export interface ReplicaOptions {
   readonly startTimeoutMs: number;
   /** The replica is expected to say `ready` on its pipe (its function's last replica did): no probes in the first PIPE_GRACE_MS. */
   readonly expectReadyPipe: boolean;
+  /** Calls wait for the function's first ready replica: probe at the fast pace (`probeDelayMs`), else every `healthIntervalMs`. Read before each pause. */
+  readonly awaited: () => boolean;
   readonly logger: Logger;
   /** Called when the phase changes. */
   readonly onChange: (replica: Replica) => void;
@@ -158,8 +160,11 @@ export class Replica {
   /**
    * Probes the health path until it answers 200, the process exits, or the start deadline
    * passes: a TCP connect first (cheap while nothing listens), the HTTP probe once the port
-   * accepts; every 1 ms at first, backing off to the health interval (`probeDelayMs`). A
-   * replica that says it is ready on its readiness pipe first ends the loop at its next turn.
+   * accepts; every health interval, or while calls wait for it (`awaited`) every 1 ms at
+   * first, backing off to the health interval (`probeDelayMs`): the fast pace is for a held
+   * call, and a scale-up nobody waits on would pay it in connects (200 a second per starting
+   * replica of a `sleep`). A replica that says it is ready on its readiness pipe first ends
+   * the loop at its next turn.
    */
   private async waitReady(): Promise<void> {
     const deadline = this.startedAt + this.options.startTimeoutMs;
@@ -183,7 +188,8 @@ export class Replica {
         this.signal('SIGKILL');
         return;
       }
-      await this.pause(probeDelayMs(this.sinceSpawnMs(), this.options.healthIntervalMs));
+      const { healthIntervalMs, awaited } = this.options;
+      await this.pause(awaited() ? probeDelayMs(this.sinceSpawnMs(), healthIntervalMs) : healthIntervalMs);
     }
   }
 
@@ -202,6 +208,11 @@ export class Replica {
       const timer = setTimeout(done, ms);
       this.wakeProbes = done;
     });
+  }
+
+  /** Calls now wait for this replica's function: a starting replica's pause ends and its probes go at the fast pace. */
+  hurry(): void {
+    if (this.phase === 'starting') this.wakeProbes?.();
   }
 
   /** The readiness pipe spoke: `ready` makes the replica ready; anything else starts the probes now. */
