@@ -43,6 +43,8 @@ export class LocalProvider implements ReplicaProvider {
   private closed = false;
   /** Every replica whose process has not exited yet, whatever its phase or function. */
   private readonly processes = new Set<Replica>();
+  /** The turn of the event loop the last spawn waited for (see startReplica). */
+  private spawnTurn: Promise<void> = Promise.resolve();
   /** Kills every replica group synchronously when the process exits by any path. */
   private readonly onProcessExit = () => this.killAll();
 
@@ -191,6 +193,9 @@ export class LocalProvider implements ReplicaProvider {
     let port: number;
     try {
       port = await freePort();
+      // One spawn per turn of the event loop: Node forks and execs on the loop, and nine
+      // spawns in one turn held a health check up to 135 ms (webhook-flood bench).
+      await (this.spawnTurn = this.spawnTurn.then(() => new Promise<void>((resolve) => setImmediate(resolve))));
     } finally {
       fn.pendingStarts -= 1;
     }
