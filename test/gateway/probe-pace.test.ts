@@ -5,8 +5,8 @@ import { fnRef, recorderFunction, send, sleep, startZeroScaler, type ZeroScaler 
 /*
  * The pace of the local provider's readiness probes, with real processes: 1 ms only while
  * calls wait for the function (a held call goes the moment its replica listens), the health
- * interval otherwise (a scale-up nobody waits on is not worth 200 connects a second per
- * starting replica). The health interval is 10 s here, longer than the wake timeout, so a
+ * interval otherwise (a scale-up nobody waits on is not worth 1,000 connects a second in the
+ * first 100 ms of each starting replica). The health interval is 10 s here, longer than the wake timeout, so a
  * replica found by the slow pace alone could not serve the call in time.
  */
 

@@ -108,10 +108,6 @@ export class LocalProvider implements ReplicaProvider {
     return () => this.listeners.delete(listener);
   }
 
-  /**
-   * The function's crash loop: its replicas crashed (the last crash, how many in a row) and
-   * none has become ready since; the next start is due at `nextRetryAt`. Null otherwise.
-   */
   /** Calls wait for the function's first ready replica: its starting replicas (and those it starts next) probe at the fast pace until one is ready. */
   hurry(ref: FunctionRef): void {
     const fn = this.functions.get(refKey(ref));
@@ -120,6 +116,10 @@ export class LocalProvider implements ReplicaProvider {
     for (const replica of fn.live) replica.hurry();
   }
 
+  /**
+   * The function's crash loop: its replicas crashed (the last crash, how many in a row) and
+   * none has become ready since; the next start is due at `nextRetryAt`. Null otherwise.
+   */
   crashLoop(ref: FunctionRef): CrashLoop | null {
     const fn = this.functions.get(refKey(ref));
     return fn === undefined ? null : crashLoopOf(fn);
