@@ -21,7 +21,8 @@ import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaState } from '../sr
  *   idle     process.cpuUsage over `idleSeconds` after start-up, as a share of one core,
  *            then over SETTLED_SECONDS more (settled: V8's memory reducer collects the
  *            start-up's garbage with a few full GCs 30-45 s after it, about 0.3 s of CPU
- *            on its helper threads, once; the settled window is the gateway's steady idle);
+ *            on the main and GC helper threads, once; the settled window is the gateway's
+ *            steady idle);
  *            policy evaluations (`scalers.stats()`) and provider reads in that window (0 is
  *            the target: idle functions cost nothing); entries on the timer heap
  * The functions cycle through the four kinds (rps, queue, free-workers, concurrency), min 1,
