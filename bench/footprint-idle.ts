@@ -20,7 +20,7 @@ import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaState } from '../sr
  *            reset frees) are taken out of it for the engine's share
  *   idle     process.cpuUsage over `idleSeconds` after start-up, as a share of one core,
  *            then over SETTLED_SECONDS more (settled: V8's memory reducer collects the
- *            start-up's garbage with a few full GCs 30-45 s after it, about 0.3 s of CPU
+ *            start-up's garbage with a full GC about 40 s after it, about 0.3 s of CPU
  *            on the main and GC helper threads, once; the settled window is the gateway's
  *            steady idle);
  *            policy evaluations (`scalers.stats()`) and provider reads in that window (0 is
