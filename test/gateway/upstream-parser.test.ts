@@ -499,6 +499,7 @@ describe('an answer whole in one read goes to responseWhole, once, when the sink
     ['a Content-Length body', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello', 200, 'hello', false],
     ['a chunked body in two chunks, with an extension', 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n', 201, 'hello', true],
     ['an empty chunked body', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 200, '', true],
+    ['chunk sizes with spaces and tabs around them (the lines the incremental parser takes)', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3 \t;x\r\nhel\r\n\t2 \r\nlo\r\n0 \r\n\r\n', 200, 'hello', true],
     ['a 204', 'HTTP/1.1 204 No Content\r\n\r\n', 204, '', false],
     ['Content-Length 0', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 200, '', false],
   ])('%s', (_name, answer, status, body, chunked) => {

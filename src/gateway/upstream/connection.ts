@@ -195,7 +195,6 @@ export class UpstreamExchange {
     return this.connection.socket;
   }
 
-
   /** Writes a piece of the request body; false when the connection's buffer is full (wait for upstreamDrain). */
   write(chunk: Buffer): boolean {
     if (this.detached) return true;

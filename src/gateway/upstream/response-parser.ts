@@ -9,8 +9,8 @@
  * framing. Trailers are read and dropped. Informational answers (1xx except 101) are skipped.
  */
 
-import { CR, EMPTY, LF, wholeChunked } from './chunked-whole.js';
-import { UpstreamProtocolError, parseResponseHead, trimOws, type ResponseHead } from './response-head.js';
+import { CR, EMPTY, LF, chunkSizeOf, wholeChunked } from './chunked-whole.js';
+import { UpstreamProtocolError, parseResponseHead, type ResponseHead } from './response-head.js';
 
 export { UpstreamProtocolError } from './response-head.js';
 
@@ -252,11 +252,8 @@ export class ResponseParser {
   private readChunkSize(chunk: Buffer, at: number): number {
     const got = this.take(chunk, at, MAX_CHUNK_LINE_BYTES, lineEnd, 'HPE_INVALID_CHUNK_SIZE', 'a chunk-size line');
     if (got === null) return chunk.length;
-    const line = got.text.slice(0, -2);
-    const semi = line.indexOf(';');
-    const hex = trimOws(semi < 0 ? line : line.slice(0, semi));
-    if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) throw new UpstreamProtocolError('HPE_INVALID_CHUNK_SIZE', 'chunked answer: a chunk size is not hexadecimal');
-    const size = parseInt(hex, 16);
+    const size = chunkSizeOf(got.text.slice(0, -2));
+    if (size < 0) throw new UpstreamProtocolError('HPE_INVALID_CHUNK_SIZE', 'chunked answer: a chunk size is not hexadecimal');
     if (size === 0) {
       this.state = State.Trailers;
       this.trailerBytes = 0;

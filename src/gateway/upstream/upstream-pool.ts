@@ -49,7 +49,6 @@ export class UpstreamPool implements ConnectionPool {
     }
     if (connection === undefined) {
       connection = new Connection(net.connect({ host, port }), key, this);
-      connection.reused = false;
     } else {
       connection.reused = true;
       connection.socket.ref();
