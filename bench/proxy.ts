@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/bootstrap.js';
 import { GATEWAY_NODE_FLAGS } from '../src/bootstrap/node-flags.js';
 import { freePort } from '../src/providers/local/replica.js';
-import { pacedRun, type PacedResult } from './paced.js';
+import { pacedRounds, type PacedResult } from './paced.js';
 import { clockTicks, cpuSeconds, findTool, mostRequests, runClientTool, runWrk, startNginx, wrkScript, type ClientToolResult, type Nginx, type WrkResult } from './proxy-tools.js';
 import { workersSection, workersTable, type WorkersSection } from './proxy-workers.js';
+import { startFloorRelay } from './relay-floor.js';
 
 /*
  * Proxy overhead: one echo replica (examples/functions/echo.mjs, started by the gateway's
@@ -18,7 +19,10 @@ import { workersSection, workersTable, type WorkersSection } from './proxy-worke
  *     and 64 KiB POST bodies; the best of the three connection counts is compared. The CPU per
  *     call of the gateway process and of nginx's one worker process (master_process off: the
  *     process is the worker) from /proc/<pid>/stat over the same run;
- *   - latency at a fixed rate: an open-loop paced client (paced.ts), direct and gateway.
+ *   - the floor (bench/relay-floor.ts): a bare Node relay, no checks, no metrics, one write each
+ *     way per call, in the same wrk runs with its CPU per call: what any Node proxy pays here;
+ *   - latency at a fixed rate: an open-loop paced client (paced.ts), direct and gateway
+ *     interleaved over PACED_ROUNDS rounds, each target's median round by p99 compared.
  *   - the clients others publish figures with, same three targets: `hey -n 21000 -c 3 -m POST
  *     -d TEST` (the OpenFaaS lab's command) and `ab` with the same count and concurrency;
  * BENCH_PROXY_BASELINE=<path to another build's dist/src/main.js> adds a second gateway
@@ -29,7 +33,7 @@ import { workersSection, workersTable, type WorkersSection } from './proxy-worke
  */
 
 /** The targets compared. */
-export type Target = 'direct' | 'nginx' | 'gateway' | 'baseline';
+export type Target = 'direct' | 'nginx' | 'gateway' | 'baseline' | 'floor';
 
 export interface ThroughputRow {
   readonly target: Target;
@@ -46,7 +50,10 @@ export interface ThroughputRow {
 export interface PacedRow {
   readonly target: Target;
   readonly bodyBytes: number;
+  /** The round with the median p99 (the only run in results written before rounds). */
   readonly result: PacedResult;
+  /** Every round, in the order run (absent in results written before rounds). */
+  readonly rounds?: readonly PacedResult[];
 }
 
 /** One hey or ab run against one target. */
@@ -68,7 +75,7 @@ export interface ProxyResult {
    * connection counts, and of the CPU µs per call (each at its best connection count); gateway
    * p99 − direct p99 per body at the fixed rate.
    */
-  readonly summary: { readonly throughputVsNginx: Record<string, number>; readonly cpuVsNginx: Record<string, number>; readonly addedP99Ms: Record<string, number> };
+  readonly summary: { readonly throughputVsNginx: Record<string, number>; readonly cpuVsNginx: Record<string, number>; readonly addedP99Ms: Record<string, number>; readonly floorCpuVsNginx?: Record<string, number> };
   readonly skipped: string[];
   /** The workers section (absent in results written before it, or when skipped). */
   readonly workers?: WorkersSection;
@@ -189,23 +196,24 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
       nginx = await startNginx(nginxBin, dir, { port: await freePort(), upstreamPort: gateway.replicaPort, lifetimeMs: 30 * 60_000 });
       stops.push(nginx.stop);
     }
+    const floor = await startFloorRelay(gateway.replicaPort);
+    stops.push(floor.stop);
     const targets: Array<{ target: Target; url: string; pid: number | null }> = [
       { target: 'direct', url: `http://127.0.0.1:${gateway.replicaPort}/function/bench`, pid: null },
       ...(nginx === null ? [] : [{ target: 'nginx' as const, url: `http://127.0.0.1:${nginx.port}/function/bench`, pid: nginx.pid }]),
       { target: 'gateway', url: `http://127.0.0.1:${gateway.port}/function/bench`, pid: gateway.pid },
       ...(baseline === null ? [] : [{ target: 'baseline' as const, url: `http://127.0.0.1:${baseline.port}/function/bench`, pid: baseline.pid }]),
+      { target: 'floor', url: `http://127.0.0.1:${floor.port}/function/bench`, pid: floor.pid },
     ];
+    // The floor is measured for throughput and CPU only: it is a yardstick, not a proxy users run.
+    const proxies = targets.filter((t) => t.target !== 'floor');
 
     if (wrk !== null) throughput.push(...throughputRuns(wrk, dir, targets, { seconds, ticks, threads: options.wrkThreads ?? [1, 2] }));
     for (const [tool, bin] of [['hey', hey], ['ab', ab]] as const) {
       if (bin === null) continue;
-      for (const t of targets) clients.push({ target: t.target, result: runClientTool(tool, bin, t.url, { requests: clientRequests, concurrency: 3, dir, timeoutSeconds: 300 }) });
+      for (const t of proxies) clients.push({ target: t.target, result: runClientTool(tool, bin, t.url, { requests: clientRequests, concurrency: 3, dir, timeoutSeconds: 300 }) });
     }
-    for (const bodyBytes of BODIES) {
-      for (const t of targets.filter((x) => x.target !== 'nginx')) {
-        paced.push({ target: t.target, bodyBytes, result: await pacedRun(t.url, { rate: pacedRate, seconds: pacedSeconds, body: Buffer.alloc(bodyBytes, 97) }) });
-      }
-    }
+    for (const bodyBytes of BODIES) paced.push(...(await pacedRounds(proxies.filter((x) => x.target !== 'nginx'), { rate: pacedRate, seconds: pacedSeconds, bodyBytes })));
   } finally {
     for (const stop of stops.reverse()) await stop();
     rmSync(dir, { recursive: true, force: true });
@@ -213,6 +221,7 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
 
   const throughputVsNginx: Record<string, number> = {};
   const cpuVsNginx: Record<string, number> = {};
+  const floorCpuVsNginx: Record<string, number> = {};
   const round2 = (v: number) => Math.round(v * 100) / 100;
   for (const threads of new Set(throughput.map((r) => r.threads))) {
     for (const bodyBytes of BODIES) {
@@ -221,6 +230,8 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
       if (gateway === undefined || nginx === undefined) continue;
       throughputVsNginx[key(threads, bodyBytes)] = round2(gateway.wrk.requestsPerSec / nginx.wrk.requestsPerSec);
       if (gateway.cpuUsPerCall !== undefined && nginx.cpuUsPerCall !== undefined) cpuVsNginx[key(threads, bodyBytes)] = round2(gateway.cpuUsPerCall / nginx.cpuUsPerCall);
+      const floor = bestOf(throughput, 'floor', threads, bodyBytes);
+      if (floor?.cpuUsPerCall !== undefined && nginx.cpuUsPerCall !== undefined) floorCpuVsNginx[key(threads, bodyBytes)] = round2(floor.cpuUsPerCall / nginx.cpuUsPerCall);
     }
   }
   const addedP99Ms: Record<string, number> = {};
@@ -229,7 +240,7 @@ export async function proxyBenchmark(options: ProxyBenchOptions = {}): Promise<P
     const gateway = paced.find((r) => r.target === 'gateway' && r.bodyBytes === bodyBytes);
     if (direct !== undefined && gateway !== undefined) addedP99Ms[bodyBytes === 64 ? 'small' : '64KiB'] = Math.round((gateway.result.latencyMs.p99 - direct.result.latencyMs.p99) * 100) / 100;
   }
-  return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx, cpuVsNginx, addedP99Ms }, skipped, ...(workers === undefined ? {} : { workers }) };
+  return { name: 'proxy', seconds, pacedRate, throughput, paced, clients, summary: { throughputVsNginx, cpuVsNginx, addedP99Ms, floorCpuVsNginx }, skipped, ...(workers === undefined ? {} : { workers }) };
 }
 
 /** The row with the most req/s of a target over the connection counts, for one thread count and body. */
@@ -272,10 +283,12 @@ export function proxyTable(result: ProxyResult): string {
       `  ${r.target.padEnd(9)} ${String(r.threads).padStart(3)} ${String(r.connections).padStart(5)}  ${body(r.bodyBytes).padEnd(6)} ${r.wrk.requestsPerSec.toFixed(0).padStart(7)}  ${r.wrk.latencyP50Ms.toFixed(2).padStart(7)}  ${r.wrk.latencyP99Ms.toFixed(2).padStart(7)}  ${String(r.wrk.errors).padStart(6)}  ${(r.cpuUsPerCall?.toFixed(1) ?? '-').padStart(11)}  ${(r.cores?.toFixed(2) ?? '-').padStart(5)}`,
     );
   }
-  lines.push(`  at ${result.pacedRate} req/s (open loop):`, '  target    body     p50 ms   p99 ms   max ms  errors  client late max ms');
+  lines.push(`  at ${result.pacedRate} req/s (open loop; * the median round by p99, compared):`, '  target    body   round   p50 ms   p99 ms   max ms  errors  client late max ms');
   for (const r of result.paced) {
-    const l = r.result.latencyMs;
-    lines.push(`  ${r.target.padEnd(9)} ${body(r.bodyBytes).padEnd(6)} ${l.p50.toFixed(2).padStart(8)} ${l.p99.toFixed(2).padStart(8)} ${l.max.toFixed(2).padStart(8)}  ${String(r.result.errors).padStart(6)}  ${r.result.maxSendLateMs.toFixed(2).padStart(8)}`);
+    (r.rounds ?? [r.result]).forEach((run, i) => {
+      const l = run.latencyMs;
+      lines.push(`  ${r.target.padEnd(9)} ${body(r.bodyBytes).padEnd(6)} ${`${i + 1}${run === r.result ? '*' : ' '}`.padStart(5)} ${l.p50.toFixed(2).padStart(8)} ${l.p99.toFixed(2).padStart(8)} ${l.max.toFixed(2).padStart(8)}  ${String(run.errors).padStart(6)}  ${run.maxSendLateMs.toFixed(2).padStart(8)}`);
+    });
   }
   if (result.clients.length > 0) lines.push('  hey / ab, 3 workers, 4-byte POST:', '  tool  target    requests    req/s    p50 ms   p99 ms  errors');
   for (const r of result.clients) {
@@ -285,6 +298,7 @@ export function proxyTable(result: ProxyResult): string {
   lines.push(
     `  gateway / nginx, best req/s of -c ${CONNECTIONS.join('/')} (t<wrk threads>/<body>): ${JSON.stringify(result.summary.throughputVsNginx)}`,
     `  gateway / nginx CPU µs per call at each one's best: ${JSON.stringify(result.summary.cpuVsNginx)}`,
+    `  floor (bare Node relay) / nginx CPU µs per call at each one's best: ${JSON.stringify(result.summary.floorCpuVsNginx ?? {})}`,
     `  gateway p99 − direct p99 at ${result.pacedRate}/s (ms): ${JSON.stringify(result.summary.addedP99Ms)}`,
   );
   if (result.workers !== undefined) lines.push(...workersTable(result.workers, result.seconds));

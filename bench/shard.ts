@@ -87,7 +87,10 @@ async function alertStream(gateways: readonly GatewayProcess[], functions: numbe
     const round = Math.floor(i / functions);
     const body = notification(`fn-${i % functions}`, round % 2 === 0, round);
     const g = gateways[i % gateways.length] as GatewayProcess;
-    pending.push(call(`${g.adminUrl}/system/alert`, { method: 'POST', body, agent, timeoutMs: 10_000 }).then((a) => void (statuses[String(a.status)] = (statuses[String(a.status)] ?? 0) + 1)));
+    pending.push(call(`${g.adminUrl}/system/alert`, { method: 'POST', body, agent, timeoutMs: 10_000 }).then((a) => {
+      const key = a.status === 0 ? `0 ${a.error ?? 'unknown'}` : String(a.status);
+      statuses[key] = (statuses[key] ?? 0) + 1;
+    }));
   }
   await Promise.all(pending);
   agent.destroy();

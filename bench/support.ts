@@ -113,9 +113,11 @@ export interface Answer {
   readonly status: number;
   readonly body: string;
   readonly ms: number;
+  /** Why there was no answer (status 0): the socket error's code, or `deadline`. */
+  readonly error?: string;
 }
 
-/** One request (no keep-alive unless `agent` is given), bounded by `timeoutMs`; status 0 on a socket error. */
+/** One request (no keep-alive unless `agent` is given), bounded by `timeoutMs`; status 0 on a socket error (named in `error`). */
 export function call(url: string, options: { method?: string; body?: string; agent?: http.Agent; timeoutMs?: number; auth?: string } = {}): Promise<Answer> {
   return new Promise((resolve) => {
     const started = performance.now();
@@ -128,8 +130,8 @@ export function call(url: string, options: { method?: string; body?: string; age
       res.once('end', () => resolve({ status: res.statusCode ?? 0, body: text, ms: performance.now() - started }));
       res.once('error', () => resolve({ status: 0, body: text, ms: performance.now() - started }));
     });
-    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error('deadline')));
-    req.once('error', () => resolve({ status: 0, body: '', ms: performance.now() - started }));
+    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(Object.assign(new Error('deadline'), { code: 'deadline' })));
+    req.once('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, body: '', ms: performance.now() - started, error: err.code ?? err.message }));
     req.end(options.body);
   });
 }

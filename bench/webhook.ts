@@ -31,7 +31,7 @@ export interface WebhookRow {
   readonly rate: number;
   readonly seconds: number;
   readonly sent: number;
-  /** Answers by status (`0` = no answer). */
+  /** Answers by status (`0 <reason>` = no answer, e.g. `0 ECONNRESET`). */
   readonly statuses: Record<string, number>;
   readonly latencyMs: Percentiles;
   /** alert_scaler_scale_changes_total summed after the run: the steps that really happened. */
@@ -79,7 +79,9 @@ export async function notificationStream(url: string, options: { rate: number; s
     const body = notification(`fn-${fn}`, round % 2 === 0, round);
     pending.push(
       call(`${url}/system/alert`, { method: 'POST', body, agent, timeoutMs: 10_000 }).then((a) => {
-        statuses[String(a.status)] = (statuses[String(a.status)] ?? 0) + 1;
+        // No answer is counted with its reason (`0 ECONNRESET`, `0 deadline`): a lost notification says why.
+        const key = a.status === 0 ? `0 ${a.error ?? 'unknown'}` : String(a.status);
+        statuses[key] = (statuses[key] ?? 0) + 1;
         if (a.status >= 200 && a.status < 300) latencies.push(a.ms);
       }),
     );
