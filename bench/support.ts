@@ -128,7 +128,7 @@ export function call(url: string, options: { method?: string; body?: string; age
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
       res.once('end', () => resolve({ status: res.statusCode ?? 0, body: text, ms: performance.now() - started }));
-      res.once('error', () => resolve({ status: 0, body: text, ms: performance.now() - started }));
+      res.once('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, body: text, ms: performance.now() - started, error: err.code ?? err.message }));
     });
     req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(Object.assign(new Error('deadline'), { code: 'deadline' })));
     req.once('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, body: '', ms: performance.now() - started, error: err.code ?? err.message }));
