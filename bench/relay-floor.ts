@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
  * upstream connection; per call it finds the request head, reads Content-Length, cuts the
  * `/function/<name>` prefix off the path, waits for the whole body (as the gateway does for
  * one it may send again) and writes head and body on in one write; the answers are piped back
- * as bytes, unparsed. No limits, timeouts, metrics, queue,
- * retries or checks of any kind: it is a yardstick, never a proxy to run (it trusts every byte
- * and handles neither chunked requests nor pipelining).
+ * as bytes, unparsed. No limits, timeouts, metrics, queue, retries or checks of any kind: it
+ * is a yardstick, never a proxy to run (it trusts every byte and handles neither chunked
+ * requests nor pipelining).
  */
 
 /** Longest request head it holds; more, and the connection is closed. */
