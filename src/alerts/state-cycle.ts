@@ -153,6 +153,8 @@ export class AlertStateCycle {
       });
       const done = await this.options.changer.change(ref, 'alert', decide, {
         ...this.hooks<Recorded<AlertDecision>>(ref),
+        // Only the owner runs a pending scale-down: one that lost the function meanwhile writes nothing.
+        asOwner: () => true,
         // Keep the scale-down pending so the retry still finds it.
         failed: (_decision, stored, _err, phase) => this.restore(ref, phase, (latest) => ({ ...latest, scaleDownAt: stored.state.scaleDownAt })),
       });

@@ -59,8 +59,11 @@ function stepChange(deps: StepGroupDeps, group: AlertGroup, alerts: readonly Web
     const alert = alerts[i] as WebhookAlert;
     return { status: alert.status, fingerprint: alert.fingerprint, startsAt: alert.startsAt };
   });
+  // Decided as the owner: a return to min is the owner's alone, and its write is fenced.
+  let asOwner = false;
   const decide: Decide<Recorded<AlertBatchDecision>, VersionedAlertState> = async ({ state, policy, now, context }) => {
-    const batch = new AlertBatch({ current: state.desired, policy, state: context.state, now, timing, decides: deps.owns?.(ref) ?? true });
+    asOwner = deps.owns?.(ref) ?? true;
+    const batch = new AlertBatch({ current: state.desired, policy, state: context.state, now, timing, decides: asOwner });
     for (let start = 0; start < signals.length; start += CHUNK) {
       if (start > 0) await yieldToLoop();
       batch.add(signals.slice(start, start + CHUNK));
@@ -74,6 +77,7 @@ function stepChange(deps: StepGroupDeps, group: AlertGroup, alerts: readonly Web
     // Steps recorded but not applied are forgotten, so Alertmanager's retry can step.
     failed: (_decision, stored, _err, phase) => cycle.restore(ref, phase, (latest) => ({ ...latest, steps: stored.state.steps })),
     logFields: (decision) => decision.inputs ?? {},
+    asOwner: () => asOwner,
   });
 }
 

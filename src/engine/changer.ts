@@ -50,6 +50,8 @@ export interface ChangeHooks<D extends Decision, C> {
   readonly failed?: (decision: D, context: C, err: unknown, phase: 'apply' | 'settle') => Promise<void>;
   /** Extra fields of the `scale applied` log line (bounded). */
   readonly logFields?: (decision: D) => Readonly<Record<string, unknown>>;
+  /** True when `decision` was made as the function's owner (an alert's return to min; any gateway may step up): its scale-down is fenced as a FENCED source's. */
+  readonly asOwner?: (decision: D) => boolean;
 }
 
 /** What one change did; `settled` resolves when a scale-down's drain and removal are done. */
@@ -77,7 +79,7 @@ export interface ChangeOutcome<D extends Decision = Decision> {
 export const APPLIED_IN_DRY_RUN: ReadonlySet<EventSource> = new Set<EventSource>(['waker', 'api']);
 /** Sources a hold does not block: the scale API (an operator's explicit order). The waker never lowers a count. */
 export const NOT_HELD: ReadonlySet<EventSource> = new Set<EventSource>(['api']);
-/** Sources whose decisions only the function's owner makes, so their writes are fenced (`ChangerOptions.owns`). */
+/** Sources whose decisions only the function's owner makes, so their writes are fenced (`ChangerOptions.owns`); see also `ChangeHooks.asOwner`. */
 export const FENCED: ReadonlySet<EventSource> = new Set<EventSource>(['policy', 'idler']);
 
 export interface ChangerOptions {
@@ -252,9 +254,8 @@ export class Changer {
       }
       return outcome(false, Promise.resolve(), true);
     }
-    const fenced = this.fenceOf(ref, source);
-    // Not the owner any more: nothing is recorded, drained or written (and checked again right before the write).
-    fenced.fence?.();
+    const fenced = this.fenceOf(ref, FENCED.has(source) || (to < from && hooks.asOwner?.(decision) === true), source);
+    fenced.fence?.(); // Not the owner any more: nothing is recorded, drained or written (checked again right before each write).
     this.recorder.forgetNotApplied(key);
     this.lifecycle.changedBy(key, source);
     const started = performance.now();
@@ -271,10 +272,10 @@ export class Changer {
     return outcome(true, settled);
   }
 
-  /** The fence of a FENCED source's write when ownership is known: throws NOT_OWNER once this gateway no longer owns `ref`. */
-  private fenceOf(ref: FunctionRef, source: EventSource): { fence?: () => void } {
+  /** The fence of an owner's write (`ownerOnly`) when ownership is known: throws NOT_OWNER once this gateway no longer owns `ref`. */
+  private fenceOf(ref: FunctionRef, ownerOnly: boolean, source: EventSource): { fence?: () => void } {
     const { owns } = this.options;
-    if (owns === undefined || !FENCED.has(source)) return {};
+    if (owns === undefined || !ownerOnly) return {};
     return {
       fence: () => {
         if (!owns(ref)) throw new AppError('NOT_OWNER', `this gateway no longer owns function ${ref.name}: its ${source} decision is not applied`);

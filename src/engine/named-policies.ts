@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger.js';
 import { overlayPolicy, policyNameOf, translateNamedPolicy, type NamedPolicyDefaults } from '../policy/named.js';
 import type { NamedPolicySource } from '../providers/named-policies.js';
 import {
-  functionLabel, type CrashListener, type CrashLoop, type FunctionInfo, type ReplicaCrash, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState,
+  functionLabel, type CrashListener, type CrashLoop, type FunctionInfo, type ReplicaCrash, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState, type ScaleWrite,
 } from '../providers/types.js';
 
 /**
@@ -71,8 +71,8 @@ export class NamedPolicyProvider implements ReplicaProvider {
     return this.overlay(ref, await this.inner.getReplicas(ref));
   }
 
-  setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
-    return this.inner.setReplicas(ref, replicas);
+  setReplicas(ref: FunctionRef, replicas: number, write?: ScaleWrite): Promise<void> {
+    return this.inner.setReplicas(ref, replicas, write);
   }
 
   async listFunctions(): Promise<FunctionInfo[]> {
@@ -83,8 +83,8 @@ export class NamedPolicyProvider implements ReplicaProvider {
     return this.inner.listReplicas(ref);
   }
 
-  removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
-    return this.inner.removeReplicas(ref, ids);
+  removeReplicas(ref: FunctionRef, ids: readonly string[], write?: ScaleWrite): Promise<void> {
+    return this.inner.removeReplicas(ref, ids, write);
   }
 
   crashLoop(ref: FunctionRef): CrashLoop | null {

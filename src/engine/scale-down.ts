@@ -76,10 +76,11 @@ export class ScaleDown {
     const { ref, source, from, to, victims } = order;
     const unlisted = from - to - victims.length;
     const remove = [...outcomes].filter(([, o]) => o === 'drained' || o === 'drain-timeout').map(([id]) => id);
+    const write = order.fence === undefined ? undefined : { fence: order.fence };
     try {
       if (remove.length > 0 || unlisted > 0) order.fence?.();
       if (remove.length > 0) {
-        await provider.removeReplicas(ref, remove);
+        await provider.removeReplicas(ref, remove, write);
         // The provider's count no longer includes them and its phase keeps them out of
         // routing: the engine's flag would count them as leaving a second time.
         dispatcher.setDraining(ref, remove, false);
@@ -87,7 +88,7 @@ export class ScaleDown {
       if (unlisted > 0) {
         const { desired } = await provider.getReplicas(ref);
         order.fence?.();
-        await provider.setReplicas(ref, Math.max(0, desired - unlisted));
+        await provider.setReplicas(ref, Math.max(0, desired - unlisted), write);
       }
     } catch (err) {
       await this.failed(order, err, remove, onFailed);

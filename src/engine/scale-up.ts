@@ -65,6 +65,6 @@ export class ScaleUp {
     fence?.();
     const takenBack = this.options.drainer.takeBack(ref, more).length;
     const target = providerDesired + (more - takenBack);
-    if (target !== providerDesired) await this.options.provider.setReplicas(ref, target);
+    if (target !== providerDesired) await this.options.provider.setReplicas(ref, target, fence === undefined ? undefined : { fence });
   }
 }

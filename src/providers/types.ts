@@ -82,6 +82,16 @@ export interface CrashLoop {
 /** Called on every crash of a replica, with the function's crash loop as it is after it. */
 export type CrashListener = (ref: FunctionRef, crash: ReplicaCrash, loop: CrashLoop) => void;
 
+/** How a change of the replica count is written. */
+export interface ScaleWrite {
+  /**
+   * Called right before each write the change sends (every attempt, after every wait, queue
+   * and retry): throws (NOT_OWNER) to refuse it, and nothing more of the change is written.
+   * The fence of a decision only the function's owner makes.
+   */
+  readonly fence?: () => void;
+}
+
 /**
  * The one provider interface. A provider reports facts and does one thing: set the replica
  * count. Policy (min, max, steps, delays) never travels inside a provider.
@@ -94,7 +104,7 @@ export interface ReplicaProvider {
   readonly kind: string;
   getReplicas(ref: FunctionRef): Promise<ReplicaState>;
   /** Sets the desired replica count; resolves once the provider has accepted it (not when ready). */
-  setReplicas(ref: FunctionRef, replicas: number): Promise<void>;
+  setReplicas(ref: FunctionRef, replicas: number, write?: ScaleWrite): Promise<void>;
   listFunctions(): Promise<FunctionInfo[]>;
   /**
    * The function's replicas, from the provider's own cache (no I/O): every replica that
@@ -107,7 +117,7 @@ export interface ReplicaProvider {
    * Removes exactly these replicas (the engine drained them first) and lowers the desired
    * count by the number removed. Ids that no longer exist are ignored.
    */
-  removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void>;
+  removeReplicas(ref: FunctionRef, ids: readonly string[], write?: ScaleWrite): Promise<void>;
   /** Subscribes to desired/ready/replica-list changes; returns the unsubscribe function. */
   subscribe(listener: ReplicaListener): () => void;
   /**

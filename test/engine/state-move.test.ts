@@ -144,6 +144,32 @@ describe('after the owner is killed', () => {
   });
 });
 
+describe('a move while the old owner drains', () => {
+  it.each([
+    ['a pending scale-down, after its window', RPS, 31_000],
+    ['a resolve with no window (reset to min)', { ...RPS, [`${L}down.window`]: '0s' }, 100],
+  ])("%s: the old owner's alert scale-down is not applied after the move; the new owner's step up stands", async (_what, labels, wait) => {
+    const g = await twoGateways(labels, 1);
+    await g.a.composed.alerts.applyAll([alert('firing', 'r1')]);
+    await g.clock.run(1_000);
+    expect(await g.desired()).toBe(3);
+    // Every replica busy at a: its scale-down drains until the calls end.
+    const slots = [0, 1, 2].map(() => g.a.engine.dispatcher.tryAcquire(g.ref));
+    expect(slots.every((slot) => slot !== null)).toBe(true);
+    await g.a.composed.alerts.applyAll([alert('resolved', 'r1')]);
+    await g.clock.run(wait);
+    expect(g.a.events().filter((ev) => ev.action === 'drain_start')).toHaveLength(2);
+    g.moveTo('b');
+    await g.b.composed.alerts.applyAll([alert('firing', 'r2')]);
+    await g.clock.run(1_000);
+    expect(await g.desired()).toBe(5);
+    for (const slot of slots) slot?.release();
+    await g.clock.run(5_000);
+    expect(await g.desired()).toBe(5);
+    expect(g.a.events().filter((ev) => ev.action === 'scale_failed').map((ev) => ev.reason)).toEqual(['NOT_OWNER']);
+  });
+});
+
 describe('the takeover guard', () => {
   it('holds a policy scale-down for one window after the move, never longer, and never a scale-up', async () => {
     const g = await twoGateways({ [`${L}type`]: 'queue', [`${L}min`]: '1', [`${L}max`]: '5', [`${L}max-queue`]: '2', [`${L}idle-timeout`]: '20s' }, 3);

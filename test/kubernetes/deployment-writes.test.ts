@@ -31,6 +31,9 @@ async function writer(kubeconfig: string) {
 
 const deploymentWrites = (fake: FakeApiServer, from: number) => fake.requests.slice(from).filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo'));
 const state = (n: number) => ({ firing: { fp: n }, scaleDownAt: null, steps: {} });
+const notOwner = (): never => {
+  throw new AppError('NOT_OWNER', 'this gateway no longer owns function echo');
+};
 
 describe('the Deployment write queue', () => {
   it('changes made while a write is in flight go out as one merged write after it', async () => {
@@ -74,15 +77,51 @@ describe('the Deployment write queue', () => {
 
   it('a fence that refuses (an owner that lost its lease) stops the write before it is sent', async () => {
     const { fake, provider } = await setup();
-    provider.writes.fence = () => {
-      throw new AppError('PROVIDER_CONFLICT', 'not the owner');
-    };
     const from = fake.requests.length;
-    await expect(provider.setReplicas(echo, 3)).rejects.toMatchObject({ code: 'PROVIDER_CONFLICT' });
+    await expect(provider.setReplicas(echo, 3, { fence: notOwner })).rejects.toMatchObject({ code: 'NOT_OWNER' });
     expect(deploymentWrites(fake, from)).toHaveLength(0);
-    provider.writes.fence = undefined;
-    await provider.setReplicas(echo, 3);
+    await provider.setReplicas(echo, 3, { fence: () => undefined });
     expect(fake.replicasOf('echo')).toBe(3);
+  });
+
+  it('a write that met a 409 is not sent again once its fence refuses: the new owner\'s count stands', async () => {
+    const { fake, provider } = await setup();
+    let owner = true;
+    const from = fake.requests.length;
+    fake.onRequest = (r) => {
+      if (r.method !== 'PATCH' || !r.path.endsWith('/deployments/echo') || deploymentWrites(fake, from).length !== 1) return;
+      // While the first write is on the wire this gateway loses the bucket and the new owner writes 2 first: the write meets a 409.
+      owner = false;
+      fake.mutateDeployment('echo', NS, (d) => {
+        (d['spec'] as { replicas: number }).replicas = 2;
+      });
+    };
+    const fence = () => {
+      if (!owner) notOwner();
+    };
+    await expect(provider.setReplicas(echo, 5, { fence })).rejects.toMatchObject({ code: 'NOT_OWNER' });
+    fake.onRequest = undefined;
+    expect(deploymentWrites(fake, from)).toHaveLength(1);
+    expect(fake.replicasOf('echo')).toBe(2);
+  });
+
+  it('a refused count leaves the rest of its write: the state staged with it, another count', async () => {
+    const { fake, provider, store } = await setup();
+    fake.latencyMs = 50;
+    const from = fake.requests.length;
+    const first = provider.setReplicas(echo, 2);
+    await waitFor(() => deploymentWrites(fake, from).length === 1, 'the first write sent');
+    // Merged behind it: a state, a count this gateway may no longer write, then a count anyone may (a wake).
+    await store.save(echo, state(3), null);
+    const fenced = provider.setReplicas(echo, 5, { fence: notOwner });
+    const unfenced = provider.setReplicas(echo, 4);
+    await first;
+    await expect(fenced).rejects.toMatchObject({ code: 'NOT_OWNER' });
+    await unfenced;
+    const writes = deploymentWrites(fake, from);
+    expect(writes).toHaveLength(2);
+    expect(writes[1]?.body).toMatchObject({ spec: { replicas: 4 }, metadata: { annotations: { [STATE_ANNOTATION]: JSON.stringify(state(3)) } } });
+    expect(fake.replicasOf('echo')).toBe(4);
   });
 
   it('of two gateways writing the same state and count at one version, the one whose write lost does not count it as its own (PROVIDER_CONFLICT)', async () => {

@@ -1,4 +1,4 @@
-import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState } from '../../src/providers/types.js';
+import type { FunctionInfo, FunctionRef, ReplicaInfo, ReplicaListener, ReplicaProvider, ReplicaState, ScaleWrite } from '../../src/providers/types.js';
 
 /** A provider that forwards every call to `inner`; test decorators override what they observe. */
 export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> implements ReplicaProvider {
@@ -12,8 +12,8 @@ export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> imp
     return this.inner.getReplicas(ref);
   }
 
-  setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
-    return this.inner.setReplicas(ref, replicas);
+  setReplicas(ref: FunctionRef, replicas: number, write?: ScaleWrite): Promise<void> {
+    return this.inner.setReplicas(ref, replicas, write);
   }
 
   listFunctions(): Promise<FunctionInfo[]> {
@@ -24,8 +24,8 @@ export class DelegatingProvider<P extends ReplicaProvider = ReplicaProvider> imp
     return this.inner.listReplicas(ref);
   }
 
-  removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
-    return this.inner.removeReplicas(ref, ids);
+  removeReplicas(ref: FunctionRef, ids: readonly string[], write?: ScaleWrite): Promise<void> {
+    return this.inner.removeReplicas(ref, ids, write);
   }
 
   subscribe(listener: ReplicaListener): () => void {

@@ -1,23 +1,15 @@
-import { hash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
 import { refKey, type FunctionRef } from '../types.js';
 import type { KubeApi } from './client.js';
-import { TextMemo } from './memo.js';
 import type { DeploymentLike } from './objects.js';
 import { factsOf, type DeploymentFacts } from './informer.js';
-import { ENABLED_LABEL, FAAS_FUNCTION_LABEL, STATE_ANNOTATION, isOptedIn } from './opt-in.js';
+import { ENABLED_LABEL, FAAS_FUNCTION_LABEL, isOptedIn } from './opt-in.js';
 import type { DeploymentSnapshots } from './snapshots.js';
+import { digestOf, everyWaiter, refuseFenced, stateToWrite, type Change } from './write-change.js';
 
 export { STATE_ANNOTATION } from './opt-in.js';
-
-/** Digests of the last annotation texts (each state text is digested on its load, its save and its write). */
-const digests = new TextMemo<string>(1024);
-
-/** Short digest of an annotation's text; null for none. The one-shot crypto.hash: the same SHA-256 as a Hash object, without building one per text. */
-export function digestOf(text: string | undefined): string | null {
-  return text === undefined ? null : digests.get(text, (t) => ({ value: hash('sha256', t, 'hex').slice(0, 16), keep: true }));
-}
+export { digestOf } from './write-change.js';
 
 /** The facts of each snapshot (a recorded Deployment is never changed), made once. */
 const snapshotFacts = new WeakMap<DeploymentLike, DeploymentFacts>();
@@ -44,13 +36,6 @@ export interface DeploymentWritesOptions {
   readonly lingerMs?: number;
 }
 
-/** A staged change of one function: its alert state text (and the stored text it replaces), its count. */
-interface Change {
-  state?: { readonly text: string; readonly base: string | null };
-  target?: (current: number) => number;
-  readonly waiters: Array<{ resolve: (r: { from: number; to: number }) => void; reject: (err: unknown) => void }>;
-}
-
 interface Queue {
   readonly ref: FunctionRef;
   /** The change not sent yet: later changes merge into it. */
@@ -72,12 +57,6 @@ interface Queue {
  * writer changed it, and the change cycle decides again).
  */
 export class DeploymentWrites {
-  /**
-   * Called right before each write is sent (every attempt): throws (e.g. PROVIDER_CONFLICT)
-   * to refuse it. The hook for fencing a write by an owner that has lost its bucket lease;
-   * none by default.
-   */
-  fence: ((ref: FunctionRef) => void) | undefined;
   private readonly queues = new Map<string, Queue>();
   private readonly attempts: number;
   private readonly conflictWaitMs: number;
@@ -127,7 +106,7 @@ export class DeploymentWrites {
    */
   stageState(ref: FunctionRef, text: string, now = false): Promise<void> {
     const queue = this.queue(ref);
-    const change = (queue.next ??= { waiters: [] });
+    const change = (queue.next ??= { counts: [], waiters: [] });
     // What it replaces: the state being written when one is, else the stored one.
     const sending = queue.sending?.state?.text;
     change.state = { text, base: change.state?.base ?? digestOf(sending ?? this.newest(ref)?.alertState) };
@@ -142,14 +121,15 @@ export class DeploymentWrites {
     return written;
   }
 
-  /** Writes the count `target(current)` (with any staged state) now; resolves with the count before and after. */
-  scale(ref: FunctionRef, target: (current: number) => number): Promise<{ from: number; to: number }> {
+  /**
+   * Writes the count `target(current)` (with any staged state) now; resolves with the count
+   * before and after. `fence` runs right before each attempt is sent: when it throws, this
+   * count is not written (its promise rejects with that error) and the rest of the change is.
+   */
+  scale(ref: FunctionRef, target: (current: number) => number, fence?: () => void): Promise<{ from: number; to: number }> {
     const queue = this.queue(ref);
-    const change = (queue.next ??= { waiters: [] });
-    const earlier = change.target;
-    // Two count changes merged: the later applies to what the earlier leaves.
-    change.target = earlier === undefined ? target : (current) => target(earlier(current));
-    const done = new Promise<{ from: number; to: number }>((resolve, reject) => change.waiters.push({ resolve, reject }));
+    const change = (queue.next ??= { counts: [], waiters: [] });
+    const done = new Promise<{ from: number; to: number }>((resolve, reject) => change.counts.push({ target, fence, waiter: { resolve, reject } }));
     this.flush(ref);
     return done;
   }
@@ -188,18 +168,18 @@ export class DeploymentWrites {
     queue.sending = change;
     this.send(ref, change).then(
       (result) => {
-        for (const w of change.waiters) w.resolve(result);
+        for (const w of everyWaiter(change)) w.resolve(result);
       },
       (err: unknown) => {
-        if (change.target === undefined && change.state !== undefined) {
+        if (change.counts.length === 0 && change.state !== undefined) {
           this.options.logger.warn('alert state not written', { function: key, error: err instanceof Error ? err.message : String(err) });
         }
-        for (const w of change.waiters) w.reject(err);
+        for (const w of everyWaiter(change)) w.reject(err);
       },
     ).finally(() => {
       queue.sending = undefined;
       if (queue.next === undefined) this.queues.delete(key);
-      else if (queue.next.target !== undefined) this.flush(ref);
+      else if (queue.next.counts.length > 0) this.flush(ref);
       else {
         queue.linger = setTimeout(() => this.flush(ref), this.lingerMs);
         queue.linger.unref();
@@ -213,14 +193,15 @@ export class DeploymentWrites {
     let waitLeftMs = this.conflictWaitMs;
     for (let attempt = 1; ; attempt += 1) {
       const deployment = await this.read(ref);
+      // From here to the write nothing waits: a fence that passes holds when the write goes.
+      refuseFenced(change);
       const from = deployment.desired;
-      const to = change.target === undefined ? from : change.target(from);
+      const to = change.counts.reduce((count, c) => c.target(count), from);
       const metadata: Record<string, unknown> = { resourceVersion: deployment.resourceVersion };
       const annotations = stateToWrite(ref, change, deployment.alertState);
       if (annotations !== undefined) metadata['annotations'] = annotations;
       if (to === from && metadata['annotations'] === undefined) return { from, to };
       const body = to === from ? { metadata } : { metadata, spec: { replicas: to } };
-      this.fence?.(ref);
       try {
         const written = await this.options.api.patchDeployment(ref.namespace, ref.name, body, to === from ? 'state' : 'scale');
         this.options.snapshots.record(ref, written);
@@ -266,25 +247,6 @@ export class DeploymentWrites {
     this.options.snapshots.record(ref, deployment);
     return factsOf(deployment);
   }
-}
-
-/**
- * The annotations a change writes over the `stored` alert state: none when it has no state or
- * its state is stored already. PROVIDER_CONFLICT when the stored state is not the one the
- * change's replaces (another writer stored one since it was decided), even when it is the
- * very same text, if the change carries a count: two gateways that decide the same
- * notification in the same millisecond decide the same state, and the one whose write lost
- * must decide again (its step is taken; it must not report the other's write as its own).
- * A state alone that another writer stored word for word is as good as written.
- */
-function stateToWrite(ref: FunctionRef, change: Change, stored: string | undefined): Record<string, string> | undefined {
-  if (change.state === undefined) return undefined;
-  const storedDigest = digestOf(stored);
-  const same = storedDigest === digestOf(change.state.text);
-  if (storedDigest !== change.state.base && (!same || change.target !== undefined)) {
-    throw new AppError('PROVIDER_CONFLICT', `alert state of ${refKey(ref)} changed concurrently`);
-  }
-  return same ? undefined : { [STATE_ANNOTATION]: change.state.text };
 }
 
 /** `facts` when its Deployment opted in, else FUNCTION_NOT_ENABLED. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
 import { AppError, isAppError } from '../../errors.js';
-import { refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState } from '../types.js';
+import { refKey, type FunctionInfo, type FunctionRef, type ReplicaInfo, type ReplicaListener, type ReplicaProvider, type ReplicaState, type ScaleWrite } from '../types.js';
 import { POD_DELETION_COST_ANNOTATION, type KubeApi } from './client.js';
 import type { DeploymentLike, EndpointSliceLike, PodLike } from './objects.js';
 import { DeploymentWrites } from './deployment-writes.js';
@@ -148,9 +148,9 @@ export class KubernetesProvider implements ReplicaProvider {
   }
 
   /** Sets the desired count: a merge patch of spec.replicas at the cached resourceVersion, with any staged alert state (see DeploymentWrites). */
-  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+  async setReplicas(ref: FunctionRef, replicas: number, write?: ScaleWrite): Promise<void> {
     if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
-    await this.writes.scale(ref, () => replicas);
+    await this.writes.scale(ref, () => replicas, write?.fence);
   }
 
   /**
@@ -158,7 +158,7 @@ export class KubernetesProvider implements ReplicaProvider {
    * pod-deletion-cost, then the scale drops by the number of them that still exist, so the
    * ReplicaSet controller deletes exactly them. On failure they take requests again.
    */
-  async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+  async removeReplicas(ref: FunctionRef, ids: readonly string[], write?: ScaleWrite): Promise<void> {
     this.writes.watched(ref);
     const key = refKey(ref);
     const known = new Map(this.listReplicas(ref).map((r) => [r.id, r]));
@@ -176,6 +176,7 @@ export class KubernetesProvider implements ReplicaProvider {
       const marked: string[] = [];
       for (const id of targets) {
         try {
+          write?.fence?.();
           await this.settings.api.patchPodAnnotations(ref.namespace, id, { [POD_DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST });
           marked.push(id);
         } catch (err) {
@@ -184,7 +185,7 @@ export class KubernetesProvider implements ReplicaProvider {
         }
       }
       if (marked.length === 0) return;
-      const { from, to } = await this.writes.scale(ref, (current) => Math.max(0, current - marked.length));
+      const { from, to } = await this.writes.scale(ref, (current) => Math.max(0, current - marked.length), write?.fence);
       this.logger.info('replicas removed', { function: key, replicas: marked, from, to });
     } catch (err) {
       this.replicasChanged(this.index.setDraining(key, targets, false) ? [key] : []);

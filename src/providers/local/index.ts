@@ -11,6 +11,7 @@ import {
   type ReplicaProvider,
   type ReplicaCrash,
   type ReplicaState,
+  type ScaleWrite,
 } from '../types.js';
 import { crashLoopOf, leastUseful, newLocalFunction, restartDelayMs, stateOf, type LocalFunction } from './pool.js';
 import { freePort } from './process.js';
@@ -67,11 +68,12 @@ export class LocalProvider implements ReplicaProvider {
     return stateOf(this.find(ref));
   }
 
-  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+  async setReplicas(ref: FunctionRef, replicas: number, write?: ScaleWrite): Promise<void> {
     if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'provider is shutting down');
     const fn = this.find(ref);
     if (fn.desired === replicas) return;
+    write?.fence?.();
     fn.desired = replicas;
     this.reconcile(fn);
     this.emit(fn);
@@ -92,11 +94,12 @@ export class LocalProvider implements ReplicaProvider {
    * Stops exactly these replicas (the engine drained them first: SIGTERM, then SIGKILL after
    * the drain grace) and lowers desired by the number found, so none is started in their place.
    */
-  async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+  async removeReplicas(ref: FunctionRef, ids: readonly string[], write?: ScaleWrite): Promise<void> {
     const fn = this.find(ref);
     const wanted = new Set(ids);
     const victims = fn.live.filter((r) => wanted.has(r.id));
     if (victims.length === 0) return;
+    write?.fence?.();
     fn.live = fn.live.filter((r) => !wanted.has(r.id));
     fn.desired = Math.max(0, fn.desired - victims.length);
     for (const victim of victims) this.retire(fn, victim);

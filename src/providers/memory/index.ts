@@ -10,6 +10,7 @@ import {
   type ReplicaPhase,
   type ReplicaProvider,
   type ReplicaState,
+  type ScaleWrite,
 } from '../types.js';
 
 /** How long a modelled replica takes to start and to stop, in milliseconds of the clock. */
@@ -129,17 +130,18 @@ export class MemoryProvider implements ReplicaProvider {
     return [...this.functions.values()].map((fn) => ({ ref: fn.ref, ...this.stateOf(fn) }));
   }
 
-  async setReplicas(ref: FunctionRef, replicas: number): Promise<void> {
+  async setReplicas(ref: FunctionRef, replicas: number, write?: ScaleWrite): Promise<void> {
     if (!Number.isInteger(replicas) || replicas < 0) throw new AppError('BAD_REQUEST', `replicas must be a non-negative integer, got ${replicas}`);
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'provider is shutting down');
     const fn = this.find(ref);
     if (fn.desired === replicas) return;
+    write?.fence?.();
     fn.desired = replicas;
     this.reconcile(fn);
     this.emit(fn);
   }
 
-  async removeReplicas(ref: FunctionRef, ids: readonly string[]): Promise<void> {
+  async removeReplicas(ref: FunctionRef, ids: readonly string[], write?: ScaleWrite): Promise<void> {
     const fn = this.find(ref);
     const victims = new Set<MemoryReplica>();
     for (const id of ids) {
@@ -147,6 +149,7 @@ export class MemoryProvider implements ReplicaProvider {
       if (replica !== undefined && replica.phase !== 'stopping') victims.add(replica);
     }
     if (victims.size === 0) return;
+    write?.fence?.();
     fn.desired = Math.max(0, fn.desired - victims.size);
     for (const victim of victims) this.stop(fn, victim);
     this.emit(fn);

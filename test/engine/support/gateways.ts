@@ -52,7 +52,8 @@ export async function twoGateways(labels: Record<string, string>, replicas: numb
   });
   const make = (name: string): TestGateway => {
     const signals = new AlertSignals(clock, STALE_MS, store);
-    const { metrics, logger, engine } = testEngine(provider, clock, { guard: signals });
+    // As the gateway composes it (src/compose/gateway.ts): the engine fences the owner's writes.
+    const { metrics, logger, engine } = testEngine(provider, clock, { guard: signals, owns: ownership(name).owns });
     const activity = new InvocationLog(() => clock.now());
     const composed = createScaler(engine, {
       provider,

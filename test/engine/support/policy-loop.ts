@@ -34,8 +34,8 @@ export interface PolicyEngineOptions {
   readonly remote?: RemoteLoadSource;
 }
 
-/** A test gateway's engine on `provider` and the virtual clock (createEngine with the test defaults, its own metrics and a silent logger); `options` adds a scale-down guard or dry run. */
-export function testEngine(provider: MemoryProvider, clock: VirtualClock, options: { readonly guard?: ScaleDownGuard; readonly dryRun?: boolean } = {}) {
+/** A test gateway's engine on `provider` and the virtual clock (createEngine with the test defaults, its own metrics and a silent logger); `options` adds a scale-down guard, dry run or the fence of an owner's writes. */
+export function testEngine(provider: MemoryProvider, clock: VirtualClock, options: { readonly guard?: ScaleDownGuard; readonly dryRun?: boolean; readonly owns?: (ref: FunctionRef) => boolean } = {}) {
   const metrics = createMetrics();
   const logger = silentLogger();
   const engine = createEngine({
@@ -50,6 +50,7 @@ export function testEngine(provider: MemoryProvider, clock: VirtualClock, option
     drainTimeoutMs: 30_000,
     shard: { count: 1, index: 0 },
     ...(options.guard === undefined ? {} : { guard: options.guard }),
+    ...(options.owns === undefined ? {} : { owns: options.owns }),
   });
   return { metrics, logger, engine };
 }
