@@ -194,7 +194,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
       return;
     }
     const unsent = this.sentFrom >= 0 && exchange.socket.bytesWritten === this.sentFrom;
-    const failed = { reusedSocket: exchange.reused, repeatable: isRepeatable(this.req.method, headers.idempotencyKey), unsent };
+    const failed = { reusedSocket: exchange.reused, repeatable: isRepeatable(this.req.method, headers.idempotencyKey), unsent, answered: exchange.answered };
     const reason = (this.body?.replayable ?? true) && this.sends < MAX_ATTEMPTS ? retryReasonOf(err, failed) : null;
     if (reason === null) {
       const details = this.sends > 1 ? { details: { attempts: this.sends } } : {};

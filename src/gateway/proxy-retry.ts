@@ -48,6 +48,8 @@ export interface FailedExchange {
   readonly reusedSocket: boolean;
   /** Sending the call twice is harmless: an idempotent method, or the client sent an `Idempotency-Key`. */
   readonly repeatable: boolean;
+  /** A byte of the answer came before the failure (a 1xx, part of a head): the replica read the call. */
+  readonly answered: boolean;
   /**
    * Not one byte of the call was handed to the connection: its `bytesWritten` did not move
    * from when the call got it (see ProxyCall). Only measured for calls that are not repeatable.
@@ -68,10 +70,12 @@ export interface FailedExchange {
  * looks the same as one that never read it.
  *
  * A repeatable call also goes again after a kernel reset or broken pipe (`read ECONNRESET`,
- * EPIPE) and after Node's "socket hang up" (ECONNRESET without a syscall) on a pooled connection.
+ * EPIPE) and after Node's "socket hang up" (ECONNRESET without a syscall) on a pooled connection,
+ * but never once any byte of an answer came: the replica read it (and may have acted on it).
  */
 export function retryReasonOf(err: NodeJS.ErrnoException, exchange: FailedExchange): RetryReason | null {
   if (err.syscall === 'connect' || err.code === 'ECONNREFUSED') return 'refused';
+  if (exchange.answered) return null;
   if (exchange.unsent) return exchange.reusedSocket ? 'closed' : 'reset';
   if (!exchange.repeatable) return null;
   if (err.code === 'EPIPE') return 'reset';

@@ -173,7 +173,11 @@ describe('which failures are sent again', () => {
     ['a read timeout', err('ETIMEDOUT', 'read'), true, true, false, null],
   ];
   it.each(rows)('%s', (_name, error, reusedSocket, repeatable, unsent, reason) => {
-    expect(retryReasonOf(error, { reusedSocket, repeatable, unsent })).toBe(reason);
+    expect(retryReasonOf(error, { reusedSocket, repeatable, unsent, answered: false })).toBe(reason);
+  });
+
+  it.each(rows.filter((row) => row[5] !== 'refused'))('%s, once a byte of an answer came (a 1xx, part of a head): never', (_name, error, reusedSocket, repeatable, unsent) => {
+    expect(retryReasonOf(error, { reusedSocket, repeatable, unsent, answered: true })).toBeNull();
   });
 });
 

@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
@@ -226,6 +226,58 @@ describe('a replica that runs a POST and then fails: the POST is not sent again'
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(runs(file).get(id)).toBe(1);
     }
+  });
+});
+
+/**
+ * A raw replica on 127.0.0.1: the first call it reads gets `first`, every later one `later`
+ * (each a function of the call's socket); counts the request heads it read.
+ */
+async function rawReplica(first: (socket: net.Socket) => void, later: (socket: net.Socket) => void): Promise<{ spec: StaticReplica; heads: () => number }> {
+  let heads = 0;
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      const found = chunk.toString('latin1').split(' HTTP/1.1\r\n').length - 1;
+      for (let i = 0; i < found; i++) (heads++ === 0 ? first : later)(socket);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { spec: { id: 'raw', address: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, heads: () => heads };
+}
+
+describe('a replica that has begun to answer is never sent the call again, whatever the method', () => {
+  const ok = (socket: net.Socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  const okThenClose = (socket: net.Socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  const partialHeadThenEnd = (socket: net.Socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Le');
+    setTimeout(() => socket.end(), 20);
+  };
+  const continueThenEnd = (socket: net.Socket) => {
+    socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+    setTimeout(() => socket.end(), 20);
+  };
+  const partialHeadThenReset = (socket: net.Socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Le');
+    setTimeout(() => socket.resetAndDestroy(), 20);
+  };
+  // [case, first answer on a connection, later answers, method, headers]
+  const cases: Array<[string, (s: net.Socket) => void, (s: net.Socket) => void, string, Record<string, string>]> = [
+    ['a GET on a reused connection: part of a head, then the replica closes', ok, partialHeadThenEnd, 'GET', {}],
+    ['a POST with an Idempotency-Key on a reused connection: 100 Continue, then the replica closes', ok, continueThenEnd, 'POST', { 'Idempotency-Key': 'k-1' }],
+    ['a PUT on a fresh connection: part of a head, then a reset', okThenClose, partialHeadThenReset, 'PUT', {}],
+  ];
+  it.each(cases)('%s: the replica read it once, the client gets a 502', async (_case, first, later, method, headers) => {
+    const r = await rawReplica(first, later);
+    const gw = await gateway([r.spec], 20);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    expect((await call(gw.port, method, '/function/fraw', 'one', { agent, headers })).status).toBe(200);
+    const second = await call(gw.port, method, '/function/fraw', 'two', { agent, headers });
+    expect([second.status, second.code]).toEqual([502, 'UPSTREAM_FAILED']);
+    expect(r.heads()).toBe(2);
+    expect((await retries(gw.metrics, 'closed')) + (await retries(gw.metrics, 'reset'))).toBe(0);
   });
 });
 

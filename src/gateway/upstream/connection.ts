@@ -97,6 +97,7 @@ export class Connection implements ResponseSink {
       this.socket.destroy();
       return;
     }
+    exchange.answered = true;
     let leftover: number;
     try {
       leftover = this.parser.feed(chunk);
@@ -162,6 +163,8 @@ export class UpstreamExchange {
   responseDone = false;
   /** The connection is no longer this exchange's (complete, failed or destroyed). */
   detached = false;
+  /** A byte of the answer came (a 1xx, part of a head): the replica read the call, which is never sent again. */
+  answered = false;
   /**
    * The connection's `bytesWritten` before this exchange's head. Node counts bytes as written
    * once queued (corked or waiting for the connect), so in practice it stays equal only when
