@@ -87,7 +87,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
    * request timeout) answers 504 REQUEST_TIMEOUT and aborts the upstream call.
    */
   start(target: FunctionTarget, headers: RequestHeaders, slot: Slot): void {
-    if (this.closedFlag) {
+    if (this.closedFlag || this.settled) {
       slot.release();
       return;
     }

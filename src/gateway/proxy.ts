@@ -125,7 +125,10 @@ class FunctionRouter {
         return;
       }
       this.functions.lookup(target.name).then(
-        (found) => this.serve(req, res, found, target, headers, ctx),
+        (found) => {
+          // The client went away while its function was looked up: nothing to serve, nothing to count.
+          if (!res.closed) this.serve(req, res, found, target, headers, ctx);
+        },
         (err: unknown) => this.refuse(req, res, err, ctx),
       );
     } catch (err) {

@@ -5,7 +5,7 @@
  * replica stays listed ready, as between a death and a provider noticing).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { systemClock } from '../../src/core/clock.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
@@ -15,6 +15,7 @@ import { requestHeaders } from '../../src/gateway/proxy-headers.js';
 import { MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf, setSendHeaders } from '../../src/gateway/proxy-retry.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
+import type { ReplicaState } from '../../src/providers/types.js';
 import { StaticProvider, type StaticReplica } from './static-provider.js';
 
 const NS = 'openfaas-fn';
@@ -76,10 +77,12 @@ interface Gateway {
   readonly port: number;
   readonly metrics: Metrics;
   readonly provider: StaticProvider;
+  readonly dispatcher: Dispatcher;
+  readonly invocations: InvocationLog;
 }
 
-async function gateway(replicas: readonly StaticReplica[], options: { requestTimeoutMs?: number; suspectMs?: number } = {}): Promise<Gateway> {
-  const provider = new StaticProvider(replicas);
+async function gateway(replicas: readonly StaticReplica[], options: { requestTimeoutMs?: number; suspectMs?: number; provider?: StaticProvider } = {}): Promise<Gateway> {
+  const provider = options.provider ?? new StaticProvider(replicas);
   const metrics = createMetrics();
   const dispatcher = new Dispatcher({
     provider,
@@ -89,14 +92,15 @@ async function gateway(replicas: readonly StaticReplica[], options: { requestTim
     defaults: { concurrency: 0, maxQueued: 100, requestTimeoutMs: options.requestTimeoutMs ?? 5000, maxWaitMs: 5000 },
     suspectMs: options.suspectMs ?? 1000,
   });
-  const proxy = createFunctionProxy({ dispatcher, invocations: new InvocationLog(), metrics, logger: silentLogger(), defaultNamespace: NS, bodyLimitBytes: 1024 * 1024, trustedProxies: undefined });
+  const invocations = new InvocationLog();
+  const proxy = createFunctionProxy({ dispatcher, invocations, metrics, logger: silentLogger(), defaultNamespace: NS, bodyLimitBytes: 1024 * 1024, trustedProxies: undefined });
   const server = http.createServer(proxy);
   const address = await listen(server);
   cleanups.push(async () => {
     dispatcher.close();
     await close(server);
   });
-  return { port: Number(new URL(address).port), metrics, provider };
+  return { port: Number(new URL(address).port), metrics, provider, dispatcher, invocations };
 }
 
 interface Answer {
@@ -320,3 +324,31 @@ describe('the headers of each send', () => {
     expect(sends(steps)).toEqual(expected);
   });
 });
+
+describe('a client that goes away while its function is first looked up', () => {
+  /** The provider's read of a function takes 300 ms (a cold cache, a slow API). */
+  class SlowLookup extends StaticProvider {
+    override async getReplicas(): Promise<ReplicaState> {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return super.getReplicas();
+    }
+  }
+
+  it('is not sent, counts nothing in flight and holds no slot; the next call is served', async () => {
+    const r = await replica('r1');
+    const gw = await gateway([], { provider: new SlowLookup([r.spec]) });
+    const ref = { name: 'slow', namespace: NS };
+    const client = net.connect(gw.port, '127.0.0.1', () => client.write('GET /function/slow HTTP/1.1\r\nHost: x\r\n\r\n'));
+    client.on('error', () => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(r.seen).toBe(0);
+    expect(gw.invocations.inflightOf(ref)).toBe(0);
+    expect(gw.dispatcher.replicas(ref).reduce((n, x) => n + x.inFlight, 0)).toBe(0);
+    const next = await call(gw.port, 'GET', '/function/slow');
+    expect([next.status, next.text, r.seen]).toEqual([200, 'r1:0', 1]);
+    expect(gw.invocations.inflightOf(ref)).toBe(0);
+  });
+});
+
