@@ -91,6 +91,8 @@ export class AlertSignals implements ScaleDownGuard {
       if (!noted.changed) return noted;
       try {
         await this.store.save(ref, noted.state, stored.version);
+        // Stored before the webhook answers: a hold acknowledged and then lost would not come again until Alertmanager's repeat interval.
+        await this.store.persisted?.(ref);
         return noted;
       } catch (err) {
         if (!isAppError(err, 'PROVIDER_CONFLICT') || attempt >= NOTE_ATTEMPTS) throw err;

@@ -59,6 +59,11 @@ export class AlertStateCycle {
     this.stopped = true;
   }
 
+  /** Resolves once the state saved for `ref` is stored (AlertStateStore.persisted); rejects with its write's error. */
+  persisted(ref: FunctionRef): Promise<void> {
+    return this.options.store.persisted?.(ref) ?? Promise.resolve();
+  }
+
   /**
    * The change cycle's hooks: `load` reads the state, `save` stores the decision's state (a
    * PROVIDER_CONFLICT is read and decided again by the cycle), calls `saved`, and arms or

@@ -37,7 +37,7 @@ export async function stepGroup(deps: StepGroupDeps, group: AlertGroup, alerts: 
   const label = functionLabel(ref, deps.defaultNamespace);
   let summary: Record<string, unknown>;
   try {
-    const done = await stepChange(deps, group, alerts);
+    const done = await storedStep(deps, group, alerts);
     await writeStepOutcomes(done, indices, alerts, outcomes);
     summary = { outcome: done.changed ? 'applied' : 'unchanged', from: done.from, to: done.to, reason: done.reason, ...(done.dryRun ? { dryRun: true } : {}) };
   } catch (err) {
@@ -49,6 +49,28 @@ export async function stepGroup(deps: StepGroupDeps, group: AlertGroup, alerts: 
   if (summary['outcome'] === 'failed') deps.logger.error('alerts failed', log);
   else if (summary['outcome'] === 'skipped') deps.logger.warn('alerts skipped', log);
   else deps.logger.info('alerts handled', log);
+}
+
+/** Attempts of a group whose state, saved without a count, another writer changed first. */
+const STORE_ATTEMPTS = 3;
+
+/**
+ * The group's change, its state stored before the webhook answers: a state saved without a
+ * count (a resolve that starts the scale-down window) is sent now and waited for; one another
+ * writer changed first (PROVIDER_CONFLICT) is decided again on theirs. A count change carries
+ * its state: a scale-up's is written, a scale-down's goes with the removal after the drain.
+ */
+async function storedStep(deps: StepGroupDeps, group: AlertGroup, alerts: readonly WebhookAlert[]): Promise<ChangeOutcome<Recorded<AlertBatchDecision>>> {
+  for (let attempt = 1; ; attempt++) {
+    const done = await stepChange(deps, group, alerts);
+    if (done.changed) return done;
+    try {
+      await deps.cycle.persisted(group.ref);
+      return done;
+    } catch (err) {
+      if (!isAppError(err, 'PROVIDER_CONFLICT') || attempt >= STORE_ATTEMPTS) throw err;
+    }
+  }
 }
 
 /** The group's change cycle: the batch decided in chunks, the state saved (evictions counted), a failed apply forgets its steps. */

@@ -56,6 +56,13 @@ export interface VersionedAlertState {
 export interface AlertStateStore {
   load(ref: FunctionRef): Promise<VersionedAlertState>;
   save(ref: FunctionRef, state: AlertState, expectedVersion: string | null): Promise<void>;
+  /**
+   * Resolves once every state saved for `ref` so far is stored (a store that stages saves, to
+   * send them with the function's next count write, sends a staged one now); rejects with its
+   * write's error (PROVIDER_CONFLICT: another writer changed the state first). Absent: a
+   * save resolves only once stored.
+   */
+  persisted?(ref: FunctionRef): Promise<void>;
   /** Functions that have a pending scale-down (for the scale-down timer after a restart). */
   listPending(): Promise<Array<{ ref: FunctionRef; scaleDownAt: number }>>;
   /**

@@ -1,5 +1,7 @@
 /** The per-function write queue of the Kubernetes provider against the fake API: merged writes, state that lingers. */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { AlertSignals } from '../../src/alerts/signals.js';
+import { systemClock } from '../../src/core/clock.js';
 import { AppError } from '../../src/errors.js';
 import { createKubernetesProviderBundle } from '../../src/providers/kubernetes/index.js';
 import { KubernetesAlertStateStore, STATE_ANNOTATION } from '../../src/providers/kubernetes/state-store.js';
@@ -31,6 +33,7 @@ async function writer(kubeconfig: string) {
 
 const deploymentWrites = (fake: FakeApiServer, from: number) => fake.requests.slice(from).filter((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/echo'));
 const state = (n: number) => ({ firing: { fp: n }, scaleDownAt: null, steps: {} });
+const stored = (fake: FakeApiServer): string | undefined => (fake.deployment('echo')?.metadata.annotations as Record<string, string> | undefined)?.[STATE_ANNOTATION];
 const notOwner = (): never => {
   throw new AppError('NOT_OWNER', 'this gateway no longer owns function echo');
 };
@@ -138,5 +141,28 @@ describe('the Deployment write queue', () => {
     expect(env.fake.replicasOf('echo')).toBe(3);
     // The loser's 409 was resolved from the watch: no live read.
     expect(env.fake.apiCalls().slice(from).filter((r) => r.verb === 'get')).toEqual([]);
+  });
+
+  it('a staged state that someone waits for (persisted) goes at once, is stored when that resolves, and a failed write rejects it', async () => {
+    const { fake, store } = await setup();
+    const from = fake.requests.length;
+    await store.save(echo, state(4), null);
+    await store.persisted(echo);
+    expect(deploymentWrites(fake, from)).toHaveLength(1);
+    expect(stored(fake)).toBe(JSON.stringify(state(4)));
+    fake.failNext({ method: 'PATCH', path: /deployments\/echo$/, status: 500 });
+    await store.save(echo, state(5), (await store.load(echo)).version);
+    await expect(store.persisted(echo)).rejects.toBeInstanceOf(AppError);
+    expect(stored(fake)).toBe(JSON.stringify(state(4)));
+  });
+
+  it('a hold is stored before the note that acknowledges it resolves; when its write fails, the note fails (the webhook answers 503, Alertmanager sends it again)', async () => {
+    const { fake, store } = await setup();
+    const signals = new AlertSignals(systemClock, 60_000, store);
+    await signals.note(echo, [{ kind: 'hold', fingerprint: 'h1', firing: true, name: 'KeepWarm' }]);
+    expect(stored(fake)).toContain('KeepWarm');
+    fake.failNext({ method: 'PATCH', path: /deployments\/echo$/, status: 500 });
+    await expect(signals.note(echo, [{ kind: 'hold', fingerprint: 'h2', firing: true, name: 'Nightly' }])).rejects.toBeInstanceOf(AppError);
+    expect(stored(fake)).not.toContain('Nightly');
   });
 });

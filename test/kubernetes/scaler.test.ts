@@ -195,14 +195,16 @@ describe('the scaler on the Kubernetes provider', () => {
     const again = await request(s.adminServer).post('/system/alert').send(fixture('firing-single'));
     expect(again.body.results[0]).toMatchObject({ reason: 'duplicate', to: 3 });
 
+    const stored = () => JSON.parse((fake.deployment('echo')?.metadata['annotations'] as Record<string, string> | undefined)?.['alert-scaler.io/state'] ?? 'null') as { scaleDownAt: number | null } | null;
     const down = await request(s.adminServer).post('/system/alert').send(fixture('resolved-single'));
     expect(down.body.results[0]).toMatchObject({ outcome: 'unchanged', reason: 'scale-down-scheduled' });
+    // Stored before the answer (no count rode with it): a gateway that died now would leave the window to the next owner.
+    expect(stored()?.scaleDownAt).toEqual(expect.any(Number));
     expect(fake.replicasOf('echo')).toBe(3);
     await waitFor(() => fake.replicasOf('echo') === 1, 'scale-down to min after the window', 5000);
 
     // The alert state lives on the Deployment (metadata only) and each change left an Event.
-    const annotations = fake.deployment('echo')?.metadata['annotations'] as Record<string, string> | undefined;
-    expect(JSON.parse(annotations?.['alert-scaler.io/state'] ?? 'null')).toMatchObject({ scaleDownAt: null });
+    expect(stored()).toMatchObject({ scaleDownAt: null });
     await waitFor(() => messages().some((m) => /from 3 to 1/.test(m)), 'the Scaled event of the scale-down');
     expect(fake.objects('', 'events', 'openfaas-fn').map((e) => e['count'])).toEqual([2]);
   });

@@ -134,6 +134,22 @@ export class DeploymentWrites {
     return done;
   }
 
+  /**
+   * Resolves once the state staged or being written for `ref` is written, sending a staged one
+   * now (after the write in flight); rejects with its write's error. At once when none is.
+   */
+  persistState(ref: FunctionRef): Promise<void> {
+    const queue = this.queues.get(refKey(ref));
+    const change = queue?.next?.state !== undefined ? queue.next : queue?.sending?.state !== undefined ? queue.sending : undefined;
+    if (queue === undefined || change === undefined) return Promise.resolve();
+    const written = new Promise<void>((resolve, reject) => change.waiters.push({ resolve: () => resolve(), reject }));
+    if (change === queue.next) {
+      change.urgent = true;
+      this.flush(ref);
+    }
+    return written;
+  }
+
   /** Sends every staged change now and resolves when all are written or failed (a graceful stop). */
   async flushAll(): Promise<void> {
     const done: Array<Promise<unknown>> = [];
@@ -179,7 +195,7 @@ export class DeploymentWrites {
     ).finally(() => {
       queue.sending = undefined;
       if (queue.next === undefined) this.queues.delete(key);
-      else if (queue.next.counts.length > 0) this.flush(ref);
+      else if (queue.next.counts.length > 0 || queue.next.urgent === true) this.flush(ref);
       else {
         queue.linger = setTimeout(() => this.flush(ref), this.lingerMs);
         queue.linger.unref();

@@ -165,6 +165,10 @@ export class KubernetesAlertStateStore implements AlertStateStore {
     if (!this.coalesce) await written;
   }
 
+  persisted(ref: FunctionRef): Promise<void> {
+    return this.writes.persistState(ref);
+  }
+
   async listPending(): Promise<Array<{ ref: FunctionRef; scaleDownAt: number }>> {
     const pending: Array<{ ref: FunctionRef; scaleDownAt: number }> = [];
     for (const namespace of this.options.namespaces) {

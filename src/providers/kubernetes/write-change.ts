@@ -35,6 +35,8 @@ export interface Change {
   readonly counts: CountChange[];
   /** Who waits for the whole change: the state's stagers, a flush. */
   readonly waiters: Waiter[];
+  /** Someone waits for its state (DeploymentWrites.persistState): sent as soon as the write in flight ends, no linger. */
+  urgent?: boolean;
 }
 
 /** Everyone waiting for the change: its count changes' and the whole change's. */
