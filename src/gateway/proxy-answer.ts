@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import http from 'node:http';
 import type { UpstreamExchange, WholeAnswer } from './upstream/upstream-pool.js';
 
 /** What an answer being forwarded tells its call (src/gateway/proxy-call.ts). */
@@ -19,14 +19,25 @@ export interface AnswerOwner {
  * `idleMs` > 0: the replica may pause at most about that long between two pieces of its
  * answer (from the answer's head on; checked by the pool's sweep, within 1.25x of it); then
  * the owner's `answerIdle` runs. Time the client holds the answer back does not count.
+ *
+ * The head goes to the client with the first piece of the body (or the end), as Node sends a
+ * written head anyway: until then nothing of the answer was sent, and a replica that fails
+ * before its first body byte still gets the client a whole error answer (502, 504).
  */
 export class AnswerCopy {
+  /** The head, until it is written with the first piece or the end. */
+  private head: { readonly status: number; readonly headers: string[] } | null;
+
   constructor(
     private readonly exchange: UpstreamExchange,
     private readonly res: http.ServerResponse,
     private readonly idleMs: number,
     private readonly owner: AnswerOwner,
-  ) {}
+    status: number,
+    headers: string[],
+  ) {
+    this.head = { status, headers };
+  }
 
   /**
    * Writes an answer that came whole in one read: head and body in one write, with its length
@@ -40,10 +51,13 @@ export class AnswerCopy {
     else res.end();
   }
 
-  /** Writes the answer's head (throws when Node refuses a header) and starts watching the replica's silence. */
+  /** Checks the answer's head (throws when Node would refuse a header) and starts watching the replica's silence. */
   static begin(exchange: UpstreamExchange, res: http.ServerResponse, status: number, headers: string[], idleMs: number, owner: AnswerOwner): AnswerCopy {
-    res.writeHead(status, headers);
-    const answer = new AnswerCopy(exchange, res, idleMs, owner);
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      http.validateHeaderName(headers[i] as string);
+      http.validateHeaderValue(headers[i] as string, headers[i + 1] as string);
+    }
+    const answer = new AnswerCopy(exchange, res, idleMs, owner, status, headers);
     if (idleMs > 0) exchange.watchIdle(idleMs);
     return answer;
   }
@@ -51,6 +65,7 @@ export class AnswerCopy {
   /** A piece of the answer: to the client, pausing the replica while the client's socket is full. */
   data(chunk: Buffer): void {
     const { res } = this;
+    this.writeHead();
     if (!res.write(chunk)) {
       this.exchange.pause();
       res.once('drain', this.onDrain);
@@ -59,7 +74,15 @@ export class AnswerCopy {
 
   /** The answer is complete. */
   end(): void {
+    this.writeHead();
     this.res.end();
+  }
+
+  private writeHead(): void {
+    const head = this.head;
+    if (head === null) return;
+    this.head = null;
+    this.res.writeHead(head.status, head.headers);
   }
 
   /** The replica was silent for `idleMs` while the client was reading: the owner cuts the answer. */

@@ -258,6 +258,10 @@ describe('a replica that has begun to answer is never sent the call again, whate
     socket.write('HTTP/1.1 100 Continue\r\n\r\n');
     setTimeout(() => socket.end(), 20);
   };
+  const headThenReset = (socket: net.Socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n');
+    setTimeout(() => socket.resetAndDestroy(), 20);
+  };
   const partialHeadThenReset = (socket: net.Socket) => {
     socket.write('HTTP/1.1 200 OK\r\nContent-Le');
     setTimeout(() => socket.resetAndDestroy(), 20);
@@ -267,6 +271,8 @@ describe('a replica that has begun to answer is never sent the call again, whate
     ['a GET on a reused connection: part of a head, then the replica closes', ok, partialHeadThenEnd, 'GET', {}],
     ['a POST with an Idempotency-Key on a reused connection: 100 Continue, then the replica closes', ok, continueThenEnd, 'POST', { 'Idempotency-Key': 'k-1' }],
     ['a PUT on a fresh connection: part of a head, then a reset', okThenClose, partialHeadThenReset, 'PUT', {}],
+    // Nothing of the answer had gone to the client yet: it gets a whole 502, not a cut connection.
+    ['a POST: the whole head, then a reset before any body byte', ok, headThenReset, 'POST', {}],
   ];
   it.each(cases)('%s: the replica read it once, the client gets a 502', async (_case, first, later, method, headers) => {
     const r = await rawReplica(first, later);
