@@ -133,6 +133,11 @@ export class H2Call implements H2CallHandle {
     const req = http.request({ host: url.hostname, port: url.port, method: this.call.method, path, headers: forward, agent: this.context.agent });
     this.upstream = req;
     req.on('response', (res: http.IncomingMessage) => this.onHttp1Response(res));
+    // A 101 nobody asked for: without this listener Node drops the socket and tells nothing (the call would wait for its timeout).
+    req.on('upgrade', (_res: http.IncomingMessage, socket: Socket) => {
+      socket.destroy();
+      if (req === this.upstream && !this.settled && !this.closedFlag) this.upstreamFailed(new Error('the replica answered with status 101'));
+    });
     req.on('error', (err) => this.upstreamError(req, err));
     req.once('socket', (socket: Socket) => {
       if (socket.connecting) socket.once('connect', () => this.onConnected(req));
@@ -277,7 +282,8 @@ export class H2Call implements H2CallHandle {
     this.closedFlag = true;
     this.clearDeadline();
     this.context.active.delete(this);
-    const ok = this.stream.rstCode === NGHTTP2_NO_ERROR;
+    // Closed before the whole answer was out (a client's reset, even with NO_ERROR): gone, and its call to the replica ends too.
+    const ok = this.stream.rstCode === NGHTTP2_NO_ERROR && this.answered;
     if (!ok && !this.settled) {
       abortExchange(this.stream, this.upstream, this.source);
       this.onGone?.();

@@ -215,6 +215,15 @@ describe('errors the gateway makes over HTTP/2', () => {
     await eventually(() => inFlight('h2-slow') === 0, 3000);
   });
 
+  it('a 101 an HTTP/1.1 replica sends to a call that asked no upgrade is a 502 at once, not a call held to its timeout', async () => {
+    const started = performance.now();
+    const a = await h2('/function/h2-plain/switch101');
+    expect(a.status).toBe(502);
+    expect(JSON.parse(a.body.toString())).toMatchObject({ error: { code: 'UPSTREAM_FAILED' } });
+    expect(performance.now() - started).toBeLessThan(5000);
+    await eventually(() => inFlight('h2-plain') === 0, 3000);
+  });
+
   it('an unknown function is 404 FUNCTION_UNKNOWN', async () => {
     const a = await h2('/function/no-such-function/');
     expect(a.status).toBe(404);
@@ -293,6 +302,19 @@ describe('clients that reset their stream (RST_STREAM)', () => {
     await eventually(() => inFlight(name) === 0, 3000);
     await eventually(async () => (await metric('gateway_function_invocation_inflight', name)) === 0, 3000);
     expect(await metric('gateway_function_invocation_total', name, 499)).toBeGreaterThanOrEqual(1);
+    expect((await h2(`/function/${name}/`)).status).toBe(200);
+  });
+
+  it.each(UPSTREAMS)('mid-upload with NO_ERROR (the client ends its stream early): the call to the replica is ended too, its slot is back (%s)', async (name) => {
+    const path = `/?rst=${Date.now()}`;
+    const aborted = async (): Promise<string> => (await h2(`/function/${name}/aborted?url=${encodeURIComponent(path)}`)).body.toString();
+    const req = session.request({ ':method': 'POST', ':path': `/function/${name}${path}` });
+    req.on('error', () => undefined);
+    req.write(Buffer.alloc(8 * 1024, 'u'));
+    await eventually(() => inFlight(name) === 1, 3000);
+    req.close(http2.constants.NGHTTP2_NO_ERROR);
+    await eventually(async () => (await aborted()) === 'yes', 3000);
+    expect(inFlight(name)).toBe(0);
     expect((await h2(`/function/${name}/`)).status).toBe(200);
   });
 
