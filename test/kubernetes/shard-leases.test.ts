@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import type { FunctionRef } from '../../src/core/ref.js';
 import { KubeApi, loadKubeConfig } from '../../src/providers/kubernetes/index.js';
 import { bucketOf, intendedOwners } from '../../src/providers/kubernetes/buckets.js';
-import { decodeLoad, encodeLoad, LOAD_MAX_BYTES, MEMBER_LABEL } from '../../src/providers/kubernetes/membership.js';
+import { decodeLoad, encodeLoad, LOAD_MAX_BYTES, MEMBER_LABEL, memberLeaseName } from '../../src/providers/kubernetes/membership.js';
 import { Sharding } from '../../src/providers/kubernetes/sharding.js';
 import type { FunctionLoad } from '../../src/providers/setup.js';
 import type { FakeApiServer } from './fake-api-server.js';
@@ -15,6 +15,22 @@ import { quietLogger, startFake } from './helpers.js';
 const LEASE_SECONDS = 2;
 const BUCKETS = 10;
 const refs: FunctionRef[] = Array.from({ length: 60 }, (_, i) => ({ name: `fn-${i}`, namespace: 'openfaas-fn' }));
+
+describe('member Lease names (pure)', () => {
+  it('are valid names of at most 63 characters, one per identity, however long or odd the identities', () => {
+    // A long pod name: gateways of one Deployment differ only at its end.
+    const pod = 'alert-scaler-gateway-with-a-rather-long-deployment-name-7d9f8c6b5d';
+    const identities = [`${pod}-a1b2c`, `${pod}-x9y8z`, 'gw-a', 'GW_A', 'gw.a', 'gw-a-'];
+    const names = identities.map((identity) => memberLeaseName('alert-scaler', identity));
+    for (const name of names) {
+      expect(name.length).toBeLessThanOrEqual(63);
+      expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
+    expect(new Set(names).size).toBe(identities.length);
+    // A short, already valid identity keeps its readable name.
+    expect(memberLeaseName('alert-scaler', 'gw-a')).toBe('alert-scaler-member-gw-a');
+  });
+});
 
 describe('bucket assignment (pure)', () => {
   it('a function always falls in the same bucket, within range', () => {

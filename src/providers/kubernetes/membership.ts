@@ -6,6 +6,7 @@
  * own clock is dead (as client-go's leader election judges, so clock skew does not matter); a
  * gateway that stops deletes its Lease, so its share comes back at once.
  */
+import { hash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { isAppError } from '../../errors.js';
 import type { FunctionLoad, GatewayFacts, MemberLoadSource, MemberShard } from '../setup.js';
@@ -59,10 +60,17 @@ export class Observations {
   }
 }
 
-/** A Lease name for an identity in `group`: lower case, `[a-z0-9-]`, at most 63 characters. */
+/**
+ * A Lease name for an identity in `group`: lower case, `[a-z0-9-]`, at most 63 characters.
+ * One that had to be cut or changed to fit ends in a digest of the whole identity, so two
+ * identities never share a Lease (long pod names differ only in their random suffix).
+ */
 export function memberLeaseName(group: string, identity: string): string {
   const safe = identity.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
-  return `${group}-member-${safe}`.slice(0, 63).replace(/-+$/, '');
+  const plain = `${group}-member-${safe}`;
+  if (safe === identity && plain.length <= 63) return plain;
+  const digest = hash('sha256', identity, 'hex').slice(0, 10);
+  return `${plain.slice(0, 63 - digest.length - 1).replace(/-+$/, '')}-${digest}`;
 }
 
 export interface MembershipOptions {
