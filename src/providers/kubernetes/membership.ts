@@ -61,9 +61,8 @@ export class Observations {
 }
 
 /**
- * A Lease name for an identity in `group`: lower case, `[a-z0-9-]`, at most 63 characters.
- * One that had to be cut or changed to fit ends in a digest of the whole identity, so two
- * identities never share a Lease (long pod names differ only in their random suffix).
+ * A Lease name for an identity in `group` (`[a-z0-9-]`, at most 63 characters); one cut or changed to
+ * fit ends in a digest of the identity, so two never share a Lease (long pod names differ at the end).
  */
 export function memberLeaseName(group: string, identity: string): string {
   const safe = identity.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
