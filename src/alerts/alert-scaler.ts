@@ -1,4 +1,4 @@
-import type { Clock } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { TimerHeap } from '../core/timers.js';
 import type { Changer } from '../engine/changer.js';
 import type { Evaluation } from '../engine/evaluate.js';
@@ -57,6 +57,9 @@ export interface PolicyBridge {
   evaluateNow(ref: FunctionRef): Promise<Evaluation | null>;
 }
 
+/** How soon a failed read of the pending scale-downs (after a gain of ownership) is tried again, ms. */
+export const ADOPT_RETRY_MS = 5_000;
+
 /**
  * Applies Alertmanager alerts to functions: firing steps up, resolved schedules the return
  * to min after the function's scale-down window. One notification at a time per function.
@@ -68,6 +71,9 @@ export class AlertScaler {
   /** The alert state's hooks in the change cycle and the pending scale-downs (src/alerts/state-cycle.ts). */
   private readonly cycle: AlertStateCycle;
   private readonly stepDeps: StepGroupDeps;
+  /** A read of the pending scale-downs to try again (`adopt`); none when none failed. */
+  private adoptRetry: TimerHandle | undefined;
+  private stopped = false;
 
   constructor(private readonly options: AlertScalerOptions) {
     const { changer, clock, timers, store, logger, metrics, timing, defaultNamespace, track, owns } = options;
@@ -82,6 +88,20 @@ export class AlertScaler {
    */
   async start(): Promise<void> {
     for (const { ref, scaleDownAt } of await this.options.store.listPending()) this.cycle.schedule(ref, scaleDownAt);
+  }
+
+  /** `start` after a gain of ownership, never rejecting: a failed read is tried again every ADOPT_RETRY_MS until one succeeds. */
+  async adopt(): Promise<void> {
+    const { clock, logger } = this.options;
+    clock.clearTimeout(this.adoptRetry);
+    this.adoptRetry = undefined;
+    if (this.stopped) return;
+    try {
+      await this.start();
+    } catch (err) {
+      logger.error('pending scale-downs not armed, trying again', { error: err instanceof Error ? err.message : String(err), retryMs: ADOPT_RETRY_MS });
+      if (!this.stopped) this.adoptRetry = clock.setTimeout(() => void this.adopt(), ADOPT_RETRY_MS);
+    }
   }
 
   /**
@@ -107,6 +127,8 @@ export class AlertScaler {
 
   /** Stops arming scale-downs (the heap's entries go with the scalers). */
   stop(): void {
+    this.stopped = true;
+    this.options.clock.clearTimeout(this.adoptRetry);
     this.cycle.stop();
   }
 

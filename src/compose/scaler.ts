@@ -81,8 +81,8 @@ export function createScaler(engine: Engine, inputs: ScalerInputs): ComposedScal
     ...(inputs.asyncBacklog === undefined ? {} : { asyncBacklog: inputs.asyncBacklog }),
     ...(idleSource === undefined ? {} : { idleSource }),
     ...(track === undefined ? {} : { track }),
-    // A new decider arms the scale-downs pending in the store for what it now decides.
-    adopted: () => alerts.start(),
+    // A new decider arms the scale-downs pending in the store for what it now decides (a failed read is tried again).
+    adopted: () => alerts.adopt(),
   });
   const alerts: AlertScaler = alertScaler(engine, inputs, scalers);
   let unsubscribe: (() => void) | undefined;

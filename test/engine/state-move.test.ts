@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import type { WebhookAlert } from '../../src/alerts/payload.js';
+import { ADOPT_RETRY_MS } from '../../src/alerts/alert-scaler.js';
 import { HELD_RECHECK_MS } from '../../src/alerts/state-cycle.js';
 import { STALE_MS, TICK_MS, twoGateways } from './support/gateways.js';
 
@@ -81,6 +82,26 @@ describe('a value sent to one gateway', () => {
 });
 
 describe('after the owner is killed', () => {
+  it('a failed read of the pending scale-downs on the new owner is tried again: the window still ends, one retry late at most', async () => {
+    const g = await twoGateways(RPS, 1);
+    await g.a.composed.alerts.applyAll([alert('firing', 'r1')]);
+    await g.clock.run(1_000);
+    await g.a.composed.alerts.applyAll([alert('resolved', 'r1')]);
+    const due = (await g.store.load(g.ref)).state.scaleDownAt ?? 0;
+    await g.kill(g.a);
+    // The store cannot be listed at the moment of the move (an API error).
+    const list = g.store.listPending.bind(g.store);
+    let failures = 0;
+    g.store.listPending = async () => {
+      if (failures++ === 0) throw new Error('the API is unavailable');
+      return list();
+    };
+    g.moveTo('b');
+    await g.clock.run(due + ADOPT_RETRY_MS + 100 - g.clock.now());
+    expect(failures).toBe(2);
+    expect(await g.desired()).toBe(1);
+  });
+
   it('the pending scale-down window still holds on the new owner and ends at its stored time', async () => {
     const g = await twoGateways(RPS, 1);
     await g.a.composed.alerts.applyAll([alert('firing', 'r1')]);
