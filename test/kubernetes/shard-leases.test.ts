@@ -213,4 +213,24 @@ describe('membership and buckets on Leases', () => {
     const addresses = [0, 1, 2].map((i) => c.membership.addressOf(i)?.toString() ?? null);
     expect(addresses).toEqual(['http://127.0.0.1:1001/', 'http://127.0.0.1:1002/', null]);
   });
+
+  it('by default the lease deadline is kept on a clock that does not step: a wall clock jumping a minute ahead does not end the ownership', async () => {
+    fake.ensureNamespace('shard-steady');
+    const wall = Date.now;
+    let step = 0;
+    Date.now = () => wall() + step;
+    try {
+      const g = new Sharding({
+        api: new KubeApi(loadKubeConfig(kubeconfig), 2000), namespace: 'shard-steady', group: 'alert-scaler', buckets: BUCKETS,
+        leaseDurationSeconds: LEASE_SECONDS, renewMs: 500, identity: 'gw-steady', logger: quietLogger(),
+      });
+      await g.round();
+      await g.round();
+      expect(refs.every((ref) => g.buckets.owns(ref))).toBe(true);
+      step = 60_000;
+      expect(refs.every((ref) => g.buckets.owns(ref))).toBe(true);
+    } finally {
+      Date.now = wall;
+    }
+  });
 });

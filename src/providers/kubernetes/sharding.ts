@@ -15,9 +15,18 @@ export interface ShardingOptions {
   readonly renewMs: number;
   /** This gateway's identity; default the hostname (the pod name) plus a random suffix. */
   readonly identity?: string;
+  /** The clock of the lease deadlines and ages, epoch ms; default steadyNow (tests give a virtual one). */
   readonly now?: () => number;
   readonly logger: Logger;
 }
+
+/**
+ * Epoch ms that never step (the process's start time plus the monotonic clock): the lease
+ * deadlines and the ages of others' Leases are measured on it, so an NTP step neither
+ * stretches this gateway's belief that it still owns a bucket nor shortens the wait before a
+ * takeover. The Lease times written with it are off the wall clock by the steps since start.
+ */
+export const steadyNow = (): number => performance.timeOrigin + performance.now();
 
 /** The default identity: the pod name plus a random suffix, so a restarted container is a new member. */
 export function defaultIdentity(): string {
@@ -40,7 +49,7 @@ export class Sharding {
 
   constructor(private readonly options: ShardingOptions) {
     const identity = options.identity ?? defaultIdentity();
-    const now = options.now ?? Date.now;
+    const now = options.now ?? steadyNow;
     const common = { api: options.api, namespace: options.namespace, identity, leaseDurationSeconds: options.leaseDurationSeconds, now, logger: options.logger };
     this.membership = new Membership({ ...common, group: options.group });
     this.buckets = new BucketLeases({ ...common, prefix: `${options.group}-bucket`, buckets: options.buckets });
@@ -90,10 +99,10 @@ export class Sharding {
   }
 
   private async loop(): Promise<void> {
-    const started = Date.now();
+    const started = performance.now();
     await this.round();
     if (!this.running) return;
-    const wait = Math.max(0, this.options.renewMs - (Date.now() - started));
+    const wait = Math.max(0, this.options.renewMs - (performance.now() - started));
     this.timer = setTimeout(() => void this.loop(), wait);
   }
 }
