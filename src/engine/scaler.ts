@@ -67,13 +67,13 @@ export class FunctionScaler {
   /** Whether this takeover's hold was recorded as an event (once per takeover). */
   private takeoverRecorded = false;
 
-  /** @param since when this gateway started deciding (its start, or becoming leader): the takeover counts from it. */
+  /** @param since when this gateway started deciding (its start, or becoming leader): the takeover counts from it; a function another gateway owns now is adopted when it moves here. */
   constructor(
     readonly ref: FunctionRef,
     private readonly ctx: ScalerContext,
     since: number = ctx.clock.now(),
   ) {
-    this.adoptedAt = since;
+    this.adoptedAt = ctx.owns(ref) ? since : null;
     this.key = refKey(ref);
     this.label = functionLabel(ref, ctx.defaultNamespace);
   }

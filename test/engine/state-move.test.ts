@@ -217,6 +217,20 @@ describe('the takeover guard', () => {
     expect(g.b.events().filter((ev) => ev.reason === 'takeover-hold')).toHaveLength(1);
   });
 
+  it('a function at zero that moves here and is woken is not idled at once: its idle clock starts at the move, not at this gateway\'s start', async () => {
+    const g = await twoGateways({ [`${L}zero`]: 'true', [`${L}zero-duration`]: '20s' }, 0);
+    // b has known the function since its start, at zero and owned by a: nothing made it look at ownership.
+    await g.clock.run(60_000);
+    g.moveTo('b');
+    const movedAt = g.clock.now();
+    // A call at a wakes it (its activity is a's alone).
+    await g.provider.setReplicas(g.ref, 1);
+    await g.clock.run(10_000);
+    expect(await g.desired()).toBe(1);
+    await g.clock.run(movedAt + 20_000 + TICK_MS + 100 - g.clock.now());
+    expect(await g.desired()).toBe(0);
+  });
+
   it('starts the idle clock no earlier than the move: a function called at the old owner is not idled early', async () => {
     const g = await twoGateways({ [`${L}zero`]: 'true', [`${L}zero-duration`]: '20s' }, 1);
     // A call held at a for 30 s; b never saw one (its record counts from its own start).
