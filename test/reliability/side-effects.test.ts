@@ -250,22 +250,16 @@ async function rawReplica(first: (socket: net.Socket) => void, later: (socket: n
 describe('a replica that has begun to answer is never sent the call again, whatever the method', () => {
   const ok = (socket: net.Socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   const okThenClose = (socket: net.Socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
-  const partialHeadThenEnd = (socket: net.Socket) => {
-    socket.write('HTTP/1.1 200 OK\r\nContent-Le');
-    setTimeout(() => socket.end(), 20);
+  /** Writes `bytes`, then 20 ms later closes (FIN) or resets the connection. */
+  const writeThen = (bytes: string, then: 'end' | 'reset') => (socket: net.Socket) => {
+    socket.write(bytes);
+    setTimeout(() => (then === 'end' ? socket.end() : socket.resetAndDestroy()), 20);
   };
-  const continueThenEnd = (socket: net.Socket) => {
-    socket.write('HTTP/1.1 100 Continue\r\n\r\n');
-    setTimeout(() => socket.end(), 20);
-  };
-  const headThenReset = (socket: net.Socket) => {
-    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n');
-    setTimeout(() => socket.resetAndDestroy(), 20);
-  };
-  const partialHeadThenReset = (socket: net.Socket) => {
-    socket.write('HTTP/1.1 200 OK\r\nContent-Le');
-    setTimeout(() => socket.resetAndDestroy(), 20);
-  };
+  const partialHead = 'HTTP/1.1 200 OK\r\nContent-Le';
+  const partialHeadThenEnd = writeThen(partialHead, 'end');
+  const continueThenEnd = writeThen('HTTP/1.1 100 Continue\r\n\r\n', 'end');
+  const headThenReset = writeThen('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', 'reset');
+  const partialHeadThenReset = writeThen(partialHead, 'reset');
   // [case, first answer on a connection, later answers, method, headers]
   const cases: Array<[string, (s: net.Socket) => void, (s: net.Socket) => void, string, Record<string, string>]> = [
     ['a GET on a reused connection: part of a head, then the replica closes', ok, partialHeadThenEnd, 'GET', {}],
