@@ -718,9 +718,14 @@ export class FakeApiServer {
         const next = mergePatch(current, patch) as K8sObject;
         return this.sendJson(res, 200, this.update(p.type, next, current));
       }
-      case 'DELETE':
+      case 'DELETE': {
+        // DeleteOptions.preconditions: a delete of another version is a 409, as the apiserver answers.
+        const preconditions = ((body as Json | undefined)?.['preconditions'] ?? {}) as Json;
+        const expected = preconditions['resourceVersion'] as string | undefined;
+        if (expected !== undefined && expected !== current.metadata.resourceVersion) throw this.conflict(p.type, p.name);
         this.deleteObject(p.type.group, p.type.resource, p.namespace ?? '', p.name);
         return this.sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: p.name, group: p.type.group, kind: p.type.resource, uid: current.metadata['uid'] } });
+      }
       default: throw new HttpError(405, 'the server does not allow this method on the requested resource');
     }
   }

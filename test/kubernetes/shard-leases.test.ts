@@ -178,6 +178,35 @@ describe('membership and buckets on Leases', () => {
     for (const ref of cRefs) expect(a.buckets.ownerOf(ref)).toBe(ownersOf([a, b], ref)[0]);
   });
 
+  it('a dead member\'s Lease is swept as it was listed: one its member renewed meanwhile stays', async () => {
+    const gws = gateways('gw-a', 'gw-b', 'gw-c');
+    const namespace = `shard-${round}`;
+    await rounds(gws, 2);
+    const [a, b] = gws as [Sharding, Sharding, Sharding];
+    const leaseOfC = () => fake.objects('coordination.k8s.io', 'leases', namespace).find((l) => l.metadata.name === 'alert-scaler-member-gw-c');
+    // c renews no more; a and b see its record stand still.
+    clock += LEASE_SECONDS * 1000 + 100;
+    await rounds([a, b]);
+    clock += 2 * LEASE_SECONDS * 1000 + 100;
+    // c comes back just as a deletes its Lease (a paused process resumed): the delete meets the newer version.
+    fake.onRequest = (r) => {
+      if (r.method !== 'DELETE' || !r.path.endsWith('/alert-scaler-member-gw-c')) return;
+      fake.onRequest = undefined;
+      fake.mutateObject('coordination.k8s.io', 'leases', namespace, 'alert-scaler-member-gw-c', (l) => {
+        (l['spec'] as { renewTime?: string }).renewTime = new Date(clock).toISOString();
+      });
+    };
+    await a.round();
+    expect(fake.onRequest).toBeUndefined();
+    expect(leaseOfC()).toBeDefined();
+    // Still dead after that (nothing renews it): swept once it stood still long enough again.
+    clock += 3 * LEASE_SECONDS * 1000 + 100;
+    await rounds([a, b]);
+    clock += 3 * LEASE_SECONDS * 1000 + 100;
+    await rounds([a, b]);
+    expect(leaseOfC()).toBeUndefined();
+  });
+
   it('an owner steps down at its renew deadline (2/3 of the lease), before anyone may take over', async () => {
     const [a] = gateways('gw-a') as [Sharding];
     await rounds([a]);

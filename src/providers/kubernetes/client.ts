@@ -192,9 +192,11 @@ export class KubeApi {
   }
 
   /** Deletes a Lease; one already gone is not an error. */
-  async deleteLease(namespace: string, name: string): Promise<void> {
+  /** Deletes a Lease (gone already: done); with `resourceVersion`, only that version of it (else PROVIDER_CONFLICT). */
+  async deleteLease(namespace: string, name: string, resourceVersion?: string): Promise<void> {
+    const body = resourceVersion === undefined ? {} : { body: { preconditions: { resourceVersion } } };
     try {
-      await this.call({ verb: 'delete', resource: 'leases', namespace, name }, () => this.coordination.deleteNamespacedLease({ name, namespace }), 'scale');
+      await this.call({ verb: 'delete', resource: 'leases', namespace, name }, () => this.coordination.deleteNamespacedLease({ name, namespace, ...body }), 'scale');
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw err;

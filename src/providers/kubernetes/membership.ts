@@ -22,7 +22,7 @@ export const LOAD_ANNOTATION = 'alert-scaler.io/load';
 export const LOAD_LIMIT = 200;
 /** Upper bound of the load annotation, bytes (a Lease's annotations may hold 256 KiB in all). */
 export const LOAD_MAX_BYTES = 32 * 1024;
-/** A member Lease unchanged for this many lease durations is deleted by whoever sees it (a crashed gateway's). */
+/** A member Lease unchanged for this many lease durations is deleted by whoever sees it (a crashed gateway's), as it was listed. */
 const DEAD_LEASE_DURATIONS = 3;
 
 /** The Lease calls membership and buckets make. */
@@ -205,7 +205,7 @@ export class Membership implements MemberShard, MemberLoadSource {
       const age = this.observations.age(name, lease, at);
       const duration = (lease.spec?.leaseDurationSeconds ?? this.options.leaseDurationSeconds) * 1000;
       if (holder !== identity && age >= duration) {
-        if (age >= DEAD_LEASE_DURATIONS * duration) await this.sweep(name);
+        if (age >= DEAD_LEASE_DURATIONS * duration) await this.sweep(name, lease.metadata?.resourceVersion);
         continue;
       }
       live.push({ identity: holder, address: parseAddress(lease.metadata?.annotations?.[ADDRESS_ANNOTATION]) });
@@ -218,9 +218,9 @@ export class Membership implements MemberShard, MemberLoadSource {
     this.setLive(live);
   }
 
-  private async sweep(name: string): Promise<void> {
+  private async sweep(name: string, resourceVersion: string | undefined): Promise<void> {
     try {
-      await this.options.api.deleteLease(this.options.namespace, name);
+      await this.options.api.deleteLease(this.options.namespace, name, resourceVersion);
       this.log.info('dead member lease deleted', { lease: name });
     } catch (err) {
       this.log.warn('dead member lease not deleted', { lease: name, error: String(err) });
