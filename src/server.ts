@@ -224,7 +224,7 @@ export function createApp(deps: AppDeps): App {
   };
   const admin: RequestHandler = (req, res) => {
     if (isFunctionRoute(req.url ?? '')) proxy.sandboxed(req, res);
-    else if (accept !== undefined && isAsyncRoute(req.url ?? '')) accept(req, res);
+    else if (accept !== undefined && isAsyncRoute(req.url ?? '')) accept(req, res, true);
     else adminRoutes(req, res);
   };
   // An upgrade the gateway does not make (not a WebSocket on the function route) is the plain request it also is.

@@ -6,7 +6,7 @@ import type { Dispatcher } from '../engine/dispatcher.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { asAppError, logRequestFailure, writeError } from '../gateway/error-response.js';
-import { requestHeaders, trustedProxyCheck } from '../gateway/proxy-headers.js';
+import { OPERATOR_CREDENTIALS, requestHeaders, trustedProxyCheck } from '../gateway/proxy-headers.js';
 import { parseFunctionTarget } from '../gateway/proxy-path.js';
 import { parseFunctionRef } from '../providers/types.js';
 import type { AsyncCall, AsyncQueue } from './types.js';
@@ -83,13 +83,14 @@ function readBody(req: http.IncomingMessage, limit: number, idleMs: number): Pro
  * is 404 at once; otherwise the call (method, sub-path, query, headers without hop-by-hop
  * ones, body) is stored durably and answered 202 with `X-Call-Id`.
  */
-export function createAsyncAccept(options: AcceptOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+export function createAsyncAccept(options: AcceptOptions): (req: http.IncomingMessage, res: http.ServerResponse, sandboxed?: boolean) => void {
   const log = options.logger.child({ component: 'async' });
   const isTrusted = trustedProxyCheck(options.trustedProxies);
   const known = new Set<string>();
-  const accept = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  const accept = async (req: http.IncomingMessage, res: http.ServerResponse, sandboxed: boolean): Promise<void> => {
     const target = parseFunctionTarget(`/function/${(req.url ?? '').slice(PREFIX.length)}`);
-    const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, false, isTrusted);
+    // On the admin listener the operator's credentials stay here: they are never stored with the call.
+    const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, false, isTrusted, sandboxed ? OPERATOR_CREDENTIALS : undefined);
     if (headers.contentLength > options.bodyLimitBytes) throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${options.bodyLimitBytes} byte limit`);
     const rawCallback = req.headers[CALLBACK_HEADER];
     const callbackUrl = typeof rawCallback === 'string' && rawCallback !== '' ? checkCallbackUrl(rawCallback, options.ownPorts()) : undefined;
@@ -108,8 +109,8 @@ export function createAsyncAccept(options: AcceptOptions): (req: http.IncomingMe
     res.writeHead(202, { 'X-Call-Id': call.id, 'Content-Length': '0' });
     res.end();
   };
-  return (req, res) => {
-    accept(req, res).catch((err: unknown) => {
+  return (req, res, sandboxed = false) => {
+    accept(req, res, sandboxed).catch((err: unknown) => {
       const error = asAppError(err);
       logRequestFailure(log, error, { method: req.method, path: (req.url ?? '').split('?')[0] });
       if (res.headersSent) {

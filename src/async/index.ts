@@ -20,7 +20,8 @@ export type { AsyncQueue } from './types.js';
 /** The async invocations of one gateway: the route, the admin API, the worker and the queue. */
 export interface AsyncParts {
   /** `POST /async-function/<name>[/<path>]` on the raw request. */
-  readonly accept: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** `sandboxed`: the call came in on the admin listener (the operator's credentials are not stored with it). */
+  readonly accept: (req: http.IncomingMessage, res: http.ServerResponse, sandboxed?: boolean) => void;
   /** `/system/async/dead-letters`, mounted under `/system`. */
   readonly router: Router;
   readonly queue: AsyncQueue;

@@ -4,7 +4,7 @@ import { AppError } from '../errors.js';
 import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './error-response.js';
 import { endCall } from './function-metrics.js';
 import type { RequestHeaders } from './proxy-headers.js';
-import { responseHeaders } from './proxy-headers.js';
+import { ADMIN_ORIGIN_HEADERS, responseHeaders } from './proxy-headers.js';
 import { CallBody, type BodyOwner } from './proxy-body.js';
 import { AnswerCopy, type AnswerOwner } from './proxy-answer.js';
 import type { ExchangeOwner, UpstreamExchange, WholeAnswer } from './upstream/upstream-pool.js';
@@ -256,7 +256,7 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} answered with status ${status}`), slot.url.host);
       return;
     }
-    const out = responseHeaders(rawHeaders);
+    const out = responseHeaders(rawHeaders, this.context.sandboxed === true ? ADMIN_ORIGIN_HEADERS : undefined);
     if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
     out.push(...this.context.responseHeaders);
     try {

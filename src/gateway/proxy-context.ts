@@ -32,6 +32,8 @@ export interface CallContext {
   readonly invocations: InvocationLog;
   /** Name/value pairs added to every answer of the call, after the function's own (the admin listener's sandbox). */
   readonly responseHeaders: readonly string[];
+  /** The admin listener: the operator's credentials are not forwarded (OPERATOR_CREDENTIALS), nor ADMIN_ORIGIN_HEADERS of the answer. */
+  readonly sandboxed?: boolean;
   /** Calls from construction to the close of their response: what shutdown ends at its deadline. */
   readonly active: Set<EndableCall>;
 }

@@ -3,6 +3,16 @@ import { AppError } from '../errors.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1 and the usual non-standard ones); never forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/**
+ * What a call that comes in on the admin listener never takes to a function: the operator's
+ * credentials (the admin listener's basic auth, the admin page's cookies).
+ */
+export const OPERATOR_CREDENTIALS: ReadonlySet<string> = new Set(['authorization', 'cookie']);
+/**
+ * What a function's answer never sets on the admin listener: a credentials prompt (a browser
+ * answers it with the operator's cached basic auth), cookies, and site-data wipes of the admin origin.
+ */
+export const ADMIN_ORIGIN_HEADERS: ReadonlySet<string> = new Set(['www-authenticate', 'set-cookie', 'clear-site-data']);
 /** A client's claims about earlier hops; kept only from a trusted proxy. */
 const FORWARDING_CLAIMS = new Set(['x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-real-ip']);
 
@@ -64,9 +74,10 @@ export interface RequestHeaders {
  * The request headers for the upstream: hop-by-hop headers and those named in `Connection:`
  * dropped; `X-Forwarded-For` gets the peer appended to any existing chain;
  * `X-Forwarded-Host`/`-Proto` are what the gateway saw; other forwarding claims
- * (`X-Forwarded-Host`, `-Proto`, `-Port`, `Forwarded`, `X-Real-IP`) pass only from a trusted peer.
+ * (`X-Forwarded-Host`, `-Proto`, `-Port`, `Forwarded`, `X-Real-IP`) pass only from a trusted peer;
+ * `drop` (lower-case names, e.g. OPERATOR_CREDENTIALS) never pass.
  */
-export function requestHeaders(raw: readonly string[], peer: string | undefined, encrypted: boolean, isTrusted: (address: string | undefined) => boolean): RequestHeaders {
+export function requestHeaders(raw: readonly string[], peer: string | undefined, encrypted: boolean, isTrusted: (address: string | undefined) => boolean, drop?: ReadonlySet<string>): RequestHeaders {
   const named = connectionNamed(raw);
   const forward: string[] = [];
   let contentLength = Number.NaN;
@@ -86,7 +97,7 @@ export function requestHeaders(raw: readonly string[], peer: string | undefined,
       continue;
     }
     if (lower === 'transfer-encoding') chunked = true;
-    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower)) || drop?.has(lower) === true) continue;
     if (lower === 'x-forwarded-for') {
       chain = chain === '' ? value : `${chain}, ${value}`;
       continue;
@@ -108,14 +119,14 @@ export function requestHeaders(raw: readonly string[], peer: string | undefined,
   return { forward, contentLength, chunked, idempotencyKey, host };
 }
 
-/** The upstream's response headers minus hop-by-hop ones and those named in its `Connection:`. */
-export function responseHeaders(raw: readonly string[]): string[] {
+/** The upstream's response headers minus hop-by-hop ones, those named in its `Connection:` and those in `drop` (e.g. ADMIN_ORIGIN_HEADERS). */
+export function responseHeaders(raw: readonly string[], drop?: ReadonlySet<string>): string[] {
   const named = connectionNamed(raw);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] ?? '';
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower)) || drop?.has(lower) === true) continue;
     out.push(name, raw[i + 1] ?? '');
   }
   return out;

@@ -8,7 +8,7 @@ import { asAppError, logRequestFailure, setHeaderPairs, writeError } from './err
 import type { InvocationLog } from '../engine/activity.js';
 import { ProxyCall, type CallContext, type KnownFunction } from './proxy-call.js';
 import { KnownFunctions } from './proxy-functions.js';
-import { requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
+import { OPERATOR_CREDENTIALS, requestHeaders, trustedProxyCheck, type RequestHeaders } from './proxy-headers.js';
 import { parseFunctionTarget, type FunctionTarget } from './proxy-path.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
@@ -81,7 +81,7 @@ export function createFunctionProxy(deps: ProxyDeps): FunctionProxy {
     responseHeaders: [],
     active,
   };
-  const sandboxContext: CallContext = { ...context, responseHeaders: SANDBOX_HEADERS };
+  const sandboxContext: CallContext = { ...context, responseHeaders: SANDBOX_HEADERS, sandboxed: true };
   const router = new FunctionRouter(deps);
   const handler = (ctx: CallContext): RequestHandler =>
     function functionProxy(req, res): void {
@@ -112,7 +112,7 @@ class FunctionRouter {
   handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: CallContext): void {
     try {
       const target = parseFunctionTarget(req.url ?? '/');
-      const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, this.isTrusted);
+      const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, this.isTrusted, ctx.sandboxed === true ? OPERATOR_CREDENTIALS : undefined);
       // A declared body over the limit is refused before any replica is used; a body without
       // Content-Length is counted as it streams (ProxyCall).
       const { bodyLimitBytes } = this.deps;

@@ -6,7 +6,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { asAppError, logRequestFailure, writeError } from './error-response.js';
 import type { KnownFunction } from './proxy-call.js';
-import { responseHeaders, type RequestHeaders } from './proxy-headers.js';
+import { ADMIN_ORIGIN_HEADERS, responseHeaders, type RequestHeaders } from './proxy-headers.js';
 import type { FunctionTarget } from './proxy-path.js';
 import { setSendHeaders } from './proxy-retry.js';
 import { rawResponse } from './websocket-raw.js';
@@ -20,6 +20,8 @@ export interface HandshakeContext {
   readonly logger: Logger;
   /** Name/value pairs added to every answer (the admin listener's sandbox). */
   readonly responseHeaders: readonly string[];
+  /** The admin listener: the operator's credentials are not forwarded, nor ADMIN_ORIGIN_HEADERS of the answer. */
+  readonly sandboxed?: boolean;
   /** Counts the handshake's outcome once: the status answered (101, a refusal, 499 when the client left first). */
   readonly outcome: (fn: KnownFunction, code: number) => void;
   /** The replica answered 101: the tunnel takes both sockets and the held slot from here. */
@@ -131,7 +133,7 @@ export class Handshake {
     slot.onTimeout(null);
     slot.hold();
     const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`];
-    const out = responseHeaders(res.rawHeaders);
+    const out = responseHeaders(res.rawHeaders, this.context.sandboxed === true ? ADMIN_ORIGIN_HEADERS : undefined);
     out.push('Connection', 'Upgrade', 'Upgrade', res.headers.upgrade ?? 'websocket');
     // As for a call: a socket that waited for its function to wake says how long.
     if (slot.waitedFor === 'no_replica' && slot.waitedMs !== null) out.push('X-Scale-From-Zero', String(Math.round(slot.waitedMs)));
@@ -158,7 +160,7 @@ export class Handshake {
     }
     const res = this.answer();
     try {
-      res.writeHead(status, [...responseHeaders(upstreamRes.rawHeaders), ...this.context.responseHeaders]);
+      res.writeHead(status, [...responseHeaders(upstreamRes.rawHeaders, this.context.sandboxed === true ? ADMIN_ORIGIN_HEADERS : undefined), ...this.context.responseHeaders]);
     } catch (err) {
       upstreamRes.destroy();
       this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} sent an answer that cannot be forwarded`, { cause: err }));

@@ -10,7 +10,7 @@ import { asAppError, logRequestFailure, writeError } from './error-response.js';
 import { SANDBOX_HEADERS, isForwarded, type ProxyDeps } from './proxy.js';
 import type { KnownFunction } from './proxy-call.js';
 import { KnownFunctions } from './proxy-functions.js';
-import { requestHeaders, trustedProxyCheck } from './proxy-headers.js';
+import { OPERATOR_CREDENTIALS, requestHeaders, trustedProxyCheck } from './proxy-headers.js';
 import { parseFunctionTarget } from './proxy-path.js';
 import { Handshake, type HandshakeContext } from './websocket-handshake.js';
 import { hasBody, rawResponse, type UpgradeHandler } from './websocket-raw.js';
@@ -78,7 +78,7 @@ class WebSocketRouter {
       upgraded: (handshake, upstream, head, slot) => this.upgraded(handshake, upstream, head, slot),
       ended: (handshake) => this.handshakes.delete(handshake),
     };
-    this.sandbox = { ...this.plain, responseHeaders: SANDBOX_HEADERS };
+    this.sandbox = { ...this.plain, responseHeaders: SANDBOX_HEADERS, sandboxed: true };
     deps.drainer?.onDrainTimeout((ref, ids) => this.drainTimedOut(ref, ids));
   }
 
@@ -87,7 +87,7 @@ class WebSocketRouter {
     try {
       if (this.shuttingDown) throw new AppError('SHUTTING_DOWN', 'the gateway is shutting down');
       const target = parseFunctionTarget(req.url ?? '/');
-      const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, this.isTrusted);
+      const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as Partial<TLSSocket>).encrypted === true, this.isTrusted, ctx.sandboxed === true ? OPERATOR_CREDENTIALS : undefined);
       if (headers.contentLength > this.deps.bodyLimitBytes) throw new AppError('BODY_TOO_LARGE', `request body of ${headers.contentLength} bytes is over the ${this.deps.bodyLimitBytes} byte limit`);
       // The bytes after an upgrade's head are the socket's, never a body: one declared is refused.
       if (hasBody(req)) throw new AppError('BAD_REQUEST', 'a WebSocket upgrade request carries no body');

@@ -21,12 +21,27 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
+// A function that answers 401 with the request headers it got, a credentials prompt, a cookie and a site-data wipe.
+const HEADERS_SOURCE = `
+import http from 'node:http';
+http.createServer((req, res) => {
+  if (req.url === '/_/health') { res.end('OK'); return; }
+  res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="alert-scaler"', 'set-cookie': 'session=function', 'clear-site-data': '"*"' });
+  res.end(JSON.stringify(req.headers));
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
 let s: RunningScaler;
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'alert-scaler-listeners-'));
   writeFileSync(join(dir, 'own-csp.mjs'), OWN_CSP_SOURCE);
-  s = await startTestScaler({ echo: {}, 'own-csp': { command: [process.execPath, join(dir, 'own-csp.mjs')] } }, { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' });
-  await eventually(async () => (await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).ready === 1 && (await s.provider.getReplicas({ name: 'own-csp', namespace: 'openfaas-fn' })).ready === 1);
+  writeFileSync(join(dir, 'headers.mjs'), HEADERS_SOURCE);
+  s = await startTestScaler(
+    { echo: {}, 'own-csp': { command: [process.execPath, join(dir, 'own-csp.mjs')] }, headers: { command: [process.execPath, join(dir, 'headers.mjs')] } },
+    { ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
+  );
+  const ready = async (name: string) => (await s.provider.getReplicas({ name, namespace: 'openfaas-fn' })).ready === 1;
+  await eventually(async () => (await ready('echo')) && (await ready('own-csp')) && (await ready('headers')));
 }, 30_000);
 afterAll(async () => {
   await s.close();
@@ -98,3 +113,26 @@ describe('the two listeners', () => {
     expect(policies(res)).toEqual(['sandbox']);
   });
 });
+
+describe("the operator's credentials on the admin listener", () => {
+  const credentials = { Authorization: 'Basic b3BlcmF0b3I6czNjcmV0', Cookie: 'admin-session=abc' };
+
+  it('are not forwarded to a function called there; the function\'s credentials prompt, cookies and site-data wipe do not reach the admin origin', async () => {
+    const res = await request(s.adminServer).post('/function/headers').set(credentials).send('x');
+    expect(res.status).toBe(401);
+    const got = JSON.parse(res.text) as Record<string, string>;
+    expect(got['authorization']).toBeUndefined();
+    expect(got['cookie']).toBeUndefined();
+    expect(got['x-forwarded-for']).toBeDefined();
+    for (const name of ['www-authenticate', 'set-cookie', 'clear-site-data']) expect(res.headers[name]).toBeUndefined();
+  });
+
+  it('on the function listener a caller\'s own credentials and the function\'s answer pass as they are (the function may run its own auth)', async () => {
+    const res = await request(s.server).post('/function/headers').set(credentials).send('x');
+    const got = JSON.parse(res.text) as Record<string, string>;
+    expect([got['authorization'], got['cookie']]).toEqual([credentials.Authorization, credentials.Cookie]);
+    expect(res.headers['www-authenticate']).toBe('Basic realm="alert-scaler"');
+    expect(res.headers['set-cookie']).toEqual(['session=function']);
+  });
+});
+

@@ -11,7 +11,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { Dispatcher } from '../../src/engine/dispatcher.js';
 import { InvocationLog } from '../../src/engine/activity.js';
 import { createFunctionProxy } from '../../src/gateway/proxy.js';
-import { requestHeaders } from '../../src/gateway/proxy-headers.js';
+import { OPERATOR_CREDENTIALS, requestHeaders } from '../../src/gateway/proxy-headers.js';
 import { MAX_ATTEMPTS, RETRY_BODY_BYTES, retryReasonOf, setSendHeaders } from '../../src/gateway/proxy-retry.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics/registry.js';
@@ -197,6 +197,13 @@ describe('what the request headers say about sending again and about the body', 
     const headers = read(raw);
     expect(headers.idempotencyKey).toBe(key);
     expect(headers.forward.some((name) => name.toLowerCase() === 'idempotency-key')).toBe(forwarded);
+  });
+
+  it('OPERATOR_CREDENTIALS (the admin listener: calls, WebSocket upgrades, async calls) drops Authorization and Cookie in any case, nothing else', () => {
+    const raw = ['authorization', 'Basic b3A6cHc=', 'COOKIE', 'a=b', 'X-Api-Key', 'k', 'Accept', '*/*'];
+    const forward = requestHeaders(raw, '127.0.0.1', false, () => false, OPERATOR_CREDENTIALS).forward.filter((_, i) => i % 2 === 0);
+    expect(forward).toEqual(['X-Api-Key', 'Accept', 'X-Forwarded-For', 'X-Forwarded-Proto']);
+    expect(read(raw).forward).toContain('authorization');
   });
 
   it('a Transfer-Encoding marks a body of unknown length (and is not forwarded); a Content-Length is read', () => {

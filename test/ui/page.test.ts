@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
@@ -22,6 +22,15 @@ const PHONE = { width: 390, height: 844 };
 const WAIT = { timeout: 10_000 };
 /** A label value that would run script if the page ever put it into markup. */
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
+/** A function whose answer redirects its caller's POST to the admin API (307 keeps method and body). */
+const REDIRECT_SOURCE = `
+import http from 'node:http';
+http.createServer((req, res) => {
+  if (req.url === '/_/health') { res.end('OK'); return; }
+  req.resume();
+  req.on('end', () => { res.writeHead(307, { location: '/system/scale-function/echo' }); res.end(); });
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
 const firing = JSON.parse(readFileSync(join(packageRoot(), 'examples', 'alerts', 'firing-single.json'), 'utf8')) as object;
 
 const describeWithChromium = chromiumDescribe('status page browser suite');
@@ -46,8 +55,10 @@ const card = (name: string) => `[data-function="${name}"]`;
 
 describeWithChromium('the status page at /ui/', () => {
   beforeAll(async () => {
+    const sources = mkdtempSync(join(tmpdir(), 'alert-scaler-ui-functions-'));
+    writeFileSync(join(sources, 'redirect.mjs'), REDIRECT_SOURCE);
     s = await startTestScaler(
-      { echo: { labels: { 'com.openfaas.scale.max': '10' } }, odd: { labels: { 'com.openfaas.scale.type': HOSTILE } } },
+      { echo: { labels: { 'com.openfaas.scale.max': '10' } }, odd: { labels: { 'com.openfaas.scale.type': HOSTILE } }, redir: { command: [process.execPath, join(sources, 'redirect.mjs')] } },
       { ALERT_SCALER_BASIC_AUTH_USER: AUTH.user, ALERT_SCALER_BASIC_AUTH_PASSWORD: AUTH.password, ALERT_SCALER_IDLER_INTERVAL_SECONDS: '3600' },
     );
     // playwright makes a fresh profile per launch; the folder is ours so it is removed for sure.
@@ -140,4 +151,19 @@ describeWithChromium('the status page at /ui/', () => {
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(PHONE.width);
     await page.screenshot({ path: join(SCREENSHOTS, 'ui-phone.png'), fullPage: true });
   }, 30_000);
+
+  it("does not follow a function's redirect from Invoke: the operator's POST never reaches the admin API it points at", async () => {
+    const page = await open(LAPTOP);
+    await page.goto(`${s.adminUrl}/ui/`, WAIT);
+    await page.click(card('redir'), WAIT);
+    await page.waitForSelector('#detail[data-function="redir"]', WAIT);
+    const before = (await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).desired;
+    await page.fill('#invoke-body', JSON.stringify({ serviceName: 'echo', replicas: 7 }));
+    await page.click('#invoke-button');
+    await page.waitForSelector('#invoke-result:has-text("redirect")', WAIT);
+    expect(await page.textContent('#invoke-result')).toMatch(/^a redirect in \d+ ms \(not followed\)$/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).desired).toBe(before);
+  }, 30_000);
 });
+

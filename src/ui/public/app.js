@@ -242,9 +242,15 @@ async function invoke(event) {
     const res = await fetch(`/function/${encodeURIComponent(`${f.name}.${f.namespace}`)}`, {
       method: 'POST',
       body: /** @type {HTMLTextAreaElement} */ ($('invoke-body')).value,
+      // A function's redirect is not followed: it could send this page's POST, with the operator's credentials, to the admin API.
+      redirect: 'manual',
     });
-    const text = await res.text();
     const ms = Math.round(performance.now() - started);
+    if (res.type === 'opaqueredirect') {
+      out.textContent = `a redirect in ${ms} ms (not followed)`;
+      return;
+    }
+    const text = await res.text();
     out.textContent = `HTTP ${res.status} in ${ms} ms\n${text.length > INVOKE_SHOWN_BYTES ? `${text.slice(0, INVOKE_SHOWN_BYTES)}…` : text}`;
   } catch (err) {
     out.textContent = `failed: ${err instanceof Error ? err.message : String(err)}`;
