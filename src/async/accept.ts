@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import type { Clock } from '../core/clock.js';
 import type { Dispatcher } from '../engine/dispatcher.js';
 import { AppError } from '../errors.js';
@@ -35,12 +35,33 @@ export interface AcceptOptions {
   readonly ownPorts: () => readonly number[];
 }
 
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|\[::\]|0\.0\.0\.0|\[::ffff:127\.\d+\.\d+\.\d+\])$/i;
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|\[::\]|0\.0\.0\.0)$/i;
+/** An IPv4-mapped IPv6 host as the URL parser writes it (`[::ffff:7f00:1]` for ::ffff:127.0.0.1). */
+const MAPPED = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/i;
+
+/** The host a URL names, an IPv4-mapped IPv6 one as its IPv4 (`[::ffff:7f00:1]` → 127.0.0.1). */
+function plainHost(host: string): string {
+  const mapped = MAPPED.exec(host);
+  if (mapped === null) return host.toLowerCase();
+  const [hi, lo] = [parseInt(mapped[1] ?? '0', 16), parseInt(mapped[2] ?? '0', 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/** Whether `host` (as a URL writes it) is this machine: loopback, the wildcard, its name or one of its interface addresses. */
+function isThisMachine(host: string): boolean {
+  const plain = plainHost(host);
+  if (LOOPBACK.test(plain) || plain === hostname().toLowerCase()) return true;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if ((a.family === 'IPv6' ? `[${a.address.toLowerCase()}]` : a.address) === plain) return true;
+  }
+  return false;
+}
 
 /**
  * Checks an `X-Callback-Url`: http or https, no credentials, at most 2 KiB, and not this
- * gateway's own listeners (a loopback or this host's name on one of its ports): a client could
- * otherwise make the gateway post answers to its admin API or call itself in a loop.
+ * gateway's own listeners (on one of its ports: a loopback address in any form, this host's
+ * name or one of its interface addresses): a client could otherwise make the gateway post
+ * answers to its admin API or call itself in a loop.
  */
 export function checkCallbackUrl(raw: string, ownPorts: readonly number[]): string {
   if (raw.length > MAX_CALLBACK_URL) throw new AppError('BAD_REQUEST', `X-Callback-Url is over ${MAX_CALLBACK_URL} characters`);
@@ -53,8 +74,7 @@ export function checkCallbackUrl(raw: string, ownPorts: readonly number[]): stri
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AppError('BAD_REQUEST', 'X-Callback-Url must be http or https');
   if (url.username !== '' || url.password !== '') throw new AppError('BAD_REQUEST', 'X-Callback-Url must not carry credentials');
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
-  const local = LOOPBACK.test(url.hostname) || url.hostname.toLowerCase() === hostname().toLowerCase();
-  if (local && ownPorts.includes(port)) throw new AppError('BAD_REQUEST', 'X-Callback-Url names this gateway: refused', { details: { port } });
+  if (ownPorts.includes(port) && isThisMachine(url.hostname)) throw new AppError('BAD_REQUEST', 'X-Callback-Url names this gateway: refused', { details: { port } });
   return url.href;
 }
 
