@@ -31,9 +31,13 @@ function readBody(res: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** A failed send: `unsent` when the call provably never reached the replica (the connect failed, or none of its bytes left). */
+export type SendError = Error & { unsent?: boolean };
+
 /**
  * Sends a stored call to the slot's replica (the proxy's path join and send headers) and reads
- * the answer up to `bodyLimit` bytes. Ends at the slot's request timeout. Never releases the slot.
+ * the answer up to `bodyLimit` bytes. Ends at the slot's request timeout. Never releases the
+ * slot. A failure says whether the call could have reached the replica (SendError.unsent).
  */
 export function sendToReplica(call: AsyncCall, slot: Slot, agent: http.Agent, bodyLimit: number): Promise<Answer> {
   const url = slot.url;
@@ -45,6 +49,11 @@ export function sendToReplica(call: AsyncCall, slot: Slot, agent: http.Agent, bo
   const started = performance.now();
   return new Promise<Answer>((resolve, reject) => {
     const req = http.request({ host: url.hostname, port: url.port, method: call.method, path, headers, agent });
+    // The socket's byte count when the call got it: unchanged at a failure, nothing of the call left (as the proxy reads it).
+    let sentFrom = -1;
+    req.once('socket', (socket) => (sentFrom = socket.bytesWritten));
+    const unsent = (err: NodeJS.ErrnoException): boolean =>
+      err.syscall === 'connect' || err.code === 'ECONNREFUSED' || sentFrom < 0 || (req.socket !== null && req.socket.bytesWritten === sentFrom);
     slot.onTimeout((reason) => req.destroy(reason));
     req.on('response', (res) => {
       readBody(res, bodyLimit).then(
@@ -52,7 +61,7 @@ export function sendToReplica(call: AsyncCall, slot: Slot, agent: http.Agent, bo
         reject,
       );
     });
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { unsent: unsent(err) })));
     req.end(body);
   }).finally(() => slot.onTimeout(null));
 }

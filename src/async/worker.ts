@@ -1,11 +1,11 @@
 import http from 'node:http';
 import type { Clock } from '../core/clock.js';
 import type { Dispatcher, Slot } from '../engine/dispatcher.js';
-import { isAppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { functionLabel, parseFunctionRef, type FunctionRef, type ReplicaProvider, type ReplicaState } from '../providers/types.js';
-import { postCallback, sendToReplica, type Answer } from './send.js';
+import { postCallback, sendToReplica, type Answer, type SendError } from './send.js';
 import type { AsyncQueue, Delivery } from './types.js';
 
 /** The label that sets a function's own attempt limit. */
@@ -16,6 +16,11 @@ const MAX_DELAY_MS = 60_000;
 /** Callback attempts before it is given up on (logged and counted). */
 const CALLBACK_ATTEMPTS = 4;
 const CALLBACK_TIMEOUT_MS = 10_000;
+
+/** An error as the callback's answer: its status and the gateway's JSON error body. */
+function errorAnswer(err: AppError): Answer {
+  return { status: err.status, contentType: 'application/json', body: Buffer.from(JSON.stringify({ error: { code: err.code, message: err.message } })), seconds: 0 };
+}
 
 export interface AsyncWorkerOptions {
   readonly queue: AsyncQueue;
@@ -129,13 +134,15 @@ export class AsyncWorker {
       }
       await this.options.dispatcher.track(ref);
     } catch (err) {
-      if (isAppError(err, 'FUNCTION_UNKNOWN')) return this.giveUp(d, 'function unknown', undefined);
+      if (isAppError(err, 'FUNCTION_UNKNOWN')) return this.giveUp(d, 'function unknown', errorAnswer(err));
       throw err;
     }
     let answer: Answer | undefined;
     let reason: string;
     let transient = false;
     let slot: Slot | undefined;
+    /** The send failed once the call may have reached the function: never sent again (its error is the answer). */
+    let reached: AppError | null = null;
     try {
       slot = await this.options.dispatcher.acquire(ref);
       answer = await sendToReplica(call, slot, this.agent, this.options.bodyLimitBytes);
@@ -144,6 +151,7 @@ export class AsyncWorker {
       reason = isAppError(err) ? err.code : (err as Error).message;
       // The gateway's own queue was full or it is stopping: the function never saw the call.
       transient = isAppError(err, 'QUEUE_FULL') || isAppError(err, 'SHUTTING_DOWN');
+      if (slot !== undefined && (err as SendError).unsent !== true) reached = isAppError(err) ? err : new AppError('UPSTREAM_FAILED', `function ${call.fn} failed: ${(err as Error).message}`);
     } finally {
       slot?.release();
       // The replica slot is back: another call of the function may go while this one's callback and ack run.
@@ -156,6 +164,7 @@ export class AsyncWorker {
     }
     // Stopping: left unsettled, the call is delivered again after the next start.
     if (this.stopped) return;
+    if (reached !== null) return this.giveUp(d, reason, errorAnswer(reached));
     if (d.attempt < limit || transient) {
       this.log.debug('async call retried', { function: call.fn, callId: call.id, attempt: d.attempt, reason });
       await d.nack(backoffMs(this.options.retryBaseMs, d.attempt));
@@ -164,10 +173,11 @@ export class AsyncWorker {
     await this.giveUp(d, reason, answer);
   }
 
+  /** Dead-letters the call; its callback gets the function's last answer, else the error as the gateway would answer it. */
   private async giveUp(d: Delivery, reason: string, answer: Answer | undefined): Promise<void> {
     this.log.warn('async call dead-lettered', { function: d.call.fn, callId: d.call.id, attempts: d.attempt, reason });
     this.options.metrics.asyncDeadLetters.inc({ function_name: this.label(d.call.fn) });
-    if (answer !== undefined) await this.callback(d, answer);
+    await this.callback(d, answer ?? errorAnswer(new AppError('UPSTREAM_FAILED', `the call was not delivered: ${reason}`)));
     await d.deadLetter(reason);
   }
 

@@ -89,6 +89,22 @@ describe('POST /async-function', () => {
     expect((await send(`${running.adminUrl}/system/async/dead-letters/nope/replay`, { method: 'POST' })).status).toBe(404);
   }, 40_000);
 
+  it('a function that runs past its request timeout got the call once: never sent again, dead-lettered, its callback a 504', async () => {
+    const cb = await callbackServer();
+    closeCb = cb.close;
+    const f = countingFunction({ DELAY_MS: '1500' }, { 'com.openfaas.request-timeout': '500ms' });
+    running = await startTestScaler({ fn: f.fn }, { ...FAST_RETRY, ALERT_SCALER_ASYNC_MAX_ATTEMPTS: '3' });
+    const ids = await post(`${running.url}/async-function/fn`, 1, cb.url);
+    await eventually(() => cb.got.length >= 1, 20_000);
+    expect(cb.got[0]).toMatchObject({ id: [...ids.keys()][0], status: '504' });
+    expect(JSON.parse(cb.got[0]?.body ?? '{}')).toMatchObject({ error: { code: 'REQUEST_TIMEOUT' } });
+    const dead = JSON.parse((await send(`${running.adminUrl}/system/async/dead-letters`)).body.toString()) as Array<{ attempts: number; reason: string }>;
+    expect(dead).toEqual([expect.objectContaining({ attempts: 1, reason: 'REQUEST_TIMEOUT' })]);
+    // Time for a second send, had there been one (retry base 20 ms).
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(f.state().calls).toBe(1);
+  }, 30_000);
+
   it('an unknown function is 404 at once; a body over the limit 413; a callback to the gateway itself 400', async () => {
     const f = countingFunction({}, {});
     running = await startTestScaler({ fn: f.fn }, { ALERT_SCALER_BODY_LIMIT_BYTES: '100' });
