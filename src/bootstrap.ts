@@ -110,7 +110,7 @@ export async function startScaler(config: Config, overrides: ScalerOverrides = {
   asyncCalls.start();
   ready = true;
   logger.info('listening', { port, host: config.host, adminPort, adminHost: listeners.adminHost, provider: provider.kind, ...(listeners.own === null ? {} : { ownPort: listeners.own.port, advertised }) });
-  const graceful = gracefulClose({ parts, app, listeners, setup, unsubscribe, notReady: () => (ready = false), logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
+  const graceful = gracefulClose({ parts, app, listeners, setup, unsubscribe, notReady: () => (ready = false), logger, shutdownTimeoutMs: config.shutdownTimeoutMs, drainAsync: (ms) => asyncCalls.drain(ms) });
   // Calls still being delivered are not acked: delivered again after the next start.
   const close = (): Promise<void> => graceful().then(() => asyncCalls.close());
   const { server, adminServer, url, adminUrl } = listeners;

@@ -34,6 +34,8 @@ export interface AsyncParts {
   /** Starts delivering. */
   start(): void;
   /** Stops delivering and closes the queue: what is not acked is delivered after the next start. */
+  /** A graceful stop: no new delivery, those under way get up to `timeoutMs` to finish. */
+  drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export async function createAsync(config: Config, deps: AsyncDeps): Promise<Asyn
     stored: (ref) => queue.backlog(`${ref.name}.${ref.namespace}`) + (ref.namespace === config.defaultNamespace ? queue.backlog(ref.name) : 0),
     listening: (ports) => (ownPorts = ports),
     start: () => worker.start(),
+    drain: (timeoutMs) => worker.drain(timeoutMs),
     async close() {
       worker.stop();
       await queue.close();

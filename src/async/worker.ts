@@ -66,6 +66,10 @@ export class AsyncWorker {
   private readonly caps = new Map<string, number>();
   private readonly log: Logger;
   private stopped = false;
+  /** A graceful stop began: calls handed out from now on are left unsettled (delivered again later). */
+  private draining = false;
+  /** Deliveries under way: a graceful stop waits for them. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: AsyncWorkerOptions) {
     this.log = options.logger.child({ component: 'async' });
@@ -74,8 +78,26 @@ export class AsyncWorker {
   /** Starts taking calls from the queue, and the backlog gauge. */
   start(): void {
     const limitOf = this.options.deliveryCap === undefined ? undefined : (fn: string) => this.caps.get(fn) ?? 1;
-    this.options.queue.consume((d) => void this.deliver(d), this.options.workers, limitOf);
+    this.options.queue.consume((d) => {
+      if (this.draining || this.stopped) return;
+      const delivery = this.deliver(d);
+      this.inFlight.add(delivery);
+      void delivery.finally(() => this.inFlight.delete(delivery));
+    }, this.options.workers, limitOf);
     this.options.metrics.beforeAsyncCollect.add(this.collect);
+  }
+
+  /**
+   * A graceful stop's first step: no new delivery starts, and those under way get up to
+   * `timeoutMs` to finish (answer, callback, ack) while the dispatcher and replicas still run,
+   * so a call the function is running is not cut and sent again after the restart.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled([...this.inFlight]), late]);
+    clearTimeout(timer);
   }
 
   /** Stops the gauge; deliveries under way finish or are delivered again after a restart. */

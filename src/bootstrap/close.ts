@@ -24,6 +24,8 @@ export interface ClosingParts {
   readonly logger: Logger;
   /** Time in-flight calls get to finish, ms. */
   readonly shutdownTimeoutMs: number;
+  /** Async deliveries under way finish within the same time (none when absent). */
+  readonly drainAsync?: (timeoutMs: number) => Promise<void>;
 }
 
 /**
@@ -60,7 +62,9 @@ async function closeOnce(closing: ClosingParts): Promise<void> {
   for (const s of servers) s.closeIdleConnections();
   listeners.h2.closeIdle();
   listeners.own?.h2.closeIdle();
-  await Promise.race([drained, delay(closing.shutdownTimeoutMs)]);
+  // Async calls being delivered finish too, while the dispatcher and the replicas still run.
+  const asyncDrained = closing.drainAsync?.(closing.shutdownTimeoutMs) ?? Promise.resolve();
+  await Promise.race([Promise.all([drained, asyncDrained]), delay(closing.shutdownTimeoutMs)]);
   // Calls still running on a replica or queued (a waking function, busy replicas) get their
   // 503 SHUTTING_DOWN (with Retry-After) before their sockets close, not a reset (a call
   // whose answer has begun can only be cut); the answers get a moment to flush.

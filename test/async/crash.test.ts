@@ -97,4 +97,32 @@ suite('SIGKILL with accepted, undelivered calls (dist/src/main.js)', () => {
       await nats.stop();
     }
   }, 150_000);
+
+  it('a SIGTERM while a call runs: the call finishes (its callback arrives) and is not delivered again after a restart', async () => {
+    const cb = await callbackServer();
+    const asyncDir = mkdtempSync(join(tmpdir(), 'async-stop-'));
+    dirs.push(asyncDir);
+    const f = countingFunction({ DELAY_MS: '1500' }, { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '1' });
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const env = { ALERT_SCALER_ASYNC_DIR: asyncDir, ALERT_SCALER_ASYNC_RETRY_BASE_MS: '20', ALERT_SCALER_STACK: writeStack({ fn: f.fn }) };
+    const first = await gateway(env, port, adminPort);
+    const reply = await send(`http://127.0.0.1:${port}/async-function/fn`, { body: 'once', headers: { 'X-Callback-Url': cb.url } });
+    expect(reply.status).toBe(202);
+    await eventually(() => f.state().calls === 1, 10_000, 20);
+    const gone = new Promise((r) => first.once('exit', r));
+    first.kill('SIGTERM');
+    await gone;
+    pidsToKill.push(...f.pids());
+    expect(cb.got.map((g) => [g.id, g.status, g.body])).toEqual([[String(reply.headers['x-call-id']), '200', 'once']]);
+    // Restarted on the same queue folder: nothing left to deliver.
+    const second = await gateway(env, port, adminPort);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(f.state().calls).toBe(1);
+    const exited = new Promise((r) => second.once('exit', r));
+    second.kill('SIGTERM');
+    await exited;
+    pidsToKill.push(...f.pids());
+    await cb.close();
+  }, 60_000);
 });
+
