@@ -120,7 +120,8 @@ export function createAsyncAccept(options: AcceptOptions): (req: http.IncomingMe
       known.add(target.name);
     }
     const body = await readBody(req, options.bodyLimitBytes, options.bodyIdleTimeoutMs);
-    const forward = headers.forward.filter((_, i, all) => i % 2 === 0 ? !/^content-length$/i.test(all[i] ?? '') : !/^content-length$/i.test(all[i - 1] ?? ''));
+    // The body's length is set anew; a client's own X-Call-Id is dropped: the function dedupes on the gateway's.
+    const forward = headers.forward.filter((_, i, all) => !/^(content-length|x-call-id)$/i.test(all[i - (i % 2)] ?? ''));
     const id = randomUUID();
     // The function sees the call id too (it dedupes a call delivered twice with it).
     forward.push('Content-Length', String(body.length), 'X-Call-Id', id);

@@ -78,13 +78,17 @@ export function postCallback(call: AsyncCall, answer: Answer, timeoutMs: number)
     'Content-Length': String(answer.body.length),
   };
   if (answer.contentType !== undefined) headers['Content-Type'] = answer.contentType;
-  return new Promise((resolve, reject) => {
+  return new Promise<number>((resolve, reject) => {
     const req = client.request(target, { method: 'POST', headers, timeout: timeoutMs });
     req.on('timeout', () => req.destroy(new Error('callback timed out')));
+    // A bound on the whole exchange, not only on silence: a receiver that trickles its answer holds no worker.
+    const deadline = setTimeout(() => req.destroy(new Error(`callback not done within ${timeoutMs} ms`)), timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
     req.on('response', (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);
+      res.on('close', () => reject(new Error('callback answer cut')));
     });
     req.on('error', reject);
     req.end(answer.body);

@@ -1,7 +1,13 @@
 import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from '@jest/globals';
-import { checkCallbackUrl } from '../../src/async/accept.js';
+import { checkCallbackUrl, createAsyncAccept } from '../../src/async/accept.js';
+import type { AsyncCall, AsyncQueue } from '../../src/async/types.js';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { postCallback } from '../../src/async/send.js';
 import { backoffMs } from '../../src/async/worker.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /** A loopback URL with one part changed: these URLs are only parsed and refused, never called. */
 function variant(change: (url: URL) => void): string {
@@ -55,3 +61,56 @@ describe('retry backoff', () => {
     }
   });
 });
+
+describe('a callback receiver that trickles its answer', () => {
+  it('is cut at the callback timeout (a bound on the whole exchange, not on silence): the worker is not held', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      // One byte every 50 ms, never the end: never silent for the 300 ms timeout.
+      timers.push(setInterval(() => res.write('.'), 50));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cb`;
+      const call = { id: 'c-1', fn: 'fn', method: 'POST', path: '', query: '', headers: [], body: '', callbackUrl: url, acceptedAt: 0 };
+      const started = performance.now();
+      await expect(postCallback(call, { status: 200, contentType: undefined, body: Buffer.from('x'), seconds: 0 }, 300)).rejects.toThrow();
+      expect(performance.now() - started).toBeLessThan(2000);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('an accepted async call', () => {
+  it("carries the gateway's X-Call-Id alone: one a client sent is not forwarded (a function dedupes on the gateway's)", async () => {
+    const stored: AsyncCall[] = [];
+    const queue = { enqueue: async (call: AsyncCall) => void stored.push(call) } as unknown as AsyncQueue;
+    const accept = createAsyncAccept({
+      queue, dispatcher: { track: async () => undefined }, clock: systemClock, logger: silentLogger(), defaultNamespace: 'openfaas-fn',
+      bodyLimitBytes: 1024, bodyIdleTimeoutMs: 0, trustedProxies: undefined, ownPorts: () => [],
+    });
+    const server = http.createServer((req, res) => accept(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const reply = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/async-function/fn', headers: { 'X-Call-Id': 'chosen-by-the-client', 'x-call-id': 'another' } }, resolve);
+        req.on('error', reject);
+        req.end('body');
+      });
+      reply.resume();
+      expect(reply.statusCode).toBe(202);
+      const headers = stored[0]?.headers ?? [];
+      const ids = headers.filter((_, i) => i % 2 === 1 && /^x-call-id$/i.test(headers[i - 1] ?? ''));
+      expect(ids).toEqual([reply.headers['x-call-id']]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
