@@ -101,6 +101,10 @@ class NatsQueue implements AsyncQueue {
       await this.js.publish(`${this.name}.calls.${token(call.fn)}`, JSON.stringify(call), { msgID: call.id });
     } catch (err) {
       if (/maximum messages exceeded|resource limits/i.test((err as Error).message)) throw new AppError('QUEUE_FULL', 'the async queue is full', { cause: err, details: { reason: 'async' } });
+      // Stored as base64 JSON, a body is about 4/3 of its size: one under the body limit can pass the server's max_payload (1 MB by default). It will never fit: 413, not a 503 to retry.
+      if (/MAX_PAYLOAD_EXCEEDED|maximum payload exceeded/i.test(`${(err as { code?: string }).code ?? ''} ${(err as Error).message}`)) {
+        throw new AppError('BODY_TOO_LARGE', "the call is over the NATS server's max_payload (raise max_payload, or send a smaller body)", { cause: err });
+      }
       throw new AppError('PROVIDER_UNAVAILABLE', 'the async queue (NATS) did not store the call', { cause: err });
     }
     this.counts.set(call.fn, (this.counts.get(call.fn) ?? 0) + 1);
