@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AlertScaler } from './alerts/alert-scaler.js';
@@ -29,6 +30,12 @@ export interface AppDeps extends ProxyDeps {
   readonly engine: Pick<Engine, 'changer' | 'events'> & Partial<Pick<Engine, 'drainer'>>;
   /** Basic auth for /system/*; undefined leaves it open. */
   readonly auth: { user: string; password: string } | undefined;
+  /**
+   * The admin listener is open (no auth) on a loopback address: /system/* and /ui/ answer only
+   * requests addressed to this machine by a local name, so a page on a DNS name rebound to
+   * 127.0.0.1 (its own origin, so the origin check passes) cannot read or change anything.
+   */
+  readonly localOnly?: boolean;
   /** False while starting or shutting down; /readyz answers 503 then. */
   readonly isReady: () => boolean;
   /** Largest webhook notification (`POST /system/alert`), in bytes: its own limit, apart from `bodyLimitBytes`. */
@@ -52,6 +59,18 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** True when a Host header names this machine by a local name: localhost (or a .localhost name), a loopback address, or its hostname. */
+export function isLocalHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  return name === 'localhost' || name.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '[::1]' || name === hostname().toLowerCase();
 }
 
 /** True for the webhook's path as express routes it (any case, an optional trailing slash). */
@@ -171,6 +190,12 @@ function adminApp(deps: AppDeps, log: AppDeps['logger']): express.Express {
   // A browser that logged in to /ui/ keeps sending the credentials, and the JSON body parser
   // below takes any content type: refuse a change that another site's page sends (CSRF).
   // Alertmanager, faas-cli and the CLI send no Origin; the page sends its own.
+  if (deps.localOnly === true) {
+    app.use(['/system', '/ui'], (req, _res, next) => {
+      if (isLocalHost(req.headers.host)) next();
+      else next(new AppError('BAD_REQUEST', `Host ${req.headers.host ?? '(none)'} is not this machine: with no basic auth the admin listener answers local names only`, { details: { host: req.headers.host ?? null } }));
+    });
+  }
   app.use('/system', (req, _res, next) => {
     const origin = req.headers.origin;
     if (req.method === 'GET' || req.method === 'HEAD' || origin === undefined || sameOrigin(origin, req.headers.host)) {

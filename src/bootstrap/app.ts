@@ -17,6 +17,11 @@ export interface GatewayApp {
   readonly recorder: HistoryRecorder;
 }
 
+/** A loopback address to bind: 127.x.x.x, ::1 or localhost. */
+function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /**
  * Builds the status stream and the app (src/server.ts) over the gateway's parts: the
  * function and admin handlers, not listening yet. `isReady` answers `/readyz`.
@@ -57,6 +62,7 @@ export function createGatewayApp(
     responseIdleTimeoutMs: config.responseIdleTimeoutMs,
     trustedProxies: config.trustedProxies,
     auth: deps.auth,
+    localOnly: deps.auth === undefined && isLoopbackAddress(config.adminHost ?? config.host),
     isReady: deps.isReady,
     specDefaults: specDefaults(config),
     stream,

@@ -136,3 +136,18 @@ describe("the operator's credentials on the admin listener", () => {
   });
 });
 
+describe('an admin listener with no basic auth on a loopback address (DNS rebinding)', () => {
+  it('answers /system/* and /ui/ only for a local Host: a rebound name, with its own matching Origin, reads and changes nothing', async () => {
+    const port = s.adminPort;
+    const foreign = `rebind.attacker.example:${port}`;
+    const scale = await request(s.adminServer).post('/system/scale-function/echo').set({ Host: foreign, Origin: `http://${foreign}`, 'Content-Type': 'text/plain' }).send(JSON.stringify({ serviceName: 'echo', replicas: 4 }));
+    expect([scale.status, scale.body.error?.code]).toEqual([400, 'BAD_REQUEST']);
+    expect((await s.provider.getReplicas({ name: 'echo', namespace: 'openfaas-fn' })).desired).toBe(1);
+    expect((await request(s.adminServer).get('/system/functions').set('Host', foreign)).status).toBe(400);
+    expect((await request(s.adminServer).get('/ui/').set('Host', foreign)).status).toBe(400);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) expect((await request(s.adminServer).get('/system/functions').set('Host', host)).status).toBe(200);
+    // Calls, health and metrics are not the admin API: they answer any Host.
+    expect((await request(s.adminServer).get('/healthz').set('Host', foreign)).status).toBe(200);
+  });
+});
+
