@@ -1,11 +1,11 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { UpstreamExchange, WholeAnswer } from './upstream/upstream-pool.js';
 
 /** What an answer being forwarded tells its call (src/gateway/proxy-call.ts). */
 export interface AnswerOwner {
   /** The replica sent nothing of the answer for the idle timeout while the client was reading. */
   answerIdle(): void;
-  /** The replica's answer failed mid-way (reset, bad chunk). */
+  /** The replica's answer failed (reset, bad chunk, a head Node refuses). */
   answerFailed(err: Error): void;
 }
 
@@ -51,12 +51,8 @@ export class AnswerCopy {
     else res.end();
   }
 
-  /** Checks the answer's head (throws when Node would refuse a header) and starts watching the replica's silence. */
+  /** Keeps the answer's head for its first piece and starts watching the replica's silence. */
   static begin(exchange: UpstreamExchange, res: http.ServerResponse, status: number, headers: string[], idleMs: number, owner: AnswerOwner): AnswerCopy {
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      http.validateHeaderName(headers[i] as string);
-      http.validateHeaderValue(headers[i] as string, headers[i + 1] as string);
-    }
     const answer = new AnswerCopy(exchange, res, idleMs, owner, status, headers);
     if (idleMs > 0) exchange.watchIdle(idleMs);
     return answer;
@@ -65,7 +61,7 @@ export class AnswerCopy {
   /** A piece of the answer: to the client, pausing the replica while the client's socket is full. */
   data(chunk: Buffer): void {
     const { res } = this;
-    this.writeHead();
+    if (!this.writeHead()) return;
     if (!res.write(chunk)) {
       this.exchange.pause();
       res.once('drain', this.onDrain);
@@ -74,15 +70,21 @@ export class AnswerCopy {
 
   /** The answer is complete. */
   end(): void {
-    this.writeHead();
-    this.res.end();
+    if (this.writeHead()) this.res.end();
   }
 
-  private writeHead(): void {
+  /** Writes the kept head (once); false when Node refuses it: nothing was sent, the owner answers the error. */
+  private writeHead(): boolean {
     const head = this.head;
-    if (head === null) return;
+    if (head === null) return true;
     this.head = null;
-    this.res.writeHead(head.status, head.headers);
+    try {
+      this.res.writeHead(head.status, head.headers);
+      return true;
+    } catch (err) {
+      this.owner.answerFailed(new Error('its head cannot be forwarded', { cause: err }));
+      return false;
+    }
   }
 
   /** The replica was silent for `idleMs` while the client was reading: the owner cuts the answer. */

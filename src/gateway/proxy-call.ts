@@ -280,9 +280,9 @@ export class ProxyCall implements BodyOwner, AnswerOwner, ExchangeOwner {
     const ms = this.context.responseIdleTimeoutMs;
     this.fail(new AppError('RESPONSE_IDLE', `function ${this.fn.metrics.label} sent nothing of its answer for ${ms} ms`, { details: { responseIdleTimeoutMs: ms } }), this.slot?.url.host);
   }
-  /** The replica's answer failed mid-way: cut. */
+  /** The replica's answer failed: a 502 when nothing of it was sent yet, else cut. */
   answerFailed(err: Error): void {
-    this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label} failed mid-answer`, { cause: err }), this.slot?.url.host);
+    this.fail(new AppError('UPSTREAM_FAILED', `function ${this.fn.metrics.label}'s answer failed: ${err.message}`, { cause: err }), this.slot?.url.host);
   }
 
   private readonly onClose = (): void => {

@@ -32,7 +32,7 @@ describe('X-Callback-Url check', () => {
     ['http://[::ffff:127.0.0.1]:8081/x', 'IPv4-mapped loopback (the URL parser writes it [::ffff:7f00:1])'],
     ['http://[0:0:0:0:0:ffff:7f00:1]:8081/x', 'IPv4-mapped loopback in full'],
     ['http://[::ffff:0.0.0.0]:8080/x', 'the IPv4-mapped wildcard'],
-    ['http://2130706433:8081/x', 'loopback as one number'],
+    ['http://127.1:8081/x', 'loopback in short form (the URL parser writes it 127.0.0.1)'],
     ...ownAddresses.map((address): [string, string] => [`http://${address}:8081/x`, 'an address of this machine']),
     [variant((u) => (u.hostname = '0.0.0.0')), 'the wildcard address'],
     ['ftp://127.0.0.1/x', 'not http(s)'],

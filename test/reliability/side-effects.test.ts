@@ -260,6 +260,11 @@ describe('a replica that has begun to answer is never sent the call again, whate
   const continueThenEnd = writeThen('HTTP/1.1 100 Continue\r\n\r\n', 'end');
   const headThenReset = writeThen('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', 'reset');
   const partialHeadThenReset = writeThen(partialHead, 'reset');
+  /** A head with a control character in a value (refused as the gateway reads it), its body 20 ms later. */
+  const badHeadThenBody = (socket: net.Socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 4\r\n\r\n', 'latin1');
+    setTimeout(() => socket.write('body'), 20);
+  };
   // [case, first answer on a connection, later answers, method, headers]
   const cases: Array<[string, (s: net.Socket) => void, (s: net.Socket) => void, string, Record<string, string>]> = [
     ['a GET on a reused connection: part of a head, then the replica closes', ok, partialHeadThenEnd, 'GET', {}],
@@ -267,6 +272,7 @@ describe('a replica that has begun to answer is never sent the call again, whate
     ['a PUT on a fresh connection: part of a head, then a reset', okThenClose, partialHeadThenReset, 'PUT', {}],
     // Nothing of the answer had gone to the client yet: it gets a whole 502, not a cut connection.
     ['a POST: the whole head, then a reset before any body byte', ok, headThenReset, 'POST', {}],
+    ['a POST: a head with a control character in a value, then its body', ok, badHeadThenBody, 'POST', {}],
   ];
   it.each(cases)('%s: the replica read it once, the client gets a 502', async (_case, first, later, method, headers) => {
     const r = await rawReplica(first, later);
